@@ -83,7 +83,12 @@ def write_interactions_csv(path: Path, **kwargs: int) -> int:
     """Write the synthetic interactions as a Personalize-ready CSV; returns the row count."""
     rows = 0
     schema = pa.schema(
-        [("USER_ID", pa.string()), ("ITEM_ID", pa.string()), ("EVENT_TYPE", pa.string()), ("TIMESTAMP", pa.int64())]
+        [
+            ("USER_ID", pa.string()),
+            ("ITEM_ID", pa.string()),
+            ("EVENT_TYPE", pa.string()),
+            ("TIMESTAMP", pa.int64()),
+        ]
     )
     options = pacsv.WriteOptions(quoting_style="none")
     with pacsv.CSVWriter(path, schema, write_options=options) as writer:
