@@ -278,11 +278,15 @@ def _stream_source(
         raise
     except pa.ArrowInvalid as exc:
         message = str(exc)
-        found = None
-        if "CSV parse error" in message:
-            found = _diagnose_parse(source, len(header))
-        else:
-            found = _diagnose_values(source, plan, schema)
+        if "Could not skip initial" in message and rows == 0:  # header without a line end
+            raise ImportFailure(f"{source.name}: no data rows (only a header)") from None
+        try:
+            if "CSV parse error" in message:
+                found = _diagnose_parse(source, len(header))
+            else:
+                found = _diagnose_values(source, plan, schema)
+        except Exception:  # the diagnosis is best effort; fall back to Arrow's own message
+            found = None
         if found is not None:
             raise found from None
         raise ImportFailure(f"{source.name}: {_describe(exc)}") from None
