@@ -78,9 +78,7 @@ def prepare_items(movies_csv: Path) -> pa.Table:
     for title in movies["title"].to_pylist():
         match = _YEAR.match(title or "")
         years.append(int(match.group(1)) if match else None)
-    return pa.table(
-        {"ITEM_ID": movies["movieId"], "GENRE": movies["genres"], "YEAR": pa.array(years, pa.int32())}
-    )
+    return pa.table({"ITEM_ID": movies["movieId"], "GENRE": movies["genres"], "YEAR": pa.array(years, pa.int32())})
 
 
 def titles(movies_csv: Path) -> dict[str, str]:

@@ -1,0 +1,164 @@
+"""Request validation and response shaping from botocore's service models.
+
+botocore ships the exact Personalize models (members, required fields, length,
+range, pattern, enum); validating against them keeps ~70 operations honest
+without re-typing them, and shaping responses through the output shape
+guarantees clients never see members the model does not define.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import cache
+from typing import Any
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from ..errors import InvalidInputException
+
+_MAX_REPORTED = 5
+# Shapes whose botocore pattern we widen on purpose: data locations may also be
+# file:// URLs or absolute paths here; control.locations validates them instead.
+RELAXED_PATTERNS = frozenset({"S3Location"})
+
+
+@cache
+def service_model(name: str) -> ServiceModel:
+    """The botocore model of ``personalize``, ``personalize-runtime`` or ``personalize-events``."""
+    return botocore.session.get_session().get_service_model(name)
+
+
+@cache
+def _pattern(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def validate_input(operation: OperationModel, params: Any) -> None:
+    """Raise InvalidInputException listing every constraint the request breaks (AWS wording)."""
+    errors: list[str] = []
+    if operation.input_shape is not None:
+        if not isinstance(params, dict):
+            raise InvalidInputException("Request body must be a JSON object")
+        _check(operation.input_shape, params, "", errors)
+    if errors:
+        count = len(errors)
+        noun = "error" if count == 1 else "errors"
+        shown = "; ".join(errors[:_MAX_REPORTED])
+        raise InvalidInputException(f"{count} validation {noun} detected: {shown}")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
+def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+    where = path or "input"
+    kind = shape.type_name
+    meta = shape.metadata
+    if kind == "structure":
+        if not isinstance(value, dict):
+            errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be an object")
+            return
+        for name in shape.required_members:
+            if value.get(name) is None:
+                errors.append(
+                    f"Value null at '{_join(path, name)}' failed to satisfy constraint: Member must not be null"
+                )
+        for name, member in shape.members.items():
+            if value.get(name) is not None:
+                _check(member, value[name], _join(path, name), errors)
+        return
+    if kind == "list":
+        if not isinstance(value, list):
+            errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be a list")
+            return
+        _check_size(len(value), meta, where, "length", errors, value)
+        for i, item in enumerate(value):
+            _check(shape.member, item, f"{where}.{i + 1}.member", errors)
+        return
+    if kind == "map":
+        if not isinstance(value, dict):
+            errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be a map")
+            return
+        _check_size(len(value), meta, where, "length", errors, value)
+        for key, item in value.items():
+            _check(shape.key, key, f"{where}.key", errors)
+            _check(shape.value, item, f"{where}.{key}", errors)
+        return
+    expected = _SCALARS.get(kind)
+    if expected is not None and (isinstance(value, bool) != (kind == "boolean") or not isinstance(value, expected[0])):
+        errors.append(
+            f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: Member must be {expected[1]}"
+        )
+        return
+    if kind == "string":
+        _check_size(len(value), meta, where, "length", errors, value)
+        if shape.enum and value not in shape.enum:
+            errors.append(
+                f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(shape.enum)}]"
+            )
+        pattern = None if shape.name in RELAXED_PATTERNS else meta.get("pattern")
+        compiled = _pattern(pattern) if pattern else None
+        if compiled is not None and compiled.fullmatch(value) is None:
+            errors.append(
+                f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {pattern}"
+            )
+    elif kind in ("integer", "long", "float", "double"):
+        _check_size(value, meta, where, "value", errors, value)
+
+
+_SCALARS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "string": (str, "a string"),
+    "integer": (int, "an integer"),
+    "long": (int, "an integer"),
+    "float": ((int, float), "a number"),
+    "double": ((int, float), "a number"),
+    "boolean": (bool, "a boolean"),
+    "timestamp": ((int, float, str), "a timestamp"),
+}
+
+
+def _check_size(size: float, meta: dict, where: str, what: str, errors: list[str], value: Any) -> None:
+    low, high = meta.get("min"), meta.get("max")
+    shown = _describe(value)
+    if low is not None and size < low:
+        rel = "be greater than or equal to" if what == "value" else f"have {what} greater than or equal to"
+        errors.append(f"Value '{shown}' at '{where}' failed to satisfy constraint: Member must {rel} {low}")
+    if high is not None and size > high:
+        rel = "be less than or equal to" if what == "value" else f"have {what} less than or equal to"
+        errors.append(f"Value '{shown}' at '{where}' failed to satisfy constraint: Member must {rel} {high}")
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def shape_output(shape: Shape | None, value: Any) -> Any:
+    """Keep only what ``shape`` defines; datetimes become epoch seconds (the JSON protocols' format)."""
+    if shape is None or value is None:
+        return None
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return None
+        out = {}
+        for name, member in shape.members.items():
+            shaped = shape_output(member, value.get(name))
+            if shaped is not None:
+                out[name] = shaped
+        return out
+    if kind == "list":
+        return [shape_output(shape.member, item) for item in value]
+    if kind == "map":
+        return {key: shape_output(shape.value, item) for key, item in value.items()}
+    if kind == "timestamp" and isinstance(value, dt.datetime):
+        return value.timestamp()
+    return value

@@ -1,0 +1,70 @@
+"""Command line: ``openpersonalize serve``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from .server import CONFIG_ENV, ServerConfig, load_credentials
+
+app = typer.Typer(
+    help="Self-hosted recommendation engine that speaks the Amazon Personalize API.", no_args_is_help=True
+)
+console = Console(stderr=True)
+
+
+@app.callback()
+def _root() -> None:
+    """openpersonalize: serve the Personalize API, or run the end-to-end demo."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback unless you mean to expose it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port for all three protocols.")] = 8080,
+    data_dir: Annotated[Path, typer.Option(help="Where metadata, datasets and models live.")] = Path("./data"),
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data dir), e.g. postgresql+psycopg://…")
+    ] = None,
+    allow_path: Annotated[
+        list[Path] | None,
+        typer.Option(help="Local directory import/export jobs may use (repeatable; default: cwd and data dir)."),
+    ] = None,
+    account_id: Annotated[str, typer.Option(help="Account id used in ARNs.")] = "000000000000",
+    workers: Annotated[int, typer.Option(help="Server processes sharing the port.")] = 1,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
+) -> None:
+    """Run the server (control plane, runtime and events APIs on one port)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServerConfig(
+        data_dir=str(data_dir.resolve()),
+        database_url=database_url,
+        account_id=account_id,
+        allowed_paths=[str(p.resolve()) for p in (allow_path or [Path.cwd()])],
+    )
+    _, cred_path = load_credentials(data_dir.resolve())
+    if cred_path is not None:
+        console.print(f"Credentials for clients (aws_access_key_id / aws_secret_access_key): [bold]{cred_path}[/]")
+    else:
+        console.print("Credentials: from OPENPERSONALIZE_ACCESS_KEY_ID / OPENPERSONALIZE_SECRET_ACCESS_KEY")
+    console.print(f"Listening on http://{host}:{port} (endpoint_url for boto3)")
+    os.environ[CONFIG_ENV] = config.to_env()
+    uvicorn.run(
+        "openpersonalize.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level.lower(),
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    app()

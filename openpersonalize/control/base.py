@@ -1,0 +1,149 @@
+"""What every control-plane operation shares: settings, ARNs, paging, lookups, statuses."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    InvalidInputException,
+    InvalidNextTokenException,
+    ResourceAlreadyExistsException,
+    ResourceInUseException,
+    ResourceNotFoundException,
+)
+from ..store.metadata import AlreadyExists, MetadataStore, Resource
+
+ACTIVE = "ACTIVE"
+CREATE_PENDING = "CREATE PENDING"
+CREATE_IN_PROGRESS = "CREATE IN_PROGRESS"
+CREATE_FAILED = "CREATE FAILED"
+CREATE_STOPPING = "CREATE STOPPING"
+CREATE_STOPPED = "CREATE STOPPED"
+UNFINISHED = (CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_STOPPING)
+
+
+@dataclass
+class Settings:
+    """Server-wide configuration the control plane needs."""
+
+    data_dir: Path
+    account_id: str = "000000000000"
+    allowed_paths: list[Path] = field(default_factory=list)
+    s3_endpoint_url: str | None = None
+
+
+@dataclass
+class Control:
+    """Shared state of the control plane: settings, metadata store, job queue hook."""
+
+    settings: Settings
+    store: MetadataStore
+    wake_jobs: Callable[[], None] = lambda: None
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.settings.data_dir / "objects"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as an operation sees it."""
+
+    control: Control
+    region: str
+    params: dict[str, Any]
+
+    @property
+    def store(self) -> MetadataStore:
+        return self.control.store
+
+    def arn(self, kind: str, name: str) -> str:
+        """Personalize's ARN format: arn:aws:personalize:REGION:ACCOUNT:KIND/NAME."""
+        return f"arn:aws:personalize:{self.region}:{self.control.settings.account_id}:{kind}/{name}"
+
+
+Operation = Callable[[Call], dict[str, Any]]
+
+
+def now() -> float:
+    return time.time()
+
+
+def get_resource(call: Call, arn: str, kind: str, label: str) -> Resource:
+    """The resource or a ResourceNotFoundException naming it."""
+    res = call.store.get(arn)
+    if res is None or res.kind != kind:
+        raise ResourceNotFoundException(f"{label} {arn} does not exist.")
+    return res
+
+
+def insert_resource(call: Call, res: Resource, label: str, job_kind: str | None = None) -> None:
+    """Store a new resource with the request's tags; duplicate ARN -> ResourceAlreadyExistsException."""
+    try:
+        call.store.insert(res, job_kind=job_kind, tag_list=call.params.get("tags"))
+    except AlreadyExists:
+        raise ResourceAlreadyExistsException(f"{label} {res.arn} already exists.") from None
+    if job_kind:
+        call.control.wake_jobs()
+
+
+def refuse_if_in_use(res: Resource, dependents: list[Resource], label: str) -> None:
+    if dependents:
+        names = ", ".join(sorted(d.arn for d in dependents)[:5])
+        raise ResourceInUseException(f"{label} {res.arn} is in use by: {names}. Delete them first.")
+
+
+def require_active(res: Resource, label: str) -> None:
+    if res.status != ACTIVE:
+        raise ResourceInUseException(f"{label} {res.arn} is not ACTIVE (status: {res.status}).")
+
+
+def describe(res: Resource) -> dict[str, Any]:
+    """The stored document plus the timestamps and status every description carries."""
+    return {**res.doc, "status": res.status, "creationDateTime": res.created, "lastUpdatedDateTime": res.updated}
+
+
+def paginate(
+    call: Call, kind: str, parent: str | None = None, where: Callable[[Resource], bool] | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a kind's resources (newest first), with an opaque nextToken."""
+    items = call.store.list(kind, parent=parent)
+    if where is not None:
+        items = [r for r in items if where(r)]
+    page, token = paginate_items(call, items, kind)
+    return [describe(r) for r in page], token
+
+
+def paginate_items(call: Call, items: list[Any], kind: str) -> tuple[list[Any], str | None]:
+    """Slice ``items`` by the request's nextToken/maxResults; the token is bound to ``kind``."""
+    offset = _decode_token(call.params.get("nextToken"), kind)
+    limit = call.params.get("maxResults") or 100
+    more = offset + limit < len(items)
+    return items[offset : offset + limit], (_encode_token(offset + limit, kind) if more else None)
+
+
+def _encode_token(offset: int, kind: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset, "k": kind}).encode()).decode()
+
+
+def _decode_token(token: str | None, kind: str) -> int:
+    if not token:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if data["k"] == kind and isinstance(data["o"], int) and data["o"] >= 0:
+            return data["o"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        pass
+    raise InvalidNextTokenException("The nextToken is not valid.")
+
+
+def reject(message: str) -> InvalidInputException:
+    return InvalidInputException(message)

@@ -1,0 +1,138 @@
+"""Datasets: one per type (INTERACTIONS, ITEMS, USERS) in a dataset group."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..data.schema import SchemaError, validate_for_dataset
+from ..store.metadata import Resource
+from . import dataset_groups, schemas
+from .base import (
+    ACTIVE,
+    UNFINISHED,
+    Call,
+    Control,
+    describe,
+    get_resource,
+    insert_resource,
+    now,
+    paginate,
+    refuse_if_in_use,
+    reject,
+)
+
+KIND = "dataset"
+LABEL = "Dataset"
+SUPPORTED_TYPES = ("INTERACTIONS", "ITEMS", "USERS")
+UNSUPPORTED_TYPES = ("ACTIONS", "ACTION_INTERACTIONS")
+
+
+def dataset_dir(control: Control, dataset_arn: str) -> Path:
+    """Where a dataset's immutable snapshots live."""
+    safe = dataset_arn.split(":", 5)[-1].replace("/", "__")
+    return control.objects_dir / "datasets" / safe
+
+
+def snapshot_path(control: Control, res: Resource) -> Path | None:
+    """The dataset's current snapshot directory, or None before the first import."""
+    rel = res.doc.get("_snapshot")
+    return control.objects_dir / rel if rel else None
+
+
+def _check_schema(call: Call, schema_arn: str, dataset_type: str, domain: str | None) -> None:
+    schema_res = get_resource(call, schema_arn, schemas.KIND, schemas.LABEL)
+    if (schema_res.doc.get("domain") or None) != (domain or None):
+        raise reject(
+            f"Schema {schema_arn} has domain {schema_res.doc.get('domain')} but the dataset group has domain {domain}."
+        )
+    try:
+        validate_for_dataset(schemas.load_schema(schema_res), dataset_type)
+    except SchemaError as exc:
+        raise reject(f"Schema {schema_arn} is not valid for a {dataset_type} dataset: {exc}") from None
+
+
+def create_dataset(call: Call) -> dict[str, Any]:
+    p = call.params
+    dataset_type = p["datasetType"].upper()
+    if dataset_type in UNSUPPORTED_TYPES:
+        raise reject(f"datasetType {dataset_type} is not supported yet; use INTERACTIONS, ITEMS or USERS.")
+    if dataset_type not in SUPPORTED_TYPES:
+        raise reject(f"datasetType must be one of {', '.join(SUPPORTED_TYPES)}, got {p['datasetType']!r}.")
+    group = get_resource(call, p["datasetGroupArn"], dataset_groups.KIND, dataset_groups.LABEL)
+    _check_schema(call, p["schemaArn"], dataset_type, group.doc.get("domain"))
+    arn = call.arn(KIND, f"{group.name}/{dataset_type}")
+    doc = {
+        "name": p["name"],
+        "datasetArn": arn,
+        "datasetGroupArn": group.arn,
+        "datasetType": dataset_type,
+        "schemaArn": p["schemaArn"],
+    }
+    insert_resource(call, Resource(arn, KIND, p["name"], group.arn, ACTIVE, doc), f"A {dataset_type} dataset")
+    return {"datasetArn": arn}
+
+
+def describe_dataset(call: Call) -> dict[str, Any]:
+    return {"dataset": describe(get_resource(call, call.params["datasetArn"], KIND, LABEL))}
+
+
+def list_datasets(call: Call) -> dict[str, Any]:
+    parent = call.params.get("datasetGroupArn")
+    if parent:
+        get_resource(call, parent, dataset_groups.KIND, dataset_groups.LABEL)
+    datasets, token = paginate(call, KIND, parent=parent)
+    return {"datasets": datasets, "nextToken": token}
+
+
+def update_dataset(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["datasetArn"], KIND, LABEL)
+    group = call.store.get(res.parent) if res.parent else None
+    schema_arn = call.params["schemaArn"]
+    _check_schema(call, schema_arn, res.doc["datasetType"], group.doc.get("domain") if group else None)
+    _check_compatible(call, res, schema_arn)
+    stamp = now()
+    update = {
+        "schemaArn": schema_arn,
+        "status": ACTIVE,
+        "creationDateTime": stamp,
+        "lastUpdatedDateTime": stamp,
+    }
+    call.store.update(res.arn, schemaArn=schema_arn, latestDatasetUpdate=update)
+    return {"datasetArn": res.arn}
+
+
+def _check_compatible(call: Call, res: Resource, schema_arn: str) -> None:
+    """A new schema may add nullable fields but must keep every existing field and its type."""
+    old = schemas.load_schema(call.store.get(res.doc["schemaArn"]))
+    new = schemas.load_schema(call.store.get(schema_arn))
+    for field in old.fields:
+        replacement = new.field(field.name)
+        if replacement is None:
+            raise reject(f"schemaArn: the new schema drops field {field.name}, which the dataset already has.")
+        if replacement.type != field.type:
+            raise reject(f"schemaArn: field {field.name} changes type from {field.type} to {replacement.type}.")
+    for field in new.fields:
+        if old.field(field.name) is None and not field.nullable:
+            raise reject(f"schemaArn: new field {field.name} must be nullable so existing rows stay valid.")
+
+
+def delete_dataset(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["datasetArn"], KIND, LABEL)
+    running = [j for j in call.store.children(res.arn) if j.status in UNFINISHED]
+    refuse_if_in_use(res, running, LABEL)
+    call.store.delete(res.arn)
+    for job in call.store.children(res.arn):
+        call.store.delete(job.arn)
+    shutil.rmtree(dataset_dir(call.control, res.arn), ignore_errors=True)
+    return {}
+
+
+OPERATIONS = {
+    "CreateDataset": create_dataset,
+    "DescribeDataset": describe_dataset,
+    "ListDatasets": list_datasets,
+    "UpdateDataset": update_dataset,
+    "DeleteDataset": delete_dataset,
+}

@@ -1,0 +1,123 @@
+"""Background job runner backed by the SQL job queue.
+
+Jobs (imports, training, batch) are rows in the ``jobs`` table; each server
+process runs a few worker threads that claim rows atomically, so several
+processes (or hosts on PostgreSQL) share the work. A process heartbeats the jobs
+it owns; a job whose owner died is claimed again and resumed, so nothing stays
+IN_PROGRESS for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..store.metadata import MetadataStore
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class JobHandler:
+    """How to run one kind of job, and how to mark it failed when it cannot run."""
+
+    run: Callable[[str], None]
+    fail: Callable[[str, str], None]
+
+
+class JobRunner:
+    """Claims queued jobs and runs them on worker threads."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        handlers: dict[str, JobHandler],
+        workers: int = 2,
+        poll_seconds: float = 1.0,
+        stale_seconds: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.handlers = handlers
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.poll_seconds = poll_seconds
+        self.stale_seconds = stale_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._work, name=f"job-{i}", daemon=True) for i in range(workers)]
+        self._threads.append(threading.Thread(target=self._beat, name="job-heartbeat", daemon=True))
+
+    def start(self) -> None:
+        self._release_dead_local_owners()
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Tell the workers a job was queued (no need to wait for the next poll)."""
+        self._wake.set()
+
+    def _release_dead_local_owners(self) -> None:
+        """Jobs of a crashed process on this host are resumed at once, not after the stale timeout."""
+        host = socket.gethostname()
+        for owner in self.store.job_owners():
+            name, _, rest = owner.partition(":")
+            pid = rest.partition(":")[0]
+            if name == host and pid.isdigit() and not _alive(int(pid)):
+                self.store.release_jobs(owner)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                claimed = self.store.claim_job(self.owner, time.time() - self.stale_seconds)
+            except Exception:  # the database may be briefly unavailable; retry on the next poll
+                log.exception("claiming a job failed")
+                claimed = None
+            if claimed is None:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+                continue
+            self._run(*claimed)
+
+    def _run(self, arn: str, kind: str, attempts: int) -> None:
+        handler = self.handlers.get(kind)
+        try:
+            if handler is None:
+                log.error("no handler for job kind %s (%s)", kind, arn)
+            elif attempts > MAX_ATTEMPTS:
+                handler.fail(arn, f"The job was interrupted {attempts - 1} times and was abandoned")
+            else:
+                handler.run(arn)
+        except Exception as exc:
+            log.exception("job %s failed", arn)
+            if handler is not None:
+                handler.fail(arn, f"Internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self.store.finish_job(arn)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(10.0, self.stale_seconds / 4)):
+            try:
+                self.store.heartbeat(self.owner)
+            except Exception:
+                log.exception("job heartbeat failed")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

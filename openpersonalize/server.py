@@ -1,0 +1,88 @@
+"""Assemble a server: settings, credentials, metadata store, job runner, ASGI app."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .api.app import PersonalizeApp
+from .control.base import Control, Settings
+from .control.operations import job_handlers
+from .jobs.runner import JobRunner
+from .store.metadata import MetadataStore
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV = "OPENPERSONALIZE_SERVER_CONFIG"
+CREDENTIALS_FILE = "credentials.json"
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``openpersonalize serve`` is told; JSON-serialisable so worker processes share it."""
+
+    data_dir: str
+    database_url: str | None = None
+    account_id: str = "000000000000"
+    allowed_paths: list[str] = field(default_factory=list)
+    job_workers: int = 2
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'metadata.db'}"
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServerConfig:
+        return cls(**json.loads(os.environ[CONFIG_ENV]))
+
+
+def load_credentials(data_dir: Path) -> tuple[dict[str, str], Path | None]:
+    """The accepted key pair: from the environment, else generated once into the data dir (mode 0600)."""
+    key_id = os.environ.get("OPENPERSONALIZE_ACCESS_KEY_ID")
+    secret = os.environ.get("OPENPERSONALIZE_SECRET_ACCESS_KEY")
+    if key_id and secret:
+        return {key_id: secret}, None
+    path = data_dir / CREDENTIALS_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        pair = {
+            "aws_access_key_id": "OP" + secrets.token_hex(9).upper(),
+            "aws_secret_access_key": secrets.token_urlsafe(30),
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(pair, handle, indent=2)
+    pair = json.loads(path.read_text())
+    return {pair["aws_access_key_id"]: pair["aws_secret_access_key"]}, path
+
+
+def build_app(config: ServerConfig) -> PersonalizeApp:
+    """A ready ASGI app for ``config``; its job runner starts with the ASGI lifespan."""
+    data_dir = Path(config.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    allowed = [Path(p).resolve() for p in config.allowed_paths] or [Path.cwd().resolve()]
+    if data_dir not in allowed:
+        allowed.append(data_dir)
+    settings = Settings(
+        data_dir=data_dir,
+        account_id=config.account_id,
+        allowed_paths=allowed,
+        s3_endpoint_url=os.environ.get("OPENPERSONALIZE_S3_ENDPOINT_URL"),
+    )
+    store = MetadataStore(config.resolved_database_url())
+    control = Control(settings, store)
+    runner = JobRunner(store, job_handlers(control), workers=config.job_workers)
+    control.wake_jobs = runner.wake
+    credentials, _ = load_credentials(data_dir)
+    return PersonalizeApp(control, credentials, on_startup=runner.start, on_shutdown=runner.stop)
+
+
+def app_from_env() -> PersonalizeApp:
+    """Factory for uvicorn worker processes (``--workers N``)."""
+    return build_app(ServerConfig.from_env())

@@ -1,0 +1,249 @@
+"""Resource metadata, tags and the job queue in SQL (SQLAlchemy Core).
+
+SQLite in WAL mode by default; PostgreSQL by URL runs the same statements.
+Every write commits before it returns, so an acknowledged create survives a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+_meta = sa.MetaData()
+
+resources = sa.Table(
+    "resources",
+    _meta,
+    sa.Column("arn", sa.String(512), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False, index=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("parent", sa.String(512), index=True),
+    sa.Column("status", sa.String(32)),
+    sa.Column("doc", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+
+tags = sa.Table(
+    "tags",
+    _meta,
+    sa.Column("arn", sa.String(512), primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    _meta,
+    sa.Column("arn", sa.String(512), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(128)),
+    sa.Column("heartbeat", sa.Float),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+)
+
+
+class AlreadyExists(Exception):
+    """A resource with that ARN is already stored."""
+
+
+@dataclass
+class Resource:
+    """One stored resource: indexed columns plus its full description document."""
+
+    arn: str
+    kind: str
+    name: str
+    parent: str | None
+    status: str | None
+    doc: dict[str, Any]
+    created: float = field(default_factory=time.time)
+    updated: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.updated = self.updated or self.created
+
+
+def _row_to_resource(row: Any) -> Resource:
+    return Resource(row.arn, row.kind, row.name, row.parent, row.status, json.loads(row.doc), row.created, row.updated)
+
+
+class MetadataStore:
+    """All metadata access goes through here; one instance per process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = sa.create_engine(url, **kwargs)
+        self._writer: Engine = self.engine
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
+            self._writer = self.engine.execution_options(sqlite_write=True)
+        _meta.create_all(self._writer)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A committed-on-exit write transaction (SQLite: BEGIN IMMEDIATE, so writers never deadlock)."""
+        with self._writer.begin() as conn:
+            yield conn
+
+    # -- resources -------------------------------------------------------
+    def insert(self, res: Resource, job_kind: str | None = None, tag_list: list[dict] | None = None) -> None:
+        """Store a new resource (and queue its job) atomically; AlreadyExists if the ARN is taken."""
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    resources.insert().values(
+                        arn=res.arn,
+                        kind=res.kind,
+                        name=res.name,
+                        parent=res.parent,
+                        status=res.status,
+                        doc=json.dumps(res.doc),
+                        created=res.created,
+                        updated=res.updated,
+                        seq=time.time_ns(),
+                    )
+                )
+                if job_kind:
+                    conn.execute(jobs.insert().values(arn=res.arn, kind=job_kind, attempts=0))
+                for tag in tag_list or []:
+                    conn.execute(tags.insert().values(arn=res.arn, key=tag["tagKey"], value=tag["tagValue"]))
+        except sa.exc.IntegrityError as exc:
+            raise AlreadyExists(res.arn) from exc
+
+    def get(self, arn: str) -> Resource | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(resources).where(resources.c.arn == arn)).first()
+        return _row_to_resource(row) if row else None
+
+    def update(self, arn: str, status: str | None = None, **doc_changes: Any) -> Resource | None:
+        """Merge ``doc_changes`` into the document (and set status); returns the new state."""
+        with self.transaction() as conn:
+            row = conn.execute(sa.select(resources).where(resources.c.arn == arn).with_for_update()).first()
+            if row is None:
+                return None
+            res = _row_to_resource(row)
+            res.doc.update(doc_changes)
+            res.updated = time.time()
+            if status is not None:
+                res.status = status
+            conn.execute(
+                resources.update()
+                .where(resources.c.arn == arn)
+                .values(status=res.status, doc=json.dumps(res.doc), updated=res.updated)
+            )
+        return res
+
+    def delete(self, arn: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(resources.delete().where(resources.c.arn == arn))
+            conn.execute(tags.delete().where(tags.c.arn == arn))
+            conn.execute(jobs.delete().where(jobs.c.arn == arn))
+
+    def list(self, kind: str, parent: str | None = None, offset: int = 0, limit: int | None = None) -> list[Resource]:
+        """Resources of a kind, newest first, optionally under one parent."""
+        query = sa.select(resources).where(resources.c.kind == kind)
+        if parent is not None:
+            query = query.where(resources.c.parent == parent)
+        query = query.order_by(resources.c.seq.desc()).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [_row_to_resource(row) for row in conn.execute(query)]
+
+    def children(self, parent: str, kinds: tuple[str, ...] | None = None) -> list[Resource]:
+        query = sa.select(resources).where(resources.c.parent == parent)
+        if kinds:
+            query = query.where(resources.c.kind.in_(kinds))
+        with self.engine.connect() as conn:
+            return [_row_to_resource(row) for row in conn.execute(query)]
+
+    def find(self, kind: str, **doc_equals: Any) -> list[Resource]:
+        """Resources of a kind whose document has the given values (small kinds only)."""
+        return [r for r in self.list(kind) if all(r.doc.get(k) == v for k, v in doc_equals.items())]
+
+    # -- tags --------------------------------------------------------------
+    def tags(self, arn: str) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(tags.c.key, tags.c.value).where(tags.c.arn == arn))
+            return {row.key: row.value for row in rows}
+
+    def set_tags(self, arn: str, values: dict[str, str]) -> None:
+        with self.transaction() as conn:
+            for key, value in values.items():
+                conn.execute(tags.delete().where(tags.c.arn == arn, tags.c.key == key))
+                conn.execute(tags.insert().values(arn=arn, key=key, value=value))
+
+    def remove_tags(self, arn: str, keys: list[str]) -> None:
+        with self.transaction() as conn:
+            conn.execute(tags.delete().where(tags.c.arn == arn, tags.c.key.in_(keys)))
+
+    # -- job queue ---------------------------------------------------------
+    def enqueue(self, arn: str, kind: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(jobs.delete().where(jobs.c.arn == arn))
+            conn.execute(jobs.insert().values(arn=arn, kind=kind, attempts=0))
+
+    def claim_job(self, owner: str, stale_before: float) -> tuple[str, str, int] | None:
+        """Atomically take one unowned (or abandoned) job; returns (arn, kind, attempts)."""
+        with self.transaction() as conn:
+            candidates = conn.execute(
+                sa.select(jobs.c.arn, jobs.c.kind, jobs.c.attempts)
+                .where(sa.or_(jobs.c.owner.is_(None), jobs.c.heartbeat < stale_before))
+                .limit(8)
+            ).all()
+            for arn, kind, attempts in candidates:
+                taken = conn.execute(
+                    jobs.update()
+                    .where(jobs.c.arn == arn)
+                    .where(sa.or_(jobs.c.owner.is_(None), jobs.c.heartbeat < stale_before))
+                    .values(owner=owner, heartbeat=time.time(), attempts=attempts + 1)
+                )
+                if taken.rowcount == 1:
+                    return arn, kind, attempts + 1
+        return None
+
+    def heartbeat(self, owner: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(jobs.update().where(jobs.c.owner == owner).values(heartbeat=time.time()))
+
+    def job_owners(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(sa.select(jobs.c.owner).where(jobs.c.owner.is_not(None)).distinct())]
+
+    def release_jobs(self, owner: str) -> None:
+        """Hand an owner's jobs back to the queue (its process is gone)."""
+        with self.transaction() as conn:
+            conn.execute(jobs.update().where(jobs.c.owner == owner).values(owner=None, heartbeat=None))
+
+    def finish_job(self, arn: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(jobs.delete().where(jobs.c.arn == arn))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("sqlite_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -1,0 +1,114 @@
+"""Start real openpersonalize servers (subprocesses) and build boto3 clients for them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+ACCESS_KEY = "AKIDOPENPERSONALIZETEST"
+SECRET_KEY = "test-secret-key-for-openpersonalize"
+REGION = "eu-west-3"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"port {port} did not open")
+
+
+@dataclass
+class Server:
+    """A running ``openpersonalize serve`` process."""
+
+    data_dir: Path
+    database_url: str | None
+    allow: list[Path]
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "openpersonalize.cli", "serve", "--port", str(self.port)]
+        cmd += ["--data-dir", str(self.data_dir), "--log-level", "warning"]
+        if self.database_url:
+            cmd += ["--database-url", self.database_url]
+        for path in self.allow:
+            cmd += ["--allow-path", str(path)]
+        env = {
+            **os.environ,
+            "OPENPERSONALIZE_ACCESS_KEY_ID": ACCESS_KEY,
+            "OPENPERSONALIZE_SECRET_ACCESS_KEY": SECRET_KEY,
+            **self.env,
+        }
+        log = open(self.data_dir.parent / f"server-{self.port}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to clean up."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def client(self, service: str = "personalize", secret: str = SECRET_KEY, key: str = ACCESS_KEY):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=Config(retries={"max_attempts": 1}, read_timeout=120),
+        )
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_status(describe, key: str, timeout: float = 120.0, **kwargs) -> dict:
+    """Poll a Describe* call until the resource leaves its pending states (as the notebooks do)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        res = describe(**kwargs)[key]
+        if res["status"] in ("ACTIVE", "CREATE FAILED", "CREATE STOPPED"):
+            return res
+        time.sleep(0.2)
+    raise TimeoutError(f"{key} still {res['status']}")

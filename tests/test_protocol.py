@@ -1,0 +1,105 @@
+"""Wire-level behaviour: SigV4, malformed requests, unknown targets, limits, runtime placeholders."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from server_harness import ACCESS_KEY, REGION, SECRET_KEY
+
+
+def _signed_post(server, body: bytes, target: str | None, path: str = "/", secret: str = SECRET_KEY):
+    headers = {"Content-Type": "application/x-amz-json-1.1"}
+    if target:
+        headers["X-Amz-Target"] = target
+    request = AWSRequest(method="POST", url=server.url + path, data=body, headers=headers)
+    SigV4Auth(Credentials(ACCESS_KEY, secret), "personalize", REGION).add_auth(request)
+    http = urllib.request.Request(server.url + path, data=body, headers=dict(request.headers), method="POST")
+    try:
+        with urllib.request.urlopen(http, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"{}"), {k.lower(): v for k, v in resp.headers.items()}
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}"), {k.lower(): v for k, v in exc.headers.items()}
+
+
+def test_wrong_secret_is_invalid_signature(server):
+    client = server.client(secret="wrong-secret")
+    with pytest.raises(ClientError) as err:
+        client.list_dataset_groups()
+    assert err.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_unknown_key_is_unrecognized_client(server):
+    client = server.client(key="AKIDUNKNOWN")
+    with pytest.raises(ClientError) as err:
+        client.list_dataset_groups()
+    assert err.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_unsigned_request_is_refused(server):
+    req = urllib.request.Request(
+        server.url + "/", data=b"{}", method="POST", headers={"X-Amz-Target": "AmazonPersonalize.ListDatasetGroups"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 403
+    assert json.loads(err.value.read())["__type"] == "MissingAuthenticationTokenException"
+
+
+def test_tampered_body_fails_signature(server):
+    body = b'{"name": "a"}'
+    request = AWSRequest(
+        method="POST", url=server.url + "/", data=body, headers={"X-Amz-Target": "AmazonPersonalize.CreateDatasetGroup"}
+    )
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "personalize", REGION).add_auth(request)
+    http = urllib.request.Request(server.url + "/", data=b'{"name": "b"}', headers=dict(request.headers), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(http, timeout=10)
+    assert json.loads(err.value.read())["__type"] == "InvalidSignatureException"
+
+
+def test_malformed_json_is_a_400(server):
+    status, body, headers = _signed_post(server, b"{not json", "AmazonPersonalize.ListDatasetGroups")
+    assert status == 400 and body["__type"] == "SerializationException"
+    assert headers.get("x-amzn-errortype") == "SerializationException"
+
+
+def test_unknown_target_is_a_400(server):
+    status, body, _ = _signed_post(server, b"{}", "AmazonPersonalize.StealEverything")
+    assert status == 400 and body["__type"] == "UnknownOperationException"
+
+
+def test_oversized_body_is_refused(server):
+    status, body, _ = _signed_post(
+        server, b'{"name": "' + b"x" * (9 * 1024 * 1024) + b'"}', "AmazonPersonalize.CreateDatasetGroup"
+    )
+    assert status == 413 and body["__type"] == "RequestEntityTooLargeException"
+
+
+def test_missing_required_member(server):
+    status, body, _ = _signed_post(server, b"{}", "AmazonPersonalize.CreateDatasetGroup")
+    assert status == 400 and body["__type"] == "InvalidInputException" and "'name'" in body["message"]
+
+
+def test_runtime_and_events_answer_aws_errors(server):
+    runtime = server.client("personalize-runtime")
+    with pytest.raises(ClientError) as err:
+        runtime.get_recommendations(campaignArn="arn:aws:personalize:eu-west-3:000000000000:campaign/none", userId="1")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    events = server.client("personalize-events")
+    with pytest.raises(ClientError) as err:
+        events.put_events(trackingId="nope", sessionId="s", eventList=[{"eventType": "click", "sentAt": 1}])
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_unknown_path_is_an_aws_error(server):
+    status, body, _ = _signed_post(server, b"{}", None, path="/nothing-here")
+    assert status == 400 and body["__type"] == "UnknownOperationException"
