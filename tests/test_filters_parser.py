@@ -33,9 +33,11 @@ DOC_EXAMPLES = [
     "INCLUDE ItemID WHERE Items.NUMBER_OF_DOWNLOADS < 20",
     "EXCLUDE ItemID WHERE Items.NUMBER_OF_DOWNLOADS < 20 IF CurrentUser.AGE > 18 AND CurrentUser.AGE < 30",
     'INCLUDE ItemID WHERE Items.CATEGORY IN ("watch") AND Items.DESCRIPTION IN ("luxury") IF CurrentUser.AGE > 18',
-    'INCLUDE ItemID WHERE Items.GENRE IN ("drama") | EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click", "stream")',
+    'INCLUDE ItemID WHERE Items.GENRE IN ("drama") '
+    '| EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click", "stream")',
     'INCLUDE ItemID WHERE Items.CATEGORY IN ($CATEGORY) | INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("favorite")',
-    'INCLUDE ItemID WHERE Items.GENRE IN ($GENRE) | EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click", "stream")',
+    "INCLUDE ItemID WHERE Items.GENRE IN ($GENRE) "
+    '| EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click", "stream")',
     "INCLUDE ItemID WHERE Items.GENRE IN (CurrentItem.GENRE)",
     "EXCLUDE ItemID WHERE Items.PRICE > CurrentItem.PRICE",
     'INCLUDE UserID WHERE Users.MEMBERSHIP_STATUS IN ("Gold")',
