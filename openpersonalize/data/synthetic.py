@@ -70,8 +70,8 @@ def interaction_batches(
         events = (rng.random(total) < 0.6).astype(np.int32)
         yield pa.record_batch(
             [
-                pa.array(users.astype(str)),
-                pa.array(items.astype(str)),
+                pa.array(users).cast(pa.string()),
+                pa.array(items).cast(pa.string()),
                 event_names.take(pa.array(events)),
                 pa.array(ts, pa.int64()),
             ],

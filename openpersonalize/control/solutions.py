@@ -1,0 +1,358 @@
+"""Solutions, solution versions (training jobs), metrics, algorithms and feature transformations."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
+from ..jobs.isolated import JobError, JobStopped, run_isolated
+from ..jobs.runner import JobHandler
+from ..jobs.training import train_from_snapshots
+from ..recipes.registry import RecipeInfo, all_recipes
+from ..store.metadata import Resource
+from . import dataset_groups, datasets
+from .base import (
+    ACTIVE,
+    CREATE_FAILED,
+    CREATE_IN_PROGRESS,
+    CREATE_PENDING,
+    CREATE_STOPPED,
+    CREATE_STOPPING,
+    UNFINISHED,
+    Call,
+    Control,
+    describe,
+    get_resource,
+    insert_resource,
+    paginate,
+    refuse_if_in_use,
+)
+from .recipes import CATALOGUE_TIME, require_recipe
+
+log = logging.getLogger(__name__)
+
+KIND = "solution"
+LABEL = "Solution"
+VERSION_KIND = "solution-version"
+VERSION_LABEL = "Solution version"
+
+
+def model_dir(control: Control, version_arn: str) -> Path:
+    """Where a solution version's immutable model artifact lives."""
+    return control.objects_dir / "models" / version_arn.split(":", 5)[-1].replace("/", "__")
+
+
+def _check_hyperparameters(recipe: RecipeInfo, config: dict[str, Any]) -> None:
+    known = set(recipe.default_hyperparameters)
+    for kind in recipe.hpo_ranges.values():
+        known |= {r["name"] for r in kind}
+    for name in config.get("algorithmHyperParameters", {}) or {}:
+        if name not in known:
+            raise InvalidInputException(
+                f"solutionConfig.algorithmHyperParameters: {name!r} is not a hyperparameter of {recipe.name} "
+                f"(known: {', '.join(sorted(known))})."
+            )
+    ranges = (config.get("hpoConfig") or {}).get("algorithmHyperParameterRanges") or {}
+    for kind in ranges.values():
+        for entry in kind:
+            if entry.get("name") not in known:
+                raise InvalidInputException(
+                    f"solutionConfig.hpoConfig.algorithmHyperParameterRanges: {entry.get('name')!r} is not a "
+                    f"hyperparameter of {recipe.name}."
+                )
+
+
+def create_solution(call: Call) -> dict[str, Any]:
+    p = call.params
+    group = get_resource(call, p["datasetGroupArn"], dataset_groups.KIND, dataset_groups.LABEL)
+    if p.get("performAutoML"):
+        raise InvalidInputException("performAutoML is deprecated by Personalize and not supported; choose a recipeArn.")
+    if not p.get("recipeArn"):
+        raise InvalidInputException("recipeArn is required.")
+    recipe = require_recipe(p["recipeArn"])
+    if not recipe.implemented:
+        raise InvalidInputException(f"Recipe {recipe.arn} cannot be trained by this server yet.")
+    config = p.get("solutionConfig") or {}
+    _check_hyperparameters(recipe, config)
+    arn = call.arn(KIND, p["name"])
+    doc = {
+        "name": p["name"],
+        "solutionArn": arn,
+        "performHPO": bool(p.get("performHPO", False)),
+        "performAutoML": False,
+        "performAutoTraining": bool(p.get("performAutoTraining", False)),
+        "performIncrementalUpdate": bool(p.get("performIncrementalUpdate", False)),
+        "recipeArn": recipe.arn,
+        "datasetGroupArn": group.arn,
+        "eventType": p.get("eventType"),
+        "solutionConfig": config,
+    }
+    insert_resource(call, Resource(arn, KIND, p["name"], group.arn, ACTIVE, doc), LABEL)
+    return {"solutionArn": arn}
+
+
+def _latest_version(call: Call, solution: Resource) -> dict[str, Any] | None:
+    versions = call.store.list(VERSION_KIND, parent=solution.arn, limit=1)
+    if not versions:
+        return None
+    v = versions[0]
+    return {
+        "solutionVersionArn": v.arn,
+        "status": v.status,
+        "trainingMode": v.doc.get("trainingMode"),
+        "trainingType": v.doc.get("trainingType"),
+        "creationDateTime": v.created,
+        "lastUpdatedDateTime": v.updated,
+        "failureReason": v.doc.get("failureReason"),
+    }
+
+
+def describe_solution(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["solutionArn"], KIND, LABEL)
+    return {"solution": {**describe(res), "latestSolutionVersion": _latest_version(call, res)}}
+
+
+def list_solutions(call: Call) -> dict[str, Any]:
+    parent = call.params.get("datasetGroupArn")
+    if parent:
+        get_resource(call, parent, dataset_groups.KIND, dataset_groups.LABEL)
+    items, token = paginate(call, KIND, parent=parent)
+    return {"solutions": items, "nextToken": token}
+
+
+def update_solution(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["solutionArn"], KIND, LABEL)
+    changes: dict[str, Any] = {}
+    for key in ("performAutoTraining", "performIncrementalUpdate"):
+        if key in call.params:
+            changes[key] = bool(call.params[key])
+    update_config = call.params.get("solutionUpdateConfig") or {}
+    if update_config:
+        config = dict(res.doc.get("solutionConfig") or {})
+        config.update(update_config)
+        changes["solutionConfig"] = config
+    stamp = res.updated
+    changes["latestSolutionUpdate"] = {
+        "solutionUpdateConfig": update_config,
+        "status": ACTIVE,
+        "performAutoTraining": changes.get("performAutoTraining", res.doc.get("performAutoTraining")),
+        "performIncrementalUpdate": changes.get("performIncrementalUpdate", res.doc.get("performIncrementalUpdate")),
+        "creationDateTime": stamp,
+        "lastUpdatedDateTime": stamp,
+    }
+    call.store.update(res.arn, **changes)
+    return {"solutionArn": res.arn}
+
+
+def delete_solution(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["solutionArn"], KIND, LABEL)
+    versions = call.store.children(res.arn, (VERSION_KIND,))
+    refuse_if_in_use(res, [v for v in versions if v.status in UNFINISHED], LABEL)
+    in_use = [c for v in versions for c in call.store.children(v.arn)]
+    refuse_if_in_use(res, in_use, LABEL)
+    for version in versions:
+        call.store.delete(version.arn)
+        shutil.rmtree(model_dir(call.control, version.arn), ignore_errors=True)
+    call.store.delete(res.arn)
+    return {}
+
+
+def create_solution_version(call: Call) -> dict[str, Any]:
+    p = call.params
+    solution = get_resource(call, p["solutionArn"], KIND, LABEL)
+    mode = p.get("trainingMode", "FULL")
+    if mode == "AUTOTRAIN":
+        raise InvalidInputException("trainingMode AUTOTRAIN is set by automatic training, not by a request.")
+    group_datasets = {
+        d.doc["datasetType"]: d for d in call.store.children(solution.doc["datasetGroupArn"], ("dataset",))
+    }
+    interactions = group_datasets.get("INTERACTIONS")
+    if interactions is None or not interactions.doc.get("_snapshot"):
+        raise InvalidInputException(
+            f"Dataset group {solution.doc['datasetGroupArn']} has no imported INTERACTIONS data to train on."
+        )
+    running = [v for v in call.store.children(solution.arn, (VERSION_KIND,)) if v.status in UNFINISHED]
+    refuse_if_in_use(solution, running, LABEL)
+    previous = None
+    if mode == "UPDATE":
+        done = [v for v in call.store.list(VERSION_KIND, parent=solution.arn) if v.status == ACTIVE]
+        if not done:
+            raise InvalidInputException("trainingMode UPDATE needs an ACTIVE solution version to start from.")
+        previous = done[0].arn
+    arn = f"{solution.arn}/{uuid.uuid4().hex[:8]}"
+    doc = {
+        "name": p.get("name") or solution.name,
+        "solutionVersionArn": arn,
+        "solutionArn": solution.arn,
+        "performHPO": solution.doc["performHPO"],
+        "performAutoML": False,
+        "performIncrementalUpdate": solution.doc["performIncrementalUpdate"],
+        "recipeArn": solution.doc["recipeArn"],
+        "eventType": solution.doc.get("eventType"),
+        "datasetGroupArn": solution.doc["datasetGroupArn"],
+        "solutionConfig": solution.doc.get("solutionConfig") or {},
+        "trainingMode": mode,
+        "trainingType": "MANUAL",
+        "_previous": previous,
+    }
+    insert_resource(
+        call, Resource(arn, VERSION_KIND, doc["name"], solution.arn, CREATE_PENDING, doc), VERSION_LABEL, VERSION_KIND
+    )
+    return {"solutionVersionArn": arn}
+
+
+def describe_solution_version(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["solutionVersionArn"], VERSION_KIND, VERSION_LABEL)
+    return {"solutionVersion": describe(res)}
+
+
+def list_solution_versions(call: Call) -> dict[str, Any]:
+    parent = call.params.get("solutionArn")
+    if parent:
+        get_resource(call, parent, KIND, LABEL)
+    items, token = paginate(call, VERSION_KIND, parent=parent)
+    return {"solutionVersions": items, "nextToken": token}
+
+
+def stop_solution_version_creation(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["solutionVersionArn"], VERSION_KIND, VERSION_LABEL)
+    if res.status not in (CREATE_PENDING, CREATE_IN_PROGRESS):
+        raise ResourceInUseException(f"Solution version {res.arn} is {res.status}; only a running version can stop.")
+    call.store.update(res.arn, status=CREATE_STOPPING)
+    return {}
+
+
+def get_solution_metrics(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["solutionVersionArn"], VERSION_KIND, VERSION_LABEL)
+    if res.status != ACTIVE:
+        raise ResourceInUseException(f"Solution version {res.arn} is {res.status}; metrics exist once it is ACTIVE.")
+    return {"solutionVersionArn": res.arn, "metrics": res.doc.get("_metrics", {})}
+
+
+def describe_algorithm(call: Call) -> dict[str, Any]:
+    arn = call.params["algorithmArn"]
+    for recipe in all_recipes():
+        if recipe.algorithm_arn == arn:
+            return {
+                "algorithm": {
+                    "name": arn.rsplit("/", 1)[-1],
+                    "algorithmArn": arn,
+                    "algorithmImage": {"name": f"openpersonalize/{arn.rsplit('/', 1)[-1]}"},
+                    "defaultHyperParameters": recipe.default_hyperparameters,
+                    "defaultHyperParameterRanges": recipe.hpo_ranges,
+                    "defaultResourceConfig": {"maxNumberOfTrainingJobs": "20", "maxParallelTrainingJobs": "1"},
+                    "trainingInputMode": "File",
+                    "creationDateTime": CATALOGUE_TIME,
+                    "lastUpdatedDateTime": CATALOGUE_TIME,
+                }
+            }
+    raise ResourceNotFoundException(f"Algorithm {arn} does not exist.")
+
+
+def describe_feature_transformation(call: Call) -> dict[str, Any]:
+    arn = call.params["featureTransformationArn"]
+    for recipe in all_recipes():
+        if recipe.feature_transformation_arn == arn:
+            return {
+                "featureTransformation": {
+                    "name": arn.rsplit("/", 1)[-1],
+                    "featureTransformationArn": arn,
+                    "defaultParameters": recipe.default_feature_transformation_parameters,
+                    "status": ACTIVE,
+                    "creationDateTime": CATALOGUE_TIME,
+                    "lastUpdatedDateTime": CATALOGUE_TIME,
+                }
+            }
+    raise ResourceNotFoundException(f"Feature transformation {arn} does not exist.")
+
+
+def run_training(control: Control, arn: str) -> None:
+    """Train one solution version in a child process to ACTIVE, CREATE FAILED or CREATE STOPPED."""
+    store = control.store
+    version = store.get(arn)
+    if version is None or version.status not in UNFINISHED:
+        return
+    if version.status == CREATE_STOPPING:
+        store.update(arn, status=CREATE_STOPPED)
+        return
+    store.update(arn, status=CREATE_IN_PROGRESS)
+    snapshots = {}
+    for dataset in store.children(version.doc["datasetGroupArn"], ("dataset",)):
+        path = datasets.snapshot_path(control, dataset)
+        snapshots[dataset.doc["datasetType"]] = str(path) if path else None
+    if not snapshots.get("INTERACTIONS"):
+        store.update(arn, status=CREATE_FAILED, failureReason="The dataset group has no imported INTERACTIONS data.")
+        return
+    config = version.doc.get("solutionConfig") or {}
+    out = model_dir(control, arn)
+    shutil.rmtree(out, ignore_errors=True)
+    previous = version.doc.get("_previous")
+    kwargs = {
+        "recipe_arn": version.doc["recipeArn"],
+        "interactions": snapshots["INTERACTIONS"],
+        "items": snapshots.get("ITEMS"),
+        "users": snapshots.get("USERS"),
+        "params": dict(config.get("algorithmHyperParameters") or {}),
+        "event_type": version.doc.get("eventType"),
+        "perform_hpo": bool(version.doc.get("performHPO")),
+        "hpo_config": config.get("hpoConfig"),
+        "out_dir": str(out),
+        "previous_dir": str(model_dir(control, previous)) if previous else None,
+    }
+
+    def should_stop() -> bool:
+        current = store.get(arn)
+        return current is None or current.status == CREATE_STOPPING
+
+    try:
+        result = run_isolated(train_from_snapshots, kwargs, should_stop)
+    except JobStopped:
+        shutil.rmtree(out, ignore_errors=True)
+        if store.get(arn) is not None:
+            store.update(arn, status=CREATE_STOPPED)
+        return
+    except JobError as exc:
+        log.warning("training %s failed: %s\n%s", arn, exc.message, exc.trace)
+        shutil.rmtree(out, ignore_errors=True)
+        store.update(arn, status=CREATE_FAILED, failureReason=exc.message)
+        return
+    store.update(
+        arn,
+        status=ACTIVE,
+        _metrics=result["metrics"],
+        _model=out.relative_to(control.objects_dir).as_posix(),
+        tunedHPOParams={"algorithmHyperParameters": result["tuned_params"]},
+        trainingHours=result["training_seconds"] / 3600.0,
+    )
+
+
+def fail_training(control: Control, arn: str, reason: str) -> None:
+    control.store.update(arn, status=CREATE_FAILED, failureReason=reason)
+
+
+def job_handlers(control: Control) -> dict[str, JobHandler]:
+    return {
+        VERSION_KIND: JobHandler(
+            lambda arn: run_training(control, arn), lambda arn, why: fail_training(control, arn, why)
+        )
+    }
+
+
+OPERATIONS = {
+    "CreateSolution": create_solution,
+    "DescribeSolution": describe_solution,
+    "ListSolutions": list_solutions,
+    "UpdateSolution": update_solution,
+    "DeleteSolution": delete_solution,
+    "CreateSolutionVersion": create_solution_version,
+    "DescribeSolutionVersion": describe_solution_version,
+    "ListSolutionVersions": list_solution_versions,
+    "StopSolutionVersionCreation": stop_solution_version_creation,
+    "GetSolutionMetrics": get_solution_metrics,
+    "DescribeAlgorithm": describe_algorithm,
+    "DescribeFeatureTransformation": describe_feature_transformation,
+}
