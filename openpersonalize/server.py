@@ -12,6 +12,7 @@ from pathlib import Path
 from .api.app import PersonalizeApp
 from .control.base import Control, Settings
 from .control.operations import job_handlers
+from .control.runtime_api import RuntimeService
 from .jobs.runner import JobRunner
 from .store.metadata import MetadataStore
 
@@ -77,10 +78,17 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     )
     store = MetadataStore(config.resolved_database_url())
     control = Control(settings, store)
-    runner = JobRunner(store, job_handlers(control), workers=config.job_workers)
+    runtime = RuntimeService(control)
+    runner = JobRunner(store, job_handlers(control, runtime.load_model), workers=config.job_workers)
     control.wake_jobs = runner.wake
     credentials, _ = load_credentials(data_dir)
-    return PersonalizeApp(control, credentials, on_startup=runner.start, on_shutdown=runner.stop)
+    return PersonalizeApp(
+        control,
+        credentials,
+        rest_handlers=runtime.rest_handlers(),
+        on_startup=runner.start,
+        on_shutdown=runner.stop,
+    )
 
 
 def app_from_env() -> PersonalizeApp:

@@ -152,8 +152,7 @@ def delete_solution(call: Call) -> dict[str, Any]:
     res = get_resource(call, call.params["solutionArn"], KIND, LABEL)
     versions = call.store.children(res.arn, (VERSION_KIND,))
     refuse_if_in_use(res, [v for v in versions if v.status in UNFINISHED], LABEL)
-    in_use = [c for v in versions for c in call.store.children(v.arn)]
-    refuse_if_in_use(res, in_use, LABEL)
+    refuse_if_in_use(res, call.store.children(res.arn, ("campaign",)), LABEL)
     for version in versions:
         call.store.delete(version.arn)
         shutil.rmtree(model_dir(call.control, version.arn), ignore_errors=True)

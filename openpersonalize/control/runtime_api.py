@@ -1,0 +1,270 @@
+"""personalize-runtime: GetRecommendations and GetPersonalizedRanking.
+
+Resolves the campaign, its deployed model, filters and metadata (short-lived caches,
+so a campaign switch or a new import is seen within a second), then hands the
+arithmetic to ``runtime``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.csv_import import read_snapshot
+from ..errors import InvalidInputException, ResourceNotFoundException
+from ..filters import FilterExpr, FilterValueError, parse_filter
+from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION, get_recipe
+from ..runtime.cache import LoadingCache
+from ..runtime.deployed import Deployed, LiveEvent, Promotion
+from ..store.metadata import Resource
+from . import campaigns, datasets, filters
+from .base import ACTIVE, Control
+
+MAX_RESULTS = 500
+DEFAULT_RESULTS = 25
+DOC_TTL_SECONDS = 1.0
+
+# (dataset group arn, user id or None, session id or None) -> live events as (item id, timestamp, event type)
+LiveEventSource = Callable[[str, str | None, str | None], Sequence[tuple[str, int, str]]]
+
+
+class _DocCache:
+    """Resource documents cached for a second: the hot path reads SQL at most once a second per ARN."""
+
+    def __init__(self, control: Control) -> None:
+        self.control = control
+        self._docs: dict[str, tuple[float, Resource | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, arn: str) -> Resource | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._docs.get(arn)
+        if hit and hit[0] > now:
+            return hit[1]
+        res = self.control.store.get(arn)
+        with self._lock:
+            self._docs[arn] = (now + DOC_TTL_SECONDS, res)
+        return res
+
+
+def _users_table(path: Path | None) -> dict[str, dict[str, Any]]:
+    table = read_snapshot(path)
+    if table is None:
+        return {}
+    return {str(row.pop("USER_ID")): row for row in table.to_pylist()}
+
+
+class RuntimeService:
+    """Serves the runtime API from deployed models; one per server process."""
+
+    def __init__(self, control: Control, live_events: LiveEventSource | None = None) -> None:
+        self.control = control
+        self.live_events = live_events
+        self._docs = _DocCache(control)
+        self._models: LoadingCache[Any] = LoadingCache(8)
+        self._deployed: LoadingCache[Deployed] = LoadingCache(8)
+        self._filters: LoadingCache[FilterExpr] = LoadingCache(256)
+
+    # -- loading -----------------------------------------------------------
+    def load_model(self, version_arn: str) -> Any:
+        """The solution version's model, memory-mapped and cached (the deploy job calls this)."""
+
+        def load() -> Any:
+            from ..recipes.pipeline import load_model
+
+            version = self.control.store.get(version_arn)
+            if version is None or version.status != ACTIVE or not version.doc.get("_model"):
+                raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
+            return load_model(self.control.objects_dir / version.doc["_model"])
+
+        return self._models.get(version_arn, load)
+
+    def _deployment(self, version: Resource) -> Deployed:
+        group = version.doc["datasetGroupArn"]
+        by_type = {d.doc["datasetType"]: d for d in self.control.store.children(group, (datasets.KIND,))}
+        items, users = by_type.get("ITEMS"), by_type.get("USERS")
+        key = (
+            version.arn,
+            items.doc.get("_snapshotId") if items else None,
+            users.doc.get("_snapshotId") if users else None,
+        )
+        model = self.load_model(version.arn)
+        recipe = get_recipe(version.doc["recipeArn"])
+
+        def build() -> Deployed:
+            return Deployed(
+                model,
+                recipe.recipe_type if recipe else USER_PERSONALIZATION,
+                read_snapshot(datasets.snapshot_path(self.control, items)) if items else None,
+                _users_table(datasets.snapshot_path(self.control, users)) if users else {},
+            )
+
+        return self._deployed.get(key, build)
+
+    def _campaign(self, params: dict[str, Any]) -> tuple[Resource, Resource, Deployed]:
+        if params.get("recommenderArn") and not params.get("campaignArn"):
+            raise ResourceNotFoundException(f"recommenderArn {params['recommenderArn']} does not exist.")
+        arn = params.get("campaignArn")
+        if not arn:
+            raise InvalidInputException("campaignArn is required.")
+        campaign = self._docs.get(arn)
+        if campaign is None or campaign.kind != campaigns.KIND:
+            raise ResourceNotFoundException(f"campaignArn {arn} does not exist.")
+        if campaign.status != ACTIVE:
+            raise InvalidInputException(f"Campaign {arn} is not ACTIVE (status: {campaign.status}).")
+        version = self._docs.get(campaign.doc["solutionVersionArn"])
+        if version is None:
+            raise ResourceNotFoundException(f"The solution version of campaign {arn} no longer exists.")
+        return campaign, version, self._deployment(version)
+
+    def _filter(self, deployed: Deployed, group: str, arn: str | None, field: str = "filterArn"):
+        if not arn:
+            return None
+        res = self._docs.get(arn)
+        if res is None or res.kind != filters.KIND:
+            raise ResourceNotFoundException(f"{field} {arn} does not exist.")
+        if res.doc["datasetGroupArn"] != group:
+            raise InvalidInputException(f"{field} {arn} belongs to another dataset group than the campaign.")
+        expr = self._filters.get(arn, lambda: parse_filter(res.doc["filterExpression"]))
+        return deployed.compiled(arn, expr)
+
+    def _history(self, deployed: Deployed, group: str, user_id: str | None, session_id: str | None = None):
+        live: list[LiveEvent] = []
+        if self.live_events is not None and (user_id or session_id):
+            index = deployed.model.item_index
+            for item_id, stamp, event_type in self.live_events(group, user_id, session_id):
+                idx = index.get(item_id)
+                if idx is not None:
+                    live.append(LiveEvent(idx, int(stamp), event_type))
+        return deployed.history(user_id, live)
+
+    @staticmethod
+    def _metadata_columns(campaign: Resource, params: dict[str, Any]) -> list[str]:
+        wanted = params.get("metadataColumns") or {}
+        if not wanted:
+            return []
+        if not (campaign.doc.get("campaignConfig") or {}).get("enableMetadataWithRecommendations"):
+            raise InvalidInputException(
+                "metadataColumns: campaign was created without campaignConfig.enableMetadataWithRecommendations."
+            )
+        unknown = [k for k in wanted if k.upper() != "ITEMS"]
+        if unknown:
+            raise InvalidInputException(f"metadataColumns: only the ITEMS dataset is supported, not {unknown[0]}.")
+        return [c for cols in wanted.values() for c in cols]
+
+    @staticmethod
+    def _context(campaign: Resource, params: dict[str, Any]) -> dict[str, Any]:
+        context: dict[str, Any] = dict(params.get("context") or {})
+        exploration = (campaign.doc.get("campaignConfig") or {}).get("itemExplorationConfig")
+        if exploration:
+            context["itemExplorationConfig"] = exploration
+        return context
+
+    # -- operations ----------------------------------------------------------
+    def get_recommendations(self, _region: str, params: dict[str, Any]) -> dict[str, Any]:
+        campaign, version, deployed = self._campaign(params)
+        group = version.doc["datasetGroupArn"]
+        k = params.get("numResults", DEFAULT_RESULTS)
+        if not 1 <= k <= MAX_RESULTS:
+            raise InvalidInputException(f"numResults must be between 1 and {MAX_RESULTS}, got {k}.")
+        user_id, item_id = params.get("userId"), params.get("itemId")
+        kind = deployed.recipe_type
+        if kind == PERSONALIZED_RANKING:
+            raise InvalidInputException("This campaign ranks lists: call GetPersonalizedRanking with an inputList.")
+        if kind == USER_PERSONALIZATION:
+            if not user_id:
+                raise InvalidInputException("userId is required for a USER_PERSONALIZATION campaign.")
+            if item_id:
+                raise InvalidInputException("itemId is not supported for a USER_PERSONALIZATION campaign.")
+        if kind == RELATED_ITEMS and not item_id:
+            raise InvalidInputException("itemId is required for a RELATED_ITEMS campaign.")
+        columns = self._metadata_columns(campaign, params)
+        filt = self._filter(deployed, group, params.get("filterArn"))
+        history = self._history(deployed, group, user_id)
+        user = deployed.user_context(user_id, history)
+        context = self._context(campaign, params)
+        current = None
+        if kind == RELATED_ITEMS:
+            current = deployed.model.item_index.get(item_id)
+            scores = deployed.model.score_item(current) if current is not None else deployed.model.popularity_scores()
+            scores = np.array(scores, dtype=np.float64, copy=True)
+            if current is not None:
+                scores[current] = -np.inf
+        else:
+            scores = np.asarray(deployed.model.score_user(history, context), dtype=np.float64)
+        try:
+            allowed = deployed.mask(filt, params.get("filterValues") or {}, user, current)
+            promotion = self._promotion(deployed, group, params, user, current)
+        except FilterValueError as exc:
+            raise InvalidInputException(f"filterValues: {exc}") from None
+        ranked = deployed.recommend(scores, k, allowed, promotion)
+        items = []
+        for idx, score, promo in ranked:
+            entry: dict[str, Any] = {"itemId": deployed.item_ids[idx], "score": round(score, 7)}
+            if promo:
+                entry["promotionName"] = promo
+            if columns:
+                entry["metadata"] = deployed.metadata(idx, columns)
+            items.append(entry)
+        return {"itemList": items, "recommendationId": f"RID-{uuid.uuid4()}"}
+
+    def _promotion(self, deployed: Deployed, group: str, params: dict[str, Any], user, current):
+        promos = params.get("promotions") or []
+        if not promos:
+            return None
+        spec = promos[0]
+        percent = spec.get("percentPromotedItems", 0)
+        if not 1 <= percent <= 100:
+            raise InvalidInputException("promotions.1.percentPromotedItems must be between 1 and 100.")
+        filt = self._filter(deployed, group, spec.get("filterArn"), "promotions.1.filterArn")
+        values = spec.get("filterValues") or {}
+        promo = Promotion(spec.get("name") or "promotion", percent, filt, values)
+        return promo, deployed.mask(filt, values, user, current)
+
+    def get_personalized_ranking(self, _region: str, params: dict[str, Any]) -> dict[str, Any]:
+        campaign, version, deployed = self._campaign(params)
+        if deployed.recipe_type != PERSONALIZED_RANKING:
+            raise InvalidInputException("GetPersonalizedRanking needs a campaign of a PERSONALIZED_RANKING recipe.")
+        input_list = params["inputList"]
+        if not 1 <= len(input_list) <= MAX_RESULTS:
+            raise InvalidInputException(
+                f"inputList must hold between 1 and {MAX_RESULTS} items, got {len(input_list)}."
+            )
+        group = version.doc["datasetGroupArn"]
+        user_id = params.get("userId")
+        if not user_id:
+            raise InvalidInputException("userId is required for GetPersonalizedRanking.")
+        columns = self._metadata_columns(campaign, params)
+        filt = self._filter(deployed, group, params.get("filterArn"))
+        history = self._history(deployed, group, user_id)
+        scores = np.asarray(deployed.model.score_user(history, self._context(campaign, params)), dtype=np.float64)
+        try:
+            allowed = deployed.mask(
+                filt, params.get("filterValues") or {}, deployed.user_context(user_id, history), None
+            )
+        except FilterValueError as exc:
+            raise InvalidInputException(f"filterValues: {exc}") from None
+        ordered = deployed.rank(scores, list(dict.fromkeys(input_list)), allowed)
+        out = []
+        for item_id, score in ordered:
+            entry: dict[str, Any] = {"itemId": item_id}
+            if score is not None:
+                entry["score"] = round(score, 7)
+            idx = deployed.model.item_index.get(item_id)
+            if columns and idx is not None:
+                entry["metadata"] = deployed.metadata(idx, columns)
+            out.append(entry)
+        return {"personalizedRanking": out, "recommendationId": f"RID-{uuid.uuid4()}"}
+
+    def rest_handlers(self) -> dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]]:
+        return {
+            "GetRecommendations": self.get_recommendations,
+            "GetPersonalizedRanking": self.get_personalized_ranking,
+        }

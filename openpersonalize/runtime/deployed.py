@@ -1,0 +1,139 @@
+"""A deployed model: the loaded artifact plus the metadata and filters scoring needs.
+
+Built once per (solution version, items/users snapshot) and shared by every request;
+the per-request work is a history merge, one scoring call, a cached mask and a top-k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..data.training import UserHistory
+from ..filters import CompiledFilter, FilterExpr, ItemCatalog, UserContext, compile_filter
+from .cache import LoadingCache
+from .scoring import Ranked, mix_promotions, rank_list, top_k
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """An interaction received after training (PutEvents), already mapped to an item index."""
+
+    item_index: int
+    timestamp: int
+    event_type: str
+
+
+@dataclass(frozen=True)
+class Promotion:
+    name: str
+    percent: int
+    filter: CompiledFilter | None
+    values: Mapping[str, str]
+
+
+@dataclass
+class Deployed:
+    """Model + item metadata + user metadata for one campaign's current version."""
+
+    model: Any
+    recipe_type: str
+    items: pa.Table | None
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.item_ids: list[str] = [str(x) for x in self.model.item_ids.tolist()]
+        self.catalog = ItemCatalog(self.items, self.item_ids)
+        self._filters: LoadingCache[CompiledFilter] = LoadingCache(64)
+        self._metadata = self._align_metadata()
+
+    def _align_metadata(self) -> dict[str, list[Any]]:
+        """Item metadata columns as lists in model item order (None where unknown)."""
+        if self.items is None:
+            return {}
+        ids = self.items.column("ITEM_ID").to_pylist()
+        position = {item_id: row for row, item_id in enumerate(ids)}
+        rows = [position.get(item_id) for item_id in self.item_ids]
+        out: dict[str, list[Any]] = {}
+        for name in self.items.column_names:
+            if name == "ITEM_ID":
+                continue
+            values = self.items.column(name).to_pylist()
+            out[name.upper()] = [None if r is None else values[r] for r in rows]
+        return out
+
+    def compiled(self, key: str, expr: FilterExpr) -> CompiledFilter:
+        return self._filters.get(key, lambda: compile_filter(expr, self.catalog))
+
+    def history(self, user_id: str | None, live: Sequence[LiveEvent] = ()) -> UserHistory:
+        """Training history plus live events, oldest first."""
+        base = self.model.training_history(user_id) if user_id else UserHistory.empty()
+        if not live:
+            return base
+        items = np.concatenate([base.items, np.array([e.item_index for e in live], np.int64)])
+        stamps = np.concatenate(
+            [
+                base.timestamps if base.timestamps is not None else np.zeros(len(base.items), np.int64),
+                np.array([e.timestamp for e in live], np.int64),
+            ]
+        )
+        events = list(base.event_types or [""] * len(base.items)) + [e.event_type for e in live]
+        order = np.argsort(stamps, kind="stable")
+        return UserHistory(items[order], stamps[order], [events[i] for i in order])
+
+    def user_context(self, user_id: str | None, history: UserHistory) -> UserContext:
+        return UserContext(
+            metadata=self.users.get(user_id or "", {}),
+            item_indices=history.items,
+            event_types=np.asarray(history.event_types or [], dtype=object),
+        )
+
+    def metadata(self, index: int, columns: Sequence[str]) -> dict[str, str]:
+        out = {}
+        for name in columns:
+            values = self._metadata.get(name.upper())
+            value = values[index] if values is not None else None
+            if value is not None:
+                out[name] = str(value)
+        return out
+
+    def mask(
+        self, filt: CompiledFilter | None, values: Mapping[str, str], user: UserContext, current_item: int | None
+    ) -> np.ndarray | None:
+        return filt.mask(user, values, current_item) if filt is not None else None
+
+    def recommend(
+        self,
+        scores: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None,
+        promotion: tuple[Promotion, np.ndarray | None] | None = None,
+    ) -> list[tuple[int, float, str | None]]:
+        """Top ``k`` allowed items, with promoted items mixed in; (index, score, promotionName)."""
+        main = top_k(scores, k, allowed)
+        if promotion is None:
+            return [(int(i), float(s), None) for i, s in zip(main.indices, main.scores, strict=True)]
+        promo, promo_mask = promotion
+        eligible = promo_mask if allowed is None else (allowed if promo_mask is None else allowed & promo_mask)
+        promoted: Ranked = top_k(scores, k, eligible)
+        mixed = mix_promotions(main, promoted, k, promo.percent)
+        return [(i, s, promo.name if flag else None) for i, s, flag in mixed]
+
+    def rank(
+        self, scores: np.ndarray, item_ids: Sequence[str], allowed: np.ndarray | None
+    ) -> list[tuple[str, float | None]]:
+        """Order the caller's list best first; unknown items last; filtered-out items dropped."""
+        index = self.model.item_index
+        indices = np.array([index.get(i, -1) for i in item_ids], np.int64)
+        out = []
+        for pos in rank_list(scores, indices):
+            idx = int(indices[pos])
+            if idx >= 0 and allowed is not None and not allowed[idx]:
+                continue
+            score = float(scores[idx]) if idx >= 0 and np.isfinite(scores[idx]) else None
+            out.append((item_ids[pos], score))
+        return out
