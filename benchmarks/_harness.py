@@ -1,0 +1,194 @@
+"""Shared benchmark plumbing: start a server, load the POC data, train, deploy, and replay signed requests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+ROOT = Path(__file__).resolve().parents[1]
+MOVIELENS = ROOT.parent / "shared" / "datasets" / "ml-latest-small"
+KEY, SECRET, REGION = "AKIDBENCHMARK", "benchmark-secret", "us-east-1"
+sys.path.insert(0, str(ROOT))
+
+from openpersonalize.data import movielens  # noqa: E402
+
+
+@dataclass
+class BenchServer:
+    proc: subprocess.Popen
+    port: int
+    data_dir: Path
+    work: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, service: str = "personalize"):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+            config=Config(retries={"max_attempts": 1}, read_timeout=600),
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+
+
+def start_server(workers: int = 1, root: Path | None = None) -> BenchServer:
+    import socket
+
+    root = root or Path(tempfile.mkdtemp(prefix="op-bench-"))
+    work = root / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OPENPERSONALIZE_ACCESS_KEY_ID": KEY, "OPENPERSONALIZE_SECRET_ACCESS_KEY": SECRET}
+    cmd = [sys.executable, "-m", "openpersonalize.cli", "serve", "--port", str(port), "--data-dir", str(root / "data")]
+    cmd += ["--allow-path", str(work), "--workers", str(workers), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return BenchServer(proc, port, root / "data", work)
+
+
+def wait(describe, key: str, **kwargs) -> dict:
+    while True:
+        res = describe(**kwargs)[key]
+        if res["status"] in ("ACTIVE", "CREATE FAILED"):
+            if res["status"] != "ACTIVE":
+                raise RuntimeError(f"{key} failed: {res.get('failureReason')}")
+            return res
+        time.sleep(0.2)
+
+
+def load_poc_group(server: BenchServer, interactions_csv: Path | None = None) -> dict:
+    """Dataset group with the POC interactions (or ``interactions_csv``) and item metadata imported."""
+    p = server.client()
+    ints = interactions_csv or movielens.write_csv(
+        movielens.prepare_interactions(MOVIELENS / "ratings.csv"), server.work / "interactions.csv"
+    )
+    items = movielens.write_csv(movielens.prepare_items(MOVIELENS / "movies.csv"), server.work / "items.csv")
+    group = p.create_dataset_group(name=f"bench-{uuid.uuid4().hex[:6]}")["datasetGroupArn"]
+    out = {"group": group}
+    for kind, schema, path in (
+        ("INTERACTIONS", movielens.INTERACTIONS_SCHEMA, ints),
+        ("ITEMS", movielens.ITEMS_SCHEMA, items),
+    ):
+        if path is None:
+            continue
+        s = p.create_schema(name=f"s-{uuid.uuid4().hex[:6]}", schema=json.dumps(schema))["schemaArn"]
+        ds = p.create_dataset(name=f"d-{uuid.uuid4().hex[:6]}", datasetType=kind, datasetGroupArn=group, schemaArn=s)
+        job = p.create_dataset_import_job(
+            jobName=f"j-{uuid.uuid4().hex[:6]}", datasetArn=ds["datasetArn"], dataSource={"dataLocation": str(path)}
+        )["datasetImportJobArn"]
+        wait(p.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
+        out[kind] = ds["datasetArn"]
+    return out
+
+
+def train_and_deploy(server: BenchServer, group: str, recipe: str, **solution_kwargs) -> dict:
+    p = server.client()
+    sol = p.create_solution(
+        name=f"{recipe}-{uuid.uuid4().hex[:6]}",
+        datasetGroupArn=group,
+        recipeArn=f"arn:aws:personalize:::recipe/{recipe}",
+        **solution_kwargs,
+    )["solutionArn"]
+    t0 = time.perf_counter()
+    version = p.create_solution_version(solutionArn=sol)["solutionVersionArn"]
+    wait(p.describe_solution_version, "solutionVersion", solutionVersionArn=version)
+    trained = time.perf_counter() - t0
+    campaign = p.create_campaign(
+        name=f"c-{uuid.uuid4().hex[:6]}",
+        solutionVersionArn=version,
+        campaignConfig={"enableMetadataWithRecommendations": True},
+    )["campaignArn"]
+    wait(p.describe_campaign, "campaign", campaignArn=campaign)
+    return {"solution": sol, "version": version, "campaign": campaign, "train_seconds": trained}
+
+
+def signed(url: str, path: str, body: dict) -> tuple[bytes, dict[str, str]]:
+    """A SigV4-signed runtime request (valid for 15 minutes; replayed by the load generator)."""
+    data = json.dumps(body).encode()
+    req = AWSRequest(method="POST", url=url + path, data=data, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(KEY, SECRET), "personalize", REGION).add_auth(req)
+    return data, dict(req.headers.items())
+
+
+def _load_worker(args: tuple) -> list[float]:
+    port, requests, seconds, warmup = args
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    latencies: list[float] = []
+    end = time.perf_counter() + warmup + seconds
+    start_measure = time.perf_counter() + warmup
+    i = 0
+    while True:
+        now = time.perf_counter()
+        if now >= end:
+            break
+        path, body, headers = requests[i % len(requests)]
+        i += 1
+        t0 = time.perf_counter()
+        conn.request("POST", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"HTTP {resp.status}: {payload[:300]!r}")
+        if t0 >= start_measure:
+            latencies.append(time.perf_counter() - t0)
+    conn.close()
+    return latencies
+
+
+def drive(port: int, requests: list[tuple[str, bytes, dict]], clients: int, seconds: float) -> dict:
+    """Concurrent keep-alive clients in separate processes; throughput and latency percentiles."""
+    ctx = get_context("spawn")
+    with ctx.Pool(clients) as pool:
+        results = pool.map(_load_worker, [(port, requests, seconds, 1.0)] * clients)
+    lat = sorted(x for r in results for x in r)
+    return {
+        "rps": len(lat) / seconds,
+        "p50_ms": 1000 * lat[len(lat) // 2],
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+        "n": len(lat),
+    }
+
+
+def floor(call, repeat: int = 300) -> dict:
+    """Bare in-process latency of ``call`` (no HTTP): median and p99."""
+    for _ in range(20):
+        call()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return {"p50_ms": 1000 * statistics.median(times), "p99_ms": 1000 * times[int(len(times) * 0.99) - 1]}

@@ -1,0 +1,115 @@
+"""Runtime latency and throughput over HTTP, next to the bare in-process floor.
+
+Starts a server, imports the POC data, trains user-personalization and
+personalized-ranking, deploys campaigns and filters, then drives the runtime API
+from separate load-generator processes on loopback with keep-alive clients.
+
+    python benchmarks/runtime.py [--workers 2] [--clients 4] [--seconds 10] [--large]
+
+``--large`` adds a 62k-item synthetic catalogue (the MovieLens-25M item count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import drive, floor, load_poc_group, signed, start_server, train_and_deploy  # noqa: E402
+
+from openpersonalize.control.base import Control, Settings  # noqa: E402
+from openpersonalize.control.runtime_api import RuntimeService  # noqa: E402
+from openpersonalize.data.synthetic import write_interactions_csv  # noqa: E402
+from openpersonalize.store.metadata import MetadataStore  # noqa: E402
+
+
+def scenarios(server, group: str, up: str, rank: str, users: list[str], items: list[str]) -> list:
+    p = server.client()
+    genre = p.create_filter(
+        name="bench-genre", datasetGroupArn=group, filterExpression='INCLUDE ItemID WHERE Items.GENRE IN ("Comedy")'
+    )["filterArn"]
+    unwatched = p.create_filter(
+        name="bench-unwatched",
+        datasetGroupArn=group,
+        filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")',
+    )["filterArn"]
+    rng = random.Random(0)
+    out = [
+        ("GetRecommendations", "/recommendations", [{"campaignArn": up, "userId": u} for u in users]),
+        (
+            "GetRecommendations + metadata filter",
+            "/recommendations",
+            [{"campaignArn": up, "userId": u, "filterArn": genre} for u in users],
+        ),
+        (
+            "GetRecommendations + interaction filter",
+            "/recommendations",
+            [{"campaignArn": up, "userId": u, "filterArn": unwatched} for u in users],
+        ),
+        (
+            "GetRecommendations + metadataColumns",
+            "/recommendations",
+            [{"campaignArn": up, "userId": u, "metadataColumns": {"ITEMS": ["GENRE", "YEAR"]}} for u in users],
+        ),
+    ]
+    if rank:
+        for n in (25, 500):
+            bodies = [{"campaignArn": rank, "userId": u, "inputList": rng.sample(items, n)} for u in users]
+            out.append((f"GetPersonalizedRanking ({n} items)", "/personalize-ranking", bodies))
+    return out
+
+
+def run(server, label_prefix: str, group: str, up: str, rank: str, args) -> None:
+    store = MetadataStore(f"sqlite:///{server.data_dir / 'metadata.db'}")
+    service = RuntimeService(Control(Settings(data_dir=server.data_dir), store))
+    model = service.load_model(store.get(up).doc["solutionVersionArn"])
+    users = [str(u) for u in model.user_ids[: args.users].tolist()]
+    items = [str(i) for i in model.item_ids.tolist()]
+    print(f"\n{label_prefix}: {len(items):,} items, {len(model.user_ids):,} users")
+    heads = ["floor p50", "floor p99", "HTTP p50", "HTTP p99", "req/s", "p99/floor"]
+    print(f"{'request':42} " + " ".join(f"{h:>9}" for h in heads))
+    for label, path, bodies in scenarios(server, group, up, rank, users, items):
+        handler = service.get_recommendations if path == "/recommendations" else service.get_personalized_ranking
+        it = iter(range(10**9))
+        bare = floor(lambda bodies=bodies, handler=handler, it=it: handler("us-east-1", bodies[next(it) % len(bodies)]))
+        requests = [(path, *signed(server.url, path, b)) for b in bodies]
+        http = drive(server.port, requests, args.clients, args.seconds)
+        print(
+            f"{label:42} {bare['p50_ms']:8.2f}ms {bare['p99_ms']:8.2f}ms {http['p50_ms']:8.2f}ms "
+            f"{http['p99_ms']:8.2f}ms {http['rps']:8.0f} {http['p99_ms'] / bare['p99_ms']:8.1f}x"
+        )
+        del it
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--large", action="store_true", help="also a 62k-item synthetic catalogue")
+    args = parser.parse_args()
+    server = start_server(workers=args.workers)
+    try:
+        g = load_poc_group(server)
+        up = train_and_deploy(server, g["group"], "aws-user-personalization")
+        rank = train_and_deploy(server, g["group"], "aws-personalized-ranking")
+        print(f"trained user-personalization in {up['train_seconds']:.1f}s, ranking in {rank['train_seconds']:.1f}s")
+        print(f"server workers={args.workers}, load clients={args.clients} (own processes), {args.seconds:.0f}s each")
+        run(server, "ml-latest-small", g["group"], up["campaign"], rank["campaign"], args)
+        if args.large:
+            csv = server.work / "synthetic.csv"
+            write_interactions_csv(csv, n_users=20_000, n_items=62_423, n_rows=2_000_000, seed=1)
+            g2 = load_poc_group(server, interactions_csv=csv)
+            up2 = train_and_deploy(server, g2["group"], "aws-user-personalization")
+            print(f"trained 62k-item user-personalization in {up2['train_seconds']:.1f}s")
+            run(server, "synthetic 62k-item catalogue", g2["group"], up2["campaign"], "", args)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""Notebooks 03-05 through boto3 on ml-latest-small: train, evaluate, deploy, filter, rank."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pyarrow as pa
+import pytest
+from botocore.exceptions import ClientError
+
+from openpersonalize.data import movielens
+from server_harness import unique, wait_status
+
+RECIPE = "arn:aws:personalize:::recipe/"
+HORROR_FAN = "horror-fan"
+METRIC_KEYS = {
+    "coverage",
+    "mean_reciprocal_rank_at_25",
+    "normalized_discounted_cumulative_gain_at_5",
+    "normalized_discounted_cumulative_gain_at_10",
+    "normalized_discounted_cumulative_gain_at_25",
+    "precision_at_5",
+    "precision_at_10",
+    "precision_at_25",
+}
+
+
+def _code(err) -> str:
+    return err.value.response["Error"]["Code"]
+
+
+@pytest.fixture(scope="module")
+def movies(movielens_dir):
+    table = movielens.prepare_items(movielens_dir / "movies.csv")
+    return {r["ITEM_ID"]: r for r in table.to_pylist()}, movielens.titles(movielens_dir / "movies.csv")
+
+
+def _horror_history(movies) -> list[str]:
+    meta, _ = movies
+    horror = [i for i, r in meta.items() if "Horror" in r["GENRE"] and "Comedy" not in r["GENRE"]]
+    return sorted(horror, key=int)[:40]
+
+
+@pytest.fixture(scope="module")
+def trained(server, personalize, movielens_dir, movies):
+    """A dataset group with the POC data (+ one horror fan), trained with every main recipe."""
+    ints = movielens.prepare_interactions(movielens_dir / "ratings.csv")
+    horror = _horror_history(movies)
+    fan = pa.table(
+        {
+            "USER_ID": [HORROR_FAN] * len(horror),
+            "ITEM_ID": horror,
+            "EVENT_TYPE": ["watch"] * len(horror),
+            "TIMESTAMP": list(range(1_500_000_000, 1_500_000_000 + len(horror))),
+        }
+    )
+    csv = movielens.write_csv(pa.concat_tables([ints, fan]), server.work / unique("ints") + ".csv")
+    items_csv = movielens.write_csv(
+        movielens.prepare_items(movielens_dir / "movies.csv"), server.work / unique("items") + ".csv"
+    )
+    group = personalize.create_dataset_group(name=unique("poc"))["datasetGroupArn"]
+    arns = {}
+    for kind, schema, path in (
+        ("INTERACTIONS", movielens.INTERACTIONS_SCHEMA, csv),
+        ("ITEMS", movielens.ITEMS_SCHEMA, items_csv),
+    ):
+        schema_arn = personalize.create_schema(name=unique("s"), schema=json.dumps(schema))["schemaArn"]
+        ds = personalize.create_dataset(
+            name=unique("d"), datasetType=kind, datasetGroupArn=group, schemaArn=schema_arn
+        )["datasetArn"]
+        job = personalize.create_dataset_import_job(
+            jobName=unique("imp"), datasetArn=ds, dataSource={"dataLocation": str(path)}
+        )["datasetImportJobArn"]
+        done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
+        assert done["status"] == "ACTIVE", done.get("failureReason")
+        arns[kind] = ds
+    versions = {}
+    for name in ("aws-user-personalization", "aws-sims", "aws-personalized-ranking", "aws-popularity-count"):
+        solution = personalize.create_solution(name=unique(name), datasetGroupArn=group, recipeArn=RECIPE + name)
+        versions[name] = personalize.create_solution_version(solutionArn=solution["solutionArn"])["solutionVersionArn"]
+    for name, arn in versions.items():
+        done = wait_status(
+            personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=arn
+        )
+        assert done["status"] == "ACTIVE", (name, done.get("failureReason"))
+    campaigns = {}
+    for name, arn in versions.items():
+        config = {"enableMetadataWithRecommendations": True}
+        campaigns[name] = personalize.create_campaign(
+            name=unique(name), solutionVersionArn=arn, minProvisionedTPS=1, campaignConfig=config
+        )["campaignArn"]
+    for arn in campaigns.values():
+        done = wait_status(personalize.describe_campaign, "campaign", campaignArn=arn)
+        assert done["status"] == "ACTIVE", done.get("failureReason")
+    return {"group": group, "versions": versions, "campaigns": campaigns, "datasets": arns}
+
+
+def _filter(personalize, group: str, expression: str) -> str:
+    return personalize.create_filter(name=unique("f"), datasetGroupArn=group, filterExpression=expression)["filterArn"]
+
+
+def _recs(runtime, campaign: str, **kwargs) -> list[str]:
+    return [i["itemId"] for i in runtime.get_recommendations(campaignArn=campaign, **kwargs)["itemList"]]
+
+
+def test_solution_metrics(personalize, trained):
+    for name, arn in trained["versions"].items():
+        metrics = personalize.get_solution_metrics(solutionVersionArn=arn)["metrics"]
+        assert set(metrics) == METRIC_KEYS, name
+        assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    up = personalize.get_solution_metrics(solutionVersionArn=trained["versions"]["aws-user-personalization"])
+    assert up["metrics"]["mean_reciprocal_rank_at_25"] > 0.2690  # Personalize's reported figure
+    described = personalize.describe_solution_version(solutionVersionArn=trained["versions"]["aws-sims"])
+    assert described["solutionVersion"]["trainingHours"] > 0
+
+
+def test_sims_neighbours(server, trained, movies):
+    meta, _ = movies
+    runtime = server.client("personalize-runtime")
+    toy_story = _recs(runtime, trained["campaigns"]["aws-sims"], itemId="1", numResults=10)
+    kids = [i for i in toy_story if {"Animation", "Children"} & set(meta[i]["GENRE"].split("|"))]
+    assert len(kids) >= 6, [meta[i] for i in toy_story]
+    assert "1" not in toy_story
+    t2 = _recs(runtime, trained["campaigns"]["aws-sims"], itemId="589", numResults=10)
+    action = [i for i in t2 if "Action" in meta[i]["GENRE"]]
+    assert len(action) >= 6
+
+
+def test_horror_fan_gets_horror(server, trained, movies):
+    meta, _ = movies
+    runtime = server.client("personalize-runtime")
+    recs = _recs(runtime, trained["campaigns"]["aws-user-personalization"], userId=HORROR_FAN, numResults=20)
+    horror = [i for i in recs if "Horror" in meta[i]["GENRE"] or "Thriller" in meta[i]["GENRE"]]
+    assert len(horror) >= 12, [meta[i]["GENRE"] for i in recs]
+
+
+def test_popularity_count_in_order(server, trained, movielens_dir):
+    ints = movielens.prepare_interactions(movielens_dir / "ratings.csv")
+    counts: dict[str, int] = {}
+    for item in ints.column("ITEM_ID").to_pylist():
+        counts[item] = counts.get(item, 0) + 1
+    runtime = server.client("personalize-runtime")
+    got = runtime.get_recommendations(
+        campaignArn=trained["campaigns"]["aws-popularity-count"], userId="1", numResults=10
+    )
+    ids = [i["itemId"] for i in got["itemList"]]
+    got_counts = [counts[i] for i in ids]
+    assert got_counts == sorted(got_counts, reverse=True)
+    assert got_counts[0] == max(counts.values())
+
+
+def test_personalized_ranking(server, trained, movies):
+    meta, titles = movies
+    runtime = server.client("personalize-runtime")
+    kids = [i for i, r in meta.items() if "Children" in r["GENRE"] and "Horror" not in r["GENRE"]][:5]
+    other_horror = [i for i, r in meta.items() if "Horror" in r["GENRE"] and i not in _horror_history(movies)][:5]
+    items = kids + other_horror + ["no-such-item"]
+    ranked = runtime.get_personalized_ranking(
+        campaignArn=trained["campaigns"]["aws-personalized-ranking"], userId=HORROR_FAN, inputList=items
+    )["personalizedRanking"]
+    order = [r["itemId"] for r in ranked]
+    assert sorted(order) == sorted(items)
+    assert order[-1] == "no-such-item"
+    assert sum(1 for i in order[:5] if i in other_horror) >= 3, [titles[i] for i in order if i in titles]
+
+    random.seed(7)
+    sample = random.sample(sorted(meta), 25)
+    ranked = runtime.get_personalized_ranking(
+        campaignArn=trained["campaigns"]["aws-personalized-ranking"], userId="1", inputList=sample
+    )["personalizedRanking"]
+    assert sorted(r["itemId"] for r in ranked) == sorted(sample)
+
+
+def test_notebook_filters(server, personalize, trained, movies):
+    meta, _ = movies
+    runtime = server.client("personalize-runtime")
+    group, campaign = trained["group"], trained["campaigns"]["aws-user-personalization"]
+    comedy = _filter(personalize, group, 'INCLUDE ItemID WHERE Items.GENRE IN ("Comedy")')
+    recs = _recs(runtime, campaign, userId="1", numResults=25, filterArn=comedy)
+    assert len(recs) == 25 and all("Comedy" in meta[i]["GENRE"].split("|") for i in recs)
+
+    seventies = _filter(personalize, group, "INCLUDE ItemID WHERE Items.YEAR >= 1970 AND Items.YEAR < 1980")
+    recs = _recs(runtime, campaign, userId="1", numResults=25, filterArn=seventies)
+    assert len(recs) == 25 and all(1970 <= meta[i]["YEAR"] < 1980 for i in recs)
+
+    watched = _filter(personalize, group, 'INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")')
+    unwatched = _filter(personalize, group, 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")')
+    seen = set(_horror_history(movies))
+    recs = _recs(runtime, campaign, userId=HORROR_FAN, numResults=50, filterArn=watched)
+    assert recs and set(recs) <= seen
+    recs = _recs(runtime, campaign, userId=HORROR_FAN, numResults=50, filterArn=unwatched)
+    assert len(recs) == 50 and not set(recs) & seen
+
+    genre_param = _filter(personalize, group, "INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)")
+    recs = _recs(runtime, campaign, userId="1", numResults=10, filterArn=genre_param, filterValues={"GENRE": '"Drama"'})
+    assert len(recs) == 10 and all("Drama" in meta[i]["GENRE"] for i in recs)
+
+    combined = _filter(
+        personalize,
+        group,
+        'INCLUDE ItemID WHERE Items.GENRE IN ("Horror") | EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")',
+    )
+    recs = _recs(runtime, campaign, userId=HORROR_FAN, numResults=10, filterArn=combined)
+    assert recs and all("Horror" in meta[i]["GENRE"] and i not in seen for i in recs)
+
+    with_meta = runtime.get_recommendations(
+        campaignArn=campaign, userId="1", numResults=3, metadataColumns={"ITEMS": ["GENRE", "YEAR"]}
+    )["itemList"]
+    assert all(set(i["metadata"]) == {"GENRE", "YEAR"} for i in with_meta)
+
+
+def test_unknown_user_gets_cold_start(server, trained):
+    runtime = server.client("personalize-runtime")
+    recs = _recs(runtime, trained["campaigns"]["aws-user-personalization"], userId="never-seen", numResults=10)
+    assert len(recs) == 10 and len(set(recs)) == 10
+
+
+def test_runtime_bad_input(server, personalize, trained):
+    runtime = server.client("personalize-runtime")
+    up = trained["campaigns"]["aws-user-personalization"]
+    for kwargs in ({"numResults": 0}, {"numResults": 501}, {"itemId": "1"}):
+        with pytest.raises(ClientError) as err:
+            runtime.get_recommendations(campaignArn=up, userId="1", **kwargs)
+        assert _code(err) == "InvalidInputException", kwargs
+    missing_filter = trained["group"].replace("dataset-group", "filter") + "-nope"
+    with pytest.raises(ClientError) as err:
+        runtime.get_recommendations(campaignArn=up, userId="1", filterArn=missing_filter)
+    assert _code(err) == "ResourceNotFoundException"
+    param = _filter(personalize, trained["group"], "INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)")
+    with pytest.raises(ClientError) as err:
+        runtime.get_recommendations(campaignArn=up, userId="1", filterArn=param)
+    assert _code(err) == "InvalidInputException" and "GENRE" in str(err.value)
+    with pytest.raises(ClientError) as err:
+        runtime.get_personalized_ranking(
+            campaignArn=trained["campaigns"]["aws-personalized-ranking"],
+            userId="1",
+            inputList=[str(i) for i in range(501)],
+        )
+    assert _code(err) == "InvalidInputException"
+    with pytest.raises(ClientError) as err:
+        personalize.create_filter(
+            name=unique("bad"), datasetGroupArn=trained["group"], filterExpression="INCLUDE ItemID WHERE"
+        )
+    assert _code(err) == "InvalidInputException" and "column" in str(err.value)
+
+
+def test_hpo_changes_hyperparameters(personalize, trained):
+    solution = personalize.create_solution(
+        name=unique("hpo"),
+        datasetGroupArn=trained["group"],
+        recipeArn=RECIPE + "aws-sims",
+        performHPO=True,
+    )["solutionArn"]
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    done = wait_status(
+        personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=version
+    )
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    tuned = done["tunedHPOParams"]["algorithmHyperParameters"]
+    recipe = personalize.describe_recipe(recipeArn=RECIPE + "aws-sims")["recipe"]
+    defaults = personalize.describe_algorithm(algorithmArn=recipe["algorithmArn"])["algorithm"][
+        "defaultHyperParameters"
+    ]
+    assert tuned and any(tuned.get(k) != defaults.get(k) for k in tuned)
