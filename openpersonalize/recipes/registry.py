@@ -77,13 +77,13 @@ _UP_DEFAULTS = {
     "recency_mask": "true",
     "min_user_history_length_percentile": "0.0",
     "max_user_history_length_percentile": "0.99",
-    "ease_lambda": "300",
+    "ease_lambda": "200",
     "ease_max_items": "20000",
     "als_regularization": "0.05",
     "als_iterations": "15",
     "als_weight": "0.0",
-    "recency_half_life": "40",
-    "recency_floor": "0.3",
+    "recency_half_life": "4",
+    "recency_floor": "0.02",
     "popularity_weight": "0.0",
 }
 _UP_RANGES = _ranges(

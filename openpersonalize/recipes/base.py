@@ -1,0 +1,266 @@
+"""Shared model machinery: artifact layout (npy + manifest.json), histories, popularity,
+cold start and item exploration, so every recipe family behaves the same at runtime.
+
+Artifact directory: one ``<name>.npy`` per dense array, ``<name>.data/.indices/.indptr.npy``
+per sparse matrix, and ``manifest.json`` (written last) naming the model class, recipe,
+parameters and arrays. ``load(dir, mmap=True)`` memory-maps every array read-only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from openpersonalize.data.training import TrainingData, UserHistory
+
+MANIFEST = "manifest.json"
+DAY = 86_400.0
+
+
+def param(params: dict[str, Any], name: str, default: Any, kind: type = float) -> Any:
+    """Read a hyperparameter given as a string (Personalize passes strings)."""
+    value = params.get(name, default)
+    if kind is bool:
+        return str(value).strip().lower() in ("1", "true", "yes", "on")
+    try:
+        return kind(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Hyperparameter {name}={value!r} is not a valid {kind.__name__}.") from exc
+
+
+def exploration_config(context: dict[str, Any] | None) -> tuple[float, float, float | None]:
+    """(explorationWeight, explorationItemAgeCutOff days, now) from a scoring context.
+
+    Accepts ``{"itemExplorationConfig": {...}}`` (campaign config shape) or flat keys.
+    """
+    if not context:
+        return 0.0, 30.0, None
+    cfg = dict(context.get("itemExplorationConfig") or {})
+    for key in ("explorationWeight", "explorationItemAgeCutOff"):
+        if key in context:
+            cfg[key] = context[key]
+    weight = float(cfg.get("explorationWeight", 0.0) or 0.0)
+    cutoff = float(cfg.get("explorationItemAgeCutOff", 30.0) or 30.0)
+    now = context.get("now")
+    return min(max(weight, 0.0), 1.0), cutoff, None if now is None else float(now)
+
+
+def recency_weights(history: UserHistory, half_life: float, floor: float, enabled: bool = True) -> tuple:
+    """Distinct history items and their weights: newest item 1, decaying with recency rank.
+
+    An item seen several times keeps its newest position and gains a little per repeat.
+    """
+    items = np.asarray(history.items, dtype=np.int64)
+    if items.size == 0:
+        return items, np.zeros(0, np.float32)
+    rev = items[::-1]
+    uniq, first_rev, counts = np.unique(rev, return_index=True, return_counts=True)
+    # rank among distinct items by recency (0 = newest)
+    order = np.argsort(first_rev)
+    rank = np.empty(len(uniq), np.float64)
+    rank[order] = np.arange(len(uniq))
+    if enabled and half_life > 0:
+        w = floor + (1.0 - floor) * np.power(0.5, rank / half_life)
+    else:
+        w = np.ones(len(uniq))
+    w = w * (1.0 + 0.1 * np.log(counts))
+    return uniq, w.astype(np.float32)
+
+
+class BaseModel:
+    """Common state + save/load for every model family."""
+
+    kind: ClassVar[str] = "base"
+    sparse_names: ClassVar[tuple[str, ...]] = ("item_features",)
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+        self.sparse: dict[str, sp.csr_matrix] = {}
+        self.meta: dict[str, Any] = {}
+        self._user_index: dict[str, int] | None = None
+        self._item_index: dict[str, int] | None = None
+
+    # ------------------------------------------------------------ common state
+    def set_common(self, data: TrainingData, recipe_arn: str, params: dict[str, Any]) -> None:
+        """Store ids, histories, popularity, item times and normalised item features."""
+        counts = data.item_counts()
+        self.arrays.update(
+            item_ids=np.asarray(data.item_ids, dtype=str),
+            user_ids=np.asarray(data.user_ids, dtype=str),
+            user_ptr=data.user_ptr.astype(np.int64),
+            hist_items=data.hist_items.astype(np.int32),
+            hist_ts=data.hist_ts.astype(np.int64),
+            hist_events=data.hist_events.astype(np.int16),
+            item_counts=counts.astype(np.float32),
+            item_created=data.item_created.astype(np.int64),
+        )
+        feats = data.item_features.astype(np.float32).tocsr()
+        if feats.shape[1]:
+            norms = np.sqrt(np.asarray(feats.multiply(feats).sum(axis=1)).ravel())
+            norms[norms == 0] = 1.0
+            feats = sp.csr_matrix(sp.diags(1.0 / norms) @ feats, dtype=np.float32)
+        self.sparse["item_features"] = feats
+        self.meta.update(
+            recipe_arn=recipe_arn,
+            params={k: str(v) for k, v in params.items()},
+            trained_at=data.max_timestamp,
+            event_names=list(data.event_names),
+            n_items=data.n_items,
+            n_users=data.n_users,
+        )
+
+    @property
+    def n_items(self) -> int:
+        """Number of items the model scores."""
+        return len(self.arrays["item_ids"])
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        """Item index -> ITEM_ID."""
+        return self.arrays["item_ids"]
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        """Training user index -> USER_ID."""
+        return self.arrays["user_ids"]
+
+    @property
+    def item_index(self) -> dict[str, int]:
+        """ITEM_ID -> item index."""
+        if self._item_index is None:
+            self._item_index = {str(x): i for i, x in enumerate(self.item_ids.tolist())}
+        return self._item_index
+
+    @property
+    def user_index(self) -> dict[str, int]:
+        """USER_ID -> training user index."""
+        if self._user_index is None:
+            self._user_index = {str(x): i for i, x in enumerate(self.user_ids.tolist())}
+        return self._user_index
+
+    @property
+    def trained_at(self) -> int:
+        """Newest training timestamp (epoch s)."""
+        return int(self.meta.get("trained_at", 0))
+
+    def training_history(self, user_id: str) -> UserHistory:
+        """The user's history as of training (empty for unknown users)."""
+        u = self.user_index.get(str(user_id))
+        if u is None:
+            return UserHistory.empty()
+        lo, hi = int(self.arrays["user_ptr"][u]), int(self.arrays["user_ptr"][u + 1])
+        names = self.meta.get("event_names", [""])
+        return UserHistory(
+            np.asarray(self.arrays["hist_items"][lo:hi], np.int64),
+            np.asarray(self.arrays["hist_ts"][lo:hi], np.int64),
+            [names[e] for e in self.arrays["hist_events"][lo:hi]],
+        )
+
+    def popularity_scores(self) -> np.ndarray:
+        """Log interaction counts scaled into [0, 1] (cold-start fallback)."""
+        counts = np.asarray(self.arrays["item_counts"], np.float64)
+        top = math.log1p(float(counts.max())) if counts.size else 1.0
+        return (np.log1p(counts) / (top or 1.0)).astype(np.float32)
+
+    # ----------------------------------------------------------- exploration
+    def explore(self, scores: np.ndarray, history: UserHistory, context: dict[str, Any] | None) -> np.ndarray:
+        """Blend in new/cold items per ``itemExplorationConfig`` (weight 0 = unchanged).
+
+        Eligible items are those created/first seen within the age cut-off; each gets a
+        bonus growing with the weight and with how few interactions it has, ordered by
+        how well its metadata matches the user's history.
+        """
+        weight, cutoff_days, now = exploration_config(context)
+        if weight <= 0.0:
+            return scores
+        now = float(self.trained_at if now is None else now)
+        age_days = (now - np.asarray(self.arrays["item_created"], np.float64)) / DAY
+        eligible = age_days <= cutoff_days
+        if not eligible.any():
+            return scores
+        s = np.asarray(scores, np.float64)
+        finite = np.isfinite(s)
+        lo, hi = (float(s[finite].min()), float(s[finite].max())) if finite.any() else (0.0, 1.0)
+        s_n = np.where(finite, (s - lo) / ((hi - lo) or 1.0), 0.0)
+        counts = np.asarray(self.arrays["item_counts"], np.float64)
+        coldness = 1.0 / (1.0 + np.log1p(counts))
+        match = np.full(len(s), 0.5)
+        feats = self.sparse.get("item_features")
+        if feats is not None and feats.shape[1] and len(history):
+            profile = np.asarray(feats[np.asarray(history.items[-50:], np.int64)].mean(axis=0)).ravel()
+            norm = float(np.linalg.norm(profile)) or 1.0
+            match = np.clip(feats @ (profile / norm), 0.0, 1.0)
+        bonus = coldness * (0.5 + 0.5 * match) * eligible
+        factor = 2.0 * weight / max(1.0 - weight, 1e-3)
+        out = s_n + factor * bonus
+        return np.where(finite, out, scores).astype(np.float32)
+
+    # ---------------------------------------------------------- persistence
+    def save(self, dir: Path) -> None:
+        """Write arrays then manifest.json (the manifest marks the artifact complete)."""
+        dir = Path(dir)
+        dir.mkdir(parents=True, exist_ok=True)
+        for name, arr in self.arrays.items():
+            np.save(dir / f"{name}.npy", np.ascontiguousarray(arr))
+        for name, mat in self.sparse.items():
+            mat = mat.tocsr()
+            np.save(dir / f"{name}.data.npy", mat.data)
+            np.save(dir / f"{name}.indices.npy", mat.indices)
+            np.save(dir / f"{name}.indptr.npy", mat.indptr)
+        manifest = {
+            "format": 1,
+            "model": self.kind,
+            "class": f"{type(self).__module__}:{type(self).__name__}",
+            "arrays": sorted(self.arrays),
+            "sparse": {k: list(v.shape) for k, v in self.sparse.items()},
+            **self.meta,
+        }
+        tmp = dir / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1, default=str))
+        tmp.replace(dir / MANIFEST)
+
+    @classmethod
+    def load(cls, dir: Path, mmap: bool = True) -> BaseModel:
+        """Load an artifact written by ``save`` (arrays memory-mapped read-only when ``mmap``)."""
+        dir = Path(dir)
+        manifest = json.loads((dir / MANIFEST).read_text())
+        model = cls.__new__(cls)
+        BaseModel.__init__(model)
+        mode = "r" if mmap else None
+        for name in manifest["arrays"]:
+            model.arrays[name] = np.load(dir / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
+        for name, shape in manifest.get("sparse", {}).items():
+            parts = [
+                np.load(dir / f"{name}.{p}.npy", mmap_mode=mode, allow_pickle=False)
+                for p in ("data", "indices", "indptr")
+            ]
+            model.sparse[name] = sp.csr_matrix(tuple(parts), shape=tuple(shape))
+        model.meta = {k: v for k, v in manifest.items() if k not in ("format", "model", "class", "arrays", "sparse")}
+        model.after_load()
+        return model
+
+    def after_load(self) -> None:
+        """Hook for subclasses to rebuild derived state after ``load``."""
+
+    # ----------------------------------------------------------- protocol
+    def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
+        """One score per item (popularity for the base model)."""
+        return self.explore(self.popularity_scores(), history, context)
+
+    def score_item(self, item_index: int) -> np.ndarray:
+        """Related-item scores for one item (popularity for the base model)."""
+        return self.popularity_scores()
+
+
+def load_model(dir: Path, mmap: bool = True) -> BaseModel:
+    """Load any artifact, dispatching on the class named in manifest.json."""
+    manifest = json.loads((Path(dir) / MANIFEST).read_text())
+    module, _, name = manifest["class"].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls.load(Path(dir), mmap=mmap)

@@ -1,0 +1,83 @@
+"""aws-popularity-count and aws-trending-now: non-personalised recipes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.recipes.base import DAY, BaseModel, param
+from openpersonalize.recipes.registry import USER_PERSONALIZATION
+
+POPULARITY_ARN = "arn:aws:personalize:::recipe/aws-popularity-count"
+TRENDING_ARN = "arn:aws:personalize:::recipe/aws-trending-now"
+
+
+class PopularityModel(BaseModel):
+    """Scores = interaction counts (ties broken by recency of first appearance)."""
+
+    kind = "popularity-count"
+
+    def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
+        """Same ranking for every user: most-interacted items first."""
+        return self.explore(np.asarray(self.arrays["item_counts"], np.float32), history, context)
+
+    def score_item(self, item_index: int) -> np.ndarray:
+        """Popular items are everyone's related items."""
+        return np.asarray(self.arrays["item_counts"], np.float32)
+
+
+class PopularityCountRecipe:
+    """Recipe object for aws-popularity-count."""
+
+    arn = POPULARITY_ARN
+    recipe_type = USER_PERSONALIZATION
+    default_hyperparameters: dict[str, str] = {}
+
+    def fit(self, data: TrainingData, params: dict[str, Any] | None = None) -> PopularityModel:
+        """Count interactions per item."""
+        model = PopularityModel()
+        model.set_common(data, self.arn, params or {})
+        return model
+
+
+class TrendingModel(BaseModel):
+    """Scores = growth in interactions between the previous and the latest window."""
+
+    kind = "trending-now"
+
+    def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
+        """Fastest-rising items first (same for every user)."""
+        return self.explore(np.asarray(self.arrays["trend"], np.float32), history, context)
+
+    def score_item(self, item_index: int) -> np.ndarray:
+        """Trending items."""
+        return np.asarray(self.arrays["trend"], np.float32)
+
+
+class TrendingNowRecipe:
+    """Recipe object for aws-trending-now (``trend_window_days`` hyperparameter)."""
+
+    arn = TRENDING_ARN
+    recipe_type = USER_PERSONALIZATION
+    default_hyperparameters = {"trend_window_days": "7"}
+
+    def fit(self, data: TrainingData, params: dict[str, Any] | None = None) -> TrendingModel:
+        """Compare each item's count in the last window with the window before it."""
+        params = {**self.default_hyperparameters, **(params or {})}
+        window = param(params, "trend_window_days", 7.0) * DAY
+        now = data.max_timestamp
+        ts, items = data.hist_ts, data.hist_items
+        recent = np.bincount(items[ts > now - window], minlength=data.n_items).astype(np.float64)
+        before = np.bincount(items[(ts <= now - window) & (ts > now - 2 * window)], minlength=data.n_items).astype(
+            np.float64
+        )
+        total = data.item_counts()
+        # absolute rise, damped for items with tiny counts; popularity breaks ties
+        trend = (recent - before) * recent / (recent + 1.0)
+        trend = trend + 1e-6 * np.log1p(total)
+        model = TrendingModel()
+        model.set_common(data, self.arn, params)
+        model.arrays["trend"] = trend.astype(np.float32)
+        return model

@@ -1,0 +1,220 @@
+"""aws-user-personalization (v1, v2): EASE item-item + optional iALS, folded in at request time.
+
+Why this design: the runtime must follow a user's *current* history without retraining,
+so every component scores from the history alone: EASE (Steck 2019) multiplies a
+recency-weighted history vector by a learned item-item matrix; iALS (implicit) solves the
+user factor from the history against fixed item factors. EASE is restricted to the
+``ease_max_items`` most interacted items (dense N^2 matrix), so large catalogues stay
+in memory; the rest of the catalogue is reached through iALS and popularity.
+v1 = EASE + recency (als_weight 0), v2 = EASE + iALS + recency.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.recipes.base import BaseModel, param, recency_weights
+from openpersonalize.recipes.registry import USER_PERSONALIZATION, get_recipe
+
+UP_ARN = "arn:aws:personalize:::recipe/aws-user-personalization"
+UP_V2_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
+
+
+def ease_matrix(X: sp.csr_matrix, lam: float) -> np.ndarray:
+    """Closed-form EASE weights B (diag 0) for a binary user x item matrix."""
+    G = (X.T @ X).toarray().astype(np.float32)
+    G[np.diag_indices_from(G)] += lam
+    c, info = sla.lapack.spotrf(G, lower=1, overwrite_a=1)
+    if info == 0:
+        P, info = sla.lapack.spotri(c, lower=1, overwrite_c=1)
+        P = np.tril(P) + np.tril(P, -1).T
+    if info != 0:
+        P = np.linalg.inv(G)
+    B = P / (-np.diag(P))
+    B[np.diag_indices_from(B)] = 0.0
+    return B.astype(np.float32)
+
+
+def fit_als(
+    X: sp.csr_matrix, factors: int, regularization: float, iterations: int, alpha: float, seed: int
+) -> np.ndarray:
+    """implicit's CPU AlternatingLeastSquares; returns item factors (n_items x factors)."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    model = AlternatingLeastSquares(
+        factors=factors,
+        regularization=regularization,
+        alpha=alpha,
+        iterations=iterations,
+        random_state=seed,
+        calculate_training_loss=False,
+    )
+    model.fit(X.astype(np.float32).tocsr(), show_progress=False)
+    return np.asarray(model.item_factors, dtype=np.float32)
+
+
+def als_fold_in(Y: np.ndarray, YtY: np.ndarray, items: np.ndarray, conf: np.ndarray, reg: float) -> np.ndarray:
+    """Least-squares user factor for a history (implicit-feedback iALS fold-in)."""
+    Yh = Y[items].astype(np.float64)
+    A = YtY + (Yh.T * (conf - 1.0)) @ Yh + reg * np.eye(Y.shape[1])
+    b = Yh.T @ conf
+    return np.linalg.solve(A, b)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    std = float(x.std())
+    return (x - float(x.mean())) / (std if std > 0 else 1.0)
+
+
+class UserPersonalizationModel(BaseModel):
+    """EASE (+ iALS) scorer folding in the request-time history."""
+
+    kind = "user-personalization"
+
+    def after_load(self) -> None:
+        """Rebuild derived state (iALS Gram matrix)."""
+        self._yty = None
+
+    def _params(self) -> dict[str, Any]:
+        return self.meta.get("params", {})
+
+    def _component_scores(self, history: UserHistory) -> np.ndarray:
+        p = self._params()
+        items, w = recency_weights(
+            history,
+            half_life=param(p, "recency_half_life", 4.0),
+            floor=param(p, "recency_floor", 0.02),
+            enabled=param(p, "recency_mask", "true", bool),
+        )
+        n = self.n_items
+        ease_items = self.arrays.get("ease_items")
+        als_w = float(self.meta.get("als_weight", 0.0))
+        out = np.zeros(n, np.float64)
+        if ease_items is not None and len(ease_items):
+            pos = np.asarray(self.arrays["ease_pos"])[items]
+            ok = pos >= 0
+            if ok.any():
+                s = w[ok].astype(np.float32) @ np.asarray(self.arrays["ease_B"])[pos[ok]]
+                part = np.zeros(n, np.float64)
+                part[np.asarray(ease_items)] = s
+                out += (1.0 - als_w) * _zscore(part)
+        if als_w > 0 and "als_items" in self.arrays:
+            Y = np.asarray(self.arrays["als_items"])
+            if getattr(self, "_yty", None) is None:
+                self._yty = Y.T.astype(np.float64) @ Y.astype(np.float64)
+            alpha = param(p, "als_alpha", 20.0)
+            x = als_fold_in(Y, self._yty, items, 1.0 + alpha * w, param(p, "als_regularization", 0.05))
+            out += als_w * _zscore(Y @ x)
+        return out
+
+    def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
+        """One score per item from the user's current history; popularity when it is empty."""
+        if len(history) == 0:
+            return self.explore(self.popularity_scores(), history, context)
+        scores = self._component_scores(history)
+        pop_w = param(self._params(), "popularity_weight", 0.0)
+        # small popularity prior so items outside EASE / unseen items still rank sensibly
+        scores = scores + (pop_w + 1e-3) * self.popularity_scores()
+        return self.explore(scores.astype(np.float32), history, context)
+
+    def score_item(self, item_index: int) -> np.ndarray:
+        """Related items: the single-item history's scores."""
+        scores = self._component_scores(UserHistory(np.array([item_index])))
+        return (scores + 1e-3 * self.popularity_scores()).astype(np.float32)
+
+    # ------------------------------------------------------------- UPDATE
+    def updated(self, data: TrainingData) -> UserPersonalizationModel:
+        """UPDATE training: keep the learned matrices, re-index onto ``data`` (new items, histories)."""
+        new = type(self).__new__(type(self))
+        BaseModel.__init__(new)
+        new.set_common(data, self.meta["recipe_arn"], self._params())
+        new.meta["als_weight"] = self.meta.get("als_weight", 0.0)
+        remap = np.array([data.item_index.get(str(i), -1) for i in self.item_ids.tolist()], np.int64)
+        if "ease_items" in self.arrays:
+            old_items = np.asarray(self.arrays["ease_items"])
+            new_items = remap[old_items]
+            ok = new_items >= 0
+            B = np.asarray(self.arrays["ease_B"])[np.ix_(ok, ok)]
+            new.arrays["ease_items"] = new_items[ok].astype(np.int64)
+            pos = np.full(data.n_items, -1, np.int64)
+            pos[new_items[ok]] = np.arange(int(ok.sum()))
+            new.arrays["ease_pos"] = pos
+            new.arrays["ease_B"] = np.ascontiguousarray(B)
+        if "als_items" in self.arrays:
+            Y_old = np.asarray(self.arrays["als_items"])
+            Y = np.zeros((data.n_items, Y_old.shape[1]), np.float32)
+            ok = remap >= 0
+            Y[remap[ok]] = Y_old[ok]
+            new.arrays["als_items"] = Y
+        new.meta["updated_from"] = self.meta.get("trained_at")
+        new.after_load()
+        return new
+
+
+class UserPersonalizationRecipe:
+    """aws-user-personalization: EASE + recency-weighted fold-in."""
+
+    arn = UP_ARN
+    recipe_type = USER_PERSONALIZATION
+    model_cls: type[UserPersonalizationModel] = UserPersonalizationModel
+
+    @property
+    def default_hyperparameters(self) -> dict[str, str]:
+        """Catalogue defaults for this recipe."""
+        info = get_recipe(self.arn)
+        return dict(info.default_hyperparameters) if info else {}
+
+    def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> BaseModel:
+        """Train EASE on the most interacted items (and iALS when ``als_weight`` > 0)."""
+        params = {**self.default_hyperparameters, **(params or {})}
+        if data.n_interactions == 0:
+            raise ValueError("No interactions to train on.")
+        t0 = time.perf_counter()
+        model = self.model_cls()
+        model.set_common(data, self.arn, params)
+        X = data.matrix.copy()
+        X.data[:] = 1.0
+        counts = np.asarray(X.sum(axis=0)).ravel()
+        max_items = param(params, "ease_max_items", 20000, int)
+        min_count = param(params, "ease_min_count", 3, int)
+        candidates = np.flatnonzero(counts >= min_count)
+        if len(candidates) > max_items:
+            candidates = candidates[np.argsort(-counts[candidates], kind="stable")[:max_items]]
+        candidates = np.sort(candidates)
+        lam = param(params, "ease_lambda", 200.0)
+        if len(candidates):
+            B = ease_matrix(X[:, candidates].tocsr(), lam)
+            model.arrays["ease_items"] = candidates.astype(np.int64)
+            pos = np.full(data.n_items, -1, np.int64)
+            pos[candidates] = np.arange(len(candidates))
+            model.arrays["ease_pos"] = pos
+            model.arrays["ease_B"] = B
+        als_w = param(params, "als_weight", 0.0)
+        if als_w > 0:
+            Y = fit_als(
+                X,
+                factors=param(params, "hidden_dimension", 64, int),
+                regularization=param(params, "als_regularization", 0.05),
+                iterations=param(params, "als_iterations", 15, int),
+                alpha=param(params, "als_alpha", 20.0),
+                seed=seed,
+            )
+            model.arrays["als_items"] = Y
+        model.meta["als_weight"] = als_w if als_w > 0 else 0.0
+        model.meta["fit_seconds"] = time.perf_counter() - t0
+        model.after_load()
+        return model
+
+
+class UserPersonalizationV2Recipe(UserPersonalizationRecipe):
+    """aws-user-personalization-v2: EASE + iALS + recency ensemble."""
+
+    arn = UP_V2_ARN
