@@ -1,0 +1,55 @@
+"""USER_SEGMENTATION recipes: aws-item-affinity (users most likely to interact with an item).
+
+Reuses the user-personalization model: a user's affinity for item j is their
+history's EASE score for j. aws-item-attribute-affinity is catalogued but not implemented.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from openpersonalize.recipes.registry import USER_SEGMENTATION
+from openpersonalize.recipes.user_personalization import UserPersonalizationModel, UserPersonalizationRecipe
+
+ITEM_AFFINITY_ARN = "arn:aws:personalize:::recipe/aws-item-affinity"
+
+
+class ItemAffinityModel(UserPersonalizationModel):
+    """Scores every training user for an item."""
+
+    kind = "item-affinity"
+
+    def score_users_for_item(self, item_index: int) -> np.ndarray:
+        """One affinity score per training user (index order of ``user_ids``)."""
+        n_users = len(self.user_ids)
+        pos = np.asarray(self.arrays["ease_pos"])
+        j = int(pos[int(item_index)])
+        if j < 0:
+            return np.zeros(n_users, np.float32)
+        items = np.asarray(self.arrays["hist_items"])
+        users = np.repeat(np.arange(n_users), np.diff(np.asarray(self.arrays["user_ptr"])))
+        p = pos[items]
+        ok = p >= 0
+        X = sp.csr_matrix((np.ones(int(ok.sum()), np.float32), (users[ok], p[ok])), shape=(n_users, len(pos)))
+        X.data[:] = 1.0
+        return np.asarray(X[:, : np.asarray(self.arrays["ease_B"]).shape[0]] @ self.arrays["ease_B"][:, j])
+
+
+class ItemAffinityRecipe(UserPersonalizationRecipe):
+    """aws-item-affinity."""
+
+    arn = ITEM_AFFINITY_ARN
+    recipe_type = USER_SEGMENTATION
+    model_cls = ItemAffinityModel
+
+
+class ItemAttributeAffinityRecipe:
+    """aws-item-attribute-affinity: not implemented yet."""
+
+    arn = "arn:aws:personalize:::recipe/aws-item-attribute-affinity"
+    recipe_type = USER_SEGMENTATION
+
+    def fit(self, *args: object, **kwargs: object) -> None:
+        """Always raises: the recipe is catalogued only."""
+        raise ValueError("Recipe aws-item-attribute-affinity is not supported by this server yet.")

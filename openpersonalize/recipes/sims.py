@@ -1,0 +1,176 @@
+"""aws-sims (co-interaction item-to-item) and aws-similar-items (+ item metadata).
+
+Co-interaction counts are computed block-wise over items and only each item's top
+``neighbours`` are kept (sparse), so the artifact stays small even for large catalogues.
+``popularity_discount_factor`` p scores a pair by ``C_ij / (n_i n_j)^p`` (0 = raw counts,
+favouring popular items; 0.5 = cosine; 1 = strongly discounts popular items);
+pairs with fewer than ``min_cointeraction_count`` co-interactions are dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.recipes.base import BaseModel, param, recency_weights
+from openpersonalize.recipes.registry import RELATED_ITEMS, get_recipe
+
+SIMS_ARN = "arn:aws:personalize:::recipe/aws-sims"
+SIMILAR_ITEMS_ARN = "arn:aws:personalize:::recipe/aws-similar-items"
+
+
+def _topk_rows(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of each row's top-k positive entries (padded with -1/0)."""
+    k = min(k, block.shape[1])
+    idx = np.argpartition(-block, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(block, idx, axis=1)
+    idx = np.where(vals > 0, idx, -1)
+    return idx, np.where(vals > 0, vals, 0.0)
+
+
+def _to_csr(idx: np.ndarray, vals: np.ndarray, n: int) -> sp.csr_matrix:
+    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
+    ok = idx.ravel() >= 0
+    return sp.csr_matrix((vals.ravel()[ok].astype(np.float32), (rows[ok], idx.ravel()[ok])), shape=(idx.shape[0], n))
+
+
+def _user_filter(data: TrainingData, params: dict[str, Any], max_history: int) -> sp.csr_matrix:
+    """Binary user x item matrix keeping users inside the history-length percentiles, newest items."""
+    lengths = np.diff(data.user_ptr)
+    lo = np.quantile(lengths, param(params, "min_user_history_length_percentile", 0.0))
+    hi = np.quantile(lengths, param(params, "max_user_history_length_percentile", 1.0))
+    keep_user = (lengths >= lo) & (lengths <= max(hi, lo))
+    users = data.hist_users
+    # position from the end within each user's history: keep the newest ``max_history`` rows
+    from_end = data.user_ptr[users + 1] - np.arange(len(users)) - 1
+    keep = keep_user[users] & (from_end < max_history)
+    X = sp.csr_matrix(
+        (np.ones(int(keep.sum()), np.float32), (users[keep], data.hist_items[keep])),
+        shape=(data.n_users, data.n_items),
+    )
+    X.sum_duplicates()
+    X.data[:] = 1.0
+    return X
+
+
+def cointeraction_neighbours(
+    X: sp.csr_matrix, discount: float, min_count: int, k: int, block: int = 2048
+) -> sp.csr_matrix:
+    """Top-k neighbours per item from co-interactions (item x item CSR)."""
+    n = X.shape[1]
+    XT = X.T.tocsr()
+    counts = np.asarray(X.sum(axis=0)).ravel()
+    denom = np.power(np.maximum(counts, 1.0), discount)
+    parts = []
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        C = (XT[lo:hi] @ X).toarray()
+        C[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+        C[C < max(min_count, 1)] = 0.0
+        S = C / denom[lo:hi, None] / denom[None, :]
+        idx, vals = _topk_rows(S, k)
+        parts.append(_to_csr(idx, vals, n))
+    return sp.vstack(parts).tocsr() if parts else sp.csr_matrix((0, n))
+
+
+def metadata_neighbours(F: sp.csr_matrix, k: int, block: int = 2048) -> sp.csr_matrix:
+    """Top-k cosine neighbours per item from (row-normalised) metadata features."""
+    n = F.shape[0]
+    FT = F.T.tocsc()
+    parts = []
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        S = np.asarray((F[lo:hi] @ FT).todense())
+        S[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+        idx, vals = _topk_rows(S, k)
+        parts.append(_to_csr(idx, vals, n))
+    return sp.vstack(parts).tocsr()
+
+
+class SimsModel(BaseModel):
+    """Sparse top-k neighbour lists; related items = the item's row."""
+
+    kind = "sims"
+    sparse_names = ("item_features", "neighbours")
+
+    def score_item(self, item_index: int) -> np.ndarray:
+        """Neighbour similarity (popularity breaks ties / fills items without neighbours)."""
+        out = 1e-6 * self.popularity_scores().astype(np.float64)
+        row = self.sparse["neighbours"][int(item_index)]
+        out[row.indices] += row.data
+        return out.astype(np.float32)
+
+    def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
+        """Recency-weighted sum of the neighbours of the user's recent items."""
+        if len(history) == 0:
+            return self.explore(self.popularity_scores(), history, context)
+        items, w = recency_weights(history, half_life=4.0, floor=0.02)
+        recent = np.argsort(-w)[:50]
+        N = self.sparse["neighbours"]
+        out = 1e-6 * self.popularity_scores().astype(np.float64)
+        rows = N[items[recent]]
+        scale = np.asarray(rows.max(axis=1).todense()).ravel()
+        scale[scale == 0] = 1.0
+        out += np.asarray((sp.diags(w[recent] / scale) @ rows).sum(axis=0)).ravel()
+        return self.explore(out.astype(np.float32), history, context)
+
+
+class SimsRecipe:
+    """aws-sims."""
+
+    arn = SIMS_ARN
+    recipe_type = RELATED_ITEMS
+
+    @property
+    def default_hyperparameters(self) -> dict[str, str]:
+        """Catalogue defaults for this recipe."""
+        info = get_recipe(self.arn)
+        return dict(info.default_hyperparameters) if info else {}
+
+    def _neighbours(self, data: TrainingData, params: dict[str, Any]) -> sp.csr_matrix:
+        X = _user_filter(data, params, param(params, "max_history_per_user", 500, int))
+        return cointeraction_neighbours(
+            X,
+            discount=param(params, "popularity_discount_factor", 0.5),
+            min_count=param(params, "min_cointeraction_count", 3, int),
+            k=param(params, "neighbours", 200, int),
+        )
+
+    def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> SimsModel:
+        """Co-interaction neighbours."""
+        params = {**self.default_hyperparameters, **(params or {})}
+        if data.n_interactions == 0:
+            raise ValueError("No interactions to train on.")
+        model = SimsModel()
+        model.set_common(data, self.arn, params)
+        model.sparse["neighbours"] = self._neighbours(data, params)
+        return model
+
+
+class SimilarItemsRecipe(SimsRecipe):
+    """aws-similar-items: co-interactions blended with metadata similarity."""
+
+    arn = SIMILAR_ITEMS_ARN
+
+    def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> SimsModel:
+        """Blend row-normalised co-interaction and metadata neighbours; cold items get metadata ones."""
+        params = {**self.default_hyperparameters, **(params or {})}
+        model = SimsModel()
+        model.set_common(data, self.arn, params)
+        N = self._neighbours(data, params) if data.n_interactions else sp.csr_matrix((data.n_items,) * 2)
+        mw = param(params, "metadata_weight", 0.3)
+        F = model.sparse["item_features"]
+        if F.shape[1] and mw > 0:
+            M = metadata_neighbours(F, param(params, "neighbours", 200, int))
+            rowmax = np.asarray(N.max(axis=1).todense()).ravel()
+            has = rowmax > 0
+            rowmax[~has] = 1.0
+            Nn = sp.diags(1.0 / rowmax) @ N
+            # items without co-interactions rely fully on metadata
+            wm = np.where(has, mw, 1.0)
+            N = (sp.diags(1.0 - wm) @ Nn + sp.diags(wm) @ M).tocsr()
+        model.sparse["neighbours"] = N.astype(np.float32).tocsr()
+        return model
