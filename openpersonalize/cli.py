@@ -66,5 +66,28 @@ def serve(
     )
 
 
+@app.command()
+def demo(
+    dataset: Annotated[
+        Path | None, typer.Option(help="A MovieLens directory (ratings.csv, movies.csv) instead of the bundled one.")
+    ] = None,
+    full: Annotated[bool, typer.Option(help="Use ml-25m, downloaded from GroupLens (needs the internet).")] = False,
+    fast: Annotated[bool, typer.Option(help="Fewer example tables (for CI).")] = False,
+    keep: Annotated[bool, typer.Option(help="Keep everything and leave the server running.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Server data dir (default: a temporary one).")] = None,
+    port: Annotated[int, typer.Option(help="Port for the embedded server (0 = any free port).")] = 0,
+) -> None:
+    """Run the Amazon Personalize POC workflow end to end on MovieLens (offline by default)."""
+    from .demo import DemoError, run_demo
+
+    logging.basicConfig(level="WARNING")
+    out = Console()
+    try:
+        run_demo(out, dataset=dataset, full=full, fast=fast, keep=keep, data_dir=data_dir, port=port)
+    except DemoError as exc:
+        console.print(f"[red]demo failed:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
 if __name__ == "__main__":
     app()
