@@ -94,6 +94,11 @@ class MetadataStore:
             self._writer = self.engine.execution_options(sqlite_write=True)
         _meta.create_all(self._writer)
 
+    @property
+    def writer(self) -> Engine:
+        """The engine for write transactions (SQLite: BEGIN IMMEDIATE); shared by other stores."""
+        return self._writer
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A committed-on-exit write transaction (SQLite: BEGIN IMMEDIATE, so writers never deadlock)."""

@@ -1,0 +1,324 @@
+"""Live data in SQL: interactions from PutEvents, item/user records from PutItems/PutUsers.
+
+Shares the metadata store's engine (SQLite WAL or PostgreSQL). Writes are durable
+before they return: ``append_events`` hands its rows to a group committer that folds
+concurrent callers into one transaction (one fsync for many requests) and wakes each
+caller only after that transaction committed.
+
+Event ids are increasing in commit order (SQLite serialises writers; PostgreSQL takes a
+transaction-level advisory lock around the insert), so ``events_since`` is a safe tail.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .metadata import MetadataStore
+
+_meta = sa.MetaData()
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite only auto-assigns INTEGER PRIMARY KEY
+
+live_events = sa.Table(
+    "live_events",
+    _meta,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("dataset_group_arn", sa.String(512), nullable=False),
+    sa.Column("tracking_id", sa.String(256), nullable=False),
+    sa.Column("user_id", sa.String(256)),
+    sa.Column("session_id", sa.String(256), nullable=False),
+    sa.Column("event_id", sa.String(256)),
+    sa.Column("event_type", sa.String(256), nullable=False),
+    sa.Column("event_value", sa.Float),
+    sa.Column("item_id", sa.String(256)),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("recommendation_id", sa.String(256)),
+    sa.Column("impression", sa.Text),
+    sa.Column("properties", sa.Text),
+    sa.Column("attribution_source", sa.String(1024)),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Index("ix_live_events_group_user", "dataset_group_arn", "user_id"),
+    sa.Index("ix_live_events_group_session", "dataset_group_arn", "session_id"),
+    sa.Index("ix_live_events_group_id", "dataset_group_arn", "id"),
+    sqlite_autoincrement=True,  # never reuse an id, even after deletes
+)
+
+live_records = sa.Table(
+    "live_records",
+    _meta,
+    sa.Column("dataset_arn", sa.String(512), primary_key=True),
+    sa.Column("record_id", sa.String(256), primary_key=True),
+    sa.Column("properties", sa.Text, nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
+EVENT_FIELDS = (
+    "dataset_group_arn",
+    "tracking_id",
+    "user_id",
+    "session_id",
+    "event_id",
+    "event_type",
+    "event_value",
+    "item_id",
+    "timestamp",
+    "recommendation_id",
+    "impression",
+    "properties",
+    "attribution_source",
+)
+_PG_EVENTS_LOCK = 0x6F70_6576  # advisory lock key: event inserts commit in id order
+MAX_GROUP_REQUESTS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One live interaction as stored (``properties`` keyed by schema field names)."""
+
+    id: int
+    dataset_group_arn: str
+    user_id: str | None
+    session_id: str
+    event_id: str | None
+    event_type: str
+    event_value: float | None
+    item_id: str | None
+    timestamp: float
+    recommendation_id: str | None
+    impression: list[str] | None
+    properties: dict[str, Any] | None
+    attribution_source: str | None
+    received_at: float
+
+
+def _row_to_event(row: Any) -> StoredEvent:
+    return StoredEvent(
+        id=row.id,
+        dataset_group_arn=row.dataset_group_arn,
+        user_id=row.user_id,
+        session_id=row.session_id,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        event_value=row.event_value,
+        item_id=row.item_id,
+        timestamp=row.timestamp,
+        recommendation_id=row.recommendation_id,
+        impression=json.loads(row.impression) if row.impression else None,
+        properties=json.loads(row.properties) if row.properties else None,
+        attribution_source=row.attribution_source,
+        received_at=row.received_at,
+    )
+
+
+def _to_db(row: Mapping[str, Any], received_at: float) -> dict[str, Any]:
+    out = {name: row.get(name) for name in EVENT_FIELDS}
+    out["impression"] = json.dumps(list(out["impression"])) if out["impression"] else None
+    out["properties"] = json.dumps(out["properties"], separators=(",", ":")) if out["properties"] else None
+    out["received_at"] = received_at
+    return out
+
+
+class _Pending:
+    """One caller's rows waiting for the group commit."""
+
+    __slots__ = ("rows", "done", "error")
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class EventStore:
+    """Live events and records; one per process, sharing ``MetadataStore``'s engine."""
+
+    def __init__(self, metadata: MetadataStore) -> None:
+        self.engine: Engine = metadata.engine
+        self._writer: Engine = metadata.writer
+        self._postgres = self.engine.dialect.name == "postgresql"
+        _meta.create_all(self._writer)
+        self._cond = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._thread: threading.Thread | None = None
+
+    # -- writes ----------------------------------------------------------
+    def append_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Store events durably (committed before return), in one transaction with their session joins.
+
+        Each row has the keys of ``EVENT_FIELDS`` (missing ones are NULL). A row carrying both
+        ``user_id`` and ``session_id`` also gives that user every earlier anonymous event
+        (``user_id`` NULL) of the same session in the same dataset group.
+        """
+        if not rows:
+            return
+        pending = _Pending([dict(r) for r in rows])
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._commit_loop, name="event-group-commit", daemon=True)
+                self._thread.start()
+            self._queue.append(pending)
+            self._cond.notify()
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                group = self._queue[:MAX_GROUP_REQUESTS]
+                del self._queue[:MAX_GROUP_REQUESTS]
+            try:
+                self._commit(group)
+            except Exception:
+                # One bad request must not fail its neighbours: retry each on its own.
+                for pending in group:
+                    try:
+                        self._commit([pending])
+                    except Exception as exc:  # reported to that caller
+                        pending.error = exc
+            for pending in group:
+                pending.done.set()
+
+    def _commit(self, group: list[_Pending]) -> None:
+        received = time.time()
+        values = [_to_db(row, received) for pending in group for row in pending.rows]
+        joins = {
+            (v["dataset_group_arn"], v["session_id"], v["user_id"]) for v in values if v["user_id"] and v["session_id"]
+        }
+        with self._writer.begin() as conn:
+            if self._postgres:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_EVENTS_LOCK})
+            conn.execute(live_events.insert(), values)
+            for group_arn, session_id, user_id in sorted(joins):
+                self._join_session(conn, group_arn, session_id, user_id)
+
+    @staticmethod
+    def _join_session(conn: Connection, group_arn: str, session_id: str, user_id: str) -> None:
+        conn.execute(
+            live_events.update()
+            .where(live_events.c.dataset_group_arn == group_arn)
+            .where(live_events.c.session_id == session_id)
+            .where(live_events.c.user_id.is_(None))
+            .values(user_id=user_id)
+        )
+
+    def upsert_records(self, dataset_arn: str, records: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """Insert or replace (record id, properties) pairs of an ITEMS/USERS dataset; committed on return."""
+        latest: dict[str, str] = {}
+        for record_id, properties in records:
+            latest[record_id] = json.dumps(dict(properties), separators=(",", ":"))
+        if not latest:
+            return
+        now = time.time()
+        values = [
+            {"dataset_arn": dataset_arn, "record_id": rid, "properties": props, "received_at": now}
+            for rid, props in latest.items()
+        ]
+        if self._postgres:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(live_records)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[live_records.c.dataset_arn, live_records.c.record_id],
+            set_={"properties": stmt.excluded.properties, "received_at": stmt.excluded.received_at},
+        )
+        with self._writer.begin() as conn:
+            conn.execute(stmt, values)
+
+    # -- reads -----------------------------------------------------------
+    def _events(self, *where: Any, limit: int | None = None) -> list[StoredEvent]:
+        query = sa.select(live_events).where(*where).order_by(live_events.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [_row_to_event(row) for row in conn.execute(query)]
+
+    def user_events(self, dataset_group_arn: str, user_id: str, since_id: int = 0) -> list[StoredEvent]:
+        """A user's events (joined anonymous sessions included) with id > ``since_id``, oldest first."""
+        return self._events(
+            live_events.c.dataset_group_arn == dataset_group_arn,
+            live_events.c.user_id == user_id,
+            live_events.c.id > since_id,
+        )
+
+    def session_events(self, dataset_group_arn: str, session_id: str) -> list[StoredEvent]:
+        """Every event of a session (anonymous or not), oldest first."""
+        return self._events(
+            live_events.c.dataset_group_arn == dataset_group_arn, live_events.c.session_id == session_id
+        )
+
+    def events_since(self, dataset_group_arn: str, after_id: int, limit: int | None = None) -> list[StoredEvent]:
+        """The group's events with id > ``after_id`` in id (= commit) order: the tail for caches."""
+        return self._events(
+            live_events.c.dataset_group_arn == dataset_group_arn, live_events.c.id > after_id, limit=limit
+        )
+
+    def max_event_id(self, dataset_group_arn: str) -> int:
+        """The newest event id of the group (0 when it has none)."""
+        query = sa.select(sa.func.max(live_events.c.id)).where(live_events.c.dataset_group_arn == dataset_group_arn)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar() or 0
+
+    def all_events(self, dataset_group_arn: str, include_anonymous: bool = False) -> pa.Table:
+        """The group's events as an interactions table for training.
+
+        Columns USER_ID, ITEM_ID, EVENT_TYPE (strings), EVENT_VALUE (float64, nullable),
+        TIMESTAMP (int64 seconds). Events without an item, and (unless ``include_anonymous``)
+        events of sessions no user has claimed, are left out; a repeated ``eventId`` counts once.
+        """
+        c = live_events.c
+        query = (
+            sa.select(c.user_id, c.item_id, c.event_type, c.event_value, c.timestamp, c.event_id)
+            .where(c.dataset_group_arn == dataset_group_arn, c.item_id.is_not(None))
+            .order_by(c.id)
+        )
+        if not include_anonymous:
+            query = query.where(c.user_id.is_not(None))
+        cols: dict[str, list[Any]] = {k: [] for k in ("USER_ID", "ITEM_ID", "EVENT_TYPE", "EVENT_VALUE", "TIMESTAMP")}
+        seen: set[str] = set()
+        with self.engine.connect() as conn:
+            for user_id, item_id, event_type, event_value, timestamp, event_id in conn.execute(query):
+                if event_id is not None:
+                    if event_id in seen:
+                        continue
+                    seen.add(event_id)
+                cols["USER_ID"].append(user_id)
+                cols["ITEM_ID"].append(item_id)
+                cols["EVENT_TYPE"].append(event_type)
+                cols["EVENT_VALUE"].append(event_value)
+                cols["TIMESTAMP"].append(int(timestamp))
+        schema = pa.schema(
+            [
+                pa.field("USER_ID", pa.string()),
+                pa.field("ITEM_ID", pa.string(), nullable=False),
+                pa.field("EVENT_TYPE", pa.string(), nullable=False),
+                pa.field("EVENT_VALUE", pa.float64()),
+                pa.field("TIMESTAMP", pa.int64(), nullable=False),
+            ]
+        )
+        return pa.table(cols, schema=schema)
+
+    def records(self, dataset_arn: str) -> list[dict[str, Any]]:
+        """Live records of a dataset, by id: ``{"id", "properties" (schema field names), "received_at"}``."""
+        query = (
+            sa.select(live_records.c.record_id, live_records.c.properties, live_records.c.received_at)
+            .where(live_records.c.dataset_arn == dataset_arn)
+            .order_by(live_records.c.record_id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                {"id": rid, "properties": json.loads(props), "received_at": received}
+                for rid, props, received in conn.execute(query)
+            ]
