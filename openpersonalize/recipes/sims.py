@@ -57,20 +57,29 @@ def _user_filter(data: TrainingData, params: dict[str, Any], max_history: int) -
 
 
 def cointeraction_neighbours(
-    X: sp.csr_matrix, discount: float, min_count: int, k: int, block: int = 2048
+    X: sp.csr_matrix, discount: float, min_count: int, k: int, block: int = 2048, user_damping: float = 0.0
 ) -> sp.csr_matrix:
-    """Top-k neighbours per item from co-interactions (item x item CSR)."""
+    """Top-k neighbours per item from co-interactions (item x item CSR).
+
+    Each user's co-interactions count ``1 / n_u^user_damping`` so that users who interacted
+    with a large part of the catalogue do not make everything similar to everything.
+    """
     n = X.shape[1]
     XT = X.T.tocsr()
+    lengths = np.asarray(X.sum(axis=1)).ravel()
+    Xw = (sp.diags(1.0 / np.power(np.maximum(lengths, 1.0), user_damping)) @ X).tocsr().astype(np.float32)
     counts = np.asarray(X.sum(axis=0)).ravel()
     denom = np.power(np.maximum(counts, 1.0), discount)
     parts = []
     for lo in range(0, n, block):
         hi = min(n, lo + block)
         C = (XT[lo:hi] @ X).toarray()
-        C[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
-        C[C < max(min_count, 1)] = 0.0
-        S = C / denom[lo:hi, None] / denom[None, :]
+        S = (XT[lo:hi] @ Xw).toarray()
+        S[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+        S[C < max(min_count, 1)] = 0.0
+        del C
+        S /= denom[lo:hi, None]
+        S /= denom[None, :]
         idx, vals = _topk_rows(S, k)
         parts.append(_to_csr(idx, vals, n))
     return sp.vstack(parts).tocsr() if parts else sp.csr_matrix((0, n))
@@ -137,6 +146,7 @@ class SimsRecipe:
             discount=param(params, "popularity_discount_factor", 0.5),
             min_count=param(params, "min_cointeraction_count", 3, int),
             k=param(params, "neighbours", 200, int),
+            user_damping=param(params, "user_damping", 0.0),
         )
 
     def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> SimsModel:

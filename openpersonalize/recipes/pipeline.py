@@ -1,0 +1,150 @@
+"""The one entry point the control plane calls to train a solution version.
+
+``train_solution_version`` checks the data, optionally tunes hyperparameters (HPO), computes
+the offline metrics with Personalize's protocol (train on 90% of users, evaluate on the other
+10%), then trains the final model on all data and writes the artifact. With ``previous_dir``
+(trainingMode UPDATE) it reuses the previous model and only re-indexes new items and
+interactions, without refitting; metrics are carried over from the previous version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from openpersonalize.data.training import TrainingData
+from openpersonalize.evaluation.evaluate import evaluate_model
+from openpersonalize.evaluation.metrics import METRIC_KEYS
+from openpersonalize.evaluation.split import split_interactions
+from openpersonalize.recipes.base import MANIFEST, BaseModel, load_model
+from openpersonalize.recipes.registry import get_recipe
+
+MIN_INTERACTIONS = 1000
+MIN_USERS = 25
+
+__all__ = ["TrainResult", "TrainingStopped", "load_model", "train_solution_version"]
+
+
+class TrainingStopped(Exception):
+    """Raised when ``should_stop`` asked training to stop (StopSolutionVersionCreation)."""
+
+
+@dataclass
+class TrainResult:
+    """What a solution version records: GetSolutionMetrics values and the tuned parameters."""
+
+    metrics: dict[str, float]
+    tuned_params: dict[str, str]
+    training_seconds: float
+    trials: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+
+def _check_data(interactions: pa.Table, event_type: str | None) -> pa.Table:
+    if interactions is None or interactions.num_rows == 0:
+        raise ValueError("The Interactions dataset is empty; import interactions before training.")
+    if event_type:
+        if "EVENT_TYPE" not in interactions.column_names:
+            raise ValueError(f"eventType {event_type!r} given but the Interactions dataset has no EVENT_TYPE.")
+        interactions = interactions.filter(pc.equal(interactions["EVENT_TYPE"], event_type))
+    n_rows = interactions.num_rows
+    counts = pc.value_counts(pc.cast(interactions["USER_ID"], pa.string())).field("counts")
+    n_users = int(pc.sum(pc.greater_equal(counts, 2)).as_py() or 0)
+    if n_rows < MIN_INTERACTIONS or n_users < MIN_USERS:
+        what = f" of event type {event_type!r}" if event_type else ""
+        raise ValueError(
+            f"Not enough data to train: need at least {MIN_INTERACTIONS} interactions{what} and "
+            f"{MIN_USERS} users with 2 or more interactions; found {n_rows} interactions and {n_users} users."
+        )
+    return interactions
+
+
+def train_solution_version(
+    recipe_arn: str,
+    interactions: pa.Table,
+    items: pa.Table | None,
+    users: pa.Table | None,
+    params: dict[str, str],
+    event_type: str | None,
+    perform_hpo: bool,
+    hpo_config: dict | None,
+    out_dir: Path,
+    previous_dir: Path | None = None,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train (FULL, or UPDATE when ``previous_dir``) and save a model into ``out_dir``."""
+    t0 = time.perf_counter()
+    info = get_recipe(recipe_arn)
+    if info is None or info.factory is None:
+        raise ValueError(f"Unknown recipe {recipe_arn!r}.")
+    if not info.implemented:
+        raise ValueError(f"Recipe {info.name} is not supported by this server yet.")
+    recipe = info.factory()
+
+    def report(fraction: float) -> None:
+        if should_stop and should_stop():
+            raise TrainingStopped("Training was stopped.")
+        if progress:
+            progress(min(max(fraction, 0.0), 1.0))
+
+    report(0.0)
+    filtered = _check_data(interactions, event_type)
+    merged = {**info.default_hyperparameters, **{k: str(v) for k, v in (params or {}).items()}}
+    out_dir = Path(out_dir)
+
+    if previous_dir is not None and (Path(previous_dir) / MANIFEST).exists():
+        previous = load_model(Path(previous_dir), mmap=False)
+        data = TrainingData.from_tables(filtered, items, users)
+        report(0.3)
+        if hasattr(previous, "updated"):
+            model = previous.updated(data)
+        else:  # cheap families simply refit with the previous parameters
+            model = recipe.fit(data, previous.meta.get("params", merged))
+        metrics = dict(previous.meta.get("metrics") or dict.fromkeys(METRIC_KEYS, 0.0))
+        tuned = dict(previous.meta.get("params", merged))
+        model.meta.update(metrics=metrics, training_mode="UPDATE")
+        model.save(out_dir)
+        report(1.0)
+        return TrainResult(metrics, tuned, time.perf_counter() - t0)
+
+    split = split_interactions(filtered, seed=seed)
+    trials: list[tuple[dict[str, str], float]] = []
+    if perform_hpo:
+        from openpersonalize.evaluation.hpo import tune
+
+        merged, trials = tune(
+            recipe, split.train, items, merged, info.hpo_ranges, hpo_config, seed=seed, should_stop=should_stop
+        )
+    report(0.4)
+    eval_data = TrainingData.from_tables(split.train, items, users)
+    eval_model = _fit(recipe, eval_data, merged, seed)
+    metrics = evaluate_model(eval_model, split, n_catalogue_items=None)
+    del eval_model
+    report(0.6)
+    data = TrainingData.from_tables(filtered, items, users)
+    model = _fit(recipe, data, merged, seed)
+    model.meta.update(metrics=metrics, training_mode="FULL")
+    report(0.95)
+    model.save(out_dir)
+    report(1.0)
+    return TrainResult(metrics, merged, time.perf_counter() - t0, trials)
+
+
+def _fit(recipe: Any, data: TrainingData, params: dict[str, Any], seed: int) -> BaseModel:
+    try:
+        return recipe.fit(data, params, seed=seed)
+    except TypeError:
+        return recipe.fit(data, params)
+
+
+def read_metrics(model_dir: Path) -> dict[str, float]:
+    """The offline metrics recorded in an artifact's manifest."""
+    return dict(json.loads((Path(model_dir) / MANIFEST).read_text()).get("metrics") or {})
