@@ -79,7 +79,7 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     store = MetadataStore(config.resolved_database_url())
     control = Control(settings, store)
     runtime = RuntimeService(control)
-    runner = JobRunner(store, job_handlers(control, runtime.load_model), workers=config.job_workers)
+    runner = JobRunner(store, job_handlers(control, runtime.load_model, runtime), workers=config.job_workers)
     control.wake_jobs = runner.wake
     credentials, _ = load_credentials(data_dir)
     return PersonalizeApp(

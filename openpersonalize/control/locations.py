@@ -113,3 +113,114 @@ def _s3_sources(location: str, client: Any) -> list[CsvSource]:
         return open_object
 
     return [CsvSource(f"s3://{bucket}/{k}", opener(k)) for k in sorted(keys)]
+
+
+def data_sources(
+    location: str, allowed: list[Path], s3_factory: Callable[[], Any], suffixes: tuple[str, ...] = ()
+) -> list[CsvSource]:
+    """Every file a location names (any name when ``suffixes`` is empty): one file/object or those under it."""
+    if location.startswith("s3://"):
+        client = s3_factory()
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = parse_s3(location)
+        keys: list[str] = []
+        try:
+            if key and not key.endswith("/"):
+                try:
+                    client.head_object(Bucket=bucket, Key=key)
+                    keys = [key]
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                        raise
+            if not keys:
+                prefix = key if not key or key.endswith("/") else key + "/"
+                for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                    keys.extend(
+                        o["Key"]
+                        for o in page.get("Contents", [])
+                        if not o["Key"].endswith("/") and (not suffixes or o["Key"].lower().endswith(suffixes))
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise LocationError(f"Cannot read {location}: {exc}") from None
+        if not keys:
+            raise LocationError(f"Input path {location} does not exist")
+
+        def opener(k: str) -> Callable[[], Any]:
+            return lambda: client.get_object(Bucket=bucket, Key=k)["Body"]
+
+        return [CsvSource(f"s3://{bucket}/{k}", opener(k)) for k in sorted(keys)]
+    path = local_path(location, allowed)
+    if path.is_file():
+        return [CsvSource(str(path), lambda p=path: open(p, "rb"))]
+    if path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and (not suffixes or p.name.lower().endswith(suffixes))
+        )
+        if not files:
+            raise LocationError(f"No input files under {location}")
+        return [CsvSource(str(p), lambda p=p: open(p, "rb")) for p in files]
+    raise LocationError(f"Input path {location} does not exist")
+
+
+class OutputFile:
+    """A file written under an output prefix: a local file, or a temp file uploaded to S3 on commit.
+
+    Written to a temporary name first, so a failed job leaves no partial output behind.
+    """
+
+    def __init__(self, location: str, name: str, allowed: list[Path], s3_factory: Callable[[], Any]) -> None:
+        import tempfile
+
+        self.name = name
+        self._s3: tuple[Any, str, str] | None = None
+        if location.startswith("s3://"):
+            bucket, key = parse_s3(location)
+            if key and not key.endswith("/"):
+                key += "/"
+            self._s3 = (s3_factory(), bucket, key + name)
+            fd, tmp = tempfile.mkstemp(suffix=".part")
+            os.close(fd)
+            self._tmp = Path(tmp)
+            self.final: Path | str = f"s3://{bucket}/{key}{name}"
+        else:
+            root = local_path(location, allowed, "jobOutput.s3DataDestination.path")
+            target = root / name
+            parent = Path(os.path.realpath(target.parent))
+            if not (parent == root or root in parent.parents):
+                raise LocationError(f"Output name {name!r} escapes {location}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = target.with_name(f".{target.name}.part")
+            self.final = target
+        self.handle = open(self._tmp, "wb")  # noqa: SIM115
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+
+    def commit(self) -> str:
+        """Close and publish the file; returns its location."""
+        self.handle.close()
+        if self._s3 is not None:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            client, bucket, key = self._s3
+            try:
+                client.upload_file(str(self._tmp), bucket, key)
+            except (ClientError, BotoCoreError) as exc:
+                raise LocationError(f"Cannot write {self.final}: {exc}") from None
+            finally:
+                self._tmp.unlink(missing_ok=True)
+            return str(self.final)
+        os.replace(self._tmp, self.final)
+        return str(self.final)
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (on failure)."""
+        if not self.handle.closed:
+            self.handle.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def open_output(location: str, name: str, allowed: list[Path], s3_factory: Callable[[], Any]) -> OutputFile:
+    """An ``OutputFile`` named ``name`` under the output directory or S3 prefix ``location``."""
+    return OutputFile(location, name, allowed, s3_factory)

@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 from ..jobs.runner import JobHandler
-from . import campaigns, dataset_groups, datasets, filters, import_jobs, recipes, schemas, solutions, tagging
+from . import (
+    batch_jobs,
+    campaigns,
+    data_jobs,
+    dataset_groups,
+    datasets,
+    event_trackers,
+    filters,
+    import_jobs,
+    recipes,
+    schemas,
+    solutions,
+    tagging,
+)
 from .base import Control, Operation
+from .runtime_api import RuntimeService
 
 OPERATIONS: dict[str, Operation] = {
     **dataset_groups.OPERATIONS,
@@ -16,12 +30,19 @@ OPERATIONS: dict[str, Operation] = {
     **solutions.OPERATIONS,
     **campaigns.OPERATIONS,
     **filters.OPERATIONS,
+    **batch_jobs.OPERATIONS,
+    **data_jobs.OPERATIONS,
+    **event_trackers.OPERATIONS,
 }
 
 
-def job_handlers(control: Control, load_model: campaigns.ModelLoader) -> dict[str, JobHandler]:
-    """Background job kinds this control plane queues (``load_model`` deploys campaigns)."""
+def job_handlers(
+    control: Control, load_model: campaigns.ModelLoader, runtime: RuntimeService | None = None
+) -> dict[str, JobHandler]:
+    """Background job kinds this control plane queues (``load_model`` deploys campaigns, ``runtime`` scores batches)."""
     return {
+        **batch_jobs.job_handlers(control, runtime or RuntimeService(control)),
+        **data_jobs.job_handlers(control),
         **import_jobs.job_handlers(control),
         **solutions.job_handlers(control),
         **campaigns.job_handlers(control, load_model),

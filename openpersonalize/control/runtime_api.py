@@ -268,3 +268,72 @@ class RuntimeService:
             "GetRecommendations": self.get_recommendations,
             "GetPersonalizedRanking": self.get_personalized_ranking,
         }
+
+
+class BatchSession:
+    """One solution version resolved once for a batch job; scores line after line on the runtime's path.
+
+    Uses the same history merge (live events included), scoring, filter masks, top-k and
+    score rounding as GetRecommendations / GetPersonalizedRanking, so a batch line equals
+    the runtime's answer for the same user or item.
+    """
+
+    def __init__(
+        self,
+        service: RuntimeService,
+        version: Resource,
+        filter_arn: str | None = None,
+        exploration: dict[str, Any] | None = None,
+    ) -> None:
+        self.service = service
+        self.group = version.doc["datasetGroupArn"]
+        self.deployed = service._deployment(version)
+        self.recipe_type = self.deployed.recipe_type
+        self.filter = service._filter(self.deployed, self.group, filter_arn)
+        self.context: dict[str, Any] = {"itemExplorationConfig": dict(exploration)} if exploration else {}
+
+    def _mask(self, values: dict[str, str] | None, user: Any, current: int | None) -> np.ndarray | None:
+        try:
+            return self.deployed.mask(self.filter, values or {}, user, current)
+        except FilterValueError as exc:
+            raise InvalidInputException(f"filterValues: {exc}") from None
+
+    def recommend(
+        self, user_id: str | None, item_id: str | None, k: int, filter_values: dict[str, str] | None = None
+    ) -> list[tuple[str, float]]:
+        """(itemId, score) best first for a user (USER_PERSONALIZATION) or an item (RELATED_ITEMS)."""
+        deployed = self.deployed
+        history = self.service._history(deployed, self.group, user_id)
+        user = deployed.user_context(user_id, history)
+        current = None
+        if self.recipe_type == RELATED_ITEMS:
+            current = deployed.model.item_index.get(item_id)
+            scores = deployed.model.score_item(current) if current is not None else deployed.model.popularity_scores()
+            scores = np.array(scores, dtype=np.float64, copy=True)
+            if current is not None:
+                scores[current] = -np.inf
+        else:
+            scores = np.asarray(deployed.model.score_user(history, dict(self.context)), dtype=np.float64)
+        ranked = deployed.recommend(scores, k, self._mask(filter_values, user, current))
+        return [(deployed.item_ids[idx], round(score, 7)) for idx, score, _ in ranked]
+
+    def rank(
+        self, user_id: str, item_list: list[str], filter_values: dict[str, str] | None = None
+    ) -> list[tuple[str, float | None]]:
+        """The caller's items best first for a user (PERSONALIZED_RANKING), as GetPersonalizedRanking orders them."""
+        deployed = self.deployed
+        history = self.service._history(deployed, self.group, user_id)
+        scores = np.asarray(deployed.model.score_user(history, dict(self.context)), dtype=np.float64)
+        allowed = self._mask(filter_values, deployed.user_context(user_id, history), None)
+        ordered = deployed.rank(scores, list(dict.fromkeys(item_list)), allowed)
+        return [(item, None if score is None else round(score, 7)) for item, score in ordered]
+
+
+def batch_session(
+    service: RuntimeService, version_arn: str, filter_arn: str | None = None, exploration: dict[str, Any] | None = None
+) -> BatchSession:
+    """A ``BatchSession`` for an ACTIVE solution version (ResourceNotFoundException otherwise)."""
+    version = service.control.store.get(version_arn)
+    if version is None or version.status != ACTIVE:
+        raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
+    return BatchSession(service, version, filter_arn, exploration)

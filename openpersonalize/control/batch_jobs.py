@@ -1,0 +1,521 @@
+"""Batch inference jobs and batch segment jobs: JSON Lines in, JSON Lines out.
+
+Every input file ``<name>`` under jobInput.s3DataSource.path yields ``<name>.out`` under
+jobOutput.s3DataDestination.path, one output line per input line, streamed. Scoring goes
+through the runtime's ``BatchSession``, so a batch line equals the runtime's answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputException, ResourceNotFoundException
+from ..filters import FilterValueError, UserCatalog, compile_user_filter, parse_filter
+from ..jobs.batch import LineError, parse_line, stream_jsonl
+from ..jobs.runner import JobHandler
+from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION, get_recipe
+from ..store.metadata import Resource
+from . import filters, solutions
+from .base import (
+    ACTIVE,
+    CREATE_FAILED,
+    CREATE_IN_PROGRESS,
+    CREATE_PENDING,
+    UNFINISHED,
+    Call,
+    Control,
+    describe,
+    get_resource,
+    insert_resource,
+    paginate,
+)
+from .locations import LocationError, check_location, data_sources, open_output, s3_client
+from .runtime_api import MAX_RESULTS, BatchSession, RuntimeService, batch_session
+
+log = logging.getLogger(__name__)
+
+INFERENCE_KIND = "batch-inference-job"
+INFERENCE_LABEL = "Batch inference job"
+SEGMENT_KIND = "batch-segment-job"
+SEGMENT_LABEL = "Batch segment job"
+DEFAULT_RESULTS = 25
+MAX_SEGMENT_RESULTS = 5_000_000
+PROGRESS_SECONDS = 1.0
+ITEM_AFFINITY = "arn:aws:personalize:::recipe/aws-item-affinity"
+ITEM_ATTRIBUTE_AFFINITY = "arn:aws:personalize:::recipe/aws-item-attribute-affinity"
+
+
+# --------------------------------------------------------------------------- requests
+def _version(call: Call) -> Resource:
+    version = get_resource(call, call.params["solutionVersionArn"], solutions.VERSION_KIND, "Solution version")
+    if version.status != ACTIVE:
+        raise InvalidInputException(f"Solution version {version.arn} is not ACTIVE (status: {version.status}).")
+    return version
+
+
+def _check_io(call: Call) -> tuple[str, str]:
+    p, allowed = call.params, call.control.settings.allowed_paths
+    src = p["jobInput"]["s3DataSource"]["path"]
+    dst = p["jobOutput"]["s3DataDestination"]["path"]
+    check_location(src, allowed, "jobInput.s3DataSource.path")
+    check_location(dst, allowed, "jobOutput.s3DataDestination.path")
+    return src, dst
+
+
+def _check_filter(call: Call, version: Resource) -> str | None:
+    arn = call.params.get("filterArn")
+    if arn:
+        res = get_resource(call, arn, filters.KIND, filters.LABEL)
+        if res.doc["datasetGroupArn"] != version.doc["datasetGroupArn"]:
+            raise InvalidInputException(f"filterArn {arn} belongs to another dataset group than the solution version.")
+    return arn
+
+
+def _num_results(call: Call, limit: int) -> int:
+    k = call.params.get("numResults", DEFAULT_RESULTS)
+    if not 1 <= k <= limit:
+        raise InvalidInputException(f"numResults must be between 1 and {limit}, got {k}.")
+    return k
+
+
+def create_batch_inference_job(call: Call) -> dict[str, Any]:
+    p = call.params
+    mode = p.get("batchInferenceJobMode", "BATCH_INFERENCE")
+    if mode == "THEME_GENERATION" or p.get("themeGenerationConfig"):
+        raise InvalidInputException(
+            "batchInferenceJobMode THEME_GENERATION is not supported by this server (it needs a generative "
+            "model); use BATCH_INFERENCE."
+        )
+    version = _version(call)
+    recipe = get_recipe(version.doc["recipeArn"])
+    if recipe is not None and recipe.recipe_type == USER_SEGMENTATION:
+        raise InvalidInputException("This solution version segments users: use CreateBatchSegmentJob.")
+    if recipe is not None and recipe.name == "aws-trending-now":
+        raise InvalidInputException("Batch recommendations are not available for the Trending-Now recipe.")
+    src, dst = _check_io(call)
+    config = dict(p.get("batchInferenceJobConfig") or {})
+    if config.get("rankingInfluence"):
+        raise InvalidInputException("batchInferenceJobConfig.rankingInfluence is not supported by this server.")
+    arn = call.arn(INFERENCE_KIND, p["jobName"])
+    doc = {
+        "jobName": p["jobName"],
+        "batchInferenceJobArn": arn,
+        "solutionVersionArn": version.arn,
+        "filterArn": _check_filter(call, version),
+        "numResults": _num_results(call, MAX_RESULTS),
+        "jobInput": {"s3DataSource": {"path": src}},
+        "jobOutput": {"s3DataDestination": {"path": dst}},
+        "roleArn": p.get("roleArn"),
+        "batchInferenceJobConfig": config,
+        "batchInferenceJobMode": mode,
+    }
+    res = Resource(arn, INFERENCE_KIND, p["jobName"], version.arn, CREATE_PENDING, doc)
+    insert_resource(call, res, INFERENCE_LABEL, job_kind=INFERENCE_KIND)
+    return {"batchInferenceJobArn": arn}
+
+
+def describe_batch_inference_job(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["batchInferenceJobArn"], INFERENCE_KIND, INFERENCE_LABEL)
+    return {"batchInferenceJob": describe(res)}
+
+
+def list_batch_inference_jobs(call: Call) -> dict[str, Any]:
+    jobs, token = paginate(call, INFERENCE_KIND, parent=call.params.get("solutionVersionArn"))
+    return {"batchInferenceJobs": jobs, "nextToken": token}
+
+
+def create_batch_segment_job(call: Call) -> dict[str, Any]:
+    p = call.params
+    version = _version(call)
+    recipe = get_recipe(version.doc["recipeArn"])
+    if recipe is None or recipe.recipe_type != USER_SEGMENTATION:
+        raise InvalidInputException(
+            "Batch segment jobs need a solution version of a USER_SEGMENTATION recipe "
+            "(aws-item-affinity or aws-item-attribute-affinity)."
+        )
+    src, dst = _check_io(call)
+    filter_arn = _check_filter(call, version)
+    if filter_arn:
+        expr = parse_filter(call.store.get(filter_arn).doc["filterExpression"])  # type: ignore[union-attr]
+        if expr.target != "UserID":
+            raise InvalidInputException("A batch segment job's filter must select UserID.")
+    arn = call.arn(SEGMENT_KIND, p["jobName"])
+    doc = {
+        "jobName": p["jobName"],
+        "batchSegmentJobArn": arn,
+        "solutionVersionArn": version.arn,
+        "filterArn": filter_arn,
+        "numResults": _num_results(call, MAX_SEGMENT_RESULTS),
+        "jobInput": {"s3DataSource": {"path": src}},
+        "jobOutput": {"s3DataDestination": {"path": dst}},
+        "roleArn": p.get("roleArn"),
+    }
+    res = Resource(arn, SEGMENT_KIND, p["jobName"], version.arn, CREATE_PENDING, doc)
+    insert_resource(call, res, SEGMENT_LABEL, job_kind=SEGMENT_KIND)
+    return {"batchSegmentJobArn": arn}
+
+
+def describe_batch_segment_job(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["batchSegmentJobArn"], SEGMENT_KIND, SEGMENT_LABEL)
+    return {"batchSegmentJob": describe(res)}
+
+
+def list_batch_segment_jobs(call: Call) -> dict[str, Any]:
+    jobs, token = paginate(call, SEGMENT_KIND, parent=call.params.get("solutionVersionArn"))
+    return {"batchSegmentJobs": jobs, "nextToken": token}
+
+
+# --------------------------------------------------------------------------- line handlers
+def _string(line: dict[str, Any], key: str) -> str:
+    value = line.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise LineError(f"{key} is required and must be a non-empty string.")
+    return value
+
+
+def _filter_values(line: dict[str, Any]) -> dict[str, str] | None:
+    values = line.get("filterValues")
+    if values is None:
+        return None
+    if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
+        raise LineError("filterValues must be an object of string values.")
+    return values
+
+
+def inference_handler(session: BatchSession, k: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The per-line answer for the session's recipe type (user, related items or ranking)."""
+    kind = session.recipe_type
+
+    def handle(line: dict[str, Any]) -> dict[str, Any]:
+        try:
+            values = _filter_values(line)
+            if kind == PERSONALIZED_RANKING:
+                user = _string(line, "userId")
+                items = line.get("itemList")
+                if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+                    raise LineError("itemList is required and must be a non-empty list of item ids.")
+                if len(items) > MAX_RESULTS:
+                    raise LineError(f"itemList must hold at most {MAX_RESULTS} items, got {len(items)}.")
+                ranked = session.rank(user, items, values)
+            elif kind == RELATED_ITEMS:
+                ranked = session.recommend(None, _string(line, "itemId"), k, values)
+            else:
+                ranked = session.recommend(_string(line, "userId"), None, k, values)
+        except (InvalidInputException, ResourceNotFoundException) as exc:
+            raise LineError(exc.message) from None
+        return {"recommendedItems": [i for i, _ in ranked], "scores": [s for _, s in ranked]}
+
+    return handle
+
+
+# --------------------------------------------------------------------------- segments
+_CLAUSE = re.compile(r'\s*ITEMS\.([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*', re.IGNORECASE)
+_JOIN = re.compile(r"\s*(AND|OR)\s*", re.IGNORECASE)
+
+
+def attribute_items(expression: str, metadata: dict[str, list[Any]], n_items: int) -> np.ndarray:
+    """Item mask for ``ITEMS.GENRE = "Comedy" AND|OR ...`` (AND binds tighter; multi-values split on |)."""
+    pos, terms, ops = 0, [], []
+    while True:
+        m = _CLAUSE.match(expression, pos)
+        if m is None:
+            raise LineError(f'itemAttributes {expression!r}: expected ITEMS.<FIELD> = "<value>".')
+        column, value = m.group(1).upper(), m.group(2).replace('\\"', '"')
+        values = metadata.get(column)
+        if values is None:
+            raise LineError(f"itemAttributes: the Items dataset has no field {m.group(1)}.")
+        wanted = value.lower()
+        terms.append(
+            np.fromiter(
+                (v is not None and wanted in [x.strip().lower() for x in str(v).split("|")] for v in values),
+                dtype=bool,
+                count=n_items,
+            )
+        )
+        pos = m.end()
+        if pos >= len(expression):
+            break
+        j = _JOIN.match(expression, pos)
+        if j is None:
+            raise LineError(f"itemAttributes {expression!r}: expected AND or OR at position {pos}.")
+        ops.append(j.group(1).upper())
+        pos = j.end()
+    result, current = np.zeros(n_items, bool), terms[0]
+    for op, term in zip(ops, terms[1:], strict=True):
+        if op == "AND":
+            current = current & term
+        else:
+            result |= current
+            current = term
+    return result | current
+
+
+def _segment_queries(lines: list[bytes], session: BatchSession, attribute: bool) -> list[tuple[Any, Any]]:
+    """(parsed input or raw text, item indices or an error message) per line."""
+    deployed = session.deployed
+    index, n = deployed.model.item_index, len(deployed.item_ids)
+    out: list[tuple[Any, Any]] = []
+    for raw in lines:
+        try:
+            line = parse_line(raw)
+        except LineError as exc:
+            out.append((raw.decode("utf-8", "replace"), str(exc)))
+            continue
+        try:
+            if attribute:
+                expr = line.get("itemAttributes")
+                if not isinstance(expr, str) or not expr.strip():
+                    raise LineError("itemAttributes is required and must be a string.")
+                items = np.flatnonzero(attribute_items(expr.strip(), deployed._metadata, n))
+            else:
+                ids = line.get("itemIds")
+                if not isinstance(ids, list) or not ids:
+                    raise LineError("itemIds is required and must be a non-empty list of item ids.")
+                items = np.array(sorted({index[str(i)] for i in ids if str(i) in index}), np.int64)
+            if items.size == 0:
+                raise LineError("None of the line's items are known to the solution version.")
+            out.append((line, items))
+        except LineError as exc:
+            out.append((line, str(exc)))
+    return out
+
+
+def segment_users(
+    session: BatchSession,
+    queries: list[np.ndarray],
+    k: int,
+    allowed_users: np.ndarray | None,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 512,
+) -> list[list[str]]:
+    """For each query (item indices), the ``k`` training users with the highest mean score on those items."""
+    model = session.deployed.model
+    user_ids = [str(u) for u in model.user_ids.tolist()]
+    n_users, n_q = len(user_ids), len(queries)
+    best_scores = [np.zeros(0) for _ in range(n_q)]
+    best_users = [np.zeros(0, np.int64) for _ in range(n_q)]
+    for lo in range(0, n_users, chunk):
+        users = np.arange(lo, min(lo + chunk, n_users))
+        if allowed_users is not None:
+            users = users[allowed_users[users]]
+        if users.size == 0:
+            continue
+        block = np.empty((users.size, n_q))
+        for row, u in enumerate(users):
+            uid = user_ids[int(u)]
+            history = session.service._history(session.deployed, session.group, uid)
+            s = np.asarray(model.score_user(history, dict(session.context)), dtype=np.float64)
+            s = np.where(np.isfinite(s), s, np.nan)
+            for q, items in enumerate(queries):
+                block[row, q] = np.nanmean(s[items]) if items.size else -np.inf
+        block = np.where(np.isfinite(block), block, -np.inf)
+        for q in range(n_q):
+            scores = np.concatenate([best_scores[q], block[:, q]])
+            cand = np.concatenate([best_users[q], users])
+            if scores.size > k:
+                keep = np.argpartition(-scores, k - 1)[:k]
+                scores, cand = scores[keep], cand[keep]
+            best_scores[q], best_users[q] = scores, cand
+        if progress is not None:
+            progress(int(users[-1]) + 1)
+    out = []
+    for q in range(n_q):
+        order = np.lexsort((best_users[q], -best_scores[q]))
+        out.append([user_ids[int(best_users[q][i])] for i in order if np.isfinite(best_scores[q][i])])
+    return out
+
+
+def _user_mask(session: BatchSession, filter_arn: str | None) -> np.ndarray | None:
+    if not filter_arn:
+        return None
+    res = session.service.control.store.get(filter_arn)
+    if res is None:
+        raise LocationError(f"Filter {filter_arn} no longer exists.")
+    model = session.deployed.model
+    user_ids = [str(u) for u in model.user_ids.tolist()]
+    import pyarrow as pa
+
+    users = session.deployed.users
+    table = None
+    if users:
+        ids = list(users)
+        cols = sorted({c for row in users.values() for c in row})
+        table = pa.table({"USER_ID": ids, **{c: [users[i].get(c) for i in ids] for c in cols}})
+    compiled = compile_user_filter(parse_filter(res.doc["filterExpression"]), UserCatalog(table, user_ids))
+    interactions = None
+    if compiled.uses_interactions:
+        ptr = np.asarray(model.arrays["user_ptr"])
+        owners = np.repeat(np.arange(len(user_ids)), np.diff(ptr))
+        names = np.asarray(model.meta.get("event_names", [""]), dtype=object)
+        interactions = (owners, names[np.asarray(model.arrays["hist_events"])])
+    try:
+        return compiled.mask({}, interactions)
+    except FilterValueError as exc:
+        raise LocationError(f"Filter {filter_arn}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- running
+def output_name(source_name: str) -> str:
+    """``<input file name>.out`` (the base name of a local path or S3 key)."""
+    return PurePosixPath(source_name.rstrip("/")).name + ".out"
+
+
+class _Progress:
+    """Writes lines-done into the job document at most once a second (logged too)."""
+
+    def __init__(self, control: Control, arn: str, base: int = 0) -> None:
+        self.control, self.arn, self.base, self.last = control, arn, base, 0.0
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_SECONDS:
+            self.last = now
+            self.control.store.update(self.arn, _linesProcessed=self.base + done)
+            log.info("%s: %d lines", self.arn, self.base + done)
+
+
+def _start(control: Control, arn: str) -> Resource | None:
+    job = control.store.get(arn)
+    if job is None or job.status not in UNFINISHED:
+        return None
+    control.store.update(arn, status=CREATE_IN_PROGRESS)
+    return job
+
+
+def _outputs(control: Control, job: Resource, write_one: Callable[[Any, Any], dict[str, int]]) -> dict[str, int]:
+    settings = control.settings
+    s3 = _S3Factory(settings.s3_endpoint_url)
+    sources = data_sources(job.doc["jobInput"]["s3DataSource"]["path"], settings.allowed_paths, s3)
+    totals = {"lines": 0, "errors": 0}
+    for source in sources:
+        out = open_output(
+            job.doc["jobOutput"]["s3DataDestination"]["path"], output_name(source.name), settings.allowed_paths, s3
+        )
+        try:
+            stream = source.open()
+            try:
+                counts = write_one(stream, out)
+            finally:
+                stream.close()
+            out.commit()
+        except BaseException:
+            out.discard()
+            raise
+        for key in totals:
+            totals[key] += counts.get(key, 0)
+    return totals
+
+
+class _S3Factory:
+    """One S3 client per job, created on first use."""
+
+    def __init__(self, endpoint: str | None) -> None:
+        self.endpoint, self.client = endpoint, None
+
+    def __call__(self) -> Any:
+        if self.client is None:
+            self.client = s3_client(self.endpoint)
+        return self.client
+
+
+def run_batch_inference(control: Control, runtime: RuntimeService, arn: str, workers: int = 2) -> None:
+    """Run one batch inference job to ACTIVE or CREATE FAILED."""
+    job = _start(control, arn)
+    if job is None:
+        return
+    doc = job.doc
+    try:
+        config = doc.get("batchInferenceJobConfig") or {}
+        session = batch_session(
+            runtime, doc["solutionVersionArn"], doc.get("filterArn"), config.get("itemExplorationConfig")
+        )
+        handle = inference_handler(session, int(doc.get("numResults") or DEFAULT_RESULTS))
+        done = 0
+
+        def write_one(stream: Any, out: Any) -> dict[str, int]:
+            nonlocal done
+            stats = stream_jsonl(stream, out.write, handle, _Progress(control, arn, done), workers=workers)
+            done += stats.lines
+            return {"lines": stats.lines, "errors": stats.errors}
+
+        totals = _outputs(control, job, write_one)
+    except (LocationError, InvalidInputException, ResourceNotFoundException, OSError) as exc:
+        control.store.update(arn, status=CREATE_FAILED, failureReason=_reason(exc))
+        return
+    control.store.update(arn, status=ACTIVE, _linesProcessed=totals["lines"], _lineErrors=totals["errors"])
+
+
+def run_batch_segment(control: Control, runtime: RuntimeService, arn: str) -> None:
+    """Run one batch segment job to ACTIVE or CREATE FAILED."""
+    job = _start(control, arn)
+    if job is None:
+        return
+    doc = job.doc
+    try:
+        version = control.store.get(doc["solutionVersionArn"])
+        attribute = bool(version and version.doc.get("recipeArn") == ITEM_ATTRIBUTE_AFFINITY)
+        session = batch_session(runtime, doc["solutionVersionArn"])
+        allowed = _user_mask(session, doc.get("filterArn"))
+        k = int(doc.get("numResults") or DEFAULT_RESULTS)
+
+        def write_one(stream: Any, out: Any) -> dict[str, int]:
+            from ..jobs.batch import _dump, iter_lines
+
+            lines = [line for line in iter_lines(stream) if line.strip()]
+            queries = _segment_queries(lines, session, attribute)
+            good = [i for i, (_, q) in enumerate(queries) if not isinstance(q, str)]
+            users = segment_users(session, [queries[i][1] for i in good], k, allowed, _Progress(control, arn))
+            by_line = dict(zip(good, users, strict=True))
+            errors = 0
+            for i, (line, q) in enumerate(queries):
+                if isinstance(q, str):
+                    errors += 1
+                    out.write(_dump({"input": line, "output": None, "error": q}))
+                else:
+                    out.write(_dump({"input": line, "output": {"usersList": by_line[i]}, "error": None}))
+            return {"lines": len(queries), "errors": errors}
+
+        totals = _outputs(control, job, write_one)
+    except (LocationError, InvalidInputException, ResourceNotFoundException, OSError) as exc:
+        control.store.update(arn, status=CREATE_FAILED, failureReason=_reason(exc))
+        return
+    control.store.update(arn, status=ACTIVE, _linesProcessed=totals["lines"], _lineErrors=totals["errors"])
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
+
+
+def fail_job(control: Control, arn: str, reason: str) -> None:
+    control.store.update(arn, status=CREATE_FAILED, failureReason=reason)
+
+
+def job_handlers(control: Control, runtime: RuntimeService) -> dict[str, JobHandler]:
+    """Batch inference and batch segment job kinds (scored through ``runtime``)."""
+    return {
+        INFERENCE_KIND: JobHandler(
+            lambda arn: run_batch_inference(control, runtime, arn), lambda arn, why: fail_job(control, arn, why)
+        ),
+        SEGMENT_KIND: JobHandler(
+            lambda arn: run_batch_segment(control, runtime, arn), lambda arn, why: fail_job(control, arn, why)
+        ),
+    }
+
+
+OPERATIONS = {
+    "CreateBatchInferenceJob": create_batch_inference_job,
+    "DescribeBatchInferenceJob": describe_batch_inference_job,
+    "ListBatchInferenceJobs": list_batch_inference_jobs,
+    "CreateBatchSegmentJob": create_batch_segment_job,
+    "DescribeBatchSegmentJob": describe_batch_segment_job,
+    "ListBatchSegmentJobs": list_batch_segment_jobs,
+}

@@ -1,0 +1,307 @@
+"""Dataset export jobs (dataset -> CSV) and data deletion jobs (remove users' data from a group)."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..data.csv_import import iter_snapshot_batches
+from ..errors import InvalidInputException
+from ..jobs.runner import JobHandler
+from ..store.metadata import Resource
+from . import dataset_groups, datasets
+from .base import (
+    ACTIVE,
+    CREATE_FAILED,
+    CREATE_IN_PROGRESS,
+    CREATE_PENDING,
+    UNFINISHED,
+    Call,
+    Control,
+    describe,
+    get_resource,
+    insert_resource,
+    paginate,
+)
+from .locations import LocationError, check_location, data_sources, open_output, s3_client
+
+log = logging.getLogger(__name__)
+
+EXPORT_KIND = "dataset-export-job"
+EXPORT_LABEL = "Dataset export job"
+DELETION_KIND = "data-deletion-job"
+DELETION_LABEL = "Data deletion job"
+# DataDeletionJob statuses (Personalize uses its own set for this resource)
+PENDING, IN_PROGRESS, COMPLETED, FAILED = "PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"
+USER_DATASETS = ("INTERACTIONS", "USERS")
+
+
+# --------------------------------------------------------------------------- export
+def create_dataset_export_job(call: Call) -> dict[str, Any]:
+    p = call.params
+    dataset = get_resource(call, p["datasetArn"], datasets.KIND, datasets.LABEL)
+    dst = p["jobOutput"]["s3DataDestination"]["path"]
+    check_location(dst, call.control.settings.allowed_paths, "jobOutput.s3DataDestination.path")
+    arn = call.arn(EXPORT_KIND, p["jobName"])
+    doc = {
+        "jobName": p["jobName"],
+        "datasetExportJobArn": arn,
+        "datasetArn": dataset.arn,
+        "ingestionMode": p.get("ingestionMode", "BULK"),
+        "roleArn": p.get("roleArn"),
+        "jobOutput": {"s3DataDestination": {"path": dst}},
+    }
+    res = Resource(arn, EXPORT_KIND, p["jobName"], dataset.arn, CREATE_PENDING, doc)
+    insert_resource(call, res, EXPORT_LABEL, job_kind=EXPORT_KIND)
+    return {"datasetExportJobArn": arn}
+
+
+def describe_dataset_export_job(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["datasetExportJobArn"], EXPORT_KIND, EXPORT_LABEL)
+    return {"datasetExportJob": describe(res)}
+
+
+def list_dataset_export_jobs(call: Call) -> dict[str, Any]:
+    jobs, token = paginate(call, EXPORT_KIND, parent=call.params.get("datasetArn"))
+    return {"datasetExportJobs": jobs, "nextToken": token}
+
+
+def _events_module() -> Any | None:
+    """The live-events store module when it exists (it is optional)."""
+    try:
+        return importlib.import_module("openpersonalize.store.events")
+    except ImportError:
+        return None
+
+
+def _live_batches(control: Control, dataset: Resource) -> list[pa.RecordBatch]:
+    """Rows received through PutEvents / PutItems / PutUsers, when the events store can list them."""
+    module = _events_module()
+    fn = getattr(module, "export_rows", None) if module else None
+    if fn is None:
+        return []
+    table = fn(control, dataset)
+    return table.to_batches() if table is not None else []
+
+
+def run_export(control: Control, arn: str) -> None:
+    """Write the dataset's rows as CSV under the output path: ``<jobName>/<datasetType>.csv``."""
+    store = control.store
+    job = store.get(arn)
+    if job is None or job.status not in UNFINISHED:
+        return
+    store.update(arn, status=CREATE_IN_PROGRESS)
+    dataset = store.get(job.doc["datasetArn"])
+    if dataset is None:
+        store.update(arn, status=CREATE_FAILED, failureReason="The dataset was deleted before the export ran.")
+        return
+    mode = job.doc.get("ingestionMode", "BULK")
+    name = f"{job.doc['jobName']}/{dataset.doc['datasetType'].lower()}.csv"
+    settings = control.settings
+    try:
+        out = open_output(
+            job.doc["jobOutput"]["s3DataDestination"]["path"],
+            name,
+            settings.allowed_paths,
+            lambda: s3_client(settings.s3_endpoint_url),
+        )
+    except (LocationError, InvalidInputException, OSError) as exc:
+        store.update(arn, status=CREATE_FAILED, failureReason=getattr(exc, "message", None) or str(exc))
+        return
+    rows = 0
+    try:
+        snapshot = datasets.snapshot_path(control, dataset)
+        batches: Any = iter_snapshot_batches(snapshot) if mode in ("BULK", "ALL") else iter(())
+        live = _live_batches(control, dataset) if mode in ("PUT", "ALL") else []
+        writer = None
+        options = pacsv.WriteOptions(include_header=True)
+        for batch in _chain(batches, live):
+            if writer is None:
+                writer = pacsv.CSVWriter(out.handle, batch.schema, write_options=options)
+            writer.write_batch(batch)
+            rows += batch.num_rows
+        if writer is None:
+            schema = pq.read_schema(next(iter(sorted(snapshot.glob("*.parquet"))))) if snapshot else None
+            if schema is not None:
+                pacsv.CSVWriter(out.handle, schema, write_options=options).close()
+        else:
+            writer.close()
+        out.commit()
+    except (LocationError, OSError, pa.ArrowException) as exc:
+        out.discard()
+        store.update(arn, status=CREATE_FAILED, failureReason=f"Export failed: {exc}")
+        return
+    store.update(arn, status=ACTIVE, _rowsExported=rows)
+
+
+def _chain(first: Any, second: list[pa.RecordBatch]) -> Any:
+    yield from first
+    yield from second
+
+
+# --------------------------------------------------------------------------- deletion
+def create_data_deletion_job(call: Call) -> dict[str, Any]:
+    p = call.params
+    group = get_resource(call, p["datasetGroupArn"], dataset_groups.KIND, dataset_groups.LABEL)
+    location = (p.get("dataSource") or {}).get("dataLocation")
+    if not location:
+        raise InvalidInputException("dataSource.dataLocation is required.")
+    check_location(location, call.control.settings.allowed_paths, "dataSource.dataLocation")
+    arn = call.arn(DELETION_KIND, p["jobName"])
+    doc = {
+        "jobName": p["jobName"],
+        "dataDeletionJobArn": arn,
+        "datasetGroupArn": group.arn,
+        "dataSource": {"dataLocation": location},
+        "roleArn": p.get("roleArn"),
+    }
+    insert_resource(
+        call, Resource(arn, DELETION_KIND, p["jobName"], group.arn, PENDING, doc), DELETION_LABEL, DELETION_KIND
+    )
+    return {"dataDeletionJobArn": arn}
+
+
+def describe_data_deletion_job(call: Call) -> dict[str, Any]:
+    res = get_resource(call, call.params["dataDeletionJobArn"], DELETION_KIND, DELETION_LABEL)
+    return {"dataDeletionJob": describe(res)}
+
+
+def list_data_deletion_jobs(call: Call) -> dict[str, Any]:
+    jobs, token = paginate(call, DELETION_KIND, parent=call.params.get("datasetGroupArn"))
+    return {"dataDeletionJobs": jobs, "nextToken": token}
+
+
+def read_user_ids(control: Control, location: str) -> set[str]:
+    """The USER_ID column of every CSV at ``location`` (a header row naming USER_ID is required)."""
+    settings = control.settings
+    users: set[str] = set()
+    for source in data_sources(
+        location, settings.allowed_paths, lambda: s3_client(settings.s3_endpoint_url), (".csv",)
+    ):
+        stream = source.open()
+        try:
+            data = stream.read()
+        finally:
+            stream.close()
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(data), convert_options=pacsv.ConvertOptions(column_types={"USER_ID": pa.string()})
+            )
+        except pa.ArrowInvalid as exc:
+            raise LocationError(f"{source.name}: not a readable CSV: {exc}") from None
+        column = next((c for c in table.column_names if c.upper() == "USER_ID"), None)
+        if column is None:
+            raise LocationError(f"{source.name}: the CSV needs a USER_ID column.")
+        users.update(str(u) for u in table.column(column).cast(pa.string()).to_pylist() if u is not None)
+    return users
+
+
+def remove_users(snapshot: Path | None, dest_dir: Path, users: set[str]) -> tuple[Path, int, int] | None:
+    """Write a new snapshot without ``users``' rows; (path, rows removed, rows kept), None when nothing changes."""
+    if snapshot is None or not users:
+        return None
+    wanted = pa.array(sorted(users), pa.string())
+    removed = 0
+    for batch in iter_snapshot_batches(snapshot, ["USER_ID"]):
+        removed += int(pc.sum(pc.is_in(batch.column(0).cast(pa.string()), value_set=wanted)).as_py() or 0)
+    if removed == 0:
+        return None
+    token = uuid.uuid4().hex[:12]
+    work = dest_dir / f".snapshot-{token}.tmp"
+    final = dest_dir / f"snapshot-{token}"
+    work.mkdir(parents=True)
+    kept = 0
+    try:
+        writer = None
+        for batch in iter_snapshot_batches(snapshot):
+            keep = pc.invert(pc.is_in(batch.column("USER_ID").cast(pa.string()), value_set=wanted))
+            part = batch.filter(keep)
+            if writer is None:
+                writer = pq.ParquetWriter(work / f"part-{token}.parquet", batch.schema, compression="snappy")
+            writer.write_batch(part)
+            kept += part.num_rows
+        if writer is not None:
+            writer.close()
+        os.rename(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return final, removed, kept
+
+
+def run_deletion(control: Control, arn: str) -> None:
+    """Remove the listed users from the group's Interactions and Users snapshots and from live events."""
+    store = control.store
+    job = store.get(arn)
+    if job is None or job.status not in (PENDING, IN_PROGRESS):
+        return
+    store.update(arn, status=IN_PROGRESS)
+    group = job.doc["datasetGroupArn"]
+    try:
+        users = read_user_ids(control, job.doc["dataSource"]["dataLocation"])
+        deleted = 0
+        for dataset in store.children(group, (datasets.KIND,)):
+            if dataset.doc.get("datasetType") not in USER_DATASETS:
+                continue
+            result = remove_users(
+                datasets.snapshot_path(control, dataset), datasets.dataset_dir(control, dataset.arn), users
+            )
+            if result is None:
+                continue
+            path, removed, kept = result
+            rel = path.relative_to(control.objects_dir).as_posix()
+            store.update(dataset.arn, _snapshot=rel, _rows=kept, _snapshotId=uuid.uuid4().hex)
+            deleted += removed
+        deleted += _delete_live(control, group, users)
+    except (LocationError, InvalidInputException, OSError, pa.ArrowException) as exc:
+        store.update(arn, status=FAILED, failureReason=getattr(exc, "message", None) or str(exc))
+        return
+    store.update(arn, status=COMPLETED, numDeleted=deleted)
+
+
+def _delete_live(control: Control, group: str, users: set[str]) -> int:
+    """Delete the users' live events / PutUsers rows when the events store offers ``delete_users``."""
+    module = _events_module()
+    fn = getattr(module, "delete_users", None) if module else None
+    if fn is None or not users:
+        return 0
+    return int(fn(control, group, sorted(users)) or 0)
+
+
+def fail_export(control: Control, arn: str, reason: str) -> None:
+    control.store.update(arn, status=CREATE_FAILED, failureReason=reason)
+
+
+def fail_deletion(control: Control, arn: str, reason: str) -> None:
+    control.store.update(arn, status=FAILED, failureReason=reason)
+
+
+def job_handlers(control: Control) -> dict[str, JobHandler]:
+    """Export and deletion job kinds."""
+    return {
+        EXPORT_KIND: JobHandler(lambda arn: run_export(control, arn), lambda arn, why: fail_export(control, arn, why)),
+        DELETION_KIND: JobHandler(
+            lambda arn: run_deletion(control, arn), lambda arn, why: fail_deletion(control, arn, why)
+        ),
+    }
+
+
+OPERATIONS = {
+    "CreateDatasetExportJob": create_dataset_export_job,
+    "DescribeDatasetExportJob": describe_dataset_export_job,
+    "ListDatasetExportJobs": list_dataset_export_jobs,
+    "CreateDataDeletionJob": create_data_deletion_job,
+    "DescribeDataDeletionJob": describe_data_deletion_job,
+    "ListDataDeletionJobs": list_data_deletion_jobs,
+}

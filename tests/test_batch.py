@@ -1,0 +1,329 @@
+"""Batch inference, batch segments, dataset export and data deletion through boto3 on ml-latest-small."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError
+
+from openpersonalize.control.batch_jobs import attribute_items
+from openpersonalize.data import movielens
+from server_harness import unique, wait_status
+
+RECIPE = "arn:aws:personalize:::recipe/"
+ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
+USERS = ["1", "42", "610"]
+
+
+def _code(err) -> str:
+    return err.value.response["Error"]["Code"]
+
+
+def _wait(describe, key: str, timeout: float = 120.0, **kwargs) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        res = describe(**kwargs)[key]
+        if res["status"] in ("ACTIVE", "CREATE FAILED", "COMPLETED", "FAILED"):
+            return res
+        time.sleep(0.2)
+    raise TimeoutError(f"{key} still {res['status']}")
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def group(server, personalize, movielens_dir):
+    """The POC interactions + items, trained with the recipes batch jobs need, and a UP campaign."""
+    ints = movielens.write_csv(
+        movielens.prepare_interactions(movielens_dir / "ratings.csv"), server.work / (unique("ints") + ".csv")
+    )
+    items = movielens.write_csv(
+        movielens.prepare_items(movielens_dir / "movies.csv"), server.work / (unique("items") + ".csv")
+    )
+    group = personalize.create_dataset_group(name=unique("batch"))["datasetGroupArn"]
+    arns = {}
+    for kind, schema, path in (
+        ("INTERACTIONS", movielens.INTERACTIONS_SCHEMA, ints),
+        ("ITEMS", movielens.ITEMS_SCHEMA, items),
+    ):
+        schema_arn = personalize.create_schema(name=unique("s"), schema=json.dumps(schema))["schemaArn"]
+        ds = personalize.create_dataset(
+            name=unique("d"), datasetType=kind, datasetGroupArn=group, schemaArn=schema_arn
+        )["datasetArn"]
+        job = personalize.create_dataset_import_job(
+            jobName=unique("imp"), datasetArn=ds, dataSource={"dataLocation": str(path)}
+        )["datasetImportJobArn"]
+        done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
+        assert done["status"] == "ACTIVE", done.get("failureReason")
+        arns[kind] = ds
+    versions = {}
+    for name in ("aws-user-personalization", "aws-sims", "aws-personalized-ranking", "aws-item-affinity"):
+        solution = personalize.create_solution(name=unique(name), datasetGroupArn=group, recipeArn=RECIPE + name)
+        versions[name] = personalize.create_solution_version(solutionArn=solution["solutionArn"])["solutionVersionArn"]
+    for name, arn in versions.items():
+        done = wait_status(
+            personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=arn
+        )
+        assert done["status"] == "ACTIVE", (name, done.get("failureReason"))
+    campaign = personalize.create_campaign(
+        name=unique("up"), solutionVersionArn=versions["aws-user-personalization"], minProvisionedTPS=1
+    )["campaignArn"]
+    done = wait_status(personalize.describe_campaign, "campaign", campaignArn=campaign)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    return {"group": group, "versions": versions, "campaign": campaign, "datasets": arns}
+
+
+def _batch(personalize, version: str, src: str, dst: str, **kwargs) -> dict:
+    arn = personalize.create_batch_inference_job(
+        jobName=unique("batch"),
+        solutionVersionArn=version,
+        roleArn=ROLE,
+        jobInput={"s3DataSource": {"path": src}},
+        jobOutput={"s3DataDestination": {"path": dst}},
+        **kwargs,
+    )["batchInferenceJobArn"]
+    return _wait(personalize.describe_batch_inference_job, "batchInferenceJob", batchInferenceJobArn=arn)
+
+
+def test_seed_batch_over_s3_equals_get_recommendations(server, personalize, group, s3_server):
+    """Notebook 05's batch section: 3 users in S3, <input>.out at the bucket root, one line per user."""
+    s3 = boto3.client(
+        "s3", endpoint_url=s3_server, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="x"
+    )
+    bucket = unique("bucket")
+    s3.create_bucket(Bucket=bucket)
+    body = "".join('{"userId": "' + u + '"}\n' for u in USERS)
+    s3.put_object(Bucket=bucket, Key="json_input.json", Body=body.encode())
+    started = time.time()
+    job = _batch(
+        personalize, group["versions"]["aws-user-personalization"], f"s3://{bucket}/json_input.json", f"s3://{bucket}/"
+    )
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    assert time.time() - started < 30
+    out = s3.get_object(Bucket=bucket, Key="json_input.json.out")["Body"].read().decode()
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [line["input"]["userId"] for line in lines] == USERS
+    runtime = server.client("personalize-runtime")
+    for line in lines:
+        assert line["error"] is None
+        expected = runtime.get_recommendations(campaignArn=group["campaign"], userId=line["input"]["userId"])
+        assert line["output"]["recommendedItems"] == [i["itemId"] for i in expected["itemList"]]
+        assert line["output"]["scores"] == [i["score"] for i in expected["itemList"]]
+        assert len(line["output"]["recommendedItems"]) == 25
+    listed = personalize.list_batch_inference_jobs(solutionVersionArn=group["versions"]["aws-user-personalization"])
+    assert job["batchInferenceJobArn"] in [j["batchInferenceJobArn"] for j in listed["batchInferenceJobs"]]
+    assert job["jobInput"]["s3DataSource"]["path"] == f"s3://{bucket}/json_input.json"
+
+
+def test_batch_with_filter_and_num_results(server, personalize, group):
+    expr = "INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)"
+    filt = personalize.create_filter(name=unique("f"), datasetGroupArn=group["group"], filterExpression=expr)
+    src = server.work / unique("filtered") / "users.json"
+    src.parent.mkdir()
+    src.write_text("".join(json.dumps({"userId": u, "filterValues": {"GENRE": '"Comedy"'}}) + "\n" for u in USERS))
+    dst = src.parent / "out"
+    job = _batch(
+        personalize,
+        group["versions"]["aws-user-personalization"],
+        f"file://{src}",
+        str(dst),
+        numResults=7,
+        filterArn=filt["filterArn"],
+    )
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    assert job["numResults"] == 7
+    runtime = server.client("personalize-runtime")
+    for line in _lines(dst / "users.json.out"):
+        expected = runtime.get_recommendations(
+            campaignArn=group["campaign"],
+            userId=line["input"]["userId"],
+            numResults=7,
+            filterArn=filt["filterArn"],
+            filterValues={"GENRE": '"Comedy"'},
+        )
+        assert line["output"]["recommendedItems"] == [i["itemId"] for i in expected["itemList"]]
+
+
+def test_ranking_batch(server, personalize, group):
+    src = server.work / unique("rank") / "rank.json"
+    src.parent.mkdir()
+    lists = {"1": ["1", "2", "3", "260", "1196", "no-such-item"], "42": ["50", "296", "318"]}
+    src.write_text("".join(json.dumps({"userId": u, "itemList": items}) + "\n" for u, items in lists.items()))
+    job = _batch(personalize, group["versions"]["aws-personalized-ranking"], str(src), str(src.parent))
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    lines = _lines(src.parent / "rank.json.out")
+    assert len(lines) == 2
+    for line in lines:
+        given = lists[line["input"]["userId"]]
+        ranked = line["output"]["recommendedItems"]
+        assert sorted(ranked) == sorted(given)
+        assert ranked[-1] != "1196" or "no-such-item" not in given
+        if "no-such-item" in given:
+            assert ranked[-1] == "no-such-item"
+        known = [s for s in line["output"]["scores"] if s is not None]
+        assert known == sorted(known, reverse=True)
+
+
+def test_sims_batch(server, personalize, group):
+    src = server.work / unique("sims") / "items.json"
+    src.parent.mkdir()
+    src.write_text('{"itemId": "1"}\n{"itemId": "589"}\n')
+    job = _batch(personalize, group["versions"]["aws-sims"], str(src), str(src.parent), numResults=10)
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    lines = _lines(src.parent / "items.json.out")
+    assert [line["input"]["itemId"] for line in lines] == ["1", "589"]
+    for line in lines:
+        recs = line["output"]["recommendedItems"]
+        assert len(recs) == 10 and line["input"]["itemId"] not in recs
+
+
+def test_malformed_lines_yield_error_lines(server, personalize, group):
+    src = server.work / unique("bad") / "mixed.json"
+    src.parent.mkdir()
+    src.write_text('{"userId": "1"}\nnot json at all\n\n{"itemId": "5"}\n[1, 2]\n{"userId": "42"}\n')
+    job = _batch(personalize, group["versions"]["aws-user-personalization"], str(src), str(src.parent))
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    lines = _lines(src.parent / "mixed.json.out")
+    assert len(lines) == 5
+    assert [line["error"] is None for line in lines] == [True, False, False, False, True]
+    assert lines[1]["input"] == "not json at all" and lines[1]["output"] is None
+    assert "userId" in lines[2]["error"]
+    assert lines[4]["output"]["recommendedItems"]
+
+
+def test_missing_input_fails_the_job(server, personalize, group):
+    missing = server.work / unique("nowhere") / "input.json"
+    job = _batch(personalize, group["versions"]["aws-user-personalization"], str(missing), str(server.work))
+    assert job["status"] == "CREATE FAILED"
+    assert "does not exist" in job["failureReason"]
+
+
+def test_refusals(server, personalize, group):
+    src = server.work / "x.json"
+    with pytest.raises(ClientError) as err:
+        _batch(
+            personalize,
+            group["versions"]["aws-user-personalization"],
+            str(src),
+            str(server.work),
+            batchInferenceJobMode="THEME_GENERATION",
+        )
+    assert _code(err) == "InvalidInputException" and "THEME_GENERATION" in str(err.value)
+    with pytest.raises(ClientError) as err:
+        _batch(personalize, group["versions"]["aws-user-personalization"], "/etc/passwd", str(server.work))
+    assert _code(err) == "InvalidInputException"
+    with pytest.raises(ClientError) as err:
+        _batch(personalize, group["versions"]["aws-user-personalization"], str(src), "/etc")
+    assert _code(err) == "InvalidInputException"
+
+
+def test_item_affinity_segment(server, personalize, group, movielens_dir):
+    src = server.work / unique("seg") / "items.json"
+    src.parent.mkdir()
+    src.write_text('{"itemIds": ["1"]}\n{"itemIds": ["589", "1240"]}\n{"itemIds": "oops"}\n')
+    arn = personalize.create_batch_segment_job(
+        jobName=unique("seg"),
+        solutionVersionArn=group["versions"]["aws-item-affinity"],
+        roleArn=ROLE,
+        numResults=20,
+        jobInput={"s3DataSource": {"path": str(src)}},
+        jobOutput={"s3DataDestination": {"path": str(src.parent)}},
+    )["batchSegmentJobArn"]
+    job = _wait(personalize.describe_batch_segment_job, "batchSegmentJob", batchSegmentJobArn=arn)
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    lines = _lines(src.parent / "items.json.out")
+    assert len(lines) == 3
+    assert lines[2]["error"] and lines[2]["output"] is None
+    for line in lines[:2]:
+        users = line["output"]["usersList"]
+        assert len(users) == 20 and len(set(users)) == 20
+    listed = personalize.list_batch_segment_jobs(solutionVersionArn=group["versions"]["aws-item-affinity"])
+    assert [j["batchSegmentJobArn"] for j in listed["batchSegmentJobs"]] == [arn]
+    with pytest.raises(ClientError) as err:
+        personalize.create_batch_segment_job(
+            jobName=unique("seg"),
+            solutionVersionArn=group["versions"]["aws-user-personalization"],
+            roleArn=ROLE,
+            jobInput={"s3DataSource": {"path": str(src)}},
+            jobOutput={"s3DataDestination": {"path": str(src.parent)}},
+        )
+    assert _code(err) == "InvalidInputException"
+
+
+def test_attribute_expression():
+    meta = {"GENRE": ["Comedy|Drama", "Action", None, "comedy"], "YEAR": [1995, 1995, 2000, 2001]}
+    assert attribute_items('ITEMS.GENRE = "Comedy"', meta, 4).tolist() == [True, False, False, True]
+    got = attribute_items('ITEMS.GENRE = "Comedy" AND ITEMS.YEAR = "1995" OR ITEMS.genre = "Action"', meta, 4)
+    assert got.tolist() == [True, True, False, False]
+    assert np.asarray(attribute_items('ITEMS.YEAR = "2000"', meta, 4)).sum() == 1
+
+
+def _export(personalize, dataset: str, dst: Path, mode: str = "BULK") -> dict:
+    arn = personalize.create_dataset_export_job(
+        jobName=unique("exp"),
+        datasetArn=dataset,
+        ingestionMode=mode,
+        roleArn=ROLE,
+        jobOutput={"s3DataDestination": {"path": str(dst)}},
+    )["datasetExportJobArn"]
+    return _wait(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=arn)
+
+
+def _exported_rows(dst: Path, job: dict) -> list[dict]:
+    files = list((dst / job["jobName"]).glob("*.csv"))
+    assert len(files) == 1
+    with files[0].open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_export_then_deletion(server, personalize, group, movielens_dir):
+    dst = server.work / unique("export")
+    job = _export(personalize, group["datasets"]["INTERACTIONS"], dst)
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    rows = _exported_rows(dst, job)
+    ints = movielens.prepare_interactions(movielens_dir / "ratings.csv")
+    assert len(rows) == ints.num_rows
+    assert set(rows[0]) == {"USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"}
+    assert any(r["USER_ID"] == "42" for r in rows)
+    listed = personalize.list_dataset_export_jobs(datasetArn=group["datasets"]["INTERACTIONS"])
+    assert [j["datasetExportJobArn"] for j in listed["datasetExportJobs"]] == [job["datasetExportJobArn"]]
+    put_only = _export(personalize, group["datasets"]["INTERACTIONS"], dst, "PUT")
+    assert put_only["status"] == "ACTIVE", put_only.get("failureReason")
+
+    ids = server.work / (unique("delete") + ".csv")
+    ids.write_text("USER_ID\n42\n7\nnobody\n")
+    arn = personalize.create_data_deletion_job(
+        jobName=unique("del"),
+        datasetGroupArn=group["group"],
+        roleArn=ROLE,
+        dataSource={"dataLocation": str(ids)},
+    )["dataDeletionJobArn"]
+    done = _wait(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=arn)
+    assert done["status"] == "COMPLETED", done.get("failureReason")
+    removed = sum(1 for r in rows if r["USER_ID"] in ("42", "7"))
+    assert done["numDeleted"] == removed > 0
+    listed = personalize.list_data_deletion_jobs(datasetGroupArn=group["group"])
+    assert [j["dataDeletionJobArn"] for j in listed["dataDeletionJobs"]] == [arn]
+
+    after = _export(personalize, group["datasets"]["INTERACTIONS"], dst)
+    assert after["status"] == "ACTIVE", after.get("failureReason")
+    rows_after = _exported_rows(dst, after)
+    assert len(rows_after) == len(rows) - removed
+    assert not any(r["USER_ID"] in ("42", "7") for r in rows_after)
+
+    missing = personalize.create_data_deletion_job(
+        jobName=unique("del"),
+        datasetGroupArn=group["group"],
+        roleArn=ROLE,
+        dataSource={"dataLocation": str(server.work / "no-such.csv")},
+    )["dataDeletionJobArn"]
+    failed = _wait(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=missing)
+    assert failed["status"] == "FAILED" and "does not exist" in failed["failureReason"]
