@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .api.app import PersonalizeApp
+from .control import events_api
 from .control.base import Control, Settings
 from .control.operations import job_handlers
 from .control.runtime_api import RuntimeService
@@ -85,7 +86,7 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     return PersonalizeApp(
         control,
         credentials,
-        rest_handlers=runtime.rest_handlers(),
+        rest_handlers={**runtime.rest_handlers(), **events_api.rest_handlers(control)},
         on_startup=runner.start,
         on_shutdown=runner.stop,
     )
