@@ -11,7 +11,6 @@ v1 = EASE + recency (als_weight 0), v2 = EASE + iALS + recency.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -46,7 +45,6 @@ def fit_als(
     X: sp.csr_matrix, factors: int, regularization: float, iterations: int, alpha: float, seed: int
 ) -> np.ndarray:
     """implicit's CPU AlternatingLeastSquares; returns item factors (n_items x factors)."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from implicit.cpu.als import AlternatingLeastSquares
 
     model = AlternatingLeastSquares(
@@ -57,7 +55,10 @@ def fit_als(
         random_state=seed,
         calculate_training_loss=False,
     )
-    model.fit(X.astype(np.float32).tocsr(), show_progress=False)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):
+        model.fit(X.astype(np.float32).tocsr(), show_progress=False)
     return np.asarray(model.item_factors, dtype=np.float32)
 
 
