@@ -47,7 +47,7 @@ live_events = sa.Table(
     sa.Column("attribution_source", sa.String(1024)),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Index("ix_live_events_group_user", "dataset_group_arn", "user_id"),
-    sa.Index("ix_live_events_group_session", "dataset_group_arn", "session_id"),
+    sa.Index("ix_live_events_group_session", "dataset_group_arn", "session_id", "user_id"),
     sa.Index("ix_live_events_group_id", "dataset_group_arn", "id"),
     sqlite_autoincrement=True,  # never reuse an id, even after deletes
 )
