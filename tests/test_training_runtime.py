@@ -36,17 +36,33 @@ def movies(movielens_dir):
     return {r["ITEM_ID"]: r for r in table.to_pylist()}, movielens.titles(movielens_dir / "movies.csv")
 
 
-def _horror_history(movies) -> list[str]:
+@pytest.fixture(scope="module")
+def popularity(movielens_dir) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in movielens.prepare_interactions(movielens_dir / "ratings.csv").column("ITEM_ID").to_pylist():
+        counts[item] = counts.get(item, 0) + 1
+    return counts
+
+
+def _popular(movies, popularity, genre: str, skip: int, n: int, exclude: str = "Comedy") -> list[str]:
+    """The n most interacted-with movies of a genre after the first ``skip``."""
     meta, _ = movies
-    horror = [i for i, r in meta.items() if "Horror" in r["GENRE"] and "Comedy" not in r["GENRE"]]
-    return sorted(horror, key=int)[:40]
+    chosen = [i for i, r in meta.items() if genre in r["GENRE"] and exclude not in r["GENRE"]]
+    return sorted(chosen, key=lambda i: -popularity.get(i, 0))[skip : skip + n]
 
 
 @pytest.fixture(scope="module")
-def trained(server, personalize, movielens_dir, movies):
+def horror_history(movies) -> list[str]:
+    """40 pure horror movies (no comedy), lowest ids first: the horror fan's whole history."""
+    meta, _ = movies
+    return sorted((i for i, r in meta.items() if "Horror" in r["GENRE"] and "Comedy" not in r["GENRE"]), key=int)[:40]
+
+
+@pytest.fixture(scope="module")
+def trained(server, personalize, movielens_dir, horror_history):
     """A dataset group with the POC data (+ one horror fan), trained with every main recipe."""
     ints = movielens.prepare_interactions(movielens_dir / "ratings.csv")
-    horror = _horror_history(movies)
+    horror = horror_history
     fan = pa.table(
         {
             "USER_ID": [HORROR_FAN] * len(horror),
@@ -55,9 +71,9 @@ def trained(server, personalize, movielens_dir, movies):
             "TIMESTAMP": list(range(1_500_000_000, 1_500_000_000 + len(horror))),
         }
     )
-    csv = movielens.write_csv(pa.concat_tables([ints, fan]), server.work / unique("ints") + ".csv")
+    csv = movielens.write_csv(pa.concat_tables([ints, fan]), server.work / f"{unique('ints')}.csv")
     items_csv = movielens.write_csv(
-        movielens.prepare_items(movielens_dir / "movies.csv"), server.work / unique("items") + ".csv"
+        movielens.prepare_items(movielens_dir / "movies.csv"), server.work / f"{unique('items')}.csv"
     )
     group = personalize.create_dataset_group(name=unique("poc"))["datasetGroupArn"]
     arns = {}
@@ -150,11 +166,11 @@ def test_popularity_count_in_order(server, trained, movielens_dir):
     assert got_counts[0] == max(counts.values())
 
 
-def test_personalized_ranking(server, trained, movies):
+def test_personalized_ranking(server, trained, movies, popularity, horror_history):
     meta, titles = movies
     runtime = server.client("personalize-runtime")
-    kids = [i for i, r in meta.items() if "Children" in r["GENRE"] and "Horror" not in r["GENRE"]][:5]
-    other_horror = [i for i, r in meta.items() if "Horror" in r["GENRE"] and i not in _horror_history(movies)][:5]
+    kids = _popular(movies, popularity, "Children", 0, 5, exclude="Horror")
+    other_horror = [i for i in _popular(movies, popularity, "Horror", 0, 60) if i not in horror_history][:5]
     items = kids + other_horror + ["no-such-item"]
     ranked = runtime.get_personalized_ranking(
         campaignArn=trained["campaigns"]["aws-personalized-ranking"], userId=HORROR_FAN, inputList=items
@@ -172,7 +188,7 @@ def test_personalized_ranking(server, trained, movies):
     assert sorted(r["itemId"] for r in ranked) == sorted(sample)
 
 
-def test_notebook_filters(server, personalize, trained, movies):
+def test_notebook_filters(server, personalize, trained, movies, horror_history):
     meta, _ = movies
     runtime = server.client("personalize-runtime")
     group, campaign = trained["group"], trained["campaigns"]["aws-user-personalization"]
@@ -186,7 +202,7 @@ def test_notebook_filters(server, personalize, trained, movies):
 
     watched = _filter(personalize, group, 'INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")')
     unwatched = _filter(personalize, group, 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")')
-    seen = set(_horror_history(movies))
+    seen = set(horror_history)
     recs = _recs(runtime, campaign, userId=HORROR_FAN, numResults=50, filterArn=watched)
     assert recs and set(recs) <= seen
     recs = _recs(runtime, campaign, userId=HORROR_FAN, numResults=50, filterArn=unwatched)
@@ -263,3 +279,80 @@ def test_hpo_changes_hyperparameters(personalize, trained):
         "defaultHyperParameters"
     ]
     assert tuned and any(tuned.get(k) != defaults.get(k) for k in tuned)
+
+
+def test_real_time_events_change_recommendations(server, personalize, trained, movies):
+    """The seed notebook's real-time section: clicks change the next recommendations, no retraining."""
+    meta, _ = movies
+    runtime, events = server.client("personalize-runtime"), server.client("personalize-events")
+    campaign, group = trained["campaigns"]["aws-user-personalization"], trained["group"]
+    trackers = personalize.list_event_trackers(datasetGroupArn=group)["eventTrackers"]
+    if trackers:
+        tracking = personalize.describe_event_tracker(eventTrackerArn=trackers[0]["eventTrackerArn"])
+        tracking_id = tracking["eventTracker"]["trackingId"]
+    else:
+        tracking_id = personalize.create_event_tracker(name=unique("tracker"), datasetGroupArn=group)["trackingId"]
+
+    user = "1"
+    before = _recs(runtime, campaign, userId=user, numResults=25)
+    horror = [i for i, r in meta.items() if "Horror" in r["GENRE"]]
+
+    def horror_share(items: list[str]) -> int:
+        return sum(1 for i in items if "Horror" in meta[i]["GENRE"])
+
+    clicked = horror[:3]
+    for item in clicked:
+        events.put_events(
+            trackingId=tracking_id,
+            userId=user,
+            sessionId="session-user-1",
+            eventList=[{"eventType": "click", "sentAt": 1_700_000_000, "properties": json.dumps({"itemId": item})}],
+        )
+    after = _recs(runtime, campaign, userId=user, numResults=25)
+    assert after != before
+    assert horror_share(after) > horror_share(before)
+
+    unwatched = _filter(personalize, group, 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")')
+    watched = _filter(personalize, group, 'INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")')
+    target = _recs(runtime, campaign, userId=user, numResults=1, filterArn=unwatched)[0]
+    events.put_events(
+        trackingId=tracking_id,
+        userId=user,
+        sessionId="session-user-1",
+        eventList=[{"eventType": "watch", "sentAt": 1_700_000_100, "itemId": target}],
+    )
+    assert target not in _recs(runtime, campaign, userId=user, numResults=100, filterArn=unwatched)
+    assert target in _recs(runtime, campaign, userId=user, numResults=500, filterArn=watched)
+
+
+def test_anonymous_session_then_login(server, personalize, trained, movies):
+    meta, _ = movies
+    runtime, events = server.client("personalize-runtime"), server.client("personalize-events")
+    campaign, group = trained["campaigns"]["aws-user-personalization"], trained["group"]
+    trackers = personalize.list_event_trackers(datasetGroupArn=group)["eventTrackers"]
+    tracking_id = (
+        personalize.describe_event_tracker(eventTrackerArn=trackers[0]["eventTrackerArn"])["eventTracker"]["trackingId"]
+        if trackers
+        else personalize.create_event_tracker(name=unique("tracker"), datasetGroupArn=group)["trackingId"]
+    )
+    session = unique("anon")
+    cold = _recs(runtime, campaign, userId=session, numResults=20)
+    kids = [i for i, r in meta.items() if "Animation" in r["GENRE"] and "Children" in r["GENRE"]][:5]
+    events.put_events(
+        trackingId=tracking_id,
+        sessionId=session,
+        eventList=[{"eventType": "click", "sentAt": 1_700_000_000 + n, "itemId": i} for n, i in enumerate(kids)],
+    )
+    warm = _recs(runtime, campaign, userId=session, numResults=20)
+    assert warm != cold
+    assert sum(1 for i in warm if "Animation" in meta[i]["GENRE"]) >= 5
+
+    new_user = unique("user")
+    events.put_events(
+        trackingId=tracking_id,
+        userId=new_user,
+        sessionId=session,
+        eventList=[{"eventType": "click", "sentAt": 1_700_000_010, "itemId": kids[0]}],
+    )
+    logged_in = _recs(runtime, campaign, userId=new_user, numResults=20)
+    assert sum(1 for i in logged_in if "Animation" in meta[i]["GENRE"]) >= 5

@@ -113,6 +113,25 @@ def _convert(spec: FieldSpec, value: Any, where: str) -> Any:
     return float(number)
 
 
+def _item_from_properties(raw: str) -> tuple[str | None, str | None]:
+    """The older PutEvents form (the POC notebooks use it) puts ``itemId`` inside ``properties``.
+
+    Returns that item id and the remaining properties; malformed JSON is left for
+    ``parse_properties`` to report.
+    """
+    try:
+        props = json.loads(raw)
+    except ValueError:
+        return None, raw
+    if not isinstance(props, dict):
+        return None, raw
+    key = next((k for k in props if k.replace("_", "").lower() == "itemid"), None)
+    if key is None or not isinstance(props[key], str | int):
+        return None, raw
+    item = str(props.pop(key))
+    return item, (json.dumps(props) if props else None)
+
+
 def parse_properties(
     raw: str | None, schema: DatasetSchema, where: str, reserved: frozenset[str], dataset_label: str
 ) -> dict[str, Any]:
@@ -220,6 +239,9 @@ class EventsService:
         for n, event in enumerate(params["eventList"], start=1):
             where = f"eventList.{n}"
             item_id = event.get("itemId")
+            raw_properties = event.get("properties")
+            if not item_id and raw_properties:
+                item_id, raw_properties = _item_from_properties(raw_properties)
             if not item_id:
                 raise InvalidInputException(f"{where}.itemId is required: it is the ITEM_ID of the interaction.")
             value = event.get("eventValue")
@@ -232,7 +254,7 @@ class EventsService:
                     f"{where}.eventValue is required: the Interactions schema's EVENT_VALUE is not nullable."
                 )
             properties = parse_properties(
-                event.get("properties"), schema, f"{where}.properties", EVENT_RESERVED, "Interactions"
+                raw_properties, schema, f"{where}.properties", EVENT_RESERVED, "Interactions"
             )
             rows.append(
                 {

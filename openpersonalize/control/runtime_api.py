@@ -61,12 +61,32 @@ def _users_table(path: Path | None) -> dict[str, dict[str, Any]]:
     return {str(row.pop("USER_ID")): row for row in table.to_pylist()}
 
 
+def stored_live_events(control: Control) -> LiveEventSource:
+    """Live events from the event store, read on every request (a PutEvents 200 is visible at once).
+
+    Anonymous users ask for recommendations with their sessionId as userId, as in Personalize,
+    so events of that session which no user has claimed yet count too.
+    """
+    from .events_api import event_store
+
+    events = event_store(control)
+
+    def source(group: str, user_id: str | None, session_id: str | None) -> list[tuple[str, int, str]]:
+        found = events.user_events(group, user_id) if user_id else []
+        anonymous_id = session_id or user_id
+        if anonymous_id:
+            found += [e for e in events.session_events(group, anonymous_id) if e.user_id is None]
+        return [(e.item_id, int(e.timestamp), e.event_type) for e in found if e.item_id]
+
+    return source
+
+
 class RuntimeService:
     """Serves the runtime API from deployed models; one per server process."""
 
     def __init__(self, control: Control, live_events: LiveEventSource | None = None) -> None:
         self.control = control
-        self.live_events = live_events
+        self.live_events = live_events or stored_live_events(control)
         self._docs = _DocCache(control)
         self._models: LoadingCache[Any] = LoadingCache(8)
         self._deployed: LoadingCache[Deployed] = LoadingCache(8)

@@ -289,6 +289,7 @@ def run_training(control: Control, arn: str) -> None:
     config = version.doc.get("solutionConfig") or {}
     out = model_dir(control, arn)
     shutil.rmtree(out, ignore_errors=True)
+    live_path = _write_live_events(control, version.doc["datasetGroupArn"], out)
     previous = version.doc.get("_previous")
     kwargs = {
         "recipe_arn": version.doc["recipeArn"],
@@ -301,6 +302,7 @@ def run_training(control: Control, arn: str) -> None:
         "hpo_config": config.get("hpoConfig"),
         "out_dir": str(out),
         "previous_dir": str(model_dir(control, previous)) if previous else None,
+        "live_events": str(live_path) if live_path else None,
     }
 
     def should_stop() -> bool:
@@ -327,6 +329,21 @@ def run_training(control: Control, arn: str) -> None:
         tunedHPOParams={"algorithmHyperParameters": result["tuned_params"]},
         trainingHours=result["training_seconds"] / 3600.0,
     )
+
+
+def _write_live_events(control: Control, group: str, out: Path) -> Path | None:
+    """Events received through PutEvents are interactions too: hand them to training as Parquet."""
+    import pyarrow.parquet as pq
+
+    from .events_api import event_store
+
+    table = event_store(control).all_events(group)
+    if table.num_rows == 0:
+        return None
+    path = out.parent / f"{out.name}.live-events.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
 
 
 def fail_training(control: Control, arn: str, reason: str) -> None:

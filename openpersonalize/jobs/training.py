@@ -6,6 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from ..data.csv_import import read_snapshot
 
 
@@ -21,13 +24,17 @@ def train_from_snapshots(
     out_dir: str,
     previous_dir: str | None,
     progress: Callable[[float], None],
+    live_events: str | None = None,
 ) -> dict[str, Any]:
-    """Train one solution version from dataset snapshot directories; returns metrics and tuned params."""
+    """Train a solution version from dataset snapshots plus live events; returns metrics and tuned params."""
     from ..recipes.pipeline import train_solution_version
 
+    table = read_snapshot(Path(interactions))
+    if live_events:
+        table = append_rows(table, pq.read_table(live_events))
     result = train_solution_version(
         recipe_arn,
-        read_snapshot(Path(interactions)),
+        table,
         read_snapshot(Path(items)) if items else None,
         read_snapshot(Path(users)) if users else None,
         params,
@@ -43,3 +50,18 @@ def train_from_snapshots(
         "tuned_params": dict(result.tuned_params),
         "training_seconds": float(result.training_seconds),
     }
+
+
+def append_rows(base: pa.Table, extra: pa.Table) -> pa.Table:
+    """``base`` plus ``extra``'s rows, conformed to ``base``'s columns (missing ones null)."""
+    if extra.num_rows == 0:
+        return base
+    by_name = {name.upper(): name for name in extra.column_names}
+    columns = []
+    for field in base.schema:
+        source = by_name.get(field.name.upper())
+        if source is None:
+            columns.append(pa.nulls(extra.num_rows, field.type))
+        else:
+            columns.append(extra.column(source).cast(field.type))
+    return pa.concat_tables([base, pa.table(columns, schema=base.schema)])

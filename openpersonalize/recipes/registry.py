@@ -108,7 +108,8 @@ _UP_RANGES = _ranges(
 _UP_FT = {"max_hist_length_percentile": "0.99", "min_hist_length_percentile": "0.0"}
 
 _SIMS_DEFAULTS = {
-    "popularity_discount_factor": "0.5",
+    "popularity_discount_factor": "0.7",
+    "event_strength_power": "2",
     "min_cointeraction_count": "3",
     "min_user_history_length_percentile": "0.005",
     "max_user_history_length_percentile": "0.995",
@@ -120,6 +121,7 @@ _SIMS_RANGES = _ranges(
     integer=[("min_cointeraction_count", 0, 10, True), ("neighbours", 10, 1000, False)],
     continuous=[
         ("popularity_discount_factor", 0.0, 1.0, True),
+        ("event_strength_power", 0.0, 3.0, True),
         ("min_user_history_length_percentile", 0.0, 1.0, False),
         ("max_user_history_length_percentile", 0.0, 1.0, False),
         ("min_item_interaction_count_percentile", 0.0, 1.0, False),

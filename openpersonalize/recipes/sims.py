@@ -3,7 +3,8 @@
 Co-interaction counts are computed block-wise over items and only each item's top
 ``neighbours`` are kept (sparse), so the artifact stays small even for large catalogues.
 ``popularity_discount_factor`` p scores a pair by ``C_ij / (n_i n_j)^p`` (0 = raw counts,
-favouring popular items; 0.5 = cosine; 1 = strongly discounts popular items);
+favouring popular items; 0.5 = cosine; 1 = strongly discounts popular items), where
+co-interactions are weighted by each pair's event strength (see ``_user_filter``);
 pairs with fewer than ``min_cointeraction_count`` co-interactions are dropped.
 """
 
@@ -38,7 +39,11 @@ def _to_csr(idx: np.ndarray, vals: np.ndarray, n: int) -> sp.csr_matrix:
 
 
 def _user_filter(data: TrainingData, params: dict[str, Any], max_history: int) -> sp.csr_matrix:
-    """Binary user x item matrix keeping users inside the history-length percentiles, newest items."""
+    """User x item strength matrix keeping users inside the history-length percentiles, newest items.
+
+    A pair's strength is its number of events raised to ``event_strength_power``: a user who
+    clicked *and* watched a movie says more about it than a click alone (0 = binary).
+    """
     lengths = np.diff(data.user_ptr)
     lo = np.quantile(lengths, param(params, "min_user_history_length_percentile", 0.0))
     hi = np.quantile(lengths, param(params, "max_user_history_length_percentile", 1.0))
@@ -52,7 +57,7 @@ def _user_filter(data: TrainingData, params: dict[str, Any], max_history: int) -
         shape=(data.n_users, data.n_items),
     )
     X.sum_duplicates()
-    X.data[:] = 1.0
+    X.data = np.power(X.data, param(params, "event_strength_power", 2.0)).astype(np.float32)
     return X
 
 
