@@ -50,10 +50,30 @@ def test_split_protocol() -> None:
     table = pa.table(
         {"USER_ID": [r[0] for r in rows], "ITEM_ID": [r[1] for r in rows], "TIMESTAMP": [r[2] for r in rows]}
     )
-    s = split_interactions(table, seed=1)
+    s = split_interactions(table, seed=1, protocol="strict")
     assert len(s.test_users) == 10
     assert s.train.num_rows == 90 * 40
+    assert s.exclude_seen
     for (items, _), truth in zip(s.inputs, s.truths, strict=True):
         assert truth == {"i18", "i19"}  # newest 10% of 20 distinct items, de-duplicated
         assert len(items) == 18
+    assert split_interactions(table, seed=1, protocol="strict").test_users == s.test_users
+
+
+def test_split_documented_protocol_cuts_interactions() -> None:
+    """Personalize's protocol: newest 10% of interaction rows; truth may repeat input items."""
+    rows = []
+    for u in range(100):
+        for t in range(20):
+            rows.append((str(u), f"i{t}", t, "click"))
+            if t % 2:
+                rows.append((str(u), f"i{t}", t, "watch"))
+    table = pa.table({k: [r[i] for r in rows] for i, k in enumerate(("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE"))})
+    s = split_interactions(table, seed=1)
+    assert not s.exclude_seen
+    assert len(s.test_users) == 10
+    for (items, _), events, truth in zip(s.inputs, s.input_events, s.truths, strict=True):
+        assert len(items) == 30 - 3  # 30 rows, newest 3 held out
+        assert truth == {"i18", "i19"}  # i19 click+watch, i18 click (ties keep dataset order)
+        assert events[-1] == "watch" and items[-1] == "i17"
     assert split_interactions(table, seed=1).test_users == s.test_users

@@ -1,4 +1,9 @@
-"""Score a model on an ``EvalSplit`` with the GetSolutionMetrics protocol."""
+"""Score a model on an ``EvalSplit`` with the GetSolutionMetrics protocol.
+
+Recommendations are the model's own top-``k`` for the input history (event types
+included, as at runtime); already-seen items are removed only under the strict protocol
+(``split.exclude_seen``), never under Personalize's documented one (see ``split.py``).
+"""
 
 from __future__ import annotations
 
@@ -22,16 +27,27 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.n
     return part[np.isfinite(s[part])]
 
 
-def evaluate_model(model: Any, split: EvalSplit, n_catalogue_items: int | None = None, k: int = 25) -> dict[str, float]:
-    """Recommend top-``k`` for each test user from their input history (seen items excluded)."""
+def evaluate_model(
+    model: Any,
+    split: EvalSplit,
+    n_catalogue_items: int | None = None,
+    k: int = 25,
+    exclude_seen: bool | None = None,
+) -> dict[str, float]:
+    """Recommend top-``k`` for each test user from their input history.
+
+    ``exclude_seen`` overrides the split's protocol (None: follow ``split.exclude_seen``).
+    """
+    exclude = split.exclude_seen if exclude_seen is None else exclude_seen
     index = model.item_index
     ids = model.item_ids
     recs: list[list[str]] = []
-    for items, ts in split.inputs:
+    for u, (items, ts) in enumerate(split.inputs):
         idx = np.array([index.get(str(i), -1) for i in items.tolist()], np.int64)
         ok = idx >= 0
-        history = UserHistory(idx[ok], np.asarray(ts)[ok])
+        events = split.input_events[u][ok].tolist() if u < len(split.input_events) else None
+        history = UserHistory(idx[ok], np.asarray(ts)[ok], events)
         scores = model.score_user(history, None)
-        best = top_k(scores, k, exclude=history.items)
+        best = top_k(scores, k, exclude=history.items if exclude else None)
         recs.append([str(ids[i]) for i in best])
     return compute_metrics(recs, split.truths, n_catalogue_items or model.n_items)

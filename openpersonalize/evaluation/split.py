@@ -1,25 +1,38 @@
-"""Personalize's offline-evaluation split (DESIGN.md).
+"""Personalize's offline-evaluation split (DESIGN.md and the Personalize Developer Guide).
 
 A seeded 10% of users are test users; the model trains on the other users. For each
-test user the oldest 90% of interactions (by TIMESTAMP) are the input history and the
-newest 10% the ground truth.
+test user the oldest 90% of *interactions* (by TIMESTAMP, ties in dataset order) are the
+input history and the newest 10% the ground truth.
 
-POC quirk: a movie rated > 3 is both a click and a watch at the same timestamp, so the
-same item can straddle the cut or repeat inside the truth. Truth is therefore the set of
-*distinct* held-out items the user had not already interacted with in the input history
-(already-seen items are excluded from recommendations, so they could never be hits).
-By default (``dedupe_items``) each test user's interactions are first collapsed to one per
-item (its first occurrence), so the 90/10 cut is over distinct items and a click/watch pair
-cannot be split across input and truth. Training interactions are left untouched.
+Two protocols, chosen by ``protocol``:
+
+``"personalize"`` (default; what GetSolutionMetrics reports): the documented protocol,
+as literally as it is written. The cut is over interaction rows, and the truth is the set
+of items in the newest 10% of rows, *including* items the user already interacted with in
+the input: the Developer Guide compares the recommendations with "the actual interactions
+in the newest 10% of each user's data", and Personalize never removes already-interacted
+items from recommendations on its own (that is what interaction filters are for). So the
+recommendations are scored as the model ranks them, with no seen-item exclusion. On the
+POC's click + watch preparation this means the watch copy of an item clicked in the input
+can be a truth item; a model may learn such re-interactions from the training data.
+
+``"strict"``: each test user's interactions are first collapsed to one per item (its first
+occurrence), the 90/10 cut is over distinct items, truth items already in the input are
+dropped, and already-seen items are never recommended. Stricter than Personalize's; kept
+as a second table in ``benchmarks/quality.py``.
+
+Training interactions are left untouched in both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+PROTOCOLS = ("personalize", "strict")
 
 
 @dataclass
@@ -30,6 +43,8 @@ class EvalSplit:
     test_users: list[str]
     inputs: list[tuple[np.ndarray, np.ndarray]]  # (ITEM_ID strings, TIMESTAMPs), oldest first
     truths: list[set[str]]
+    exclude_seen: bool = False  # strict protocol: never recommend items in the input history
+    input_events: list[np.ndarray] = field(default_factory=list)  # EVENT_TYPE per input row ("" when none)
 
 
 def split_interactions(
@@ -39,19 +54,27 @@ def split_interactions(
     holdout_fraction: float = 0.1,
     include_test_inputs: bool = False,
     min_interactions: int = 2,
-    dedupe_items: bool = True,
+    protocol: str = "personalize",
 ) -> EvalSplit:
     """Carve test users and their newest interactions out of ``interactions``.
 
     ``test_user_fraction=1.0, include_test_inputs=True`` gives the "newest 10% of every
     user held out" preparation.
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"Unknown evaluation protocol {protocol!r}; use one of {PROTOCOLS}.")
+    strict = protocol == "strict"
     users = pc.cast(interactions["USER_ID"], pa.string()).to_numpy(zero_copy_only=False)
     items = pc.cast(interactions["ITEM_ID"], pa.string()).to_numpy(zero_copy_only=False)
     ts = (
         pc.cast(interactions["TIMESTAMP"], pa.int64()).to_numpy(zero_copy_only=False)
         if "TIMESTAMP" in interactions.column_names
         else np.arange(len(users))
+    )
+    events = (
+        pc.cast(interactions["EVENT_TYPE"], pa.string()).fill_null("").to_numpy(zero_copy_only=False)
+        if "EVENT_TYPE" in interactions.column_names
+        else np.full(len(users), "", dtype=object)
     )
     uniq, codes = np.unique(users, return_inverse=True)
     counts = np.bincount(codes, minlength=len(uniq))
@@ -66,21 +89,25 @@ def split_interactions(
     keep_train = ~test[codes]
     test_users: list[str] = []
     inputs: list[tuple[np.ndarray, np.ndarray]] = []
+    input_events: list[np.ndarray] = []
     truths: list[set[str]] = []
     for u in np.flatnonzero(test):
         rows = order[ptr[u] : ptr[u + 1]]
-        if dedupe_items:  # one interaction per item: its first occurrence
+        if strict:  # one interaction per item: its first occurrence
             _, first = np.unique(items[rows], return_index=True)
             rows = rows[np.sort(first)]
         n_truth = max(1, int(round(len(rows) * holdout_fraction)))
         inp, held = rows[:-n_truth], rows[-n_truth:]
-        truth = set(items[held].tolist()) - set(items[inp].tolist())
         if include_test_inputs:
             keep_train[inp] = True
+        truth = set(items[held].tolist())
+        if strict:
+            truth -= set(items[inp].tolist())
         if not truth:
             continue
         test_users.append(str(uniq[u]))
         inputs.append((items[inp], ts[inp]))
+        input_events.append(events[inp])
         truths.append(truth)
     train = interactions.filter(pa.array(keep_train))
-    return EvalSplit(train, test_users, inputs, truths)
+    return EvalSplit(train, test_users, inputs, truths, exclude_seen=strict, input_events=input_events)

@@ -21,6 +21,15 @@ import scipy.sparse as sp
 from openpersonalize.data.training import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, param, recency_weights
 from openpersonalize.recipes.registry import USER_PERSONALIZATION, get_recipe
+from openpersonalize.recipes.repeat import (
+    fit_repeat_model,
+    history_features,
+    hit_rate_curve,
+    holdout_gram,
+    item_event_conversion,
+    repeat_probability,
+    simulated_cuts,
+)
 
 UP_ARN = "arn:aws:personalize:::recipe/aws-user-personalization"
 UP_V2_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
@@ -28,7 +37,11 @@ UP_V2_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
 
 def ease_matrix(X: sp.csr_matrix, lam: float) -> np.ndarray:
     """Closed-form EASE weights B (diag 0) for a binary user x item matrix."""
-    G = (X.T @ X).toarray().astype(np.float32)
+    return ease_from_gram((X.T @ X).toarray().astype(np.float32), lam)
+
+
+def ease_from_gram(G: np.ndarray, lam: float) -> np.ndarray:
+    """EASE weights from the Gram matrix X^T X (overwritten)."""
     G[np.diag_indices_from(G)] += lam
     c, info = sla.lapack.spotrf(G, lower=1, overwrite_a=1)
     if info == 0:
@@ -116,14 +129,52 @@ class UserPersonalizationModel(BaseModel):
             out += als_w * _zscore(Y @ x)
         return out
 
+    def _novel_scores(self, history: UserHistory) -> np.ndarray:
+        """Item-item (+ iALS) scores with a small popularity prior (ranks the unseen items)."""
+        scores = self._component_scores(history)
+        pop_w = param(self._params(), "popularity_weight", 0.0)
+        # small popularity prior so items outside EASE / unseen items still rank sensibly
+        return scores + (pop_w + 1e-3) * self.popularity_scores()
+
+    def _event_codes(self, history: UserHistory) -> np.ndarray:
+        """History event types as indices into the training event names (0 when unknown)."""
+        names = self.meta.get("event_names") or [""]
+        if not history.event_types:
+            return np.zeros(len(history), np.int64)
+        lookup = {str(n): i for i, n in enumerate(names)}
+        return np.array([lookup.get(str(e), 0) for e in history.event_types], np.int64)
+
+    def _calibrated(self, history: UserHistory, novel: np.ndarray) -> np.ndarray:
+        """P(next interaction) for every item: rank curve for unseen items, repeat model for seen ones."""
+        curve = np.asarray(self.arrays["novel_curve"], np.float64)
+        ts = history.timestamps if history.timestamps is not None else np.arange(len(history))
+        seen, feats = history_features(
+            history.items, ts, self._event_codes(history), np.asarray(self.arrays["item_conv"])
+        )
+        s = np.asarray(novel, np.float64).copy()
+        s[seen] = -np.inf
+        m = min(len(curve), int(np.isfinite(s).sum()))
+        out = np.zeros(len(s), np.float64)
+        if m > 0:
+            top = np.argpartition(-s, m - 1)[:m]
+            top = top[np.argsort(-s[top], kind="stable")]
+            out[top] = curve[:m]
+            rest = np.isfinite(s)
+            rest[top] = False
+            if rest.any():
+                lo, hi = float(s[rest].min()), float(s[top[-1]])
+                out[rest] = curve[m - 1] * (0.5 + 0.49 * (s[rest] - lo) / ((hi - lo) or 1.0))
+        if len(seen):
+            out[seen] = repeat_probability(np.asarray(self.arrays["repeat_w"]), feats)
+        return out
+
     def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
         """One score per item from the user's current history; popularity when it is empty."""
         if len(history) == 0:
             return self.explore(self.popularity_scores(), history, context)
-        scores = self._component_scores(history)
-        pop_w = param(self._params(), "popularity_weight", 0.0)
-        # small popularity prior so items outside EASE / unseen items still rank sensibly
-        scores = scores + (pop_w + 1e-3) * self.popularity_scores()
+        scores = self._novel_scores(history)
+        if "repeat_w" in self.arrays:
+            scores = self._calibrated(history, scores)
         return self.explore(scores.astype(np.float32), history, context)
 
     def score_item(self, item_index: int) -> np.ndarray:
@@ -155,6 +206,14 @@ class UserPersonalizationModel(BaseModel):
             ok = remap >= 0
             Y[remap[ok]] = Y_old[ok]
             new.arrays["als_items"] = Y
+        if "repeat_w" in self.arrays:
+            conv_old = np.asarray(self.arrays["item_conv"])
+            conv = np.tile(conv_old.mean(axis=0, keepdims=True), (data.n_items, 1)).astype(np.float32)
+            ok = remap >= 0
+            conv[remap[ok]] = conv_old[ok]
+            new.arrays["item_conv"] = conv
+            new.arrays["repeat_w"] = np.asarray(self.arrays["repeat_w"]).copy()
+            new.arrays["novel_curve"] = np.asarray(self.arrays["novel_curve"]).copy()
         new.meta["updated_from"] = self.meta.get("trained_at")
         new.after_load()
         return new
@@ -191,8 +250,16 @@ class UserPersonalizationRecipe:
             candidates = candidates[np.argsort(-counts[candidates], kind="stable")[:max_items]]
         candidates = np.sort(candidates)
         lam = param(params, "ease_lambda", 200.0)
+        use_repeat = param(params, "repeat_model", "true", bool)
+        cal_users = self._calibration_users(data, seed) if use_repeat else np.zeros(0, np.int64)
+        B_cal = None
         if len(candidates):
-            B = ease_matrix(X[:, candidates].tocsr(), lam)
+            Xc = X[:, candidates].tocsr()
+            G = (Xc.T @ Xc).toarray().astype(np.float32)
+            if len(cal_users):
+                B_cal = ease_from_gram(G - holdout_gram(Xc, cal_users), lam)
+            B = ease_from_gram(G, lam)
+            del G
             model.arrays["ease_items"] = candidates.astype(np.int64)
             pos = np.full(data.n_items, -1, np.int64)
             pos[candidates] = np.arange(len(candidates))
@@ -210,9 +277,58 @@ class UserPersonalizationRecipe:
             )
             model.arrays["als_items"] = Y
         model.meta["als_weight"] = als_w if als_w > 0 else 0.0
+        if use_repeat:
+            self._fit_repeat(model, data, cal_users, B_cal, seed)
         model.meta["fit_seconds"] = time.perf_counter() - t0
         model.after_load()
         return model
+
+
+    @staticmethod
+    def _calibration_users(data: TrainingData, seed: int, share: float = 0.25, cap: int = 3000) -> np.ndarray:
+        """Training users held out of a second EASE fit to measure hit rate by rank."""
+        lengths = np.diff(data.user_ptr)
+        pool = np.flatnonzero(lengths >= 2)
+        n = min(int(len(pool) * share), cap)
+        if n < 10:
+            return np.zeros(0, np.int64)
+        return np.sort(np.random.default_rng(seed + 104729).choice(pool, size=n, replace=False))
+
+    def _fit_repeat(
+        self, model: UserPersonalizationModel, data: TrainingData, cal_users: np.ndarray, B_cal: Any, seed: int
+    ) -> None:
+        """Learn the re-interaction model and the unseen-item rank -> hit-rate curve."""
+        a = model.arrays
+        ptr = np.asarray(a["user_ptr"])
+        items, ts, events = np.asarray(a["hist_items"]), np.asarray(a["hist_ts"]), np.asarray(a["hist_events"])
+        n_events = max(len(model.meta.get("event_names") or [""]), int(events.max(initial=0)) + 1)
+        rows_user = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+        conv = item_event_conversion(rows_user, items, events, model.n_items, n_events)
+        a["item_conv"] = conv
+        a["repeat_w"] = fit_repeat_model(ptr, items, ts, events, conv, seed=seed)
+        length = 200
+        hits = np.zeros(length, np.float64)
+        cal = type(model).__new__(type(model))
+        BaseModel.__init__(cal)
+        cal.meta = model.meta
+        cal.arrays = {**a}
+        if B_cal is not None:
+            cal.arrays["ease_B"] = B_cal
+        cal.after_load()
+        cuts = simulated_cuts(ptr, len(ptr) - 1, 0.1, len(cal_users), seed, users=cal_users)
+        for _u, lo, cut in cuts:
+            hi = int(ptr[_u + 1])
+            history = UserHistory(items[lo:cut], ts[lo:cut])
+            s = cal._novel_scores(history)
+            s[history.items] = -np.inf
+            m = min(length, int(np.isfinite(s).sum()))
+            if m == 0:
+                continue
+            top = np.argpartition(-s, m - 1)[:m]
+            top = top[np.argsort(-s[top], kind="stable")]
+            truth = np.setdiff1d(items[cut:hi], history.items)
+            hits[:m] += np.isin(top, truth)
+        a["novel_curve"] = hit_rate_curve(hits, max(len(cuts), 1), length)
 
 
 class UserPersonalizationV2Recipe(UserPersonalizationRecipe):

@@ -1,0 +1,179 @@
+"""Re-interaction model and score calibration for user-personalization.
+
+Personalize's recommendations are not filtered against the user's history unless a filter
+says so, and a user's next interactions can involve items already in the history (the
+next event type on an item: a ``click`` followed by a ``watch``; or plain re-consumption).
+This module learns, from the training users' own sequences, how likely each history item
+is to be interacted with again in the user's next interactions (a small logistic model
+on recency and event-type features), and how likely an unseen item is at each rank of the
+item-item scorer (a rank -> hit-rate curve measured on held-out training users). Both are
+probabilities of the same event, so the runtime can put seen and unseen items on one scale.
+On data where nothing repeats (one event type, no re-consumption) the learned repeat
+probability is ~0 and seen items sink below every unseen one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+N_FEATURES = 8
+
+
+def item_event_conversion(
+    users: np.ndarray, items: np.ndarray, events: np.ndarray, n_items: int, n_events: int, prior: float = 5.0
+) -> np.ndarray:
+    """(n_items, n_events) smoothed share of an item's users who have each event type on it."""
+    pair = users.astype(np.int64) * n_items + items.astype(np.int64)
+    key = np.unique(np.stack([pair, events.astype(np.int64)], axis=1), axis=0)
+    pair_u = np.unique(pair)
+    item_users = np.bincount(pair_u % n_items, minlength=n_items).astype(np.float64)
+    conv = np.zeros((n_items, n_events), np.float64)
+    np.add.at(conv, (key[:, 0] % n_items, key[:, 1]), 1.0)
+    glob = conv.sum(axis=0) / max(float(item_users.sum()), 1.0)
+    return ((conv + prior * glob) / (item_users[:, None] + prior)).astype(np.float32)
+
+
+def history_features(
+    items: np.ndarray, ts: np.ndarray, events: np.ndarray, conv: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct history items and their repeat features (rows in ``items`` order: oldest first).
+
+    Features: bias, same timestamp as the newest event, log time gap, log recency rank,
+    expected share of event types the item has not had yet, its product with the same-timestamp
+    flag, log event count, and whether any event type is still missing.
+    """
+    items = np.asarray(items, np.int64)
+    if items.size == 0:
+        return items, np.zeros((0, N_FEATURES), np.float32)
+    n_events = conv.shape[1]
+    uniq, inv = np.unique(items, return_inverse=True)
+    last_pos = np.zeros(len(uniq), np.int64)
+    np.maximum.at(last_pos, inv, np.arange(len(items)))
+    counts = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
+    has = np.zeros((len(uniq), n_events), bool)
+    has[inv, np.clip(np.asarray(events, np.int64), 0, n_events - 1)] = True
+    t_item = np.asarray(ts, np.float64)[last_pos]
+    dt = np.maximum(float(np.max(ts)) - t_item, 0.0)
+    order = np.argsort(-last_pos, kind="stable")
+    rank = np.empty(len(uniq), np.float64)
+    rank[order] = np.arange(len(uniq))
+    missing = ((~has) * conv[uniq]).sum(axis=1) if n_events > 1 else np.zeros(len(uniq))
+    same = (dt == 0).astype(np.float64)
+    feats = np.stack(
+        [
+            np.ones(len(uniq)),
+            same,
+            np.log1p(dt) / 10.0,
+            np.log1p(rank),
+            missing,
+            missing * same,
+            np.log(counts),
+            (~has).any(axis=1).astype(np.float64) if n_events > 1 else np.zeros(len(uniq)),
+        ],
+        axis=1,
+    )
+    return uniq, feats.astype(np.float32)
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 25) -> np.ndarray:
+    """L2-regularised logistic regression by Newton's method (IRLS)."""
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y, np.float64)
+    w = np.zeros(X.shape[1])
+    w[0] = np.log((y.mean() + 1e-6) / (1.0 - y.mean() + 1e-6))
+    reg = l2 * np.eye(X.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30, 30)))
+        grad = X.T @ (p - y) + reg @ w
+        H = (X.T * (p * (1.0 - p))) @ X + reg
+        step = np.linalg.solve(H, grad)
+        norm = float(np.linalg.norm(step))
+        if norm > 5.0:  # damped Newton: (quasi-)separable data must not overshoot
+            step *= 5.0 / norm
+        w -= step
+        if float(np.abs(step).max()) < 1e-6:
+            break
+    return w.astype(np.float32)
+
+
+def repeat_probability(weights: np.ndarray, feats: np.ndarray) -> np.ndarray:
+    """P(item re-interacted in the next interactions) for each history item."""
+    z = np.asarray(feats, np.float64) @ np.asarray(weights, np.float64)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def simulated_cuts(
+    user_ptr: np.ndarray, n_users: int, holdout: float, max_users: int, seed: int, users: np.ndarray | None = None
+) -> list[tuple[int, int, int]]:
+    """(user, start, cut) triples: the oldest 90% / newest 10% split of sampled training users."""
+    pool = np.arange(n_users) if users is None else np.asarray(users)
+    lengths = user_ptr[pool + 1] - user_ptr[pool]
+    pool = pool[lengths >= 2]
+    if len(pool) > max_users:
+        pool = np.sort(np.random.default_rng(seed).choice(pool, size=max_users, replace=False))
+    out = []
+    for u in pool.tolist():
+        lo, hi = int(user_ptr[u]), int(user_ptr[u + 1])
+        n_truth = max(1, int(round((hi - lo) * holdout)))
+        out.append((u, lo, hi - n_truth))
+    return out
+
+
+def fit_repeat_model(
+    user_ptr: np.ndarray,
+    hist_items: np.ndarray,
+    hist_ts: np.ndarray,
+    hist_events: np.ndarray,
+    conv: np.ndarray,
+    holdout: float = 0.1,
+    max_users: int = 5000,
+    max_items: int = 300,
+    seed: int = 0,
+) -> np.ndarray:
+    """Logistic weights for ``repeat_probability`` learned from the training sequences."""
+    n_users = len(user_ptr) - 1
+    X_parts, y_parts = [], []
+    for u, lo, cut in simulated_cuts(user_ptr, n_users, holdout, max_users, seed):
+        hi = int(user_ptr[u + 1])
+        start = max(lo, cut - 4 * max_items)
+        uniq, feats = history_features(hist_items[start:cut], hist_ts[start:cut], hist_events[start:cut], conv)
+        if len(uniq) > max_items:  # most recent distinct items only
+            keep = np.argsort(feats[:, 3], kind="stable")[:max_items]
+            uniq, feats = uniq[keep], feats[keep]
+        X_parts.append(feats)
+        y_parts.append(np.isin(uniq, hist_items[cut:hi]))
+    if not X_parts:
+        w = np.zeros(N_FEATURES, np.float32)
+        w[0] = -20.0
+        return w
+    y = np.concatenate(y_parts)
+    if not y.any():  # nothing ever repeats: seen items are never interacted with again
+        w = np.zeros(N_FEATURES, np.float32)
+        w[0] = -20.0
+        return w
+    return fit_logistic(np.concatenate(X_parts), y)
+
+
+def hit_rate_curve(hits: np.ndarray, n_users: int, length: int) -> np.ndarray:
+    """Smooth, decreasing P(hit at rank j), j = 1..length: a least-squares power law a * j^-b."""
+    ranks = np.arange(1, length + 1, dtype=np.float64)
+    rate = np.asarray(hits, np.float64)[:length] / max(n_users, 1)
+    if not rate.any():
+        return np.full(length, 1e-4, np.float32)
+    weights = np.sqrt(np.maximum(rate, 1.0 / max(n_users, 1)))
+    best = (np.inf, rate.mean(), 0.0)
+    for b in np.linspace(0.0, 1.5, 31):
+        basis = ranks**-b
+        a = float((weights * basis) @ (weights * rate) / ((weights * basis) @ (weights * basis)))
+        err = float(((weights * (a * basis - rate)) ** 2).sum())
+        if err < best[0]:
+            best = (err, a, b)
+    _, a, b = best
+    return np.maximum(a * ranks**-b, 1e-6).astype(np.float32)
+
+
+def holdout_gram(X: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+    """X_h^T X_h for the held-out users (to subtract from the full Gram matrix)."""
+    Xh = X[np.asarray(users, np.int64)]
+    return (Xh.T @ Xh).toarray().astype(np.float32)
