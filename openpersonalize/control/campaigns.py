@@ -106,18 +106,37 @@ def update_campaign(call: Call) -> dict[str, Any]:
         "minProvisionedTPS": p.get("minProvisionedTPS", res.doc["minProvisionedTPS"]),
         "campaignConfig": _config(p, res.doc.get("campaignConfig")),
     }
+    _queue_switch(call.control, res.arn, pending)
+    return {"campaignArn": res.arn}
+
+
+def _queue_switch(control: Control, arn: str, pending: dict[str, Any]) -> None:
+    """Record a pending update (shown as latestCampaignUpdate) and queue the deploy job that applies it."""
     stamp = now()
     update = {**pending, "status": CREATE_PENDING, "creationDateTime": stamp, "lastUpdatedDateTime": stamp}
-    call.store.update(res.arn, _pending=pending, latestCampaignUpdate=update)
-    call.store.enqueue(res.arn, DEPLOY_JOB)
-    call.control.wake_jobs()
-    return {"campaignArn": res.arn}
+    control.store.update(arn, _pending=pending, latestCampaignUpdate=update)
+    control.store.enqueue(arn, DEPLOY_JOB)
+    control.wake_jobs()
 
 
 def delete_campaign(call: Call) -> dict[str, Any]:
     res = get_resource(call, call.params["campaignArn"], KIND, LABEL)
     call.store.delete(res.arn)
     return {}
+
+
+def sync_to_version(control: Control, solution_arn: str, version_arn: str) -> None:
+    """Campaigns with ``syncWithLatestSolutionVersion`` move to a solution's newest ACTIVE version."""
+    for campaign in control.store.children(solution_arn, (KIND,)):
+        config = campaign.doc.get("campaignConfig") or {}
+        if not config.get("syncWithLatestSolutionVersion") or campaign.doc["solutionVersionArn"] == version_arn:
+            continue
+        pending = {
+            "solutionVersionArn": version_arn,
+            "minProvisionedTPS": campaign.doc["minProvisionedTPS"],
+            "campaignConfig": config,
+        }
+        _queue_switch(control, campaign.arn, pending)
 
 
 def run_deploy(control: Control, load_model: ModelLoader, arn: str) -> None:

@@ -253,9 +253,7 @@ class EventsService:
                 raise InvalidInputException(
                     f"{where}.eventValue is required: the Interactions schema's EVENT_VALUE is not nullable."
                 )
-            properties = parse_properties(
-                raw_properties, schema, f"{where}.properties", EVENT_RESERVED, "Interactions"
-            )
+            properties = parse_properties(raw_properties, schema, f"{where}.properties", EVENT_RESERVED, "Interactions")
             rows.append(
                 {
                     "dataset_group_arn": target.group_arn,

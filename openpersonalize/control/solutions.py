@@ -329,6 +329,9 @@ def run_training(control: Control, arn: str) -> None:
         tunedHPOParams={"algorithmHyperParameters": result["tuned_params"]},
         trainingHours=result["training_seconds"] / 3600.0,
     )
+    from .campaigns import sync_to_version  # campaigns build on solutions, not the reverse
+
+    sync_to_version(control, version.doc["solutionArn"], arn)
 
 
 def _write_live_events(control: Control, group: str, out: Path) -> Path | None:
