@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+import time
 
 import pyarrow as pa
 import pytest
@@ -356,3 +358,46 @@ def test_anonymous_session_then_login(server, personalize, trained, movies):
     )
     logged_in = _recs(runtime, campaign, userId=new_user, numResults=20)
     assert sum(1 for i in logged_in if "Animation" in meta[i]["GENRE"]) >= 5
+
+
+def test_update_training_and_atomic_campaign_switch(server, personalize, trained):
+    runtime = server.client("personalize-runtime")
+    campaign = trained["campaigns"]["aws-user-personalization"]
+    old = trained["versions"]["aws-user-personalization"]
+    solution = personalize.describe_solution_version(solutionVersionArn=old)["solutionVersion"]["solutionArn"]
+    new = personalize.create_solution_version(solutionArn=solution, trainingMode="UPDATE")["solutionVersionArn"]
+    done = wait_status(personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=new)
+    assert done["status"] == "ACTIVE" and done["trainingMode"] == "UPDATE", done.get("failureReason")
+
+    errors: list[Exception] = []
+    served = 0
+    stop = threading.Event()
+
+    def hammer() -> None:
+        nonlocal served
+        client = server.client("personalize-runtime")
+        while not stop.is_set():
+            try:
+                assert len(_recs(client, campaign, userId="2", numResults=10)) == 10
+                served += 1
+            except Exception as exc:  # noqa: BLE001 - every failure counts
+                errors.append(exc)
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        personalize.update_campaign(campaignArn=campaign, solutionVersionArn=new)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            described = personalize.describe_campaign(campaignArn=campaign)["campaign"]
+            if described["solutionVersionArn"] == new and described["latestCampaignUpdate"]["status"] == "ACTIVE":
+                break
+            time.sleep(0.2)
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        thread.join()
+    assert described["solutionVersionArn"] == new
+    assert not errors, errors[:3]
+    assert served > 10
+    assert len(_recs(runtime, campaign, userId="2", numResults=10)) == 10
