@@ -82,9 +82,11 @@ _UP_DEFAULTS = {
     "als_regularization": "0.05",
     "als_iterations": "15",
     "als_weight": "0.0",
-    "recency_half_life": "4",
+    "recency_half_life": "2",
     "recency_floor": "0.02",
     "popularity_weight": "0.0",
+    "transition_weight": "0.15",
+    "repeat_model": "true",
 }
 _UP_RANGES = _ranges(
     integer=[
@@ -100,6 +102,7 @@ _UP_RANGES = _ranges(
         ("als_weight", 0.0, 1.0, True),
         ("als_regularization", 0.001, 1.0, False),
         ("popularity_weight", 0.0, 1.0, False),
+        ("transition_weight", 0.0, 0.5, False),
         ("min_user_history_length_percentile", 0.0, 1.0, False),
         ("max_user_history_length_percentile", 0.0, 1.0, False),
     ],

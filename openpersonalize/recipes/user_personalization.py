@@ -30,6 +30,7 @@ from openpersonalize.recipes.repeat import (
     repeat_probability,
     simulated_cuts,
 )
+from openpersonalize.recipes.sequence import transition_matrix, transition_scores
 
 UP_ARN = "arn:aws:personalize:::recipe/aws-user-personalization"
 UP_V2_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
@@ -134,7 +135,17 @@ class UserPersonalizationModel(BaseModel):
         scores = self._component_scores(history)
         pop_w = param(self._params(), "popularity_weight", 0.0)
         # small popularity prior so items outside EASE / unseen items still rank sensibly
-        return scores + (pop_w + 1e-3) * self.popularity_scores()
+        scores = scores + (pop_w + 1e-3) * self.popularity_scores()
+        return self._with_transitions(history, scores)
+
+    def _with_transitions(self, history: UserHistory, scores: np.ndarray) -> np.ndarray:
+        """Blend in next-item transitions from the newest history items (``transition_weight``)."""
+        T = self.sparse.get("transitions")
+        tw = param(self._params(), "transition_weight", 0.0)
+        if T is None or tw <= 0 or len(history) == 0:
+            return scores
+        items, w = recency_weights(history, half_life=1.0, floor=0.0)
+        return (1.0 - tw) * scores + tw * _zscore(transition_scores(T, items, w))
 
     def _event_codes(self, history: UserHistory) -> np.ndarray:
         """History event types as indices into the training event names (0 when unknown)."""
@@ -206,6 +217,12 @@ class UserPersonalizationModel(BaseModel):
             ok = remap >= 0
             Y[remap[ok]] = Y_old[ok]
             new.arrays["als_items"] = Y
+        if "transitions" in self.sparse:
+            T = self.sparse["transitions"].tocoo()
+            ok = (remap[T.row] >= 0) & (remap[T.col] >= 0)
+            new.sparse["transitions"] = sp.csr_matrix(
+                (T.data[ok], (remap[T.row[ok]], remap[T.col[ok]])), shape=(data.n_items, data.n_items), dtype=np.float32
+            )
         if "repeat_w" in self.arrays:
             conv_old = np.asarray(self.arrays["item_conv"])
             conv = np.tile(conv_old.mean(axis=0, keepdims=True), (data.n_items, 1)).astype(np.float32)
@@ -277,6 +294,10 @@ class UserPersonalizationRecipe:
             )
             model.arrays["als_items"] = Y
         model.meta["als_weight"] = als_w if als_w > 0 else 0.0
+        if param(params, "transition_weight", 0.0) > 0:
+            model.sparse["transitions"] = transition_matrix(
+                data.user_ptr, data.hist_items, data.n_items, param(params, "transition_window", 15, int)
+            )
         if use_repeat:
             self._fit_repeat(model, data, cal_users, B_cal, seed)
         model.meta["fit_seconds"] = time.perf_counter() - t0
