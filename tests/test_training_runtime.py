@@ -401,3 +401,47 @@ def test_update_training_and_atomic_campaign_switch(server, personalize, trained
     assert not errors, errors[:3]
     assert served > 10
     assert len(_recs(runtime, campaign, userId="2", numResults=10)) == 10
+
+
+def test_stop_solution_version_creation(personalize, trained):
+    solution = personalize.create_solution(
+        name=unique("stop"), datasetGroupArn=trained["group"], recipeArn=RECIPE + "aws-user-personalization-v2"
+    )["solutionArn"]
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    personalize.stop_solution_version_creation(solutionVersionArn=version)
+    done = wait_status(
+        personalize.describe_solution_version, "solutionVersion", timeout=120, solutionVersionArn=version
+    )
+    assert done["status"] == "CREATE STOPPED"
+    with pytest.raises(ClientError) as err:
+        personalize.get_solution_metrics(solutionVersionArn=version)
+    assert _code(err) == "ResourceInUseException"
+    with pytest.raises(ClientError) as err:
+        personalize.create_solution_version(solutionArn=solution, trainingMode="UPDATE")
+    assert _code(err) == "InvalidInputException"
+
+
+def test_training_failure_is_reported(server, personalize):
+    group = personalize.create_dataset_group(name=unique("tiny"))["datasetGroupArn"]
+    schema = personalize.create_schema(name=unique("s"), schema=json.dumps(movielens.INTERACTIONS_SCHEMA))
+    dataset = personalize.create_dataset(
+        name=unique("d"), datasetType="INTERACTIONS", datasetGroupArn=group, schemaArn=schema["schemaArn"]
+    )["datasetArn"]
+    tiny = server.work / f"{unique('tiny')}.csv"
+    tiny.write_text("USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\n1,1,click,1\n2,1,click,2\n")
+    job = personalize.create_dataset_import_job(
+        jobName=unique("j"), datasetArn=dataset, dataSource={"dataLocation": str(tiny)}
+    )["datasetImportJobArn"]
+    assert (
+        wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)["status"]
+        == "ACTIVE"
+    )
+    solution = personalize.create_solution(
+        name=unique("tiny"), datasetGroupArn=group, recipeArn=RECIPE + "aws-user-personalization"
+    )["solutionArn"]
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    done = wait_status(
+        personalize.describe_solution_version, "solutionVersion", timeout=120, solutionVersionArn=version
+    )
+    assert done["status"] == "CREATE FAILED"
+    assert "interactions" in done["failureReason"].lower()
