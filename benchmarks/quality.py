@@ -85,10 +85,11 @@ class ALSBaseline(BaseModel):
 
 
 class EaseBaseline:
-    """Plain EASE (no recency weighting, binary history) on the same item set."""
+    """Plain EASE (no recency, transitions or repeat model; binary history) on the same item set."""
 
     def fit(self, data: TrainingData, params: dict | None = None, seed: int = 0) -> BaseModel:
-        return UserPersonalizationRecipe().fit(data, {"recency_mask": "false", "ease_lambda": "300"})
+        plain = {"recency_mask": "false", "ease_lambda": "300", "repeat_model": "false", "transition_weight": "0"}
+        return UserPersonalizationRecipe().fit(data, plain)
 
 
 def _recipes() -> list[tuple[str, object]]:
