@@ -18,9 +18,10 @@ import numpy as np
 
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterValueError, UserCatalog, compile_user_filter, parse_filter
-from ..jobs.batch import LineError, parse_line, stream_jsonl
+from ..jobs.batch import BlockHandler, LineError, parse_line, stream_jsonl_blocks
 from ..jobs.runner import JobHandler
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION, get_recipe
+from ..runtime.scoring import top_k_rows
 from ..store.metadata import Resource
 from . import filters, solutions
 from .base import (
@@ -200,12 +201,7 @@ def inference_handler(session: BatchSession, k: int) -> Callable[[dict[str, Any]
             values = _filter_values(line)
             if kind == PERSONALIZED_RANKING:
                 user = _string(line, "userId")
-                items = line.get("itemList")
-                if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
-                    raise LineError("itemList is required and must be a non-empty list of item ids.")
-                if len(items) > MAX_RESULTS:
-                    raise LineError(f"itemList must hold at most {MAX_RESULTS} items, got {len(items)}.")
-                ranked = session.rank(user, items, values)
+                ranked = session.rank(user, _item_list(line), values)
             elif kind == RELATED_ITEMS:
                 ranked = session.recommend(None, _string(line, "itemId"), k, values)
             else:
@@ -215,6 +211,87 @@ def inference_handler(session: BatchSession, k: int) -> Callable[[dict[str, Any]
         return {"recommendedItems": [i for i, _ in ranked], "scores": [s for _, s in ranked]}
 
     return handle
+
+
+SCORE_ROWS = 256  # users scored together: a float32 block of SCORE_ROWS x n_items
+
+
+def _item_list(line: dict[str, Any]) -> list[str]:
+    items = line.get("itemList")
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        raise LineError("itemList is required and must be a non-empty list of item ids.")
+    if len(items) > MAX_RESULTS:
+        raise LineError(f"itemList must hold at most {MAX_RESULTS} items, got {len(items)}.")
+    return items
+
+
+def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
+    """Answers a block of lines at once with the same results as ``inference_handler`` line by line.
+
+    User lines (USER_PERSONALIZATION, PERSONALIZED_RANKING) are scored ``SCORE_ROWS`` at a time with
+    ``score_users`` and ranked with ``top_k_rows``; each line keeps its own filterValues mask and a line
+    that fails still yields its error. RELATED_ITEMS lines are answered one by one.
+    """
+    kind = session.recipe_type
+    single = inference_handler(session, k)
+    deployed = session.deployed
+
+    def one_by_one(lines: list[dict[str, Any]]) -> list[dict[str, Any] | LineError]:
+        out: list[dict[str, Any] | LineError] = []
+        for line in lines:
+            try:
+                out.append(single(line))
+            except LineError as exc:
+                out.append(exc)
+        return out
+
+    def score(out: list[Any], todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]]) -> None:
+        histories = [session.history(user) for _, user, _, _ in todo]
+        scores = deployed.model.score_users(histories, dict(session.context))
+        rows, masks = [], []
+        for row, ((slot, user, values, _), history) in enumerate(zip(todo, histories, strict=True)):
+            try:
+                mask = (
+                    None
+                    if session.filter is None
+                    else session._mask(values, deployed.user_context(user, history), None)
+                )
+            except (InvalidInputException, ResourceNotFoundException) as exc:
+                out[slot] = LineError(exc.message)
+                continue
+            rows.append(row)
+            masks.append(mask)
+        if kind == PERSONALIZED_RANKING:
+            for row, mask in zip(rows, masks, strict=True):
+                slot, _, _, items = todo[row]
+                ordered = deployed.rank(np.asarray(scores[row], np.float64), list(dict.fromkeys(items or [])), mask)
+                out[slot] = {
+                    "recommendedItems": [i for i, _ in ordered],
+                    "scores": [None if v is None else round(v, 7) for _, v in ordered],
+                }
+            return
+        ranked = top_k_rows(scores[rows], k, masks if session.filter is not None else None)
+        for row, best in zip(rows, ranked, strict=True):
+            out[todo[row][0]] = {
+                "recommendedItems": [deployed.item_ids[i] for i in best.indices.tolist()],
+                "scores": [round(v, 7) for v in best.scores.tolist()],
+            }
+
+    def handle(lines: list[dict[str, Any]]) -> list[dict[str, Any] | LineError]:
+        out: list[Any] = [None] * len(lines)
+        todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]] = []
+        for slot, line in enumerate(lines):
+            try:
+                values = _filter_values(line)
+                user = _string(line, "userId")
+                todo.append((slot, user, values, _item_list(line) if kind == PERSONALIZED_RANKING else None))
+            except LineError as exc:
+                out[slot] = exc
+        for lo in range(0, len(todo), SCORE_ROWS):
+            score(out, todo[lo : lo + SCORE_ROWS])
+        return out
+
+    return one_by_one if kind == RELATED_ITEMS else handle
 
 
 # --------------------------------------------------------------------------- segments
@@ -310,10 +387,9 @@ def segment_users(
         if users.size == 0:
             continue
         block = np.empty((users.size, n_q))
-        for row, u in enumerate(users):
-            uid = user_ids[int(u)]
-            history = session.service._history(session.deployed, session.group, uid)
-            s = np.asarray(model.score_user(history, dict(session.context)), dtype=np.float64)
+        scored = model.score_users([session.history(user_ids[int(u)]) for u in users], dict(session.context))
+        for row in range(users.size):
+            s = np.asarray(scored[row], dtype=np.float64)
             s = np.where(np.isfinite(s), s, np.nan)
             for q, items in enumerate(queries):
                 block[row, q] = np.nanmean(s[items]) if items.size else -np.inf
@@ -438,12 +514,13 @@ def run_batch_inference(control: Control, runtime: RuntimeService, arn: str, wor
         session = batch_session(
             runtime, doc["solutionVersionArn"], doc.get("filterArn"), config.get("itemExplorationConfig")
         )
-        handle = inference_handler(session, int(doc.get("numResults") or DEFAULT_RESULTS))
+        session.prefetch_live_events()
+        handle = inference_block_handler(session, int(doc.get("numResults") or DEFAULT_RESULTS))
         done = 0
 
         def write_one(stream: Any, out: Any) -> dict[str, int]:
             nonlocal done
-            stats = stream_jsonl(stream, out.write, handle, _Progress(control, arn, done), workers=workers)
+            stats = stream_jsonl_blocks(stream, out.write, handle, _Progress(control, arn, done), workers=workers)
             done += stats.lines
             return {"lines": stats.lines, "errors": stats.errors}
 
@@ -464,6 +541,7 @@ def run_batch_segment(control: Control, runtime: RuntimeService, arn: str) -> No
         version = control.store.get(doc["solutionVersionArn"])
         attribute = bool(version and version.doc.get("recipeArn") == ITEM_ATTRIBUTE_AFFINITY)
         session = batch_session(runtime, doc["solutionVersionArn"])
+        session.prefetch_live_events()
         allowed = _user_mask(session, doc.get("filterArn"))
         k = int(doc.get("numResults") or DEFAULT_RESULTS)
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..data.csv_import import read_snapshot
+from ..data.training import UserHistory
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterExpr, FilterValueError, parse_filter
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION, get_recipe
@@ -311,6 +312,42 @@ class BatchSession:
         self.recipe_type = self.deployed.recipe_type
         self.filter = service._filter(self.deployed, self.group, filter_arn)
         self.context: dict[str, Any] = {"itemExplorationConfig": dict(exploration)} if exploration else {}
+        self._live: dict[str, list[LiveEvent]] | None = None
+
+    def prefetch_live_events(self) -> None:
+        """Index the group's live events by user once (a job-start snapshot) instead of two queries per user.
+
+        Only when the service reads the event store (``stored_live_events``); another source is asked per user.
+        """
+        source = self.service.live_events
+        if source is None or not getattr(source, "__qualname__", "").startswith("stored_live_events."):
+            return
+        from .events_api import event_store
+
+        index = self.deployed.model.item_index
+        by_user: dict[str, list[LiveEvent]] = {}
+        anonymous: dict[str, list[LiveEvent]] = {}
+        for user_id, session_id, item_id, stamp, event_type in event_store(self.service.control).item_events(
+            self.group
+        ):
+            idx = index.get(item_id) if item_id else None
+            if idx is None:
+                continue
+            event = LiveEvent(idx, int(stamp), event_type)
+            if user_id is not None:
+                by_user.setdefault(user_id, []).append(event)
+            else:
+                anonymous.setdefault(session_id, []).append(event)
+        # a user's own events first, then those of an unclaimed session named like the user (as the runtime reads)
+        for session_id, events in anonymous.items():
+            by_user[session_id] = by_user.get(session_id, []) + events
+        self._live = by_user
+
+    def history(self, user_id: str | None) -> UserHistory:
+        """Training history plus live events, as the runtime merges them (from the snapshot when prefetched)."""
+        if self._live is None:
+            return self.service._history(self.deployed, self.group, user_id)
+        return self.deployed.history(user_id, self._live.get(user_id, []) if user_id else [])
 
     def _mask(self, values: dict[str, str] | None, user: Any, current: int | None) -> np.ndarray | None:
         try:
@@ -323,7 +360,7 @@ class BatchSession:
     ) -> list[tuple[str, float]]:
         """(itemId, score) best first for a user (USER_PERSONALIZATION) or an item (RELATED_ITEMS)."""
         deployed = self.deployed
-        history = self.service._history(deployed, self.group, user_id)
+        history = self.history(user_id)
         user = deployed.user_context(user_id, history)
         current = None
         if self.recipe_type == RELATED_ITEMS:
@@ -342,7 +379,7 @@ class BatchSession:
     ) -> list[tuple[str, float | None]]:
         """The caller's items best first for a user (PERSONALIZED_RANKING), as GetPersonalizedRanking orders them."""
         deployed = self.deployed
-        history = self.service._history(deployed, self.group, user_id)
+        history = self.history(user_id)
         scores = np.asarray(deployed.model.score_user(history, dict(self.context)), dtype=np.float64)
         allowed = self._mask(filter_values, deployed.user_context(user_id, history), None)
         ordered = deployed.rank(scores, list(dict.fromkeys(item_list)), allowed)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +24,7 @@ from openpersonalize.data.training import TrainingData, UserHistory
 
 MANIFEST = "manifest.json"
 DAY = 86_400.0
+_BLOCK = threading.local()  # per-thread state of a running ``score_users`` (work shared across its rows)
 
 
 def param(params: dict[str, Any], name: str, default: Any, kind: type = float) -> Any:
@@ -164,6 +168,9 @@ class BaseModel:
 
     def popularity_scores(self) -> np.ndarray:
         """Log interaction counts scaled into [0, 1] (cold-start fallback)."""
+        cached = self._block_value("popularity")  # inside score_users: computed once per block
+        if cached is not None:
+            return cached.copy()
         counts = np.asarray(self.arrays["item_counts"], np.float64)
         top = math.log1p(float(counts.max())) if counts.size else 1.0
         return (np.log1p(counts) / (top or 1.0)).astype(np.float32)
@@ -256,6 +263,34 @@ class BaseModel:
     def score_item(self, item_index: int) -> np.ndarray:
         """Related-item scores for one item (popularity for the base model)."""
         return self.popularity_scores()
+
+    def score_users(self, histories: list[UserHistory], context: dict[str, Any] | None = None) -> np.ndarray:
+        """Scores for a block of users (n_users x n_items): ``score_user`` rows, sharing per-block work."""
+        with self.block_scope():
+            rows = [np.asarray(self.score_user(h, context)) for h in histories]
+        if not rows:
+            return np.zeros((0, self.n_items), np.float32)
+        return np.stack(rows)
+
+    @contextmanager
+    def block_scope(self, **shared: Any) -> Iterator[None]:
+        """Within (this thread only): popularity is computed once, and ``shared`` values are visible
+        to this model's ``_block_value`` (e.g. a family's faster exact component scorer)."""
+        prev = getattr(_BLOCK, "state", None)
+        values = dict(prev[1]) if prev is not None and prev[0] is self else {}
+        if "popularity" not in values:
+            values["popularity"] = self.popularity_scores()
+        values.update(shared)
+        _BLOCK.state = (self, values)
+        try:
+            yield
+        finally:
+            _BLOCK.state = prev
+
+    def _block_value(self, key: str) -> Any:
+        """The value ``key`` shared by an enclosing ``block_scope`` of this model in this thread, else None."""
+        state = getattr(_BLOCK, "state", None)
+        return state[1].get(key) if state is not None and state[0] is self else None
 
 
 def load_model(dir: Path, mmap: bool = True) -> BaseModel:

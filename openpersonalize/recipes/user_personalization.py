@@ -11,7 +11,9 @@ v1 = EASE + recency (als_weight 0), v2 = EASE + iALS + recency.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -89,6 +91,16 @@ def _zscore(x: np.ndarray) -> np.ndarray:
     return (x - float(x.mean())) / (std if std > 0 else 1.0)
 
 
+def _zscore_fast(x: np.ndarray) -> np.ndarray:
+    """``_zscore`` with the centred vector computed once (numpy's ``mean``/``std`` do the same float ops)."""
+    n = x.size
+    d = x - float(np.add.reduce(x) / n)
+    std = math.sqrt(float(np.add.reduce(d * d) / n))
+    if std > 0:
+        d /= std
+    return d
+
+
 class UserPersonalizationModel(BaseModel):
     """EASE (+ iALS) scorer folding in the request-time history."""
 
@@ -102,6 +114,9 @@ class UserPersonalizationModel(BaseModel):
         return self.meta.get("params", {})
 
     def _component_scores(self, history: UserHistory) -> np.ndarray:
+        fast = self._block_value("components")  # inside score_users: same values, shared work
+        if fast is not None:
+            return fast(history)
         p = self._params()
         items, w = recency_weights(
             history,
@@ -192,6 +207,58 @@ class UserPersonalizationModel(BaseModel):
         """Related items: the single-item history's scores."""
         scores = self._component_scores(UserHistory(np.array([item_index])))
         return (scores + 1e-3 * self.popularity_scores()).astype(np.float32)
+
+    def score_users(self, histories: list[UserHistory], context: dict[str, Any] | None = None) -> np.ndarray:
+        """``score_user`` for a block of users (rows), with identical values.
+
+        Within the block, popularity is computed once and ``_component_scores`` runs on shared
+        parameters and buffers with a single-pass z-score (the same float operations as ``_zscore``);
+        each row's EASE and iALS products are the same BLAS calls, so results match bit for bit.
+        """
+        with self.block_scope(components=self._component_scorer()):
+            return super().score_users(histories, context)
+
+    def _component_scorer(self) -> Callable[[UserHistory], np.ndarray]:
+        """``_component_scores`` with the parameters read once and a reused scratch row."""
+        p = self._params()
+        recency = {
+            "half_life": param(p, "recency_half_life", 4.0),
+            "floor": param(p, "recency_floor", 0.02),
+            "enabled": param(p, "recency_mask", "true", bool),
+        }
+        buf = np.zeros(self.n_items, np.float64)
+
+        def score(history: UserHistory) -> np.ndarray:
+            return self._component_row(*recency_weights(history, **recency), buf)
+
+        return score
+
+    def _component_row(self, items: np.ndarray, w: np.ndarray, buf: np.ndarray) -> np.ndarray:
+        """``_component_scores`` from recency weights (``buf``: a zeroed n_items scratch row, left zeroed)."""
+        ease_items = self.arrays.get("ease_items")
+        als_w = float(self.meta.get("als_weight", 0.0))
+        out = None
+        if ease_items is not None and len(ease_items):
+            pos = np.asarray(self.arrays["ease_pos"])[items]
+            ok = pos >= 0
+            if ok.any():
+                cols = np.asarray(ease_items)
+                buf[cols] = w[ok].astype(np.float32) @ np.asarray(self.arrays["ease_B"])[pos[ok]]
+                z = _zscore_fast(buf)
+                buf[cols] = 0.0
+                # 0 + 1.0 * z == z exactly (signed zeros vanish once the popularity prior is added)
+                out = z if als_w == 0.0 else (1.0 - als_w) * z
+        if out is None:
+            out = np.zeros(self.n_items, np.float64)
+        if als_w > 0 and "als_items" in self.arrays:
+            p = self._params()
+            Y = np.asarray(self.arrays["als_items"])
+            if getattr(self, "_yty", None) is None:
+                self._yty = Y.T.astype(np.float64) @ Y.astype(np.float64)
+            alpha, reg = param(p, "als_alpha", 20.0), param(p, "als_regularization", 0.05)
+            x = als_fold_in(Y, self._yty, items, 1.0 + alpha * w, reg)
+            out += als_w * _zscore_fast(Y @ x)
+        return out
 
     # ------------------------------------------------------------- UPDATE
     def updated(self, data: TrainingData) -> UserPersonalizationModel:

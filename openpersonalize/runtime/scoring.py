@@ -30,10 +30,50 @@ def top_k(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Rank
         return Ranked(np.zeros(0, np.int64), np.zeros(0))
     values = s[candidates]
     if candidates.size > k:
-        part = np.argpartition(-values, k - 1)[:k]
+        part = _select(values, k)
         candidates, values = candidates[part], values[part]
     order = np.lexsort((candidates, -values))
     return Ranked(candidates[order], values[order])
+
+
+def _select(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest values (``k`` < size); at the boundary, ties go to lower positions."""
+    part = np.argpartition(-values, k - 1)[:k]
+    kth = values[part].min()
+    if np.count_nonzero(values == kth) > np.count_nonzero(values[part] == kth):
+        above = np.flatnonzero(values > kth)
+        part = np.concatenate([above, np.flatnonzero(values == kth)[: k - above.size]])
+    return part
+
+
+def top_k_rows(scores: np.ndarray, k: int, allowed: list[np.ndarray | None] | None = None) -> list[Ranked]:
+    """``top_k`` for every row of a (users x items) block, identical to calling it row by row.
+
+    Each row is first pruned to the items at least as good as its k-th best chunk maximum
+    (a lower bound of its k-th best score), so only a few hundred candidates are ranked.
+    """
+    block = np.asarray(scores)
+    n_rows, n_items = block.shape
+    out: list[Ranked] = []
+    chunk = max(1, n_items // 256)
+    whole = (n_items // chunk) * chunk
+    for r in range(n_rows):
+        row = block[r]
+        mask = None if allowed is None else allowed[r]
+        if mask is not None:
+            row = np.where(mask, row, -np.inf)
+        maxima = row[:whole].reshape(-1, chunk).max(axis=1)
+        if whole < n_items:
+            maxima = np.append(maxima, row[whole:].max())
+        finite = maxima[np.isfinite(maxima)]
+        if k <= 0 or finite.size < k:
+            out.append(top_k(row, k))
+            continue
+        bound = np.partition(finite, finite.size - k)[finite.size - k]
+        cand = np.flatnonzero(row >= bound)
+        ranked = top_k(row[cand], k)
+        out.append(Ranked(cand[ranked.indices], ranked.scores))
+    return out
 
 
 def rank_list(scores: np.ndarray, indices: np.ndarray) -> np.ndarray:

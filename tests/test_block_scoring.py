@@ -1,0 +1,89 @@
+"""Block scoring for batch jobs: ``score_users`` and ``top_k_rows`` equal the per-request runtime exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from openpersonalize.data.movielens import prepare_interactions, prepare_items
+from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.recipes.base import load_model
+from openpersonalize.recipes.popularity import PopularityCountRecipe
+from openpersonalize.recipes.ranking import PersonalizedRankingRecipe
+from openpersonalize.recipes.user_personalization import UserPersonalizationRecipe
+from openpersonalize.runtime.scoring import top_k, top_k_rows
+
+ML = Path("/work/shared/datasets/ml-latest-small")
+FAST = {"ease_max_items": "2500"}
+pytestmark = pytest.mark.skipif(not ML.exists(), reason="ml-latest-small not available")
+EXPLORE = {"itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "100000"}}
+
+
+@pytest.fixture(scope="module")
+def data() -> TrainingData:
+    return TrainingData.from_tables(prepare_interactions(ML / "ratings.csv"), prepare_items(ML / "movies.csv"))
+
+
+def _histories(model, data: TrainingData) -> list[UserHistory]:
+    """A sample of training users, cold-start users and a history with fresh (live-like) events appended."""
+    users = [str(u) for u in model.user_ids[::37].tolist()]
+    out = [model.training_history(u) for u in users]
+    out += [UserHistory.empty(), model.training_history("no-such-user")]
+    base = model.training_history(users[0])
+    extra = np.array([5, 17, 5], np.int64)
+    stamps = np.concatenate([base.timestamps, np.full(3, int(base.timestamps.max()) + 10)])
+    out.append(UserHistory(np.concatenate([base.items, extra]), stamps, [*base.event_types, "click", "click", "watch"]))
+    out.append(UserHistory(np.array([data.n_items - 1], np.int64)))  # an item outside EASE only
+    return out
+
+
+def _assert_block_equals_rows(model, histories: list[UserHistory]) -> None:
+    for context in (None, {}, EXPLORE):
+        rows = np.stack([np.asarray(model.score_user(h, context)) for h in histories])
+        block = model.score_users(histories, context)
+        assert block.shape == rows.shape and block.dtype == rows.dtype
+        assert np.array_equal(block, rows, equal_nan=True), context
+
+
+ALS = {**FAST, "als_weight": "0.3", "hidden_dimension": "16", "als_iterations": "3"}
+
+
+@pytest.mark.parametrize("params", [FAST, ALS])
+def test_user_personalization_block_equals_score_user(data: TrainingData, params, tmp_path: Path) -> None:
+    model = UserPersonalizationRecipe().fit(data, params)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")  # memory-mapped, as served
+    histories = _histories(loaded, data)
+    _assert_block_equals_rows(loaded, histories)
+    _assert_block_equals_rows(model, histories[:20])
+
+
+def test_ranking_and_base_block_equal_score_user(data: TrainingData) -> None:
+    ranking = PersonalizedRankingRecipe().fit(data, FAST)
+    _assert_block_equals_rows(ranking, _histories(ranking, data)[:30])
+    popularity = PopularityCountRecipe().fit(data)
+    _assert_block_equals_rows(popularity, _histories(popularity, data)[:10])
+    assert popularity.score_users([]).shape == (0, popularity.n_items)
+
+
+def test_top_k_rows_equals_top_k() -> None:
+    rng = np.random.default_rng(3)
+    block = rng.random((40, 3001)).astype(np.float32)
+    block[1] = 0.5  # all tied: lowest indices win
+    block[2, ::2] = np.float32(0.9)  # ties straddling the k-th place
+    block[3, :] = -np.inf
+    block[3, [7, 9]] = [1.0, 2.0]  # fewer finite items than k
+    block[4, 100] = np.nan
+    block[5] = np.round(block[5], 2)  # many ties
+    masks = [None if r % 3 else rng.random(3001) < 0.4 for r in range(40)]
+    masks[6] = np.zeros(3001, bool)
+    for k in (1, 25, 500):
+        for allowed in (None, masks):
+            got = top_k_rows(block, k, allowed)
+            for r in range(len(block)):
+                want = top_k(np.asarray(block[r], np.float64), k, None if allowed is None else allowed[r])
+                assert np.array_equal(got[r].indices, want.indices), (k, r)
+                assert np.array_equal(got[r].scores, want.scores), (k, r)
+    assert top_k_rows(block, 25)[1].indices.tolist() == list(range(25))
