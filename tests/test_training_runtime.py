@@ -445,3 +445,46 @@ def test_training_failure_is_reported(server, personalize):
     )
     assert done["status"] == "CREATE FAILED"
     assert "interactions" in done["failureReason"].lower()
+
+
+def test_put_items_and_put_users_reach_filters_and_metadata(server, personalize, trained, movies):
+    meta, _ = movies
+    runtime, events = server.client("personalize-runtime"), server.client("personalize-events")
+    campaign, group = trained["campaigns"]["aws-user-personalization"], trained["group"]
+
+    top = _recs(runtime, campaign, userId="3", numResults=1)[0]
+    assert "Western" not in meta[top]["GENRE"]
+    events.put_items(
+        datasetArn=trained["datasets"]["ITEMS"],
+        items=[{"itemId": top, "properties": json.dumps({"genre": "Western", "year": 1881})}],
+    )
+    western = _filter(personalize, group, 'INCLUDE ItemID WHERE Items.GENRE IN ("Western")')
+    assert top in _recs(runtime, campaign, userId="3", numResults=500, filterArn=western)
+    described = runtime.get_recommendations(
+        campaignArn=campaign, userId="3", numResults=1, metadataColumns={"ITEMS": ["GENRE", "YEAR"]}
+    )["itemList"][0]
+    assert described["itemId"] == top and described["metadata"] == {"GENRE": "Western", "YEAR": "1881"}
+
+    users_schema = {
+        "type": "record",
+        "name": "Users",
+        "namespace": "com.amazonaws.personalize.schema",
+        "fields": [
+            {"name": "USER_ID", "type": "string"},
+            {"name": "MEMBERSHIP", "type": "string", "categorical": True},
+        ],
+        "version": "1.0",
+    }
+    schema = personalize.create_schema(name=unique("users"), schema=json.dumps(users_schema))["schemaArn"]
+    users = personalize.create_dataset(
+        name=unique("users"), datasetType="USERS", datasetGroupArn=group, schemaArn=schema
+    )["datasetArn"]
+    comedy_fans = _filter(
+        personalize, group, 'INCLUDE ItemID WHERE Items.GENRE IN ("Comedy") IF CurrentUser.MEMBERSHIP = "comedy"'
+    )
+    time.sleep(1.2)  # the runtime re-reads a group's datasets once a second
+    before = _recs(runtime, campaign, userId="4", numResults=20, filterArn=comedy_fans)
+    assert any("Comedy" not in meta[i]["GENRE"] for i in before)
+    events.put_users(datasetArn=users, users=[{"userId": "4", "properties": json.dumps({"membership": "comedy"})}])
+    after = _recs(runtime, campaign, userId="4", numResults=20, filterArn=comedy_fans)
+    assert len(after) == 20 and all("Comedy" in meta[i]["GENRE"] for i in after)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..data.csv_import import read_snapshot
+from ..data.tables import upsert_rows
 from ..data.training import UserHistory
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterExpr, FilterValueError, parse_filter
@@ -26,6 +27,7 @@ from ..runtime.deployed import Deployed, LiveEvent, Promotion
 from ..store.metadata import Resource
 from . import campaigns, datasets, filters
 from .base import ACTIVE, Control
+from .events_api import event_store
 
 MAX_RESULTS = 500
 DEFAULT_RESULTS = 25
@@ -68,8 +70,6 @@ def stored_live_events(control: Control) -> LiveEventSource:
     Anonymous users ask for recommendations with their sessionId as userId, as in Personalize,
     so events of that session which no user has claimed yet count too.
     """
-    from .events_api import event_store
-
     events = event_store(control)
 
     def source(group: str, user_id: str | None, session_id: str | None) -> list[tuple[str, int, str]]:
@@ -92,6 +92,7 @@ class RuntimeService:
         self._models: LoadingCache[Any] = LoadingCache(8)
         self._deployed: LoadingCache[Deployed] = LoadingCache(8)
         self._filters: LoadingCache[FilterExpr] = LoadingCache(256)
+        self._group_datasets: dict[str, tuple[float, dict[str, Resource]]] = {}
 
     # -- loading -----------------------------------------------------------
     def load_model(self, version_arn: str) -> Any:
@@ -107,24 +108,44 @@ class RuntimeService:
 
         return self._models.get(version_arn, load)
 
+    def _datasets(self, group: str) -> dict[str, Resource]:
+        """The group's datasets by type, re-read at most once a second (new imports show up then)."""
+        now = time.monotonic()
+        hit = self._group_datasets.get(group)
+        if hit and hit[0] > now:
+            return hit[1]
+        found = {d.doc["datasetType"]: d for d in self.control.store.children(group, (datasets.KIND,))}
+        self._group_datasets[group] = (now + DOC_TTL_SECONDS, found)
+        return found
+
     def _deployment(self, version: Resource) -> Deployed:
-        group = version.doc["datasetGroupArn"]
-        by_type = {d.doc["datasetType"]: d for d in self.control.store.children(group, (datasets.KIND,))}
+        by_type = self._datasets(version.doc["datasetGroupArn"])
         items, users = by_type.get("ITEMS"), by_type.get("USERS")
+        events = event_store(self.control)
+        live_items = events.records_version(items.arn) if items else None
         key = (
             version.arn,
             items.doc.get("_snapshotId") if items else None,
+            live_items,
+            users.arn if users else None,
             users.doc.get("_snapshotId") if users else None,
         )
         model = self.load_model(version.arn)
         recipe = get_recipe(version.doc["recipeArn"])
 
         def build() -> Deployed:
+            items_table = None
+            if items:
+                records = [{"ITEM_ID": r["id"], **r["properties"]} for r in events.records(items.arn)]
+                items_table = upsert_rows(
+                    read_snapshot(datasets.snapshot_path(self.control, items)), records, "ITEM_ID"
+                )
             return Deployed(
                 model,
                 recipe.recipe_type if recipe else USER_PERSONALIZATION,
-                read_snapshot(datasets.snapshot_path(self.control, items)) if items else None,
+                items_table,
                 _users_table(datasets.snapshot_path(self.control, users)) if users else {},
+                (lambda user_id: events.record(users.arn, user_id)) if users else None,
             )
 
         return self._deployed.get(key, build)

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..data.csv_import import read_snapshot
+from ..data.tables import append_rows
 
 
 def train_from_snapshots(
@@ -50,18 +50,3 @@ def train_from_snapshots(
         "tuned_params": dict(result.tuned_params),
         "training_seconds": float(result.training_seconds),
     }
-
-
-def append_rows(base: pa.Table, extra: pa.Table) -> pa.Table:
-    """``base`` plus ``extra``'s rows, conformed to ``base``'s columns (missing ones null)."""
-    if extra.num_rows == 0:
-        return base
-    by_name = {name.upper(): name for name in extra.column_names}
-    columns = []
-    for field in base.schema:
-        source = by_name.get(field.name.upper())
-        if source is None:
-            columns.append(pa.nulls(extra.num_rows, field.type))
-        else:
-            columns.append(extra.column(source).cast(field.type))
-    return pa.concat_tables([base, pa.table(columns, schema=base.schema)])

@@ -6,7 +6,7 @@ the per-request work is a history merge, one scoring call, a cached mask and a t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ class Deployed:
     recipe_type: str
     items: pa.Table | None
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live_user: Callable[[str], dict[str, Any] | None] | None = None  # PutUsers records, read per request
 
     def __post_init__(self) -> None:
         self.item_ids: list[str] = [str(x) for x in self.model.item_ids.tolist()]
@@ -86,8 +87,9 @@ class Deployed:
         return UserHistory(items[order], stamps[order], [events[i] for i in order])
 
     def user_context(self, user_id: str | None, history: UserHistory) -> UserContext:
+        live = self.live_user(user_id) if self.live_user is not None and user_id else None
         return UserContext(
-            metadata=self.users.get(user_id or "", {}),
+            metadata=live if live is not None else self.users.get(user_id or "", {}),
             item_indices=history.items,
             event_types=np.asarray(history.event_types or [], dtype=object),
         )

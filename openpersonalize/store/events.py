@@ -325,6 +325,24 @@ class EventStore:
         )
         return pa.table(cols, schema=schema)
 
+    def records_version(self, dataset_arn: str) -> tuple[int, float]:
+        """(count, newest received_at) of a dataset's live records: changes whenever one is written."""
+        query = sa.select(sa.func.count(), sa.func.max(live_records.c.received_at)).where(
+            live_records.c.dataset_arn == dataset_arn
+        )
+        with self.engine.connect() as conn:
+            count, newest = conn.execute(query).one()
+        return int(count), float(newest or 0.0)
+
+    def record(self, dataset_arn: str, record_id: str) -> dict[str, Any] | None:
+        """One live record's properties (schema field names), or None."""
+        query = sa.select(live_records.c.properties).where(
+            live_records.c.dataset_arn == dataset_arn, live_records.c.record_id == record_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return json.loads(row[0]) if row else None
+
     def records(self, dataset_arn: str) -> list[dict[str, Any]]:
         """Live records of a dataset, by id: ``{"id", "properties" (schema field names), "received_at"}``."""
         query = (
