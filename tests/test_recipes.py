@@ -73,6 +73,37 @@ def test_sims_toy_story_neighbours(tables, genres) -> None:
     assert sum(_is_kids(genres[str(model.item_ids[i])]) for i in top) >= 5
 
 
+def test_sims_user_scores_repeat_model(data, tables, genres, tmp_path: Path) -> None:
+    model = SimsRecipe().fit(data)
+    assert {"repeat_w", "novel_curve", "item_conv"} <= set(model.arrays)
+    plain = SimsRecipe().fit(data, {"repeat_model": "false"})
+    assert "repeat_w" not in plain.arrays
+    # related items do not depend on the re-interaction model
+    t2 = model.item_index["589"]
+    assert np.array_equal(model.score_item(t2), plain.score_item(t2))
+    top = np.argsort(-model.score_item(t2))[:10]
+    assert sum("Action" in genres[str(model.item_ids[i])] for i in top) >= 6
+    # a popular movie clicked with the newest events, not watched yet, is among the likeliest next items
+    h = model.training_history("1")
+    counts = np.asarray(model.arrays["item_counts"])
+    pick = next(int(i) for i in np.argsort(-counts) if i not in set(h.items.tolist()))
+    clicked = UserHistory(np.r_[h.items, pick], np.r_[h.timestamps, h.timestamps[-1]], [*h.event_types, "click"])
+    s = model.score_user(clicked)
+    assert s.shape == (model.n_items,) and np.all(np.isfinite(s))
+    assert pick in np.argsort(-s)[:5]
+    # single event type: nothing repeats, seen items sink below the unseen top
+    watch = SimsRecipe().fit(TrainingData.from_tables(*tables, event_type="watch"))
+    hw = watch.training_history("1")
+    top = np.argsort(-watch.score_user(hw))[:25]
+    assert not np.isin(top, hw.items).any()
+    # artifacts without the new arrays still load and score with the neighbour scorer
+    model.save(tmp_path / "m")
+    old = tmp_path / "old"
+    plain.save(old)
+    assert np.array_equal(load_model(old).score_user(h), plain.score_user(h))
+    assert np.allclose(load_model(tmp_path / "m").score_user(clicked), s)
+
+
 def test_similar_items_cold_item_has_neighbours(tables, genres) -> None:
     interactions, items = tables
     extra = pa.table({"ITEM_ID": ["cold-1"], "GENRE": ["Animation|Children"], "YEAR": pa.array([2018], pa.int32())})

@@ -192,7 +192,7 @@ _CATALOGUE: list[RecipeInfo] = [
         description="Item-to-item similarity from co-interactions (popularity-discounted).",
         algorithm_arn=_ALGORITHM + "aws-sims",
         feature_transformation_arn=_FEATURE + "sims",
-        default_hyperparameters=dict(_SIMS_DEFAULTS),
+        default_hyperparameters={**_SIMS_DEFAULTS, "repeat_model": "true"},
         hpo_ranges=_SIMS_RANGES,
         factory=_lazy(_MOD + "sims", "SimsRecipe"),
     ),

@@ -6,6 +6,11 @@ Co-interaction counts are computed block-wise over items and only each item's to
 favouring popular items; 0.5 = cosine; 1 = strongly discounts popular items), where
 co-interactions are weighted by each pair's event strength (see ``_user_filter``);
 pairs with fewer than ``min_cointeraction_count`` co-interactions are dropped.
+
+As a user recommender (``score_user``), aws-sims puts history and unseen items on one scale,
+like user-personalization (see ``repeat.py``): unseen items get the hit rate measured at their
+neighbour-score rank on held-out training users, history items the learned probability of
+being interacted with again. ``score_item`` (related items) is plain neighbour similarity.
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ import scipy.sparse as sp
 from openpersonalize.data.training import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, param, recency_weights
 from openpersonalize.recipes.registry import RELATED_ITEMS, get_recipe
+from openpersonalize.recipes.repeat import (
+    fit_repeat_model,
+    history_features,
+    hit_rate_curve,
+    item_event_conversion,
+    repeat_probability,
+    simulated_cuts,
+)
 
 SIMS_ARN = "arn:aws:personalize:::recipe/aws-sims"
 SIMILAR_ITEMS_ARN = "arn:aws:personalize:::recipe/aws-similar-items"
@@ -117,10 +130,8 @@ class SimsModel(BaseModel):
         out[row.indices] += row.data
         return out.astype(np.float32)
 
-    def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
-        """Recency-weighted sum of the neighbours of the user's recent items."""
-        if len(history) == 0:
-            return self.explore(self.popularity_scores(), history, context)
+    def _novel_scores(self, history: UserHistory) -> np.ndarray:
+        """Recency-weighted sum of the (row-max normalised) neighbours of the user's recent items."""
         items, w = recency_weights(history, half_life=4.0, floor=0.02)
         recent = np.argsort(-w)[:50]
         N = self.sparse["neighbours"]
@@ -129,6 +140,51 @@ class SimsModel(BaseModel):
         scale = np.asarray(rows.max(axis=1).todense()).ravel()
         scale[scale == 0] = 1.0
         out += np.asarray((sp.diags(w[recent] / scale) @ rows).sum(axis=0)).ravel()
+        return out
+
+    def _event_codes(self, history: UserHistory) -> np.ndarray:
+        """History event types as indices into the training event names (0 when unknown)."""
+        names = self.meta.get("event_names") or [""]
+        if not history.event_types:
+            return np.zeros(len(history), np.int64)
+        lookup = {str(n): i for i, n in enumerate(names)}
+        return np.array([lookup.get(str(e), 0) for e in history.event_types], np.int64)
+
+    def _calibrated(self, history: UserHistory, novel: np.ndarray) -> np.ndarray:
+        """P(next interaction): rank -> hit-rate curve for unseen items, repeat model for history items."""
+        curve = np.asarray(self.arrays["novel_curve"], np.float64)
+        ts = history.timestamps if history.timestamps is not None else np.arange(len(history))
+        seen, feats = history_features(
+            history.items, ts, self._event_codes(history), np.asarray(self.arrays["item_conv"])
+        )
+        # rank on the float32 scores the plain scorer returns; tied items share a value (ties stay ties)
+        s = np.asarray(novel, np.float32).astype(np.float64)
+        s[seen] = -np.inf
+        m = min(len(curve), int(np.isfinite(s).sum()))
+        out = np.zeros(len(s), np.float64)
+        if m > 0:
+            top = np.argpartition(-s, m - 1)[:m]
+            top = top[np.argsort(-s[top], kind="stable")]
+            vals = s[top]
+            first = np.maximum.accumulate(np.where(np.r_[True, vals[1:] != vals[:-1]], np.arange(m), 0))
+            out[top] = curve[first]
+            rest = np.isfinite(s)
+            rest[top] = False
+            if rest.any():  # below the curve, in the scorer's order
+                lo, hi = float(s[rest].min()), float(vals[-1])
+                out[rest] = curve[m - 1] * (0.5 + 0.49 * (s[rest] - lo) / ((hi - lo) or 1.0))
+                out[rest & (s == hi)] = curve[first[-1]]
+        if len(seen):
+            out[seen] = repeat_probability(np.asarray(self.arrays["repeat_w"]), feats)
+        return out
+
+    def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
+        """Neighbours of the user's recent items; calibrated against re-interactions when trained with them."""
+        if len(history) == 0:
+            return self.explore(self.popularity_scores(), history, context)
+        out = self._novel_scores(history)
+        if "repeat_w" in self.arrays and "novel_curve" in self.arrays:
+            out = self._calibrated(history, out)
         return self.explore(out.astype(np.float32), history, context)
 
 
@@ -146,6 +202,10 @@ class SimsRecipe:
 
     def _neighbours(self, data: TrainingData, params: dict[str, Any]) -> sp.csr_matrix:
         X = _user_filter(data, params, param(params, "max_history_per_user", 500, int))
+        return self._neighbours_from(X, params)
+
+    @staticmethod
+    def _neighbours_from(X: sp.csr_matrix, params: dict[str, Any]) -> sp.csr_matrix:
         return cointeraction_neighbours(
             X,
             discount=param(params, "popularity_discount_factor", 0.5),
@@ -162,7 +222,52 @@ class SimsRecipe:
         model = SimsModel()
         model.set_common(data, self.arn, params)
         model.sparse["neighbours"] = self._neighbours(data, params)
+        if param(params, "repeat_model", "false", bool):
+            self._fit_repeat(model, data, params, seed)
         return model
+
+    def _fit_repeat(self, model: SimsModel, data: TrainingData, params: dict[str, Any], seed: int) -> None:
+        """Learn the re-interaction model, and the hit rate of unseen items by neighbour-score rank
+        (neighbours refitted without a held-out quarter of the training users, scored on their cuts)."""
+        a = model.arrays
+        ptr = np.asarray(a["user_ptr"])
+        items, ts, events = np.asarray(a["hist_items"]), np.asarray(a["hist_ts"]), np.asarray(a["hist_events"])
+        n_events = max(len(model.meta.get("event_names") or [""]), int(events.max(initial=0)) + 1)
+        rows_user = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+        conv = item_event_conversion(rows_user, items, events, model.n_items, n_events)
+        a["item_conv"] = conv
+        a["repeat_w"] = fit_repeat_model(ptr, items, ts, events, conv, seed=seed)
+        length = 200
+        lengths = np.diff(ptr)
+        pool = np.flatnonzero(lengths >= 2)
+        n_cal = min(int(len(pool) * 0.25), 3000)
+        if n_cal < 10:
+            a["novel_curve"] = hit_rate_curve(np.zeros(length), 1, length)
+            return
+        cal_users = np.sort(np.random.default_rng(seed + 104729).choice(pool, size=n_cal, replace=False))
+        cal = SimsModel()
+        cal.meta = model.meta
+        cal.arrays = {**a}
+        keep = np.ones(len(ptr) - 1, bool)
+        keep[cal_users] = False
+        X = _user_filter(data, params, param(params, "max_history_per_user", 500, int))
+        X = (sp.diags(keep.astype(np.float32)) @ X).tocsr()
+        X.eliminate_zeros()
+        cal.sparse["neighbours"] = self._neighbours_from(X, params)
+        hits = np.zeros(length, np.float64)
+        cuts = simulated_cuts(ptr, len(ptr) - 1, 0.1, len(cal_users), seed, users=cal_users)
+        for u, lo, cut in cuts:
+            history = UserHistory(items[lo:cut], ts[lo:cut])
+            s = cal._novel_scores(history)
+            s[history.items] = -np.inf
+            m = min(length, int(np.isfinite(s).sum()))
+            if m == 0:
+                continue
+            top = np.argpartition(-s, m - 1)[:m]
+            top = top[np.argsort(-s[top], kind="stable")]
+            truth = np.setdiff1d(items[cut : int(ptr[u + 1])], history.items)
+            hits[:m] += np.isin(top, truth)
+        a["novel_curve"] = hit_rate_curve(hits, max(len(cuts), 1), length)
 
 
 class SimilarItemsRecipe(SimsRecipe):
