@@ -46,34 +46,53 @@ def history_features(
     items = np.asarray(items, np.int64)
     if items.size == 0:
         return items, np.zeros((0, N_FEATURES), np.float32)
-    n_events = conv.shape[1]
     uniq, inv = np.unique(items, return_inverse=True)
     last_pos = np.zeros(len(uniq), np.int64)
     np.maximum.at(last_pos, inv, np.arange(len(items)))
     counts = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
-    has = np.zeros((len(uniq), n_events), bool)
-    has[inv, np.clip(np.asarray(events, np.int64), 0, n_events - 1)] = True
-    t_item = np.asarray(ts, np.float64)[last_pos]
-    dt = np.maximum(float(np.max(ts)) - t_item, 0.0)
     order = np.argsort(-last_pos, kind="stable")
     rank = np.empty(len(uniq), np.float64)
     rank[order] = np.arange(len(uniq))
-    missing = ((~has) * conv[uniq]).sum(axis=1) if n_events > 1 else np.zeros(len(uniq))
+    return uniq, features_from_stats(inv, last_pos, counts, rank, ts, events, conv[uniq])
+
+
+def features_from_stats(
+    inv: np.ndarray,
+    last_pos: np.ndarray,
+    counts: np.ndarray,
+    rank: np.ndarray,
+    ts: np.ndarray,
+    events: np.ndarray,
+    conv_rows: np.ndarray,
+) -> np.ndarray:
+    """``history_features``' feature rows from the distinct items' statistics (``conv_rows``: their ``conv`` rows).
+
+    ``inv``: each event's distinct-item position; ``last_pos``: each item's newest event; ``counts``:
+    events per item; ``rank``: recency rank among distinct items (0 = newest).
+    """
+    n_events = conv_rows.shape[1]
+    n = len(last_pos)
+    counts = np.asarray(counts, np.float64)
+    has = np.zeros((n, n_events), bool)
+    has[inv, np.clip(np.asarray(events, np.int64), 0, n_events - 1)] = True
+    t_item = np.asarray(ts, np.float64)[last_pos]
+    dt = np.maximum(float(np.max(ts)) - t_item, 0.0)
+    missing = ((~has) * conv_rows).sum(axis=1) if n_events > 1 else np.zeros(n)
     same = (dt == 0).astype(np.float64)
     feats = np.stack(
         [
-            np.ones(len(uniq)),
+            np.ones(n),
             same,
             np.log1p(dt) / 10.0,
             np.log1p(rank),
             missing,
             missing * same,
             np.log(counts),
-            (~has).any(axis=1).astype(np.float64) if n_events > 1 else np.zeros(len(uniq)),
+            (~has).any(axis=1).astype(np.float64) if n_events > 1 else np.zeros(n),
         ],
         axis=1,
     )
-    return uniq, feats.astype(np.float32)
+    return feats.astype(np.float32)
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 25) -> np.ndarray:

@@ -14,25 +14,25 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
 from openpersonalize.data.training import TrainingData, UserHistory
-from openpersonalize.recipes.base import BaseModel, param, recency_weights
+from openpersonalize.recipes.base import BaseModel, exploration_config, param
 from openpersonalize.recipes.registry import USER_PERSONALIZATION, get_recipe
 from openpersonalize.recipes.repeat import (
+    features_from_stats,
     fit_repeat_model,
-    history_features,
     hit_rate_curve,
     holdout_gram,
     item_event_conversion,
     repeat_probability,
     simulated_cuts,
 )
-from openpersonalize.recipes.sequence import transition_matrix, transition_scores
+from openpersonalize.recipes.sequence import TransitionScorer, transition_matrix
 
 UP_ARN = "arn:aws:personalize:::recipe/aws-user-personalization"
 UP_V2_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
@@ -101,25 +101,79 @@ def _zscore_fast(x: np.ndarray) -> np.ndarray:
     return d
 
 
+class _Stats(NamedTuple):
+    """One history's distinct items (sorted) with what recency weights and repeat features need."""
+
+    uniq: np.ndarray
+    inv: np.ndarray  # each event's position in ``uniq``
+    last_pos: np.ndarray  # each item's newest event
+    counts: np.ndarray
+    rank: np.ndarray  # recency rank among distinct items, float64 (0 = newest)
+
+
+def _history_stats(history: UserHistory) -> _Stats:
+    """``recency_weights``' and ``history_features``' shared work (one ``np.unique``), same values."""
+    items = np.asarray(history.items, np.int64)
+    rev = items[::-1]
+    uniq, first_rev, inv_rev, counts = np.unique(rev, return_index=True, return_inverse=True, return_counts=True)
+    order = np.argsort(first_rev)
+    rank = np.empty(len(uniq), np.float64)
+    rank[order] = np.arange(len(uniq))
+    return _Stats(uniq, inv_rev[::-1], len(items) - 1 - first_rev, counts, rank)
+
+
+def _recency(stats: _Stats, half_life: float, floor: float, enabled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``recency_weights`` from a history's stats (the same float operations)."""
+    if enabled and half_life > 0:
+        w = floor + (1.0 - floor) * np.power(0.5, stats.rank / half_life)
+    else:
+        w = np.ones(len(stats.uniq))
+    w = w * (1.0 + 0.1 * np.log(stats.counts))
+    return stats.uniq, w.astype(np.float32)
+
+
+def _best_indices(s: np.ndarray, m: int) -> np.ndarray:
+    """Indices of the ``m`` largest finite values of ``s`` (at least ``m`` exist), best first, ties by lower index.
+
+    Strided groups of the row bound the ``m``-th best value from below (the ``m``-th best group
+    maximum), so only the few values at or above that bound are sorted.
+    """
+    groups = 2048
+    rows = len(s) // groups
+    cand = None
+    if rows >= 2 and m < groups:
+        maxima = s[: rows * groups].reshape(rows, groups).max(axis=0)
+        maxima = maxima[np.isfinite(maxima)]
+        if len(maxima) >= m:
+            bound = np.partition(maxima, len(maxima) - m)[len(maxima) - m]
+            cand = np.flatnonzero(s >= bound)
+    cand = np.flatnonzero(np.isfinite(s)) if cand is None else cand[np.isfinite(s[cand])]
+    values = s[cand]
+    order = np.lexsort((cand, -values))[:m]
+    return cand[order]
+
+
 class UserPersonalizationModel(BaseModel):
     """EASE (+ iALS) scorer folding in the request-time history."""
 
     kind = "user-personalization"
 
     def after_load(self) -> None:
-        """Rebuild derived state (iALS Gram matrix)."""
+        """Rebuild derived state (iALS Gram matrix, dense transition rows, event lookup)."""
         self._yty = None
+        self._transitions: TransitionScorer | None = None
+        self._event_lookup: dict[str, int] | None = None
 
     def _params(self) -> dict[str, Any]:
         return self.meta.get("params", {})
 
-    def _component_scores(self, history: UserHistory) -> np.ndarray:
+    def _component_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
         fast = self._block_value("components")  # inside score_users: same values, shared work
         if fast is not None:
-            return fast(history)
+            return fast(history, stats)
         p = self._params()
-        items, w = recency_weights(
-            history,
+        items, w = _recency(
+            stats or _history_stats(history),
             half_life=param(p, "recency_half_life", 4.0),
             floor=param(p, "recency_floor", 0.02),
             enabled=param(p, "recency_mask", "true", bool),
@@ -145,63 +199,107 @@ class UserPersonalizationModel(BaseModel):
             out += als_w * _zscore(Y @ x)
         return out
 
-    def _novel_scores(self, history: UserHistory) -> np.ndarray:
+    def _novel_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
         """Item-item (+ iALS) scores with a small popularity prior (ranks the unseen items)."""
-        scores = self._component_scores(history)
-        pop_w = param(self._params(), "popularity_weight", 0.0)
+        stats = stats or _history_stats(history)
+        scores = self._component_scores(history, stats)  # a fresh float64 row
         # small popularity prior so items outside EASE / unseen items still rank sensibly
-        scores = scores + (pop_w + 1e-3) * self.popularity_scores()
-        return self._with_transitions(history, scores)
+        prior = self._block_value("prior")
+        scores += self._popularity_prior() if prior is None else prior
+        return self._with_transitions(history, scores, stats)
 
-    def _with_transitions(self, history: UserHistory, scores: np.ndarray) -> np.ndarray:
-        """Blend in next-item transitions from the newest history items (``transition_weight``)."""
-        T = self.sparse.get("transitions")
+    def _popularity_prior(self) -> np.ndarray:
+        """The float32 popularity term added to every row's component scores."""
+        pop_w = param(self._params(), "popularity_weight", 0.0)
+        return (pop_w + 1e-3) * self.popularity_scores()
+
+    def _with_transitions(self, history: UserHistory, scores: np.ndarray, stats: _Stats | None = None) -> np.ndarray:
+        """Blend in next-item transitions from the newest history items (``transition_weight``).
+
+        ``scores`` (a float64 row owned by the caller) is overwritten. The float operations are
+        those of ``(1 - tw) * scores + tw * _zscore(transition_scores(...))``, done in place.
+        """
         tw = param(self._params(), "transition_weight", 0.0)
-        if T is None or tw <= 0 or len(history) == 0:
+        scorer = self._transition_scorer()
+        if scorer is None or tw <= 0 or len(history) == 0:
             return scores
-        items, w = recency_weights(history, half_life=1.0, floor=0.0)
-        return (1.0 - tw) * scores + tw * _zscore(transition_scores(T, items, w))
+        items, w = _recency(stats or _history_stats(history), half_life=1.0, floor=0.0)
+        z = _zscore_fast(scorer.scores(items, w))
+        z *= tw
+        scores *= 1.0 - tw
+        scores += z
+        return scores
+
+    def _transition_scorer(self) -> TransitionScorer | None:
+        """The transition matrix with its densest rows held dense (built once per model)."""
+        scorer = getattr(self, "_transitions", None)
+        if scorer is None and "transitions" in self.sparse:
+            scorer = self._transitions = TransitionScorer(self.sparse["transitions"])
+        return scorer
 
     def _event_codes(self, history: UserHistory) -> np.ndarray:
         """History event types as indices into the training event names (0 when unknown)."""
-        names = self.meta.get("event_names") or [""]
         if not history.event_types:
             return np.zeros(len(history), np.int64)
-        lookup = {str(n): i for i, n in enumerate(names)}
+        lookup = getattr(self, "_event_lookup", None)
+        if lookup is None:
+            names = self.meta.get("event_names") or [""]
+            lookup = self._event_lookup = {str(n): i for i, n in enumerate(names)}
         return np.array([lookup.get(str(e), 0) for e in history.event_types], np.int64)
 
-    def _calibrated(self, history: UserHistory, novel: np.ndarray) -> np.ndarray:
-        """P(next interaction) for every item: rank curve for unseen items, repeat model for seen ones."""
+    def _calibrated(self, history: UserHistory, novel: np.ndarray, stats: _Stats | None = None) -> np.ndarray:
+        """P(next interaction) for every item: rank curve for unseen items, repeat model for seen ones.
+
+        The ``m`` best unseen items (ties: lower index first) get the curve's rates in rank order; the
+        other unseen items share the tail below ``curve[m - 1]``, linear in their score. ``novel`` (a
+        float64 row owned by the caller) is overwritten and returned.
+        """
         curve = np.asarray(self.arrays["novel_curve"], np.float64)
         ts = history.timestamps if history.timestamps is not None else np.arange(len(history))
-        seen, feats = history_features(
-            history.items, ts, self._event_codes(history), np.asarray(self.arrays["item_conv"])
-        )
-        s = np.asarray(novel, np.float64).copy()
+        st = stats or _history_stats(history)
+        seen = st.uniq
+        conv_rows = np.asarray(self.arrays["item_conv"])[seen]
+        feats = features_from_stats(st.inv, st.last_pos, st.counts, st.rank, ts, self._event_codes(history), conv_rows)
+        s = novel
         s[seen] = -np.inf
-        m = min(len(curve), int(np.isfinite(s).sum()))
-        out = np.zeros(len(s), np.float64)
+        finite = np.isfinite(s)
+        n_finite = int(np.count_nonzero(finite))
+        m = min(len(curve), n_finite)
         if m > 0:
-            top = np.argpartition(-s, m - 1)[:m]
-            top = top[np.argsort(-s[top], kind="stable")]
-            out[top] = curve[:m]
-            rest = np.isfinite(s)
-            rest[top] = False
-            if rest.any():
-                lo, hi = float(s[rest].min()), float(s[top[-1]])
-                out[rest] = curve[m - 1] * (0.5 + 0.49 * (s[rest] - lo) / ((hi - lo) or 1.0))
+            top = _best_indices(s, m)
+            hi = float(s[top[-1]])
+            if n_finite > m:
+                # every other finite score lies in [min, hi]: the top m hold the largest ones
+                lo = float(np.min(s, where=finite, initial=np.inf))
+                s -= lo
+                s *= 0.49
+                s /= (hi - lo) or 1.0
+                s += 0.5
+                s *= curve[m - 1]
+            else:
+                s[:] = 0.0
+            s[top] = curve[:m]
+        else:
+            s[:] = 0.0
+        if n_finite + len(seen) < len(s):
+            s[~finite] = 0.0
         if len(seen):
-            out[seen] = repeat_probability(np.asarray(self.arrays["repeat_w"]), feats)
-        return out
+            s[seen] = repeat_probability(np.asarray(self.arrays["repeat_w"]), feats)
+        return s
 
     def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
         """One score per item from the user's current history; popularity when it is empty."""
         if len(history) == 0:
             return self.explore(self.popularity_scores(), history, context)
-        scores = self._novel_scores(history)
+        return self.explore(self._row(history).astype(np.float32), history, context)
+
+    def _row(self, history: UserHistory) -> np.ndarray:
+        """``score_user``'s float64 scores before exploration (non-empty history)."""
+        stats = _history_stats(history)
+        scores = self._novel_scores(history, stats)
         if "repeat_w" in self.arrays:
-            scores = self._calibrated(history, scores)
-        return self.explore(scores.astype(np.float32), history, context)
+            scores = self._calibrated(history, scores, stats)
+        return scores
 
     def score_item(self, item_index: int) -> np.ndarray:
         """Related items: the single-item history's scores."""
@@ -211,14 +309,24 @@ class UserPersonalizationModel(BaseModel):
     def score_users(self, histories: list[UserHistory], context: dict[str, Any] | None = None) -> np.ndarray:
         """``score_user`` for a block of users (rows), with identical values.
 
-        Within the block, popularity is computed once and ``_component_scores`` runs on shared
-        parameters and buffers with a single-pass z-score (the same float operations as ``_zscore``);
-        each row's EASE and iALS products are the same BLAS calls, so results match bit for bit.
+        Within the block, popularity and its prior are computed once and ``_component_scores`` runs on
+        shared parameters and buffers with a single-pass z-score (the same float operations as
+        ``_zscore``); each row's EASE and iALS products are the same BLAS calls, the transition and
+        calibration steps are the per-request ones, and rows are cast straight into the block, so
+        results match bit for bit.
         """
+        out = np.empty((len(histories), self.n_items), np.float32)
+        explores = exploration_config(context)[0] > 0.0
         with self.block_scope(components=self._component_scorer()):
-            return super().score_users(histories, context)
+            with self.block_scope(prior=self._popularity_prior()):
+                for row, history in enumerate(histories):
+                    if explores or len(history) == 0:
+                        out[row] = self.score_user(history, context)
+                    else:  # explore() leaves the scores as they are: cast straight into the block
+                        out[row] = self._row(history)
+        return out
 
-    def _component_scorer(self) -> Callable[[UserHistory], np.ndarray]:
+    def _component_scorer(self) -> Callable[[UserHistory, _Stats | None], np.ndarray]:
         """``_component_scores`` with the parameters read once and a reused scratch row."""
         p = self._params()
         recency = {
@@ -228,8 +336,8 @@ class UserPersonalizationModel(BaseModel):
         }
         buf = np.zeros(self.n_items, np.float64)
 
-        def score(history: UserHistory) -> np.ndarray:
-            return self._component_row(*recency_weights(history, **recency), buf)
+        def score(history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
+            return self._component_row(*_recency(stats or _history_stats(history), **recency), buf)
 
         return score
 
@@ -370,7 +478,6 @@ class UserPersonalizationRecipe:
         model.meta["fit_seconds"] = time.perf_counter() - t0
         model.after_load()
         return model
-
 
     @staticmethod
     def _calibration_users(data: TrainingData, seed: int, share: float = 0.25, cap: int = 3000) -> np.ndarray:
