@@ -105,6 +105,11 @@ def require_active(res: Resource, label: str) -> None:
         raise ResourceInUseException(f"{label} {res.arn} is not ACTIVE (status: {res.status}).")
 
 
+def mark_failed(control: Control, arn: str, reason: str) -> None:
+    """End a job as CREATE FAILED with ``reason`` (what the job runner calls when a job cannot run)."""
+    control.store.update(arn, status=CREATE_FAILED, failureReason=reason)
+
+
 def describe(res: Resource) -> dict[str, Any]:
     """The stored document plus the timestamps and status every description carries."""
     return {**res.doc, "status": res.status, "creationDateTime": res.created, "lastUpdatedDateTime": res.updated}

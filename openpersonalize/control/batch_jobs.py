@@ -35,6 +35,7 @@ from .base import (
     describe,
     get_resource,
     insert_resource,
+    mark_failed,
     paginate,
 )
 from .locations import LocationError, check_location, data_sources, open_output, s3_client
@@ -573,18 +574,14 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
 
-def fail_job(control: Control, arn: str, reason: str) -> None:
-    control.store.update(arn, status=CREATE_FAILED, failureReason=reason)
-
-
 def job_handlers(control: Control, runtime: RuntimeService) -> dict[str, JobHandler]:
     """Batch inference and batch segment job kinds (scored through ``runtime``)."""
     return {
         INFERENCE_KIND: JobHandler(
-            lambda arn: run_batch_inference(control, runtime, arn), lambda arn, why: fail_job(control, arn, why)
+            lambda arn: run_batch_inference(control, runtime, arn), lambda arn, why: mark_failed(control, arn, why)
         ),
         SEGMENT_KIND: JobHandler(
-            lambda arn: run_batch_segment(control, runtime, arn), lambda arn, why: fail_job(control, arn, why)
+            lambda arn: run_batch_segment(control, runtime, arn), lambda arn, why: mark_failed(control, arn, why)
         ),
     }
 

@@ -32,6 +32,7 @@ from .base import (
     describe,
     get_resource,
     insert_resource,
+    mark_failed,
     paginate,
 )
 from .locations import LocationError, check_location, data_sources, open_output, s3_client
@@ -279,10 +280,6 @@ def _delete_live(control: Control, group: str, users: set[str]) -> int:
     return int(fn(control, group, sorted(users)) or 0)
 
 
-def fail_export(control: Control, arn: str, reason: str) -> None:
-    control.store.update(arn, status=CREATE_FAILED, failureReason=reason)
-
-
 def fail_deletion(control: Control, arn: str, reason: str) -> None:
     control.store.update(arn, status=FAILED, failureReason=reason)
 
@@ -290,7 +287,7 @@ def fail_deletion(control: Control, arn: str, reason: str) -> None:
 def job_handlers(control: Control) -> dict[str, JobHandler]:
     """Export and deletion job kinds."""
     return {
-        EXPORT_KIND: JobHandler(lambda arn: run_export(control, arn), lambda arn, why: fail_export(control, arn, why)),
+        EXPORT_KIND: JobHandler(lambda arn: run_export(control, arn), lambda arn, why: mark_failed(control, arn, why)),
         DELETION_KIND: JobHandler(
             lambda arn: run_deletion(control, arn), lambda arn, why: fail_deletion(control, arn, why)
         ),

@@ -22,6 +22,7 @@ from .base import (
     describe,
     get_resource,
     insert_resource,
+    mark_failed,
     paginate,
 )
 from .locations import LocationError, check_location, csv_sources, s3_client
@@ -98,12 +99,8 @@ def run_import(control: Control, arn: str) -> None:
     store.update(arn, status=ACTIVE, _rowsImported=result.rows)
 
 
-def fail_import(control: Control, arn: str, reason: str) -> None:
-    control.store.update(arn, status=CREATE_FAILED, failureReason=reason)
-
-
 def job_handlers(control: Control) -> dict[str, JobHandler]:
-    return {KIND: JobHandler(lambda arn: run_import(control, arn), lambda arn, why: fail_import(control, arn, why))}
+    return {KIND: JobHandler(lambda arn: run_import(control, arn), lambda arn, why: mark_failed(control, arn, why))}
 
 
 OPERATIONS = {

@@ -28,6 +28,7 @@ from .base import (
     describe,
     get_resource,
     insert_resource,
+    mark_failed,
     paginate,
     refuse_if_in_use,
 )
@@ -349,14 +350,10 @@ def _write_live_events(control: Control, group: str, out: Path) -> Path | None:
     return path
 
 
-def fail_training(control: Control, arn: str, reason: str) -> None:
-    control.store.update(arn, status=CREATE_FAILED, failureReason=reason)
-
-
 def job_handlers(control: Control) -> dict[str, JobHandler]:
     return {
         VERSION_KIND: JobHandler(
-            lambda arn: run_training(control, arn), lambda arn, why: fail_training(control, arn, why)
+            lambda arn: run_training(control, arn), lambda arn, why: mark_failed(control, arn, why)
         )
     }
 
