@@ -220,9 +220,8 @@ def list_solution_versions(call: Call) -> dict[str, Any]:
 
 def stop_solution_version_creation(call: Call) -> dict[str, Any]:
     res = get_resource(call, call.params["solutionVersionArn"], VERSION_KIND, VERSION_LABEL)
-    if res.status not in (CREATE_PENDING, CREATE_IN_PROGRESS):
+    if call.store.update(res.arn, status=CREATE_STOPPING, only_if=(CREATE_PENDING, CREATE_IN_PROGRESS)) is None:
         raise ResourceInUseException(f"Solution version {res.arn} is {res.status}; only a running version can stop.")
-    call.store.update(res.arn, status=CREATE_STOPPING)
     return {}
 
 
@@ -276,10 +275,9 @@ def run_training(control: Control, arn: str) -> None:
     version = store.get(arn)
     if version is None or version.status not in UNFINISHED:
         return
-    if version.status == CREATE_STOPPING:
-        store.update(arn, status=CREATE_STOPPED)
+    if store.update(arn, status=CREATE_IN_PROGRESS, only_if=(CREATE_PENDING, CREATE_IN_PROGRESS)) is None:
+        store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
         return
-    store.update(arn, status=CREATE_IN_PROGRESS)
     snapshots = {}
     for dataset in store.children(version.doc["datasetGroupArn"], ("dataset",)):
         path = datasets.snapshot_path(control, dataset)
@@ -314,22 +312,26 @@ def run_training(control: Control, arn: str) -> None:
         result = run_isolated(train_from_snapshots, kwargs, should_stop)
     except JobStopped:
         shutil.rmtree(out, ignore_errors=True)
-        if store.get(arn) is not None:
-            store.update(arn, status=CREATE_STOPPED)
+        store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
         return
     except JobError as exc:
         log.warning("training %s failed: %s\n%s", arn, exc.message, exc.trace)
         shutil.rmtree(out, ignore_errors=True)
         store.update(arn, status=CREATE_FAILED, failureReason=exc.message)
         return
-    store.update(
+    finished = store.update(
         arn,
         status=ACTIVE,
+        only_if=(CREATE_IN_PROGRESS,),
         _metrics=result["metrics"],
         _model=out.relative_to(control.objects_dir).as_posix(),
         tunedHPOParams={"algorithmHyperParameters": result["tuned_params"]},
         trainingHours=result["training_seconds"] / 3600.0,
     )
+    if finished is None:  # stopped (or deleted) while the last step ran
+        shutil.rmtree(out, ignore_errors=True)
+        store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
+        return
     from .campaigns import sync_to_version  # campaigns build on solutions, not the reverse
 
     sync_to_version(control, version.doc["solutionArn"], arn)

@@ -135,11 +135,17 @@ class MetadataStore:
             row = conn.execute(sa.select(resources).where(resources.c.arn == arn)).first()
         return _row_to_resource(row) if row else None
 
-    def update(self, arn: str, status: str | None = None, **doc_changes: Any) -> Resource | None:
-        """Merge ``doc_changes`` into the document (and set status); returns the new state."""
+    def update(
+        self, arn: str, status: str | None = None, only_if: tuple[str, ...] | None = None, **doc_changes: Any
+    ) -> Resource | None:
+        """Merge ``doc_changes`` into the document (and set status); returns the new state.
+
+        With ``only_if``, nothing changes (and None is returned) unless the current status is
+        one of those: a status transition that cannot overwrite a concurrent one.
+        """
         with self.transaction() as conn:
             row = conn.execute(sa.select(resources).where(resources.c.arn == arn).with_for_update()).first()
-            if row is None:
+            if row is None or (only_if is not None and row.status not in only_if):
                 return None
             res = _row_to_resource(row)
             res.doc.update(doc_changes)
