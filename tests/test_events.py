@@ -376,3 +376,70 @@ def test_acknowledged_events_survive_sigkill(tmp_path):
         assert server.client("personalize").describe_event_tracker  # server is back
     finally:
         server.stop()
+
+
+def _wait_job(describe, key: str, **kwargs) -> dict:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        job = describe(**kwargs)[key]
+        if job["status"] in ("ACTIVE", "COMPLETED", "CREATE FAILED", "FAILED"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"{key} did not finish")
+
+
+def _put_export(server, personalize, dataset: str) -> list[dict]:
+    import csv
+
+    dst = server.work / unique("put-export")
+    arn = personalize.create_dataset_export_job(
+        jobName=unique("exp"),
+        datasetArn=dataset,
+        ingestionMode="PUT",
+        roleArn="arn:aws:iam::000000000000:role/test",
+        jobOutput={"s3DataDestination": {"path": str(dst)}},
+    )["datasetExportJobArn"]
+    job = _wait_job(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=arn)
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    (path,) = (dst / job["jobName"]).glob("*.csv")
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_live_data_exported_then_deleted(server, personalize, events, tracked):
+    """PUT exports hold what PutEvents / PutUsers stored; a data deletion job removes it, sessions included."""
+    tid, user = tracked["trackingId"], unique("gone")
+    session = unique("sess")
+    events.put_events(trackingId=tid, sessionId=session, eventList=[_event("d1")])
+    events.put_events(
+        trackingId=tid,
+        userId=user,
+        sessionId=session,
+        eventList=[_event("d2", properties=json.dumps({"device": "tv"}))],
+    )
+    events.put_users(datasetArn=tracked["users"], users=[{"userId": user, "properties": '{"age": 40}'}])
+    rows = _put_export(server, personalize, tracked["ints"])
+    assert list(rows[0]) == [f["name"] for f in INTERACTIONS_SCHEMA["fields"]]
+    mine = [r for r in rows if r["USER_ID"] == user]
+    assert [(r["ITEM_ID"], r["DEVICE"]) for r in mine] == [("d1", ""), ("d2", "tv")]
+    assert any(r["USER_ID"] == user and r["AGE"] == "40" for r in _put_export(server, personalize, tracked["users"]))
+    with _event_store(server) as store:
+        version = store.live_version(tracked["users"])
+        assert [e[0] for e in store.item_history(tracked["group"], user, None)] == ["d1", "d2"]
+
+    ids = server.work / (unique("delete") + ".csv")
+    ids.write_text(f"USER_ID\n{user}\n")
+    arn = personalize.create_data_deletion_job(
+        jobName=unique("del"),
+        datasetGroupArn=tracked["group"],
+        roleArn="arn:aws:iam::000000000000:role/test",
+        dataSource={"dataLocation": str(ids)},
+    )["dataDeletionJobArn"]
+    done = _wait_job(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=arn)
+    assert done["status"] == "COMPLETED", done.get("failureReason")
+    assert done["numDeleted"] == 2
+    with _event_store(server) as store:
+        assert store.item_history(tracked["group"], user, session) == []
+        assert store.record(tracked["users"], user) is None
+        assert store.live_version(tracked["users"]) > version
+    assert not any(r["USER_ID"] == user for r in _put_export(server, personalize, tracked["ints"]))

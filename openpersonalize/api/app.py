@@ -9,13 +9,13 @@ an AWS-shaped JSON error.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import anyio.to_thread
+import orjson
 from botocore.model import OperationModel
 
 from ..control.base import Call, Control
@@ -63,10 +63,15 @@ class PersonalizeApp:
         rest_handlers: Mapping[str, RestHandler] | None = None,
         on_startup: Callable[[], None] | None = None,
         on_shutdown: Callable[[], None] | None = None,
+        inline_operations: Collection[str] = (),
     ) -> None:
+        """``inline_operations`` are REST operations answered on the event loop instead of a worker
+        thread: CPU-bound and short (GetRecommendations), where the thread hand-off costs more than
+        the work and the GIL gives a thread no parallelism anyway."""
         self.control = control
         self.credentials = dict(credentials)
         self.rest_handlers = dict(rest_handlers or {})
+        self.inline_operations = frozenset(inline_operations)
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self.control_model = service_model("personalize")
@@ -120,7 +125,10 @@ class PersonalizeApp:
         handler = self.rest_handlers.get(op.name)
         if handler is None:
             raise ResourceNotFoundException(_missing_resource_message(op.name, params))
-        result = await anyio.to_thread.run_sync(handler, identity.region, params)
+        if op.name in self.inline_operations:
+            result = handler(identity.region, params)
+        else:
+            result = await anyio.to_thread.run_sync(handler, identity.region, params)
         return 200, shape_output(op.output_shape, result) or {}
 
     async def _control(self, target: str, params: dict[str, Any], region: str) -> dict[str, Any]:
@@ -168,8 +176,8 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise SerializationException(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise SerializationException("Request body must be a JSON object")
@@ -177,7 +185,7 @@ def _parse_json(body: bytes) -> dict[str, Any]:
 
 
 async def _respond(send: Send, status: int, payload: dict[str, Any], request_id: str, extra=()) -> None:
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    body = orjson.dumps(payload)
     headers = [
         (b"content-type", b"application/x-amz-json-1.1"),
         (b"content-length", str(len(body)).encode()),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -145,20 +146,58 @@ def shape_output(shape: Shape | None, value: Any) -> Any:
     """Keep only what ``shape`` defines; datetimes become epoch seconds (the JSON protocols' format)."""
     if shape is None or value is None:
         return None
+    return _shaper(shape)(value)
+
+
+Shaper = Callable[[Any], Any]
+
+
+def _scalar(value: Any) -> Any:
+    return value
+
+
+def _timestamp(value: Any) -> Any:
+    return value.timestamp() if isinstance(value, dt.datetime) else value
+
+
+@cache
+def _shaper(shape: Shape) -> Shaper:
+    """A function shaping values of ``shape``, built once per shape (the runtime shapes every response)."""
     kind = shape.type_name
     if kind == "structure":
+        return _structure_shaper(shape)
+    if kind == "list":
+        member = shape.member
+
+        def shape_list(value: Any) -> Any:
+            item = _shaper(member)
+            return [None if v is None else item(v) for v in value]
+
+        return shape_list
+    if kind == "map":
+        inner = shape.value
+
+        def shape_map(value: Any) -> Any:
+            item = _shaper(inner)
+            return {k: None if v is None else item(v) for k, v in value.items()}
+
+        return shape_map
+    return _timestamp if kind == "timestamp" else _scalar
+
+
+def _structure_shaper(shape: Shape) -> Shaper:
+    members: list[tuple[str, Shape]] = list(shape.members.items())
+
+    def shape_structure(value: Any) -> Any:
         if not isinstance(value, dict):
             return None
         out = {}
-        for name, member in shape.members.items():
-            shaped = shape_output(member, value.get(name))
-            if shaped is not None:
-                out[name] = shaped
+        for name, member in members:
+            item = value.get(name)
+            if item is not None:
+                item = _shaper(member)(item)  # looked up per call: recursive shapes stay finite
+                if item is not None:
+                    out[name] = item
         return out
-    if kind == "list":
-        return [shape_output(shape.member, item) for item in value]
-    if kind == "map":
-        return {key: shape_output(shape.value, item) for key, item in value.items()}
-    if kind == "timestamp" and isinstance(value, dt.datetime):
-        return value.timestamp()
-    return value
+
+    return shape_structure

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import logging
 import os
@@ -20,7 +19,7 @@ from ..data.csv_import import iter_snapshot_batches
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
-from . import dataset_groups, datasets
+from . import dataset_groups, datasets, schemas
 from .base import (
     ACTIVE,
     CREATE_FAILED,
@@ -35,6 +34,7 @@ from .base import (
     mark_failed,
     paginate,
 )
+from .events_api import event_store
 from .locations import LocationError, check_location, data_sources, open_output, s3_client
 
 log = logging.getLogger(__name__)
@@ -78,22 +78,42 @@ def list_dataset_export_jobs(call: Call) -> dict[str, Any]:
     return {"datasetExportJobs": jobs, "nextToken": token}
 
 
-def _events_module() -> Any | None:
-    """The live-events store module when it exists (it is optional)."""
-    try:
-        return importlib.import_module("openpersonalize.store.events")
-    except ImportError:
-        return None
+def _live_rows(control: Control, dataset: Resource) -> list[dict[str, Any]]:
+    """What PutEvents / PutItems / PutUsers stored for the dataset, as rows keyed by schema field name."""
+    events = event_store(control)
+    kind = dataset.doc["datasetType"]
+    if kind != "INTERACTIONS":
+        id_field = "ITEM_ID" if kind == "ITEMS" else "USER_ID"
+        return [{id_field: r["id"], **r["properties"]} for r in events.records(dataset.arn)]
+    rows = []
+    for e in events.group_events(dataset.doc["datasetGroupArn"]):
+        if e.user_id is None or e.item_id is None:
+            continue  # unclaimed sessions and item-less events are not interactions of a user yet
+        rows.append(
+            {
+                **(e.properties or {}),
+                "USER_ID": e.user_id,
+                "ITEM_ID": e.item_id,
+                "EVENT_TYPE": e.event_type,
+                "EVENT_VALUE": e.event_value,
+                "TIMESTAMP": int(e.timestamp),
+                "IMPRESSION": "|".join(e.impression) if e.impression else None,
+                "RECOMMENDATION_ID": e.recommendation_id,
+                "EVENT_ATTRIBUTION_SOURCE": e.attribution_source,
+            }
+        )
+    return rows
 
 
 def _live_batches(control: Control, dataset: Resource) -> list[pa.RecordBatch]:
-    """Rows received through PutEvents / PutItems / PutUsers, when the events store can list them."""
-    module = _events_module()
-    fn = getattr(module, "export_rows", None) if module else None
-    if fn is None:
+    """The dataset's live rows conformed to its schema's columns (the snapshot's CSV header)."""
+    rows = _live_rows(control, dataset)
+    if not rows:
         return []
-    table = fn(control, dataset)
-    return table.to_batches() if table is not None else []
+    schema = schemas.load_schema(control.store.get(dataset.doc["schemaArn"])).arrow_schema()
+    by_name = {name.upper(): name for name in schema.names}
+    conformed = [{by_name[k.upper()]: v for k, v in row.items() if k.upper() in by_name} for row in rows]
+    return pa.Table.from_pylist(conformed, schema=schema).to_batches()
 
 
 def run_export(control: Control, arn: str) -> None:
@@ -272,12 +292,13 @@ def run_deletion(control: Control, arn: str) -> None:
 
 
 def _delete_live(control: Control, group: str, users: set[str]) -> int:
-    """Delete the users' live events / PutUsers rows when the events store offers ``delete_users``."""
-    module = _events_module()
-    fn = getattr(module, "delete_users", None) if module else None
-    if fn is None or not users:
+    """Delete the users' live events and PutUsers records; the number of events removed."""
+    if not users:
         return 0
-    return int(fn(control, group, sorted(users)) or 0)
+    users_dataset = next(
+        (d.arn for d in control.store.children(group, (datasets.KIND,)) if d.doc.get("datasetType") == "USERS"), None
+    )
+    return event_store(control).delete_users(group, sorted(users), users_dataset)
 
 
 def fail_deletion(control: Control, arn: str, reason: str) -> None:

@@ -34,7 +34,7 @@ DEFAULT_RESULTS = 25
 DOC_TTL_SECONDS = 1.0
 
 # (dataset group arn, user id or None, session id or None) -> live events as (item id, timestamp, event type)
-LiveEventSource = Callable[[str, str | None, str | None], Sequence[tuple[str, int, str]]]
+LiveEventSource = Callable[[str, str | None, str | None], Sequence[tuple[str, float, str]]]
 
 
 class _DocCache:
@@ -72,12 +72,8 @@ def stored_live_events(control: Control) -> LiveEventSource:
     """
     events = event_store(control)
 
-    def source(group: str, user_id: str | None, session_id: str | None) -> list[tuple[str, int, str]]:
-        found = events.user_events(group, user_id) if user_id else []
-        anonymous_id = session_id or user_id
-        if anonymous_id:
-            found += [e for e in events.session_events(group, anonymous_id) if e.user_id is None]
-        return [(e.item_id, int(e.timestamp), e.event_type) for e in found if e.item_id]
+    def source(group: str, user_id: str | None, session_id: str | None) -> list[tuple[str, float, str]]:
+        return events.item_history(group, user_id, session_id)
 
     return source
 
@@ -122,7 +118,7 @@ class RuntimeService:
         by_type = self._datasets(version.doc["datasetGroupArn"])
         items, users = by_type.get("ITEMS"), by_type.get("USERS")
         events = event_store(self.control)
-        live_items = events.records_version(items.arn) if items else None
+        live_items = events.live_version(items.arn) if items else None
         key = (
             version.arn,
             items.doc.get("_snapshotId") if items else None,

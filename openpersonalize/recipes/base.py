@@ -89,11 +89,13 @@ class BaseModel:
         self.meta: dict[str, Any] = {}
         self._user_index: dict[str, int] | None = None
         self._item_index: dict[str, int] | None = None
+        self._popularity: np.ndarray | None = None
 
     # ------------------------------------------------------------ common state
     def set_common(self, data: TrainingData, recipe_arn: str, params: dict[str, Any]) -> None:
         """Store ids, histories, popularity, item times and normalised item features."""
         counts = data.item_counts()
+        self._popularity = None
         self.arrays.update(
             item_ids=np.asarray(data.item_ids, dtype=str),
             user_ids=np.asarray(data.user_ids, dtype=str),
@@ -163,17 +165,16 @@ class BaseModel:
         return UserHistory(
             np.asarray(self.arrays["hist_items"][lo:hi], np.int64),
             np.asarray(self.arrays["hist_ts"][lo:hi], np.int64),
-            [names[e] for e in self.arrays["hist_events"][lo:hi]],
+            [names[e] for e in np.asarray(self.arrays["hist_events"][lo:hi]).tolist()],
         )
 
     def popularity_scores(self) -> np.ndarray:
-        """Log interaction counts scaled into [0, 1] (cold-start fallback)."""
-        cached = self._block_value("popularity")  # inside score_users: computed once per block
-        if cached is not None:
-            return cached.copy()
-        counts = np.asarray(self.arrays["item_counts"], np.float64)
-        top = math.log1p(float(counts.max())) if counts.size else 1.0
-        return (np.log1p(counts) / (top or 1.0)).astype(np.float32)
+        """Log interaction counts scaled into [0, 1] (cold-start fallback); a fresh copy the caller may change."""
+        if self._popularity is None:
+            counts = np.asarray(self.arrays["item_counts"], np.float64)
+            top = math.log1p(float(counts.max())) if counts.size else 1.0
+            self._popularity = (np.log1p(counts) / (top or 1.0)).astype(np.float32)
+        return self._popularity.copy()
 
     # ----------------------------------------------------------- exploration
     def explore(self, scores: np.ndarray, history: UserHistory, context: dict[str, Any] | None) -> np.ndarray:
@@ -274,12 +275,10 @@ class BaseModel:
 
     @contextmanager
     def block_scope(self, **shared: Any) -> Iterator[None]:
-        """Within (this thread only): popularity is computed once, and ``shared`` values are visible
-        to this model's ``_block_value`` (e.g. a family's faster exact component scorer)."""
+        """Within (this thread only): ``shared`` values are visible to this model's ``_block_value``
+        (e.g. a family's faster exact component scorer)."""
         prev = getattr(_BLOCK, "state", None)
         values = dict(prev[1]) if prev is not None and prev[0] is self else {}
-        if "popularity" not in values:
-            values["popularity"] = self.popularity_scores()
         values.update(shared)
         _BLOCK.state = (self, values)
         try:

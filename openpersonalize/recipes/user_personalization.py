@@ -87,12 +87,7 @@ def als_fold_in(Y: np.ndarray, YtY: np.ndarray, items: np.ndarray, conf: np.ndar
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
-    std = float(x.std())
-    return (x - float(x.mean())) / (std if std > 0 else 1.0)
-
-
-def _zscore_fast(x: np.ndarray) -> np.ndarray:
-    """``_zscore`` with the centred vector computed once (numpy's ``mean``/``std`` do the same float ops)."""
+    """(x - mean) / std in float64, one centring pass (std 0 leaves the centred vector)."""
     n = x.size
     d = x - float(np.add.reduce(x) / n)
     std = math.sqrt(float(np.add.reduce(d * d) / n))
@@ -153,6 +148,14 @@ def _best_indices(s: np.ndarray, m: int) -> np.ndarray:
     return cand[order]
 
 
+def _weighted_rows(B: np.ndarray, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``w @ B[rows]`` without copying the rows out: a one-row sparse product reads them in place (float32)."""
+    n = B.shape[0]
+    order = np.argsort(rows)  # ascending rows: sequential reads of the (memory-mapped) matrix
+    picked = sp.csr_matrix((w[order].astype(np.float32), rows[order], np.array([0, len(rows)])), shape=(1, n))
+    return np.asarray(picked @ B).ravel()
+
+
 class UserPersonalizationModel(BaseModel):
     """EASE (+ iALS) scorer folding in the request-time history."""
 
@@ -168,7 +171,7 @@ class UserPersonalizationModel(BaseModel):
         return self.meta.get("params", {})
 
     def _component_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
-        fast = self._block_value("components")  # inside score_users: same values, shared work
+        fast = self._block_value("components")  # inside score_users: parameters read once, shared scratch row
         if fast is not None:
             return fast(history, stats)
         p = self._params()
@@ -178,26 +181,7 @@ class UserPersonalizationModel(BaseModel):
             floor=param(p, "recency_floor", 0.02),
             enabled=param(p, "recency_mask", "true", bool),
         )
-        n = self.n_items
-        ease_items = self.arrays.get("ease_items")
-        als_w = float(self.meta.get("als_weight", 0.0))
-        out = np.zeros(n, np.float64)
-        if ease_items is not None and len(ease_items):
-            pos = np.asarray(self.arrays["ease_pos"])[items]
-            ok = pos >= 0
-            if ok.any():
-                s = w[ok].astype(np.float32) @ np.asarray(self.arrays["ease_B"])[pos[ok]]
-                part = np.zeros(n, np.float64)
-                part[np.asarray(ease_items)] = s
-                out += (1.0 - als_w) * _zscore(part)
-        if als_w > 0 and "als_items" in self.arrays:
-            Y = np.asarray(self.arrays["als_items"])
-            if getattr(self, "_yty", None) is None:
-                self._yty = Y.T.astype(np.float64) @ Y.astype(np.float64)
-            alpha = param(p, "als_alpha", 20.0)
-            x = als_fold_in(Y, self._yty, items, 1.0 + alpha * w, param(p, "als_regularization", 0.05))
-            out += als_w * _zscore(Y @ x)
-        return out
+        return self._component_row(items, w, np.zeros(self.n_items, np.float64))
 
     def _novel_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
         """Item-item (+ iALS) scores with a small popularity prior (ranks the unseen items)."""
@@ -224,7 +208,7 @@ class UserPersonalizationModel(BaseModel):
         if scorer is None or tw <= 0 or len(history) == 0:
             return scores
         items, w = _recency(stats or _history_stats(history), half_life=1.0, floor=0.0)
-        z = _zscore_fast(scorer.scores(items, w))
+        z = _zscore(scorer.scores(items, w))
         z *= tw
         scores *= 1.0 - tw
         scores += z
@@ -309,11 +293,10 @@ class UserPersonalizationModel(BaseModel):
     def score_users(self, histories: list[UserHistory], context: dict[str, Any] | None = None) -> np.ndarray:
         """``score_user`` for a block of users (rows), with identical values.
 
-        Within the block, popularity and its prior are computed once and ``_component_scores`` runs on
-        shared parameters and buffers with a single-pass z-score (the same float operations as
-        ``_zscore``); each row's EASE and iALS products are the same BLAS calls, the transition and
-        calibration steps are the per-request ones, and rows are cast straight into the block, so
-        results match bit for bit.
+        Within the block, the popularity prior is computed once and ``_component_scores`` runs on
+        shared parameters and a reused scratch row; every row goes through the per-request
+        ``_component_row``, transition and calibration steps and is cast straight into the block,
+        so results match bit for bit.
         """
         out = np.empty((len(histories), self.n_items), np.float32)
         explores = exploration_config(context)[0] > 0.0
@@ -351,8 +334,8 @@ class UserPersonalizationModel(BaseModel):
             ok = pos >= 0
             if ok.any():
                 cols = np.asarray(ease_items)
-                buf[cols] = w[ok].astype(np.float32) @ np.asarray(self.arrays["ease_B"])[pos[ok]]
-                z = _zscore_fast(buf)
+                buf[cols] = _weighted_rows(np.asarray(self.arrays["ease_B"]), pos[ok], w[ok])
+                z = _zscore(buf)
                 buf[cols] = 0.0
                 # 0 + 1.0 * z == z exactly (signed zeros vanish once the popularity prior is added)
                 out = z if als_w == 0.0 else (1.0 - als_w) * z
@@ -365,7 +348,7 @@ class UserPersonalizationModel(BaseModel):
                 self._yty = Y.T.astype(np.float64) @ Y.astype(np.float64)
             alpha, reg = param(p, "als_alpha", 20.0), param(p, "als_regularization", 0.05)
             x = als_fold_in(Y, self._yty, items, 1.0 + alpha * w, reg)
-            out += als_w * _zscore_fast(Y @ x)
+            out += als_w * _zscore(Y @ x)
         return out
 
     # ------------------------------------------------------------- UPDATE
