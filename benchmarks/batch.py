@@ -3,7 +3,8 @@
 Imports the POC data (ml-latest-small) and a synthetic MovieLens-25M-shaped group
 (162k users, 62k items; ``--rows`` interactions), trains aws-user-personalization,
 writes one ``{"userId": ...}`` line per user and times CreateBatchInferenceJob from
-creation to ACTIVE; also reports the server's peak resident memory.
+creation to ACTIVE; also reports the server's peak resident memory and the peak proportional
+memory (PSS) of the server with its batch worker processes.
 
     python benchmarks/batch.py [--rows 5000000] [--users 162541] [--skip-large]
 """
@@ -33,6 +34,27 @@ def rss_mb(pid: int, key: str = "VmRSS") -> float:
     return 0.0
 
 
+def tree_pss_mb(pid: int) -> float:
+    """Proportional set size of ``pid`` and its descendants (batch workers): shared model pages counted once."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:")) / 1024
+    return total
+
+
 def train(server, group: str, params: dict[str, str]) -> tuple[str, float]:
     p = server.client()
     sol = p.create_solution(
@@ -54,13 +76,15 @@ def batch(server, version: str, users: list[str], label: str, k: int = 25) -> di
         for u in users:
             handle.write(json.dumps({"userId": u}) + "\n")
     out_dir = server.work / f"{label}-out"
-    peak = [rss_mb(server.proc.pid)]
-    base = peak[0]
+    pid = server.proc.pid
+    base = rss_mb(pid)
+    peak = {"rss": base, "pss": tree_pss_mb(pid)}
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.2):
-            peak[0] = max(peak[0], rss_mb(server.proc.pid))
+            peak["rss"] = max(peak["rss"], rss_mb(pid))
+            peak["pss"] = max(peak["pss"], tree_pss_mb(pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -86,7 +110,8 @@ def batch(server, version: str, users: list[str], label: str, k: int = 25) -> di
         "seconds": seconds,
         "users_per_s": len(users) / seconds,
         "rss_before_mb": base,
-        "rss_peak_mb": peak[0],
+        "rss_peak_mb": peak["rss"],
+        "tree_pss_peak_mb": peak["pss"],
         "output_mb": out.stat().st_size / 2**20,
     }
 
@@ -94,7 +119,8 @@ def batch(server, version: str, users: list[str], label: str, k: int = 25) -> di
 def report(label: str, r: dict, train_s: float) -> None:
     print(
         f"{label:<28} {r['users']:>8} users  {r['seconds']:7.1f} s  {r['users_per_s']:8.0f} users/s  "
-        f"server RSS {r['rss_before_mb']:.0f} -> peak {r['rss_peak_mb']:.0f} MB  output {r['output_mb']:.0f} MB  "
+        f"server RSS {r['rss_before_mb']:.0f} -> peak {r['rss_peak_mb']:.0f} MB, with workers peak PSS "
+        f"{r['tree_pss_peak_mb']:.0f} MB  output {r['output_mb']:.0f} MB  "
         f"(training {train_s:.0f} s)",
         flush=True,
     )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from functools import partial
+from operator import mul
 from pathlib import Path
 
 import boto3
@@ -14,6 +20,8 @@ from botocore.exceptions import ClientError
 
 from openpersonalize.control.batch_jobs import attribute_items
 from openpersonalize.data import movielens
+from openpersonalize.jobs.batch import BLOCK_LINES, POOL_MIN_BLOCKS
+from openpersonalize.jobs.process_pool import OrderedPool, WorkerError
 from server_harness import unique, wait_status
 
 RECIPE = "arn:aws:personalize:::recipe/"
@@ -197,6 +205,92 @@ def test_malformed_lines_yield_error_lines(server, personalize, group):
     assert lines[1]["input"] == "not json at all" and lines[1]["output"] is None
     assert "userId" in lines[2]["error"]
     assert lines[4]["output"]["recommendedItems"]
+
+
+def test_large_batch_on_worker_processes_equals_small_batch(server, personalize, group):
+    """An input of several blocks goes to worker processes: same lines, in order, as a small in-process job."""
+    expr = "INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)"
+    filt = personalize.create_filter(name=unique("f"), datasetGroupArn=group["group"], filterExpression=expr)
+    lines = []
+    for n in range(POOL_MIN_BLOCKS * BLOCK_LINES + 200):
+        if n % 997 == 5:
+            lines.append("not json")
+        elif n == 7:
+            lines.append(json.dumps({"userId": "3", "filterValues": {"GENRE": 1}}))
+        else:
+            genre = '"Comedy"' if n % 2 else '"Drama", "Horror"'
+            lines.append(json.dumps({"userId": str(1 + n % 610), "filterValues": {"GENRE": genre}}))
+    src = server.work / unique("large") / "users.json"
+    src.parent.mkdir()
+    src.write_text("\n".join(lines) + "\n")
+    small = src.parent / "small.json"
+    small.write_text("\n".join(lines[:700]) + "\n")
+    version = group["versions"]["aws-user-personalization"]
+    for path in (src, small):
+        job = _batch(personalize, version, str(path), str(src.parent), numResults=9, filterArn=filt["filterArn"])
+        assert job["status"] == "ACTIVE", job.get("failureReason")
+    large_out = (src.parent / "users.json.out").read_text().splitlines()
+    assert len(large_out) == len(lines)
+    assert large_out[:700] == (src.parent / "small.json.out").read_text().splitlines()
+    parsed = [json.loads(line) for line in large_out]
+    for n, (line, out) in enumerate(zip(lines, parsed, strict=True)):
+        assert (out["input"] if n % 997 == 5 else json.dumps(out["input"])) == line
+    assert [n for n, p in enumerate(parsed) if p["error"]] == [5, 7, *range(1002, len(lines), 997)]
+    runtime = server.client("personalize-runtime")
+    for line in (parsed[-1], parsed[-2]):
+        expected = runtime.get_recommendations(
+            campaignArn=group["campaign"],
+            userId=line["input"]["userId"],
+            numResults=9,
+            filterArn=filt["filterArn"],
+            filterValues=line["input"]["filterValues"],
+        )
+        assert line["output"]["recommendedItems"] == [i["itemId"] for i in expected["itemList"]]
+        assert line["output"]["scores"] == [i["score"] for i in expected["itemList"]]
+
+
+def test_ordered_pool_keeps_order_and_reports_errors():
+    with OrderedPool(partial(partial, mul, 3), {}, processes=2, depth=1) as pool:
+        assert list(pool.imap(range(5))) == [0, 3, 6, 9, 12]
+    with OrderedPool(partial(partial, mul, 3), {}, processes=2) as pool:
+        assert list(pool.imap(range(50))) == [3 * n for n in range(50)]
+        with pytest.raises(WorkerError) as err:
+            list(pool.imap([1, None, 2]))
+        assert "TypeError" in err.value.message
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="needs /proc")
+def test_pool_workers_die_with_a_killed_parent():
+    """A killed server (SIGKILL, no cleanup) leaves no batch worker running: busy workers exit at once."""
+    script = (
+        "import threading, time\n"
+        "from functools import partial\n"
+        "from openpersonalize.jobs.process_pool import OrderedPool\n"
+        "pool = OrderedPool(partial(partial, time.sleep), {}, processes=2)\n"
+        "threading.Thread(target=lambda: list(pool.imap([600, 600, 600])), daemon=True).start()\n"
+        "print(*pool.pids, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2 and not any(_gone(pid) for pid in workers)
+        time.sleep(0.5)
+    finally:
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and not all(_gone(pid) for pid in workers):
+        time.sleep(0.1)
+    assert all(_gone(pid) for pid in workers)
 
 
 def test_missing_input_fails_the_job(server, personalize, group):

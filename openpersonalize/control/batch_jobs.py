@@ -18,11 +18,12 @@ import numpy as np
 
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterValueError, UserCatalog, compile_user_filter, parse_filter
-from ..jobs.batch import BlockHandler, LineError, parse_line, stream_jsonl_blocks
+from ..jobs.batch import BlockHandler, LineError, Workers, dump_line, iter_lines, parse_line, stream_jsonl_blocks
+from ..jobs.process_pool import WorkerError
 from ..jobs.runner import JobHandler
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION, get_recipe
 from ..runtime.scoring import top_k_rows
-from ..store.metadata import Resource
+from ..store.metadata import MetadataStore, Resource
 from . import filters, solutions
 from .base import (
     ACTIVE,
@@ -32,6 +33,7 @@ from .base import (
     UNFINISHED,
     Call,
     Control,
+    Settings,
     describe,
     get_resource,
     insert_resource,
@@ -214,7 +216,7 @@ def inference_handler(session: BatchSession, k: int) -> Callable[[dict[str, Any]
     return handle
 
 
-SCORE_ROWS = 256  # users scored together: a float32 block of SCORE_ROWS x n_items
+SCORE_ROWS = 64  # users scored together: a float32 block of SCORE_ROWS x n_items (16 MB at 62k items)
 
 
 def _item_list(line: dict[str, Any]) -> list[str]:
@@ -271,7 +273,8 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
                     "scores": [None if v is None else round(v, 7) for _, v in ordered],
                 }
             return
-        ranked = top_k_rows(scores[rows], k, masks if session.filter is not None else None)
+        block = scores if len(rows) == len(scores) else scores[rows]
+        ranked = top_k_rows(block, k, masks if session.filter is not None else None)
         for row, best in zip(rows, ranked, strict=True):
             out[todo[row][0]] = {
                 "recommendedItems": [deployed.item_ids[i] for i in best.indices.tolist()],
@@ -504,28 +507,65 @@ class _S3Factory:
         return self.client
 
 
-def run_batch_inference(control: Control, runtime: RuntimeService, arn: str, workers: int = 2) -> None:
-    """Run one batch inference job to ACTIVE or CREATE FAILED."""
+def _worker_handler(
+    settings: Settings,
+    database_url: str,
+    version_arn: str,
+    filter_arn: str | None,
+    exploration: dict[str, Any] | None,
+    k: int,
+) -> BlockHandler:
+    """In a batch worker process: the job's block handler on a session of its own.
+
+    The worker opens the metadata store and the memory-mapped model itself and reads the live
+    events once at its start, so its lines equal the runtime's answers as the parent's would.
+    """
+    control = Control(settings, MetadataStore(database_url))
+    session = batch_session(RuntimeService(control), version_arn, filter_arn, exploration)
+    session.prefetch_live_events()
+    return inference_block_handler(session, k)
+
+
+def run_batch_inference(control: Control, runtime: RuntimeService, arn: str) -> None:
+    """Run one batch inference job to ACTIVE or CREATE FAILED.
+
+    A small input is answered in this process; a large one on worker processes (one per CPU),
+    which also keeps the server's own threads free for requests.
+    """
     job = _start(control, arn)
     if job is None:
         return
     doc = job.doc
     try:
-        config = doc.get("batchInferenceJobConfig") or {}
-        session = batch_session(
-            runtime, doc["solutionVersionArn"], doc.get("filterArn"), config.get("itemExplorationConfig")
-        )
+        exploration = (doc.get("batchInferenceJobConfig") or {}).get("itemExplorationConfig")
+        k = int(doc.get("numResults") or DEFAULT_RESULTS)
+        session = batch_session(runtime, doc["solutionVersionArn"], doc.get("filterArn"), exploration)
         session.prefetch_live_events()
-        handle = inference_block_handler(session, int(doc.get("numResults") or DEFAULT_RESULTS))
+        handle = inference_block_handler(session, k)
+        workers = Workers(
+            _worker_handler,
+            {
+                "settings": control.settings,
+                "database_url": control.store.url,
+                "version_arn": doc["solutionVersionArn"],
+                "filter_arn": doc.get("filterArn"),
+                "exploration": exploration,
+                "k": k,
+            },
+        )
         done = 0
 
         def write_one(stream: Any, out: Any) -> dict[str, int]:
             nonlocal done
-            stats = stream_jsonl_blocks(stream, out.write, handle, _Progress(control, arn, done), workers=workers)
+            stats = stream_jsonl_blocks(stream, out.write, handle, _Progress(control, arn, done), workers)
             done += stats.lines
             return {"lines": stats.lines, "errors": stats.errors}
 
         totals = _outputs(control, job, write_one)
+    except WorkerError as exc:
+        log.error("%s: %s\n%s", arn, exc.message, exc.trace)
+        control.store.update(arn, status=CREATE_FAILED, failureReason=exc.message)
+        return
     except (LocationError, InvalidInputException, ResourceNotFoundException, OSError) as exc:
         control.store.update(arn, status=CREATE_FAILED, failureReason=_reason(exc))
         return
@@ -547,8 +587,6 @@ def run_batch_segment(control: Control, runtime: RuntimeService, arn: str) -> No
         k = int(doc.get("numResults") or DEFAULT_RESULTS)
 
         def write_one(stream: Any, out: Any) -> dict[str, int]:
-            from ..jobs.batch import _dump, iter_lines
-
             lines = [line for line in iter_lines(stream) if line.strip()]
             queries = _segment_queries(lines, session, attribute)
             good = [i for i, (_, q) in enumerate(queries) if not isinstance(q, str)]
@@ -558,9 +596,9 @@ def run_batch_segment(control: Control, runtime: RuntimeService, arn: str) -> No
             for i, (line, q) in enumerate(queries):
                 if isinstance(q, str):
                     errors += 1
-                    out.write(_dump({"input": line, "output": None, "error": q}))
+                    out.write(dump_line({"input": line, "output": None, "error": q}))
                 else:
-                    out.write(_dump({"input": line, "output": {"usersList": by_line[i]}, "error": None}))
+                    out.write(dump_line({"input": line, "output": {"usersList": by_line[i]}, "error": None}))
             return {"lines": len(queries), "errors": errors}
 
         totals = _outputs(control, job, write_one)

@@ -1,21 +1,24 @@
-"""Streaming JSON Lines executor for batch jobs: read a line, answer it, write a line.
+"""Streaming JSON Lines executor for batch jobs: read lines, answer them in blocks, write lines.
 
-Input and output are streamed in chunks of lines, so memory stays bounded whatever the
-input size; a line that cannot be answered yields an error line and the job goes on.
+Input and output are streamed a block of lines at a time, so memory stays bounded whatever the
+input size; a line that cannot be answered yields an error line and the job goes on. A large
+input is answered on worker processes (one per CPU), output still in input order.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain, islice
+from typing import Any, NamedTuple
 
-CHUNK_LINES = 2048
+from .process_pool import OrderedPool, default_processes
+
 BLOCK_LINES = 1024
+POOL_MIN_BLOCKS = 4  # below this many blocks, starting worker processes costs more than it saves
 
 
 class LineError(Exception):
@@ -33,6 +36,23 @@ class BatchStats:
     lines: int = 0
     errors: int = 0
     seconds: float = 0.0
+
+
+class Answered(NamedTuple):
+    """The output lines of one block, joined, with their counts."""
+
+    data: bytes
+    lines: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class Workers:
+    """How worker processes build their handler: ``factory(**kwargs)``, a module-level (picklable) function."""
+
+    factory: Callable[..., BlockHandler]
+    kwargs: dict[str, Any]
+    processes: int = field(default_factory=default_processes)
 
 
 def iter_lines(stream: Any) -> Iterator[bytes]:
@@ -55,91 +75,52 @@ def parse_line(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def answer(raw: bytes, handle: Callable[[dict[str, Any]], dict[str, Any]]) -> tuple[bytes, bool]:
-    """The output line for one input line, and whether it is an error line."""
-    try:
-        parsed = parse_line(raw)
-    except LineError as exc:
-        text = raw.decode("utf-8", "replace")
-        return _dump({"input": text, "output": None, "error": str(exc)}), True
-    try:
-        return _dump({"input": parsed, "output": handle(parsed), "error": None}), False
-    except LineError as exc:
-        return _dump({"input": parsed, "output": None, "error": str(exc)}), True
-
-
-def _dump(value: dict[str, Any]) -> bytes:
+def dump_line(value: dict[str, Any]) -> bytes:
+    """One compact output line, newline included."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
-    chunk: list[bytes] = []
+def _blocks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    block: list[bytes] = []
     for line in lines:
         if not line.strip():
             continue
-        chunk.append(line)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+        block.append(line)
+        if len(block) >= size:
+            yield block
+            block = []
+    if block:
+        yield block
 
 
-def stream_jsonl(
-    stream: Any,
-    write: Callable[[bytes], None],
-    handle: Callable[[dict[str, Any]], dict[str, Any]],
-    progress: Callable[[int], None] | None = None,
-    workers: int = 1,
-    chunk_lines: int = CHUNK_LINES,
-) -> BatchStats:
-    """Answer every non-blank line of ``stream`` with ``handle``, writing one output line each, in order.
-
-    ``workers`` > 1 answers the lines of a chunk on a thread pool (numpy releases the GIL).
-    """
-    stats = BatchStats()
-    start = time.perf_counter()
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    try:
-        for chunk in _chunks(iter_lines(stream), chunk_lines):
-            if pool is not None:
-                step = max(1, len(chunk) // (workers * 4))
-                parts = [chunk[i : i + step] for i in range(0, len(chunk), step)]
-                results = [r for part in pool.map(lambda p: [answer(x, handle) for x in p], parts) for r in part]
-            else:
-                results = [answer(x, handle) for x in chunk]
-            write(b"".join(line for line, _ in results))
-            stats.lines += len(results)
-            stats.errors += sum(1 for _, bad in results if bad)
-            if progress is not None:
-                progress(stats.lines)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    stats.seconds = time.perf_counter() - start
-    return stats
-
-
-def answer_block(raws: list[bytes], handle: BlockHandler) -> list[tuple[bytes, bool]]:
+def answer_block(raws: list[bytes], handle: BlockHandler) -> Answered:
     """The output lines for a block of input lines (parsed, then answered together), in order."""
-    out: list[tuple[bytes, bool] | None] = []
+    out: list[bytes] = []
     parsed: list[dict[str, Any]] = []
     slots: list[int] = []
+    errors = 0
     for raw in raws:
         try:
             line = parse_line(raw)
         except LineError as exc:
-            out.append((_dump({"input": raw.decode("utf-8", "replace"), "output": None, "error": str(exc)}), True))
+            out.append(dump_line({"input": raw.decode("utf-8", "replace"), "output": None, "error": str(exc)}))
+            errors += 1
             continue
         slots.append(len(out))
-        out.append(None)
+        out.append(b"")
         parsed.append(line)
     for slot, line, result in zip(slots, parsed, handle(parsed) if parsed else [], strict=True):
         if isinstance(result, LineError):
-            out[slot] = (_dump({"input": line, "output": None, "error": str(result)}), True)
+            out[slot] = dump_line({"input": line, "output": None, "error": str(result)})
+            errors += 1
         else:
-            out[slot] = (_dump({"input": line, "output": result, "error": None}), False)
-    return [x for x in out if x is not None]
+            out[slot] = dump_line({"input": line, "output": result, "error": None})
+    return Answered(b"".join(out), len(out), errors)
+
+
+def _worker_answerer(factory: Callable[..., BlockHandler], kwargs: dict[str, Any]) -> Callable[[list[bytes]], Answered]:
+    """In a worker process: build the handler once, answer raw blocks with it."""
+    return partial(answer_block, handle=factory(**kwargs))
 
 
 def stream_jsonl_blocks(
@@ -147,36 +128,34 @@ def stream_jsonl_blocks(
     write: Callable[[bytes], None],
     handle: BlockHandler,
     progress: Callable[[int], None] | None = None,
-    workers: int = 1,
+    workers: Workers | None = None,
     block_lines: int = BLOCK_LINES,
 ) -> BatchStats:
-    """Like ``stream_jsonl``, but ``handle`` answers a block of lines at once (block scoring).
+    """Answer every non-blank line of ``stream``, ``handle`` taking a block of lines at once; output in order.
 
-    With ``workers`` > 1 up to ``workers`` blocks are answered concurrently; output stays in
-    input order and at most ``workers`` + 1 blocks are held in memory.
+    With ``workers``, an input of at least ``POOL_MIN_BLOCKS`` blocks is answered on worker
+    processes, each with its own handler, at most two blocks per worker in flight; a smaller
+    one is answered here with ``handle``.
     """
     stats = BatchStats()
     start = time.perf_counter()
+    blocks = _blocks(iter_lines(stream), block_lines)
+    head = list(islice(blocks, POOL_MIN_BLOCKS))
+    blocks = chain(head, blocks)
 
-    def done(results: list[tuple[bytes, bool]]) -> None:
-        write(b"".join(line for line, _ in results))
-        stats.lines += len(results)
-        stats.errors += sum(1 for _, bad in results if bad)
-        if progress is not None:
-            progress(stats.lines)
+    def drain(answered: Iterable[Answered]) -> None:
+        for block in answered:
+            write(block.data)
+            stats.lines += block.lines
+            stats.errors += block.errors
+            if progress is not None:
+                progress(stats.lines)
 
-    blocks = _chunks(iter_lines(stream), block_lines)
-    if workers <= 1:
-        for block in blocks:
-            done(answer_block(block, handle))
+    if workers is None or len(head) < POOL_MIN_BLOCKS:
+        drain(answer_block(block, handle) for block in blocks)
     else:
-        with ThreadPoolExecutor(workers) as pool:
-            pending: deque[Future[list[tuple[bytes, bool]]]] = deque()
-            for block in blocks:
-                pending.append(pool.submit(answer_block, block, handle))
-                if len(pending) >= workers:
-                    done(pending.popleft().result())
-            while pending:
-                done(pending.popleft().result())
+        kwargs = {"factory": workers.factory, "kwargs": workers.kwargs}
+        with OrderedPool(_worker_answerer, kwargs, workers.processes) as pool:
+            drain(pool.imap(blocks))
     stats.seconds = time.perf_counter() - start
     return stats

@@ -49,31 +49,41 @@ def _select(values: np.ndarray, k: int) -> np.ndarray:
 def top_k_rows(scores: np.ndarray, k: int, allowed: list[np.ndarray | None] | None = None) -> list[Ranked]:
     """``top_k`` for every row of a (users x items) block, identical to calling it row by row.
 
-    Each row is first pruned to the items at least as good as its k-th best chunk maximum
-    (a lower bound of its k-th best score), so only a few hundred candidates are ranked.
+    The whole block is pruned at once: each row keeps the items at least as good as its k-th best
+    chunk maximum (a lower bound of its k-th best score), and the few hundred candidates per row
+    are ordered together (score descending, then item index), so no per-row pass touches the
+    full catalogue. A row with fewer than ``k`` finite chunk maxima goes through ``top_k``.
     """
     block = np.asarray(scores)
     n_rows, n_items = block.shape
-    out: list[Ranked] = []
+    if allowed is not None and any(mask is not None for mask in allowed):
+        keep = np.stack([np.ones(n_items, bool) if mask is None else np.asarray(mask, bool) for mask in allowed])
+        block = np.where(keep, block, -np.inf).astype(block.dtype, copy=False)
+    if n_rows == 0 or k <= 0 or n_items == 0:
+        return [top_k(row, k) for row in block]
     chunk = max(1, n_items // 256)
     whole = (n_items // chunk) * chunk
-    for r in range(n_rows):
-        row = block[r]
-        mask = None if allowed is None else allowed[r]
-        if mask is not None:
-            row = np.where(mask, row, -np.inf)
-        maxima = row[:whole].reshape(-1, chunk).max(axis=1)
-        if whole < n_items:
-            maxima = np.append(maxima, row[whole:].max())
-        finite = maxima[np.isfinite(maxima)]
-        if k <= 0 or finite.size < k:
-            out.append(top_k(row, k))
-            continue
-        bound = np.partition(finite, finite.size - k)[finite.size - k]
-        cand = np.flatnonzero(row >= bound)
-        ranked = top_k(row[cand], k)
-        out.append(Ranked(cand[ranked.indices], ranked.scores))
-    return out
+    maxima = block[:, :whole].reshape(n_rows, -1, chunk).max(axis=2)
+    if whole < n_items:
+        maxima = np.concatenate([maxima, block[:, whole:].max(axis=1, keepdims=True)], axis=1)
+    finite = np.isfinite(maxima)
+    pruned = np.flatnonzero(finite.sum(axis=1) >= k)
+    out: list[Ranked | None] = [None] * n_rows
+    if pruned.size:
+        sub = np.where(finite[pruned], maxima[pruned], -np.inf)
+        bound = np.partition(sub, sub.shape[1] - k, axis=1)[:, sub.shape[1] - k]
+        hits = (block if pruned.size == n_rows else block[pruned]) >= bound[:, None]
+        rows, cols = np.divmod(np.flatnonzero(hits), n_items)  # flat: 2-D nonzero is several times slower
+        values = block[pruned[rows], cols].astype(np.float64)
+        ok = np.isfinite(values)  # +inf passes the bound but is never a candidate
+        rows, cols, values = rows[ok], cols[ok], values[ok]
+        order = np.lexsort((cols, -values, rows))
+        starts = np.searchsorted(rows[order], np.arange(pruned.size))
+        take = order[starts[:, None] + np.arange(k)]
+        best_items, best_values = cols[take], values[take]
+        for i, r in enumerate(pruned.tolist()):
+            out[r] = Ranked(best_items[i], best_values[i])
+    return [top_k(block[r], k) if ranked is None else ranked for r, ranked in enumerate(out)]
 
 
 def rank_list(scores: np.ndarray, indices: np.ndarray) -> np.ndarray:
