@@ -55,7 +55,7 @@ class BenchServer:
         self.proc.wait(20)
 
 
-def start_server(workers: int = 1, root: Path | None = None) -> BenchServer:
+def start_server(workers: int = 1, root: Path | None = None, extra_args: tuple[str, ...] = ()) -> BenchServer:
     import socket
 
     root = root or Path(tempfile.mkdtemp(prefix="op-bench-"))
@@ -66,7 +66,7 @@ def start_server(workers: int = 1, root: Path | None = None) -> BenchServer:
         port = s.getsockname()[1]
     env = {**os.environ, "OPENPERSONALIZE_ACCESS_KEY_ID": KEY, "OPENPERSONALIZE_SECRET_ACCESS_KEY": SECRET}
     cmd = [sys.executable, "-m", "openpersonalize.cli", "serve", "--port", str(port), "--data-dir", str(root / "data")]
-    cmd += ["--allow-path", str(work), "--workers", str(workers), "--log-level", "warning"]
+    cmd += ["--allow-path", str(work), "--workers", str(workers), "--log-level", "warning", *extra_args]
     proc = subprocess.Popen(cmd, env=env)
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -6,7 +6,9 @@ from separate load-generator processes on loopback with keep-alive clients.
 
     python benchmarks/runtime.py [--workers 2] [--clients 4] [--seconds 10] [--large]
 
-``--large`` adds a 62k-item synthetic catalogue (the MovieLens-25M item count).
+``--large`` adds a 62k-item synthetic catalogue (the MovieLens-25M item count). Each table
+is printed twice: with the score cache off (every request runs the model: the cold path)
+and on (the benchmark cycles ``--users`` users, so after the first round they hit it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import drive, floor, load_poc_group, signed, start_server, train_and_deploy  # noqa: E402
+from _harness import drive, floor, load_poc_group, signed, start_server, train_and_deploy, wait  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from openpersonalize.control.base import Control, Settings  # noqa: E402
 from openpersonalize.control.runtime_api import RuntimeService  # noqa: E402
@@ -29,13 +32,17 @@ from openpersonalize.store.metadata import MetadataStore  # noqa: E402
 def scenarios(server, group: str, up: str, rank: str, users: list[str], items: list[str]) -> list:
     p = server.client()
     genre = p.create_filter(
-        name="bench-genre", datasetGroupArn=group, filterExpression='INCLUDE ItemID WHERE Items.GENRE IN ("Comedy")'
+        name=f"bench-genre-{group[-6:]}",
+        datasetGroupArn=group,
+        filterExpression='INCLUDE ItemID WHERE Items.GENRE IN ("Comedy")',
     )["filterArn"]
     unwatched = p.create_filter(
-        name="bench-unwatched",
+        name=f"bench-unwatched-{group[-6:]}",
         datasetGroupArn=group,
         filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")',
     )["filterArn"]
+    for arn in (genre, unwatched):
+        wait(p.describe_filter, "filter", filterArn=arn)
     rng = random.Random(0)
     out = [
         ("GetRecommendations", "/recommendations", [{"campaignArn": up, "userId": u} for u in users]),
@@ -62,26 +69,35 @@ def scenarios(server, group: str, up: str, rank: str, users: list[str], items: l
     return out
 
 
-def run(server, label_prefix: str, group: str, up: str, rank: str, args) -> None:
+def run(server, label: str, cases: list, cache_mb: int, args) -> None:
+    """Print one table: every case in-process (the floor) and over HTTP from separate client processes."""
     store = MetadataStore(f"sqlite:///{server.data_dir / 'metadata.db'}")
-    service = RuntimeService(Control(Settings(data_dir=server.data_dir), store))
-    model = service.load_model(store.get(up).doc["solutionVersionArn"])
-    users = [str(u) for u in model.user_ids[: args.users].tolist()]
-    items = [str(i) for i in model.item_ids.tolist()]
-    print(f"\n{label_prefix}: {len(items):,} items, {len(model.user_ids):,} users")
+    service = RuntimeService(Control(Settings(data_dir=server.data_dir), store), score_cache_bytes=cache_mb << 20)
+    print(f"\n{label}")
     heads = ["floor p50", "floor p99", "HTTP p50", "HTTP p99", "req/s", "p99/floor"]
     print(f"{'request':42} " + " ".join(f"{h:>9}" for h in heads))
-    for label, path, bodies in scenarios(server, group, up, rank, users, items):
+    for name, path, bodies in cases:
         handler = service.get_recommendations if path == "/recommendations" else service.get_personalized_ranking
         it = iter(range(10**9))
         bare = floor(lambda bodies=bodies, handler=handler, it=it: handler("us-east-1", bodies[next(it) % len(bodies)]))
         requests = [(path, *signed(server.url, path, b)) for b in bodies]
         http = drive(server.port, requests, args.clients, args.seconds)
         print(
-            f"{label:42} {bare['p50_ms']:8.2f}ms {bare['p99_ms']:8.2f}ms {http['p50_ms']:8.2f}ms "
-            f"{http['p99_ms']:8.2f}ms {http['rps']:8.0f} {http['p99_ms'] / bare['p99_ms']:8.1f}x"
+            f"{name:42} {bare['p50_ms']:8.2f}ms {bare['p99_ms']:8.2f}ms {http['p50_ms']:8.2f}ms "
+            f"{http['p99_ms']:8.2f}ms {http['rps']:8.0f} {http['p99_ms'] / bare['p99_ms']:8.1f}x",
+            flush=True,
         )
-        del it
+
+
+def catalogue(server, group: str, up: str, rank: str, args) -> tuple[str, list]:
+    store = MetadataStore(f"sqlite:///{server.data_dir / 'metadata.db'}")
+    model = RuntimeService(Control(Settings(data_dir=server.data_dir), store)).load_model(
+        store.get(up).doc["solutionVersionArn"]
+    )
+    users = [str(u) for u in model.user_ids[: args.users].tolist()]
+    items = [str(i) for i in model.item_ids.tolist()]
+    about = f"{len(items):,} items, {len(model.user_ids):,} users, {len(users)} users cycled"
+    return about, scenarios(server, group, up, rank, users, items)
 
 
 def main() -> None:
@@ -90,23 +106,33 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--cache-mb", type=int, default=128, help="--score-cache-mb of the warm-cache server")
     parser.add_argument("--large", action="store_true", help="also a 62k-item synthetic catalogue")
     args = parser.parse_args()
-    server = start_server(workers=args.workers)
+    threadpool_limits(1, "blas")  # as the server does, so the floor measures the same arithmetic
+    cold = ("--score-cache-mb", "0")
+    server = start_server(workers=args.workers, extra_args=cold)
     try:
         g = load_poc_group(server)
         up = train_and_deploy(server, g["group"], "aws-user-personalization")
         rank = train_and_deploy(server, g["group"], "aws-personalized-ranking")
         print(f"trained user-personalization in {up['train_seconds']:.1f}s, ranking in {rank['train_seconds']:.1f}s")
-        print(f"server workers={args.workers}, load clients={args.clients} (own processes), {args.seconds:.0f}s each")
-        run(server, "ml-latest-small", g["group"], up["campaign"], rank["campaign"], args)
+        tables = [("ml-latest-small", *catalogue(server, g["group"], up["campaign"], rank["campaign"], args))]
         if args.large:
             csv = server.work / "synthetic.csv"
             write_interactions_csv(csv, n_users=20_000, n_items=62_423, n_rows=2_000_000, seed=1)
             g2 = load_poc_group(server, interactions_csv=csv)
             up2 = train_and_deploy(server, g2["group"], "aws-user-personalization")
             print(f"trained 62k-item user-personalization in {up2['train_seconds']:.1f}s")
-            run(server, "synthetic 62k-item catalogue", g2["group"], up2["campaign"], "", args)
+            tables.append(("synthetic 62k-item catalogue", *catalogue(server, g2["group"], up2["campaign"], "", args)))
+        print(f"server workers={args.workers}, load clients={args.clients} (own processes), {args.seconds:.0f}s each")
+        for name, about, cases in tables:
+            run(server, f"{name} ({about}); score cache off: every request scores", cases, 0, args)
+        server.stop()
+        warm = ("--score-cache-mb", str(args.cache_mb))
+        server = start_server(workers=args.workers, root=server.data_dir.parent, extra_args=warm)
+        for name, about, cases in tables:
+            run(server, f"{name} ({about}); score cache {args.cache_mb} MB: users repeat", cases, args.cache_mb, args)
     finally:
         server.stop()
 

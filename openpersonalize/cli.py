@@ -38,6 +38,9 @@ def serve(
     ] = None,
     account_id: Annotated[str, typer.Option(help="Account id used in ARNs.")] = "000000000000",
     workers: Annotated[int, typer.Option(help="Server processes sharing the port.")] = 1,
+    score_cache_mb: Annotated[
+        int, typer.Option(help="Per-process memory for memoised user scores (0 turns the cache off).")
+    ] = 128,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
 ) -> None:
     """Run the server (control plane, runtime and events APIs on one port)."""
@@ -47,6 +50,7 @@ def serve(
         database_url=database_url,
         account_id=account_id,
         allowed_paths=[str(p.resolve()) for p in (allow_path or [Path.cwd()])],
+        score_cache_mb=score_cache_mb,
     )
     _, cred_path = load_credentials(data_dir.resolve())
     if cred_path is not None:

@@ -34,6 +34,7 @@ class ServerConfig:
     account_id: str = "000000000000"
     allowed_paths: list[str] = field(default_factory=list)
     job_workers: int = 2
+    score_cache_mb: int = 128
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'metadata.db'}"
@@ -87,7 +88,7 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     )
     store = MetadataStore(config.resolved_database_url())
     control = Control(settings, store)
-    runtime = RuntimeService(control)
+    runtime = RuntimeService(control, score_cache_bytes=max(0, config.score_cache_mb) << 20)
     runner = JobRunner(store, job_handlers(control, runtime.load_model, runtime), workers=config.job_workers)
     control.wake_jobs = runner.wake
     credentials, _ = load_credentials(data_dir)

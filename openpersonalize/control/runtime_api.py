@@ -22,8 +22,9 @@ from ..data.training import UserHistory
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterExpr, FilterValueError, parse_filter
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION, get_recipe
-from ..runtime.cache import LoadingCache
-from ..runtime.deployed import Deployed, LiveEvent, Promotion
+from ..runtime.cache import ArrayCache, LoadingCache
+from ..runtime.deployed import Deployed, LiveEvent, Promotion, history_digest
+from ..runtime.scored import HEAD_ITEMS, ScoredItems
 from ..store.metadata import Resource
 from . import campaigns, datasets, filters
 from .base import ACTIVE, Control
@@ -32,6 +33,7 @@ from .events_api import event_store
 MAX_RESULTS = 500
 DEFAULT_RESULTS = 25
 DOC_TTL_SECONDS = 1.0
+DEFAULT_SCORE_CACHE_BYTES = 128 << 20
 
 # (dataset group arn, user id or None, session id or None) -> live events as (item id, timestamp, event type)
 LiveEventSource = Callable[[str, str | None, str | None], Sequence[tuple[str, float, str]]]
@@ -81,9 +83,15 @@ def stored_live_events(control: Control) -> LiveEventSource:
 class RuntimeService:
     """Serves the runtime API from deployed models; one per server process."""
 
-    def __init__(self, control: Control, live_events: LiveEventSource | None = None) -> None:
+    def __init__(
+        self,
+        control: Control,
+        live_events: LiveEventSource | None = None,
+        score_cache_bytes: int = DEFAULT_SCORE_CACHE_BYTES,
+    ) -> None:
         self.control = control
         self.live_events = live_events or stored_live_events(control)
+        self.scores: ArrayCache[ScoredItems] = ArrayCache(score_cache_bytes)
         self._docs = _DocCache(control)
         self._models: LoadingCache[Any] = LoadingCache(8)
         self._deployed: LoadingCache[Deployed] = LoadingCache(8)
@@ -205,6 +213,16 @@ class RuntimeService:
             context["itemExplorationConfig"] = exploration
         return context
 
+    def user_scores(
+        self, version_arn: str, deployed: Deployed, history: UserHistory, context: dict[str, Any]
+    ) -> ScoredItems:
+        """``score_user`` memoised on (solution version, history, context) with its ranking head: the model is
+        a pure function of them, so a user asking again (another shelf or filter, a reload) costs a lookup."""
+        if self.scores.max_bytes <= 0:
+            return ScoredItems.of(deployed.model.score_user(history, context))
+        key = (version_arn, history_digest(history, context))
+        return self.scores.get(key, lambda: ScoredItems.of(deployed.model.score_user(history, context), HEAD_ITEMS))
+
     # -- operations ----------------------------------------------------------
     def get_recommendations(self, _region: str, params: dict[str, Any]) -> dict[str, Any]:
         campaign, version, deployed = self._campaign(params)
@@ -236,7 +254,7 @@ class RuntimeService:
             if current is not None:
                 scores[current] = -np.inf
         else:
-            scores = np.asarray(deployed.model.score_user(history, context), dtype=np.float64)
+            scores = self.user_scores(version.arn, deployed, history, context)
         try:
             allowed = deployed.mask(filt, params.get("filterValues") or {}, user, current)
             promotion = self._promotion(deployed, group, params, user, current)
@@ -282,7 +300,8 @@ class RuntimeService:
         columns = self._metadata_columns(campaign, params)
         filt = self._filter(deployed, group, params.get("filterArn"))
         history = self._history(deployed, group, user_id)
-        scores = np.asarray(deployed.model.score_user(history, self._context(campaign, params)), dtype=np.float64)
+        context = self._context(campaign, params)
+        scores = self.user_scores(version.arn, deployed, history, context).scores
         try:
             allowed = deployed.mask(
                 filt, params.get("filterValues") or {}, deployed.user_context(user_id, history), None

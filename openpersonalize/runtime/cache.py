@@ -1,11 +1,11 @@
-"""A small thread-safe LRU with load-once semantics (models, catalogs, compiled filters)."""
+"""Thread-safe LRU caches: load-once values (models, catalogs, compiled filters) and score rows."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 V = TypeVar("V")
 
@@ -36,3 +36,43 @@ class LoadingCache(Generic[V]):
                 while len(self._values) > self.capacity:
                     self._values.popitem(last=False)
             return value
+
+
+class Sized(Protocol):
+    nbytes: int
+
+
+S = TypeVar("S", bound=Sized)
+
+
+class ArrayCache(Generic[S]):
+    """A byte-bounded, thread-safe LRU of values with ``nbytes``: exact memoisation of pure scoring calls."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._values: OrderedDict[Hashable, S] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], S]) -> S:
+        """The cached value for ``key``, else ``compute()`` (stored when it fits; callers must not modify it)."""
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+                self.hits += 1
+                return value
+            self.misses += 1
+        value = compute()
+        if value.nbytes > self.max_bytes:
+            return value
+        with self._lock:
+            if key not in self._values:
+                self._values[key] = value
+                self.bytes += value.nbytes
+            while self.bytes > self.max_bytes:
+                _, dropped = self._values.popitem(last=False)
+                self.bytes -= dropped.nbytes
+        return value

@@ -6,17 +6,36 @@ the per-request work is a history merge, one scoring call, a cached mask and a t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from ..data.training import UserHistory
 from ..filters import CompiledFilter, FilterExpr, ItemCatalog, UserContext, compile_filter
 from .cache import LoadingCache
-from .scoring import Ranked, mix_promotions, rank_list, top_k
+from .scored import ScoredItems
+from .scoring import Ranked, mix_promotions, rank_list
+
+
+def history_digest(history: UserHistory, context: Mapping[str, Any] | None) -> bytes:
+    """A 128-bit digest of everything ``score_user`` reads: the history's items, times, event types and the context."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(history.items, np.int64).tobytes())
+    if history.timestamps is not None:
+        h.update(b"\x00t")
+        h.update(np.ascontiguousarray(history.timestamps, np.int64).tobytes())
+    if history.event_types:
+        h.update(b"\x00e")
+        h.update("\x1f".join(map(str, history.event_types)).encode())
+    if context:
+        h.update(b"\x00c")
+        h.update(orjson.dumps(context, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+    return h.digest()
 
 
 @dataclass(frozen=True)
@@ -110,18 +129,19 @@ class Deployed:
 
     def recommend(
         self,
-        scores: np.ndarray,
+        scores: np.ndarray | ScoredItems,
         k: int,
         allowed: np.ndarray | None,
         promotion: tuple[Promotion, np.ndarray | None] | None = None,
     ) -> list[tuple[int, float, str | None]]:
         """Top ``k`` allowed items, with promoted items mixed in; (index, score, promotionName)."""
-        main = top_k(scores, k, allowed)
+        scored = scores if isinstance(scores, ScoredItems) else ScoredItems.of(scores)
+        main = scored.top_k(k, allowed)
         if promotion is None:
-            return [(int(i), float(s), None) for i, s in zip(main.indices, main.scores, strict=True)]
+            return list(zip(main.indices.tolist(), main.scores.tolist(), [None] * len(main), strict=True))
         promo, promo_mask = promotion
         eligible = promo_mask if allowed is None else (allowed if promo_mask is None else allowed & promo_mask)
-        promoted: Ranked = top_k(scores, k, eligible)
+        promoted: Ranked = scored.top_k(k, eligible)
         mixed = mix_promotions(main, promoted, k, promo.percent)
         return [(i, s, promo.name if flag else None) for i, s, flag in mixed]
 

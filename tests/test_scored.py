@@ -1,0 +1,41 @@
+"""ScoredItems (a score row with its ranking head) answers exactly as top_k does."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openpersonalize.runtime.cache import ArrayCache
+from openpersonalize.runtime.scored import ScoredItems
+from openpersonalize.runtime.scoring import top_k
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    head=st.integers(0, 60),
+    k=st.integers(1, 80),
+    seed=st.integers(0, 2**31),
+    masked=st.booleans(),
+)
+def test_head_answers_like_top_k(n, head, k, seed, masked):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 8, n).astype(np.float64)  # many ties
+    scores[rng.random(n) < 0.2] = -np.inf
+    allowed = rng.random(n) < 0.3 if masked else None
+    want = top_k(scores, k, allowed)
+    got = ScoredItems.of(scores, head).top_k(k, allowed)
+    assert got.indices.tolist() == want.indices.tolist()
+    assert got.scores.tolist() == want.scores.tolist()
+
+
+def test_array_cache_is_bounded_by_bytes():
+    cache: ArrayCache[ScoredItems] = ArrayCache(3 * 800)
+    rows = {i: ScoredItems.of(np.full(100, float(i))) for i in range(5)}
+    for i in range(5):
+        assert cache.get(i, lambda i=i: rows[i]) is rows[i]
+    assert cache.bytes <= 3 * 800 and cache.misses == 5
+    assert cache.get(4, lambda: rows[0]) is rows[4] and cache.hits == 1
+    assert cache.get(0, lambda: rows[1]) is rows[1]  # evicted first, so computed again
+    assert ArrayCache(0).get("x", lambda: rows[2]) is rows[2]
