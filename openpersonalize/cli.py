@@ -67,6 +67,7 @@ def serve(
         workers=workers,
         log_level=log_level.lower(),
         access_log=False,
+        proxy_headers=False,  # no proxy in front by default; the app never reads client addresses
     )
 
 

@@ -108,7 +108,7 @@ def wait_status(describe, key: str, timeout: float = 120.0, **kwargs) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
         res = describe(**kwargs)[key]
-        if res["status"] in ("ACTIVE", "CREATE FAILED", "CREATE STOPPED"):
+        if res["status"] in ("ACTIVE", "CREATE FAILED", "CREATE STOPPED", "COMPLETED", "FAILED"):
             return res
         time.sleep(0.2)
     raise TimeoutError(f"{key} still {res['status']}")

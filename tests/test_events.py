@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from openpersonalize.data import movielens
 from openpersonalize.store.events import EventStore
 from openpersonalize.store.metadata import MetadataStore
-from server_harness import Server, unique
+from server_harness import Server, unique, wait_status
 
 INTERACTIONS_SCHEMA = {
     "type": "record",
@@ -378,16 +378,6 @@ def test_acknowledged_events_survive_sigkill(tmp_path):
         server.stop()
 
 
-def _wait_job(describe, key: str, **kwargs) -> dict:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        job = describe(**kwargs)[key]
-        if job["status"] in ("ACTIVE", "COMPLETED", "CREATE FAILED", "FAILED"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"{key} did not finish")
-
-
 def _put_export(server, personalize, dataset: str) -> list[dict]:
     import csv
 
@@ -399,7 +389,7 @@ def _put_export(server, personalize, dataset: str) -> list[dict]:
         roleArn="arn:aws:iam::000000000000:role/test",
         jobOutput={"s3DataDestination": {"path": str(dst)}},
     )["datasetExportJobArn"]
-    job = _wait_job(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=arn)
+    job = wait_status(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=arn)
     assert job["status"] == "ACTIVE", job.get("failureReason")
     (path,) = (dst / job["jobName"]).glob("*.csv")
     with path.open() as handle:
@@ -435,7 +425,7 @@ def test_live_data_exported_then_deleted(server, personalize, events, tracked):
         roleArn="arn:aws:iam::000000000000:role/test",
         dataSource={"dataLocation": str(ids)},
     )["dataDeletionJobArn"]
-    done = _wait_job(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=arn)
+    done = wait_status(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=arn)
     assert done["status"] == "COMPLETED", done.get("failureReason")
     assert done["numDeleted"] == 2
     with _event_store(server) as store:
