@@ -3,8 +3,9 @@
 Imports the POC data (ml-latest-small) and a synthetic MovieLens-25M-shaped group
 (162k users, 62k items; ``--rows`` interactions), trains aws-user-personalization,
 writes one ``{"userId": ...}`` line per user and times CreateBatchInferenceJob from
-creation to ACTIVE; also reports the server's peak resident memory and the peak proportional
-memory (PSS) of the server with its batch worker processes.
+creation to ACTIVE; also reports the CPU time the server and its batch worker processes spent
+(robust to other load on a shared machine), the server's peak resident memory and the peak
+proportional memory (PSS) of the server with its workers.
 
     python benchmarks/batch.py [--rows 5000000] [--users 162541] [--skip-large]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -32,6 +34,12 @@ def rss_mb(pid: int, key: str = "VmRSS") -> float:
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` plus its finished, waited-for children (the batch workers once a job is done)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def tree_pss_mb(pid: int) -> float:
@@ -88,6 +96,7 @@ def batch(server, version: str, users: list[str], label: str, k: int = 25) -> di
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    cpu0 = cpu_seconds(pid)
     t0 = time.perf_counter()
     arn = p.create_batch_inference_job(
         jobName=f"{label}-{int(time.time())}",
@@ -99,6 +108,7 @@ def batch(server, version: str, users: list[str], label: str, k: int = 25) -> di
     )["batchInferenceJobArn"]
     wait(p.describe_batch_inference_job, "batchInferenceJob", batchInferenceJobArn=arn)
     seconds = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu0
     stop.set()
     sampler.join()
     out = out_dir / f"{label}.json.out"
@@ -109,6 +119,7 @@ def batch(server, version: str, users: list[str], label: str, k: int = 25) -> di
         "users": len(users),
         "seconds": seconds,
         "users_per_s": len(users) / seconds,
+        "cpu_s": cpu,
         "rss_before_mb": base,
         "rss_peak_mb": peak["rss"],
         "tree_pss_peak_mb": peak["pss"],
@@ -119,6 +130,7 @@ def batch(server, version: str, users: list[str], label: str, k: int = 25) -> di
 def report(label: str, r: dict, train_s: float) -> None:
     print(
         f"{label:<28} {r['users']:>8} users  {r['seconds']:7.1f} s  {r['users_per_s']:8.0f} users/s  "
+        f"CPU {r['cpu_s']:.0f} s  "
         f"server RSS {r['rss_before_mb']:.0f} -> peak {r['rss_peak_mb']:.0f} MB, with workers peak PSS "
         f"{r['tree_pss_peak_mb']:.0f} MB  output {r['output_mb']:.0f} MB  "
         f"(training {train_s:.0f} s)",

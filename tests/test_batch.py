@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from openpersonalize.control.batch_jobs import attribute_items
 from openpersonalize.data import movielens
-from openpersonalize.jobs.batch import BLOCK_LINES, POOL_MIN_BLOCKS
+from openpersonalize.jobs.batch import BLOCK_LINES, POOL_MIN_BLOCKS, LineError, answer_block
 from openpersonalize.jobs.process_pool import OrderedPool, WorkerError
 from server_harness import unique, wait_status
 
@@ -247,6 +247,22 @@ def test_large_batch_on_worker_processes_equals_small_batch(server, personalize,
         )
         assert line["output"]["recommendedItems"] == [i["itemId"] for i in expected["itemList"]]
         assert line["output"]["scores"] == [i["score"] for i in expected["itemList"]]
+
+
+def test_answer_block_keeps_every_line():
+    """Error lines in place; inputs orjson refuses (lone surrogate, huge integer) are still echoed as valid JSON."""
+    raws = [b'{"userId": "\\ud800"}', b'{"userId": 123456789012345678901234567890}', b"nope", b'{"bad": 1}']
+
+    def handle(lines):
+        return [LineError("no userId") if "bad" in line else {"user": str(line["userId"])} for line in lines]
+
+    answered = answer_block(raws, handle)
+    out = [json.loads(line) for line in answered.data.splitlines()]
+    assert (answered.lines, answered.errors) == (4, 2)
+    assert out[0] == {"input": {"userId": "\ud800"}, "output": {"user": "\ud800"}, "error": None}
+    assert out[1]["output"] == {"user": "123456789012345678901234567890"}
+    assert out[2]["input"] == "nope" and "not valid JSON" in out[2]["error"]
+    assert out[3] == {"input": {"bad": 1}, "output": None, "error": "no userId"}
 
 
 def test_ordered_pool_keeps_order_and_reports_errors():

@@ -15,6 +15,8 @@ from functools import partial
 from itertools import chain, islice
 from typing import Any, NamedTuple
 
+import orjson
+
 from .process_pool import OrderedPool, default_processes
 
 BLOCK_LINES = 1024
@@ -76,8 +78,15 @@ def parse_line(raw: bytes) -> dict[str, Any]:
 
 
 def dump_line(value: dict[str, Any]) -> bytes:
-    """One compact output line, newline included."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    """One compact UTF-8 output line, newline included.
+
+    orjson is ten times faster than json here; what it refuses (a lone surrogate or an integer
+    beyond 64 bits, both accepted by the input parser) goes through json with ASCII escapes.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 
 
 def _blocks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
