@@ -273,6 +273,10 @@ def test_ordered_pool_keeps_order_and_reports_errors():
         with pytest.raises(WorkerError) as err:
             list(pool.imap([1, None, 2]))
         assert "TypeError" in err.value.message
+    with OrderedPool(partial(partial, os._exit), {}, processes=2) as pool:
+        with pytest.raises(WorkerError) as err:
+            list(pool.imap([3, 4]))
+        assert err.value.message == "A worker process died (exit code 3)."
 
 
 def _gone(pid: int) -> bool:

@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 _STOP = None  # items travel as 1-tuples, so any item (None included) differs from it
 
 
@@ -53,20 +55,23 @@ def _receive(inbox: Any, items: queue.Queue[Any]) -> None:
     items.put(_STOP)
 
 
+def _send(outbox: Any, reply: tuple[str, Any]) -> None:
+    try:
+        outbox.send(reply)
+    except OSError:  # the parent is gone
+        os._exit(1)
+
+
 def _worker(inbox: Any, outbox: Any, setup: Callable[..., Callable[[Any], Any]], kwargs: dict[str, Any]) -> None:
+    threadpool_limits(1, "blas")  # the pool already runs one process per CPU: no BLAS threads on top
     items: queue.Queue[Any] = queue.Queue()
     threading.Thread(target=_receive, args=(inbox, items), daemon=True).start()
     try:
         fn = setup(**kwargs)
         while (message := items.get()) is not _STOP:
-            outbox.send(("ok", fn(message[0])))
-    except (BrokenPipeError, EOFError):  # the parent is gone
-        os._exit(1)
+            _send(outbox, ("ok", fn(message[0])))
     except BaseException as exc:  # report everything, MemoryError included
-        try:
-            outbox.send(("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
-        except OSError:
-            pass
+        _send(outbox, ("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
 
 
 class OrderedPool:
@@ -129,10 +134,10 @@ class OrderedPool:
     def _died(self, which: int) -> WorkerError:
         proc = self._workers[which][0]
         proc.join(1)
-        return WorkerError(f"A batch worker process died (exit code {proc.exitcode}).")
+        return WorkerError(f"A worker process died (exit code {proc.exitcode}).")
 
     def close(self) -> None:
-        """Stop the workers (at once when they are busy) and release their pipes."""
+        """Stop the workers (a busy one is terminated after a second) and release their pipes."""
         for _, inbox, _ in self._workers:
             try:
                 inbox.send(_STOP)
