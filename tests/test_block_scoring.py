@@ -87,3 +87,33 @@ def test_top_k_rows_equals_top_k() -> None:
                 assert np.array_equal(got[r].indices, want.indices), (k, r)
                 assert np.array_equal(got[r].scores, want.scores), (k, r)
     assert top_k_rows(block, 25)[1].indices.tolist() == list(range(25))
+
+
+def test_tail_profiles_match_the_direct_sum(data: TrainingData) -> None:
+    """Heavy users' precomputed old-item sums give the scores of summing every row, live events included."""
+    model = UserPersonalizationRecipe().fit(data, FAST)
+    slots = np.asarray(model.arrays["tail_slot"])
+    heavy = [str(model.user_ids[u]) for u in np.flatnonzero(slots >= 0)[:5].tolist()]
+    assert heavy, "ml-latest-small has users with long histories"
+    direct = UserPersonalizationRecipe.model_cls.__new__(UserPersonalizationRecipe.model_cls)
+    direct.__dict__.update(model.__dict__)
+    direct.arrays = {k: v for k, v in model.arrays.items() if not k.startswith("tail_")}
+    for user_id in heavy:
+        base = model.training_history(user_id)
+        u = base.user
+        lo = int(model.arrays["tail_ptr"][slots[u]])
+        old_item = int(model.arrays["tail_items"][lo])  # an old item the user touches again
+        live = np.array([old_item, int(np.setdiff1d(np.arange(50), base.items)[0])], np.int64)
+        stamps = np.full(2, int(base.timestamps.max()) + 60)
+        merged = UserHistory(
+            np.concatenate([base.items, live]),
+            np.concatenate([base.timestamps, stamps]),
+            [*base.event_types, "click", "click"],
+            user=u,
+            live_items=live,
+        )
+        for history in (base, merged):
+            fast, slow = model.score_user(history), direct.score_user(history)
+            assert np.allclose(fast, slow, rtol=1e-5, atol=1e-6)
+            assert top_k(fast, 25).indices.tolist() == top_k(slow, 25).indices.tolist()
+    _assert_block_equals_rows(model, [model.training_history(u) for u in heavy])

@@ -21,11 +21,18 @@ _RESERVED_ITEM_COLUMNS = {"ITEM_ID", "CREATION_TIMESTAMP"}
 
 @dataclass
 class UserHistory:
-    """A user's interactions as item indices, oldest -> newest (what ``score_user`` reads)."""
+    """A user's interactions as item indices, oldest -> newest (what ``score_user`` reads).
+
+    ``user`` is the training user index when the history is that user's training history plus
+    ``live_items`` (item indices of the events received since), which lets a model reuse what it
+    precomputed for the training part; -1 for any other history.
+    """
 
     items: np.ndarray
     timestamps: np.ndarray | None = None
     event_types: list[str] | None = None
+    user: int = -1
+    live_items: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.items = np.asarray(self.items, dtype=np.int64)

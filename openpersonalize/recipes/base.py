@@ -161,11 +161,12 @@ class BaseModel:
         if u is None:
             return UserHistory.empty()
         lo, hi = int(self.arrays["user_ptr"][u]), int(self.arrays["user_ptr"][u + 1])
-        names = self.meta.get("event_names", [""])
+        names = np.asarray(self.meta.get("event_names", [""]), dtype=object)
         return UserHistory(
             np.asarray(self.arrays["hist_items"][lo:hi], np.int64),
             np.asarray(self.arrays["hist_ts"][lo:hi], np.int64),
-            [names[e] for e in np.asarray(self.arrays["hist_events"][lo:hi]).tolist()],
+            names[np.asarray(self.arrays["hist_events"][lo:hi], np.intp)].tolist(),
+            user=u,
         )
 
     def popularity_scores(self) -> np.ndarray:

@@ -117,10 +117,21 @@ def _history_stats(history: UserHistory) -> _Stats:
     return _Stats(uniq, inv_rev[::-1], len(items) - 1 - first_rev, counts, rank)
 
 
+def _tail_rank(half_life: float, enabled: bool = True) -> float:
+    """The recency rank from which an item weighs ``floor`` exactly (every rank when recency is off)."""
+    return TAIL_HALF_LIVES * half_life if enabled and half_life > 0 else 0.0
+
+
 def _recency(stats: _Stats, half_life: float, floor: float, enabled: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``recency_weights`` from a history's stats (the same float operations)."""
+    """Per distinct item: ``floor`` plus a recency bonus halving every ``half_life`` ranks, times a repeat bonus.
+
+    The bonus is dropped from ``TAIL_HALF_LIVES`` half-lives on (it is below 2^-30 there), so an item
+    that old weighs the same however much older it gets: what makes the tail profiles exact.
+    """
     if enabled and half_life > 0:
-        w = floor + (1.0 - floor) * np.power(0.5, stats.rank / half_life)
+        decay = np.power(0.5, stats.rank / half_life)
+        decay[stats.rank >= _tail_rank(half_life)] = 0.0
+        w = floor + (1.0 - floor) * decay
     else:
         w = np.ones(len(stats.uniq))
     w = w * (1.0 + 0.1 * np.log(stats.counts))
@@ -146,6 +157,11 @@ def _best_indices(s: np.ndarray, m: int) -> np.ndarray:
     values = s[cand]
     order = np.lexsort((cand, -values))[:m]
     return cand[order]
+
+
+TAIL_HALF_LIVES = 30
+MIN_TAIL_ITEMS = 64  # users with fewer old EASE items than this are cheap enough as they are
+TAIL_PROFILE_BYTES = 512 << 20
 
 
 def _weighted_rows(B: np.ndarray, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -181,7 +197,7 @@ class UserPersonalizationModel(BaseModel):
             floor=param(p, "recency_floor", 0.02),
             enabled=param(p, "recency_mask", "true", bool),
         )
-        return self._component_row(items, w, np.zeros(self.n_items, np.float64))
+        return self._component_row(items, w, np.zeros(self.n_items, np.float64), history)
 
     def _novel_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
         """Item-item (+ iALS) scores with a small popularity prior (ranks the unseen items)."""
@@ -225,6 +241,9 @@ class UserPersonalizationModel(BaseModel):
         """History event types as indices into the training event names (0 when unknown)."""
         if not history.event_types:
             return np.zeros(len(history), np.int64)
+        if history.user >= 0 and history.live_items is None:  # a training history: its codes are stored
+            ptr = self.arrays["user_ptr"]
+            return np.asarray(self.arrays["hist_events"][ptr[history.user] : ptr[history.user + 1]], np.int64)
         lookup = getattr(self, "_event_lookup", None)
         if lookup is None:
             names = self.meta.get("event_names") or [""]
@@ -270,6 +289,70 @@ class UserPersonalizationModel(BaseModel):
         if len(seen):
             s[seen] = repeat_probability(np.asarray(self.arrays["repeat_w"]), feats)
         return s
+
+    def _ease_row(self, items: np.ndarray, rows: np.ndarray, w: np.ndarray, history: UserHistory) -> np.ndarray:
+        """Sum of the history's EASE rows by weight (float32); a long training history's old rows come summed.
+
+        ``items``/``rows``/``w``: the distinct history items inside EASE (sorted), their rows and weights.
+        A training tail item no live event touched still weighs what it weighed at training (its rank
+        only grew, its count is the same), so its share is in the profile; a touched one is taken
+        back out of the profile and added with its new weight.
+        """
+        B = np.asarray(self.arrays["ease_B"])
+        slots = self.arrays.get("tail_slot")
+        slot = int(slots[history.user]) if slots is not None and 0 <= history.user < len(slots) else -1
+        if slot < 0:
+            return _weighted_rows(B, rows, w)
+        ptr = self.arrays["tail_ptr"]
+        lo, hi = int(ptr[slot]), int(ptr[slot + 1])
+        tail = np.asarray(self.arrays["tail_items"][lo:hi], np.int64)
+        live = history.live_items
+        touched = np.isin(tail, live) if live is not None and len(live) else np.zeros(len(tail), bool)
+        keep = ~np.isin(items, tail[~touched], assume_unique=True)
+        pos = np.asarray(self.arrays["ease_pos"])
+        rows = np.concatenate([rows[keep], pos[tail[touched]]])
+        w = np.concatenate([w[keep], -np.asarray(self.arrays["tail_w"][lo:hi])[touched]])
+        return np.asarray(self.arrays["tail_F"][slot]) + _weighted_rows(B, rows, w)
+
+    def build_tail_profiles(self, max_bytes: int = TAIL_PROFILE_BYTES) -> None:
+        """Sum, once, the EASE rows of the old items of the longest training histories (their tail profiles).
+
+        A request then reads a few dozen recent rows instead of every row of a long history: the
+        per-request cost of heavy users, what sets the runtime's p99. Users are taken longest tail
+        first while the profiles fit ``max_bytes``.
+        """
+        a = self.arrays
+        for name in ("tail_slot", "tail_ptr", "tail_items", "tail_w", "tail_F"):
+            a.pop(name, None)
+        if "ease_B" not in a:
+            return
+        p = self._params()
+        recency = {
+            "half_life": param(p, "recency_half_life", 4.0),
+            "floor": param(p, "recency_floor", 0.02),
+            "enabled": param(p, "recency_mask", "true", bool),
+        }
+        start = _tail_rank(recency["half_life"], recency["enabled"])
+        B, pos = np.asarray(a["ease_B"]), np.asarray(a["ease_pos"])
+        ptr, hist = np.asarray(a["user_ptr"]), np.asarray(a["hist_items"])
+        tails = []
+        for u in np.flatnonzero(np.diff(ptr) >= MIN_TAIL_ITEMS + start).tolist():
+            stats = _history_stats(UserHistory(hist[ptr[u] : ptr[u + 1]]))
+            items, w = _recency(stats, **recency)
+            old = (stats.rank >= start) & (pos[items] >= 0)
+            if np.count_nonzero(old) >= MIN_TAIL_ITEMS:
+                tails.append((u, items[old], w[old]))
+        cap = max_bytes // max(4 * B.shape[1], 1)
+        tails = sorted(sorted(tails, key=lambda t: -len(t[1]))[:cap], key=lambda t: t[0])
+        if not tails:
+            return
+        slot = np.full(len(ptr) - 1, -1, np.int32)
+        slot[[u for u, _, _ in tails]] = np.arange(len(tails))
+        a["tail_slot"] = slot
+        a["tail_ptr"] = np.concatenate([[0], np.cumsum([len(t) for _, t, _ in tails])]).astype(np.int64)
+        a["tail_items"] = np.concatenate([t for _, t, _ in tails]).astype(np.int32)
+        a["tail_w"] = np.concatenate([w for _, _, w in tails]).astype(np.float32)
+        a["tail_F"] = np.stack([_weighted_rows(B, pos[t], w) for _, t, w in tails]).astype(np.float32)
 
     def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
         """One score per item from the user's current history; popularity when it is empty."""
@@ -320,11 +403,11 @@ class UserPersonalizationModel(BaseModel):
         buf = np.zeros(self.n_items, np.float64)
 
         def score(history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
-            return self._component_row(*_recency(stats or _history_stats(history), **recency), buf)
+            return self._component_row(*_recency(stats or _history_stats(history), **recency), buf, history)
 
         return score
 
-    def _component_row(self, items: np.ndarray, w: np.ndarray, buf: np.ndarray) -> np.ndarray:
+    def _component_row(self, items: np.ndarray, w: np.ndarray, buf: np.ndarray, history: UserHistory) -> np.ndarray:
         """``_component_scores`` from recency weights (``buf``: a zeroed n_items scratch row, left zeroed)."""
         ease_items = self.arrays.get("ease_items")
         als_w = float(self.meta.get("als_weight", 0.0))
@@ -334,7 +417,7 @@ class UserPersonalizationModel(BaseModel):
             ok = pos >= 0
             if ok.any():
                 cols = np.asarray(ease_items)
-                buf[cols] = _weighted_rows(np.asarray(self.arrays["ease_B"]), pos[ok], w[ok])
+                buf[cols] = self._ease_row(items[ok], pos[ok], w[ok], history)
                 z = _zscore(buf)
                 buf[cols] = 0.0
                 # 0 + 1.0 * z == z exactly (signed zeros vanish once the popularity prior is added)
@@ -390,6 +473,7 @@ class UserPersonalizationModel(BaseModel):
             new.arrays["repeat_w"] = np.asarray(self.arrays["repeat_w"]).copy()
             new.arrays["novel_curve"] = np.asarray(self.arrays["novel_curve"]).copy()
         new.meta["updated_from"] = self.meta.get("trained_at")
+        new.build_tail_profiles()
         new.after_load()
         return new
 
@@ -458,6 +542,7 @@ class UserPersonalizationRecipe:
             )
         if use_repeat:
             self._fit_repeat(model, data, cal_users, B_cal, seed)
+        model.build_tail_profiles()
         model.meta["fit_seconds"] = time.perf_counter() - t0
         model.after_load()
         return model

@@ -23,8 +23,10 @@ from .scoring import Ranked, mix_promotions, rank_list
 
 
 def history_digest(history: UserHistory, context: Mapping[str, Any] | None) -> bytes:
-    """A 128-bit digest of everything ``score_user`` reads: the history's items, times, event types and the context."""
+    """A 128-bit digest of everything ``score_user`` reads: the history (items, times, event types, training
+    user) and the context."""
     h = hashlib.blake2b(digest_size=16)
+    h.update(history.user.to_bytes(8, "little", signed=True))
     h.update(np.ascontiguousarray(history.items, np.int64).tobytes())
     if history.timestamps is not None:
         h.update(b"\x00t")
@@ -103,7 +105,8 @@ class Deployed:
         )
         events = list(base.event_types or [""] * len(base.items)) + [e.event_type for e in live]
         order = np.argsort(stamps, kind="stable")
-        return UserHistory(items[order], stamps[order], [events[i] for i in order])
+        live_items = np.array([e.item_index for e in live], np.int64)
+        return UserHistory(items[order], stamps[order], [events[i] for i in order], base.user, live_items)
 
     def user_context(self, user_id: str | None, history: UserHistory) -> UserContext:
         live = self.live_user(user_id) if self.live_user is not None and user_id else None
