@@ -80,8 +80,11 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
             errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be a list")
             return
         _check_size(len(value), meta, where, "length", errors, value)
+        member = shape.member
+        quick = _scalar_test(member) if member.type_name in _SCALARS else None
         for i, item in enumerate(value):
-            _check(shape.member, item, f"{where}.{i + 1}.member", errors)
+            if quick is None or not quick(item):  # long lists of ids: messages only for a failing member
+                _check(member, item, f"{where}.{i + 1}.member", errors)
         return
     if kind == "map":
         if not isinstance(value, dict):
@@ -127,8 +130,35 @@ _SCALARS: dict[str, tuple[type | tuple[type, ...], str]] = {
 }
 
 
+@cache
+def _scalar_test(shape: Shape) -> Callable[[Any], bool]:
+    """A predicate true when a scalar value passes every constraint ``_check`` applies to ``shape``."""
+    kind, meta = shape.type_name, shape.metadata
+    types = _SCALARS[kind][0]
+    low, high = meta.get("min"), meta.get("max")
+    enum = frozenset(shape.enum) if kind == "string" and shape.enum else None
+    pattern = None if shape.name in RELAXED_PATTERNS else meta.get("pattern")
+    compiled = _pattern(pattern) if kind == "string" and pattern else None
+    sized = kind in ("string", "integer", "long", "float", "double")
+
+    def ok(value: Any) -> bool:
+        if isinstance(value, bool) != (kind == "boolean") or not isinstance(value, types):
+            return False
+        if sized:
+            size = len(value) if kind == "string" else value
+            if (low is not None and size < low) or (high is not None and size > high):
+                return False
+        if enum is not None and value not in enum:
+            return False
+        return compiled is None or compiled.fullmatch(value) is not None
+
+    return ok
+
+
 def _check_size(size: float, meta: dict, where: str, what: str, errors: list[str], value: Any) -> None:
     low, high = meta.get("min"), meta.get("max")
+    if (low is None or size >= low) and (high is None or size <= high):
+        return
     shown = _describe(value)
     if low is not None and size < low:
         rel = "be greater than or equal to" if what == "value" else f"have {what} greater than or equal to"
@@ -187,10 +217,13 @@ def _shaper(shape: Shape) -> Shaper:
 
 def _structure_shaper(shape: Shape) -> Shaper:
     members: list[tuple[str, Shape]] = list(shape.members.items())
+    plain = frozenset(name for name, m in members if m.type_name not in ("structure", "list", "map", "timestamp"))
 
     def shape_structure(value: Any) -> Any:
         if not isinstance(value, dict):
             return None
+        if value.keys() <= plain and None not in value.values():
+            return value  # already in shape: scalar members the model defines (a ranked item, say)
         out = {}
         for name, member in members:
             item = value.get(name)

@@ -314,8 +314,8 @@ class RuntimeService:
             entry: dict[str, Any] = {"itemId": item_id}
             if score is not None:
                 entry["score"] = round(score, 7)
-            idx = deployed.model.item_index.get(item_id)
-            if columns and idx is not None:
+            idx = deployed.model.item_index.get(item_id) if columns else None
+            if idx is not None:
                 entry["metadata"] = deployed.metadata(idx, columns)
             out.append(entry)
         return {"personalizedRanking": out, "recommendationId": f"RID-{uuid.uuid4()}"}

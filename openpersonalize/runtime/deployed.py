@@ -153,12 +153,15 @@ class Deployed:
     ) -> list[tuple[str, float | None]]:
         """Order the caller's list best first; unknown items last; filtered-out items dropped."""
         index = self.model.item_index
-        indices = np.array([index.get(i, -1) for i in item_ids], np.int64)
-        out = []
-        for pos in rank_list(scores, indices):
-            idx = int(indices[pos])
-            if idx >= 0 and allowed is not None and not allowed[idx]:
-                continue
-            score = float(scores[idx]) if idx >= 0 and np.isfinite(scores[idx]) else None
-            out.append((item_ids[pos], score))
-        return out
+        indices = np.fromiter((index.get(i, -1) for i in item_ids), np.int64, len(item_ids))
+        order = rank_list(scores, indices)
+        idx = indices[order]
+        known = idx >= 0
+        at = np.where(known, idx, 0)
+        values = np.asarray(scores, np.float64)[at]
+        scored = known & np.isfinite(values)
+        keep = np.ones(len(idx), bool) if allowed is None else ~known | np.asarray(allowed, bool)[at]
+        return [
+            (item_ids[pos], value if has else None)
+            for pos, value, has in zip(order[keep].tolist(), values[keep].tolist(), scored[keep].tolist(), strict=True)
+        ]
