@@ -117,3 +117,15 @@ def test_tail_profiles_match_the_direct_sum(data: TrainingData) -> None:
             assert np.allclose(fast, slow, rtol=1e-5, atol=1e-6)
             assert top_k(fast, 25).indices.tolist() == top_k(slow, 25).indices.tolist()
     _assert_block_equals_rows(model, [model.training_history(u) for u in heavy])
+
+
+def test_sparse_zscore_equals_the_dense_one() -> None:
+    from openpersonalize.recipes.user_personalization import _zscore, _zscore_sparse
+
+    rng = np.random.default_rng(3)
+    for n, m in ((1000, 300), (50, 50), (10, 0)):
+        cols = np.sort(rng.choice(n, m, replace=False))
+        vals = rng.normal(size=m).astype(np.float32)
+        dense = np.zeros(n)
+        dense[cols] = vals
+        assert np.allclose(_zscore_sparse(n, cols, vals), _zscore(dense), rtol=1e-12, atol=1e-12)

@@ -96,6 +96,22 @@ def _zscore(x: np.ndarray) -> np.ndarray:
     return d
 
 
+def _zscore_sparse(n: int, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """``_zscore`` of a length-``n`` row that is zero outside the distinct ``cols``, from their ``vals`` alone.
+
+    EASE scores only its own columns (5k of a 62k catalogue, say): the mean and variance of the
+    whole row follow from those values, so one fill replaces several full-row passes.
+    """
+    v = np.asarray(vals, np.float64)
+    mean = float(np.add.reduce(v)) / n
+    d = v - mean
+    std = math.sqrt((float(np.add.reduce(d * d)) + (n - len(v)) * mean * mean) / n)
+    scale = std if std > 0 else 1.0
+    out = np.full(n, -mean / scale)
+    out[cols] = d / scale
+    return out
+
+
 class _Stats(NamedTuple):
     """One history's distinct items (sorted) with what recency weights and repeat features need."""
 
@@ -194,7 +210,7 @@ class UserPersonalizationModel(BaseModel):
         return self.meta.get("params", {})
 
     def _component_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
-        fast = self._block_value("components")  # inside score_users: parameters read once, shared scratch row
+        fast = self._block_value("components")  # inside score_users: parameters read once
         if fast is not None:
             return fast(history, stats)
         p = self._params()
@@ -204,7 +220,7 @@ class UserPersonalizationModel(BaseModel):
             floor=param(p, "recency_floor", 0.02),
             enabled=param(p, "recency_mask", "true", bool),
         )
-        return self._component_row(items, w, np.zeros(self.n_items, np.float64), history)
+        return self._component_row(items, w, history)
 
     def _novel_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
         """Item-item (+ iALS) scores with a small popularity prior (ranks the unseen items)."""
@@ -384,7 +400,7 @@ class UserPersonalizationModel(BaseModel):
         """``score_user`` for a block of users (rows), with identical values.
 
         Within the block, the popularity prior is computed once and ``_component_scores`` runs on
-        shared parameters and a reused scratch row; every row goes through the per-request
+        shared parameters; every row goes through the per-request
         ``_component_row``, transition and calibration steps and is cast straight into the block,
         so results match bit for bit.
         """
@@ -400,22 +416,21 @@ class UserPersonalizationModel(BaseModel):
         return out
 
     def _component_scorer(self) -> Callable[[UserHistory, _Stats | None], np.ndarray]:
-        """``_component_scores`` with the parameters read once and a reused scratch row."""
+        """``_component_scores`` with the parameters read once."""
         p = self._params()
         recency = {
             "half_life": param(p, "recency_half_life", 4.0),
             "floor": param(p, "recency_floor", 0.02),
             "enabled": param(p, "recency_mask", "true", bool),
         }
-        buf = np.zeros(self.n_items, np.float64)
 
         def score(history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
-            return self._component_row(*_recency(stats or _history_stats(history), **recency), buf, history)
+            return self._component_row(*_recency(stats or _history_stats(history), **recency), history)
 
         return score
 
-    def _component_row(self, items: np.ndarray, w: np.ndarray, buf: np.ndarray, history: UserHistory) -> np.ndarray:
-        """``_component_scores`` from recency weights (``buf``: a zeroed n_items scratch row, left zeroed)."""
+    def _component_row(self, items: np.ndarray, w: np.ndarray, history: UserHistory) -> np.ndarray:
+        """``_component_scores`` from recency weights."""
         ease_items = self.arrays.get("ease_items")
         als_w = float(self.meta.get("als_weight", 0.0))
         out = None
@@ -424,9 +439,7 @@ class UserPersonalizationModel(BaseModel):
             ok = pos >= 0
             if ok.any():
                 cols = np.asarray(ease_items)
-                buf[cols] = self._ease_row(items[ok], pos[ok], w[ok], history)
-                z = _zscore(buf)
-                buf[cols] = 0.0
+                z = _zscore_sparse(self.n_items, cols, self._ease_row(items[ok], pos[ok], w[ok], history))
                 # 0 + 1.0 * z == z exactly (signed zeros vanish once the popularity prior is added)
                 out = z if als_w == 0.0 else (1.0 - als_w) * z
         if out is None:
