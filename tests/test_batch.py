@@ -33,16 +33,6 @@ def _code(err) -> str:
     return err.value.response["Error"]["Code"]
 
 
-def _wait(describe, key: str, timeout: float = 120.0, **kwargs) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        res = describe(**kwargs)[key]
-        if res["status"] in ("ACTIVE", "CREATE FAILED", "COMPLETED", "FAILED"):
-            return res
-        time.sleep(0.2)
-    raise TimeoutError(f"{key} still {res['status']}")
-
-
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -98,7 +88,7 @@ def _batch(personalize, version: str, src: str, dst: str, **kwargs) -> dict:
         jobOutput={"s3DataDestination": {"path": dst}},
         **kwargs,
     )["batchInferenceJobArn"]
-    return _wait(personalize.describe_batch_inference_job, "batchInferenceJob", batchInferenceJobArn=arn)
+    return wait_status(personalize.describe_batch_inference_job, "batchInferenceJob", batchInferenceJobArn=arn)
 
 
 def test_seed_batch_over_s3_equals_get_recommendations(server, personalize, group, s3_server):
@@ -351,7 +341,7 @@ def test_item_affinity_segment(server, personalize, group, movielens_dir):
         jobInput={"s3DataSource": {"path": str(src)}},
         jobOutput={"s3DataDestination": {"path": str(src.parent)}},
     )["batchSegmentJobArn"]
-    job = _wait(personalize.describe_batch_segment_job, "batchSegmentJob", batchSegmentJobArn=arn)
+    job = wait_status(personalize.describe_batch_segment_job, "batchSegmentJob", batchSegmentJobArn=arn)
     assert job["status"] == "ACTIVE", job.get("failureReason")
     lines = _lines(src.parent / "items.json.out")
     assert len(lines) == 3
@@ -388,7 +378,7 @@ def _export(personalize, dataset: str, dst: Path, mode: str = "BULK") -> dict:
         roleArn=ROLE,
         jobOutput={"s3DataDestination": {"path": str(dst)}},
     )["datasetExportJobArn"]
-    return _wait(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=arn)
+    return wait_status(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=arn)
 
 
 def _exported_rows(dst: Path, job: dict) -> list[dict]:
@@ -420,7 +410,7 @@ def test_export_then_deletion(server, personalize, group, movielens_dir):
         roleArn=ROLE,
         dataSource={"dataLocation": str(ids)},
     )["dataDeletionJobArn"]
-    done = _wait(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=arn)
+    done = wait_status(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=arn)
     assert done["status"] == "COMPLETED", done.get("failureReason")
     removed = sum(1 for r in rows if r["USER_ID"] in ("42", "7"))
     assert done["numDeleted"] == removed > 0
@@ -439,5 +429,5 @@ def test_export_then_deletion(server, personalize, group, movielens_dir):
         roleArn=ROLE,
         dataSource={"dataLocation": str(server.work / "no-such.csv")},
     )["dataDeletionJobArn"]
-    failed = _wait(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=missing)
+    failed = wait_status(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=missing)
     assert failed["status"] == "FAILED" and "does not exist" in failed["failureReason"]
