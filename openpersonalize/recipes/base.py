@@ -267,9 +267,8 @@ class BaseModel:
         return self.popularity_scores()
 
     def score_users(self, histories: list[UserHistory], context: dict[str, Any] | None = None) -> np.ndarray:
-        """Scores for a block of users (n_users x n_items): ``score_user`` rows, sharing per-block work."""
-        with self.block_scope():
-            rows = [np.asarray(self.score_user(h, context)) for h in histories]
+        """Scores for a block of users (n_users x n_items): ``score_user`` rows (families share per-block work)."""
+        rows = [np.asarray(self.score_user(h, context)) for h in histories]
         if not rows:
             return np.zeros((0, self.n_items), np.float32)
         return np.stack(rows)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -209,17 +208,17 @@ class UserPersonalizationModel(BaseModel):
     def _params(self) -> dict[str, Any]:
         return self.meta.get("params", {})
 
-    def _component_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
-        fast = self._block_value("components")  # inside score_users: parameters read once
-        if fast is not None:
-            return fast(history, stats)
+    def _recency_params(self) -> dict[str, Any]:
+        """``_recency``'s keyword arguments from the hyperparameters."""
         p = self._params()
-        items, w = _recency(
-            stats or _history_stats(history),
-            half_life=param(p, "recency_half_life", 4.0),
-            floor=param(p, "recency_floor", 0.02),
-            enabled=param(p, "recency_mask", "true", bool),
-        )
+        return {
+            "half_life": param(p, "recency_half_life", 4.0),
+            "floor": param(p, "recency_floor", 0.02),
+            "enabled": param(p, "recency_mask", "true", bool),
+        }
+
+    def _component_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
+        items, w = _recency(stats or _history_stats(history), **self._recency_params())
         return self._component_row(items, w, history)
 
     def _novel_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
@@ -349,12 +348,7 @@ class UserPersonalizationModel(BaseModel):
             a.pop(name, None)
         if "ease_B" not in a:
             return
-        p = self._params()
-        recency = {
-            "half_life": param(p, "recency_half_life", 4.0),
-            "floor": param(p, "recency_floor", 0.02),
-            "enabled": param(p, "recency_mask", "true", bool),
-        }
+        recency = self._recency_params()
         start = _tail_rank(recency["half_life"], recency["enabled"])
         B, pos = np.asarray(a["ease_B"]), np.asarray(a["ease_pos"])
         ptr, hist = np.asarray(a["user_ptr"]), np.asarray(a["hist_items"])
@@ -399,35 +393,19 @@ class UserPersonalizationModel(BaseModel):
     def score_users(self, histories: list[UserHistory], context: dict[str, Any] | None = None) -> np.ndarray:
         """``score_user`` for a block of users (rows), with identical values.
 
-        Within the block, the popularity prior is computed once and ``_component_scores`` runs on
-        shared parameters; every row goes through the per-request
-        ``_component_row``, transition and calibration steps and is cast straight into the block,
-        so results match bit for bit.
+        Within the block, the popularity prior is computed once; every row goes through the per-request
+        component, transition and calibration steps and is cast straight into the block, so results
+        match bit for bit.
         """
         out = np.empty((len(histories), self.n_items), np.float32)
         explores = exploration_config(context)[0] > 0.0
-        with self.block_scope(components=self._component_scorer()):
-            with self.block_scope(prior=self._popularity_prior()):
-                for row, history in enumerate(histories):
-                    if explores or len(history) == 0:
-                        out[row] = self.score_user(history, context)
-                    else:  # explore() leaves the scores as they are: cast straight into the block
-                        out[row] = self._row(history)
+        with self.block_scope(prior=self._popularity_prior()):
+            for row, history in enumerate(histories):
+                if explores or len(history) == 0:
+                    out[row] = self.score_user(history, context)
+                else:  # explore() leaves the scores as they are: cast straight into the block
+                    out[row] = self._row(history)
         return out
-
-    def _component_scorer(self) -> Callable[[UserHistory, _Stats | None], np.ndarray]:
-        """``_component_scores`` with the parameters read once."""
-        p = self._params()
-        recency = {
-            "half_life": param(p, "recency_half_life", 4.0),
-            "floor": param(p, "recency_floor", 0.02),
-            "enabled": param(p, "recency_mask", "true", bool),
-        }
-
-        def score(history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
-            return self._component_row(*_recency(stats or _history_stats(history), **recency), history)
-
-        return score
 
     def _component_row(self, items: np.ndarray, w: np.ndarray, history: UserHistory) -> np.ndarray:
         """``_component_scores`` from recency weights."""
