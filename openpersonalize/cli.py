@@ -40,7 +40,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Server processes sharing the port.")] = 1,
     score_cache_mb: Annotated[
         int, typer.Option(help="Per-process memory for memoised user scores (0 turns the cache off).")
-    ] = 128,
+    ] = ServerConfig.score_cache_mb,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
 ) -> None:
     """Run the server (control plane, runtime and events APIs on one port)."""

@@ -15,7 +15,7 @@ from .api.app import PersonalizeApp
 from .control import events_api
 from .control.base import Control, Settings
 from .control.operations import job_handlers
-from .control.runtime_api import RuntimeService
+from .control.runtime_api import DEFAULT_SCORE_CACHE_BYTES, RuntimeService
 from .jobs.runner import JobRunner
 from .store.metadata import MetadataStore
 
@@ -34,7 +34,7 @@ class ServerConfig:
     account_id: str = "000000000000"
     allowed_paths: list[str] = field(default_factory=list)
     job_workers: int = 2
-    score_cache_mb: int = 128
+    score_cache_mb: int = DEFAULT_SCORE_CACHE_BYTES >> 20
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'metadata.db'}"
