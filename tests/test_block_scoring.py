@@ -119,13 +119,78 @@ def test_tail_profiles_match_the_direct_sum(data: TrainingData) -> None:
     _assert_block_equals_rows(model, [model.training_history(u) for u in heavy])
 
 
-def test_sparse_zscore_equals_the_dense_one() -> None:
-    from openpersonalize.recipes.user_personalization import _zscore, _zscore_sparse
+def test_spreads_equal_numpy_std() -> None:
+    from openpersonalize.recipes.user_personalization import _row_spread, _spread
 
     rng = np.random.default_rng(3)
     for n, m in ((1000, 300), (50, 50), (10, 0)):
         cols = np.sort(rng.choice(n, m, replace=False))
         vals = rng.normal(size=m).astype(np.float32)
-        dense = np.zeros(n)
+        dense = np.zeros(n, np.float32)
         dense[cols] = vals
-        assert np.allclose(_zscore_sparse(n, cols, vals), _zscore(dense), rtol=1e-12, atol=1e-12)
+        assert np.isclose(_spread(n, vals), np.std(dense.astype(np.float64)), rtol=1e-9, atol=1e-12)
+        assert np.isclose(_row_spread(dense), np.std(dense.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+def test_standardised_addition_is_the_z_score_less_a_constant() -> None:
+    from openpersonalize.recipes.user_personalization import _add_standardised, _row_spread, _spread
+
+    rng = np.random.default_rng(4)
+    n = 500
+    base = rng.random(n).astype(np.float32)
+    cols = np.sort(rng.choice(n, 40, replace=False))
+    vals = rng.normal(size=40).astype(np.float32)
+    full = rng.random(n).astype(np.float32)
+    s = base.copy()
+    _add_standardised(s, vals, 0.7, _spread(n, vals), cols)
+    _add_standardised(s, full, 0.3, _row_spread(full))
+    sparse_row = np.zeros(n)
+    sparse_row[cols] = vals
+    want = base + 0.7 * (sparse_row - sparse_row.mean()) / sparse_row.std() + 0.3 * (full - full.mean()) / full.std()
+    diff = s - want
+    assert np.allclose(diff, diff[0], atol=1e-5)  # the same order and spread: only a constant apart
+    flat = base.copy()
+    _add_standardised(flat, np.ones(n, np.float32), 1.0, 0.0)  # no spread: nothing added
+    assert np.array_equal(flat, base)
+
+
+def test_transition_scorer_equals_the_sparse_product() -> None:
+    import scipy.sparse as sp
+
+    from openpersonalize.recipes.sequence import TransitionScorer
+
+    rng = np.random.default_rng(5)
+    n = 400
+    dense_part = (rng.random((n, n)) < np.where(np.arange(n) < 30, 0.5, 0.02)[:, None]) * rng.random((n, n))
+    T = sp.csr_matrix(dense_part.astype(np.float32))
+    scorer = TransitionScorer(T)
+    assert 0 < len(scorer.dense) <= 30  # the first rows are dense, the others scattered
+    for _ in range(20):
+        items = rng.choice(n, 14, replace=False)
+        w = rng.random(14)
+        keep = np.argsort(-w, kind="stable")[:10]
+        want = np.asarray(T[items[keep]].T @ w[keep]).ravel()
+        got = scorer.scores(items, w)
+        assert got.dtype == np.float32 and np.allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_shortlist_ranks_like_the_full_row(data: TrainingData) -> None:
+    """The batch shortcut: ranking the shortlist gives ``top_k`` of ``score_user`` exactly, ties included."""
+    from openpersonalize.runtime.scoring import top_k_of
+
+    model = UserPersonalizationRecipe().fit(data, {**FAST, "transition_weight": "0.15"})
+    histories = _histories(model, data)
+    checked = 0
+    for history in histories:
+        for k in (1, 25, 200):
+            found = model.shortlist(history, k)
+            want = top_k(model.score_user(history), k)
+            if found is None:
+                assert len(history) == 0 or k > len(model.arrays["novel_curve"])
+                continue
+            got = top_k_of(*found, k)
+            assert np.array_equal(got.indices, want.indices) and np.array_equal(got.scores, want.scores)
+            checked += 1
+        assert model.shortlist(history, 25, EXPLORE) is None
+    assert checked > 3 * (len(histories) - 3)
+    assert model.shortlist(histories[0], 201) is None  # beyond the rank curve: the caller scores the row

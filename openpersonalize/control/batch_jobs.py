@@ -21,8 +21,14 @@ from ..filters import FilterValueError, UserCatalog, compile_user_filter, parse_
 from ..jobs.batch import BlockHandler, LineError, Workers, dump_line, iter_lines, parse_line, stream_jsonl_blocks
 from ..jobs.process_pool import WorkerError
 from ..jobs.runner import JobHandler
-from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_SEGMENTATION, get_recipe
-from ..runtime.scoring import top_k_rows
+from ..recipes.registry import (
+    PERSONALIZED_RANKING,
+    RELATED_ITEMS,
+    USER_PERSONALIZATION,
+    USER_SEGMENTATION,
+    get_recipe,
+)
+from ..runtime.scoring import Ranked, top_k_of, top_k_rows
 from ..store.metadata import MetadataStore, Resource
 from . import filters, solutions
 from .base import (
@@ -233,7 +239,9 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
 
     User lines (USER_PERSONALIZATION, PERSONALIZED_RANKING) are scored ``SCORE_ROWS`` at a time with
     ``score_users`` and ranked with ``top_k_rows``; each line keeps its own filterValues mask and a line
-    that fails still yields its error. RELATED_ITEMS lines are answered one by one.
+    that fails still yields its error. Without a filter, a model's ``shortlist`` (the few items holding a
+    user's top k, with their scores) spares scoring the whole catalogue. RELATED_ITEMS lines are answered
+    one by one.
     """
     kind = session.recipe_type
     single = inference_handler(session, k)
@@ -276,10 +284,27 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
         block = scores if len(rows) == len(scores) else scores[rows]
         ranked = top_k_rows(block, k, masks if session.filter is not None else None)
         for row, best in zip(rows, ranked, strict=True):
-            out[todo[row][0]] = {
-                "recommendedItems": [deployed.item_ids[i] for i in best.indices.tolist()],
-                "scores": [round(v, 7) for v in best.scores.tolist()],
-            }
+            out[todo[row][0]] = recommended(best)
+
+    def recommended(best: Ranked) -> dict[str, Any]:
+        return {
+            "recommendedItems": [deployed.item_ids[i] for i in best.indices.tolist()],
+            "scores": [round(v, 7) for v in best.scores.tolist()],
+        }
+
+    def shortlisted(out: list[Any], todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]]) -> list:
+        """Answer the lines whose top k the model finds from a shortlist; the others are left to ``score``."""
+        shortlist = getattr(deployed.model, "shortlist", None)
+        if shortlist is None or session.filter is not None or kind != USER_PERSONALIZATION:
+            return todo
+        rest = []
+        for entry in todo:
+            found = shortlist(session.history(entry[1]), k, dict(session.context))
+            if found is None:
+                rest.append(entry)
+            else:
+                out[entry[0]] = recommended(top_k_of(*found, k))
+        return rest
 
     def handle(lines: list[dict[str, Any]]) -> list[dict[str, Any] | LineError]:
         out: list[Any] = [None] * len(lines)
@@ -291,6 +316,7 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
                 todo.append((slot, user, values, _item_list(line) if kind == PERSONALIZED_RANKING else None))
             except LineError as exc:
                 out[slot] = exc
+        todo = shortlisted(out, todo)
         for lo in range(0, len(todo), SCORE_ROWS):
             score(out, todo[lo : lo + SCORE_ROWS])
         return out

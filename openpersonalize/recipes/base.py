@@ -11,9 +11,6 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,7 +21,6 @@ from openpersonalize.data.training import TrainingData, UserHistory
 
 MANIFEST = "manifest.json"
 DAY = 86_400.0
-_BLOCK = threading.local()  # per-thread state of a running ``score_users`` (work shared across its rows)
 
 
 def param(params: dict[str, Any], name: str, default: Any, kind: type = float) -> Any:
@@ -272,24 +268,6 @@ class BaseModel:
         if not rows:
             return np.zeros((0, self.n_items), np.float32)
         return np.stack(rows)
-
-    @contextmanager
-    def block_scope(self, **shared: Any) -> Iterator[None]:
-        """Within (this thread only): ``shared`` values are visible to this model's ``_block_value``
-        (e.g. a family's faster exact component scorer)."""
-        prev = getattr(_BLOCK, "state", None)
-        values = dict(prev[1]) if prev is not None and prev[0] is self else {}
-        values.update(shared)
-        _BLOCK.state = (self, values)
-        try:
-            yield
-        finally:
-            _BLOCK.state = prev
-
-    def _block_value(self, key: str) -> Any:
-        """The value ``key`` shared by an enclosing ``block_scope`` of this model in this thread, else None."""
-        state = getattr(_BLOCK, "state", None)
-        return state[1].get(key) if state is not None and state[0] is self else None
 
 
 def load_model(dir: Path, mmap: bool = True) -> BaseModel:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import blas
 
 MAX_PAIRS = 30_000_000  # bounds memory on ML-25M-sized data (the window shrinks instead)
 
@@ -43,34 +44,20 @@ def transition_matrix(user_ptr: np.ndarray, hist_items: np.ndarray, n_items: int
     return sp.csr_matrix(sp.diags((1.0 / deg).astype(np.float32)) @ T, dtype=np.float32)
 
 
-def transition_scores(T: sp.csr_matrix, items: np.ndarray, weights: np.ndarray, last: int = 10) -> np.ndarray:
-    """Recency-weighted sum of the transition rows of the ``last`` most weighted history items."""
-    items = np.asarray(items, np.int64)
-    w = np.asarray(weights, np.float64)
-    keep = np.argsort(-w, kind="stable")[:last]
-    rows = T[items[keep]]
-    return np.asarray(rows.T @ w[keep]).ravel()
-
-
 class TransitionScorer:
-    """``transition_scores`` with the densest rows of ``T`` also held as dense float32 rows.
+    """Recency-weighted sums of the transition rows of a history's ``last`` most weighted items.
 
-    A dense row is added with one vectorised pass over the catalogue instead of a scatter of
-    tens of thousands of entries. The sums are the same float64 operations in the same order
-    (row by row, newest-weighted first; every product of two float32 values is exact in float64,
-    and adding the zeros of a dense row changes nothing), so the result equals
-    ``transition_scores`` bit for bit.
+    The densest rows of ``T`` are also held as dense float32 rows and added with one BLAS ``saxpy``
+    each; the others are scattered. A row is held dense once it fills more than 1/8 of the catalogue.
     """
 
     def __init__(self, T: sp.csr_matrix, max_dense_bytes: int = 64 << 20) -> None:
         self.indptr = np.asarray(T.indptr, np.int64)
         self.indices = np.asarray(T.indices)
-        self.data = np.asarray(T.data)
+        self.data = np.asarray(T.data, np.float32)
         self.n = int(T.shape[1])
         nnz = np.diff(self.indptr)
-        # dense pays off once a row holds more than ~1/8 of the catalogue; a row with duplicate
-        # entries stays sparse so they are still added one by one
-        heavy = np.array([r for r in np.flatnonzero(nnz * 8 > self.n).tolist() if self._distinct(r)], np.int64)
+        heavy = np.flatnonzero(nnz * 8 > self.n)
         cap = max_dense_bytes // max(4 * self.n, 1)
         if len(heavy) > cap:
             heavy = np.sort(heavy[np.argsort(-nnz[heavy], kind="stable")[:cap]])
@@ -79,46 +66,23 @@ class TransitionScorer:
         self.dense = np.zeros((len(heavy), self.n), np.float32)
         for s, r in enumerate(heavy.tolist()):
             lo, hi = self.indptr[r], self.indptr[r + 1]
-            self.dense[s, self.indices[lo:hi]] = self.data[lo:hi]
-
-    def _distinct(self, row: int) -> bool:
-        cols = self.indices[self.indptr[row] : self.indptr[row + 1]]
-        return len(np.unique(cols)) == len(cols)
+            np.add.at(self.dense[s], self.indices[lo:hi], self.data[lo:hi])
 
     def scores(self, items: np.ndarray, weights: np.ndarray, last: int = 10) -> np.ndarray:
-        """Equal to ``transition_scores(T, items, weights, last)``."""
+        """``sum_i weights[i] * T[items[i]]`` over the ``last`` largest weights, as a fresh float32 row."""
         items = np.asarray(items, np.int64)
         w = np.asarray(weights, np.float64)
         keep = np.argsort(-w, kind="stable")[:last]
-        out: np.ndarray | None = None  # 0 + x == x: a leading dense row is written, not added
-        tmp: np.ndarray | None = None
-        pending: list[tuple[int, float]] = []
+        out = np.zeros(self.n, np.float32)
+        idx, vals = [], []
         for row, weight in zip(items[keep].tolist(), w[keep].tolist(), strict=True):
             s = int(self.slot[row])
-            if s < 0:
-                pending.append((row, weight))
-                continue
-            if out is None and not pending:
-                out = np.multiply(self.dense[s], weight, dtype=np.float64)
-                continue
-            if out is None:
-                out = np.zeros(self.n, np.float64)
-            self._scatter(out, pending)
-            pending = []
-            if tmp is None:
-                tmp = np.empty(self.n, np.float64)
-            np.multiply(self.dense[s], weight, out=tmp, dtype=np.float64)
-            out += tmp
-        if out is None:
-            out = np.zeros(self.n, np.float64)
-        self._scatter(out, pending)
+            if s >= 0:
+                out = blas.saxpy(self.dense[s], out, a=weight)
+            else:
+                lo, hi = self.indptr[row], self.indptr[row + 1]
+                idx.append(self.indices[lo:hi])
+                vals.append(self.data[lo:hi] * np.float32(weight))
+        if idx:
+            np.add.at(out, np.concatenate(idx), np.concatenate(vals))
         return out
-
-    def _scatter(self, out: np.ndarray, rows: list[tuple[int, float]]) -> None:
-        """Add sparse rows (in order, duplicates one by one) times their weights into ``out``."""
-        if not rows:
-            return
-        parts = [(self.indptr[r], self.indptr[r + 1], wt) for r, wt in rows]
-        idx = np.concatenate([self.indices[lo:hi] for lo, hi, _ in parts])
-        vals = np.concatenate([np.multiply(self.data[lo:hi], wt, dtype=np.float64) for lo, hi, wt in parts])
-        np.add.at(out, idx, vals)

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.linalg import blas
 
 from openpersonalize.data.training import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, exploration_config, param
@@ -85,30 +86,36 @@ def als_fold_in(Y: np.ndarray, YtY: np.ndarray, items: np.ndarray, conf: np.ndar
     return np.linalg.solve(A, b)
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    """(x - mean) / std in float64, one centring pass (std 0 leaves the centred vector)."""
-    n = x.size
-    d = x - float(np.add.reduce(x) / n)
-    std = math.sqrt(float(np.add.reduce(d * d) / n))
-    if std > 0:
-        d /= std
-    return d
+def _spread(n: int, vals: np.ndarray) -> float:
+    """Standard deviation of a length-``n`` row that is ``vals`` at ``len(vals)`` distinct places, zero elsewhere.
 
-
-def _zscore_sparse(n: int, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
-    """``_zscore`` of a length-``n`` row that is zero outside the distinct ``cols``, from their ``vals`` alone.
-
-    EASE scores only its own columns (5k of a 62k catalogue, say): the mean and variance of the
-    whole row follow from those values, so one fill replaces several full-row passes.
+    EASE scores only its own columns (5k of a 62k catalogue, say): their values alone give the spread.
     """
     v = np.asarray(vals, np.float64)
-    mean = float(np.add.reduce(v)) / n
+    mean = float(np.add.reduce(v)) / n if n else 0.0
     d = v - mean
-    std = math.sqrt((float(np.add.reduce(d * d)) + (n - len(v)) * mean * mean) / n)
-    scale = std if std > 0 else 1.0
-    out = np.full(n, -mean / scale)
-    out[cols] = d / scale
-    return out
+    return math.sqrt(max((float(np.add.reduce(d * d)) + (n - len(v)) * mean * mean) / max(n, 1), 0.0))
+
+
+def _row_spread(x: np.ndarray) -> float:
+    """Standard deviation of a float32 row, from one sum and one BLAS dot product."""
+    n = max(len(x), 1)
+    mean = float(np.add.reduce(x, dtype=np.float64)) / n
+    return math.sqrt(max(float(np.dot(x, x)) / n - mean * mean, 0.0))
+
+
+def _add_standardised(s: np.ndarray, part: np.ndarray, weight: float, spread: float, cols: Any = None) -> None:
+    """``s += weight * z(part)`` less a constant: z-scores' shifts are left out (they move every item alike).
+
+    A component with no spread adds nothing, as its z-score is zero. ``cols``: where ``part``'s
+    values lie (a row that is zero elsewhere); None for a full row.
+    """
+    if spread <= 0 or weight == 0:
+        return
+    if cols is None:
+        blas.saxpy(np.asarray(part, np.float32), s, a=weight / spread)
+    else:
+        s[cols] += np.float32(weight / spread) * np.asarray(part, np.float32)
 
 
 class _Stats(NamedTuple):
@@ -204,6 +211,7 @@ class UserPersonalizationModel(BaseModel):
         self._yty = None
         self._transitions: TransitionScorer | None = None
         self._event_lookup: dict[str, int] | None = None
+        self._priors: dict[float, np.ndarray] = {}
 
     def _params(self) -> dict[str, Any]:
         return self.meta.get("params", {})
@@ -217,40 +225,34 @@ class UserPersonalizationModel(BaseModel):
             "enabled": param(p, "recency_mask", "true", bool),
         }
 
-    def _component_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
-        items, w = _recency(stats or _history_stats(history), **self._recency_params())
-        return self._component_row(items, w, history)
-
     def _novel_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
-        """Item-item (+ iALS) scores with a small popularity prior (ranks the unseen items)."""
-        stats = stats or _history_stats(history)
-        scores = self._component_scores(history, stats)  # a fresh float64 row
-        # small popularity prior so items outside EASE / unseen items still rank sensibly
-        prior = self._block_value("prior")
-        scores += self._popularity_prior() if prior is None else prior
-        return self._with_transitions(history, scores, stats)
+        """Item-item (+ iALS) and transition scores with a small popularity prior: a fresh float32 row.
 
-    def _popularity_prior(self) -> np.ndarray:
-        """The float32 popularity term added to every row's component scores."""
-        pop_w = param(self._params(), "popularity_weight", 0.0)
-        return (pop_w + 1e-3) * self.popularity_scores()
-
-    def _with_transitions(self, history: UserHistory, scores: np.ndarray, stats: _Stats | None = None) -> np.ndarray:
-        """Blend in next-item transitions from the newest history items (``transition_weight``).
-
-        ``scores`` (a float64 row owned by the caller) is overwritten. The float operations are
-        those of ``(1 - tw) * scores + tw * _zscore(transition_scores(...))``, done in place.
+        The blend ``(1 - tw) * (components + prior) + tw * z(transitions)`` of z-scored components, less
+        a constant: only the order and spread of these scores matter (calibration and ranking), so each
+        component is one scaled addition into the row.
         """
-        tw = param(self._params(), "transition_weight", 0.0)
+        stats = stats or _history_stats(history)
         scorer = self._transition_scorer()
-        if scorer is None or tw <= 0 or len(history) == 0:
-            return scores
-        items, w = _recency(stats or _history_stats(history), half_life=1.0, floor=0.0)
-        z = _zscore(scorer.scores(items, w))
-        z *= tw
-        scores *= 1.0 - tw
-        scores += z
-        return scores
+        tw = param(self._params(), "transition_weight", 0.0) if scorer is not None and len(history) else 0.0
+        s = self._scaled_prior(1.0 - tw)
+        items, w = _recency(stats, **self._recency_params())
+        self._add_components(s, items, w, history, 1.0 - tw)
+        if scorer is not None and tw > 0:
+            items, w = _recency(stats, half_life=1.0, floor=0.0)
+            t = scorer.scores(items, w)
+            _add_standardised(s, t, tw, _row_spread(t))
+        return s
+
+    def _scaled_prior(self, scale: float) -> np.ndarray:
+        """A fresh float32 copy of ``scale`` times the popularity prior every row starts from (cached per scale)."""
+        prior = self._priors.get(scale)
+        if prior is None:
+            pop_w = param(self._params(), "popularity_weight", 0.0)
+            prior = self._priors[scale] = (scale * (pop_w + 1e-3) * self.popularity_scores().astype(np.float64)).astype(
+                np.float32
+            )
+        return prior.copy()
 
     def _transition_scorer(self) -> TransitionScorer | None:
         """The transition matrix with its densest rows held dense (built once per model)."""
@@ -272,45 +274,72 @@ class UserPersonalizationModel(BaseModel):
             lookup = self._event_lookup = {str(n): i for i, n in enumerate(names)}
         return np.array([lookup.get(str(e), 0) for e in history.event_types], np.int64)
 
+    def _repeat_scores(self, history: UserHistory, stats: _Stats) -> np.ndarray:
+        """P(next interaction) of each distinct history item (``stats.uniq``), from the repeat model."""
+        ts = history.timestamps if history.timestamps is not None else np.arange(len(history))
+        conv_rows = np.asarray(self.arrays["item_conv"])[stats.uniq]
+        feats = features_from_stats(
+            stats.inv, stats.last_pos, stats.counts, stats.rank, ts, self._event_codes(history), conv_rows
+        )
+        return repeat_probability(np.asarray(self.arrays["repeat_w"]), feats)
+
+    def _best_unseen(self, novel: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, float]:
+        """The ``m`` best unseen items of ``novel`` (ties: lower index first; ``m``: the rank curve's length or
+        every unseen item) and the lowest unseen score. ``novel``'s seen items become -inf."""
+        m = min(len(self.arrays["novel_curve"]), len(novel) - len(seen))
+        if m <= 0:
+            return np.zeros(0, np.int64), 0.0
+        novel[seen] = np.inf  # every unseen score is finite: the minimum is theirs
+        lo = float(novel.min())
+        novel[seen] = -np.inf
+        return _best_indices(novel, m), lo
+
     def _calibrated(self, history: UserHistory, novel: np.ndarray, stats: _Stats | None = None) -> np.ndarray:
         """P(next interaction) for every item: rank curve for unseen items, repeat model for seen ones.
 
         The ``m`` best unseen items (ties: lower index first) get the curve's rates in rank order; the
-        other unseen items share the tail below ``curve[m - 1]``, linear in their score. ``novel`` (a
-        float64 row owned by the caller) is overwritten and returned.
+        other unseen items share the tail below ``curve[m - 1]``, linear in their score (from half of it
+        to 0.99 of it). ``novel`` (a float32 row owned by the caller) is overwritten and returned.
         """
         curve = np.asarray(self.arrays["novel_curve"], np.float64)
-        ts = history.timestamps if history.timestamps is not None else np.arange(len(history))
         st = stats or _history_stats(history)
-        seen = st.uniq
-        conv_rows = np.asarray(self.arrays["item_conv"])[seen]
-        feats = features_from_stats(st.inv, st.last_pos, st.counts, st.rank, ts, self._event_codes(history), conv_rows)
         s = novel
-        s[seen] = -np.inf
-        finite = np.isfinite(s)
-        n_finite = int(np.count_nonzero(finite))
-        m = min(len(curve), n_finite)
-        if m > 0:
-            top = _best_indices(s, m)
+        top, lo = self._best_unseen(s, st.uniq)
+        m = len(top)
+        if m and len(s) - len(st.uniq) > m:
+            # every other unseen score lies in [lo, hi]: the top m hold the largest ones
             hi = float(s[top[-1]])
-            if n_finite > m:
-                # every other finite score lies in [min, hi]: the top m hold the largest ones
-                lo = float(np.min(s, where=finite, initial=np.inf))
-                s -= lo
-                s *= 0.49
-                s /= (hi - lo) or 1.0
-                s += 0.5
-                s *= curve[m - 1]
-            else:
-                s[:] = 0.0
-            s[top] = curve[:m]
+            scale = 0.49 * curve[m - 1] / ((hi - lo) or 1.0)
+            s *= np.float32(scale)
+            s += np.float32(0.5 * curve[m - 1] - lo * scale)
         else:
             s[:] = 0.0
-        if n_finite + len(seen) < len(s):
-            s[~finite] = 0.0
-        if len(seen):
-            s[seen] = repeat_probability(np.asarray(self.arrays["repeat_w"]), feats)
+        s[top] = curve[:m]
+        if len(st.uniq):
+            s[st.uniq] = self._repeat_scores(history, st)
         return s
+
+    def shortlist(
+        self, history: UserHistory, k: int, context: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Items holding ``score_user``'s ``k`` best, with their scores, without scoring the whole catalogue.
+
+        Every item left out scores below at least ``k`` of those returned, so ranking the shortlist
+        (score descending, ties by lower index) gives ``top_k`` of the full row exactly: the best
+        unseen items carry the rank curve's rates, above the linear tail every other unseen item gets,
+        and the seen items carry their repeat probability. None where that does not hold (no history,
+        exploration, ``k`` beyond the curve): the caller scores the whole row.
+        """
+        if len(history) == 0 or exploration_config(context)[0] > 0 or "repeat_w" not in self.arrays:
+            return None
+        st = _history_stats(history)
+        top, _ = self._best_unseen(self._novel_scores(history, st), st.uniq)
+        if len(top) < k:
+            return None
+        curve = np.asarray(self.arrays["novel_curve"], np.float64)[: len(top)]
+        items = np.concatenate([top, st.uniq])
+        values = np.concatenate([curve, self._repeat_scores(history, st)]).astype(np.float32)
+        return items, values
 
     def _ease_row(self, items: np.ndarray, rows: np.ndarray, w: np.ndarray, history: UserHistory) -> np.ndarray:
         """Sum of the history's EASE rows by weight (float32); a long training history's old rows come summed.
@@ -375,10 +404,10 @@ class UserPersonalizationModel(BaseModel):
         """One score per item from the user's current history; popularity when it is empty."""
         if len(history) == 0:
             return self.explore(self.popularity_scores(), history, context)
-        return self.explore(self._row(history).astype(np.float32), history, context)
+        return self.explore(self._row(history), history, context)
 
     def _row(self, history: UserHistory) -> np.ndarray:
-        """``score_user``'s float64 scores before exploration (non-empty history)."""
+        """``score_user``'s float32 scores before exploration (non-empty history)."""
         stats = _history_stats(history)
         scores = self._novel_scores(history, stats)
         if "repeat_w" in self.arrays:
@@ -386,42 +415,25 @@ class UserPersonalizationModel(BaseModel):
         return scores
 
     def score_item(self, item_index: int) -> np.ndarray:
-        """Related items: the single-item history's scores."""
-        scores = self._component_scores(UserHistory(np.array([item_index])))
-        return (scores + 1e-3 * self.popularity_scores()).astype(np.float32)
+        """Related items: the single-item history's item-item (+ iALS) scores, popularity breaking ties."""
+        history = UserHistory(np.array([item_index]))
+        s = (1e-3 * self.popularity_scores()).astype(np.float32)
+        items, w = _recency(_history_stats(history), **self._recency_params())
+        self._add_components(s, items, w, history, 1.0)
+        return s
 
-    def score_users(self, histories: list[UserHistory], context: dict[str, Any] | None = None) -> np.ndarray:
-        """``score_user`` for a block of users (rows), with identical values.
-
-        Within the block, the popularity prior is computed once; every row goes through the per-request
-        component, transition and calibration steps and is cast straight into the block, so results
-        match bit for bit.
-        """
-        out = np.empty((len(histories), self.n_items), np.float32)
-        explores = exploration_config(context)[0] > 0.0
-        with self.block_scope(prior=self._popularity_prior()):
-            for row, history in enumerate(histories):
-                if explores or len(history) == 0:
-                    out[row] = self.score_user(history, context)
-                else:  # explore() leaves the scores as they are: cast straight into the block
-                    out[row] = self._row(history)
-        return out
-
-    def _component_row(self, items: np.ndarray, w: np.ndarray, history: UserHistory) -> np.ndarray:
-        """``_component_scores`` from recency weights."""
+    def _add_components(
+        self, s: np.ndarray, items: np.ndarray, w: np.ndarray, history: UserHistory, scale: float
+    ) -> None:
+        """Add ``scale`` times the z-scored EASE (+ iALS) scores of a weighted history into ``s``, less a constant."""
         ease_items = self.arrays.get("ease_items")
         als_w = float(self.meta.get("als_weight", 0.0))
-        out = None
         if ease_items is not None and len(ease_items):
             pos = np.asarray(self.arrays["ease_pos"])[items]
             ok = pos >= 0
             if ok.any():
-                cols = np.asarray(ease_items)
-                z = _zscore_sparse(self.n_items, cols, self._ease_row(items[ok], pos[ok], w[ok], history))
-                # 0 + 1.0 * z == z exactly (signed zeros vanish once the popularity prior is added)
-                out = z if als_w == 0.0 else (1.0 - als_w) * z
-        if out is None:
-            out = np.zeros(self.n_items, np.float64)
+                vals = self._ease_row(items[ok], pos[ok], w[ok], history)
+                _add_standardised(s, vals, scale * (1.0 - als_w), _spread(self.n_items, vals), ease_items)
         if als_w > 0 and "als_items" in self.arrays:
             p = self._params()
             Y = np.asarray(self.arrays["als_items"])
@@ -429,8 +441,8 @@ class UserPersonalizationModel(BaseModel):
                 self._yty = Y.T.astype(np.float64) @ Y.astype(np.float64)
             alpha, reg = param(p, "als_alpha", 20.0), param(p, "als_regularization", 0.05)
             x = als_fold_in(Y, self._yty, items, 1.0 + alpha * w, reg)
-            out += als_w * _zscore(Y @ x)
-        return out
+            y = Y @ x.astype(np.float32)
+            _add_standardised(s, y, scale * als_w, _row_spread(y))
 
     # ------------------------------------------------------------- UPDATE
     def updated(self, data: TrainingData) -> UserPersonalizationModel:

@@ -36,6 +36,15 @@ def top_k(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Rank
     return Ranked(candidates[order], values[order])
 
 
+def top_k_of(items: np.ndarray, scores: np.ndarray, k: int) -> Ranked:
+    """``top_k`` over a shortlist of distinct items that holds the best of a row: by score, ties by lower index."""
+    s = np.asarray(scores, dtype=np.float64)
+    ok = np.isfinite(s)
+    items, s = np.asarray(items, np.int64)[ok], s[ok]
+    order = np.lexsort((items, -s))[: max(k, 0)]
+    return Ranked(items[order], s[order])
+
+
 def _select(values: np.ndarray, k: int) -> np.ndarray:
     """Positions of the ``k`` largest values (``k`` < size); at the boundary, ties go to lower positions."""
     part = np.argpartition(-values, k - 1)[:k]
