@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import drive, floor, load_poc_group, signed, start_server, train_and_deploy, wait  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
+from openpersonalize.blas import single_threaded_blas  # noqa: E402
 from openpersonalize.control.base import Control, Settings  # noqa: E402
 from openpersonalize.control.runtime_api import RuntimeService  # noqa: E402
 from openpersonalize.data.synthetic import write_interactions_csv  # noqa: E402
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--cache-mb", type=int, default=128, help="--score-cache-mb of the warm-cache server")
     parser.add_argument("--large", action="store_true", help="also a 62k-item synthetic catalogue")
     args = parser.parse_args()
-    threadpool_limits(1, "blas")  # as the server does, so the floor measures the same arithmetic
+    single_threaded_blas()  # as the server does, so the floor measures the same arithmetic
     cold = ("--score-cache-mb", "0")
     server = start_server(workers=args.workers, extra_args=cold)
     try:

@@ -9,9 +9,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
-
 from .api.app import PersonalizeApp
+from .blas import single_threaded_blas
 from .control import events_api
 from .control.base import Control, Settings
 from .control.operations import job_handlers
@@ -70,11 +69,10 @@ def load_credentials(data_dir: Path) -> tuple[dict[str, str], Path | None]:
 def build_app(config: ServerConfig) -> PersonalizeApp:
     """A ready ASGI app for ``config``; its job runner starts with the ASGI lifespan.
 
-    BLAS runs single-threaded in server processes: a request's products are small, and a
-    BLAS thread pool contending with the other worker for two cores made one product take
-    4 ms instead of 0.2 ms. Training runs in spawned children, which keep their own setting.
+    BLAS runs single-threaded in server processes (``single_threaded_blas``). Training runs in
+    spawned children, which keep their own setting.
     """
-    threadpool_limits(1, "blas")
+    single_threaded_blas()
     data_dir = Path(config.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     allowed = [Path(p).resolve() for p in config.allowed_paths] or [Path.cwd().resolve()]

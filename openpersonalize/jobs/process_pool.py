@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from threadpoolctl import threadpool_limits
+from ..blas import single_threaded_blas
 
 _STOP = None  # items travel as 1-tuples, so any item (None included) differs from it
 
@@ -63,11 +63,11 @@ def _send(outbox: Any, reply: tuple[str, Any]) -> None:
 
 
 def _worker(inbox: Any, outbox: Any, setup: Callable[..., Callable[[Any], Any]], kwargs: dict[str, Any]) -> None:
-    threadpool_limits(1, "blas")  # the pool already runs one process per CPU: no BLAS threads on top
     items: queue.Queue[Any] = queue.Queue()
     threading.Thread(target=_receive, args=(inbox, items), daemon=True).start()
     try:
         fn = setup(**kwargs)
+        single_threaded_blas()  # one process per CPU already; after setup, whatever BLAS it loaded
         while (message := items.get()) is not _STOP:
             _send(outbox, ("ok", fn(message[0])))
     except BaseException as exc:  # report everything, MemoryError included
