@@ -174,23 +174,23 @@ def test_transition_scorer_equals_the_sparse_product() -> None:
         assert got.dtype == np.float32 and np.allclose(got, want, rtol=1e-5, atol=1e-7)
 
 
-def test_shortlist_ranks_like_the_full_row(data: TrainingData) -> None:
-    """The batch shortcut: ranking the shortlist gives ``top_k`` of ``score_user`` exactly, ties included."""
+def test_best_items_are_the_head_of_the_full_ranking(data: TrainingData) -> None:
+    """The shortcut batch jobs and the runtime take: ``best_items`` ranked is the start of ``top_k`` of the row."""
     from openpersonalize.runtime.scoring import top_k_of
 
     model = UserPersonalizationRecipe().fit(data, {**FAST, "transition_weight": "0.15"})
     histories = _histories(model, data)
-    checked = 0
     for history in histories:
-        for k in (1, 25, 200):
-            found = model.shortlist(history, k)
-            want = top_k(model.score_user(history), k)
-            if found is None:
-                assert len(history) == 0 or k > len(model.arrays["novel_curve"])
-                continue
-            got = top_k_of(*found, k)
+        head = model.best_items(history)
+        if head is None:
+            assert len(history) == 0
+            continue
+        items, values = head
+        full = model.score_user(history)
+        assert len(items) >= len(model.arrays["novel_curve"]) and len(np.unique(items)) == len(items)
+        assert np.array_equal(values, full[items])
+        assert np.delete(full, items).max() < values.min()  # everything left out ranks below
+        for k in (1, 25, len(items)):
+            got, want = top_k_of(items, values, k), top_k(full, k)
             assert np.array_equal(got.indices, want.indices) and np.array_equal(got.scores, want.scores)
-            checked += 1
-        assert model.shortlist(history, 25, EXPLORE) is None
-    assert checked > 3 * (len(histories) - 3)
-    assert model.shortlist(histories[0], 201) is None  # beyond the rank curve: the caller scores the row
+        assert model.best_items(history, EXPLORE) is None

@@ -239,8 +239,8 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
 
     User lines (USER_PERSONALIZATION, PERSONALIZED_RANKING) are scored ``SCORE_ROWS`` at a time with
     ``score_users`` and ranked with ``top_k_rows``; each line keeps its own filterValues mask and a line
-    that fails still yields its error. Without a filter, a model's ``shortlist`` (the few items holding a
-    user's top k, with their scores) spares scoring the whole catalogue. RELATED_ITEMS lines are answered
+    that fails still yields its error. Without a filter, the head of a user's ranking from the model's
+    ``best_items`` spares scoring the whole catalogue. RELATED_ITEMS lines are answered
     one by one.
     """
     kind = session.recipe_type
@@ -292,18 +292,18 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
             "scores": [round(v, 7) for v in best.scores.tolist()],
         }
 
-    def shortlisted(out: list[Any], todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]]) -> list:
-        """Answer the lines whose top k the model finds from a shortlist; the others are left to ``score``."""
-        shortlist = getattr(deployed.model, "shortlist", None)
-        if shortlist is None or session.filter is not None or kind != USER_PERSONALIZATION:
+    def from_heads(out: list[Any], todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]]) -> list:
+        """Answer the lines whose top k lies in the model's ranking head (``best_items``); return the others."""
+        best_items = getattr(deployed.model, "best_items", None)
+        if best_items is None or session.filter is not None or kind != USER_PERSONALIZATION:
             return todo
         rest = []
         for entry in todo:
-            found = shortlist(session.history(entry[1]), k, dict(session.context))
-            if found is None:
+            head = best_items(session.history(entry[1]), dict(session.context))
+            if head is None or len(head[0]) < k:
                 rest.append(entry)
             else:
-                out[entry[0]] = recommended(top_k_of(*found, k))
+                out[entry[0]] = recommended(top_k_of(*head, k))
         return rest
 
     def handle(lines: list[dict[str, Any]]) -> list[dict[str, Any] | LineError]:
@@ -316,7 +316,7 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
                 todo.append((slot, user, values, _item_list(line) if kind == PERSONALIZED_RANKING else None))
             except LineError as exc:
                 out[slot] = exc
-        todo = shortlisted(out, todo)
+        todo = from_heads(out, todo)
         for lo in range(0, len(todo), SCORE_ROWS):
             score(out, todo[lo : lo + SCORE_ROWS])
         return out

@@ -319,27 +319,28 @@ class UserPersonalizationModel(BaseModel):
             s[st.uniq] = self._repeat_scores(history, st)
         return s
 
-    def shortlist(
-        self, history: UserHistory, k: int, context: dict[str, Any] | None = None
+    def best_items(
+        self, history: UserHistory, context: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Items holding ``score_user``'s ``k`` best, with their scores, without scoring the whole catalogue.
+        """The head of ``score_user``'s ranking with its scores (float32), without scoring the whole catalogue.
 
-        Every item left out scores below at least ``k`` of those returned, so ranking the shortlist
-        (score descending, ties by lower index) gives ``top_k`` of the full row exactly: the best
-        unseen items carry the rank curve's rates, above the linear tail every other unseen item gets,
-        and the seen items carry their repeat probability. None where that does not hold (no history,
-        exploration, ``k`` beyond the curve): the caller scores the whole row.
+        Every item left out scores strictly below each one returned, so ranking these (score
+        descending, ties by lower index) gives the first places of ``top_k`` of the full row exactly.
+        They are the best unseen items, which carry the rank curve's rates, and the seen items whose
+        repeat probability reaches the lowest of those rates: every other unseen item sits in the
+        linear tail below it (at most 0.99 of it). None where the row has no such head (no history,
+        exploration, no repeat model): the caller scores the whole row.
         """
         if len(history) == 0 or exploration_config(context)[0] > 0 or "repeat_w" not in self.arrays:
             return None
         st = _history_stats(history)
         top, _ = self._best_unseen(self._novel_scores(history, st), st.uniq)
-        if len(top) < k:
+        if not len(top):
             return None
-        curve = np.asarray(self.arrays["novel_curve"], np.float64)[: len(top)]
-        items = np.concatenate([top, st.uniq])
-        values = np.concatenate([curve, self._repeat_scores(history, st)]).astype(np.float32)
-        return items, values
+        rates = np.asarray(self.arrays["novel_curve"][: len(top)], np.float64).astype(np.float32)
+        repeat = self._repeat_scores(history, st).astype(np.float32)
+        keep = repeat >= rates[-1]
+        return np.concatenate([top, st.uniq[keep]]), np.concatenate([rates, repeat[keep]])
 
     def _ease_row(self, items: np.ndarray, rows: np.ndarray, w: np.ndarray, history: UserHistory) -> np.ndarray:
         """Sum of the history's EASE rows by weight (float32); a long training history's old rows come summed.

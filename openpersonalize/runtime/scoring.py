@@ -37,7 +37,7 @@ def top_k(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Rank
 
 
 def top_k_of(items: np.ndarray, scores: np.ndarray, k: int) -> Ranked:
-    """``top_k`` over a shortlist of distinct items that holds the best of a row: by score, ties by lower index."""
+    """``top_k`` over distinct candidate items that hold the best of a row: by score, ties by lower index."""
     s = np.asarray(scores, dtype=np.float64)
     ok = np.isfinite(s)
     items, s = np.asarray(items, np.int64)[ok], s[ok]
