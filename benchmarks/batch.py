@@ -89,8 +89,8 @@ def batch(server, version: str, users: list[str], label: str, k: int = 25) -> di
     peak = {"rss": base, "pss": tree_pss_mb(pid)}
     stop = threading.Event()
 
-    def sample() -> None:
-        while not stop.wait(0.2):
+    def sample() -> None:  # once a second: reading every process's smaps costs a sizeable share of a core
+        while not stop.wait(1.0):
             peak["rss"] = max(peak["rss"], rss_mb(pid))
             peak["pss"] = max(peak["pss"], tree_pss_mb(pid))
 

@@ -120,7 +120,7 @@ def test_tail_profiles_match_the_direct_sum(data: TrainingData) -> None:
 
 
 def test_spreads_equal_numpy_std() -> None:
-    from openpersonalize.recipes.user_personalization import _row_spread, _spread
+    from openpersonalize.recipes.kernels import row_spread, sparse_spread
 
     rng = np.random.default_rng(3)
     for n, m in ((1000, 300), (50, 50), (10, 0)):
@@ -128,12 +128,26 @@ def test_spreads_equal_numpy_std() -> None:
         vals = rng.normal(size=m).astype(np.float32)
         dense = np.zeros(n, np.float32)
         dense[cols] = vals
-        assert np.isclose(_spread(n, vals), np.std(dense.astype(np.float64)), rtol=1e-9, atol=1e-12)
-        assert np.isclose(_row_spread(dense), np.std(dense.astype(np.float64)), rtol=1e-5, atol=1e-6)
+        assert np.isclose(sparse_spread(n, vals), np.std(dense.astype(np.float64)), rtol=1e-9, atol=1e-12)
+        assert np.isclose(row_spread(dense), np.std(dense.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+def test_best_indices_equal_a_full_sort() -> None:
+    from openpersonalize.recipes.kernels import best_indices
+
+    rng = np.random.default_rng(6)
+    for n, m in ((10_000, 200), (5000, 25), (300, 200), (100, 1), (4096, 2047), (50, 80)):
+        s = np.round(rng.normal(size=n), 1).astype(np.float32)  # many ties
+        s[rng.choice(n, n // 10, replace=False)] = -np.inf
+        s[rng.choice(n, 3, replace=False)] = np.nan
+        finite = np.flatnonzero(np.isfinite(s))
+        want = finite[np.lexsort((finite, -s[finite].astype(np.float64)))][:m]
+        assert np.array_equal(best_indices(s, m), want), (n, m)
 
 
 def test_standardised_addition_is_the_z_score_less_a_constant() -> None:
-    from openpersonalize.recipes.user_personalization import _add_standardised, _row_spread, _spread
+    from openpersonalize.recipes.kernels import row_spread, sparse_spread
+    from openpersonalize.recipes.user_personalization import _add_standardised
 
     rng = np.random.default_rng(4)
     n = 500
@@ -142,8 +156,8 @@ def test_standardised_addition_is_the_z_score_less_a_constant() -> None:
     vals = rng.normal(size=40).astype(np.float32)
     full = rng.random(n).astype(np.float32)
     s = base.copy()
-    _add_standardised(s, vals, 0.7, _spread(n, vals), cols)
-    _add_standardised(s, full, 0.3, _row_spread(full))
+    _add_standardised(s, vals, 0.7, sparse_spread(n, vals), cols)
+    _add_standardised(s, full, 0.3, row_spread(full))
     sparse_row = np.zeros(n)
     sparse_row[cols] = vals
     want = base + 0.7 * (sparse_row - sparse_row.mean()) / sparse_row.std() + 0.3 * (full - full.mean()) / full.std()

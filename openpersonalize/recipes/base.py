@@ -238,13 +238,15 @@ class BaseModel:
         model = cls.__new__(cls)
         BaseModel.__init__(model)
         mode = "r" if mmap else None
+
+        def read(path: Path) -> np.ndarray:
+            # a plain ndarray view of the mapping: slicing an np.memmap costs a Python-level __getitem__ each time
+            return np.load(path, mmap_mode=mode, allow_pickle=False).view(np.ndarray)
+
         for name in manifest["arrays"]:
-            model.arrays[name] = np.load(dir / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
+            model.arrays[name] = read(dir / f"{name}.npy")
         for name, shape in manifest.get("sparse", {}).items():
-            parts = [
-                np.load(dir / f"{name}.{p}.npy", mmap_mode=mode, allow_pickle=False)
-                for p in ("data", "indices", "indptr")
-            ]
+            parts = [read(dir / f"{name}.{p}.npy") for p in ("data", "indices", "indptr")]
             model.sparse[name] = sp.csr_matrix(tuple(parts), shape=tuple(shape))
         model.meta = {k: v for k, v in manifest.items() if k not in ("format", "model", "class", "arrays", "sparse")}
         model.after_load()

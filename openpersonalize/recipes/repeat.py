@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-N_FEATURES = 8
+from .kernels import N_FEATURES, features_from_stats, history_stats
 
 
 def item_event_conversion(
@@ -37,62 +37,12 @@ def item_event_conversion(
 def history_features(
     items: np.ndarray, ts: np.ndarray, events: np.ndarray, conv: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct history items and their repeat features (rows in ``items`` order: oldest first).
-
-    Features: bias, same timestamp as the newest event, log time gap, log recency rank,
-    expected share of event types the item has not had yet, its product with the same-timestamp
-    flag, log event count, and whether any event type is still missing.
-    """
+    """Distinct history items (sorted) and their repeat features (``features_from_stats``)."""
     items = np.asarray(items, np.int64)
     if items.size == 0:
         return items, np.zeros((0, N_FEATURES), np.float32)
-    uniq, inv = np.unique(items, return_inverse=True)
-    last_pos = np.zeros(len(uniq), np.int64)
-    np.maximum.at(last_pos, inv, np.arange(len(items)))
-    counts = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
-    order = np.argsort(-last_pos, kind="stable")
-    rank = np.empty(len(uniq), np.float64)
-    rank[order] = np.arange(len(uniq))
+    uniq, inv, last_pos, counts, rank = history_stats(items)
     return uniq, features_from_stats(inv, last_pos, counts, rank, ts, events, conv[uniq])
-
-
-def features_from_stats(
-    inv: np.ndarray,
-    last_pos: np.ndarray,
-    counts: np.ndarray,
-    rank: np.ndarray,
-    ts: np.ndarray,
-    events: np.ndarray,
-    conv_rows: np.ndarray,
-) -> np.ndarray:
-    """``history_features``' feature rows from the distinct items' statistics (``conv_rows``: their ``conv`` rows).
-
-    ``inv``: each event's distinct-item position; ``last_pos``: each item's newest event; ``counts``:
-    events per item; ``rank``: recency rank among distinct items (0 = newest).
-    """
-    n_events = conv_rows.shape[1]
-    n = len(last_pos)
-    counts = np.asarray(counts, np.float64)
-    has = np.zeros((n, n_events), bool)
-    has[inv, np.clip(np.asarray(events, np.int64), 0, n_events - 1)] = True
-    t_item = np.asarray(ts, np.float64)[last_pos]
-    dt = np.maximum(float(np.max(ts)) - t_item, 0.0)
-    missing = ((~has) * conv_rows).sum(axis=1) if n_events > 1 else np.zeros(n)
-    same = (dt == 0).astype(np.float64)
-    feats = np.stack(
-        [
-            np.ones(n),
-            same,
-            np.log1p(dt) / 10.0,
-            np.log1p(rank),
-            missing,
-            missing * same,
-            np.log(counts),
-            (~has).any(axis=1).astype(np.float64) if n_events > 1 else np.zeros(n),
-        ],
-        axis=1,
-    )
-    return feats.astype(np.float32)
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 25) -> np.ndarray:
@@ -114,12 +64,6 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int 
         if float(np.abs(step).max()) < 1e-6:
             break
     return w.astype(np.float32)
-
-
-def repeat_probability(weights: np.ndarray, feats: np.ndarray) -> np.ndarray:
-    """P(item re-interacted in the next interactions) for each history item."""
-    z = np.asarray(feats, np.float64) @ np.asarray(weights, np.float64)
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
 def simulated_cuts(

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import blas
+
+from .kernels import transition_row
 
 MAX_PAIRS = 30_000_000  # bounds memory on ML-25M-sized data (the window shrinks instead)
 
@@ -47,8 +48,8 @@ def transition_matrix(user_ptr: np.ndarray, hist_items: np.ndarray, n_items: int
 class TransitionScorer:
     """Recency-weighted sums of the transition rows of a history's ``last`` most weighted items.
 
-    The densest rows of ``T`` are also held as dense float32 rows and added with one BLAS ``saxpy``
-    each; the others are scattered. A row is held dense once it fills more than 1/8 of the catalogue.
+    The densest rows of ``T`` are also held as dense float32 rows and added whole; the others are
+    scattered from their entries. A row is held dense once it fills more than 1/8 of the catalogue.
     """
 
     def __init__(self, T: sp.csr_matrix, max_dense_bytes: int = 64 << 20) -> None:
@@ -70,19 +71,13 @@ class TransitionScorer:
 
     def scores(self, items: np.ndarray, weights: np.ndarray, last: int = 10) -> np.ndarray:
         """``sum_i weights[i] * T[items[i]]`` over the ``last`` largest weights, as a fresh float32 row."""
-        items = np.asarray(items, np.int64)
-        w = np.asarray(weights, np.float64)
-        keep = np.argsort(-w, kind="stable")[:last]
-        out = np.zeros(self.n, np.float32)
-        idx, vals = [], []
-        for row, weight in zip(items[keep].tolist(), w[keep].tolist(), strict=True):
-            s = int(self.slot[row])
-            if s >= 0:
-                out = blas.saxpy(self.dense[s], out, a=weight)
-            else:
-                lo, hi = self.indptr[row], self.indptr[row + 1]
-                idx.append(self.indices[lo:hi])
-                vals.append(self.data[lo:hi] * np.float32(weight))
-        if idx:
-            np.add.at(out, np.concatenate(idx), np.concatenate(vals))
-        return out
+        return transition_row(
+            np.ascontiguousarray(items, np.int64),
+            np.ascontiguousarray(weights, np.float64),
+            last,
+            self.slot,
+            self.dense,
+            self.indptr,
+            self.indices,
+            self.data,
+        )

@@ -22,13 +22,13 @@ import scipy.sparse as sp
 
 from openpersonalize.data.training import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, param, recency_weights
+from openpersonalize.recipes.kernels import repeat_probability
 from openpersonalize.recipes.registry import RELATED_ITEMS, get_recipe
 from openpersonalize.recipes.repeat import (
     fit_repeat_model,
     history_features,
     hit_rate_curve,
     item_event_conversion,
-    repeat_probability,
     simulated_cuts,
 )
 

@@ -11,7 +11,6 @@ v1 = EASE + recency (als_weight 0), v2 = EASE + iALS + recency.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, NamedTuple
 
@@ -22,14 +21,21 @@ from scipy.linalg import blas
 
 from openpersonalize.data.training import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, exploration_config, param
+from openpersonalize.recipes.kernels import (
+    best_indices,
+    features_from_stats,
+    history_stats,
+    recency_weights,
+    repeat_probability,
+    row_spread,
+    sparse_spread,
+)
 from openpersonalize.recipes.registry import USER_PERSONALIZATION, get_recipe
 from openpersonalize.recipes.repeat import (
-    features_from_stats,
     fit_repeat_model,
     hit_rate_curve,
     holdout_gram,
     item_event_conversion,
-    repeat_probability,
     simulated_cuts,
 )
 from openpersonalize.recipes.sequence import TransitionScorer, transition_matrix
@@ -86,24 +92,6 @@ def als_fold_in(Y: np.ndarray, YtY: np.ndarray, items: np.ndarray, conf: np.ndar
     return np.linalg.solve(A, b)
 
 
-def _spread(n: int, vals: np.ndarray) -> float:
-    """Standard deviation of a length-``n`` row that is ``vals`` at ``len(vals)`` distinct places, zero elsewhere.
-
-    EASE scores only its own columns (5k of a 62k catalogue, say): their values alone give the spread.
-    """
-    v = np.asarray(vals, np.float64)
-    mean = float(np.add.reduce(v)) / n if n else 0.0
-    d = v - mean
-    return math.sqrt(max((float(np.add.reduce(d * d)) + (n - len(v)) * mean * mean) / max(n, 1), 0.0))
-
-
-def _row_spread(x: np.ndarray) -> float:
-    """Standard deviation of a float32 row, from one sum and one BLAS dot product."""
-    n = max(len(x), 1)
-    mean = float(np.add.reduce(x, dtype=np.float64)) / n
-    return math.sqrt(max(float(np.dot(x, x)) / n - mean * mean, 0.0))
-
-
 def _add_standardised(s: np.ndarray, part: np.ndarray, weight: float, spread: float, cols: Any = None) -> None:
     """``s += weight * z(part)`` less a constant: z-scores' shifts are left out (they move every item alike).
 
@@ -129,14 +117,8 @@ class _Stats(NamedTuple):
 
 
 def _history_stats(history: UserHistory) -> _Stats:
-    """``recency_weights``' and ``history_features``' shared work (one ``np.unique``), same values."""
-    items = np.asarray(history.items, np.int64)
-    rev = items[::-1]
-    uniq, first_rev, inv_rev, counts = np.unique(rev, return_index=True, return_inverse=True, return_counts=True)
-    order = np.argsort(first_rev)
-    rank = np.empty(len(uniq), np.float64)
-    rank[order] = np.arange(len(uniq))
-    return _Stats(uniq, inv_rev[::-1], len(items) - 1 - first_rev, counts, rank)
+    """What recency weights and repeat features need of a history (``history_stats``)."""
+    return _Stats(*history_stats(history.items))
 
 
 def _tail_rank(half_life: float, enabled: bool = True) -> float:
@@ -150,35 +132,8 @@ def _recency(stats: _Stats, half_life: float, floor: float, enabled: bool = True
     The bonus is dropped from ``TAIL_HALF_LIVES`` half-lives on (it is below 2^-30 there), so an item
     that old weighs the same however much older it gets: what makes the tail profiles exact.
     """
-    if enabled and half_life > 0:
-        decay = np.power(0.5, stats.rank / half_life)
-        decay[stats.rank >= _tail_rank(half_life)] = 0.0
-        w = floor + (1.0 - floor) * decay
-    else:
-        w = np.ones(len(stats.uniq))
-    w = w * (1.0 + 0.1 * np.log(stats.counts))
-    return stats.uniq, w.astype(np.float32)
-
-
-def _best_indices(s: np.ndarray, m: int) -> np.ndarray:
-    """Indices of the ``m`` largest finite values of ``s`` (at least ``m`` exist), best first, ties by lower index.
-
-    Strided groups of the row bound the ``m``-th best value from below (the ``m``-th best group
-    maximum), so only the few values at or above that bound are sorted.
-    """
-    groups = 2048
-    rows = len(s) // groups
-    cand = None
-    if rows >= 2 and m < groups:
-        maxima = s[: rows * groups].reshape(rows, groups).max(axis=0)
-        maxima = maxima[np.isfinite(maxima)]
-        if len(maxima) >= m:
-            bound = np.partition(maxima, len(maxima) - m)[len(maxima) - m]
-            cand = np.flatnonzero(s >= bound)
-    cand = np.flatnonzero(np.isfinite(s)) if cand is None else cand[np.isfinite(s[cand])]
-    values = s[cand]
-    order = np.lexsort((cand, -values))[:m]
-    return cand[order]
+    tail = _tail_rank(half_life)
+    return stats.uniq, recency_weights(stats.rank, stats.counts, half_life, floor, tail, enabled)
 
 
 TAIL_HALF_LIVES = 30
@@ -241,7 +196,7 @@ class UserPersonalizationModel(BaseModel):
         if scorer is not None and tw > 0:
             items, w = _recency(stats, half_life=1.0, floor=0.0)
             t = scorer.scores(items, w)
-            _add_standardised(s, t, tw, _row_spread(t))
+            _add_standardised(s, t, tw, row_spread(t))
         return s
 
     def _scaled_prior(self, scale: float) -> np.ndarray:
@@ -283,16 +238,11 @@ class UserPersonalizationModel(BaseModel):
         )
         return repeat_probability(np.asarray(self.arrays["repeat_w"]), feats)
 
-    def _best_unseen(self, novel: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, float]:
+    def _best_unseen(self, novel: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """The ``m`` best unseen items of ``novel`` (ties: lower index first; ``m``: the rank curve's length or
-        every unseen item) and the lowest unseen score. ``novel``'s seen items become -inf."""
-        m = min(len(self.arrays["novel_curve"]), len(novel) - len(seen))
-        if m <= 0:
-            return np.zeros(0, np.int64), 0.0
-        novel[seen] = np.inf  # every unseen score is finite: the minimum is theirs
-        lo = float(novel.min())
+        every unseen item). ``novel``'s seen items become -inf."""
         novel[seen] = -np.inf
-        return _best_indices(novel, m), lo
+        return best_indices(novel, min(len(self.arrays["novel_curve"]), len(novel) - len(seen)))
 
     def _calibrated(self, history: UserHistory, novel: np.ndarray, stats: _Stats | None = None) -> np.ndarray:
         """P(next interaction) for every item: rank curve for unseen items, repeat model for seen ones.
@@ -304,7 +254,9 @@ class UserPersonalizationModel(BaseModel):
         curve = np.asarray(self.arrays["novel_curve"], np.float64)
         st = stats or _history_stats(history)
         s = novel
-        top, lo = self._best_unseen(s, st.uniq)
+        s[st.uniq] = np.inf  # every unseen score is finite: the minimum is theirs
+        lo = float(s.min())
+        top = self._best_unseen(s, st.uniq)
         m = len(top)
         if m and len(s) - len(st.uniq) > m:
             # every other unseen score lies in [lo, hi]: the top m hold the largest ones
@@ -334,7 +286,7 @@ class UserPersonalizationModel(BaseModel):
         if len(history) == 0 or exploration_config(context)[0] > 0 or "repeat_w" not in self.arrays:
             return None
         st = _history_stats(history)
-        top, _ = self._best_unseen(self._novel_scores(history, st), st.uniq)
+        top = self._best_unseen(self._novel_scores(history, st), st.uniq)
         if not len(top):
             return None
         rates = np.asarray(self.arrays["novel_curve"][: len(top)], np.float64).astype(np.float32)
@@ -434,7 +386,7 @@ class UserPersonalizationModel(BaseModel):
             ok = pos >= 0
             if ok.any():
                 vals = self._ease_row(items[ok], pos[ok], w[ok], history)
-                _add_standardised(s, vals, scale * (1.0 - als_w), _spread(self.n_items, vals), ease_items)
+                _add_standardised(s, vals, scale * (1.0 - als_w), sparse_spread(self.n_items, vals), ease_items)
         if als_w > 0 and "als_items" in self.arrays:
             p = self._params()
             Y = np.asarray(self.arrays["als_items"])
@@ -443,7 +395,7 @@ class UserPersonalizationModel(BaseModel):
             alpha, reg = param(p, "als_alpha", 20.0), param(p, "als_regularization", 0.05)
             x = als_fold_in(Y, self._yty, items, 1.0 + alpha * w, reg)
             y = Y @ x.astype(np.float32)
-            _add_standardised(s, y, scale * als_w, _row_spread(y))
+            _add_standardised(s, y, scale * als_w, row_spread(y))
 
     # ------------------------------------------------------------- UPDATE
     def updated(self, data: TrainingData) -> UserPersonalizationModel:
