@@ -30,6 +30,26 @@ def test_head_answers_like_top_k(n, head, k, seed, masked):
     assert got.scores.tolist() == want.scores.tolist()
 
 
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 300), k=st.integers(1, 80), seed=st.integers(0, 2**31), masked=st.booleans())
+def test_a_model_head_answers_like_top_k_and_scores_the_row_only_when_needed(n, k, seed, masked):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 8, n).astype(np.float64)
+    scores[rng.random(n) < 0.2] = -np.inf
+    cut = rng.integers(0, 8)  # a head: every item scoring above the cut (all of them strictly above the rest)
+    items = rng.permutation(np.flatnonzero(scores > cut))
+    calls = []
+    scored = ScoredItems.from_head(items, scores[items], n, lambda: calls.append(1) or scores)
+    allowed = rng.random(n) < 0.3 if masked else None
+    want = top_k(scores, k, allowed)
+    got = scored.top_k(k, allowed)
+    assert got.indices.tolist() == want.indices.tolist()
+    assert got.scores.tolist() == want.scores.tolist()
+    in_head = int(np.count_nonzero(allowed[items])) if masked else len(items)
+    assert len(calls) == (0 if in_head >= k else 1)  # the full row only when the head falls short
+    assert scored.nbytes >= n * 8
+
+
 def test_array_cache_is_bounded_by_bytes():
     cache: ArrayCache[ScoredItems] = ArrayCache(3 * 800)
     rows = {i: ScoredItems.of(np.full(100, float(i))) for i in range(5)}

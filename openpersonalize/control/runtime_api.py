@@ -214,14 +214,26 @@ class RuntimeService:
         return context
 
     def user_scores(
-        self, version_arn: str, deployed: Deployed, history: UserHistory, context: dict[str, Any]
+        self, version_arn: str, deployed: Deployed, history: UserHistory, context: dict[str, Any], ranked: bool = True
     ) -> ScoredItems:
         """``score_user`` memoised on (solution version, history, context) with its ranking head: the model is
-        a pure function of them, so a user asking again (another shelf or filter, a reload) costs a lookup."""
-        if self.scores.max_bytes <= 0:
-            return ScoredItems.of(deployed.model.score_user(history, context))
-        key = (version_arn, history_digest(history, context))
-        return self.scores.get(key, lambda: ScoredItems.of(deployed.model.score_user(history, context), HEAD_ITEMS))
+        a pure function of them, so a user asking again (another shelf or filter, a reload) costs a lookup.
+
+        With ``ranked`` (recommendations), a model that ranks its head directly (``best_items``) scores the
+        whole catalogue only for a request the head cannot answer (a filter leaving too few of its items).
+        """
+        model = deployed.model
+        caching = self.scores.max_bytes > 0
+
+        def score() -> ScoredItems:
+            head = model.best_items(history, context) if ranked and hasattr(model, "best_items") else None
+            if head is None:
+                return ScoredItems.of(model.score_user(history, context), HEAD_ITEMS if ranked and caching else 0)
+            return ScoredItems.from_head(*head, model.n_items, lambda: model.score_user(history, context))
+
+        if not caching:
+            return score()
+        return self.scores.get((version_arn, ranked, history_digest(history, context)), score)
 
     # -- operations ----------------------------------------------------------
     def get_recommendations(self, _region: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -301,7 +313,7 @@ class RuntimeService:
         filt = self._filter(deployed, group, params.get("filterArn"))
         history = self._history(deployed, group, user_id)
         context = self._context(campaign, params)
-        scores = self.user_scores(version.arn, deployed, history, context).scores
+        scores = self.user_scores(version.arn, deployed, history, context, ranked=False).scores
         try:
             allowed = deployed.mask(
                 filt, params.get("filterValues") or {}, deployed.user_context(user_id, history), None
