@@ -270,3 +270,16 @@ def transition_row(
             for p in range(indptr[row], indptr[row + 1]):
                 out[indices[p]] += w * data[p]
     return out
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def weighted_rows(B: np.ndarray, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``w @ B[rows]`` (float32) read in place, rows in ascending order (sequential reads of a memory-mapped
+    matrix): no gathered copy of the rows, which costs as much as the product."""
+    out = np.zeros(B.shape[1], np.float32)
+    for i in np.argsort(rows):
+        wi = np.float32(w[i])
+        row = B[rows[i]]
+        for j in range(len(out)):
+            out[j] += wi * row[j]
+    return out

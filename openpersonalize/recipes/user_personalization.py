@@ -29,6 +29,7 @@ from openpersonalize.recipes.kernels import (
     repeat_probability,
     row_spread,
     sparse_spread,
+    weighted_rows,
 )
 from openpersonalize.recipes.registry import USER_PERSONALIZATION, get_recipe
 from openpersonalize.recipes.repeat import (
@@ -139,21 +140,11 @@ def _recency(stats: _Stats, half_life: float, floor: float, enabled: bool = True
 TAIL_HALF_LIVES = 30
 MIN_TAIL_ITEMS = 64  # users with fewer old EASE items than this are cheap enough as they are
 TAIL_PROFILE_BYTES = 512 << 20
-GATHER_ROWS = 128
 
 
 def _weighted_rows(B: np.ndarray, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``w @ B[rows]`` (float32), rows read in ascending order (sequential reads of a memory-mapped matrix).
-
-    Up to ``GATHER_ROWS`` rows are copied out for one BLAS product; beyond, a one-row sparse product reads
-    them in place (its ~0.1 ms set-up pays off once the copy costs more).
-    """
-    order = np.argsort(rows)
-    rows, w = rows[order], np.asarray(w, np.float32)[order]
-    if len(rows) <= GATHER_ROWS:
-        return w @ B[rows]
-    picked = sp.csr_matrix((w, rows, np.array([0, len(rows)])), shape=(1, B.shape[0]))
-    return np.asarray(picked @ B).ravel()
+    """``w @ B[rows]`` (float32)."""
+    return weighted_rows(B, np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(w, np.float32))
 
 
 class UserPersonalizationModel(BaseModel):
