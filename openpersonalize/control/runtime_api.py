@@ -321,15 +321,16 @@ class RuntimeService:
         except FilterValueError as exc:
             raise InvalidInputException(f"filterValues: {exc}") from None
         ordered = deployed.rank(scores, list(dict.fromkeys(input_list)), allowed)
-        out = []
-        for item_id, score in ordered:
-            entry: dict[str, Any] = {"itemId": item_id}
-            if score is not None:
-                entry["score"] = round(score, 7)
-            idx = deployed.model.item_index.get(item_id) if columns else None
-            if idx is not None:
-                entry["metadata"] = deployed.metadata(idx, columns)
-            out.append(entry)
+        out: list[dict[str, Any]] = [
+            {"itemId": item_id} if score is None else {"itemId": item_id, "score": round(score, 7)}
+            for item_id, score in ordered
+        ]
+        if columns:
+            index = deployed.model.item_index
+            for entry in out:
+                idx = index.get(entry["itemId"])
+                if idx is not None:
+                    entry["metadata"] = deployed.metadata(idx, columns)
         return {"personalizedRanking": out, "recommendationId": f"RID-{uuid.uuid4()}"}
 
     def rest_handlers(self) -> dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]]:

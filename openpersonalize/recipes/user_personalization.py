@@ -102,7 +102,9 @@ def _add_standardised(s: np.ndarray, part: np.ndarray, weight: float, spread: fl
     if spread <= 0 or weight == 0:
         return
     if cols is None:
-        blas.saxpy(np.asarray(part, np.float32), s, a=weight / spread)
+        out = blas.saxpy(np.asarray(part, np.float32), s, a=weight / spread)  # in place for a float32 row
+        if out is not s:
+            s[:] = out
     else:
         s[cols] += np.float32(weight / spread) * np.asarray(part, np.float32)
 

@@ -152,8 +152,8 @@ class Deployed:
         self, scores: np.ndarray, item_ids: Sequence[str], allowed: np.ndarray | None
     ) -> list[tuple[str, float | None]]:
         """Order the caller's list best first; unknown items last; filtered-out items dropped."""
-        index = self.model.item_index
-        indices = np.fromiter((index.get(i, -1) for i in item_ids), np.int64, len(item_ids))
+        get = self.model.item_index.get
+        indices = np.array([get(i, -1) for i in item_ids], np.int64)
         order = rank_list(scores, indices)
         idx = indices[order]
         known = idx >= 0
