@@ -96,27 +96,15 @@ def features_from_stats(
     is still missing. ``inv``: each event's distinct-item position; ``last_pos``: each item's newest
     event; ``rank``: recency rank among distinct items (0 = newest).
     """
-    return _features(
-        np.ascontiguousarray(inv, np.int64),
-        np.ascontiguousarray(last_pos, np.int64),
-        np.ascontiguousarray(counts, np.int64),
-        np.ascontiguousarray(rank, np.float64),
-        np.ascontiguousarray(ts, np.int64),
-        np.ascontiguousarray(events, np.int64),
-        np.ascontiguousarray(conv_rows, np.float32),
-    )
+    arrays = (inv, last_pos, counts, rank, ts, events, conv_rows)
+    return _features(*(np.ascontiguousarray(a, t) for a, t in zip(arrays, _FEATURE_DTYPES, strict=True)))
+
+
+_FEATURE_DTYPES = (np.int64, np.int64, np.int64, np.float64, np.int64, np.int64, np.float32)
 
 
 @njit(cache=True, nogil=True)
-def _features(
-    inv: np.ndarray,
-    last_pos: np.ndarray,
-    counts: np.ndarray,
-    rank: np.ndarray,
-    ts: np.ndarray,
-    events: np.ndarray,
-    conv_rows: np.ndarray,
-) -> np.ndarray:
+def _features(inv, last_pos, counts, rank, ts, events, conv_rows):  # features_from_stats, on typed arrays
     n = len(last_pos)
     n_events = conv_rows.shape[1]
     has = np.zeros((n, n_events), np.bool_)
