@@ -100,7 +100,11 @@ class RuntimeService:
 
     # -- loading -----------------------------------------------------------
     def load_model(self, version_arn: str) -> Any:
-        """The solution version's model, memory-mapped and cached (the deploy job calls this)."""
+        """The solution version's model, memory-mapped, cached and warmed (the deploy job calls this).
+
+        Warming scores one training user: the model's compiled kernels load from their on-disk cache
+        (or compile, once per install) at deploy time rather than on a request.
+        """
 
         def load() -> Any:
             from ..recipes.pipeline import load_model
@@ -108,7 +112,13 @@ class RuntimeService:
             version = self.control.store.get(version_arn)
             if version is None or version.status != ACTIVE or not version.doc.get("_model"):
                 raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
-            return load_model(self.control.objects_dir / version.doc["_model"])
+            model = load_model(self.control.objects_dir / version.doc["_model"])
+            if len(model.user_ids):
+                history = model.training_history(str(model.user_ids[0]))
+                model.score_user(history)
+                if hasattr(model, "best_items"):
+                    model.best_items(history)
+            return model
 
         return self._models.get(version_arn, load)
 
