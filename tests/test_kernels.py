@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from openpersonalize.recipes.kernels import (
     features_from_stats,
     history_stats,
-    recency_weights,
+    rank_weights,
     repeat_probability,
     weighted_rows,
 )
@@ -32,13 +32,13 @@ def test_history_stats_match_numpy(items):
         assert np.array_equal(got, want)
 
 
-def test_recency_weights_follow_the_formula():
+def test_rank_weights_follow_the_formula():
     rank = np.arange(0, 80, dtype=np.float64)
     counts = np.arange(1, 81)
-    w = recency_weights(rank, counts, half_life=2.0, floor=0.05, tail_rank=60.0, enabled=True)
+    w = rank_weights(rank, counts, half_life=2.0, floor=0.05, tail_rank=60.0, enabled=True)
     decay = np.where(rank >= 60, 0.0, 0.5 ** (rank / 2.0))
     assert np.allclose(w, (0.05 + 0.95 * decay) * (1 + 0.1 * np.log(counts)), rtol=1e-6)
-    off = recency_weights(rank, counts, half_life=2.0, floor=0.05, tail_rank=60.0, enabled=False)
+    off = rank_weights(rank, counts, half_life=2.0, floor=0.05, tail_rank=60.0, enabled=False)
     assert np.allclose(off, 1 + 0.1 * np.log(counts), rtol=1e-6)
 
 

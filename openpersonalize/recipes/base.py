@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.recipes.kernels import history_stats, rank_weights
 
 MANIFEST = "manifest.json"
 DAY = 86_400.0
@@ -59,18 +60,8 @@ def recency_weights(history: UserHistory, half_life: float, floor: float, enable
     items = np.asarray(history.items, dtype=np.int64)
     if items.size == 0:
         return items, np.zeros(0, np.float32)
-    rev = items[::-1]
-    uniq, first_rev, counts = np.unique(rev, return_index=True, return_counts=True)
-    # rank among distinct items by recency (0 = newest)
-    order = np.argsort(first_rev)
-    rank = np.empty(len(uniq), np.float64)
-    rank[order] = np.arange(len(uniq))
-    if enabled and half_life > 0:
-        w = floor + (1.0 - floor) * np.power(0.5, rank / half_life)
-    else:
-        w = np.ones(len(uniq))
-    w = w * (1.0 + 0.1 * np.log(counts))
-    return uniq, w.astype(np.float32)
+    uniq, _, _, counts, rank = history_stats(items)
+    return uniq, rank_weights(rank, counts, half_life, floor, np.inf, enabled)
 
 
 class BaseModel:

@@ -47,12 +47,12 @@ def _history_stats(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return uniq, inv, last_pos, counts, rank
 
 
-def recency_weights(
+def rank_weights(
     rank: np.ndarray, counts: np.ndarray, half_life: float, floor: float, tail_rank: float, enabled: bool
 ) -> np.ndarray:
     """``floor`` plus a bonus halving every ``half_life`` recency ranks (none from ``tail_rank`` on), times a
     repeat bonus ``1 + 0.1 log(count)``; 1 times the repeat bonus when recency is off (float32)."""
-    return _recency_weights(
+    return _rank_weights(
         np.ascontiguousarray(rank, np.float64),
         np.ascontiguousarray(counts, np.int64),
         float(half_life),
@@ -63,7 +63,7 @@ def recency_weights(
 
 
 @njit(cache=True, nogil=True)
-def _recency_weights(
+def _rank_weights(
     rank: np.ndarray, counts: np.ndarray, half_life: float, floor: float, tail_rank: float, enabled: bool
 ) -> np.ndarray:
     out = np.empty(len(rank), np.float32)

@@ -25,7 +25,7 @@ from openpersonalize.recipes.kernels import (
     best_indices,
     features_from_stats,
     history_stats,
-    recency_weights,
+    rank_weights,
     repeat_probability,
     row_spread,
     sparse_spread,
@@ -136,7 +136,7 @@ def _recency(stats: _Stats, half_life: float, floor: float, enabled: bool = True
     that old weighs the same however much older it gets: what makes the tail profiles exact.
     """
     tail = _tail_rank(half_life)
-    return stats.uniq, recency_weights(stats.rank, stats.counts, half_life, floor, tail, enabled)
+    return stats.uniq, rank_weights(stats.rank, stats.counts, half_life, floor, tail, enabled)
 
 
 TAIL_HALF_LIVES = 30
