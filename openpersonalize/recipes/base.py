@@ -77,6 +77,7 @@ class BaseModel:
         self._user_index: dict[str, int] | None = None
         self._item_index: dict[str, int] | None = None
         self._popularity: np.ndarray | None = None
+        self._event_lookup: dict[str, int] | None = None
 
     # ------------------------------------------------------------ common state
     def set_common(self, data: TrainingData, recipe_arn: str, params: dict[str, Any]) -> None:
@@ -155,6 +156,19 @@ class BaseModel:
             names[np.asarray(self.arrays["hist_events"][lo:hi], np.intp)].tolist(),
             user=u,
         )
+
+    def _event_codes(self, history: UserHistory) -> np.ndarray:
+        """History event types as indices into the training event names (0 when unknown)."""
+        if not history.event_types:
+            return np.zeros(len(history), np.int64)
+        if history.user >= 0 and history.live_items is None:  # a training history: its codes are stored
+            ptr = self.arrays["user_ptr"]
+            return np.asarray(self.arrays["hist_events"][ptr[history.user] : ptr[history.user + 1]], np.int64)
+        lookup = self._event_lookup
+        if lookup is None:
+            names = self.meta.get("event_names") or [""]
+            lookup = self._event_lookup = {str(n): i for i, n in enumerate(names)}
+        return np.array([lookup.get(str(e), 0) for e in history.event_types], np.int64)
 
     def popularity_scores(self) -> np.ndarray:
         """Log interaction counts scaled into [0, 1] (cold-start fallback); a fresh copy the caller may change."""

@@ -142,14 +142,6 @@ class SimsModel(BaseModel):
         out += np.asarray((sp.diags(w[recent] / scale) @ rows).sum(axis=0)).ravel()
         return out
 
-    def _event_codes(self, history: UserHistory) -> np.ndarray:
-        """History event types as indices into the training event names (0 when unknown)."""
-        names = self.meta.get("event_names") or [""]
-        if not history.event_types:
-            return np.zeros(len(history), np.int64)
-        lookup = {str(n): i for i, n in enumerate(names)}
-        return np.array([lookup.get(str(e), 0) for e in history.event_types], np.int64)
-
     def _calibrated(self, history: UserHistory, novel: np.ndarray) -> np.ndarray:
         """P(next interaction): rank -> hit-rate curve for unseen items, repeat model for history items."""
         curve = np.asarray(self.arrays["novel_curve"], np.float64)

@@ -155,10 +155,9 @@ class UserPersonalizationModel(BaseModel):
     kind = "user-personalization"
 
     def after_load(self) -> None:
-        """Rebuild derived state (iALS Gram matrix, dense transition rows, event lookup)."""
+        """Rebuild derived state (iALS Gram matrix, dense transition rows, scaled priors)."""
         self._yty = None
         self._transitions: TransitionScorer | None = None
-        self._event_lookup: dict[str, int] | None = None
         self._priors: dict[float, np.ndarray] = {}
 
     def _params(self) -> dict[str, Any]:
@@ -208,19 +207,6 @@ class UserPersonalizationModel(BaseModel):
         if scorer is None and "transitions" in self.sparse:
             scorer = self._transitions = TransitionScorer(self.sparse["transitions"])
         return scorer
-
-    def _event_codes(self, history: UserHistory) -> np.ndarray:
-        """History event types as indices into the training event names (0 when unknown)."""
-        if not history.event_types:
-            return np.zeros(len(history), np.int64)
-        if history.user >= 0 and history.live_items is None:  # a training history: its codes are stored
-            ptr = self.arrays["user_ptr"]
-            return np.asarray(self.arrays["hist_events"][ptr[history.user] : ptr[history.user + 1]], np.int64)
-        lookup = getattr(self, "_event_lookup", None)
-        if lookup is None:
-            names = self.meta.get("event_names") or [""]
-            lookup = self._event_lookup = {str(n): i for i, n in enumerate(names)}
-        return np.array([lookup.get(str(e), 0) for e in history.event_types], np.int64)
 
     def _repeat_scores(self, history: UserHistory, stats: _Stats) -> np.ndarray:
         """P(next interaction) of each distinct history item (``stats.uniq``), from the repeat model."""
