@@ -113,11 +113,8 @@ class RuntimeService:
             if version is None or version.status != ACTIVE or not version.doc.get("_model"):
                 raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
             model = load_model(self.control.objects_dir / version.doc["_model"])
-            if len(model.user_ids):
-                history = model.training_history(str(model.user_ids[0]))
-                model.score_user(history)
-                if hasattr(model, "best_items"):
-                    model.best_items(history)
+            if len(model.user_ids):  # every kernel best_items uses runs in score_user too
+                model.score_user(model.training_history(str(model.user_ids[0])))
             return model
 
         return self._models.get(version_arn, load)

@@ -270,7 +270,7 @@ class BaseModel:
         return self.popularity_scores()
 
     def score_users(self, histories: list[UserHistory], context: dict[str, Any] | None = None) -> np.ndarray:
-        """Scores for a block of users (n_users x n_items): ``score_user`` rows (families share per-block work)."""
+        """Scores for a block of users (n_users x n_items): their ``score_user`` rows, stacked."""
         rows = [np.asarray(self.score_user(h, context)) for h in histories]
         if not rows:
             return np.zeros((0, self.n_items), np.float32)
