@@ -97,6 +97,7 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
         on_startup=runner.start,
         on_shutdown=runner.stop,
         inline_operations=runtime.rest_handlers().keys(),
+        preshaped_operations=runtime.rest_handlers().keys(),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+
+from openpersonalize.api.shapes import shape_output
 
 ACCESS_KEY = "AKIDOPENPERSONALIZETEST"
 SECRET_KEY = "test-secret-key-for-openpersonalize"
@@ -89,7 +92,7 @@ class Server:
         self.proc.wait()
 
     def client(self, service: str = "personalize", secret: str = SECRET_KEY, key: str = ACCESS_KEY):
-        return boto3.client(
+        client = boto3.client(
             service,
             endpoint_url=self.url,
             region_name=REGION,
@@ -97,6 +100,16 @@ class Server:
             aws_secret_access_key=secret,
             config=Config(retries={"max_attempts": 1}, read_timeout=120),
         )
+        if service == "personalize-runtime":
+            client.meta.events.register("after-call.personalize-runtime", _check_raw_shape)
+        return client
+
+
+def _check_raw_shape(http_response, model, **_) -> None:
+    """Every runtime response holds only members of its output shape: the server sends them unshaped."""
+    if http_response.status_code == 200:
+        raw = json.loads(http_response.content)
+        assert shape_output(model.output_shape, raw) == raw, raw
 
 
 def unique(prefix: str) -> str:

@@ -1,4 +1,4 @@
-"""ScoredItems (a score row with its ranking head) answers exactly as top_k does."""
+"""ScoredItems (a score row with its ranking head) answers exactly as top_k does; list ranking and score rounding."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from openpersonalize.runtime.cache import ArrayCache
 from openpersonalize.runtime.scored import ScoredItems
-from openpersonalize.runtime.scoring import top_k
+from openpersonalize.runtime.scoring import SCORE_DIGITS, public_scores, rank_list, top_k
 
 
 @settings(max_examples=200, deadline=None)
@@ -59,3 +59,29 @@ def test_array_cache_is_bounded_by_bytes():
     assert cache.get(4, lambda: rows[0]) is rows[4] and cache.hits == 1
     assert cache.get(0, lambda: rows[1]) is rows[1]  # evicted first, so computed again
     assert ArrayCache(0).get("x", lambda: rows[2]) is rows[2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(n_items=st.integers(1, 40), n_list=st.integers(1, 60), seed=st.integers(0, 2**31), masked=st.booleans())
+def test_rank_list_orders_scored_then_unscored_then_unknown(n_items, n_list, seed, masked):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 5, n_items).astype(np.float64)  # many ties
+    scores[rng.random(n_items) < 0.2] = rng.choice([-np.inf, np.nan])
+    indices = rng.integers(-1, n_items, n_list)
+    allowed = rng.random(n_items) < 0.5 if masked else None
+    order, n_scored = rank_list(scores, indices, allowed)
+
+    def key(pos: int) -> tuple:  # the documented order, as a plain sort key
+        idx = indices[pos]
+        known = idx >= 0
+        finite = known and np.isfinite(scores[idx])
+        return (not known, not finite, -scores[idx] if finite else 0.0, pos)
+
+    kept = [p for p in range(n_list) if indices[p] < 0 or allowed is None or allowed[indices[p]]]
+    assert order.tolist() == sorted(kept, key=key)
+    assert n_scored == sum(1 for p in kept if indices[p] >= 0 and np.isfinite(scores[indices[p]]))
+
+
+def test_public_scores_round_as_python_does():
+    values = np.random.default_rng(0).random(20_000) * np.r_[np.ones(10_000), 1e-3 * np.ones(10_000)]
+    assert public_scores(values) == [round(v, SCORE_DIGITS) for v in values.tolist()]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from openpersonalize.api.shapes import service_model, shape_output, validate_input
+from openpersonalize.api.shapes import _check, _scalars_test, service_model, shape_output, validate_input
 from openpersonalize.errors import InvalidInputException
 
 RUNTIME = service_model("personalize-runtime")
@@ -38,3 +40,27 @@ def test_output_shaping_keeps_model_members_only():
     when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     shaped = shape_output(control, {"campaign": {"name": "c", "creationDateTime": when}})
     assert shaped == {"campaign": {"name": "c", "creationDateTime": when.timestamp()}}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    shape_name=st.sampled_from(["ItemID", "Arn", "NumResults", "PercentPromotedItems", "ColumnValue", "TrainingMode"]),
+    values=st.lists(
+        st.one_of(
+            st.text(max_size=12),
+            st.sampled_from(["arn:aws:personalize:us-east-1:1:campaign/c", "x" * 300, "", "FULL", "UPDATE"]),
+            st.integers(-5, 600),
+            st.booleans(),
+            st.floats(allow_nan=False),
+            st.none(),
+        ),
+        max_size=8,
+    ),
+)
+def test_list_sweep_accepts_only_what_member_checks_accept(shape_name, values):
+    model = RUNTIME if shape_name in RUNTIME.shape_names else service_model("personalize")
+    shape = model.shape_for(shape_name)
+    errors: list[str] = []
+    for i, value in enumerate(values):
+        _check(shape, value, f"list.{i + 1}.member", errors)
+    assert _scalars_test(shape)(values) == (not errors)

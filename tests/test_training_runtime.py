@@ -228,6 +228,23 @@ def test_notebook_filters(server, personalize, trained, movies, horror_history):
     assert all(set(i["metadata"]) == {"GENRE", "YEAR"} for i in with_meta)
 
 
+def test_promotions_mix_in_flagged_items(server, personalize, trained, movies):
+    meta, _ = movies
+    runtime = server.client("personalize-runtime")
+    group, campaign = trained["group"], trained["campaigns"]["aws-user-personalization"]
+    comedy = _filter(personalize, group, 'INCLUDE ItemID WHERE Items.GENRE IN ("Comedy")')
+    plain = _recs(runtime, campaign, userId=HORROR_FAN, numResults=20)
+    promotion = {"name": "comedy-push", "percentPromotedItems": 25, "filterArn": comedy}
+    items = runtime.get_recommendations(campaignArn=campaign, userId=HORROR_FAN, numResults=20, promotions=[promotion])[
+        "itemList"
+    ]
+    ids = [i["itemId"] for i in items]
+    promoted = [i["itemId"] for i in items if i.get("promotionName") == "comedy-push"]
+    assert len(ids) == 20 and len(set(ids)) == 20
+    assert len(promoted) == 5 and all("Comedy" in meta[i]["GENRE"].split("|") for i in promoted)
+    assert [i for i in ids if i not in promoted] == [i for i in plain if i not in promoted][:15]
+
+
 def test_unknown_user_gets_cold_start(server, trained):
     runtime = server.client("personalize-runtime")
     recs = _recs(runtime, trained["campaigns"]["aws-user-personalization"], userId="never-seen", numResults=10)

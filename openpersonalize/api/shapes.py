@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from functools import cache
+from itertools import chain
 from typing import Any
 
 import botocore.session
@@ -81,10 +82,10 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
             return
         _check_size(len(value), meta, where, "length", errors, value)
         member = shape.member
-        quick = _scalar_test(member) if member.type_name in _SCALARS else None
+        if member.type_name in _SCALARS and _scalars_test(member)(value):
+            return  # long lists of ids pass in a few C-level sweeps; a failing one is walked for messages
         for i, item in enumerate(value):
-            if quick is None or not quick(item):  # long lists of ids: messages only for a failing member
-                _check(member, item, f"{where}.{i + 1}.member", errors)
+            _check(member, item, f"{where}.{i + 1}.member", errors)
         return
     if kind == "map":
         if not isinstance(value, dict):
@@ -130,27 +131,45 @@ _SCALARS: dict[str, tuple[type | tuple[type, ...], str]] = {
 }
 
 
+# Exact value types a JSON parser yields for each scalar kind (bool is not an integer here, as in ``_check``).
+_EXACT_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "integer": frozenset({int}),
+    "long": frozenset({int}),
+    "float": frozenset({int, float}),
+    "double": frozenset({int, float}),
+    "boolean": frozenset({bool}),
+    "timestamp": frozenset({int, float, str}),
+}
+
+
 @cache
-def _scalar_test(shape: Shape) -> Callable[[Any], bool]:
-    """A predicate true when a scalar value passes every constraint ``_check`` applies to ``shape``."""
+def _scalars_test(shape: Shape) -> Callable[[list[Any]], bool]:
+    """A predicate true when every value of a list passes every constraint ``_check`` applies to ``shape``.
+
+    It may reject a list ``_check`` accepts (a str subclass, say), never the reverse: a rejected list is
+    checked member by member.
+    """
     kind, meta = shape.type_name, shape.metadata
-    types = _SCALARS[kind][0]
+    types = _EXACT_TYPES[kind]
     low, high = meta.get("min"), meta.get("max")
     enum = frozenset(shape.enum) if kind == "string" and shape.enum else None
     pattern = None if shape.name in RELAXED_PATTERNS else meta.get("pattern")
     compiled = _pattern(pattern) if kind == "string" and pattern else None
-    sized = kind in ("string", "integer", "long", "float", "double")
+    sized = (low is not None or high is not None) and kind in ("string", "integer", "long", "float", "double")
 
-    def ok(value: Any) -> bool:
-        if isinstance(value, bool) != (kind == "boolean") or not isinstance(value, types):
+    def ok(values: list[Any]) -> bool:
+        if not values:
+            return True
+        if not set(map(type, values)) <= types:
             return False
         if sized:
-            size = len(value) if kind == "string" else value
-            if (low is not None and size < low) or (high is not None and size > high):
+            sizes = list(map(len, values)) if kind == "string" else values
+            if (low is not None and min(sizes) < low) or (high is not None and max(sizes) > high):
                 return False
-        if enum is not None and value not in enum:
+        if enum is not None and not enum.issuperset(values):
             return False
-        return compiled is None or compiled.fullmatch(value) is not None
+        return compiled is None or all(map(compiled.fullmatch, values))
 
     return ok
 
@@ -198,8 +217,11 @@ def _shaper(shape: Shape) -> Shaper:
         return _structure_shaper(shape)
     if kind == "list":
         member = shape.member
+        flat = _flat_members(member) if member.type_name == "structure" else None
 
         def shape_list(value: Any) -> Any:
+            if flat is not None and _flat_dicts(value, flat):
+                return value  # already in shape: hundreds of ranked items, checked in C-level sweeps
             item = _shaper(member)
             return [None if v is None else item(v) for v in value]
 
@@ -215,9 +237,26 @@ def _shaper(shape: Shape) -> Shaper:
     return _timestamp if kind == "timestamp" else _scalar
 
 
+def _flat_members(shape: Shape) -> frozenset[str]:
+    """The members of a structure whose values pass through shaping unchanged (scalars other than timestamps)."""
+    return frozenset(name for name, m in shape.members.items() if m.type_name not in _NESTED_OR_TIMESTAMP)
+
+
+_NESTED_OR_TIMESTAMP = frozenset({"structure", "list", "map", "timestamp"})
+
+
+def _flat_dicts(values: list[Any], flat: frozenset[str]) -> bool:
+    """True when ``values`` are dicts holding only members of ``flat``, none of them None."""
+    return (
+        set(map(type, values)) <= {dict}
+        and all(map(flat.issuperset, values))
+        and None not in chain.from_iterable(map(dict.values, values))
+    )
+
+
 def _structure_shaper(shape: Shape) -> Shaper:
     members: list[tuple[str, Shape]] = list(shape.members.items())
-    plain = frozenset(name for name, m in members if m.type_name not in ("structure", "list", "map", "timestamp"))
+    plain = _flat_members(shape)
 
     def shape_structure(value: Any) -> Any:
         if not isinstance(value, dict):

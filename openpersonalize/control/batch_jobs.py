@@ -28,7 +28,7 @@ from ..recipes.registry import (
     USER_SEGMENTATION,
     get_recipe,
 )
-from ..runtime.scoring import Ranked, top_k_of, top_k_rows
+from ..runtime.scoring import Ranked, public_scores, top_k_of, top_k_rows
 from ..store.metadata import MetadataStore, Resource
 from . import filters, solutions
 from .base import (
@@ -209,9 +209,9 @@ def inference_handler(session: BatchSession, k: int) -> Callable[[dict[str, Any]
         try:
             values = _filter_values(line)
             if kind == PERSONALIZED_RANKING:
-                user = _string(line, "userId")
-                ranked = session.rank(user, _item_list(line), values)
-            elif kind == RELATED_ITEMS:
+                ranked = session.rank(_string(line, "userId"), _item_list(line), values)
+                return {"recommendedItems": ranked.item_ids, "scores": ranked.padded_scores()}
+            if kind == RELATED_ITEMS:
                 ranked = session.recommend(None, _string(line, "itemId"), k, values)
             else:
                 ranked = session.recommend(_string(line, "userId"), None, k, values)
@@ -275,11 +275,8 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
         if kind == PERSONALIZED_RANKING:
             for row, mask in zip(rows, masks, strict=True):
                 slot, _, _, items = todo[row]
-                ordered = deployed.rank(np.asarray(scores[row], np.float64), list(dict.fromkeys(items or [])), mask)
-                out[slot] = {
-                    "recommendedItems": [i for i, _ in ordered],
-                    "scores": [None if v is None else round(v, 7) for _, v in ordered],
-                }
+                ranked = deployed.rank(scores[row], list(dict.fromkeys(items or [])), mask)
+                out[slot] = {"recommendedItems": ranked.item_ids, "scores": ranked.padded_scores()}
             return
         block = scores if len(rows) == len(scores) else scores[rows]
         ranked = top_k_rows(block, k, masks if session.filter is not None else None)
@@ -289,7 +286,7 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
     def recommended(best: Ranked) -> dict[str, Any]:
         return {
             "recommendedItems": [deployed.item_ids[i] for i in best.indices.tolist()],
-            "scores": [round(v, 7) for v in best.scores.tolist()],
+            "scores": public_scores(best.scores),
         }
 
     def from_heads(out: list[Any], todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]]) -> list:

@@ -23,8 +23,9 @@ from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterExpr, FilterValueError, parse_filter
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION, get_recipe
 from ..runtime.cache import ArrayCache, LoadingCache
-from ..runtime.deployed import Deployed, LiveEvent, Promotion, history_digest
+from ..runtime.deployed import Deployed, LiveEvent, Promotion, RankedIds, history_digest
 from ..runtime.scored import HEAD_ITEMS, ScoredItems
+from ..runtime.scoring import public_scores
 from ..store.metadata import Resource
 from . import campaigns, datasets, filters
 from .base import ACTIVE, Control
@@ -281,8 +282,8 @@ class RuntimeService:
             raise InvalidInputException(f"filterValues: {exc}") from None
         ranked = deployed.recommend(scores, k, allowed, promotion)
         items = []
-        for idx, score, promo in ranked:
-            entry: dict[str, Any] = {"itemId": deployed.item_ids[idx], "score": round(score, 7)}
+        for (idx, _, promo), score in zip(ranked, public_scores([s for _, s, _ in ranked]), strict=True):
+            entry: dict[str, Any] = {"itemId": deployed.item_ids[idx], "score": score}
             if promo:
                 entry["promotionName"] = promo
             if columns:
@@ -327,11 +328,11 @@ class RuntimeService:
             )
         except FilterValueError as exc:
             raise InvalidInputException(f"filterValues: {exc}") from None
-        ordered = deployed.rank(scores, list(dict.fromkeys(input_list)), allowed)
+        ranked = deployed.rank(scores, list(dict.fromkeys(input_list)), allowed)
         out: list[dict[str, Any]] = [
-            {"itemId": item_id} if score is None else {"itemId": item_id, "score": round(score, 7)}
-            for item_id, score in ordered
+            {"itemId": item_id, "score": score} for item_id, score in zip(ranked.item_ids, ranked.scores, strict=False)
         ]
+        out += [{"itemId": item_id} for item_id in ranked.item_ids[len(ranked.scores) :]]
         if columns:
             index = deployed.model.item_index
             for entry in out:
@@ -428,18 +429,16 @@ class BatchSession:
         else:
             scores = np.asarray(deployed.model.score_user(history, dict(self.context)), dtype=np.float64)
         ranked = deployed.recommend(scores, k, self._mask(filter_values, user, current))
-        return [(deployed.item_ids[idx], round(score, 7)) for idx, score, _ in ranked]
+        scores = public_scores([s for _, s, _ in ranked])
+        return [(deployed.item_ids[idx], score) for (idx, _, _), score in zip(ranked, scores, strict=True)]
 
-    def rank(
-        self, user_id: str, item_list: list[str], filter_values: dict[str, str] | None = None
-    ) -> list[tuple[str, float | None]]:
+    def rank(self, user_id: str, item_list: list[str], filter_values: dict[str, str] | None = None) -> RankedIds:
         """The caller's items best first for a user (PERSONALIZED_RANKING), as GetPersonalizedRanking orders them."""
         deployed = self.deployed
         history = self.history(user_id)
         scores = np.asarray(deployed.model.score_user(history, dict(self.context)), dtype=np.float64)
         allowed = self._mask(filter_values, deployed.user_context(user_id, history), None)
-        ordered = deployed.rank(scores, list(dict.fromkeys(item_list)), allowed)
-        return [(item, None if score is None else round(score, 7)) for item, score in ordered]
+        return deployed.rank(scores, list(dict.fromkeys(item_list)), allowed)
 
 
 def batch_session(

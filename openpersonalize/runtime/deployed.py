@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import repeat
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -19,7 +20,7 @@ from ..data.training import UserHistory
 from ..filters import CompiledFilter, FilterExpr, ItemCatalog, UserContext, compile_filter
 from .cache import LoadingCache
 from .scored import ScoredItems
-from .scoring import Ranked, mix_promotions, rank_list
+from .scoring import Ranked, mix_promotions, public_scores, rank_list
 
 
 def history_digest(history: UserHistory, context: Mapping[str, Any] | None) -> bytes:
@@ -47,6 +48,18 @@ class LiveEvent:
     item_index: int
     timestamp: int
     event_type: str
+
+
+class RankedIds(NamedTuple):
+    """Item ids best first with their rounded scores: ``scores[i]`` is ``item_ids[i]``'s, and the ids past the
+    scores have none (the model does not know them, or gives them no finite score)."""
+
+    item_ids: list[str]
+    scores: list[float]
+
+    def padded_scores(self) -> list[float | None]:
+        """One score per item id, None for the unscored ones (a batch line's ``scores``)."""
+        return self.scores + [None] * (len(self.item_ids) - len(self.scores))
 
 
 @dataclass(frozen=True)
@@ -148,20 +161,11 @@ class Deployed:
         mixed = mix_promotions(main, promoted, k, promo.percent)
         return [(i, s, promo.name if flag else None) for i, s, flag in mixed]
 
-    def rank(
-        self, scores: np.ndarray, item_ids: Sequence[str], allowed: np.ndarray | None
-    ) -> list[tuple[str, float | None]]:
+    def rank(self, scores: np.ndarray, item_ids: Sequence[str], allowed: np.ndarray | None) -> RankedIds:
         """Order the caller's list best first; unknown items last; filtered-out items dropped."""
-        get = self.model.item_index.get
-        indices = np.array([get(i, -1) for i in item_ids], np.int64)
-        order = rank_list(scores, indices)
-        idx = indices[order]
-        known = idx >= 0
-        at = np.where(known, idx, 0)
-        values = np.asarray(scores, np.float64)[at]
-        scored = known & np.isfinite(values)
-        keep = np.ones(len(idx), bool) if allowed is None else ~known | np.asarray(allowed, bool)[at]
-        return [
-            (item_ids[pos], value if has else None)
-            for pos, value, has in zip(order[keep].tolist(), values[keep].tolist(), scored[keep].tolist(), strict=True)
-        ]
+        indices = np.fromiter(map(self.model.item_index.get, item_ids, repeat(-1)), np.int64, len(item_ids))
+        order, n_scored = rank_list(scores, indices, allowed)
+        return RankedIds(
+            list(map(item_ids.__getitem__, order.tolist())),
+            public_scores(np.asarray(scores, np.float64)[indices[order[:n_scored]]]),
+        )

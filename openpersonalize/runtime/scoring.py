@@ -6,9 +6,12 @@ online and batch results are identical.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+SCORE_DIGITS = 7
 
 
 @dataclass(frozen=True)
@@ -95,14 +98,26 @@ def top_k_rows(scores: np.ndarray, k: int, allowed: list[np.ndarray | None] | No
     return [top_k(block[r], k) if ranked is None else ranked for r, ranked in enumerate(out)]
 
 
-def rank_list(scores: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """Order positions of ``indices`` (item index or -1 for unknown) best first; unknown items last, in input order."""
+def rank_list(scores: np.ndarray, indices: np.ndarray, allowed: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Positions of ``indices`` (item index or -1 for unknown) in answer order, and how many lead with a score.
+
+    Known items with a finite score come first, best first; then known items without one; then unknown
+    items; ties keep input order. Known items outside ``allowed`` are dropped.
+    """
     idx = np.asarray(indices, dtype=np.int64)
     known = idx >= 0
-    key = np.full(len(idx), -np.inf)
-    key[known] = np.asarray(scores, dtype=np.float64)[idx[known]]
-    key = np.where(np.isfinite(key), key, np.finfo(np.float64).min)
-    return np.lexsort((np.arange(len(idx)), -key, ~known))
+    at = np.where(known, idx, 0)
+    values = np.asarray(scores, dtype=np.float64)[at]
+    scored = known & np.isfinite(values)
+    order = np.lexsort((np.arange(len(idx)), -np.where(scored, values, 0.0), ~scored, ~known))
+    if allowed is not None:
+        order = order[~known[order] | np.asarray(allowed, bool)[at[order]]]
+    return order, int(np.count_nonzero(scored[order]))
+
+
+def public_scores(values: Sequence[float] | np.ndarray) -> list[float]:
+    """Scores as every API returns them, rounded to ``SCORE_DIGITS`` digits (runtime and batch alike)."""
+    return np.round(np.asarray(values, dtype=np.float64), SCORE_DIGITS).tolist()
 
 
 def mix_promotions(main: Ranked, promoted: Ranked, k: int, percent: int) -> list[tuple[int, float, bool]]:
