@@ -12,7 +12,6 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from functools import cache
-from itertools import chain
 from typing import Any
 
 import botocore.session
@@ -217,11 +216,8 @@ def _shaper(shape: Shape) -> Shaper:
         return _structure_shaper(shape)
     if kind == "list":
         member = shape.member
-        flat = _flat_members(member) if member.type_name == "structure" else None
 
         def shape_list(value: Any) -> Any:
-            if flat is not None and _flat_dicts(value, flat):
-                return value  # already in shape: hundreds of ranked items, checked in C-level sweeps
             item = _shaper(member)
             return [None if v is None else item(v) for v in value]
 
@@ -237,26 +233,9 @@ def _shaper(shape: Shape) -> Shaper:
     return _timestamp if kind == "timestamp" else _scalar
 
 
-def _flat_members(shape: Shape) -> frozenset[str]:
-    """The members of a structure whose values pass through shaping unchanged (scalars other than timestamps)."""
-    return frozenset(name for name, m in shape.members.items() if m.type_name not in _NESTED_OR_TIMESTAMP)
-
-
-_NESTED_OR_TIMESTAMP = frozenset({"structure", "list", "map", "timestamp"})
-
-
-def _flat_dicts(values: list[Any], flat: frozenset[str]) -> bool:
-    """True when ``values`` are dicts holding only members of ``flat``, none of them None."""
-    return (
-        set(map(type, values)) <= {dict}
-        and all(map(flat.issuperset, values))
-        and None not in chain.from_iterable(map(dict.values, values))
-    )
-
-
 def _structure_shaper(shape: Shape) -> Shaper:
     members: list[tuple[str, Shape]] = list(shape.members.items())
-    plain = _flat_members(shape)
+    plain = frozenset(name for name, m in members if m.type_name not in ("structure", "list", "map", "timestamp"))
 
     def shape_structure(value: Any) -> Any:
         if not isinstance(value, dict):
