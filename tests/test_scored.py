@@ -69,7 +69,7 @@ def test_rank_list_orders_scored_then_unscored_then_unknown(n_items, n_list, see
     scores[rng.random(n_items) < 0.2] = rng.choice([-np.inf, np.nan])
     indices = rng.integers(-1, n_items, n_list)
     allowed = rng.random(n_items) < 0.5 if masked else None
-    order, n_scored = rank_list(scores, indices, allowed)
+    order, values = rank_list(scores, indices, allowed)
 
     def key(pos: int) -> tuple:  # the documented order, as a plain sort key
         idx = indices[pos]
@@ -79,7 +79,8 @@ def test_rank_list_orders_scored_then_unscored_then_unknown(n_items, n_list, see
 
     kept = [p for p in range(n_list) if indices[p] < 0 or allowed is None or allowed[indices[p]]]
     assert order.tolist() == sorted(kept, key=key)
-    assert n_scored == sum(1 for p in kept if indices[p] >= 0 and np.isfinite(scores[indices[p]]))
+    n_scored = sum(1 for p in kept if indices[p] >= 0 and np.isfinite(scores[indices[p]]))
+    assert values.tolist() == [scores[indices[p]] for p in order[:n_scored]]
 
 
 def test_public_scores_round_as_python_does():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,6 +18,7 @@ import pyarrow as pa
 from ..data.training import UserHistory
 from ..filters import CompiledFilter, FilterExpr, ItemCatalog, UserContext, compile_filter
 from .cache import LoadingCache
+from .id_index import IdIndex
 from .scored import ScoredItems
 from .scoring import Ranked, mix_promotions, public_scores, rank_list
 
@@ -82,6 +82,7 @@ class Deployed:
 
     def __post_init__(self) -> None:
         self.item_ids: list[str] = [str(x) for x in self.model.item_ids.tolist()]
+        self.id_index = IdIndex(self.item_ids, self.model.item_index)
         self.catalog = ItemCatalog(self.items, self.item_ids)
         self._filters: LoadingCache[CompiledFilter] = LoadingCache(64)
         self._metadata = self._align_metadata()
@@ -163,9 +164,6 @@ class Deployed:
 
     def rank(self, scores: np.ndarray, item_ids: Sequence[str], allowed: np.ndarray | None) -> RankedIds:
         """Order the caller's list best first; unknown items last; filtered-out items dropped."""
-        indices = np.fromiter(map(self.model.item_index.get, item_ids, repeat(-1)), np.int64, len(item_ids))
-        order, n_scored = rank_list(scores, indices, allowed)
-        return RankedIds(
-            list(map(item_ids.__getitem__, order.tolist())),
-            public_scores(np.asarray(scores, np.float64)[indices[order[:n_scored]]]),
-        )
+        indices = self.id_index.positions(item_ids)
+        order, values = rank_list(scores, indices, allowed)
+        return RankedIds(list(map(item_ids.__getitem__, order.tolist())), public_scores(values))

@@ -98,21 +98,24 @@ def top_k_rows(scores: np.ndarray, k: int, allowed: list[np.ndarray | None] | No
     return [top_k(block[r], k) if ranked is None else ranked for r, ranked in enumerate(out)]
 
 
-def rank_list(scores: np.ndarray, indices: np.ndarray, allowed: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Positions of ``indices`` (item index or -1 for unknown) in answer order, and how many lead with a score.
+def rank_list(
+    scores: np.ndarray, indices: np.ndarray, allowed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``indices`` (item index or -1 for unknown) in answer order, and the scores of the leading ones.
 
-    Known items with a finite score come first, best first; then known items without one; then unknown
-    items; ties keep input order. Known items outside ``allowed`` are dropped.
+    Known items with a finite score come first, best first (their scores are returned, float64); then
+    known items without one; then unknown items; ties keep input order. Known items outside ``allowed``
+    are dropped.
     """
     idx = np.asarray(indices, dtype=np.int64)
     known = idx >= 0
     at = np.where(known, idx, 0)
-    values = np.asarray(scores, dtype=np.float64)[at]
+    values = np.asarray(scores)[at].astype(np.float64)
     scored = known & np.isfinite(values)
     order = np.lexsort((np.arange(len(idx)), -np.where(scored, values, 0.0), ~scored, ~known))
     if allowed is not None:
         order = order[~known[order] | np.asarray(allowed, bool)[at[order]]]
-    return order, int(np.count_nonzero(scored[order]))
+    return order, values[order[: np.count_nonzero(scored[order])]]
 
 
 def public_scores(values: Sequence[float] | np.ndarray) -> list[float]:
