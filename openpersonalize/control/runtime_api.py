@@ -24,6 +24,7 @@ from ..filters import FilterExpr, FilterValueError, parse_filter
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION, get_recipe
 from ..runtime.cache import ArrayCache, LoadingCache
 from ..runtime.deployed import Deployed, LiveEvent, Promotion, RankedIds, history_digest
+from ..runtime.id_index import IdIndex
 from ..runtime.scored import HEAD_ITEMS, ScoredItems
 from ..runtime.scoring import public_scores
 from ..store.metadata import Resource
@@ -103,8 +104,9 @@ class RuntimeService:
     def load_model(self, version_arn: str) -> Any:
         """The solution version's model, memory-mapped, cached and warmed (the deploy job calls this).
 
-        Warming scores one training user: the model's compiled kernels load from their on-disk cache
-        (or compile, once per install) at deploy time rather than on a request.
+        Warming scores one training user and looks an id up: the compiled kernels of the model and of
+        list ranking load from their on-disk cache (or compile, once per install) at deploy time rather
+        than on a request.
         """
 
         def load() -> Any:
@@ -116,6 +118,7 @@ class RuntimeService:
             model = load_model(self.control.objects_dir / version.doc["_model"])
             if len(model.user_ids):  # every kernel best_items uses runs in score_user too
                 model.score_user(model.training_history(str(model.user_ids[0])))
+            IdIndex(["0"], {"0": 0}).positions(["0"])
             return model
 
         return self._models.get(version_arn, load)
