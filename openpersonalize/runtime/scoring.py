@@ -112,7 +112,8 @@ def rank_list(
     at = np.where(known, idx, 0)
     values = np.asarray(scores)[at].astype(np.float64)
     scored = known & np.isfinite(values)
-    order = np.lexsort((np.arange(len(idx)), -np.where(scored, values, 0.0), ~scored, ~known))
+    # one stable sort: scored by descending score, then unscored known (+inf), then unknown (NaN sorts last)
+    order = np.argsort(np.where(scored, -values, np.where(known, np.inf, np.nan)), kind="stable")
     if allowed is not None:
         order = order[~known[order] | np.asarray(allowed, bool)[at[order]]]
     return order, values[order[: np.count_nonzero(scored[order])]]
