@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -70,7 +71,8 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     """A ready ASGI app for ``config``; its job runner starts with the ASGI lifespan.
 
     BLAS runs single-threaded in server processes (``single_threaded_blas``). Training runs in
-    spawned children, which keep their own setting.
+    spawned children, which keep their own setting. At startup the process preloads deployed
+    campaigns in the background (``RuntimeService.warm_campaigns``).
     """
     single_threaded_blas()
     data_dir = Path(config.data_dir).resolve()
@@ -90,11 +92,16 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     runner = JobRunner(store, job_handlers(control, runtime.load_model, runtime), workers=config.job_workers)
     control.wake_jobs = runner.wake
     credentials, _ = load_credentials(data_dir)
+
+    def startup() -> None:
+        runner.start()
+        threading.Thread(target=runtime.warm_campaigns, name="openpersonalize-warm", daemon=True).start()
+
     return PersonalizeApp(
         control,
         credentials,
         rest_handlers={**runtime.rest_handlers(), **events_api.rest_handlers(control)},
-        on_startup=runner.start,
+        on_startup=startup,
         on_shutdown=runner.stop,
         inline_operations=runtime.rest_handlers().keys(),
         preshaped_operations=runtime.rest_handlers().keys(),

@@ -11,7 +11,11 @@ import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError
 
+from openpersonalize.control.base import Control, Settings
+from openpersonalize.control.runtime_api import RuntimeService
 from openpersonalize.data import movielens
+from openpersonalize.server import ServerConfig
+from openpersonalize.store.metadata import MetadataStore
 from server_harness import unique, wait_status
 
 RECIPE = "arn:aws:personalize:::recipe/"
@@ -243,6 +247,18 @@ def test_promotions_mix_in_flagged_items(server, personalize, trained, movies):
     assert len(ids) == 20 and len(set(ids)) == 20
     assert len(promoted) == 5 and all("Comedy" in meta[i]["GENRE"].split("|") for i in promoted)
     assert [i for i in ids if i not in promoted] == [i for i in plain if i not in promoted][:15]
+
+
+def test_a_new_process_preloads_deployed_campaigns(server, trained):
+    """What each server process runs at startup: the newest ACTIVE campaigns load before any request."""
+    store = MetadataStore(ServerConfig(str(server.data_dir), server.database_url).resolved_database_url())
+    service = RuntimeService(Control(Settings(data_dir=server.data_dir), store))
+    active = [c.arn for c in store.list("campaign") if c.status == "ACTIVE"]
+    warmed = service.warm_campaigns()
+    assert warmed and warmed == active[:8]
+    request = {"campaignArn": trained["campaigns"]["aws-personalized-ranking"], "userId": "1", "inputList": ["1"]}
+    ranked = service.get_personalized_ranking("eu-west-3", request)
+    assert [r["itemId"] for r in ranked["personalizedRanking"]] == ["1"]
 
 
 def test_unknown_user_gets_cold_start(server, trained):

@@ -7,6 +7,7 @@ arithmetic to ``runtime``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -31,6 +32,8 @@ from ..store.metadata import Resource
 from . import campaigns, datasets, filters
 from .base import ACTIVE, Control
 from .events_api import event_store
+
+log = logging.getLogger(__name__)
 
 MAX_RESULTS = 500
 DEFAULT_RESULTS = 25
@@ -122,6 +125,27 @@ class RuntimeService:
             return model
 
         return self._models.get(version_arn, load)
+
+    def warm_campaigns(self) -> list[str]:
+        """Load the newest ACTIVE campaigns' deployments (as many as stay cached) before requests ask; their ARNs.
+
+        Each server process loads a campaign on its first request: the model's memory maps, its compiled
+        kernels and the item metadata, about a second. A process started with campaigns already deployed
+        (a restart, ``--workers N``) does it at startup instead, in the background.
+        """
+        active = [c for c in self.control.store.list(campaigns.KIND) if c.status == ACTIVE]
+        warmed = []
+        for campaign in active[: self._deployed.capacity]:
+            version = self._docs.get(campaign.doc["solutionVersionArn"])
+            if version is None:
+                continue
+            try:
+                self._deployment(version)
+            except Exception:  # a campaign that cannot load fails its requests with the reason instead
+                log.warning("could not preload campaign %s", campaign.arn, exc_info=True)
+            else:
+                warmed.append(campaign.arn)
+        return warmed
 
     def _datasets(self, group: str) -> dict[str, Resource]:
         """The group's datasets by type, re-read at most once a second (new imports show up then)."""
