@@ -456,8 +456,8 @@ class BatchSession:
         else:
             scores = np.asarray(deployed.model.score_user(history, dict(self.context)), dtype=np.float64)
         ranked = deployed.recommend(scores, k, self._mask(filter_values, user, current))
-        scores = public_scores([s for _, s, _ in ranked])
-        return [(deployed.item_ids[idx], score) for (idx, _, _), score in zip(ranked, scores, strict=True)]
+        rounded = public_scores([s for _, s, _ in ranked])
+        return [(deployed.item_ids[idx], score) for (idx, _, _), score in zip(ranked, rounded, strict=True)]
 
     def rank(self, user_id: str, item_list: list[str], filter_values: dict[str, str] | None = None) -> RankedIds:
         """The caller's items best first for a user (PERSONALIZED_RANKING), as GetPersonalizedRanking orders them."""
