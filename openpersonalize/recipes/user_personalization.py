@@ -67,20 +67,23 @@ def ease_from_gram(G: np.ndarray, lam: float) -> np.ndarray:
 def fit_als(
     X: sp.csr_matrix, factors: int, regularization: float, iterations: int, alpha: float, seed: int
 ) -> np.ndarray:
-    """implicit's CPU AlternatingLeastSquares; returns item factors (n_items x factors)."""
-    from implicit.cpu.als import AlternatingLeastSquares
+    """implicit's CPU AlternatingLeastSquares; returns item factors (n_items x factors).
 
-    model = AlternatingLeastSquares(
-        factors=factors,
-        regularization=regularization,
-        alpha=alpha,
-        iterations=iterations,
-        random_state=seed,
-        calculate_training_loss=False,
-    )
+    BLAS runs single-threaded meanwhile, as implicit asks (its own threads solve users in parallel); it
+    checks that when the model is built, so the model is built inside the limit too.
+    """
+    from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            random_state=seed,
+            calculate_training_loss=False,
+        )
         model.fit(X.astype(np.float32).tocsr(), show_progress=False)
     return np.asarray(model.item_factors, dtype=np.float32)
 
