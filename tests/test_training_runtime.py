@@ -179,7 +179,9 @@ def test_personalized_ranking(server, trained, movies, popularity, horror_histor
     other_horror = [i for i in _popular(movies, popularity, "Horror", 0, 60) if i not in horror_history][:5]
     items = kids + other_horror + ["no-such-item"]
     ranked = runtime.get_personalized_ranking(
-        campaignArn=trained["campaigns"]["aws-personalized-ranking"], userId=HORROR_FAN, inputList=items
+        campaignArn=trained["campaigns"]["aws-personalized-ranking"],
+        userId=HORROR_FAN,
+        inputList=items + [kids[0], "no-such-item"],  # repeated items are ranked once
     )["personalizedRanking"]
     order = [r["itemId"] for r in ranked]
     assert sorted(order) == sorted(items)

@@ -275,7 +275,7 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
         if kind == PERSONALIZED_RANKING:
             for row, mask in zip(rows, masks, strict=True):
                 slot, _, _, items = todo[row]
-                ranked = deployed.rank(scores[row], list(dict.fromkeys(items or [])), mask)
+                ranked = deployed.rank(scores[row], items or [], mask)
                 out[slot] = {"recommendedItems": ranked.item_ids, "scores": ranked.padded_scores()}
             return
         block = scores if len(rows) == len(scores) else scores[rows]

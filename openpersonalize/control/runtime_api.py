@@ -355,7 +355,7 @@ class RuntimeService:
             )
         except FilterValueError as exc:
             raise InvalidInputException(f"filterValues: {exc}") from None
-        ranked = deployed.rank(scores, list(dict.fromkeys(input_list)), allowed)
+        ranked = deployed.rank(scores, input_list, allowed)
         out: list[dict[str, Any]] = [
             {"itemId": item_id, "score": score} for item_id, score in zip(ranked.item_ids, ranked.scores, strict=False)
         ]
@@ -465,7 +465,7 @@ class BatchSession:
         history = self.history(user_id)
         scores = np.asarray(deployed.model.score_user(history, dict(self.context)), dtype=np.float64)
         allowed = self._mask(filter_values, deployed.user_context(user_id, history), None)
-        return deployed.rank(scores, list(dict.fromkeys(item_list)), allowed)
+        return deployed.rank(scores, item_list, allowed)
 
 
 def batch_session(

@@ -163,7 +163,8 @@ class Deployed:
         return [(i, s, promo.name if flag else None) for i, s, flag in mixed]
 
     def rank(self, scores: np.ndarray, item_ids: Sequence[str], allowed: np.ndarray | None) -> RankedIds:
-        """Order the caller's list best first; unknown items last; filtered-out items dropped."""
+        """Order the caller's list best first; duplicates and filtered-out items dropped; unknown items last."""
+        item_ids = list(dict.fromkeys(item_ids))
         indices = self.id_index.positions(item_ids)
         order, values = rank_list(scores, indices, allowed)
         return RankedIds(list(map(item_ids.__getitem__, order.tolist())), public_scores(values))
