@@ -130,15 +130,9 @@ _SCALARS: dict[str, tuple[type | tuple[type, ...], str]] = {
 }
 
 
-# Exact value types a JSON parser yields for each scalar kind (bool is not an integer here, as in ``_check``).
+# The same types as exact types, as a JSON parser yields them (so bool is no integer here, as in ``_check``).
 _EXACT_TYPES: dict[str, frozenset[type]] = {
-    "string": frozenset({str}),
-    "integer": frozenset({int}),
-    "long": frozenset({int}),
-    "float": frozenset({int, float}),
-    "double": frozenset({int, float}),
-    "boolean": frozenset({bool}),
-    "timestamp": frozenset({int, float, str}),
+    kind: frozenset(types if isinstance(types, tuple) else (types,)) for kind, (types, _) in _SCALARS.items()
 }
 
 

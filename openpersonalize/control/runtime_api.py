@@ -27,7 +27,6 @@ from ..runtime.cache import ArrayCache, LoadingCache
 from ..runtime.deployed import Deployed, LiveEvent, Promotion, RankedIds, history_digest
 from ..runtime.id_index import IdIndex
 from ..runtime.scored import HEAD_ITEMS, ScoredItems
-from ..runtime.scoring import public_scores
 from ..store.metadata import Resource
 from . import campaigns, datasets, filters
 from .base import ACTIVE, Control
@@ -309,7 +308,7 @@ class RuntimeService:
             raise InvalidInputException(f"filterValues: {exc}") from None
         ranked = deployed.recommend(scores, k, allowed, promotion)
         items = []
-        for (idx, _, promo), score in zip(ranked, public_scores([s for _, s, _ in ranked]), strict=True):
+        for idx, score, promo in ranked:
             entry: dict[str, Any] = {"itemId": deployed.item_ids[idx], "score": score}
             if promo:
                 entry["promotionName"] = promo
@@ -456,8 +455,7 @@ class BatchSession:
         else:
             scores = np.asarray(deployed.model.score_user(history, dict(self.context)), dtype=np.float64)
         ranked = deployed.recommend(scores, k, self._mask(filter_values, user, current))
-        rounded = public_scores([s for _, s, _ in ranked])
-        return [(deployed.item_ids[idx], score) for (idx, _, _), score in zip(ranked, rounded, strict=True)]
+        return [(deployed.item_ids[idx], score) for idx, score, _ in ranked]
 
     def rank(self, user_id: str, item_list: list[str], filter_values: dict[str, str] | None = None) -> RankedIds:
         """The caller's items best first for a user (PERSONALIZED_RANKING), as GetPersonalizedRanking orders them."""

@@ -151,16 +151,17 @@ class Deployed:
         allowed: np.ndarray | None,
         promotion: tuple[Promotion, np.ndarray | None] | None = None,
     ) -> list[tuple[int, float, str | None]]:
-        """Top ``k`` allowed items, with promoted items mixed in; (index, score, promotionName)."""
+        """Top ``k`` allowed items, with promoted items mixed in; (index, rounded score, promotionName)."""
         scored = scores if isinstance(scores, ScoredItems) else ScoredItems.of(scores)
         main = scored.top_k(k, allowed)
         if promotion is None:
-            return list(zip(main.indices.tolist(), main.scores.tolist(), [None] * len(main), strict=True))
+            return list(zip(main.indices.tolist(), public_scores(main.scores), [None] * len(main), strict=True))
         promo, promo_mask = promotion
         eligible = promo_mask if allowed is None else (allowed if promo_mask is None else allowed & promo_mask)
         promoted: Ranked = scored.top_k(k, eligible)
         mixed = mix_promotions(main, promoted, k, promo.percent)
-        return [(i, s, promo.name if flag else None) for i, s, flag in mixed]
+        rounded = public_scores([s for _, s, _ in mixed])
+        return [(i, s, promo.name if flag else None) for (i, _, flag), s in zip(mixed, rounded, strict=True)]
 
     def rank(self, scores: np.ndarray, item_ids: Sequence[str], allowed: np.ndarray | None) -> RankedIds:
         """Order the caller's list best first; duplicates and filtered-out items dropped; unknown items last."""
