@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import load_poc_group, start_server, wait  # noqa: E402
+from _harness import load_poc_group, start_server, tree_pss_mb, wait  # noqa: E402
 
 from openpersonalize.data.synthetic import ML25M_ITEMS, ML25M_USERS, write_interactions_csv  # noqa: E402
 
@@ -40,27 +40,6 @@ def cpu_seconds(pid: int) -> float:
     """CPU time of ``pid`` plus its finished, waited-for children (the batch workers once a job is done)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def tree_pss_mb(pid: int) -> float:
-    """Proportional set size of ``pid`` and its descendants (batch workers): shared model pages counted once."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        todo += children.get(p, [])
-        try:
-            rollup = Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
-        except OSError:
-            continue
-        total += sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:")) / 1024
-    return total
 
 
 def train(server, group: str, params: dict[str, str]) -> tuple[str, float]:
