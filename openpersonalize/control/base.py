@@ -18,7 +18,7 @@ from ..errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
-from ..store.metadata import AlreadyExists, MetadataStore, Resource
+from ..store.metadata import AlreadyExists, MetadataStore, ParentGone, Resource
 
 ACTIVE = "ACTIVE"
 CREATE_PENDING = "CREATE PENDING"
@@ -84,14 +84,42 @@ def get_resource(call: Call, arn: str, kind: str, label: str) -> Resource:
     return res
 
 
-def insert_resource(call: Call, res: Resource, label: str, job_kind: str | None = None) -> None:
-    """Store a new resource with the request's tags; duplicate ARN -> ResourceAlreadyExistsException."""
+def insert_resource(
+    call: Call, res: Resource, label: str, job_kind: str | None = None, requires: tuple[str, ...] = ()
+) -> None:
+    """Store a new resource with the request's tags; duplicate ARN -> ResourceAlreadyExistsException.
+
+    Its parent and the ``requires`` ARNs are checked in the insert's own transaction, so a
+    concurrent delete of one of them ends this call with ResourceNotFoundException, never an orphan.
+    """
     try:
-        call.store.insert(res, job_kind=job_kind, tag_list=call.params.get("tags"))
+        call.store.insert(res, job_kind=job_kind, tag_list=call.params.get("tags"), requires=requires)
     except AlreadyExists:
         raise ResourceAlreadyExistsException(f"{label} {res.arn} already exists.") from None
+    except ParentGone as gone:
+        raise ResourceNotFoundException(f"{gone.arn} does not exist (it was deleted meanwhile).") from None
     if job_kind:
         call.control.wake_jobs()
+
+
+def delete_resource(
+    call: Call,
+    res: Resource,
+    label: str,
+    blocks: Callable[[Resource], bool] = lambda _: True,
+    referenced_by: tuple[str, str] | None = None,
+) -> list[Resource]:
+    """Delete ``res`` in one transaction with its children (and ``referenced_by`` users, see the store).
+
+    A dependent for which ``blocks`` holds refuses the delete (ResourceInUseException); the others
+    are deleted with it and returned, so the caller can remove their files.
+    """
+
+    def guard(dependents: list[Resource]) -> list[Resource]:
+        refuse_if_in_use(res, [d for d in dependents if blocks(d)], label)
+        return [d for d in dependents if not blocks(d)]
+
+    return call.store.delete(res.arn, guard, referenced_by)
 
 
 def refuse_if_in_use(res: Resource, dependents: list[Resource], label: str) -> None:

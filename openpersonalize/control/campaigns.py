@@ -73,7 +73,7 @@ def create_campaign(call: Call) -> dict[str, Any]:
         "_pending": {"solutionVersionArn": version.arn, "minProvisionedTPS": tps, "campaignConfig": config},
     }
     res = Resource(arn, KIND, p["name"], version.doc["solutionArn"], CREATE_PENDING, doc)
-    insert_resource(call, res, LABEL, job_kind=DEPLOY_JOB)
+    insert_resource(call, res, LABEL, job_kind=DEPLOY_JOB, requires=(version.arn,))
     return {"campaignArn": arn}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..store.metadata import Resource
-from .base import ACTIVE, Call, describe, get_resource, insert_resource, paginate, refuse_if_in_use
+from .base import ACTIVE, Call, delete_resource, describe, get_resource, insert_resource, paginate
 
 KIND = "dataset-group"
 LABEL = "Dataset group"
@@ -36,8 +36,7 @@ def list_dataset_groups(call: Call) -> dict[str, Any]:
 
 def delete_dataset_group(call: Call) -> dict[str, Any]:
     res = get_resource(call, call.params["datasetGroupArn"], KIND, LABEL)
-    refuse_if_in_use(res, call.store.children(res.arn), LABEL)
-    call.store.delete(res.arn)
+    delete_resource(call, res, LABEL)
     return {}
 
 

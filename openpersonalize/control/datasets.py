@@ -14,12 +14,12 @@ from .base import (
     UNFINISHED,
     Call,
     Control,
+    delete_resource,
     describe,
     get_resource,
     insert_resource,
     now,
     paginate,
-    refuse_if_in_use,
     reject,
 )
 
@@ -70,7 +70,8 @@ def create_dataset(call: Call) -> dict[str, Any]:
         "datasetType": dataset_type,
         "schemaArn": p["schemaArn"],
     }
-    insert_resource(call, Resource(arn, KIND, p["name"], group.arn, ACTIVE, doc), f"A {dataset_type} dataset")
+    res = Resource(arn, KIND, p["name"], group.arn, ACTIVE, doc)
+    insert_resource(call, res, f"A {dataset_type} dataset", requires=(p["schemaArn"],))
     return {"datasetArn": arn}
 
 
@@ -120,11 +121,7 @@ def _check_compatible(call: Call, res: Resource, schema_arn: str) -> None:
 
 def delete_dataset(call: Call) -> dict[str, Any]:
     res = get_resource(call, call.params["datasetArn"], KIND, LABEL)
-    running = [j for j in call.store.children(res.arn) if j.status in UNFINISHED]
-    refuse_if_in_use(res, running, LABEL)
-    call.store.delete(res.arn)
-    for job in call.store.children(res.arn):
-        call.store.delete(job.arn)
+    delete_resource(call, res, LABEL, blocks=lambda job: job.status in UNFINISHED)
     shutil.rmtree(dataset_dir(call.control, res.arn), ignore_errors=True)
     return {}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..data.schema import DatasetSchema, SchemaError, parse_schema
 from ..store.metadata import Resource
-from .base import Call, describe, get_resource, insert_resource, paginate, refuse_if_in_use, reject
+from .base import Call, delete_resource, describe, get_resource, insert_resource, paginate, reject
 
 KIND = "schema"
 LABEL = "Schema"
@@ -40,9 +40,7 @@ def list_schemas(call: Call) -> dict[str, Any]:
 
 def delete_schema(call: Call) -> dict[str, Any]:
     res = get_resource(call, call.params["schemaArn"], KIND, LABEL)
-    users = [d for d in call.store.list("dataset") if d.doc.get("schemaArn") == res.arn]
-    refuse_if_in_use(res, users, LABEL)
-    call.store.delete(res.arn)
+    delete_resource(call, res, LABEL, referenced_by=("dataset", "schemaArn"))
     return {}
 
 

@@ -25,6 +25,7 @@ from .base import (
     UNFINISHED,
     Call,
     Control,
+    delete_resource,
     describe,
     get_resource,
     insert_resource,
@@ -151,13 +152,9 @@ def update_solution(call: Call) -> dict[str, Any]:
 
 def delete_solution(call: Call) -> dict[str, Any]:
     res = get_resource(call, call.params["solutionArn"], KIND, LABEL)
-    versions = call.store.children(res.arn, (VERSION_KIND,))
-    refuse_if_in_use(res, [v for v in versions if v.status in UNFINISHED], LABEL)
-    refuse_if_in_use(res, call.store.children(res.arn, ("campaign",)), LABEL)
+    versions = delete_resource(call, res, LABEL, blocks=lambda d: d.kind != VERSION_KIND or d.status in UNFINISHED)
     for version in versions:
-        call.store.delete(version.arn)
         shutil.rmtree(model_dir(call.control, version.arn), ignore_errors=True)
-    call.store.delete(res.arn)
     return {}
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +53,17 @@ jobs = sa.Table(
 
 class AlreadyExists(Exception):
     """A resource with that ARN is already stored."""
+
+
+class ParentGone(Exception):
+    """A resource a new one belongs to (or needs) no longer exists; ``arn`` names it."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(arn)
+        self.arn = arn
+
+
+DeleteGuard = Callable[[list["Resource"]], list["Resource"]]
 
 
 @dataclass
@@ -106,10 +117,24 @@ class MetadataStore:
             yield conn
 
     # -- resources -------------------------------------------------------
-    def insert(self, res: Resource, job_kind: str | None = None, tag_list: list[dict] | None = None) -> None:
-        """Store a new resource (and queue its job) atomically; AlreadyExists if the ARN is taken."""
+    def insert(
+        self,
+        res: Resource,
+        job_kind: str | None = None,
+        tag_list: list[dict] | None = None,
+        requires: tuple[str, ...] = (),
+    ) -> None:
+        """Store a new resource (and queue its job) atomically; AlreadyExists if the ARN is taken.
+
+        Its parent and the ``requires`` ARNs must still exist in the same transaction (ParentGone
+        otherwise), and stay locked until it commits: a concurrent ``delete`` of one of them either
+        sees the new resource as a dependent or makes this insert fail, never leaves an orphan.
+        """
         try:
             with self.transaction() as conn:
+                for needed in sorted({arn for arn in (res.parent, *requires) if arn}):
+                    if not _locked(conn, needed, shared=True):
+                        raise ParentGone(needed)
                 conn.execute(
                     resources.insert().values(
                         arn=res.arn,
@@ -159,11 +184,34 @@ class MetadataStore:
             )
         return res
 
-    def delete(self, arn: str) -> None:
+    def delete(
+        self, arn: str, guard: DeleteGuard | None = None, referenced_by: tuple[str, str] | None = None
+    ) -> list[Resource]:
+        """Delete a resource, serialised against inserts of its dependents (see ``insert``).
+
+        In one transaction the row is locked and its dependents read: its children, plus the
+        resources of kind ``referenced_by[0]`` whose document field ``referenced_by[1]`` names it.
+        ``guard(dependents)`` may raise to refuse the delete; the dependents it returns are deleted
+        with the resource, and returned. Without a guard only the resource itself goes.
+        """
         with self.transaction() as conn:
-            conn.execute(resources.delete().where(resources.c.arn == arn))
-            conn.execute(tags.delete().where(tags.c.arn == arn))
-            conn.execute(jobs.delete().where(jobs.c.arn == arn))
+            if not _locked(conn, arn, shared=False):
+                return []
+            doomed: list[Resource] = []
+            if guard is not None:
+                dependents = [
+                    _row_to_resource(row) for row in conn.execute(sa.select(resources).where(resources.c.parent == arn))
+                ]
+                if referenced_by is not None:
+                    kind, key = referenced_by
+                    rows = conn.execute(sa.select(resources).where(resources.c.kind == kind))
+                    dependents += [r for r in map(_row_to_resource, rows) if r.doc.get(key) == arn]
+                doomed = guard(dependents)
+            gone = [arn, *(d.arn for d in doomed)]
+            conn.execute(resources.delete().where(resources.c.arn.in_(gone)))
+            conn.execute(tags.delete().where(tags.c.arn.in_(gone)))
+            conn.execute(jobs.delete().where(jobs.c.arn.in_(gone)))
+        return doomed
 
     def list(self, kind: str, parent: str | None = None, offset: int = 0, limit: int | None = None) -> list[Resource]:
         """Resources of a kind, newest first, optionally under one parent."""
@@ -244,6 +292,16 @@ class MetadataStore:
     def finish_job(self, arn: str) -> None:
         with self.transaction() as conn:
             conn.execute(jobs.delete().where(jobs.c.arn == arn))
+
+
+def _locked(conn: Connection, arn: str, shared: bool) -> bool:
+    """Lock one resource row until the transaction ends; False if there is none.
+
+    PostgreSQL: FOR SHARE (inserts of dependents run side by side) or FOR UPDATE (a delete waits
+    for them, and they for it). SQLite: BEGIN IMMEDIATE already serialises every writer.
+    """
+    query = sa.select(resources.c.arn).where(resources.c.arn == arn).with_for_update(read=shared)
+    return conn.execute(query).first() is not None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
