@@ -1,8 +1,19 @@
-"""Offline metrics exactly as GetSolutionMetrics reports them (DESIGN.md).
+"""Offline metrics exactly as GetSolutionMetrics reports them (Personalize Developer Guide,
+"Evaluating a solution version with metrics"; formulas in README.md, "Offline metrics").
 
-Binary relevance, log2 discount, ideal DCG over min(|truth|, K) items; MRR@25 is the
-reciprocal rank of the first relevant item within the top 25 (0 when none);
-coverage = distinct recommended items / items in the Interactions and Items datasets.
+For one test user with ranked recommendations r_1, r_2, ... and truth set T (binary relevance):
+
+- precision@K = |{i <= K : r_i in T}| / K
+- reciprocal rank = 1 / (rank of the first r_i in T within the top 25), 0 when none
+- DCG@K = sum over i <= K with r_i in T of 1 / log(1 + i)
+- NDCG@K = DCG@K / IDCG@K, where IDCG@K is the DCG of *the same top K sorted by relevance*
+  (its h hits moved to ranks 1..h): sum over j <= h of 1 / log(1 + j); 0 when h = 0.
+  The Guide's worked example (hits at ranks 2 and 5, K = 5) divides by 1/log 2 + 1/log 3 = 0.6241.
+  Because the ideal counts only the hits the list holds, not the whole truth, NDCG@K grows with K
+  as later hits are reached, while precision@K falls.
+
+Each is averaged over test users. coverage = distinct items recommended to any test user /
+distinct items in the Interactions and Items datasets.
 """
 
 from __future__ import annotations
@@ -32,12 +43,13 @@ def reciprocal_rank(recommended: Sequence, truth: set, k: int = 25) -> float:
 
 
 def ndcg(recommended: Sequence, truth: set, k: int) -> float:
-    """Normalised DCG@k with binary gains and log2(rank + 1) discount."""
-    if not truth:
+    """NDCG@k: DCG of the top ``k`` over the DCG of that top ``k`` sorted by relevance (0 without a hit)."""
+    ranks = np.array([r for r, item in enumerate(recommended[:k], start=1) if item in truth], np.float64)
+    if not len(ranks):
         return 0.0
-    dcg = sum(1.0 / np.log2(r + 1) for r, item in enumerate(recommended[:k], start=1) if item in truth)
-    ideal = sum(1.0 / np.log2(r + 1) for r in range(1, min(len(truth), k) + 1))
-    return float(dcg / ideal)
+    dcg = float(np.sum(1.0 / np.log2(ranks + 1)))
+    ideal = float(np.sum(1.0 / np.log2(np.arange(1, len(ranks) + 1) + 1)))
+    return dcg / ideal
 
 
 def precision(recommended: Sequence, truth: set, k: int) -> float:
