@@ -65,7 +65,10 @@ def list_dataset_import_jobs(call: Call) -> dict[str, Any]:
 
 
 def run_import(control: Control, arn: str) -> None:
-    """Run one import job to ACTIVE or CREATE FAILED; the dataset switches snapshots only on success."""
+    """Run one import job to ACTIVE or CREATE FAILED; the dataset switches snapshots only on success.
+
+    Metadata values the import stored as missing are logged and kept on the job record.
+    """
     store = control.store
     job = store.get(arn)
     if job is None or job.status not in UNFINISHED:
@@ -96,7 +99,24 @@ def run_import(control: Control, arn: str) -> None:
         return
     rel = result.snapshot.relative_to(control.objects_dir).as_posix()
     store.update(dataset.arn, _snapshot=rel, _rows=result.total_rows, _snapshotId=uuid.uuid4().hex)
-    store.update(arn, status=ACTIVE, _rowsImported=result.rows)
+    if result.missing:
+        log.warning(
+            "Dataset import job %s into %s: values stored as missing (null): %s",
+            arn,
+            dataset.arn,
+            missing_summary(result.missing),
+        )
+    # kept on the job record (not in the API's shape) for a console to show
+    store.update(arn, status=ACTIVE, _rowsImported=result.rows, _missingValues=result.missing)
+
+
+def missing_summary(missing: dict[str, dict[str, int]]) -> str:
+    """``YEAR 13 (12 empty, 1 invalid); AGE 2 (2 invalid)``: per column, values stored as null and why."""
+    parts = []
+    for column, counts in missing.items():
+        why = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+        parts.append(f"{column} {sum(counts.values())} ({why})")
+    return "; ".join(parts)
 
 
 def job_handlers(control: Control) -> dict[str, JobHandler]:

@@ -1,15 +1,42 @@
 """Streaming CSV -> Parquet import of a dataset, as CreateDatasetImportJob does it.
 
 Each import writes a new immutable snapshot directory of Parquet files holding the
-dataset's complete data. CSVs are streamed block by block with ``pyarrow.csv.open_csv``
-using the schema's typed columns; validation is vectorised. When Arrow rejects a value
-the (slow) diagnostic pass re-reads the source to name the exact row and column.
+dataset's complete data. CSVs are streamed block by block with ``pyarrow.csv.open_csv``;
+validation is vectorised. When Arrow rejects a value the (slow) diagnostic pass re-reads
+the source to name the exact row and column.
+
+Values that cannot be read (the rule, and where it comes from)
+--------------------------------------------------------------
+* Metadata fields (every field that is neither required nor a reserved keyword, in Items,
+  Users and Interactions datasets alike): an empty value, or one that is not valid for the
+  field's type (``'2006–2007'`` in an ``int`` field, ``yes`` in a ``boolean`` one, an int out
+  of range), is stored as missing (null), whether or not the schema field is nullable. Such
+  values are counted per column (``ImportResult.missing``) and the job still succeeds. A null
+  never matches a filter condition. Sources: Personalize's schema guide ("Adding a null type
+  to a field allows you to use imperfect data (for example, metadata with blank values)"; null
+  is allowed for "interaction, user, and item metadata fields"), its dataset requirement pages
+  ("Depending on your schema, item metadata can include empty/null values"), and Personalize's
+  observed behaviour: the POC notebook 02 imports MovieLens items whose ``YEAR`` is a plain
+  ``int`` while 13 titles have no plain year, the job ends ACTIVE and the decade filter serves.
+* Reserved and required fields (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE, IMPRESSION,
+  RECOMMENDATION_ID, EVENT_ATTRIBUTION_SOURCE, CREATION_TIMESTAMP and a domain's reserved
+  keywords) must be readable: a bad value fails the job naming file, row and column; an empty
+  one does too unless the field is nullable. Exception: an empty Items ``CREATION_TIMESTAMP`` is
+  stored as missing, since Personalize documents that a missing creation timestamp is inferred
+  from the item's interactions.
+* Still fatal for any field, as documented: a categorical value over 1000 characters, an id over
+  256, bytes that are not UTF-8 (the file must be UTF-8), a row with the wrong number of columns.
+
+Failure messages name the file, the row and the column, and show at most the offending value
+(trimmed); they never echo a line of the file, so importing a file that is not a dataset (a
+password file, say) discloses nothing of it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import shutil
 import uuid
@@ -29,7 +56,10 @@ from openpersonalize.data.schema import (
     ID_MAX_LENGTH,
     DatasetSchema,
     FieldSpec,
+    is_metadata,
 )
+
+log = logging.getLogger(__name__)
 
 MODES = ("FULL", "INCREMENTAL")
 ID_FIELDS = {"ITEMS": "ITEM_ID", "USERS": "USER_ID"}
@@ -37,6 +67,12 @@ _BLOCK_SIZE = 16 << 20  # bytes of CSV per Arrow block
 _ROW_GROUP = 1 << 20  # rows per Parquet row group
 _TRUE = ["true", "True", "TRUE"]
 _FALSE = ["false", "False", "FALSE"]
+_SHOWN = 50  # characters of an offending value a failure message shows
+# Text a metadata number must match before conversion (RE2: linear time, no backtracking).
+_INT_TEXT = r"^[+-]?[0-9]{1,38}$"
+_FLOAT_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,4})?$"
+_DECIMAL = pa.decimal128(38, 0)
+_INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
 class ImportFailure(Exception):
@@ -53,11 +89,42 @@ class CsvSource:
 
 @dataclass
 class ImportResult:
-    """Where the new snapshot is, rows read from the CSVs and rows in the snapshot."""
+    """Where the new snapshot is, rows read from the CSVs and rows in the snapshot.
+
+    ``missing`` counts, per column, the values stored as null although the file had a bad
+    value (``invalid``) or none where the schema field is not nullable (``empty``).
+    """
 
     snapshot: Path
     rows: int
     total_rows: int
+    missing: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """How the import treats each field's values (see the module docstring)."""
+
+    lenient: frozenset[str]  # metadata: bad or empty values are stored as null
+    storage: pa.Schema  # the snapshot's schema: fields whose values may be missing are nullable
+
+    @classmethod
+    def of(cls, schema: DatasetSchema, dataset_type: str) -> _Policy:
+        lenient = {f.name for f in schema.fields if is_metadata(f, dataset_type, schema.domain)}
+        optional = {f.name for f in schema.fields if f.nullable or f.name in lenient}
+        creation = schema.field("CREATION_TIMESTAMP")
+        if dataset_type == "ITEMS" and creation is not None:
+            optional.add(creation.name)  # inferred from the item's interactions when missing
+        storage = pa.schema([pa.field(f.name, f.arrow_type, nullable=f.name in optional) for f in schema.fields])
+        return cls(frozenset(lenient), storage)
+
+    def optional(self, spec: FieldSpec) -> bool:
+        """Whether an empty value of ``spec`` is stored as null instead of failing the import."""
+        return self.storage.field(spec.name).nullable
+
+    def read_type(self, spec: FieldSpec) -> pa.DataType:
+        """The type Arrow parses the column as: metadata numbers and booleans are parsed here."""
+        return pa.string() if spec.name in self.lenient else spec.arrow_type
 
 
 @dataclass
@@ -69,8 +136,14 @@ class _Plan:
 
 
 def _describe(exc: BaseException) -> str:
+    """An error's own first line (for open and read errors, which never hold file content)."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0] if len(text) < 300 else text[:300] + "..."
+
+
+def _shown(text: str) -> str:
+    """An offending value as a message shows it: quoted, at most ``_SHOWN`` characters."""
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
 
 
 def _read_header(source: CsvSource) -> list[str] | None:
@@ -115,15 +188,20 @@ def _plan(source: CsvSource, header: list[str], schema: DatasetSchema) -> _Plan:
     for spec in schema.fields:
         if spec.name not in columns and not spec.nullable:
             raise ImportFailure(
-                f"{source.name}: required column {spec.name} is missing from the header (header: {','.join(header)})"
+                f"{source.name}: required column {spec.name} is missing from the header "
+                f"(the schema's columns: {', '.join(schema.names)})"
             )
     return _Plan(names=names, columns=columns)
 
 
-def _open_reader(source: CsvSource, plan: _Plan, schema: DatasetSchema, raw: bool) -> pacsv.CSVStreamingReader:
-    """A streaming reader of the data rows; typed columns, or all binary when ``raw``."""
+def _open_reader(
+    source: CsvSource, plan: _Plan, schema: DatasetSchema, policy: _Policy, raw: bool
+) -> pacsv.CSVStreamingReader:
+    """A streaming reader of the data rows; columns as ``policy`` reads them, or all binary when ``raw``."""
     types = {
-        plan.columns[f.name]: (pa.binary() if raw else f.arrow_type) for f in schema.fields if f.name in plan.columns
+        plan.columns[f.name]: (pa.binary() if raw else policy.read_type(f))
+        for f in schema.fields
+        if f.name in plan.columns
     }
     read = pacsv.ReadOptions(column_names=plan.names, skip_rows=1, block_size=_BLOCK_SIZE, use_threads=True)
     convert = pacsv.ConvertOptions(
@@ -147,40 +225,82 @@ def _first(mask: pa.Array) -> int:
     return int(pc.index(mask, True).as_py())
 
 
-def _check_batch(source: CsvSource, batch: pa.RecordBatch, plan: _Plan, schema: DatasetSchema, offset: int) -> None:
-    """Vectorised per-batch checks: required values present, id and categorical lengths."""
-    for spec in schema.fields:
-        name = plan.columns.get(spec.name)
-        if name is None:
-            continue
-        col = batch.column(name)
-        if not spec.nullable and col.null_count:
-            i = _first(col.is_null())
-            raise _fail(source, offset + i + 1, spec.name, f"empty value, but {spec.name} is required")
-        if spec.type != "string":
-            continue
-        limit = None
-        if spec.name.upper() in ("USER_ID", "ITEM_ID"):
-            limit = ID_MAX_LENGTH
-        elif spec.categorical:
-            limit = CATEGORICAL_MAX_LENGTH
-        if limit is None:
-            continue
-        # byte length >= char length, so only compute char lengths when bytes exceed the limit
-        if (pc.max(pc.binary_length(col)).as_py() or 0) > limit:
-            too_long = pc.fill_null(pc.greater(pc.utf8_length(col), limit), False)
-            if pc.any(too_long).as_py():
-                i = _first(too_long)
-                raise _fail(source, offset + i + 1, spec.name, f"value is longer than {limit} characters")
+def _parse_metadata(text: pa.Array, spec: FieldSpec) -> pa.Array:
+    """``text`` converted to ``spec``'s type; values that are not valid for it become null."""
+    if spec.type == "string":
+        return text
+    if spec.type == "boolean":
+        known = pc.is_in(text, value_set=pa.array(_TRUE + _FALSE))
+        return pc.if_else(known, pc.is_in(text, value_set=pa.array(_TRUE)), pa.scalar(None, pa.bool_()))
+    none = pa.scalar(None, pa.string())
+    if spec.type in _INT_RANGE:
+        digits = pc.cast(pc.if_else(pc.match_substring_regex(text, _INT_TEXT), text, none), _DECIMAL)
+        low, high = (pa.scalar(bound, _DECIMAL) for bound in _INT_RANGE[spec.type])
+        fits = pc.and_(pc.greater_equal(digits, low), pc.less_equal(digits, high))
+        return pc.cast(pc.if_else(fits, digits, pa.scalar(None, _DECIMAL)), spec.arrow_type)
+    number = pc.cast(pc.if_else(pc.match_substring_regex(text, _FLOAT_TEXT), text, none), pa.float64())
+    number = pc.cast(number, spec.arrow_type, safe=False)
+    return pc.if_else(pc.is_finite(number), number, pa.scalar(None, spec.arrow_type))
 
 
-def _conform(batch: pa.RecordBatch, plan: _Plan, schema: DatasetSchema) -> pa.RecordBatch:
-    """Rename to schema names, in schema order, adding null columns for absent nullable fields."""
+def _count(missing: dict[str, dict[str, int]], column: str, kind: str, n: int) -> None:
+    if n:
+        counts = missing.setdefault(column, {})
+        counts[kind] = counts.get(kind, 0) + n
+
+
+def _convert_batch(
+    source: CsvSource,
+    batch: pa.RecordBatch,
+    plan: _Plan,
+    schema: DatasetSchema,
+    policy: _Policy,
+    offset: int,
+    missing: dict[str, dict[str, int]],
+) -> pa.RecordBatch:
+    """Check one batch and conform it to the snapshot schema (schema order, absent fields null).
+
+    Vectorised: metadata values are converted (bad ones become null and are counted), empty
+    values of fields that need one fail the import, and id and categorical lengths are checked.
+    """
     arrays = []
     for spec in schema.fields:
         name = plan.columns.get(spec.name)
-        arrays.append(batch.column(name) if name is not None else pa.nulls(batch.num_rows, spec.arrow_type))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema.arrow_schema())
+        if name is None:
+            arrays.append(pa.nulls(batch.num_rows, spec.arrow_type))
+            continue
+        col = batch.column(name)
+        if col.null_count and not policy.optional(spec):
+            i = _first(col.is_null())
+            raise _fail(source, offset + i + 1, spec.name, f"empty value, but {spec.name} is required")
+        if not spec.nullable:
+            _count(missing, spec.name, "empty", col.null_count)
+        _check_length(source, col, spec, offset)
+        if spec.name in policy.lenient:
+            empty = col.null_count
+            col = _parse_metadata(col, spec)
+            _count(missing, spec.name, "invalid", col.null_count - empty)
+        arrays.append(col)
+    return pa.RecordBatch.from_arrays(arrays, schema=policy.storage)
+
+
+def _check_length(source: CsvSource, col: pa.Array, spec: FieldSpec, offset: int) -> None:
+    """Ids longer than 256 and categorical values longer than 1000 characters fail the import."""
+    if spec.type != "string":
+        return
+    limit = None
+    if spec.name.upper() in ("USER_ID", "ITEM_ID"):
+        limit = ID_MAX_LENGTH
+    elif spec.categorical:
+        limit = CATEGORICAL_MAX_LENGTH
+    if limit is None:
+        return
+    # byte length >= char length, so only compute char lengths when bytes exceed the limit
+    if (pc.max(pc.binary_length(col)).as_py() or 0) > limit:
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(col), limit), False)
+        if pc.any(too_long).as_py():
+            i = _first(too_long)
+            raise _fail(source, offset + i + 1, spec.name, f"value is longer than {limit} characters")
 
 
 _KIND = {"int": "an int", "long": "a long", "float": "a float", "double": "a double", "boolean": "a boolean"}
@@ -197,36 +317,40 @@ def _value_error(spec: FieldSpec, value: bytes) -> str | None:
     if spec.type == "boolean":
         if text in _TRUE + _FALSE:
             return None
-        return f"{text[:100]!r} is not a boolean (expected true or false)"
+        return f"{_shown(text)} is not a boolean (expected true or false)"
     try:
         pa.array([text]).cast(spec.arrow_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return f"{text[:100]!r} is not {_KIND[spec.type]}"
+        return f"{_shown(text)} is not {_KIND[spec.type]}"
     return None
 
 
-def _diagnose_values(source: CsvSource, plan: _Plan, schema: DatasetSchema) -> ImportFailure | None:
-    """Slow path: re-read everything as raw bytes and find the first value Arrow rejected."""
+def _diagnose_values(source: CsvSource, plan: _Plan, schema: DatasetSchema, policy: _Policy) -> ImportFailure | None:
+    """Slow path: re-read everything as raw bytes and find the first value Arrow rejected.
+
+    Metadata values are only checked for UTF-8 (the policy turns the rest into nulls).
+    """
     offset = 0
-    for batch in _open_reader(source, plan, schema, raw=True):
+    for batch in _open_reader(source, plan, schema, policy, raw=True):
         for spec in schema.fields:
             name = plan.columns.get(spec.name)
             if name is None:
                 continue
             col = batch.column(name)
+            checked = FieldSpec(spec.name, "string") if spec.name in policy.lenient else spec
             try:
                 text = col.cast(pa.string())
-                if spec.type == "boolean":
+                if checked.type == "boolean":
                     _check_bools(text)
-                elif spec.type != "string":
-                    text.cast(spec.arrow_type)
+                elif checked.type != "string":
+                    text.cast(checked.arrow_type)
                 continue
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
                 pass
             for i, value in enumerate(col.to_pylist()):
                 if value is None:
                     continue
-                reason = _value_error(spec, value)
+                reason = _value_error(checked, value)
                 if reason:
                     return _fail(source, offset + i + 1, spec.name, reason)
         offset += batch.num_rows
@@ -256,42 +380,57 @@ def _diagnose_parse(source: CsvSource, expected: int) -> ImportFailure | None:
     return None
 
 
-def _stream_source(
-    source: CsvSource, schema: DatasetSchema, writer: pq.ParquetWriter, buffer: list[pa.RecordBatch]
-) -> int:
-    """Import one CSV into ``writer``; returns its data row count."""
+@dataclass
+class _Sink:
+    """The new Parquet part being written, its buffered batches and the missing-value counts."""
+
+    writer: pq.ParquetWriter
+    buffer: list[pa.RecordBatch]
+    missing: dict[str, dict[str, int]]
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.buffer.append(batch)
+        if sum(b.num_rows for b in self.buffer) >= _ROW_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.writer.write_table(pa.Table.from_batches(self.buffer), row_group_size=_ROW_GROUP)
+            self.buffer.clear()
+
+
+def _stream_source(source: CsvSource, schema: DatasetSchema, policy: _Policy, sink: _Sink) -> int:
+    """Import one CSV into ``sink``; returns its data row count."""
     header = _read_header(source)
     if header is None:
         raise ImportFailure(f"{source.name}: file is empty (no header and no data rows)")
     plan = _plan(source, header, schema)
     rows = 0
     try:
-        reader = _open_reader(source, plan, schema, raw=False)
-        for batch in reader:
-            _check_batch(source, batch, plan, schema, rows)
+        for batch in _open_reader(source, plan, schema, policy, raw=False):
+            sink.add(_convert_batch(source, batch, plan, schema, policy, rows, sink.missing))
             rows += batch.num_rows
-            buffer.append(_conform(batch, plan, schema))
-            if sum(b.num_rows for b in buffer) >= _ROW_GROUP:
-                writer.write_table(pa.Table.from_batches(buffer), row_group_size=_ROW_GROUP)
-                buffer.clear()
     except ImportFailure:
         raise
     except pa.ArrowInvalid as exc:
-        message = str(exc)
+        message = str(exc)  # Arrow quotes the offending row: never shown, only classified
         if "Could not skip initial" in message and rows == 0:  # header without a line end
             raise ImportFailure(f"{source.name}: no data rows (only a header)") from None
+        parse_error = "CSV parse error" in message
         try:
-            if "CSV parse error" in message:
-                found = _diagnose_parse(source, len(header))
-            else:
-                found = _diagnose_values(source, plan, schema)
-        except Exception:  # the diagnosis is best effort; fall back to Arrow's own message
+            found = (
+                _diagnose_parse(source, len(header)) if parse_error else _diagnose_values(source, plan, schema, policy)
+            )
+        except Exception:  # the diagnosis is best effort
             found = None
         if found is not None:
             raise found from None
-        raise ImportFailure(f"{source.name}: {_describe(exc)}") from None
-    except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:
+        what = "not a valid CSV file (a row could not be parsed)" if parse_error else "a value could not be read"
+        raise ImportFailure(f"{source.name}: {what}") from None
+    except OSError as exc:
         raise ImportFailure(f"{source.name}: cannot read: {_describe(exc)}") from None
+    except (pa.ArrowException, UnicodeDecodeError) as exc:
+        raise ImportFailure(f"{source.name}: cannot read ({type(exc).__name__})") from None
     if rows == 0:
         raise ImportFailure(f"{source.name}: no data rows (only a header)")
     return rows
@@ -353,40 +492,53 @@ def import_csv(
     work = dest_dir / f".snapshot-{token}.tmp"
     work.mkdir()
     try:
-        target = schema.arrow_schema()
+        policy = _Policy.of(schema, dtype)
+        target = policy.storage
         new_file = work / f"part-{token}.parquet"
         rows = 0
-        buffer: list[pa.RecordBatch] = []
         with pq.ParquetWriter(new_file, target, compression="snappy") as writer:
+            sink = _Sink(writer, [], {})
             for source in sources:
-                rows += _stream_source(source, schema, writer, buffer)
-            if buffer:
-                writer.write_table(pa.Table.from_batches(buffer), row_group_size=_ROW_GROUP)
-                buffer.clear()
+                rows += _stream_source(source, schema, policy, sink)
+            sink.flush()
 
         old_files = _parquet_files(previous) if mode == "INCREMENTAL" else []
         for f in old_files:
-            if not pq.read_schema(f).equals(target):
+            if not _same_columns(pq.read_schema(f), target):
                 raise ImportFailure(f"Previous snapshot file {f.name} does not match the dataset schema")
         if id_field is None:  # Interactions: append
             total = rows
             for f in old_files:
-                _link_or_copy(f, work / f.name)
+                _carry_over(f, work / f.name, target)
                 total += pq.read_metadata(f).num_rows
         else:  # Items / Users: one row per id, the newest wins
-            parts = [pq.read_table(f) for f in old_files] + [pq.read_table(new_file)]
+            parts = [pq.read_table(f).cast(target) for f in old_files] + [pq.read_table(new_file)]
             merged = _dedupe_last(pa.concat_tables(parts), id_field)
             new_file.unlink()
             pq.write_table(merged, work / f"part-{token}.parquet", compression="snappy")
             total = merged.num_rows
         os.rename(work, final)
-        return ImportResult(snapshot=final, rows=rows, total_rows=total)
+        return ImportResult(snapshot=final, rows=rows, total_rows=total, missing=sink.missing)
     except ImportFailure:
         shutil.rmtree(work, ignore_errors=True)
         raise
     except Exception as exc:
         shutil.rmtree(work, ignore_errors=True)
-        raise ImportFailure(f"Import failed: {_describe(exc)}") from exc
+        log.exception("import into %s failed", dest_dir)
+        raise ImportFailure(f"Import failed ({type(exc).__name__}); the server log has the details") from exc
+
+
+def _same_columns(found: pa.Schema, target: pa.Schema) -> bool:
+    """Same names and types; nullability may differ (older snapshots declared metadata not null)."""
+    return [(f.name, f.type) for f in found] == [(f.name, f.type) for f in target]
+
+
+def _carry_over(src: Path, dst: Path, target: pa.Schema) -> None:
+    """Reuse a previous snapshot's file: hard-linked when its schema is ``target``, else rewritten to it."""
+    if pq.read_schema(src).equals(target):
+        _link_or_copy(src, dst)
+    else:
+        pq.write_table(pq.read_table(src).cast(target), dst, compression="snappy")
 
 
 def read_snapshot(path: Path | None, columns: list[str] | None = None) -> pa.Table | None:

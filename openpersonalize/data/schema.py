@@ -293,13 +293,15 @@ def parse_schema(schema_json: str, domain: str | None = None) -> DatasetSchema:
     return schema
 
 
-def _is_metadata(f: FieldSpec, dataset_type: str) -> bool:
+def is_metadata(f: FieldSpec, dataset_type: str, domain: str | None = None) -> bool:
+    """True for a metadata field of ``dataset_type``: neither required nor a reserved keyword
+    (of Personalize, or of ``domain`` when given)."""
     upper = f.name.upper()
+    if domain is not None and upper in _DOMAIN_RESERVED[domain]:
+        return False
     if dataset_type == "INTERACTIONS":
         return upper not in _INTERACTION_RESERVED
-    if upper in ("USER_ID", "ITEM_ID", "CREATION_TIMESTAMP"):
-        return False
-    return True
+    return upper not in ("USER_ID", "ITEM_ID", "CREATION_TIMESTAMP")
 
 
 def _check_required(schema: DatasetSchema, dataset_type: str, required: tuple[str, ...], domain: str | None) -> None:
@@ -335,7 +337,7 @@ def validate_for_dataset(schema: DatasetSchema, dataset_type: str, domain: str |
             f = schema.field(name)
             if f is not None:
                 raise SchemaError(f"Field {f.name}: reserved for Interactions, not allowed in a {label} schema")
-    metadata = [f for f in schema.fields if _is_metadata(f, dtype)]
+    metadata = [f for f in schema.fields if is_metadata(f, dtype)]
     if dtype in ("ITEMS", "USERS") and not metadata:
         id_name = "ITEM_ID" if dtype == "ITEMS" else "USER_ID"
         raise SchemaError(f"A {label} schema needs at least one metadata field besides {id_name}")
