@@ -220,12 +220,20 @@ def read_user_ids(control: Control, location: str) -> set[str]:
                 io.BytesIO(data), convert_options=pacsv.ConvertOptions(column_types={"USER_ID": pa.string()})
             )
         except pa.ArrowInvalid as exc:
-            raise LocationError(f"{source.name}: not a readable CSV: {exc}") from None
+            raise LocationError(f"{source.name}: not a readable CSV: {_without_row(exc)}") from None
         column = next((c for c in table.column_names if c.upper() == "USER_ID"), None)
         if column is None:
             raise LocationError(f"{source.name}: the CSV needs a USER_ID column.")
         users.update(str(u) for u in table.column(column).cast(pa.string()).to_pylist() if u is not None)
     return users
+
+
+def _without_row(exc: pa.ArrowInvalid) -> str:
+    """Arrow's CSV error less the offending row it ends with ("CSV parse error: Expected 1 columns, got 3: <row>").
+
+    A failure message never echoes file content.
+    """
+    return ": ".join(str(exc).split(": ")[:2])
 
 
 def remove_users(snapshot: Path | None, dest_dir: Path, users: set[str]) -> tuple[Path, int, int] | None:

@@ -1,23 +1,22 @@
 """Data locations from requests: s3://, file:// and absolute local paths.
 
 Local paths are confined to the operator's allowed directories after resolving
-symlinks, so a request can never read or write arbitrary server files.
+symlinks, when the request arrives and again when a job opens each file
+(``store.local_files``), so a request can never read or write arbitrary server files.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from ..data.csv_import import CsvSource
 from ..errors import InvalidInputException
-
-
-class LocationError(Exception):
-    """A location that exists in form but cannot be read (reported as a job failure)."""
+from ..store.local_files import LocalOutput, LocationError, list_files, open_read, root_of
 
 
 def s3_client(endpoint_url: str | None) -> Any:
@@ -43,19 +42,19 @@ def local_path(location: str, allowed: list[Path], field: str = "dataLocation") 
         raw = unquote(parsed.path)
     else:
         raw = location
+    if "\x00" in raw:
+        raise InvalidInputException(f"{field} {location!r} contains a NUL character.")
     if not raw.startswith("/"):
         raise InvalidInputException(
             f"{field} {location!r} must be s3://bucket/key, file:///abs/path or an absolute path."
         )
     resolved = Path(os.path.realpath(raw))
-    for root in allowed:
-        root_resolved = Path(os.path.realpath(root))
-        if resolved == root_resolved or root_resolved in resolved.parents:
-            return resolved
-    raise InvalidInputException(
-        f"{field} {location!r} is outside the directories this server may access "
-        "(start the server with --allow-path DIR to allow one)."
-    )
+    if root_of(resolved, allowed) is None:
+        raise InvalidInputException(
+            f"{field} {location!r} is outside the directories this server may access "
+            "(start the server with --allow-path DIR to allow one)."
+        )
+    return resolved
 
 
 def check_location(location: str, allowed: list[Path], field: str = "dataLocation") -> None:
@@ -70,15 +69,22 @@ def csv_sources(location: str, allowed: list[Path], s3_factory: Callable[[], Any
     """Every CSV a location names: one file/object, or each CSV under a directory/prefix."""
     if location.startswith("s3://"):
         return _s3_sources(location, s3_factory())
+    path, files = _local_files(location, allowed, (".csv",), "CSV files")
+    return [CsvSource(path.name if p == path else str(p.relative_to(path)), _local_opener(p, allowed)) for p in files]
+
+
+def _local_files(location: str, allowed: list[Path], suffixes: tuple[str, ...], what: str) -> tuple[Path, list[Path]]:
+    """The resolved local ``location`` and the files it names, listed without following links outside."""
     path = local_path(location, allowed)
-    if path.is_file():
-        return [CsvSource(path.name, lambda p=path: open(p, "rb"))]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".csv")
-        if not files:
-            raise LocationError(f"No CSV files under {location}")
-        return [CsvSource(str(p.relative_to(path)), lambda p=p: open(p, "rb")) for p in files]
-    raise LocationError(f"Input path {location} does not exist")
+    files = list_files(path, allowed, suffixes)
+    if not files:
+        raise LocationError(f"No {what} under {location}")
+    return path, files
+
+
+def _local_opener(path: Path, allowed: list[Path]) -> Callable[[], BinaryIO]:
+    """Opens ``path`` when called, checking it against the allowed directories then (not only when listed)."""
+    return lambda: open_read(path, allowed)
 
 
 def _s3_sources(location: str, client: Any) -> list[CsvSource]:
@@ -150,69 +156,34 @@ def data_sources(
             return lambda: client.get_object(Bucket=bucket, Key=k)["Body"]
 
         return [CsvSource(f"s3://{bucket}/{k}", opener(k)) for k in sorted(keys)]
-    path = local_path(location, allowed)
-    if path.is_file():
-        return [CsvSource(str(path), lambda p=path: open(p, "rb"))]
-    if path.is_dir():
-        files = sorted(
-            p for p in path.rglob("*") if p.is_file() and (not suffixes or p.name.lower().endswith(suffixes))
-        )
-        if not files:
-            raise LocationError(f"No input files under {location}")
-        return [CsvSource(str(p), lambda p=p: open(p, "rb")) for p in files]
-    raise LocationError(f"Input path {location} does not exist")
+    _, files = _local_files(location, allowed, suffixes, "input files")
+    return [CsvSource(str(p), _local_opener(p, allowed)) for p in files]
 
 
-class OutputFile:
-    """A file written under an output prefix: a local file, or a temp file uploaded to S3 on commit.
+class S3Output:
+    """A temporary local file uploaded to ``s3://bucket/key`` on commit, so a failed job leaves no partial output."""
 
-    Written to a temporary name first, so a failed job leaves no partial output behind.
-    """
-
-    def __init__(self, location: str, name: str, allowed: list[Path], s3_factory: Callable[[], Any]) -> None:
-        import tempfile
-
-        self.name = name
-        self._s3: tuple[Any, str, str] | None = None
-        if location.startswith("s3://"):
-            bucket, key = parse_s3(location)
-            if key and not key.endswith("/"):
-                key += "/"
-            self._s3 = (s3_factory(), bucket, key + name)
-            fd, tmp = tempfile.mkstemp(suffix=".part")
-            os.close(fd)
-            self._tmp = Path(tmp)
-            self.final: Path | str = f"s3://{bucket}/{key}{name}"
-        else:
-            root = local_path(location, allowed, "jobOutput.s3DataDestination.path")
-            target = root / name
-            parent = Path(os.path.realpath(target.parent))
-            if not (parent == root or root in parent.parents):
-                raise LocationError(f"Output name {name!r} escapes {location}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = target.with_name(f".{target.name}.part")
-            self.final = target
-        self.handle = open(self._tmp, "wb")  # noqa: SIM115
+    def __init__(self, client: Any, bucket: str, key: str) -> None:
+        self._client, self._bucket, self._key = client, bucket, key
+        self.final = f"s3://{bucket}/{key}"
+        fd, tmp = tempfile.mkstemp(suffix=".part")
+        self._tmp = Path(tmp)
+        self.handle: BinaryIO = os.fdopen(fd, "wb")
 
     def write(self, data: bytes) -> None:
         self.handle.write(data)
 
-    def commit(self) -> str:
-        """Close and publish the file; returns its location."""
-        self.handle.close()
-        if self._s3 is not None:
-            from botocore.exceptions import BotoCoreError, ClientError
+    def commit(self) -> None:
+        """Close the file and upload it."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
-            client, bucket, key = self._s3
-            try:
-                client.upload_file(str(self._tmp), bucket, key)
-            except (ClientError, BotoCoreError) as exc:
-                raise LocationError(f"Cannot write {self.final}: {exc}") from None
-            finally:
-                self._tmp.unlink(missing_ok=True)
-            return str(self.final)
-        os.replace(self._tmp, self.final)
-        return str(self.final)
+        self.handle.close()
+        try:
+            self._client.upload_file(str(self._tmp), self._bucket, self._key)
+        except (ClientError, BotoCoreError) as exc:
+            raise LocationError(f"Cannot write {self.final}: {exc}") from None
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
     def discard(self) -> None:
         """Close and remove the temporary file (on failure)."""
@@ -221,6 +192,13 @@ class OutputFile:
         self._tmp.unlink(missing_ok=True)
 
 
-def open_output(location: str, name: str, allowed: list[Path], s3_factory: Callable[[], Any]) -> OutputFile:
-    """An ``OutputFile`` named ``name`` under the output directory or S3 prefix ``location``."""
-    return OutputFile(location, name, allowed, s3_factory)
+def open_output(location: str, name: str, allowed: list[Path], s3_factory: Callable[[], Any]) -> LocalOutput | S3Output:
+    """A new output file named ``name`` under the output directory or S3 prefix ``location``.
+
+    A local one is confined to the allowed directories when it is created (see ``LocalOutput``).
+    """
+    if location.startswith("s3://"):
+        bucket, key = parse_s3(location)
+        prefix = key if not key or key.endswith("/") else key + "/"
+        return S3Output(s3_factory(), bucket, prefix + name)
+    return LocalOutput(local_path(location, allowed, "jobOutput.s3DataDestination.path"), name, allowed)

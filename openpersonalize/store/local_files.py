@@ -1,0 +1,202 @@
+"""Local files confined to the server's allowed directories, checked again each time one is opened.
+
+A path is resolved (its symlinks followed) and must lie inside an allowed root; the file is then
+reached from the root's directory descriptor one component at a time with ``O_NOFOLLOW``, so a
+symlink planted or swapped in after the check makes the open fail instead of leading outside.
+Outputs are created under a random name with ``O_CREAT | O_EXCL | O_NOFOLLOW`` and renamed into
+place: a link already at the final name is replaced, never written through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+_NO_LINK = os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NO_LINK
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | _NO_LINK  # NONBLOCK: a planted FIFO must not hang the job
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_LINK
+
+
+class LocationError(Exception):
+    """A location that exists in form but cannot be read or written (reported as a job failure)."""
+
+
+def root_of(path: Path, roots: Sequence[Path]) -> Path | None:
+    """The allowed root holding the already resolved ``path`` (the innermost when roots nest); None if outside."""
+    inside = [r for r in map(_resolved, roots) if path == r or r in path.parents]
+    return max(inside, key=lambda r: len(r.parts), default=None)
+
+
+def _resolved(path: str | Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _confine(path: Path, roots: Sequence[Path]) -> tuple[Path, tuple[str, ...]]:
+    """(root, components below it) of ``path`` resolved now; LocationError outside every allowed root."""
+    resolved = _resolved(path)
+    root = root_of(resolved, roots)
+    if root is None:
+        raise LocationError(f"{path} is outside the directories this server may access.")
+    return root, resolved.relative_to(root).parts
+
+
+def _error(path: Path, exc: OSError) -> LocationError:
+    """A job failure for an OS error on ``path``; it names the path, never the file's content."""
+    if exc.errno == errno.ENOENT:
+        return LocationError(f"Input path {path} does not exist")
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return LocationError(f"{path} changed after it was checked: a symbolic link or non-directory is in the way.")
+    return LocationError(f"{path}: {exc.strerror or type(exc).__name__}")
+
+
+def _walk(root: Path, parts: Sequence[str], create: bool = False) -> int:
+    """A descriptor of the directory ``root/parts``, reached without following any link (made when ``create``)."""
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        for part in parts:
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, dir_fd=fd)
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_confined(path: Path, roots: Sequence[Path]) -> int:
+    """A read descriptor of ``path`` (file or directory) checked against the roots now, links not followed."""
+    root, parts = _confine(path, roots)
+    try:
+        if not parts:
+            return os.open(root, _DIR_FLAGS)
+        parent = _walk(root, parts[:-1])
+        try:
+            return os.open(parts[-1], _READ_FLAGS, dir_fd=parent)
+        finally:
+            os.close(parent)
+    except OSError as exc:
+        raise _error(path, exc) from None
+
+
+def open_read(path: Path, roots: Sequence[Path]) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file inside an allowed root now."""
+    fd = _open_confined(path, roots)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LocationError(f"{path} is not a regular file.")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def list_files(path: Path, roots: Sequence[Path], suffixes: tuple[str, ...] = ()) -> list[Path]:
+    """The file ``path``, or every file under the directory ``path`` ending in one of ``suffixes`` (any if empty).
+
+    Subdirectories are walked by descriptor without following links. A link to a file is listed
+    (and checked again when opened), a link to a directory is not walked, and any link leading
+    outside the allowed roots fails the listing.
+    """
+    fd = _open_confined(path, roots)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            return [path]
+        if not stat.S_ISDIR(mode):
+            raise LocationError(f"{path} is neither a regular file nor a directory.")
+        try:
+            return sorted(_files_under(fd, path, roots, suffixes))
+        except OSError as exc:
+            raise _error(path, exc) from None
+    finally:
+        os.close(fd)
+
+
+def _files_under(fd: int, path: Path, roots: Sequence[Path], suffixes: tuple[str, ...]) -> Iterator[Path]:
+    with os.scandir(fd) as entries:
+        found = list(entries)
+    for entry in found:
+        child = path / entry.name
+        wanted = not suffixes or entry.name.lower().endswith(suffixes)
+        if entry.is_symlink():
+            target = _resolved(child)
+            if root_of(target, roots) is None:
+                raise LocationError(f"{child} links outside the directories this server may access.")
+            if wanted and target.is_file():
+                yield child
+        elif entry.is_dir(follow_symlinks=False):
+            sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+            try:
+                yield from _files_under(sub, child, roots, suffixes)
+            finally:
+                os.close(sub)
+        elif wanted and entry.is_file(follow_symlinks=False):
+            yield child
+
+
+class LocalOutput:
+    """A new file ``directory/name`` written under a random exclusive temporary name, renamed into place on commit.
+
+    The parent directory is resolved and checked against the roots, then reached by descriptor
+    (missing directories are made); the final name itself is never resolved or followed.
+    """
+
+    def __init__(self, directory: Path, name: str, roots: Sequence[Path]) -> None:
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or any(p in (".", "..") for p in parts):
+            raise LocationError(f"Output name {name!r} escapes {directory}")
+        parent = directory.joinpath(*parts[:-1])
+        root, below = _confine(parent, roots)
+        self.final = _resolved(parent) / parts[-1]
+        self._name = parts[-1]
+        self._tmp = f".{self._name}.{secrets.token_hex(8)}.part"
+        try:
+            self._dir = _walk(root, below, create=True)
+        except OSError as exc:
+            raise _error(parent, exc) from None
+        try:
+            self.handle: BinaryIO = os.fdopen(os.open(self._tmp, _CREATE_FLAGS, 0o666, dir_fd=self._dir), "wb")
+        except OSError as exc:
+            os.close(self._dir)
+            raise _error(self.final, exc) from None
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+
+    def commit(self) -> None:
+        """Close the file and rename it to its final name (replacing a link there, not following it)."""
+        self.handle.close()
+        try:
+            os.replace(self._tmp, self._name, src_dir_fd=self._dir, dst_dir_fd=self._dir)
+        except OSError as exc:
+            self.discard()
+            if exc.errno == errno.EISDIR:
+                raise LocationError(f"{self.final} is a directory; the output cannot replace it.") from None
+            raise _error(self.final, exc) from None
+        os.close(self._dir)
+        self._dir = -1
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (on failure)."""
+        if not self.handle.closed:
+            self.handle.close()
+        if self._dir >= 0:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp, dir_fd=self._dir)
+            os.close(self._dir)
+            self._dir = -1
