@@ -309,13 +309,18 @@ def test_notebook02_item_meta_imports_with_bad_years_missing(tmp_path: Path) -> 
     assert years["1"] == 1995 and sum(1970 <= (y or 0) < 1980 for y in years.values()) > 200
 
 
+def _declared_not_null(schema: DatasetSchema) -> pa.Schema:
+    """The snapshot schema of an older import: every field not nullable in the Avro schema declared not null."""
+    return pa.schema([pa.field(f.name, f.arrow_type, nullable=f.nullable) for f in schema.fields])
+
+
 def test_incremental_over_a_snapshot_that_declared_metadata_not_null(tmp_path: Path) -> None:
     """Snapshots written before metadata could be missing declared YEAR/DEVICE not null; they still merge."""
     items_schema = parse_schema(json.dumps(poc_notebook02.ITEMS_SCHEMA))
     old_items = tmp_path / "old-items"
     old_items.mkdir()
     pq.write_table(
-        pa.table({"ITEM_ID": ["1"], "GENRE": ["A"], "YEAR": [1990]}, items_schema.arrow_schema()),
+        pa.table({"ITEM_ID": ["1"], "GENRE": ["A"], "YEAR": [1990]}, _declared_not_null(items_schema)),
         old_items / "part-old.parquet",
     )
     merged = run(
@@ -347,7 +352,7 @@ def test_incremental_over_a_snapshot_that_declared_metadata_not_null(tmp_path: P
     old_ints = tmp_path / "old-ints"
     old_ints.mkdir()
     row = {"USER_ID": ["u"], "ITEM_ID": ["1"], "TIMESTAMP": [5], "DEVICE": ["tv"]}
-    pq.write_table(pa.table(row, ints_schema.arrow_schema()), old_ints / "part-old.parquet")
+    pq.write_table(pa.table(row, _declared_not_null(ints_schema)), old_ints / "part-old.parquet")
     appended = run(
         [mem(b"USER_ID,ITEM_ID,TIMESTAMP,DEVICE\nv,2,6,\n")],
         tmp_path,

@@ -109,14 +109,9 @@ class _Policy:
     storage: pa.Schema  # the snapshot's schema: fields whose values may be missing are nullable
 
     @classmethod
-    def of(cls, schema: DatasetSchema, dataset_type: str) -> _Policy:
-        lenient = {f.name for f in schema.fields if is_metadata(f, dataset_type, schema.domain)}
-        optional = {f.name for f in schema.fields if f.nullable or f.name in lenient}
-        creation = schema.field("CREATION_TIMESTAMP")
-        if dataset_type == "ITEMS" and creation is not None:
-            optional.add(creation.name)  # inferred from the item's interactions when missing
-        storage = pa.schema([pa.field(f.name, f.arrow_type, nullable=f.name in optional) for f in schema.fields])
-        return cls(frozenset(lenient), storage)
+    def of(cls, schema: DatasetSchema) -> _Policy:
+        lenient = {f.name for f in schema.fields if is_metadata(f, schema.dataset_type, schema.domain)}
+        return cls(frozenset(lenient), schema.arrow_schema())
 
     def optional(self, spec: FieldSpec) -> bool:
         """Whether an empty value of ``spec`` is stored as null instead of failing the import."""
@@ -492,7 +487,7 @@ def import_csv(
     work = dest_dir / f".snapshot-{token}.tmp"
     work.mkdir()
     try:
-        policy = _Policy.of(schema, dtype)
+        policy = _Policy.of(schema)
         target = policy.storage
         new_file = work / f"part-{token}.parquet"
         rows = 0

@@ -18,6 +18,8 @@ from typing import Any
 import fastavro
 import pyarrow as pa
 
+from .. import nesting
+
 PRIMITIVE_TYPES = ("string", "int", "long", "float", "double", "boolean")
 NUMERIC_TYPES = frozenset({"int", "long", "float", "double"})
 DATASET_TYPES = ("INTERACTIONS", "ITEMS", "USERS", "ACTIONS", "ACTION_INTERACTIONS")
@@ -79,9 +81,25 @@ class DatasetSchema:
         """Field names in declaration order."""
         return [f.name for f in self.fields]
 
+    @property
+    def dataset_type(self) -> str:
+        """INTERACTIONS, ITEMS or USERS, as the id fields tell (CreateDataset keeps schema and type consistent)."""
+        has_user, has_item = self.field("USER_ID") is not None, self.field("ITEM_ID") is not None
+        if has_user and has_item:
+            return "INTERACTIONS"
+        return "ITEMS" if has_item else "USERS"
+
+    def may_be_missing(self, f: FieldSpec) -> bool:
+        """Whether a row may lack ``f``'s value: the field is nullable, or metadata (imports store an
+        unreadable metadata value as missing), or an Items CREATION_TIMESTAMP (inferred when missing)."""
+        dataset_type = self.dataset_type
+        if f.nullable or is_metadata(f, dataset_type, self.domain):
+            return True
+        return dataset_type == "ITEMS" and f.name.upper() == "CREATION_TIMESTAMP"
+
     def arrow_schema(self) -> pa.Schema:
-        """The Arrow schema of this dataset's snapshot files."""
-        return pa.schema([pa.field(f.name, f.arrow_type, nullable=f.nullable) for f in self.fields])
+        """The Arrow schema of this dataset's snapshot files (fields that may be missing are nullable)."""
+        return pa.schema([pa.field(f.name, f.arrow_type, nullable=self.may_be_missing(f)) for f in self.fields])
 
 
 # --- reserved names -------------------------------------------------------------------------------
@@ -224,7 +242,7 @@ def parse_schema(schema_json: str, domain: str | None = None) -> DatasetSchema:
     if domain is not None and domain not in DOMAINS:
         raise SchemaError(f"Domain {domain!r} is not valid; expected one of {', '.join(DOMAINS)}")
     try:
-        doc = json.loads(schema_json)
+        doc = nesting.loads(schema_json)
     except (TypeError, ValueError) as exc:
         raise SchemaError(f"Schema is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("type") != "record":
