@@ -285,21 +285,21 @@ def _swap_after_check(monkeypatch, directory: Path, outside: Path) -> None:
 def test_read_swapped_for_a_link_after_the_check_fails(monkeypatch, tree):
     root, outside = tree
     _swap_after_check(monkeypatch, root / "data" / "sub", outside)
-    with pytest.raises(LocationError, match="changed after it was checked"):
+    with pytest.raises(LocationError, match="symbolic link or not a directory"):
         open_read(root / "data" / "sub" / "ok.csv", [root])
 
 
 def test_listing_swapped_for_a_link_after_the_check_fails(monkeypatch, tree):
     root, outside = tree
     _swap_after_check(monkeypatch, root / "data" / "sub", outside)
-    with pytest.raises(LocationError, match="changed after it was checked"):
+    with pytest.raises(LocationError, match="symbolic link or not a directory"):
         list_files(root / "data" / "sub", [root])
 
 
 def test_output_directory_swapped_for_a_link_after_the_check_fails(monkeypatch, tree):
     root, outside = tree
     _swap_after_check(monkeypatch, root / "data" / "sub", outside)
-    with pytest.raises(LocationError, match="changed after it was checked"):
+    with pytest.raises(LocationError, match="symbolic link or not a directory"):
         LocalOutput(root / "data" / "sub", "new.out", [root])
     assert sorted(p.name for p in outside.iterdir()) == ["ok.csv"]
 

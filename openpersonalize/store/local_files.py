@@ -50,9 +50,12 @@ def _confine(path: Path, roots: Sequence[Path]) -> tuple[Path, tuple[str, ...]]:
 def _error(path: Path, exc: OSError) -> LocationError:
     """A job failure for an OS error on ``path``; it names the path, never the file's content."""
     if exc.errno == errno.ENOENT:
-        return LocationError(f"Input path {path} does not exist")
+        return LocationError(f"{path} does not exist")
     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-        return LocationError(f"{path} changed after it was checked: a symbolic link or non-directory is in the way.")
+        return LocationError(
+            f"{path}: a component of it is a symbolic link or not a directory (a job opening a file checks "
+            "links when it resolves the path, and never follows one that appears after)."
+        )
     return LocationError(f"{path}: {exc.strerror or type(exc).__name__}")
 
 
@@ -162,7 +165,7 @@ class LocalOutput:
             raise LocationError(f"Output name {name!r} escapes {directory}")
         parent = directory.joinpath(*parts[:-1])
         root, below = _confine(parent, roots)
-        self.final = _resolved(parent) / parts[-1]
+        self.final = root.joinpath(*below, parts[-1])
         self._name = parts[-1]
         self._tmp = f".{self._name}.{secrets.token_hex(8)}.part"
         try:
