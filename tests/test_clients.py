@@ -1,0 +1,213 @@
+"""Clients beyond boto3: the AWS CLI and the AWS SDK for JavaScript v3 against a real server.
+
+Each client runs a script of its own (tests/clients/) over real HTTP against a campaign
+trained here on a small two-genre data set: list/describe/paginate, create/delete,
+GetRecommendations with a filter, GetPersonalizedRanking, PutEvents changing the next
+recommendations, and errors surfacing as the AWS exception types. The AWS CLI lives in a
+cached venv of its own (it pins botocore exactly); the SDK's node_modules come from
+``npm ci`` on the committed lock file. Both are installed on first use.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from openpersonalize.data import movielens
+from server_harness import ACCESS_KEY, REGION, SECRET_KEY, unique, wait_status
+
+CLIENTS = Path(__file__).resolve().parent / "clients"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "openpersonalize"
+CLI_CHECKS = 44
+SDK_CHECKS = 18
+RECIPE = "arn:aws:personalize:::recipe/"
+GENRES = ("comedy", "drama")
+ITEMS = {genre: [f"{genre}-{n:02d}" for n in range(20)] for genre in GENRES}
+USERS = {"comedy": [f"c-user-{n:02d}" for n in range(60)], "drama": [f"d-user-{n:02d}" for n in range(40)]}
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``, so concurrent test runs install a client once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _runs(cmd: list[str]) -> bool:
+    """Whether ``cmd`` runs and succeeds (a cached venv survives its base Python's upgrade or removal)."""
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0
+    except OSError:
+        return False
+
+
+def _install(cmd: list[str], cwd: Path | None = None) -> None:
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def aws_cli_bin() -> Path:
+    """The bin directory of a venv holding the pinned AWS CLI, keyed by its requirements' hash."""
+    requirements = CLIENTS / "requirements-awscli.txt"
+    venv = CACHE / f"awscli-venv-{_digest(requirements)}"
+    ready = venv / ".ready"
+    with _locked(CACHE / "awscli-venv.lock"):
+        if not (ready.exists() and _runs([str(venv / "bin" / "aws"), "--version"])):
+            shutil.rmtree(venv, ignore_errors=True)
+            _install([sys.executable, "-m", "venv", str(venv)])
+            _install([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(requirements)])
+            ready.touch()
+    return venv / "bin"
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """tests/clients/node_modules from ``npm ci``, reinstalled when package-lock.json changes."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("node and npm (Node 20) are needed to test the AWS SDK for JavaScript")
+    modules = CLIENTS / "node_modules"
+    marker = modules / ".openpersonalize-lock"
+    digest = _digest(CLIENTS / "package-lock.json")
+    with _locked(CACHE / "npm-ci.lock"):
+        if not marker.exists() or marker.read_text() != digest:
+            _install(["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENTS)
+            marker.write_text(digest)
+    return modules
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _interactions() -> list[list]:
+    """Each user watches 12 items of their genre (a window sliding with the user), comedy the more popular."""
+    rows = []
+    for genre in GENRES:
+        for u, user in enumerate(USERS[genre]):
+            for k in range(12):
+                item = ITEMS[genre][(u + k) % len(ITEMS[genre])]
+                rows.append([user, item, "watch", 1_600_000_000 + 1000 * u + k])
+    return rows
+
+
+def _import(personalize, group: str, kind: str, schema: dict, path: Path) -> str:
+    schema_arn = personalize.create_schema(name=unique(kind.lower()), schema=json.dumps(schema))["schemaArn"]
+    dataset = personalize.create_dataset(
+        name=unique(kind.lower()), datasetType=kind, datasetGroupArn=group, schemaArn=schema_arn
+    )["datasetArn"]
+    job = personalize.create_dataset_import_job(
+        jobName=unique("imp"), datasetArn=dataset, dataSource={"dataLocation": str(path)}
+    )["datasetImportJobArn"]
+    done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    return dataset
+
+
+def _campaign(personalize, group: str, recipe: str) -> dict[str, str]:
+    solution = personalize.create_solution(name=unique(recipe), datasetGroupArn=group, recipeArn=RECIPE + recipe)
+    version = personalize.create_solution_version(solutionArn=solution["solutionArn"])["solutionVersionArn"]
+    done = wait_status(
+        personalize.describe_solution_version, "solutionVersion", timeout=300, solutionVersionArn=version
+    )
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    campaign = personalize.create_campaign(name=unique(recipe), solutionVersionArn=version)["campaignArn"]
+    done = wait_status(personalize.describe_campaign, "campaign", campaignArn=campaign)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    return {"solution": solution["solutionArn"], "version": version, "campaign": campaign}
+
+
+@pytest.fixture(scope="module")
+def prepared(server, personalize) -> dict[str, str]:
+    """A trained two-genre dataset group: campaigns, filters and a tracker, as the scripts' environment."""
+    work = server.work
+    items = [[item, genre, 2000] for genre in GENRES for item in ITEMS[genre]]
+    items_csv = _write_csv(work / f"{unique('items')}.csv", ["ITEM_ID", "GENRE", "YEAR"], items)
+    ints_csv = _write_csv(
+        work / f"{unique('ints')}.csv", ["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"], _interactions()
+    )
+    group = personalize.create_dataset_group(name=unique("clients"))["datasetGroupArn"]
+    _import(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, ints_csv)
+    _import(personalize, group, "ITEMS", movielens.ITEMS_SCHEMA, items_csv)
+    recs = _campaign(personalize, group, "aws-user-personalization")
+    ranking = _campaign(personalize, group, "aws-personalized-ranking")
+    genre_filter = personalize.create_filter(
+        name=unique("genre"), datasetGroupArn=group, filterExpression="INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)"
+    )["filterArn"]
+    no_comedy = personalize.create_filter(
+        name=unique("nocomedy"),
+        datasetGroupArn=group,
+        filterExpression='EXCLUDE ItemID WHERE Items.GENRE IN ("comedy")',
+    )["filterArn"]
+    tracker = personalize.create_event_tracker(name=unique("tracker"), datasetGroupArn=group)
+    return {
+        "OP_ENDPOINT": server.url,
+        "OP_REGION": REGION,
+        "OP_ACCESS_KEY_ID": ACCESS_KEY,
+        "OP_SECRET_ACCESS_KEY": SECRET_KEY,
+        "OP_DATASET_GROUP_ARN": group,
+        "OP_SOLUTION_ARN": recs["solution"],
+        "OP_SOLUTION_VERSION_ARN": recs["version"],
+        "OP_CAMPAIGN_ARN": recs["campaign"],
+        "OP_RANKING_CAMPAIGN_ARN": ranking["campaign"],
+        "OP_GENRE_FILTER_ARN": genre_filter,
+        "OP_NO_COMEDY_FILTER_ARN": no_comedy,
+        "OP_EVENT_TRACKER_ARN": tracker["eventTrackerArn"],
+        "OP_TRACKING_ID": tracker["trackingId"],
+        "OP_COMEDY_USER": USERS["comedy"][0],
+        "OP_DRAMA_USER": USERS["drama"][0],
+        "OP_COMEDY_ITEMS": " ".join(ITEMS["comedy"]),
+        "OP_DRAMA_ITEMS": " ".join(ITEMS["drama"]),
+    }
+
+
+def _run_script(cmd: list[str], env: dict[str, str]) -> str:
+    """Run a client script with only the prepared environment's AWS settings; its stdout, or fail with its output."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENPERSONALIZE_"))}
+    done = subprocess.run(cmd, cwd=CLIENTS, env={**base, **env}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{cmd[-1]} exited {done.returncode}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done.stdout
+
+
+def _passed(stdout: str) -> int:
+    summary = re.search(r"^(\d+) passed, 0 failed$", stdout, re.M)
+    assert summary, stdout[-2000:]
+    return int(summary[1])
+
+
+def test_aws_cli(prepared, aws_cli_bin):
+    """The AWS CLI runs the whole script: every check passes and none is skipped."""
+    path = f"{aws_cli_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+    stdout = _run_script(["bash", str(CLIENTS / "personalize_cli.sh")], {**prepared, "PATH": path})
+    assert _passed(stdout) == CLI_CHECKS
+    calls = re.search(r"^aws calls: (\d+)$", stdout, re.M)
+    assert calls and int(calls[1]) >= 60, stdout[-2000:]
+
+
+def test_aws_sdk_for_javascript(prepared, node_modules):
+    """The AWS SDK for JavaScript v3 runs the whole script: every check passes and none is skipped."""
+    stdout = _run_script(["node", str(CLIENTS / "personalize_sdk.mjs")], prepared)
+    assert _passed(stdout) == SDK_CHECKS
