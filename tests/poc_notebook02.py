@@ -19,18 +19,15 @@ import csv
 import re
 from pathlib import Path
 
+from openpersonalize.data import movielens
+
 YEAR = re.compile(r".*\((.*)\).*")
 
+# The notebook's schema is movielens.ITEMS_SCHEMA (ITEM_ID, categorical GENRE) but with YEAR a plain
+# "int", not ["null", "int"].
 ITEMS_SCHEMA = {
-    "type": "record",
-    "name": "Items",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "GENRE", "type": "string", "categorical": True},
-        {"name": "YEAR", "type": "int"},
-    ],
-    "version": "1.0",
+    **movielens.ITEMS_SCHEMA,
+    "fields": [*movielens.ITEMS_SCHEMA["fields"][:2], {"name": "YEAR", "type": "int"}],
 }
 
 

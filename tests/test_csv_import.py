@@ -26,6 +26,21 @@ from openpersonalize.data.schema import DatasetSchema, parse_schema
 ML = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"
 INTERACTIONS = parse_schema(json.dumps(movielens.INTERACTIONS_SCHEMA))
 ITEMS = parse_schema(json.dumps(movielens.ITEMS_SCHEMA))
+NOTEBOOK02_ITEMS = parse_schema(json.dumps(poc_notebook02.ITEMS_SCHEMA))
+
+
+def avro(record: str, fields: str, domain: str | None = None) -> DatasetSchema:
+    """A schema from ``"NAME:type, NAME:type?, NAME:string!"`` (``?`` nullable, ``!`` categorical)."""
+    specs = []
+    for part in fields.split(","):
+        name, kind = part.strip().split(":")
+        spec = {"name": name, "type": ["null", kind.rstrip("?!")] if kind.endswith("?") else kind.rstrip("!")}
+        if kind.endswith("!"):
+            spec["categorical"] = True
+        specs.append(spec)
+    return parse_schema(json.dumps({"type": "record", "name": record, "fields": specs}), domain)
+
+
 HEADER = b"USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\n"
 
 
@@ -152,21 +167,7 @@ def test_bad_long_exact_row(tmp_path: Path) -> None:
     assert "row 2, column TIMESTAMP: '1.0' is not a long" in fail([mem(HEADER + b"1,2,a,3\n1,2,a,1.0\n")], tmp_path)
 
 
-USERS = parse_schema(
-    json.dumps(
-        {
-            "type": "record",
-            "name": "Users",
-            "fields": [
-                {"name": "USER_ID", "type": "string"},
-                {"name": "AGE", "type": ["null", "int"]},
-                {"name": "SCORE", "type": "double"},
-                {"name": "VIP", "type": "boolean"},
-                {"name": "VISITS", "type": "long"},
-            ],
-        }
-    )
-)
+USERS = avro("Users", "USER_ID:string, AGE:int?, SCORE:double, VIP:boolean, VISITS:long")
 
 
 def test_bad_metadata_values_are_stored_as_missing_and_counted(tmp_path: Path) -> None:
@@ -208,26 +209,14 @@ def test_bad_metadata_values_are_stored_as_missing_and_counted(tmp_path: Path) -
 def test_missing_counts_add_up_over_sources(tmp_path: Path) -> None:
     a = mem(b"ITEM_ID,GENRE,YEAR\n1,Drama,1999\n2,Drama,soon\n", "a.csv")
     b = mem(b"ITEM_ID,GENRE,YEAR\n3,,2001\n4,Drama,1990s\n", "b.csv")
-    schema = parse_schema(json.dumps(poc_notebook02.ITEMS_SCHEMA))
+    schema = NOTEBOOK02_ITEMS
     result = run([a, b], tmp_path, schema=schema, dataset_type="ITEMS")
     assert result.missing == {"YEAR": {"invalid": 2}, "GENRE": {"empty": 1}}
 
 
 def test_interaction_metadata_is_lenient_but_reserved_fields_are_not(tmp_path: Path) -> None:
-    schema = parse_schema(
-        json.dumps(
-            {
-                "type": "record",
-                "name": "Interactions",
-                "fields": [
-                    {"name": "USER_ID", "type": "string"},
-                    {"name": "ITEM_ID", "type": "string"},
-                    {"name": "TIMESTAMP", "type": "long"},
-                    {"name": "EVENT_VALUE", "type": ["null", "float"]},
-                    {"name": "RATING_DEVICE", "type": "int"},
-                ],
-            }
-        )
+    schema = avro(
+        "Interactions", "USER_ID:string, ITEM_ID:string, TIMESTAMP:long, EVENT_VALUE:float?, RATING_DEVICE:int"
     )
     header = b"USER_ID,ITEM_ID,TIMESTAMP,EVENT_VALUE,RATING_DEVICE\n"
     result = run([mem(header + b"1,2,3,0.5,phone\n1,3,4,,7\n")], tmp_path, schema=schema)
@@ -241,19 +230,7 @@ def test_interaction_metadata_is_lenient_but_reserved_fields_are_not(tmp_path: P
 
 
 def test_items_creation_timestamp_may_be_missing_but_must_be_a_long(tmp_path: Path) -> None:
-    schema = parse_schema(
-        json.dumps(
-            {
-                "type": "record",
-                "name": "Items",
-                "fields": [
-                    {"name": "ITEM_ID", "type": "string"},
-                    {"name": "GENRE", "type": "string", "categorical": True},
-                    {"name": "CREATION_TIMESTAMP", "type": "long"},
-                ],
-            }
-        )
-    )
+    schema = avro("Items", "ITEM_ID:string, GENRE:string!, CREATION_TIMESTAMP:long")
     kw = {"schema": schema, "dataset_type": "ITEMS"}
     result = run([mem(b"ITEM_ID,GENRE,CREATION_TIMESTAMP\n1,A,100\n2,B,\n", "items.csv")], tmp_path, **kw)
     assert read_snapshot(result.snapshot)["CREATION_TIMESTAMP"].to_pylist() == [100, None]
@@ -263,21 +240,8 @@ def test_items_creation_timestamp_may_be_missing_but_must_be_a_long(tmp_path: Pa
 
 
 def test_domain_reserved_fields_stay_strict(tmp_path: Path) -> None:
-    schema = parse_schema(
-        json.dumps(
-            {
-                "type": "record",
-                "name": "Items",
-                "fields": [
-                    {"name": "ITEM_ID", "type": "string"},
-                    {"name": "PRICE", "type": "float"},
-                    {"name": "CATEGORY_L1", "type": "string", "categorical": True},
-                    {"name": "CREATION_TIMESTAMP", "type": "long"},
-                    {"name": "STOCK", "type": "int"},
-                ],
-            }
-        ),
-        domain="ECOMMERCE",
+    schema = avro(
+        "Items", "ITEM_ID:string, PRICE:float, CATEGORY_L1:string!, CREATION_TIMESTAMP:long, STOCK:int", "ECOMMERCE"
     )
     kw = {"schema": schema, "dataset_type": "ITEMS"}
     header = b"ITEM_ID,PRICE,CATEGORY_L1,CREATION_TIMESTAMP,STOCK\n"
@@ -289,7 +253,7 @@ def test_domain_reserved_fields_stay_strict(tmp_path: Path) -> None:
 
 
 def test_categorical_values_over_1000_characters_still_fail(tmp_path: Path) -> None:
-    schema = parse_schema(json.dumps(poc_notebook02.ITEMS_SCHEMA))
+    schema = NOTEBOOK02_ITEMS
     data = b"ITEM_ID,GENRE,YEAR\n1," + b"g" * 1001 + b",1999\n"
     msg = fail([mem(data, "items.csv")], tmp_path, schema=schema, dataset_type="ITEMS")
     assert msg == "items.csv row 1, column GENRE: value is longer than 1000 characters"
@@ -300,10 +264,12 @@ def test_notebook02_item_meta_imports_with_bad_years_missing(tmp_path: Path) -> 
     path = poc_notebook02.write_item_meta(ML / "movies.csv", tmp_path / "item-meta.csv")
     bad = poc_notebook02.bad_years(ML / "movies.csv")
     assert len(bad) == 13 and bad["171749"] == "2006\u20132007" and bad["40697"] == ""
-    schema = parse_schema(json.dumps(poc_notebook02.ITEMS_SCHEMA))
+    schema = NOTEBOOK02_ITEMS
     result = run([file_source(path)], tmp_path, schema=schema, dataset_type="ITEMS")
     assert result.rows == result.total_rows == 9742
     assert result.missing == {"YEAR": {"empty": 12, "invalid": 1}}
+    # the schema live rows (PutItems) are shaped with too, so a snapshot and live rows export as one table
+    assert pq.read_schema(next(result.snapshot.glob("*.parquet"))).equals(schema.arrow_schema())
     years = dict(zip(*read_snapshot(result.snapshot).select(["ITEM_ID", "YEAR"]).to_pydict().values(), strict=True))
     assert {item for item, year in years.items() if year is None} == set(bad)
     assert years["1"] == 1995 and sum(1970 <= (y or 0) < 1980 for y in years.values()) > 200
@@ -316,7 +282,7 @@ def _declared_not_null(schema: DatasetSchema) -> pa.Schema:
 
 def test_incremental_over_a_snapshot_that_declared_metadata_not_null(tmp_path: Path) -> None:
     """Snapshots written before metadata could be missing declared YEAR/DEVICE not null; they still merge."""
-    items_schema = parse_schema(json.dumps(poc_notebook02.ITEMS_SCHEMA))
+    items_schema = NOTEBOOK02_ITEMS
     old_items = tmp_path / "old-items"
     old_items.mkdir()
     pq.write_table(
@@ -335,20 +301,7 @@ def test_incremental_over_a_snapshot_that_declared_metadata_not_null(tmp_path: P
         {"ITEM_ID": "1", "GENRE": "A", "YEAR": 1990},
         {"ITEM_ID": "2", "GENRE": "B", "YEAR": None},
     ]
-    ints_schema = parse_schema(
-        json.dumps(
-            {
-                "type": "record",
-                "name": "Interactions",
-                "fields": [
-                    {"name": "USER_ID", "type": "string"},
-                    {"name": "ITEM_ID", "type": "string"},
-                    {"name": "TIMESTAMP", "type": "long"},
-                    {"name": "DEVICE", "type": "string", "categorical": True},
-                ],
-            }
-        )
-    )
+    ints_schema = avro("Interactions", "USER_ID:string, ITEM_ID:string, TIMESTAMP:long, DEVICE:string!")
     old_ints = tmp_path / "old-ints"
     old_ints.mkdir()
     row = {"USER_ID": ["u"], "ITEM_ID": ["1"], "TIMESTAMP": [5], "DEVICE": ["tv"]}
