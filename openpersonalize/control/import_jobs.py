@@ -8,6 +8,7 @@ from typing import Any
 
 from ..data.csv_import import ImportFailure, import_csv
 from ..errors import InvalidInputException
+from ..jobs.leftovers import remove_leftovers
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
 from . import datasets, schemas
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 KIND = "dataset-import-job"
 LABEL = "Dataset import job"
+PARTIAL_SNAPSHOTS = "*/.snapshot-*.tmp"  # import_csv's work directories, in each dataset's directory
 
 
 def create_dataset_import_job(call: Call) -> dict[str, Any]:
@@ -119,8 +121,25 @@ def missing_summary(missing: dict[str, dict[str, int]]) -> str:
     return "; ".join(parts)
 
 
+def sweep_partial_snapshots(control: Control, running: set[str], before: float) -> None:
+    """Remove the work directories of killed imports, keeping those of the ``running`` import jobs."""
+    busy = set()
+    for arn in running:
+        job = control.store.get(arn)
+        if job is not None:
+            busy.add(datasets.dataset_dir(control, job.doc["datasetArn"]))
+    root = control.objects_dir / "datasets"
+    remove_leftovers(root.glob(PARTIAL_SNAPSHOTS), lambda path: path.parent in busy, before)
+
+
 def job_handlers(control: Control) -> dict[str, JobHandler]:
-    return {KIND: JobHandler(lambda arn: run_import(control, arn), lambda arn, why: mark_failed(control, arn, why))}
+    return {
+        KIND: JobHandler(
+            lambda arn: run_import(control, arn),
+            lambda arn, why: mark_failed(control, arn, why),
+            lambda running, before: sweep_partial_snapshots(control, running, before),
+        )
+    }
 
 
 OPERATIONS = {

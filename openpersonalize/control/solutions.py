@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 
 from ..errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
 from ..jobs.isolated import JobError, JobStopped, run_isolated
-from ..jobs.runner import JobHandler
+from ..jobs.leftovers import remove_leftovers
+from ..jobs.runner import JobHandler, lease_lost
 from ..jobs.training import train_from_snapshots
 from ..recipes.registry import RecipeInfo, all_recipes
 from ..store.metadata import Resource
@@ -267,7 +269,11 @@ def describe_feature_transformation(call: Call) -> dict[str, Any]:
 
 
 def run_training(control: Control, arn: str) -> None:
-    """Train one solution version in a child process to ACTIVE, CREATE FAILED or CREATE STOPPED."""
+    """Train one solution version in a child process to ACTIVE, CREATE FAILED or CREATE STOPPED.
+
+    Each attempt trains into its own scratch directory, published to the model directory by one
+    rename: a child of an earlier attempt that still runs can never write into what a rerun wrote.
+    """
     store = control.store
     version = store.get(arn)
     if version is None or version.status not in UNFINISHED:
@@ -282,40 +288,16 @@ def run_training(control: Control, arn: str) -> None:
     if not snapshots.get("INTERACTIONS"):
         store.update(arn, status=CREATE_FAILED, failureReason="The dataset group has no imported INTERACTIONS data.")
         return
-    config = version.doc.get("solutionConfig") or {}
     out = model_dir(control, arn)
-    shutil.rmtree(out, ignore_errors=True)
-    live_path = _write_live_events(control, version.doc["datasetGroupArn"], out)
-    previous = version.doc.get("_previous")
-    kwargs = {
-        "recipe_arn": version.doc["recipeArn"],
-        "interactions": snapshots["INTERACTIONS"],
-        "items": snapshots.get("ITEMS"),
-        "users": snapshots.get("USERS"),
-        "params": dict(config.get("algorithmHyperParameters") or {}),
-        "event_type": version.doc.get("eventType"),
-        "perform_hpo": bool(version.doc.get("performHPO")),
-        "hpo_config": config.get("hpoConfig"),
-        "out_dir": str(out),
-        "previous_dir": str(model_dir(control, previous)) if previous else None,
-        "live_events": str(live_path) if live_path else None,
-    }
-
-    def should_stop() -> bool:
-        current = store.get(arn)
-        return current is None or current.status == CREATE_STOPPING
-
+    scratch = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"
+    scratch.mkdir(parents=True)
     try:
-        result = run_isolated(train_from_snapshots, kwargs, should_stop)
-    except JobStopped:
-        shutil.rmtree(out, ignore_errors=True)
-        store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
-        return
-    except JobError as exc:
-        log.warning("training %s failed: %s\n%s", arn, exc.message, exc.trace)
-        shutil.rmtree(out, ignore_errors=True)
-        store.update(arn, status=CREATE_FAILED, failureReason=exc.message)
-        return
+        result = _train_attempt(control, version, snapshots, scratch)
+        if result is None:
+            return
+        _publish(scratch / "model", out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     finished = store.update(
         arn,
         status=ACTIVE,
@@ -334,7 +316,51 @@ def run_training(control: Control, arn: str) -> None:
     sync_to_version(control, version.doc["solutionArn"], arn)
 
 
-def _write_live_events(control: Control, group: str, out: Path) -> Path | None:
+def _train_attempt(
+    control: Control, version: Resource, snapshots: dict[str, str | None], scratch: Path
+) -> dict[str, Any] | None:
+    """Run the training child into ``scratch/model``; its result, or None once the version is settled."""
+    store, arn = control.store, version.arn
+    config = version.doc.get("solutionConfig") or {}
+    live_path = _write_live_events(control, version.doc["datasetGroupArn"], scratch / "live-events.parquet")
+    previous = version.doc.get("_previous")
+    kwargs = {
+        "recipe_arn": version.doc["recipeArn"],
+        "interactions": snapshots["INTERACTIONS"],
+        "items": snapshots.get("ITEMS"),
+        "users": snapshots.get("USERS"),
+        "params": dict(config.get("algorithmHyperParameters") or {}),
+        "event_type": version.doc.get("eventType"),
+        "perform_hpo": bool(version.doc.get("performHPO")),
+        "hpo_config": config.get("hpoConfig"),
+        "out_dir": str(scratch / "model"),
+        "previous_dir": str(model_dir(control, previous)) if previous else None,
+        "live_events": str(live_path) if live_path else None,
+    }
+
+    def should_stop() -> bool:
+        current = store.get(arn)
+        return current is None or current.status == CREATE_STOPPING or lease_lost()
+
+    try:
+        result = run_isolated(train_from_snapshots, kwargs, should_stop)
+    except JobStopped:  # asked to stop, deleted, or taken over by another process (which then settles it)
+        store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
+        return None
+    except JobError as exc:
+        log.warning("training %s failed: %s\n%s", arn, exc.message, exc.trace)
+        store.update(arn, status=CREATE_FAILED, failureReason=exc.message)
+        return None
+    return None if lease_lost() else result
+
+
+def _publish(model: Path, out: Path) -> None:
+    """Make a finished model the version's artifact in one rename (replacing an unpublished earlier one)."""
+    shutil.rmtree(out, ignore_errors=True)
+    os.rename(model, out)
+
+
+def _write_live_events(control: Control, group: str, path: Path) -> Path | None:
     """Events received through PutEvents are interactions too: hand them to training as Parquet."""
     import pyarrow.parquet as pq
 
@@ -343,16 +369,23 @@ def _write_live_events(control: Control, group: str, out: Path) -> Path | None:
     table = event_store(control).all_events(group)
     if table.num_rows == 0:
         return None
-    path = out.parent / f"{out.name}.live-events.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     return path
+
+
+def sweep_partial_models(control: Control, running: set[str], before: float) -> None:
+    """Remove the scratch directories of killed training attempts, keeping those of ``running`` versions."""
+    busy = {model_dir(control, arn).name for arn in running}
+    root = control.objects_dir / "models"
+    remove_leftovers(root.glob(".*.tmp"), lambda path: path.name[1:].rsplit(".", 2)[0] in busy, before)
 
 
 def job_handlers(control: Control) -> dict[str, JobHandler]:
     return {
         VERSION_KIND: JobHandler(
-            lambda arn: run_training(control, arn), lambda arn, why: mark_failed(control, arn, why)
+            lambda arn: run_training(control, arn),
+            lambda arn, why: mark_failed(control, arn, why),
+            lambda running, before: sweep_partial_models(control, running, before),
         )
     }
 

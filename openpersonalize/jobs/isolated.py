@@ -2,15 +2,19 @@
 
 The API process keeps its GIL for requests, the child's memory is returned to the
 OS when it ends, a crash there becomes a job failure instead of a server crash,
-and a stop request terminates the child at once.
+and a stop request terminates the child at once. The child never outlives the job: it dies with
+its parent (even a SIGKILLed one) and is killed and reaped whenever ``run_isolated`` returns.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import traceback
 from collections.abc import Callable
 from typing import Any
+
+from . import processes
 
 
 class JobStopped(Exception):
@@ -26,7 +30,9 @@ class JobError(Exception):
         self.trace = trace
 
 
-def _child(conn: Any, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+def _child(conn: Any, fn: Callable[..., Any], kwargs: dict[str, Any], parent_pid: int) -> None:
+    processes.die_with_parent(parent_pid)
+
     def progress(fraction: float) -> None:
         conn.send(("progress", float(fraction)))
 
@@ -49,7 +55,7 @@ def run_isolated(
     """Call ``fn(progress=..., **kwargs)`` in a spawned process and return its (picklable) result."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, fn, kwargs), daemon=True)
+    proc = ctx.Process(target=_child, args=(child, fn, kwargs, os.getpid()), daemon=True)
     proc.start()
     child.close()
     try:
@@ -71,7 +77,5 @@ def run_isolated(
             if should_stop():
                 raise JobStopped()
     finally:
-        if proc.is_alive():
-            proc.terminate()
-        proc.join(10)
+        processes.stop(proc)
         parent.close()

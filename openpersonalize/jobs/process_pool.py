@@ -6,7 +6,8 @@ then applies it to the items it is sent. Results come back in input order, and a
 ``depth`` items per worker are in flight, so memory stays bounded whatever the input size.
 
 A worker never outlives its parent: it reads its items from a pipe whose only writer is the
-parent, so when the parent ends (even killed) the read fails and the worker exits at once.
+parent, so when the parent ends (even killed) the read fails and the worker exits at once; and
+``processes.die_with_parent`` ends it even while native code holds its GIL.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..blas import single_threaded_blas
+from . import processes
 
 _STOP = None  # items travel as 1-tuples, so any item (None included) differs from it
 
@@ -62,7 +64,10 @@ def _send(outbox: Any, reply: tuple[str, Any]) -> None:
         os._exit(1)
 
 
-def _worker(inbox: Any, outbox: Any, setup: Callable[..., Callable[[Any], Any]], kwargs: dict[str, Any]) -> None:
+def _worker(
+    inbox: Any, outbox: Any, setup: Callable[..., Callable[[Any], Any]], kwargs: dict[str, Any], parent_pid: int
+) -> None:
+    processes.die_with_parent(parent_pid)
     items: queue.Queue[Any] = queue.Queue()
     threading.Thread(target=_receive, args=(inbox, items), daemon=True).start()
     try:
@@ -92,7 +97,7 @@ class OrderedPool:
             for _ in range(max(1, processes)):
                 in_read, in_write = ctx.Pipe(duplex=False)
                 out_read, out_write = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(in_read, out_write, setup, kwargs), daemon=True)
+                proc = ctx.Process(target=_worker, args=(in_read, out_write, setup, kwargs, os.getpid()), daemon=True)
                 proc.start()
                 in_read.close()
                 out_write.close()
@@ -137,7 +142,7 @@ class OrderedPool:
         return WorkerError(f"A worker process died (exit code {proc.exitcode}).")
 
     def close(self) -> None:
-        """Stop the workers (a busy one is terminated after a second) and release their pipes."""
+        """Stop the workers (a busy one is terminated after a second, and reaped) and release their pipes."""
         for _, inbox, _ in self._workers:
             try:
                 inbox.send(_STOP)
@@ -146,9 +151,7 @@ class OrderedPool:
             inbox.close()
         for proc, _, outbox in self._workers:
             proc.join(1)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
+            processes.stop(proc)
             outbox.close()
         self._workers = []
 

@@ -4,7 +4,9 @@ Jobs (imports, training, batch) are rows in the ``jobs`` table; each server
 process runs a few worker threads that claim rows atomically, so several
 processes (or hosts on PostgreSQL) share the work. A process heartbeats the jobs
 it owns; a job whose owner died is claimed again and resumed, so nothing stays
-IN_PROGRESS for ever.
+IN_PROGRESS for ever. An owner on this host is known dead at once (its pid is gone, a
+zombie, or reused: owners carry their pid's start time); elsewhere its heartbeat goes stale.
+At start, a runner also removes what interrupted runs left behind (``JobHandler.sweep``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from ..store.metadata import MetadataStore
+from . import processes
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,21 @@ class JobHandler:
 
     run: Callable[[str], None]
     fail: Callable[[str, str], None]
+    sweep: Callable[[set[str], float], None] | None = None
+    """Remove leftovers (scratch files) of interrupted runs, except those of the given running jobs
+    and anything changed after the given time (a job claimed since may have made it)."""
+
+
+_lease: ContextVar[tuple[JobRunner, str] | None] = ContextVar("job_lease", default=None)
+
+
+def lease_lost() -> bool:
+    """Whether the job the calling thread runs is no longer its runner's (taken over or finished elsewhere).
+
+    A long job polls this to stop its work instead of racing the owner that took it over.
+    """
+    lease = _lease.get()
+    return lease is not None and lease[0].store.job_owner(lease[1]) != lease[0].owner
 
 
 class JobRunner:
@@ -46,7 +65,8 @@ class JobRunner:
     ) -> None:
         self.store = store
         self.handlers = handlers
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        pid = os.getpid()
+        self.owner = f"{socket.gethostname()}:{pid}:{processes.start_token(pid)}:{uuid.uuid4().hex[:8]}"
         self.poll_seconds = poll_seconds
         self.stale_seconds = stale_seconds
         self._wake = threading.Event()
@@ -56,6 +76,7 @@ class JobRunner:
 
     def start(self) -> None:
         self._release_dead_local_owners()
+        self._sweep()
         for thread in self._threads:
             thread.start()
 
@@ -71,10 +92,21 @@ class JobRunner:
         """Jobs of a crashed process on this host are resumed at once, not after the stale timeout."""
         host = socket.gethostname()
         for owner in self.store.job_owners():
-            name, _, rest = owner.partition(":")
-            pid = rest.partition(":")[0]
-            if name == host and pid.isdigit() and not _alive(int(pid)):
+            name, pid, *rest = owner.split(":")
+            token = rest[0] if len(rest) == 2 else ""  # owners written before start tokens have none
+            if name == host and pid.isdigit() and not processes.alive(int(pid), token):
+                log.warning("taking over the jobs of %s: that process is gone", owner)
                 self.store.release_jobs(owner)
+
+    def _sweep(self) -> None:
+        before = time.time()
+        live = self.store.live_jobs(before - self.stale_seconds)
+        for kind, handler in self.handlers.items():
+            if handler.sweep is not None:
+                try:
+                    handler.sweep({arn for arn, k in live.items() if k == kind}, before)
+                except Exception:  # leftovers waste disk, they break nothing: never block the start
+                    log.exception("removing leftovers of %s jobs failed", kind)
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -91,6 +123,7 @@ class JobRunner:
 
     def _run(self, arn: str, kind: str, attempts: int) -> None:
         handler = self.handlers.get(kind)
+        lease = _lease.set((self, arn))
         try:
             if handler is None:
                 log.error("no handler for job kind %s (%s)", kind, arn)
@@ -103,21 +136,14 @@ class JobRunner:
             if handler is not None:
                 handler.fail(arn, f"Internal error: {type(exc).__name__}: {exc}")
         finally:
-            self.store.finish_job(arn)
+            _lease.reset(lease)
+            self.store.finish_job(arn, self.owner)
 
     def _beat(self) -> None:
+        """Heartbeat the owned jobs; take over those of local processes that died (a sibling worker)."""
         while not self._stop.wait(min(10.0, self.stale_seconds / 4)):
             try:
                 self.store.heartbeat(self.owner)
+                self._release_dead_local_owners()
             except Exception:
                 log.exception("job heartbeat failed")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

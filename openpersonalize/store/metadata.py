@@ -284,14 +284,26 @@ class MetadataStore:
         with self.engine.connect() as conn:
             return [row[0] for row in conn.execute(sa.select(jobs.c.owner).where(jobs.c.owner.is_not(None)).distinct())]
 
+    def job_owner(self, arn: str) -> str | None:
+        """Who runs the job now (None: queued, or no such job)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(jobs.c.owner).where(jobs.c.arn == arn)).scalar()
+
+    def live_jobs(self, fresh_after: float) -> dict[str, str]:
+        """ARN -> kind of the jobs an owner runs and heartbeated after ``fresh_after``."""
+        query = sa.select(jobs.c.arn, jobs.c.kind).where(jobs.c.owner.is_not(None), jobs.c.heartbeat >= fresh_after)
+        with self.engine.connect() as conn:
+            return {row.arn: row.kind for row in conn.execute(query)}
+
     def release_jobs(self, owner: str) -> None:
         """Hand an owner's jobs back to the queue (its process is gone)."""
         with self.transaction() as conn:
             conn.execute(jobs.update().where(jobs.c.owner == owner).values(owner=None, heartbeat=None))
 
-    def finish_job(self, arn: str) -> None:
+    def finish_job(self, arn: str, owner: str) -> None:
+        """Drop a job ``owner`` ran; a row another owner took over, or one queued again meanwhile, stays."""
         with self.transaction() as conn:
-            conn.execute(jobs.delete().where(jobs.c.arn == arn))
+            conn.execute(jobs.delete().where(jobs.c.arn == arn, jobs.c.owner == owner))
 
 
 def _locked(conn: Connection, arn: str, shared: bool) -> bool:
