@@ -28,10 +28,13 @@ import pytest
 from openpersonalize.data import movielens
 from server_harness import ACCESS_KEY, REGION, SECRET_KEY, unique, wait_status
 
+# The wire protocol does not depend on the metadata backend: one (SQLite) server is enough here.
+pytestmark = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+
 CLIENTS = Path(__file__).resolve().parent / "clients"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "openpersonalize"
-CLI_CHECKS = 44
-SDK_CHECKS = 18
+CLI_CHECKS = 46
+SDK_CHECKS = 19
 RECIPE = "arn:aws:personalize:::recipe/"
 GENRES = ("comedy", "drama")
 ITEMS = {genre: [f"{genre}-{n:02d}" for n in range(20)] for genre in GENRES}

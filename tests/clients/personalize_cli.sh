@@ -210,5 +210,10 @@ all_in "after put-events the newcomer gets dramas" "$OUT" "$OP_DRAMA_ITEMS"
 expect_error ResourceNotFoundException personalize-events put-events --tracking-id "$RUN_ID-no-such-tracker" \
   --session-id "$RUN_ID-s2" --event-list '[{"eventType": "watch", "itemId": "drama-03", "sentAt": 1700000000}]'
 
+# --- signatures: a wrong secret or an unknown key is refused with the AWS auth codes ---
+AWS_SECRET_ACCESS_KEY=not-the-secret expect_error InvalidSignatureException personalize list-dataset-groups
+AWS_ACCESS_KEY_ID=AKIDNOSUCHKEY expect_error UnrecognizedClientException personalize-runtime get-recommendations \
+  --campaign-arn "$OP_CAMPAIGN_ARN" --user-id "$OP_COMEDY_USER"
+
 echo "aws calls: $calls"
 echo "$passed passed, 0 failed"

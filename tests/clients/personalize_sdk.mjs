@@ -22,6 +22,7 @@ import {
   ListRecipesCommand,
   ListTagsForResourceCommand,
   PersonalizeClient,
+  PersonalizeServiceException,
   ResourceAlreadyExistsException,
   ResourceNotFoundException,
   paginateListDatasetGroups,
@@ -70,10 +71,11 @@ async function check(name, body) {
   passed += 1;
 }
 
-async function rejects(promise, errorClass, code) {
+async function rejects(promise, errorClass, code, status) {
   await assert.rejects(promise, (error) => {
     assert.ok(error instanceof errorClass, `expected ${errorClass.name}, got ${error.name}: ${error.message}`);
     assert.equal(error.name, code);
+    if (status) assert.equal(error.$metadata.httpStatusCode, status);
     assert.ok(error.$metadata.httpStatusCode >= 400 && error.$metadata.httpStatusCode < 500);
     assert.ok(error.message.length > 0);
     return true;
@@ -274,6 +276,18 @@ await check("PutEvents with an unknown trackingId is ResourceNotFoundException",
     ),
     EventsResourceNotFoundException,
     "ResourceNotFoundException",
+  );
+});
+
+// --- signatures ---
+await check("a wrong secret is InvalidSignatureException (403)", async () => {
+  const credentials = { ...config.credentials, secretAccessKey: "not-the-secret" };
+  const impostor = new PersonalizeClient({ ...config, credentials });
+  await rejects(
+    impostor.send(new ListDatasetGroupsCommand({})),
+    PersonalizeServiceException,
+    "InvalidSignatureException",
+    403,
   );
 });
 
