@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from .api.transport import DEFAULT_READ_TIMEOUT, uvicorn_options
 from .server import CONFIG_ENV, ServerConfig, load_credentials
 
 app = typer.Typer(
@@ -41,6 +42,13 @@ def serve(
     score_cache_mb: Annotated[
         int, typer.Option(help="Per-process memory for memoised user scores (0 turns the cache off).")
     ] = ServerConfig.score_cache_mb,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a client has to send a request's headers; its body gets as long again, "
+            "plus a second per 64 KiB. A request that misses it loses its connection."
+        ),
+    ] = DEFAULT_READ_TIMEOUT,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
 ) -> None:
     """Run the server (control plane, runtime and events APIs on one port)."""
@@ -66,8 +74,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level.lower(),
-        access_log=False,
-        proxy_headers=False,  # no proxy in front by default; the app never reads client addresses
+        **uvicorn_options(read_timeout),
     )
 
 

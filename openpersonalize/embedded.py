@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from .api.transport import uvicorn_options
 from .server import ServerConfig, build_app, load_credentials
 
 
@@ -49,7 +50,7 @@ def start(data_dir: Path, allowed: list[Path], port: int = 0, host: str = "127.0
             port = sock.getsockname()[1]
     config = ServerConfig(data_dir=str(data_dir), allowed_paths=[str(p) for p in allowed])
     app = build_app(config)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", **uvicorn_options()))
     thread = threading.Thread(target=server.run, name="openpersonalize-server", daemon=True)
     thread.start()
     deadline = time.time() + 30

@@ -78,6 +78,13 @@ class UnrecognizedClientException(ServiceError):
     status = 403
 
 
+class ThrottlingException(ServiceError):
+    """The server is busy; AWS SDKs retry this code (status 400, as AWS sends it) with backoff."""
+
+    code = "ThrottlingException"
+    status = 400
+
+
 class InvalidSignatureException(ServiceError):
     code = "InvalidSignatureException"
     status = 403

@@ -50,6 +50,7 @@ class Server:
     database_url: str | None
     allow: list[Path]
     env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)  # more ``openpersonalize serve`` options
     port: int = 0
     proc: subprocess.Popen | None = None
 
@@ -65,6 +66,7 @@ class Server:
             cmd += ["--database-url", self.database_url]
         for path in self.allow:
             cmd += ["--allow-path", str(path)]
+        cmd += self.args
         env = {
             **os.environ,
             "OPENPERSONALIZE_ACCESS_KEY_ID": ACCESS_KEY,

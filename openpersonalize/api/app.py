@@ -18,6 +18,7 @@ import anyio.to_thread
 import orjson
 from botocore.model import OperationModel
 
+from .. import nesting
 from ..control.base import Call, Control
 from ..control.operations import OPERATIONS
 from ..errors import (
@@ -30,11 +31,17 @@ from ..errors import (
 )
 from . import sigv4
 from .shapes import service_model, shape_output, validate_input
+from .uploads import UploadBudget
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 DRAIN_LIMIT_BYTES = 4 * MAX_BODY_BYTES
+# A body at most this long is held without a reservation (its memory is bounded per connection, like
+# the server's own read buffer) and is drained when its request is refused.
+SMALL_BODY_BYTES = 64 * 1024
+# An inline operation answers on the event loop only when its body is at most this long.
+INLINE_MAX_BODY_BYTES = 16 * 1024
 TARGET_PREFIX = "AmazonPersonalize."
 REST_SERVICES = ("personalize-runtime", "personalize-events")
 
@@ -83,22 +90,43 @@ class PersonalizeApp:
         self.on_shutdown = on_shutdown
         self.control_model = service_model("personalize")
         self.rest_routes = _rest_routes()
+        self.uploads = UploadBudget()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        if scope["type"] == "websocket":
+            await _refuse_websocket(receive, send)
+            return
         if scope["type"] != "http":
             return
         request_id = str(uuid.uuid4())
+        headers = _header_map(scope["headers"])
         try:
-            status, payload = await self._handle(scope, receive)
-            await _respond(send, status, payload, request_id)
+            # Everything the headers can tell is checked before a byte of the body is held.
+            auth = sigv4.authorize(headers, self.credentials)
+            reservation = self.uploads.reserve(_reserved_length(headers))
         except ServiceError as exc:
-            await _respond_error(send, exc, request_id)
-        except Exception:
-            log.exception("unhandled error (request %s)", request_id)
-            await _respond_error(send, InternalFailure("An internal error occurred."), request_id)
+            drained = await _discard_body(receive, headers, _drain_limit(exc))
+            await _respond_error(send, exc, request_id, close=not drained)
+            return
+        with reservation:
+            try:
+                body = await _read_body(receive, headers)
+            except _Disconnected:
+                return
+            except ServiceError as exc:
+                await _respond_error(send, exc, request_id, close=True)
+                return
+            try:
+                status, payload = await self._process(scope, headers, auth, body)
+                await _respond(send, status, payload, request_id)
+            except ServiceError as exc:
+                await _respond_error(send, exc, request_id)
+            except Exception:
+                log.exception("unhandled error (request %s)", request_id)
+                await _respond_error(send, InternalFailure("An internal error occurred."), request_id)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -113,34 +141,44 @@ class PersonalizeApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _handle(self, scope: dict[str, Any], receive: Receive) -> tuple[int, dict[str, Any]]:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        body = await _read_body(receive, headers)
+    async def _process(
+        self, scope: dict[str, Any], headers: dict[str, str], auth: sigv4.Authorization, body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """Answer a request whose body is read: on the event loop when it is an inline operation with a
+        small body, else in a worker thread (nothing attacker-sized runs on the loop)."""
+        route = self.rest_routes.get(scope["path"]) if scope["path"] != "/" else None
+        if route is not None and route[1].name in self.inline_operations and len(body) <= INLINE_MAX_BODY_BYTES:
+            return self._answer(scope, headers, auth, body, route)
+        return await anyio.to_thread.run_sync(self._answer, scope, headers, auth, body, route)
+
+    def _answer(
+        self,
+        scope: dict[str, Any],
+        headers: dict[str, str],
+        auth: sigv4.Authorization,
+        body: bytes,
+        route: tuple[str, OperationModel] | None,
+    ) -> tuple[int, dict[str, Any]]:
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
-        host = headers.get("host", "localhost")
-        url = f"http://{host}{path}" + (f"?{query}" if query else "")
-        identity = sigv4.verify(scope["method"], url, headers, body, self.credentials)
+        url = f"http://{headers['host']}{path}" + (f"?{query}" if query else "")
+        identity = sigv4.check_signature(auth, scope["method"], url, headers, body)
         params = _parse_json(body)
         if scope["path"] == "/" and "x-amz-target" in headers:
-            return 200, await self._control(headers["x-amz-target"], params, identity.region)
-        route = self.rest_routes.get(scope["path"])
+            return 200, self._control(headers["x-amz-target"], params, identity.region)
         if route is None or scope["method"] != "POST":
             raise UnknownOperationException(f"No operation at {scope['method']} {scope['path']}")
-        service, op = route
+        _, op = route
         validate_input(op, params)
         handler = self.rest_handlers.get(op.name)
         if handler is None:
             raise ResourceNotFoundException(_missing_resource_message(op.name, params))
-        if op.name in self.inline_operations:
-            result = handler(identity.region, params)
-        else:
-            result = await anyio.to_thread.run_sync(handler, identity.region, params)
+        result = handler(identity.region, params)
         if op.name in self.preshaped_operations:
             return 200, result
         return 200, shape_output(op.output_shape, result) or {}
 
-    async def _control(self, target: str, params: dict[str, Any], region: str) -> dict[str, Any]:
+    def _control(self, target: str, params: dict[str, Any], region: str) -> dict[str, Any]:
         name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else None
         if name not in self.control_model.operation_names:
             raise UnknownOperationException(f"Unknown operation {target!r}")
@@ -149,8 +187,7 @@ class PersonalizeApp:
         impl = OPERATIONS.get(name)
         if impl is None:
             raise UnknownOperationException(f"{name} is not supported by this server yet.")
-        result = await anyio.to_thread.run_sync(impl, Call(self.control, region, params))
-        return shape_output(op.output_shape, result) or {}
+        return shape_output(op.output_shape, impl(Call(self.control, region, params))) or {}
 
 
 def _missing_resource_message(operation: str, params: dict[str, Any]) -> str:
@@ -160,51 +197,117 @@ def _missing_resource_message(operation: str, params: dict[str, Any]) -> str:
     return f"No resource for {operation}."
 
 
+def _header_map(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Lower-cased header names; a repeated header's values joined with commas, as SigV4 signs them."""
+    headers: dict[str, str] = {}
+    for key, value in raw:
+        name, text = key.decode("latin-1").lower(), value.decode("latin-1")
+        headers[name] = f"{headers[name]},{text}" if name in headers else text
+    return headers
+
+
+def _declared_length(headers: Mapping[str, str]) -> int | None:
+    """The body's declared length: 0 without one, None when it is chunked (unknown until read)."""
+    if "transfer-encoding" in headers:
+        return None
+    declared = headers.get("content-length", "0").strip()
+    return int(declared) if declared.isdigit() else None
+
+
+def _reserved_length(headers: Mapping[str, str]) -> int:
+    """What the body must reserve of the upload budget: its declared length, the largest body when
+    chunked, nothing when small; 413 past the largest."""
+    declared = _declared_length(headers)
+    if declared is None:
+        return MAX_BODY_BYTES
+    if declared > MAX_BODY_BYTES:
+        raise RequestEntityTooLargeException(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    return declared if declared > SMALL_BODY_BYTES else 0
+
+
+class _Disconnected(Exception):
+    """The client went away (or missed its deadline) before its body arrived."""
+
+
 async def _read_body(receive: Receive, headers: Mapping[str, str]) -> bytes:
-    declared = headers.get("content-length")
-    too_large = declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES)
+    """The whole body; its size was reserved (a chunked body is refused past MAX_BODY_BYTES)."""
     chunks: list[bytes] = []
     size = 0
-    more = True
-    while more and size <= DRAIN_LIMIT_BYTES:
+    more = _declared_length(headers) != 0
+    while more:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
-        more = bool(message.get("more_body"))
         if size > MAX_BODY_BYTES:
-            too_large = True
-            chunks.clear()  # keep draining (bounded) so the client reads our error instead of a reset
-        elif not too_large:
-            chunks.append(chunk)
-    if too_large:
-        raise RequestEntityTooLargeException(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+            raise RequestEntityTooLargeException(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+        more = bool(message.get("more_body"))
     return b"".join(chunks)
+
+
+def _drain_limit(refusal: ServiceError) -> int:
+    """How much of a refused request's body is read (and dropped) so its client reads the error, not a reset.
+
+    A body too large passed every header check, so it is drained further (its client sent too much by
+    mistake); any other refusal drains only a small body. The connection deadline bounds the time.
+    """
+    return DRAIN_LIMIT_BYTES if isinstance(refusal, RequestEntityTooLargeException) else SMALL_BODY_BYTES
+
+
+async def _discard_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bool:
+    """Read and drop a body declared at most ``limit`` bytes long; True when all of it was read
+    (False leaves it unread: the connection must then close)."""
+    declared = _declared_length(headers)
+    if declared is None or declared > limit:
+        return False
+    more = declared > 0
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        more = bool(message.get("more_body"))
+    return True
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
+        nesting.check_json_depth(body)
         value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+    except ValueError as exc:
         raise SerializationException(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise SerializationException("Request body must be a JSON object")
     return value
 
 
-async def _respond(send: Send, status: int, payload: dict[str, Any], request_id: str, extra=()) -> None:
+async def _refuse_websocket(receive: Receive, send: Send) -> None:
+    """No API here speaks WebSocket: a close before accepting is the ASGI way to answer 403."""
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": 1008})
+
+
+async def _respond(
+    send: Send, status: int, payload: dict[str, Any], request_id: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = orjson.dumps(payload)
     headers = [
         (b"content-type", b"application/x-amz-json-1.1"),
         (b"content-length", str(len(body)).encode()),
         (b"x-amzn-requestid", request_id.encode()),
-        *extra,
+        *(extra or []),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def _respond_error(send: Send, exc: ServiceError, request_id: str) -> None:
-    payload = {"__type": exc.code, "message": exc.message}
-    await _respond(send, exc.status, payload, request_id, [(b"x-amzn-errortype", exc.code.encode())])
+async def _respond_error(send: Send, exc: ServiceError, request_id: str, close: bool = False) -> None:
+    """The AWS error shape; ``close`` ends the connection (a body left unread must not pass for a request)."""
+    extra = [(b"x-amzn-errortype", exc.code.encode())]
+    if close:
+        extra.append((b"connection", b"close"))
+    await _respond(send, exc.status, {"__type": exc.code, "message": exc.message}, request_id, extra)

@@ -9,7 +9,7 @@ guarantees clients never see members the model does not define.
 from __future__ import annotations
 
 import datetime as dt
-import re
+import reprlib
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -18,6 +18,7 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from ..errors import InvalidInputException
+from .patterns import compile_pattern
 
 _MAX_REPORTED = 5
 # Shapes whose botocore pattern we widen on purpose: data locations may also be
@@ -31,12 +32,10 @@ def service_model(name: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(name)
 
 
-@cache
-def _pattern(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
+def _pattern(shape: Shape) -> Any:
+    """The shape's compiled pattern (linear-time RE2), or None when it has none or we relax it."""
+    pattern = None if shape.name in RELAXED_PATTERNS else shape.metadata.get("pattern")
+    return compile_pattern(pattern, shape.metadata.get("max")) if pattern else None
 
 
 def validate_input(operation: OperationModel, params: Any) -> None:
@@ -53,8 +52,18 @@ def validate_input(operation: OperationModel, params: Any) -> None:
         raise InvalidInputException(f"{count} validation {noun} detected: {shown}")
 
 
+def _bounded_repr() -> reprlib.Repr:
+    """A repr of a few levels and items: the work is bounded however deep or wide the value is."""
+    shown = reprlib.Repr()
+    shown.maxlevel, shown.maxstring, shown.maxother = 3, 64, 64
+    return shown
+
+
+_REPR = _bounded_repr()
+
+
 def _describe(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else value
+    text = _REPR.repr(value) if not isinstance(value, str) else value
     return text if len(text) <= 64 else text[:61] + "..."
 
 
@@ -102,18 +111,18 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
         )
         return
     if kind == "string":
-        _check_size(len(value), meta, where, "length", errors, value)
+        if not _check_size(len(value), meta, where, "length", errors, value):
+            return  # a pattern only runs on strings within the shape's length bounds
         if shape.enum and value not in shape.enum:
             errors.append(
                 f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: "
                 f"Member must satisfy enum value set: [{', '.join(shape.enum)}]"
             )
-        pattern = None if shape.name in RELAXED_PATTERNS else meta.get("pattern")
-        compiled = _pattern(pattern) if pattern else None
+        compiled = _pattern(shape)
         if compiled is not None and compiled.fullmatch(value) is None:
             errors.append(
                 f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {pattern}"
+                f"Member must satisfy regular expression pattern: {meta['pattern']}"
             )
     elif kind in ("integer", "long", "float", "double"):
         _check_size(value, meta, where, "value", errors, value)
@@ -147,8 +156,7 @@ def _scalars_test(shape: Shape) -> Callable[[list[Any]], bool]:
     types = _EXACT_TYPES[kind]
     low, high = meta.get("min"), meta.get("max")
     enum = frozenset(shape.enum) if kind == "string" and shape.enum else None
-    pattern = None if shape.name in RELAXED_PATTERNS else meta.get("pattern")
-    compiled = _pattern(pattern) if kind == "string" and pattern else None
+    compiled = _pattern(shape) if kind == "string" else None
     sized = (low is not None or high is not None) and kind in ("string", "integer", "long", "float", "double")
 
     def ok(values: list[Any]) -> bool:
@@ -167,10 +175,11 @@ def _scalars_test(shape: Shape) -> Callable[[list[Any]], bool]:
     return ok
 
 
-def _check_size(size: float, meta: dict, where: str, what: str, errors: list[str], value: Any) -> None:
+def _check_size(size: float, meta: dict, where: str, what: str, errors: list[str], value: Any) -> bool:
+    """Report ``size`` outside the shape's bounds; True when it is within them."""
     low, high = meta.get("min"), meta.get("max")
     if (low is None or size >= low) and (high is None or size <= high):
-        return
+        return True
     shown = _describe(value)
     if low is not None and size < low:
         rel = "be greater than or equal to" if what == "value" else f"have {what} greater than or equal to"
@@ -178,6 +187,7 @@ def _check_size(size: float, meta: dict, where: str, what: str, errors: list[str
     if high is not None and size > high:
         rel = "be less than or equal to" if what == "value" else f"have {what} less than or equal to"
         errors.append(f"Value '{shown}' at '{where}' failed to satisfy constraint: Member must {rel} {high}")
+    return False
 
 
 def _join(path: str, name: str) -> str:

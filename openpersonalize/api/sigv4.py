@@ -2,7 +2,10 @@
 
 Only the headers the client listed in ``SignedHeaders`` are signed, with the
 client's own ``X-Amz-Date``, so the signature matches exactly what botocore
-(or any AWS SDK) computed. Secrets are compared in constant time and never logged.
+(or any AWS SDK) computed; that list must hold every header the server acts on.
+Checks split in two: ``authorize`` needs only the headers (so a request can be
+refused before its body is read), ``check_signature`` the body too. Secrets are
+compared in constant time and never logged.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -61,15 +64,35 @@ class _FixedHeadersSigner(SigV4Auth):
         return headers
 
 
-def verify(
-    method: str,
-    url: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    credentials: Mapping[str, str],
-    now: datetime | None = None,
-) -> SignedIdentity:
-    """Check the request's SigV4 signature against ``credentials`` (key id -> secret)."""
+# Headers the server acts on: a signature that leaves one out would let anyone who saw a request
+# replay it with that header changed (another X-Amz-Target, say). Each SDK signs them by default.
+ALWAYS_SIGNED = ("host", "x-amz-date")
+SIGNED_WHEN_SENT = ("x-amz-target", "x-amz-content-sha256")
+_SHOWN = {
+    "host": "'Host' or ':authority'",
+    "x-amz-date": "'X-Amz-Date'",
+    "x-amz-target": "'X-Amz-Target'",
+    "x-amz-content-sha256": "'X-Amz-Content-SHA256'",
+}
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """A request's Authorization header, checked against everything but the body."""
+
+    access_key_id: str
+    secret: str = field(repr=False)
+    scope: str  # DATE/REGION/SERVICE/aws4_request
+    region: str
+    service: str
+    signed: tuple[str, ...]
+    signature: str
+    amz_date: str
+
+
+def authorize(headers: Mapping[str, str], credentials: Mapping[str, str], now: datetime | None = None) -> Authorization:
+    """Check all the headers can tell before the body is read: the Authorization header's form, a known
+    key id, the date and its skew, and that every header the server acts on is signed and sent."""
     authorization = headers.get("authorization")
     if not authorization:
         raise MissingAuthenticationTokenException("Missing Authentication Token")
@@ -96,25 +119,58 @@ def verify(
     skew = abs(((now or datetime.now(UTC)) - signed_at).total_seconds())
     if skew > MAX_CLOCK_SKEW_SECONDS:
         raise InvalidSignatureException("Signature expired: request time is more than 15 minutes from server time")
-    signed = [h.strip().lower() for h in match.group("signed").split(";")]
-    given = match.group("sig").lower()
-    fast = _plain_signature(method, url, headers, body, signed, secret, amz_date, "/".join(parts[1:]))
-    if fast is not None and hmac.compare_digest(fast, given):
-        return SignedIdentity(key_id, region, service)
+    signed = tuple(h.strip().lower() for h in match.group("signed").split(";"))
+    for name in ALWAYS_SIGNED + tuple(h for h in SIGNED_WHEN_SENT if h in headers):
+        if name not in signed:
+            raise InvalidSignatureException(f"{_SHOWN[name]} must be a 'SignedHeader' in the AWS Authorization.")
+    for name in signed:
+        if name not in headers:
+            raise InvalidSignatureException(
+                f"'{name}' is named as a SignedHeader, but it does not exist in the HTTP request."
+            )
+    return Authorization(
+        key_id, secret, "/".join(parts[1:]), region, service, signed, match.group("sig").lower(), amz_date
+    )
+
+
+def check_signature(
+    auth: Authorization, method: str, url: str, headers: Mapping[str, str], body: bytes
+) -> SignedIdentity:
+    """Check the signature ``authorize`` parsed covers this method, URL, signed headers and body."""
+    payload_hash = hashlib.sha256(body).hexdigest()
+    declared_hash = headers.get("x-amz-content-sha256")
+    if declared_hash is not None and declared_hash.lower() != payload_hash:
+        # botocore's canonical request takes this header for the body's hash: it must be the body's.
+        raise InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.")
+    signed = list(auth.signed)
+    fast = _plain_signature(method, url, headers, payload_hash, signed, auth.secret, auth.amz_date, auth.scope)
+    if fast is not None and hmac.compare_digest(fast, auth.signature):
+        return SignedIdentity(auth.access_key_id, auth.region, auth.service)
     request = AWSRequest(method=method, url=url, data=body)
     for name in signed:
-        if name in headers:
-            request.headers[name] = headers[name]
-    request.context["timestamp"] = amz_date
-    signer = _FixedHeadersSigner(Credentials(key_id, secret), service, region, signed)
+        request.headers[name] = headers[name]
+    request.context["timestamp"] = auth.amz_date
+    signer = _FixedHeadersSigner(Credentials(auth.access_key_id, auth.secret), auth.service, auth.region, signed)
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
-    if not hmac.compare_digest(expected, given):
+    if not hmac.compare_digest(expected, auth.signature):
         raise InvalidSignatureException(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method."
         )
-    return SignedIdentity(key_id, region, service)
+    return SignedIdentity(auth.access_key_id, auth.region, auth.service)
+
+
+def verify(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    credentials: Mapping[str, str],
+    now: datetime | None = None,
+) -> SignedIdentity:
+    """Check the request's SigV4 signature against ``credentials`` (key id -> secret)."""
+    return check_signature(authorize(headers, credentials, now), method, url, headers, body)
 
 
 _PLAIN_PATH = re.compile(r"^/[A-Za-z0-9\-._~/]*$")
@@ -133,7 +189,7 @@ def _plain_signature(
     method: str,
     url: str,
     headers: Mapping[str, str],
-    body: bytes,
+    payload_hash: str,
     signed: list[str],
     secret: str,
     amz_date: str,
@@ -149,11 +205,9 @@ def _plain_signature(
     parsed = urlsplit(url)
     if parsed.query or not _PLAIN_PATH.match(parsed.path) or "//" in parsed.path or "/." in parsed.path:
         return None
-    if signed != sorted(set(signed)) or any(name not in headers for name in signed):
+    if signed != sorted(set(signed)):
         return None
     canonical_headers = "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in signed)
-    canonical = "\n".join(
-        [method, parsed.path, "", canonical_headers, ";".join(signed), hashlib.sha256(body).hexdigest()]
-    )
+    canonical = "\n".join([method, parsed.path, "", canonical_headers, ";".join(signed), payload_hash])
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
     return hmac.new(_signing_key(secret, scope), to_sign.encode(), hashlib.sha256).hexdigest()

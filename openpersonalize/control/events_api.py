@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import nesting
 from ..data.schema import ID_MAX_LENGTH, DatasetSchema, FieldSpec
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..store.events import EventStore
@@ -120,7 +121,7 @@ def _item_from_properties(raw: str) -> tuple[str | None, str | None]:
     ``parse_properties`` to report.
     """
     try:
-        props = json.loads(raw)
+        props = nesting.loads(raw)
     except ValueError:
         return None, raw
     if not isinstance(props, dict):
@@ -142,7 +143,7 @@ def parse_properties(
     values: dict[str, Any] = {}
     if raw is not None:
         try:
-            data = json.loads(raw)
+            data = nesting.loads(raw)
         except ValueError as exc:
             raise InvalidInputException(f"{where} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):

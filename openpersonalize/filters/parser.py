@@ -32,8 +32,11 @@ from openpersonalize.filters.model import (
     Wildcard,
     iter_conditions,
 )
+from openpersonalize.nesting import too_deep_at
 
 MAX_EXPRESSION_LENGTH = 2500
+# Parentheses nest at most this deep: the tree is built and walked recursively, once per level.
+MAX_PAREN_DEPTH = 32
 """CreateFilter ``filterExpression`` maximum length."""
 MAX_EXPRESSIONS = 5
 """Most expressions that may be chained with ``|``."""
@@ -161,6 +164,9 @@ def parse_filter(expression: str) -> FilterExpr:
             expression,
             MAX_EXPRESSION_LENGTH,
         )
+    too_deep = too_deep_at(expression, "(", ")", MAX_PAREN_DEPTH)
+    if too_deep is not None:
+        raise FilterSyntaxError(f"parentheses nest deeper than {MAX_PAREN_DEPTH} levels", expression, too_deep)
     try:
         tree = _lark().parse(expression)
     except UnexpectedInput as err:

@@ -1,0 +1,112 @@
+"""The HTTP/1.1 connection layer: uvicorn's httptools protocol with deadlines and a header bound.
+
+uvicorn waits forever for a request's headers (its keep-alive timer only runs between requests,
+and any byte received stops it), and httptools buffers them without bound. Before the app is
+called nothing is authenticated, so this protocol gives each request a deadline to arrive: its
+headers within ``read_timeout`` seconds of its first byte (or of the connection), its body within
+``read_timeout`` more plus one second per ``MIN_BODY_RATE`` bytes of its declared length. A
+request that misses its deadline loses its connection; the app sees a disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+DEFAULT_READ_TIMEOUT = 10.0
+MAX_HEADER_BYTES = 32 * 1024  # request line and headers together
+MIN_BODY_RATE = 64 * 1024  # bytes per second a body must at least arrive at
+UNKNOWN_BODY_LENGTH = 8 * 1024 * 1024  # the deadline of a chunked body assumes the largest one
+
+
+_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` whose requests must arrive within a deadline and with bounded headers."""
+
+    def __init__(self, *args: Any, read_timeout: float = DEFAULT_READ_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_timeout = read_timeout
+        self._deadline: asyncio.TimerHandle | None = None
+        self._reading_headers = True
+        self._header_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.read_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser, but at most MAX_HEADER_BYTES before a request's headers are complete
+        (httptools buffers a header without bound until it ends)."""
+        if not self._reading_headers:
+            super().data_received(data)
+            return
+        allowance = MAX_HEADER_BYTES - self._header_bytes
+        self._header_bytes += min(len(data), allowance)
+        super().data_received(data[:allowance])
+        rest = data[allowance:]
+        if not rest or self.transport.is_closing():
+            return
+        if self._reading_headers:
+            self.transport.write(_TOO_LARGE)
+            self.transport.close()
+            return
+        super().data_received(rest)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:
+            self._arm(self.read_timeout)
+
+    def on_headers_complete(self) -> None:
+        self._reading_headers = False
+        super().on_headers_complete()
+        self._arm(self.read_timeout + _declared_length(self.headers) / MIN_BODY_RATE)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._reading_headers = True
+        self._header_bytes = 0
+        super().on_message_complete()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name == b"content-length" and value.strip().isdigit():
+            return int(value)
+    if any(name == b"transfer-encoding" for name, _ in headers):
+        return UNKNOWN_BODY_LENGTH
+    return 0
+
+
+def uvicorn_options(read_timeout: float = DEFAULT_READ_TIMEOUT) -> dict[str, Any]:
+    """The uvicorn settings every openpersonalize server runs with (``uvicorn.run`` / ``uvicorn.Config``)."""
+    return {
+        "http": functools.partial(GuardedHttpProtocol, read_timeout=read_timeout),
+        "ws": "none",  # no WebSocket endpoint: an upgrade request is answered as plain HTTP
+        "timeout_keep_alive": 5,
+        "access_log": False,
+        "proxy_headers": False,  # no proxy in front by default; the app never reads client addresses
+    }
