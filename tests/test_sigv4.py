@@ -66,3 +66,44 @@ def test_malformed_date_is_invalid_signature():
     for bad in ("2026-01-01T00:00:00Z", "20261301T000000Z", ""):
         with pytest.raises(InvalidSignatureException, match="X-Amz-Date"):
             sigv4.verify("POST", url, {**headers, "x-amz-date": bad}, b"{}", CREDS)
+
+
+def test_headers_alone_are_checked_before_the_body():
+    url = "http://127.0.0.1:8080/"
+    body = b'{"maxResults": 5}'
+    headers = _signed(url, body, {"X-Amz-Target": "AmazonPersonalize.ListCampaigns"})
+    auth = sigv4.authorize(headers, CREDS)
+    assert auth.access_key_id == "AKIDTEST" and "x-amz-target" in auth.signed and "secret" not in repr(auth)
+    assert sigv4.check_signature(auth, "POST", url, headers, body).region == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    ("signed", "message"),
+    [(["host", "x-amz-date"], "'X-Amz-Target' must be"), (["x-amz-date", "x-amz-target"], "'Host' or ':authority'")],
+)
+def test_headers_the_server_acts_on_must_be_signed(signed, message):
+    url = "http://127.0.0.1:8080/"
+    request = AWSRequest(method="POST", url=url, data=b"{}", headers={"X-Amz-Target": "AmazonPersonalize.X"})
+    credentials = Credentials("AKIDTEST", "test-secret")
+    sigv4._FixedHeadersSigner(credentials, "personalize", "eu-west-1", signed).add_auth(request)
+    headers = {k.lower(): v for k, v in request.headers.items()} | {"host": "127.0.0.1:8080"}
+    with pytest.raises(InvalidSignatureException, match=message):
+        sigv4.authorize(headers, CREDS)
+
+
+def test_a_signed_header_must_be_sent():
+    url = "http://127.0.0.1:8080/recommendations"
+    headers = _signed(url, b"{}", {"X-Custom": "a"})
+    del headers["x-custom"]
+    with pytest.raises(InvalidSignatureException, match="'x-custom' is named as a SignedHeader"):
+        sigv4.authorize(headers, CREDS)
+
+
+def test_content_sha256_must_be_the_body_hash():
+    url = "http://127.0.0.1:8080/events"
+    body = b'{"trackingId": "t"}'
+    good = _signed(url, body, {"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()})
+    assert sigv4.verify("POST", url, good, body, CREDS).access_key_id == "AKIDTEST"
+    unsigned_payload = _signed(url, b"{}", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    with pytest.raises(InvalidSignatureException, match="x-amz-content-sha256"):
+        sigv4.verify("POST", url, unsigned_payload, body, CREDS)

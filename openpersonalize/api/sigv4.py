@@ -66,6 +66,7 @@ class _FixedHeadersSigner(SigV4Auth):
 
 # Headers the server acts on: a signature that leaves one out would let anyone who saw a request
 # replay it with that header changed (another X-Amz-Target, say). Each SDK signs them by default.
+# Content-Type is not among them: the server never reads it (every body is parsed as JSON).
 ALWAYS_SIGNED = ("host", "x-amz-date")
 SIGNED_WHEN_SENT = ("x-amz-target", "x-amz-content-sha256")
 _SHOWN = {
