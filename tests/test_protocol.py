@@ -103,3 +103,22 @@ def test_runtime_and_events_answer_aws_errors(server):
 def test_unknown_path_is_an_aws_error(server):
     status, body, _ = _signed_post(server, b"{}", None, path="/nothing-here")
     assert status == 400 and body["__type"] == "UnknownOperationException"
+
+
+def test_each_protocol_frames_answers_as_aws_does(server, personalize):
+    """JSON 1.1 answers every client error with 400; REST-JSON uses the model's status and application/json."""
+    arn = "arn:aws:personalize:us-east-1:000000000000:dataset-group/never-created"
+    with pytest.raises(ClientError) as err:
+        personalize.describe_dataset_group(datasetGroupArn=arn)
+    meta = err.value.response["ResponseMetadata"]
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert (meta["HTTPStatusCode"], meta["HTTPHeaders"]["content-type"]) == (400, "application/x-amz-json-1.1")
+    ok = personalize.list_dataset_groups()["ResponseMetadata"]["HTTPHeaders"]["content-type"]
+    assert ok == "application/x-amz-json-1.1"
+
+    campaign = "arn:aws:personalize:us-east-1:000000000000:campaign/never-created"
+    with pytest.raises(ClientError) as err:
+        server.client("personalize-runtime").get_recommendations(campaignArn=campaign, userId="1")
+    meta = err.value.response["ResponseMetadata"]
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert (meta["HTTPStatusCode"], meta["HTTPHeaders"]["content-type"]) == (404, "application/json")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -103,13 +104,14 @@ class PersonalizeApp:
             return
         request_id = str(uuid.uuid4())
         headers = _header_map(scope["headers"])
+        wire = JSON_PROTOCOL if scope["path"] == "/" else REST_JSON_PROTOCOL
         try:
             # Everything the headers can tell is checked before a byte of the body is held.
             auth = sigv4.authorize(headers, self.credentials)
             reservation = self.uploads.reserve(_reserved_length(headers))
         except ServiceError as exc:
             drained = await _discard_body(receive, headers, _drain_limit(exc))
-            await _respond_error(send, exc, request_id, close=not drained)
+            await _respond_error(send, wire, exc, request_id, close=not drained)
             return
         with reservation:
             try:
@@ -117,16 +119,16 @@ class PersonalizeApp:
             except _Disconnected:
                 return
             except ServiceError as exc:
-                await _respond_error(send, exc, request_id, close=True)
+                await _respond_error(send, wire, exc, request_id, close=True)
                 return
             try:
                 status, payload = await self._process(scope, headers, auth, body)
-                await _respond(send, status, payload, request_id)
+                await _respond(send, wire, status, payload, request_id)
             except ServiceError as exc:
-                await _respond_error(send, exc, request_id)
+                await _respond_error(send, wire, exc, request_id)
             except Exception:
                 log.exception("unhandled error (request %s)", request_id)
-                await _respond_error(send, InternalFailure("An internal error occurred."), request_id)
+                await _respond_error(send, wire, InternalFailure("An internal error occurred."), request_id)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -291,12 +293,39 @@ async def _refuse_websocket(receive: Receive, send: Send) -> None:
         await send({"type": "websocket.close", "code": 1008})
 
 
+@dataclass(frozen=True)
+class WireProtocol:
+    """How one of the two wire protocols frames an answer: its content type and its error statuses.
+
+    AWS JSON 1.1 (the control plane) answers every client error with 400, whatever its code; REST-JSON
+    (runtime, events) uses each error shape's ``httpStatusCode`` (404 not found, 409 in use). Clients read
+    the code from the body either way; the status matters to proxies, logs and hand-written clients.
+    """
+
+    content_type: bytes
+    client_errors_are_400: bool
+
+    def status(self, exc: ServiceError) -> int:
+        if self.client_errors_are_400 and exc.status in (404, 409):
+            return 400
+        return exc.status
+
+
+JSON_PROTOCOL = WireProtocol(b"application/x-amz-json-1.1", client_errors_are_400=True)
+REST_JSON_PROTOCOL = WireProtocol(b"application/json", client_errors_are_400=False)
+
+
 async def _respond(
-    send: Send, status: int, payload: dict[str, Any], request_id: str, extra: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    wire: WireProtocol,
+    status: int,
+    payload: dict[str, Any],
+    request_id: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     body = orjson.dumps(payload)
     headers = [
-        (b"content-type", b"application/x-amz-json-1.1"),
+        (b"content-type", wire.content_type),
         (b"content-length", str(len(body)).encode()),
         (b"x-amzn-requestid", request_id.encode()),
         *(extra or []),
@@ -305,9 +334,11 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _respond_error(send: Send, exc: ServiceError, request_id: str, close: bool = False) -> None:
+async def _respond_error(
+    send: Send, wire: WireProtocol, exc: ServiceError, request_id: str, close: bool = False
+) -> None:
     """The AWS error shape; ``close`` ends the connection (a body left unread must not pass for a request)."""
     extra = [(b"x-amzn-errortype", exc.code.encode())]
     if close:
         extra.append((b"connection", b"close"))
-    await _respond(send, exc.status, {"__type": exc.code, "message": exc.message}, request_id, extra)
+    await _respond(send, wire, wire.status(exc), {"__type": exc.code, "message": exc.message}, request_id, extra)
