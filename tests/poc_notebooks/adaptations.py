@@ -63,8 +63,8 @@ SUBSTITUTIONS = (
         NOTEBOOKS[4],
         "dtype={'movieId': \"object\", 'title': \"str\"},index_col=0)",
         "dtype={'title': \"str\"},index_col=0)",
-        "The notebook's pandas ignored the dtype of the index column and kept movieId an int index, which "
-        "`items_df.loc[589]` and get_movie_by_id's `movie_df.loc[int(movie_id)]` rely on (the seed prints "
+        "The notebook's pandas ignored the dtype of an index column (pandas issue #9435) and kept movieId an int "
+        "index, which `items_df.loc[589]` and get_movie_by_id's `movie_df.loc[int(movie_id)]` rely on (the seed prints "
         "'Terminator 2: Judgment Day (1991)'); pandas 1.5 honours it, makes the index strings, and both "
         "lookups fail. Dropping the index column's dtype gives the int index the notebook was written for.",
     ),

@@ -95,7 +95,17 @@ def prepare_kernel() -> InteractiveShell:
     return shell
 
 
+def print_adaptations() -> None:
+    """Head the log with every change the run makes, so its output can be judged against the seed's."""
+    print("Adaptations (tests/poc_notebooks/adaptations.py):")
+    for sub in adaptations.SUBSTITUTIONS:
+        print(f"- {sub.notebook}: {sub.old.strip()!r} -> {sub.new.strip()!r}\n  {sub.reason}")
+    for change, reason in adaptations.KERNEL:
+        print(f"- kernel: {change}\n  {reason}")
+
+
 def run(notebook_dir: Path, dataset_dir: Path) -> dict[str, Any]:
+    print_adaptations()
     notebooks = adapted_cells(notebook_dir)
     build_download(dataset_dir)
     calls: list[dict[str, Any]] = []
