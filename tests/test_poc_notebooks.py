@@ -39,17 +39,37 @@ METRICS = (
     "precision_at_10",
     "precision_at_25",
 )
-
+# The first test to use ``run`` waits for the whole notebook run (a minute or two on 2 cores).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT_S + 300)]
 
 
-def _notebook_dir() -> Path:
+@pytest.fixture(scope="module")
+def notebook_dir() -> Path:
     if not (NOTEBOOK_DIR / adaptations.NOTEBOOKS[0]).exists():
         reason = f"the POC notebooks are not at {NOTEBOOK_DIR} (../shared beside the repository)"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
     return NOTEBOOK_DIR
+
+
+def test_each_adaptation_matches_its_notebook_once(notebook_dir):
+    notebooks = adaptations.adapted_cells(notebook_dir)
+    assert [name for name, _ in notebooks] == list(adaptations.NOTEBOOKS)
+    adapted = {name: "\n".join(cells) for name, cells in notebooks}
+    for sub in adaptations.SUBSTITUTIONS:
+        assert sub.old.strip() not in adapted[sub.notebook] and sub.new.strip() in adapted[sub.notebook]
+    assert [len(cells) for _, cells in notebooks] == [33, 17, 23, 19, 39, 15]
+
+
+def test_a_changed_notebook_fails_loudly(notebook_dir, tmp_path):
+    """A notebook whose adapted line changed is refused, rather than run unadapted (here: downloading)."""
+    for name in adaptations.NOTEBOOKS:
+        (tmp_path / name).write_text((notebook_dir / name).read_text())
+    first = tmp_path / adaptations.NOTEBOOKS[0]
+    first.write_text(first.read_text().replace("&& wget http", "&& wget -q http", 1))
+    with pytest.raises(ValueError, match="01_Validating.* 0 times"):
+        adaptations.adapted_cells(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +113,7 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, aws_server, movielens_dir) -> Run:
-    notebooks = _notebook_dir()
+def run(notebook_dir, tmp_path_factory, aws_server, movielens_dir) -> Run:
     venv = poc_venv()
     root = tmp_path_factory.mktemp("poc")
     work = root / "notebooks"
@@ -110,7 +129,7 @@ def run(tmp_path_factory, aws_server, movielens_dir) -> Run:
         env = adaptations.environment(server.url, aws_server, ACCESS_KEY, SECRET_KEY, work, venv)
         report, log = work / "report.json", root / "notebooks.log"
         with open(log, "wb") as out:
-            cmd = [str(venv / "bin" / "python"), str(RUNNER), str(notebooks), str(movielens_dir), str(report)]
+            cmd = [str(venv / "bin" / "python"), str(RUNNER), str(notebook_dir), str(movielens_dir), str(report)]
             subprocess.run(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT_S)
         if not report.exists():
             pytest.fail(f"the notebook runner wrote no report; its output: {log}\n{log.read_text()[-3000:]}")

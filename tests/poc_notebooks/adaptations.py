@@ -96,6 +96,21 @@ KERNEL = (
 )
 
 
+def adapted_cells(notebook_dir: Path) -> list[tuple[str, list[str]]]:
+    """Each notebook's code cells after its substitutions; ValueError unless each substitution matches once."""
+    notebooks = []
+    for name in NOTEBOOKS:
+        text = (notebook_dir / name).read_text()
+        for sub in SUBSTITUTIONS:
+            if sub.notebook == name:
+                count = text.count(sub.old)
+                if count != 1:
+                    raise ValueError(f"an adaptation matches {name} {count} times (expected once): {sub.old!r}")
+                text = text.replace(sub.old, sub.new)
+        notebooks.append((name, [cell.strip("\n") for cell in text.split(CELL_SEPARATOR)]))
+    return notebooks
+
+
 def environment(
     personalize_url: str, aws_url: str, access_key: str, secret_key: str, work: Path, venv: Path
 ) -> dict[str, str]:

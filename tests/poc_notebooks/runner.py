@@ -26,21 +26,6 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 
-def adapted_cells(notebook_dir: Path) -> list[tuple[str, list[str]]]:
-    """Each notebook's code cells after its substitutions; a substitution that does not match once raises."""
-    notebooks = []
-    for name in adaptations.NOTEBOOKS:
-        text = (notebook_dir / name).read_text()
-        for sub in adaptations.SUBSTITUTIONS:
-            if sub.notebook == name:
-                count = text.count(sub.old)
-                if count != 1:
-                    raise SystemExit(f"adaptation for {name} matches {count} times (expected 1): {sub.old!r}")
-                text = text.replace(sub.old, sub.new)
-        notebooks.append((name, [cell.strip("\n") for cell in text.split(adaptations.CELL_SEPARATOR)]))
-    return notebooks
-
-
 def build_download(dataset_dir: Path) -> None:
     """The zip GroupLens serves for ml-latest-small: the folder ml-latest-small/ and its files."""
     target = Path(adaptations.DOWNLOAD_DIR)
@@ -106,7 +91,7 @@ def print_adaptations() -> None:
 
 def run(notebook_dir: Path, dataset_dir: Path) -> dict[str, Any]:
     print_adaptations()
-    notebooks = adapted_cells(notebook_dir)
+    notebooks = adaptations.adapted_cells(notebook_dir)
     build_download(dataset_dir)
     calls: list[dict[str, Any]] = []
     record_personalize_calls(calls)
