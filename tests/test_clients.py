@@ -11,20 +11,15 @@ cached venv of its own (it pins botocore exactly); the SDK's node_modules come f
 from __future__ import annotations
 
 import csv
-import fcntl
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from cached_tools import cached_venv, npm_modules
 from openpersonalize.data import movielens
 from server_harness import ACCESS_KEY, REGION, SECRET_KEY, unique, wait_status
 
@@ -32,7 +27,6 @@ from server_harness import ACCESS_KEY, REGION, SECRET_KEY, unique, wait_status
 pytestmark = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 
 CLIENTS = Path(__file__).resolve().parent / "clients"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "openpersonalize"
 CLI_CHECKS = 46
 SDK_CHECKS = 19
 RECIPE = "arn:aws:personalize:::recipe/"
@@ -41,61 +35,16 @@ ITEMS = {genre: [f"{genre}-{n:02d}" for n in range(20)] for genre in GENRES}
 USERS = {"comedy": [f"c-user-{n:02d}" for n in range(60)], "drama": [f"d-user-{n:02d}" for n in range(40)]}
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path``, so concurrent test runs install a client once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
-def _runs(cmd: list[str]) -> bool:
-    """Whether ``cmd`` runs and succeeds (a cached venv survives its base Python's upgrade or removal)."""
-    try:
-        return subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0
-    except OSError:
-        return False
-
-
-def _install(cmd: list[str], cwd: Path | None = None) -> None:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-
-
 @pytest.fixture(scope="session")
 def aws_cli_bin() -> Path:
-    """The bin directory of a venv holding the pinned AWS CLI, keyed by its requirements' hash."""
-    requirements = CLIENTS / "requirements-awscli.txt"
-    venv = CACHE / f"awscli-venv-{_digest(requirements)}"
-    ready = venv / ".ready"
-    with _locked(CACHE / "awscli-venv.lock"):
-        if not (ready.exists() and _runs([str(venv / "bin" / "aws"), "--version"])):
-            shutil.rmtree(venv, ignore_errors=True)
-            _install([sys.executable, "-m", "venv", str(venv)])
-            _install([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(requirements)])
-            ready.touch()
-    return venv / "bin"
+    """The bin directory of a venv holding the pinned AWS CLI (it pins botocore exactly, so not ours)."""
+    return cached_venv("awscli-venv", CLIENTS / "requirements-awscli.txt") / "bin"
 
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    """tests/clients/node_modules from ``npm ci``, reinstalled when package-lock.json changes."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("node and npm (Node 20) are needed to test the AWS SDK for JavaScript")
-    modules = CLIENTS / "node_modules"
-    marker = modules / ".openpersonalize-lock"
-    digest = _digest(CLIENTS / "package-lock.json")
-    with _locked(CACHE / "npm-ci.lock"):
-        if not marker.exists() or marker.read_text() != digest:
-            _install(["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENTS)
-            marker.write_text(digest)
-    return modules
+    """tests/clients/node_modules from ``npm ci`` on the committed lock file."""
+    return npm_modules(CLIENTS)
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:

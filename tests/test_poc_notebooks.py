@@ -21,13 +21,14 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from poc_notebooks import adaptations
-from poc_notebooks.venv import poc_venv
 
+from cached_tools import cached_venv
+from poc_notebooks import adaptations
 from server_harness import ACCESS_KEY, SECRET_KEY, Server, free_port, wait_for_port
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "personalize-poc"
 RUNNER = Path(__file__).with_name("poc_notebooks") / "runner.py"
+REQUIREMENTS = RUNNER.with_name("requirements.txt")
 RUN_TIMEOUT_S = 3000
 METRICS = (
     "coverage",
@@ -114,7 +115,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(notebook_dir, tmp_path_factory, aws_server, movielens_dir) -> Run:
-    venv = poc_venv()
+    venv = cached_venv("poc-venv", REQUIREMENTS)
     root = tmp_path_factory.mktemp("poc")
     work = root / "notebooks"
     work.mkdir()

@@ -1,9 +1,10 @@
 """Run the POC notebooks' code cells in order under IPython, as Jupyter would, and write a JSON report.
 
-Runs under the notebooks' own environment (see venv.py), in the working directory the notebooks
-write to. Usage: ``runner.py NOTEBOOK_DIR DATASET_DIR REPORT_JSON``. Every change to the cells and
-every addition around them is in adaptations.py. Stops at the first failing cell, as "Run All" does.
-The report holds each cell (adapted source, output, error) and every Personalize call the cells made.
+Runs under the notebooks' own environment (tests/cached_tools.py builds it from requirements.txt),
+in the working directory the notebooks write to. Usage: ``runner.py NOTEBOOK_DIR DATASET_DIR REPORT_JSON``.
+Every change to the cells and every addition around them is in adaptations.py. Stops at the first
+failing cell, as "Run All" does. The report holds each cell (adapted source, output, error) and every
+Personalize call the cells made.
 """
 
 from __future__ import annotations
