@@ -35,7 +35,10 @@ def serve(
     ] = None,
     allow_path: Annotated[
         list[Path] | None,
-        typer.Option(help="Local directory import/export jobs may use (repeatable; default: cwd and data dir)."),
+        typer.Option(
+            help="Local directory import/export jobs may use (repeatable; default: cwd). "
+            "The data dir and database are never usable, even inside one."
+        ),
     ] = None,
     account_id: Annotated[str, typer.Option(help="Account id used in ARNs.")] = "000000000000",
     workers: Annotated[int, typer.Option(help="Server processes sharing the port.")] = 1,

@@ -10,6 +10,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from .api.app import PersonalizeApp
 from .blas import single_threaded_blas
 from .control import events_api
@@ -67,6 +69,24 @@ def load_credentials(data_dir: Path) -> tuple[dict[str, str], Path | None]:
     return {pair["aws_access_key_id"]: pair["aws_secret_access_key"]}, path
 
 
+def server_state_paths(config: ServerConfig) -> list[Path]:
+    """What jobs may never read or write: the data dir (credentials, snapshots, models) and a SQLite database.
+
+    The credentials file and the database (with its journal, WAL and shared-memory files, wherever it
+    lives) are also named by themselves, so a job opening a hard link to one of them is recognised.
+    """
+    data_dir = Path(config.data_dir).resolve()
+    paths = [data_dir, data_dir / CREDENTIALS_FILE]
+    url = make_url(config.resolved_database_url())
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        database = Path(url.database).resolve()
+        paths += [database] + [database.with_name(database.name + s) for s in ("-journal", "-wal", "-shm")]
+    for allowed in config.allowed_paths:
+        if any(Path(allowed).resolve().is_relative_to(p) for p in paths):
+            log.warning("--allow-path %s lies inside the server's own data: jobs may not use it", allowed)
+    return paths
+
+
 def build_app(config: ServerConfig) -> PersonalizeApp:
     """A ready ASGI app for ``config``; its job runner starts with the ASGI lifespan.
 
@@ -78,12 +98,11 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     data_dir = Path(config.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     allowed = [Path(p).resolve() for p in config.allowed_paths] or [Path.cwd().resolve()]
-    if data_dir not in allowed:
-        allowed.append(data_dir)
     settings = Settings(
         data_dir=data_dir,
         account_id=config.account_id,
         allowed_paths=allowed,
+        denied_paths=server_state_paths(config),
         s3_endpoint_url=os.environ.get("OPENPERSONALIZE_S3_ENDPOINT_URL"),
     )
     store = MetadataStore(config.resolved_database_url())

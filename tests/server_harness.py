@@ -51,6 +51,7 @@ class Server:
     allow: list[Path]
     env: dict[str, str] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)  # more ``openpersonalize serve`` options
+    cwd: Path | None = None  # the server's working directory (its default --allow-path)
     port: int = 0
     proc: subprocess.Popen | None = None
 
@@ -74,7 +75,7 @@ class Server:
             **self.env,
         }
         log = open(self.data_dir.parent / f"server-{self.port}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd)
         wait_for_port(self.port, self.proc)
         return self
 

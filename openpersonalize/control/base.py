@@ -18,6 +18,7 @@ from ..errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
+from ..store.local_files import Roots
 from ..store.metadata import AlreadyExists, MetadataStore, ParentGone, Resource
 
 ACTIVE = "ACTIVE"
@@ -36,7 +37,13 @@ class Settings:
     data_dir: Path
     account_id: str = "000000000000"
     allowed_paths: list[Path] = field(default_factory=list)
+    denied_paths: list[Path] = field(default_factory=list)  # the server's own state, even inside allowed_paths
     s3_endpoint_url: str | None = None
+
+    @property
+    def roots(self) -> Roots:
+        """Where jobs may read and write local files."""
+        return Roots(tuple(self.allowed_paths), tuple(self.denied_paths))
 
 
 @dataclass

@@ -71,11 +71,11 @@ def _version(call: Call) -> Resource:
 
 
 def _check_io(call: Call) -> tuple[str, str]:
-    p, allowed = call.params, call.control.settings.allowed_paths
+    p, roots = call.params, call.control.settings.roots
     src = p["jobInput"]["s3DataSource"]["path"]
     dst = p["jobOutput"]["s3DataDestination"]["path"]
-    check_location(src, allowed, "jobInput.s3DataSource.path")
-    check_location(dst, allowed, "jobOutput.s3DataDestination.path")
+    check_location(src, roots, "jobInput.s3DataSource.path")
+    check_location(dst, roots, "jobOutput.s3DataDestination.path")
     return src, dst
 
 
@@ -497,11 +497,11 @@ def _start(control: Control, arn: str) -> Resource | None:
 def _outputs(control: Control, job: Resource, write_one: Callable[[Any, Any], dict[str, int]]) -> dict[str, int]:
     settings = control.settings
     s3 = _S3Factory(settings.s3_endpoint_url)
-    sources = data_sources(job.doc["jobInput"]["s3DataSource"]["path"], settings.allowed_paths, s3)
+    sources = data_sources(job.doc["jobInput"]["s3DataSource"]["path"], settings.roots, s3)
     totals = {"lines": 0, "errors": 0}
     for source in sources:
         out = open_output(
-            job.doc["jobOutput"]["s3DataDestination"]["path"], output_name(source.name), settings.allowed_paths, s3
+            job.doc["jobOutput"]["s3DataDestination"]["path"], output_name(source.name), settings.roots, s3
         )
         try:
             stream = source.open()

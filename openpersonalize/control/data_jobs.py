@@ -53,7 +53,7 @@ def create_dataset_export_job(call: Call) -> dict[str, Any]:
     p = call.params
     dataset = get_resource(call, p["datasetArn"], datasets.KIND, datasets.LABEL)
     dst = p["jobOutput"]["s3DataDestination"]["path"]
-    check_location(dst, call.control.settings.allowed_paths, "jobOutput.s3DataDestination.path")
+    check_location(dst, call.control.settings.roots, "jobOutput.s3DataDestination.path")
     arn = call.arn(EXPORT_KIND, p["jobName"])
     doc = {
         "jobName": p["jobName"],
@@ -134,7 +134,7 @@ def run_export(control: Control, arn: str) -> None:
         out = open_output(
             job.doc["jobOutput"]["s3DataDestination"]["path"],
             name,
-            settings.allowed_paths,
+            settings.roots,
             lambda: s3_client(settings.s3_endpoint_url),
         )
     except (LocationError, InvalidInputException, OSError) as exc:
@@ -178,7 +178,7 @@ def create_data_deletion_job(call: Call) -> dict[str, Any]:
     location = (p.get("dataSource") or {}).get("dataLocation")
     if not location:
         raise InvalidInputException("dataSource.dataLocation is required.")
-    check_location(location, call.control.settings.allowed_paths, "dataSource.dataLocation")
+    check_location(location, call.control.settings.roots, "dataSource.dataLocation")
     arn = call.arn(DELETION_KIND, p["jobName"])
     doc = {
         "jobName": p["jobName"],
@@ -207,9 +207,7 @@ def read_user_ids(control: Control, location: str) -> set[str]:
     """The USER_ID column of every CSV at ``location`` (a header row naming USER_ID is required)."""
     settings = control.settings
     users: set[str] = set()
-    for source in data_sources(
-        location, settings.allowed_paths, lambda: s3_client(settings.s3_endpoint_url), (".csv",)
-    ):
+    for source in data_sources(location, settings.roots, lambda: s3_client(settings.s3_endpoint_url), (".csv",)):
         stream = source.open()
         try:
             data = stream.read()

@@ -41,7 +41,7 @@ def create_dataset_import_job(call: Call) -> dict[str, Any]:
     location = p["dataSource"].get("dataLocation")
     if not location:
         raise InvalidInputException("dataSource.dataLocation is required.")
-    check_location(location, call.control.settings.allowed_paths, "dataSource.dataLocation")
+    check_location(location, call.control.settings.roots, "dataSource.dataLocation")
     arn = call.arn(KIND, p["jobName"])
     doc = {
         "jobName": p["jobName"],
@@ -85,7 +85,7 @@ def run_import(control: Control, arn: str) -> None:
     try:
         sources = csv_sources(
             job.doc["dataSource"]["dataLocation"],
-            control.settings.allowed_paths,
+            control.settings.roots,
             lambda: s3_client(control.settings.s3_endpoint_url),
         )
         result = import_csv(

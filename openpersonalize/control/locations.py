@@ -1,8 +1,9 @@
 """Data locations from requests: s3://, file:// and absolute local paths.
 
-Local paths are confined to the operator's allowed directories after resolving
-symlinks, when the request arrives and again when a job opens each file
-(``store.local_files``), so a request can never read or write arbitrary server files.
+Local paths are confined to the operator's allowed directories, minus the server's own
+state (data directory, database), after resolving symlinks, when the request arrives and
+again when a job opens each file (``store.local_files.Roots``), so a request can never read
+or write arbitrary server files.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import unquote, urlparse
 
 from ..data.csv_import import CsvSource
 from ..errors import InvalidInputException
-from ..store.local_files import LocalOutput, LocationError, list_files, open_read, root_of
+from ..store.local_files import OUTSIDE, LocalOutput, LocationError, Roots, list_files, open_read
 
 
 def s3_client(endpoint_url: str | None) -> Any:
@@ -26,15 +27,16 @@ def s3_client(endpoint_url: str | None) -> Any:
     return boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("OPENPERSONALIZE_S3_ENDPOINT_URL"))
 
 
-def parse_s3(location: str) -> tuple[str, str]:
+def parse_s3(location: str, field: str = "dataLocation") -> tuple[str, str]:
+    """(bucket, key) of an ``s3://`` location."""
     parsed = urlparse(location)
     if not parsed.netloc:
-        raise InvalidInputException(f"dataLocation {location!r} has no bucket name.")
+        raise InvalidInputException(f"{field} {location!r} has no bucket name.")
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def local_path(location: str, allowed: list[Path], field: str = "dataLocation") -> Path:
-    """The resolved local path of ``location``; InvalidInputException unless inside an allowed directory."""
+def local_path(location: str, roots: Roots, field: str = "dataLocation") -> Path:
+    """The resolved local path of ``location``; InvalidInputException unless ``roots`` lets jobs use it."""
     if location.startswith("file://"):
         parsed = urlparse(location)
         if parsed.netloc not in ("", "localhost"):
@@ -42,49 +44,53 @@ def local_path(location: str, allowed: list[Path], field: str = "dataLocation") 
         raw = unquote(parsed.path)
     else:
         raw = location
-    if "\x00" in raw:
-        raise InvalidInputException(f"{field} {location!r} contains a NUL character.")
+    _refuse_nul(raw, location, field)
     if not raw.startswith("/"):
         raise InvalidInputException(
             f"{field} {location!r} must be s3://bucket/key, file:///abs/path or an absolute path."
         )
     resolved = Path(os.path.realpath(raw))
-    if root_of(resolved, allowed) is None:
-        raise InvalidInputException(
-            f"{field} {location!r} is outside the directories this server may access "
-            "(start the server with --allow-path DIR to allow one)."
-        )
+    if roots.root_of(resolved) is None:
+        reason = roots.refusal(resolved)
+        hint = " (start the server with --allow-path DIR to allow one)" if reason == OUTSIDE else ""
+        raise InvalidInputException(f"{field} {location!r} {reason}{hint}.")
     return resolved
 
 
-def check_location(location: str, allowed: list[Path], field: str = "dataLocation") -> None:
+def _refuse_nul(text: str, location: str, field: str) -> None:
+    if "\x00" in text:
+        raise InvalidInputException(f"{field} {location!r} contains a NUL character.")
+
+
+def check_location(location: str, roots: Roots, field: str = "dataLocation") -> None:
     """Validate a location's form (and confinement, for local paths) at request time."""
     if location.startswith("s3://"):
-        parse_s3(location)
+        _refuse_nul(location, location, field)
+        parse_s3(location, field)
     else:
-        local_path(location, allowed, field)
+        local_path(location, roots, field)
 
 
-def csv_sources(location: str, allowed: list[Path], s3_factory: Callable[[], Any]) -> list[CsvSource]:
+def csv_sources(location: str, roots: Roots, s3_factory: Callable[[], Any]) -> list[CsvSource]:
     """Every CSV a location names: one file/object, or each CSV under a directory/prefix."""
     if location.startswith("s3://"):
         return _s3_sources(location, s3_factory())
-    path, files = _local_files(location, allowed, (".csv",), "CSV files")
-    return [CsvSource(path.name if p == path else str(p.relative_to(path)), _local_opener(p, allowed)) for p in files]
+    path, files = _local_files(location, roots, (".csv",), "CSV files")
+    return [CsvSource(path.name if p == path else str(p.relative_to(path)), _local_opener(p, roots)) for p in files]
 
 
-def _local_files(location: str, allowed: list[Path], suffixes: tuple[str, ...], what: str) -> tuple[Path, list[Path]]:
+def _local_files(location: str, roots: Roots, suffixes: tuple[str, ...], what: str) -> tuple[Path, list[Path]]:
     """The resolved local ``location`` and the files it names, listed without following links outside."""
-    path = local_path(location, allowed)
-    files = list_files(path, allowed, suffixes)
+    path = local_path(location, roots)
+    files = list_files(path, roots, suffixes)
     if not files:
         raise LocationError(f"No {what} under {location}")
     return path, files
 
 
-def _local_opener(path: Path, allowed: list[Path]) -> Callable[[], BinaryIO]:
-    """Opens ``path`` when called, checking it against the allowed directories then (not only when listed)."""
-    return lambda: open_read(path, allowed)
+def _local_opener(path: Path, roots: Roots) -> Callable[[], BinaryIO]:
+    """Opens ``path`` when called, checking it against the roots then (not only when listed)."""
+    return lambda: open_read(path, roots)
 
 
 def _s3_sources(location: str, client: Any) -> list[CsvSource]:
@@ -122,7 +128,7 @@ def _s3_sources(location: str, client: Any) -> list[CsvSource]:
 
 
 def data_sources(
-    location: str, allowed: list[Path], s3_factory: Callable[[], Any], suffixes: tuple[str, ...] = ()
+    location: str, roots: Roots, s3_factory: Callable[[], Any], suffixes: tuple[str, ...] = ()
 ) -> list[CsvSource]:
     """Every file a location names (any name when ``suffixes`` is empty): one file/object or those under it."""
     if location.startswith("s3://"):
@@ -156,8 +162,8 @@ def data_sources(
             return lambda: client.get_object(Bucket=bucket, Key=k)["Body"]
 
         return [CsvSource(f"s3://{bucket}/{k}", opener(k)) for k in sorted(keys)]
-    _, files = _local_files(location, allowed, suffixes, "input files")
-    return [CsvSource(str(p), _local_opener(p, allowed)) for p in files]
+    _, files = _local_files(location, roots, suffixes, "input files")
+    return [CsvSource(str(p), _local_opener(p, roots)) for p in files]
 
 
 class S3Output:
@@ -192,13 +198,13 @@ class S3Output:
         self._tmp.unlink(missing_ok=True)
 
 
-def open_output(location: str, name: str, allowed: list[Path], s3_factory: Callable[[], Any]) -> LocalOutput | S3Output:
+def open_output(location: str, name: str, roots: Roots, s3_factory: Callable[[], Any]) -> LocalOutput | S3Output:
     """A new output file named ``name`` under the output directory or S3 prefix ``location``.
 
-    A local one is confined to the allowed directories when it is created (see ``LocalOutput``).
+    A local one is confined to the roots when it is created (see ``LocalOutput``).
     """
     if location.startswith("s3://"):
         bucket, key = parse_s3(location)
         prefix = key if not key or key.endswith("/") else key + "/"
         return S3Output(s3_factory(), bucket, prefix + name)
-    return LocalOutput(local_path(location, allowed, "jobOutput.s3DataDestination.path"), name, allowed)
+    return LocalOutput(local_path(location, roots, "jobOutput.s3DataDestination.path"), name, roots)

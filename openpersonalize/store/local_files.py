@@ -1,8 +1,12 @@
 """Local files confined to the server's allowed directories, checked again each time one is opened.
 
-A path is resolved (its symlinks followed) and must lie inside an allowed root; the file is then
+A path is resolved (its symlinks followed) and must lie inside an allowed root and outside every
+denied path (the server's own state: its data directory and database, never a job's to read or
+write, even where an allowed root holds them, as the default cwd holds ./data). The file is then
 reached from the root's directory descriptor one component at a time with ``O_NOFOLLOW``, so a
-symlink planted or swapped in after the check makes the open fail instead of leading outside.
+symlink planted or swapped in after the check makes the open fail instead of leading outside; each
+directory and file opened is also compared by identity (device, inode) with the denied paths, so
+neither a rename nor a hard link reaches the server's state.
 Outputs are created under a random name with ``O_CREAT | O_EXCL | O_NOFOLLOW`` and renamed into
 place: a link already at the final name is replaced, never written through.
 """
@@ -15,6 +19,7 @@ import os
 import secrets
 import stat
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -28,23 +33,71 @@ class LocationError(Exception):
     """A location that exists in form but cannot be read or written (reported as a job failure)."""
 
 
-def root_of(path: Path, roots: Sequence[Path]) -> Path | None:
-    """The allowed root holding the already resolved ``path`` (the innermost when roots nest); None if outside."""
-    inside = [r for r in map(_resolved, roots) if path == r or r in path.parents]
-    return max(inside, key=lambda r: len(r.parts), default=None)
+OUTSIDE = "is outside the directories this server may access"
+SERVER_STATE = "lies in this server's own data (its data directory or database), which jobs may never read or write"
+
+Identity = tuple[int, int]  # (st_dev, st_ino)
+
+
+@dataclass(frozen=True)
+class Roots:
+    """Where jobs may read and write local files: inside an ``allowed`` directory, outside every ``denied`` path."""
+
+    allowed: tuple[Path, ...]
+    denied: tuple[Path, ...] = ()
+
+    def root_of(self, path: Path) -> Path | None:
+        """The allowed root holding the already resolved ``path`` (the innermost when roots nest).
+
+        None if ``path`` is outside every allowed root or inside a denied path.
+        """
+        if self.denies(path):
+            return None
+        inside = [r for r in map(_resolved, self.allowed) if _within(path, r)]
+        return max(inside, key=lambda r: len(r.parts), default=None)
+
+    def denies(self, path: Path) -> bool:
+        """Whether the already resolved ``path`` is, or lies inside, a denied path."""
+        return any(_within(path, d) for d in map(_resolved, self.denied))
+
+    def refusal(self, path: Path) -> str:
+        """Why ``root_of`` found no root for ``path``: ``SERVER_STATE`` or ``OUTSIDE``."""
+        return SERVER_STATE if self.denies(path) else OUTSIDE
+
+    def denied_identities(self) -> frozenset[Identity]:
+        """(device, inode) of each denied path that exists now, to recognise it however it is reached."""
+        found = set()
+        for path in self.denied:
+            with contextlib.suppress(OSError):
+                found.add(_identity(os.stat(path)))
+        return frozenset(found)
+
+
+def _within(path: Path, top: Path) -> bool:
+    return path == top or top in path.parents
+
+
+def _identity(st: os.stat_result) -> Identity:
+    return st.st_dev, st.st_ino
 
 
 def _resolved(path: str | Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def _confine(path: Path, roots: Sequence[Path]) -> tuple[Path, tuple[str, ...]]:
-    """(root, components below it) of ``path`` resolved now; LocationError outside every allowed root."""
+def _confine(path: Path, roots: Roots) -> tuple[Path, tuple[str, ...]]:
+    """(root, components below it) of ``path`` resolved now; LocationError unless ``roots`` lets jobs use it."""
     resolved = _resolved(path)
-    root = root_of(resolved, roots)
+    root = roots.root_of(resolved)
     if root is None:
-        raise LocationError(f"{path} is outside the directories this server may access.")
+        raise LocationError(f"{path} {roots.refusal(resolved)}.")
     return root, resolved.relative_to(root).parts
+
+
+def _refuse_denied(fd: int, path: Path, denied: frozenset[Identity]) -> None:
+    """LocationError if the open ``fd`` is one of the denied paths (reached by a rename or a hard link)."""
+    if _identity(os.fstat(fd)) in denied:
+        raise LocationError(f"{path} {SERVER_STATE}.")
 
 
 def _error(path: Path, exc: OSError) -> LocationError:
@@ -59,11 +112,15 @@ def _error(path: Path, exc: OSError) -> LocationError:
     return LocationError(f"{path}: {exc.strerror or type(exc).__name__}")
 
 
-def _walk(root: Path, parts: Sequence[str], create: bool = False) -> int:
-    """A descriptor of the directory ``root/parts``, reached without following any link (made when ``create``)."""
+def _walk(root: Path, parts: Sequence[str], denied: frozenset[Identity], create: bool = False) -> int:
+    """A descriptor of the directory ``root/parts``, reached without following any link (made when ``create``).
+
+    LocationError if a directory on the way is a denied one, however it came to be there.
+    """
     fd = os.open(root, _DIR_FLAGS)
     try:
-        for part in parts:
+        _refuse_denied(fd, root, denied)
+        for depth, part in enumerate(parts, 1):
             try:
                 child = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
@@ -74,28 +131,36 @@ def _walk(root: Path, parts: Sequence[str], create: bool = False) -> int:
                 child = os.open(part, _DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = child
+            _refuse_denied(fd, root.joinpath(*parts[:depth]), denied)
     except BaseException:
         os.close(fd)
         raise
     return fd
 
 
-def _open_confined(path: Path, roots: Sequence[Path]) -> int:
+def _open_confined(path: Path, roots: Roots) -> int:
     """A read descriptor of ``path`` (file or directory) checked against the roots now, links not followed."""
+    denied = roots.denied_identities()  # before the path check, so a denied directory moved after it is recognised
     root, parts = _confine(path, roots)
     try:
+        parent = _walk(root, parts[:-1], denied)
         if not parts:
-            return os.open(root, _DIR_FLAGS)
-        parent = _walk(root, parts[:-1])
+            return parent
         try:
-            return os.open(parts[-1], _READ_FLAGS, dir_fd=parent)
+            fd = os.open(parts[-1], _READ_FLAGS, dir_fd=parent)
         finally:
             os.close(parent)
     except OSError as exc:
         raise _error(path, exc) from None
+    try:
+        _refuse_denied(fd, path, denied)
+    except LocationError:
+        os.close(fd)
+        raise
+    return fd
 
 
-def open_read(path: Path, roots: Sequence[Path]) -> BinaryIO:
+def open_read(path: Path, roots: Roots) -> BinaryIO:
     """``path`` opened for reading if it is a regular file inside an allowed root now."""
     fd = _open_confined(path, roots)
     try:
@@ -108,12 +173,13 @@ def open_read(path: Path, roots: Sequence[Path]) -> BinaryIO:
         raise
 
 
-def list_files(path: Path, roots: Sequence[Path], suffixes: tuple[str, ...] = ()) -> list[Path]:
+def list_files(path: Path, roots: Roots, suffixes: tuple[str, ...] = ()) -> list[Path]:
     """The file ``path``, or every file under the directory ``path`` ending in one of ``suffixes`` (any if empty).
 
     Subdirectories are walked by descriptor without following links. A link to a file is listed
     (and checked again when opened), a link to a directory is not walked, and any link leading
-    outside the allowed roots fails the listing.
+    outside the allowed roots or into a denied path fails the listing. A denied path met in the
+    walk (./data in the cwd) is left out, as if it were not there.
     """
     fd = _open_confined(path, roots)
     try:
@@ -123,14 +189,16 @@ def list_files(path: Path, roots: Sequence[Path], suffixes: tuple[str, ...] = ()
         if not stat.S_ISDIR(mode):
             raise LocationError(f"{path} is neither a regular file nor a directory.")
         try:
-            return sorted(_files_under(fd, path, roots, suffixes))
+            return sorted(_files_under(fd, path, roots, suffixes, roots.denied_identities()))
         except OSError as exc:
             raise _error(path, exc) from None
     finally:
         os.close(fd)
 
 
-def _files_under(fd: int, path: Path, roots: Sequence[Path], suffixes: tuple[str, ...]) -> Iterator[Path]:
+def _files_under(
+    fd: int, path: Path, roots: Roots, suffixes: tuple[str, ...], denied: frozenset[Identity]
+) -> Iterator[Path]:
     with os.scandir(fd) as entries:
         found = list(entries)
     for entry in found:
@@ -138,14 +206,17 @@ def _files_under(fd: int, path: Path, roots: Sequence[Path], suffixes: tuple[str
         wanted = not suffixes or entry.name.lower().endswith(suffixes)
         if entry.is_symlink():
             target = _resolved(child)
-            if root_of(target, roots) is None:
-                raise LocationError(f"{child} links outside the directories this server may access.")
+            if roots.root_of(target) is None:
+                raise LocationError(f"{child} links to a place that {roots.refusal(target)}.")
             if wanted and target.is_file():
                 yield child
+        elif _identity(entry.stat(follow_symlinks=False)) in denied:
+            continue
         elif entry.is_dir(follow_symlinks=False):
             sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
             try:
-                yield from _files_under(sub, child, roots, suffixes)
+                _refuse_denied(sub, child, denied)
+                yield from _files_under(sub, child, roots, suffixes, denied)
             finally:
                 os.close(sub)
         elif wanted and entry.is_file(follow_symlinks=False):
@@ -156,20 +227,24 @@ class LocalOutput:
     """A new file ``directory/name`` written under a random exclusive temporary name, renamed into place on commit.
 
     The parent directory is resolved and checked against the roots, then reached by descriptor
-    (missing directories are made); the final name itself is never resolved or followed.
+    (missing directories are made); the final name itself is never resolved or followed, and may
+    not be a denied path (a database file kept in an allowed directory).
     """
 
-    def __init__(self, directory: Path, name: str, roots: Sequence[Path]) -> None:
+    def __init__(self, directory: Path, name: str, roots: Roots) -> None:
         parts = PurePosixPath(name).parts
         if not parts or PurePosixPath(name).is_absolute() or any(p in (".", "..") for p in parts):
             raise LocationError(f"Output name {name!r} escapes {directory}")
         parent = directory.joinpath(*parts[:-1])
+        denied = roots.denied_identities()
         root, below = _confine(parent, roots)
         self.final = root.joinpath(*below, parts[-1])
+        if roots.denies(self.final):
+            raise LocationError(f"{self.final} {SERVER_STATE}.")
         self._name = parts[-1]
         self._tmp = f".{self._name}.{secrets.token_hex(8)}.part"
         try:
-            self._dir = _walk(root, below, create=True)
+            self._dir = _walk(root, below, denied, create=True)
         except OSError as exc:
             raise _error(parent, exc) from None
         try:
