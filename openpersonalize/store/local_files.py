@@ -6,7 +6,7 @@ write, even where an allowed root holds them, as the default cwd holds ./data). 
 reached from the root's directory descriptor one component at a time with ``O_NOFOLLOW``, so a
 symlink planted or swapped in after the check makes the open fail instead of leading outside; each
 directory and file opened is also compared by identity (device, inode) with the denied paths, so
-neither a rename nor a hard link reaches the server's state.
+neither a denied directory renamed into place nor a hard link to a denied file gets through.
 Outputs are created under a random name with ``O_CREAT | O_EXCL | O_NOFOLLOW`` and renamed into
 place: a link already at the final name is replaced, never written through.
 """
