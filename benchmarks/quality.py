@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from openpersonalize.data.movielens import prepare_interactions, prepare_items
-from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.evaluation.evaluate import evaluate_model
 from openpersonalize.evaluation.split import split_interactions
 from openpersonalize.recipes.base import BaseModel

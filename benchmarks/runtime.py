@@ -26,6 +26,7 @@ from openpersonalize.blas import single_threaded_blas  # noqa: E402
 from openpersonalize.control.base import Control, Settings  # noqa: E402
 from openpersonalize.control.runtime_api import RuntimeService  # noqa: E402
 from openpersonalize.data.synthetic import write_interactions_csv  # noqa: E402
+from openpersonalize.store.events import EventStore
 from openpersonalize.store.metadata import MetadataStore  # noqa: E402
 
 
@@ -72,7 +73,9 @@ def scenarios(server, group: str, up: str, rank: str, users: list[str], items: l
 def run(server, label: str, cases: list, cache_mb: int, args) -> None:
     """Print one table: every case in-process (the floor) and over HTTP from separate client processes."""
     store = MetadataStore(f"sqlite:///{server.data_dir / 'metadata.db'}")
-    service = RuntimeService(Control(Settings(data_dir=server.data_dir), store), score_cache_bytes=cache_mb << 20)
+    service = RuntimeService(
+        Control(Settings(data_dir=server.data_dir), store, EventStore(store)), score_cache_bytes=cache_mb << 20
+    )
     print(f"\n{label}")
     heads = ["floor p50", "floor p99", "HTTP p50", "HTTP p99", "req/s", "p99/floor"]
     print(f"{'request':42} " + " ".join(f"{h:>9}" for h in heads))
@@ -91,7 +94,7 @@ def run(server, label: str, cases: list, cache_mb: int, args) -> None:
 
 def catalogue(server, group: str, up: str, rank: str, args) -> tuple[str, list]:
     store = MetadataStore(f"sqlite:///{server.data_dir / 'metadata.db'}")
-    model = RuntimeService(Control(Settings(data_dir=server.data_dir), store)).load_model(
+    model = RuntimeService(Control(Settings(data_dir=server.data_dir), store, EventStore(store))).load_model(
         store.get(up).doc["solutionVersionArn"]
     )
     users = [str(u) for u in model.user_ids[: args.users].tolist()]

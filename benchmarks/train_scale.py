@@ -18,7 +18,7 @@ import time
 import pyarrow as pa
 
 from openpersonalize.data.synthetic import ML25M_ITEMS, ML25M_ROWS, ML25M_USERS, interaction_batches
-from openpersonalize.data.training import TrainingData
+from openpersonalize.data.training_data import TrainingData
 from openpersonalize.recipes.sims import SimsRecipe
 from openpersonalize.recipes.user_personalization import UserPersonalizationV2Recipe
 

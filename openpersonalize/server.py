@@ -13,12 +13,14 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from .api.app import PersonalizeApp
+from .api.events_routes import events_routes
 from .blas import single_threaded_blas
-from .control import events_api
 from .control.base import Control, Settings
+from .control.live_data import LiveData
 from .control.operations import job_handlers
 from .control.runtime_api import DEFAULT_SCORE_CACHE_BYTES, RuntimeService
 from .jobs.runner import JobRunner
+from .store.events import EventStore
 from .store.metadata import MetadataStore
 
 log = logging.getLogger(__name__)
@@ -106,7 +108,9 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
         s3_endpoint_url=os.environ.get("OPENPERSONALIZE_S3_ENDPOINT_URL"),
     )
     store = MetadataStore(config.resolved_database_url())
-    control = Control(settings, store)
+    control = Control(settings, store, EventStore(store))
+    live = LiveData(control)
+    control.forget_tracking_id = live.forget
     runtime = RuntimeService(control, score_cache_bytes=max(0, config.score_cache_mb) << 20)
     runner = JobRunner(store, job_handlers(control, runtime.load_model, runtime), workers=config.job_workers)
     control.wake_jobs = runner.wake
@@ -119,7 +123,7 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     return PersonalizeApp(
         control,
         credentials,
-        rest_handlers={**runtime.rest_handlers(), **events_api.rest_handlers(control)},
+        rest_handlers={**runtime.rest_handlers(), **events_routes(live)},
         on_startup=startup,
         on_shutdown=runner.stop,
         inline_operations=runtime.rest_handlers().keys(),

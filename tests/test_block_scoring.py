@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from openpersonalize.data.movielens import prepare_interactions, prepare_items
-from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.base import load_model
 from openpersonalize.recipes.popularity import PopularityCountRecipe
 from openpersonalize.recipes.ranking import PersonalizedRankingRecipe

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from openpersonalize.data.training import TrainingData
+from openpersonalize.data.training_data import TrainingData
 from openpersonalize.evaluation.evaluate import catalogue_size, evaluate_model
 from openpersonalize.evaluation.metrics import compute_metrics, ndcg, precision, reciprocal_rank
 from openpersonalize.evaluation.split import split_interactions

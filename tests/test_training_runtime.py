@@ -15,6 +15,7 @@ from openpersonalize.control.base import Control, Settings
 from openpersonalize.control.runtime_api import RuntimeService
 from openpersonalize.data import movielens
 from openpersonalize.server import ServerConfig
+from openpersonalize.store.events import EventStore
 from openpersonalize.store.metadata import MetadataStore
 from server_harness import unique, wait_status
 
@@ -254,7 +255,7 @@ def test_promotions_mix_in_flagged_items(server, personalize, trained, movies):
 def test_a_new_process_preloads_deployed_campaigns(server, trained):
     """What each server process runs at startup: the newest ACTIVE campaigns load before any request."""
     store = MetadataStore(ServerConfig(str(server.data_dir), server.database_url).resolved_database_url())
-    service = RuntimeService(Control(Settings(data_dir=server.data_dir), store))
+    service = RuntimeService(Control(Settings(data_dir=server.data_dir), store, EventStore(store)))
     active = [c.arn for c in store.list("campaign") if c.status == "ACTIVE"]
     warmed = service.warm_campaigns()
     assert warmed and warmed == active[:8]

@@ -18,6 +18,7 @@ from ..errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
+from ..store.events import EventStore
 from ..store.local_files import Roots
 from ..store.metadata import AlreadyExists, MetadataStore, ParentGone, Resource
 
@@ -48,11 +49,17 @@ class Settings:
 
 @dataclass
 class Control:
-    """Shared state of the control plane: settings, metadata store, job queue hook."""
+    """Shared state of the control plane: settings, metadata store, the process's one event store, hooks.
+
+    ``wake_jobs`` tells the job runner a job was queued; ``forget_tracking_id`` tells the events
+    service a tracker was deleted (the server assembly wires both).
+    """
 
     settings: Settings
     store: MetadataStore
+    events: EventStore
     wake_jobs: Callable[[], None] = lambda: None
+    forget_tracking_id: Callable[[str], None] = lambda _tracking_id: None
 
     @property
     def objects_dir(self) -> Path:

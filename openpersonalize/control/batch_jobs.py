@@ -29,6 +29,7 @@ from ..recipes.registry import (
     get_recipe,
 )
 from ..runtime.scoring import Ranked, public_scores, top_k_of, top_k_rows
+from ..store.events import EventStore
 from ..store.metadata import MetadataStore, Resource
 from . import filters, solutions
 from .base import (
@@ -543,7 +544,8 @@ def _worker_handler(
     The worker opens the metadata store and the memory-mapped model itself and reads the live
     events once at its start, so its lines equal the runtime's answers as the parent's would.
     """
-    control = Control(settings, MetadataStore(database_url))
+    store = MetadataStore(database_url)
+    control = Control(settings, store, EventStore(store))
     session = batch_session(RuntimeService(control), version_arn, filter_arn, exploration)
     session.prefetch_live_events()
     return inference_block_handler(session, k)

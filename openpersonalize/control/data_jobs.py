@@ -34,7 +34,6 @@ from .base import (
     mark_failed,
     paginate,
 )
-from .events_api import event_store
 from .locations import LocationError, check_location, data_sources, open_output, s3_client
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ def list_dataset_export_jobs(call: Call) -> dict[str, Any]:
 
 def _live_rows(control: Control, dataset: Resource) -> list[dict[str, Any]]:
     """What PutEvents / PutItems / PutUsers stored for the dataset, as rows keyed by schema field name."""
-    events = event_store(control)
+    events = control.events
     kind = dataset.doc["datasetType"]
     if kind != "INTERACTIONS":
         id_field = "ITEM_ID" if kind == "ITEMS" else "USER_ID"
@@ -304,7 +303,7 @@ def _delete_live(control: Control, group: str, users: set[str]) -> int:
     users_dataset = next(
         (d.arn for d in control.store.children(group, (datasets.KIND,)) if d.doc.get("datasetType") == "USERS"), None
     )
-    return event_store(control).delete_users(group, sorted(users), users_dataset)
+    return control.events.delete_users(group, sorted(users), users_dataset)
 
 
 def fail_deletion(control: Control, arn: str, reason: str) -> None:

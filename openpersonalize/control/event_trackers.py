@@ -73,9 +73,7 @@ def list_event_trackers(call: Call) -> dict[str, Any]:
 def delete_event_tracker(call: Call) -> dict[str, Any]:
     res = get_resource(call, call.params["eventTrackerArn"], KIND, LABEL)
     call.store.delete(res.arn)
-    from .events_api import forget_tracking_id  # events_api imports this module
-
-    forget_tracking_id(res.doc["trackingId"])
+    call.control.forget_tracking_id(res.doc["trackingId"])
     dataset = interactions_dataset(call, res.doc["datasetGroupArn"])
     if dataset is not None and dataset.doc.get("trackingId") == res.doc["trackingId"]:
         call.store.update(dataset.arn, trackingId=None)

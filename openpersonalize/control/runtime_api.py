@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data.csv_import import read_snapshot
 from ..data.tables import upsert_rows
-from ..data.training import UserHistory
+from ..data.training_data import UserHistory
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterExpr, FilterValueError, parse_filter
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION, get_recipe
@@ -30,7 +30,6 @@ from ..runtime.scored import HEAD_ITEMS, ScoredItems
 from ..store.metadata import Resource
 from . import campaigns, datasets, filters
 from .base import ACTIVE, Control
-from .events_api import event_store
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def stored_live_events(control: Control) -> LiveEventSource:
     Anonymous users ask for recommendations with their sessionId as userId, as in Personalize,
     so events of that session which no user has claimed yet count too.
     """
-    events = event_store(control)
+    events = control.events
 
     def source(group: str, user_id: str | None, session_id: str | None) -> list[tuple[str, float, str]]:
         return events.item_history(group, user_id, session_id)
@@ -159,7 +158,7 @@ class RuntimeService:
     def _deployment(self, version: Resource) -> Deployed:
         by_type = self._datasets(version.doc["datasetGroupArn"])
         items, users = by_type.get("ITEMS"), by_type.get("USERS")
-        events = event_store(self.control)
+        events = self.control.events
         live_items = events.live_version(items.arn) if items else None
         key = (
             version.arn,
@@ -405,14 +404,10 @@ class BatchSession:
         source = self.service.live_events
         if source is None or not getattr(source, "__qualname__", "").startswith("stored_live_events."):
             return
-        from .events_api import event_store
-
         index = self.deployed.model.item_index
         by_user: dict[str, list[LiveEvent]] = {}
         anonymous: dict[str, list[LiveEvent]] = {}
-        for user_id, session_id, item_id, stamp, event_type in event_store(self.service.control).item_events(
-            self.group
-        ):
+        for user_id, session_id, item_id, stamp, event_type in self.service.control.events.item_events(self.group):
             idx = index.get(item_id) if item_id else None
             if idx is None:
                 continue

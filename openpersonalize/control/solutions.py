@@ -364,9 +364,7 @@ def _write_live_events(control: Control, group: str, path: Path) -> Path | None:
     """Events received through PutEvents are interactions too: hand them to training as Parquet."""
     import pyarrow.parquet as pq
 
-    from .events_api import event_store
-
-    table = event_store(control).all_events(group)
+    table = control.events.all_events(group)
     if table.num_rows == 0:
         return None
     pq.write_table(table, path)

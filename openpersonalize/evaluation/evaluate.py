@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from openpersonalize.data.training import UserHistory
+from openpersonalize.data.training_data import UserHistory
 from openpersonalize.evaluation.metrics import compute_metrics
 from openpersonalize.evaluation.split import EvalSplit
 

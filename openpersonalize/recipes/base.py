@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.kernels import history_stats, rank_weights
 
 MANIFEST = "manifest.json"

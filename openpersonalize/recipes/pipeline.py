@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from openpersonalize.data.training import TrainingData
+from openpersonalize.data.training_data import TrainingData
 from openpersonalize.evaluation.evaluate import evaluate_model
 from openpersonalize.evaluation.metrics import METRIC_KEYS
 from openpersonalize.evaluation.split import split_interactions

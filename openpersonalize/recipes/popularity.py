@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.base import DAY, BaseModel, param
 from openpersonalize.recipes.registry import USER_PERSONALIZATION
 

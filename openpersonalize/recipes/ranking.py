@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from openpersonalize.data.training import UserHistory
+from openpersonalize.data.training_data import UserHistory
 from openpersonalize.recipes.registry import PERSONALIZED_RANKING
 from openpersonalize.recipes.user_personalization import UserPersonalizationModel, UserPersonalizationRecipe
 

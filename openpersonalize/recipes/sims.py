@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, param, recency_weights
 from openpersonalize.recipes.kernels import repeat_probability
 from openpersonalize.recipes.registry import RELATED_ITEMS, get_recipe

@@ -19,7 +19,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg import blas
 
-from openpersonalize.data.training import TrainingData, UserHistory
+from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, exploration_config, param
 from openpersonalize.recipes.kernels import (
     best_indices,

@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from ..data.training import UserHistory
+from ..data.training_data import UserHistory
 from ..filters import CompiledFilter, FilterExpr, ItemCatalog, UserContext, compile_filter
 from .cache import LoadingCache
 from .id_index import IdIndex

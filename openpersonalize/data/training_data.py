@@ -52,7 +52,7 @@ def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]
     """(codes int32, unique values as numpy str) in first-appearance order."""
     enc = pc.dictionary_encode(column)
     if isinstance(enc, pa.ChunkedArray):
-        enc = enc.unify_dictionaries() if hasattr(enc, "unify_dictionaries") else enc
+        enc = enc.unify_dictionaries()
         chunks = enc.chunks
         if not chunks:
             return np.zeros(0, np.int32), np.zeros(0, dtype=str)
