@@ -292,8 +292,8 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
 
     def from_heads(out: list[Any], todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]]) -> list:
         """Answer the lines whose top k lies in the model's ranking head (``best_items``); return the others."""
-        best_items = getattr(deployed.model, "best_items", None)
-        if best_items is None or session.filter is not None or kind != USER_PERSONALIZATION:
+        best_items = deployed.model.best_items
+        if not deployed.model.has_ranking_head or session.filter is not None or kind != USER_PERSONALIZATION:
             return todo
         rest = []
         for entry in todo:

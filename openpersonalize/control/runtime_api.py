@@ -94,6 +94,7 @@ class RuntimeService:
     ) -> None:
         self.control = control
         self.live_events = live_events or stored_live_events(control)
+        self.reads_event_store = live_events is None  # batch jobs may then prefetch a group's events at once
         self.scores: ArrayCache[ScoredItems] = ArrayCache(score_cache_bytes)
         self._docs = _DocCache(control)
         self._models: LoadingCache[Any] = LoadingCache(8)
@@ -111,7 +112,7 @@ class RuntimeService:
         """
 
         def load() -> Any:
-            from ..recipes.pipeline import load_model
+            from ..recipes.artifacts import load_model
 
             version = self.control.store.get(version_arn)
             if version is None or version.status != ACTIVE or not version.doc.get("_model"):
@@ -259,7 +260,7 @@ class RuntimeService:
         caching = self.scores.max_bytes > 0
 
         def score() -> ScoredItems:
-            head = model.best_items(history, context) if ranked and hasattr(model, "best_items") else None
+            head = model.best_items(history, context) if ranked and model.has_ranking_head else None
             if head is None:
                 return ScoredItems.of(model.score_user(history, context), HEAD_ITEMS if ranked and caching else 0)
             return ScoredItems.from_head(*head, model.n_items, lambda: model.score_user(history, context))
@@ -401,8 +402,7 @@ class BatchSession:
 
         Only when the service reads the event store (``stored_live_events``); another source is asked per user.
         """
-        source = self.service.live_events
-        if source is None or not getattr(source, "__qualname__", "").startswith("stored_live_events."):
+        if not self.service.reads_event_store:
             return
         index = self.deployed.model.item_index
         by_user: dict[str, list[LiveEvent]] = {}

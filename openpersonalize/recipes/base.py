@@ -1,15 +1,9 @@
-"""Shared model machinery: artifact layout (npy + manifest.json), histories, popularity,
-cold start and item exploration, so every recipe family behaves the same at runtime.
-
-Artifact directory: one ``<name>.npy`` per dense array, ``<name>.data/.indices/.indptr.npy``
-per sparse matrix, and ``manifest.json`` (written last) naming the model class, recipe,
-parameters and arrays. ``load(dir, mmap=True)`` memory-maps every array read-only.
+"""Shared model machinery: ids, histories, popularity, cold start and item exploration, so every
+recipe family behaves the same at runtime; artifacts are written and read by ``artifacts.py``.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,9 +12,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from openpersonalize.data.training_data import TrainingData, UserHistory
+from openpersonalize.recipes.artifacts import Artifact, read_artifact, write_artifact
 from openpersonalize.recipes.kernels import history_stats, rank_weights
+from openpersonalize.recipes.protocol import Model
 
-MANIFEST = "manifest.json"
 DAY = 86_400.0
 
 
@@ -64,11 +59,10 @@ def recency_weights(history: UserHistory, half_life: float, floor: float, enable
     return uniq, rank_weights(rank, counts, half_life, floor, np.inf, enabled)
 
 
-class BaseModel:
-    """Common state + save/load for every model family."""
+class BaseModel(Model):
+    """The ``Model`` every family builds on: ids, histories and popularity held as arrays, saved as one artifact."""
 
     kind: ClassVar[str] = "base"
-    sparse_names: ClassVar[tuple[str, ...]] = ("item_features",)
 
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}
@@ -213,47 +207,16 @@ class BaseModel:
 
     # ---------------------------------------------------------- persistence
     def save(self, dir: Path) -> None:
-        """Write arrays then manifest.json (the manifest marks the artifact complete)."""
-        dir = Path(dir)
-        dir.mkdir(parents=True, exist_ok=True)
-        for name, arr in self.arrays.items():
-            np.save(dir / f"{name}.npy", np.ascontiguousarray(arr))
-        for name, mat in self.sparse.items():
-            mat = mat.tocsr()
-            np.save(dir / f"{name}.data.npy", mat.data)
-            np.save(dir / f"{name}.indices.npy", mat.indices)
-            np.save(dir / f"{name}.indptr.npy", mat.indptr)
-        manifest = {
-            "format": 1,
-            "model": self.kind,
-            "class": f"{type(self).__module__}:{type(self).__name__}",
-            "arrays": sorted(self.arrays),
-            "sparse": {k: list(v.shape) for k, v in self.sparse.items()},
-            **self.meta,
-        }
-        tmp = dir / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1, default=str))
-        tmp.replace(dir / MANIFEST)
+        """Write the arrays and metadata as an artifact."""
+        write_artifact(dir, type(self), self.kind, Artifact(self.arrays, self.sparse, self.meta))
 
     @classmethod
     def load(cls, dir: Path, mmap: bool = True) -> BaseModel:
         """Load an artifact written by ``save`` (arrays memory-mapped read-only when ``mmap``)."""
-        dir = Path(dir)
-        manifest = json.loads((dir / MANIFEST).read_text())
+        artifact = read_artifact(dir, mmap)
         model = cls.__new__(cls)
         BaseModel.__init__(model)
-        mode = "r" if mmap else None
-
-        def read(path: Path) -> np.ndarray:
-            # a plain ndarray view of the mapping: slicing an np.memmap costs a Python-level __getitem__ each time
-            return np.load(path, mmap_mode=mode, allow_pickle=False).view(np.ndarray)
-
-        for name in manifest["arrays"]:
-            model.arrays[name] = read(dir / f"{name}.npy")
-        for name, shape in manifest.get("sparse", {}).items():
-            parts = [read(dir / f"{name}.{p}.npy") for p in ("data", "indices", "indptr")]
-            model.sparse[name] = sp.csr_matrix(tuple(parts), shape=tuple(shape))
-        model.meta = {k: v for k, v in manifest.items() if k not in ("format", "model", "class", "arrays", "sparse")}
+        model.arrays, model.sparse, model.meta = artifact.arrays, artifact.sparse, artifact.meta
         model.after_load()
         return model
 
@@ -268,18 +231,3 @@ class BaseModel:
     def score_item(self, item_index: int) -> np.ndarray:
         """Related-item scores for one item (popularity for the base model)."""
         return self.popularity_scores()
-
-    def score_users(self, histories: list[UserHistory], context: dict[str, Any] | None = None) -> np.ndarray:
-        """Scores for a block of users (n_users x n_items): their ``score_user`` rows, stacked."""
-        rows = [np.asarray(self.score_user(h, context)) for h in histories]
-        if not rows:
-            return np.zeros((0, self.n_items), np.float32)
-        return np.stack(rows)
-
-
-def load_model(dir: Path, mmap: bool = True) -> BaseModel:
-    """Load any artifact, dispatching on the class named in manifest.json."""
-    manifest = json.loads((Path(dir) / MANIFEST).read_text())
-    module, _, name = manifest["class"].partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    return cls.load(Path(dir), mmap=mmap)

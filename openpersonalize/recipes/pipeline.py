@@ -9,7 +9,6 @@ interactions, without refitting; metrics are carried over from the previous vers
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ from openpersonalize.data.training_data import TrainingData
 from openpersonalize.evaluation.evaluate import evaluate_model
 from openpersonalize.evaluation.metrics import METRIC_KEYS
 from openpersonalize.evaluation.split import split_interactions
-from openpersonalize.recipes.base import MANIFEST, BaseModel, load_model
+from openpersonalize.recipes.artifacts import has_artifact, load_model
+from openpersonalize.recipes.protocol import Model
 from openpersonalize.recipes.registry import get_recipe
 
 MIN_INTERACTIONS = 1000
@@ -100,11 +100,11 @@ def train_solution_version(
     merged = {**info.default_hyperparameters, **{k: str(v) for k, v in (params or {}).items()}}
     out_dir = Path(out_dir)
 
-    if previous_dir is not None and (Path(previous_dir) / MANIFEST).exists():
+    if previous_dir is not None and has_artifact(Path(previous_dir)):
         previous = load_model(Path(previous_dir), mmap=False)
         data = TrainingData.from_tables(filtered, items, users)
         report(0.3)
-        if hasattr(previous, "updated"):
+        if previous.updates_incrementally:
             model = previous.updated(data)
         else:  # cheap families simply refit with the previous parameters
             model = recipe.fit(data, previous.meta.get("params", merged))
@@ -138,13 +138,8 @@ def train_solution_version(
     return TrainResult(metrics, merged, time.perf_counter() - t0, trials)
 
 
-def _fit(recipe: Any, data: TrainingData, params: dict[str, Any], seed: int) -> BaseModel:
+def _fit(recipe: Any, data: TrainingData, params: dict[str, Any], seed: int) -> Model:
     try:
         return recipe.fit(data, params, seed=seed)
     except TypeError:
         return recipe.fit(data, params)
-
-
-def read_metrics(model_dir: Path) -> dict[str, float]:
-    """The offline metrics recorded in an artifact's manifest."""
-    return dict(json.loads((Path(model_dir) / MANIFEST).read_text()).get("metrics") or {})

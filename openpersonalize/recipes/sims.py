@@ -121,7 +121,6 @@ class SimsModel(BaseModel):
     """Sparse top-k neighbour lists; related items = the item's row."""
 
     kind = "sims"
-    sparse_names = ("item_features", "neighbours")
 
     def score_item(self, item_index: int) -> np.ndarray:
         """Neighbour similarity (popularity breaks ties / fills items without neighbours)."""

@@ -156,6 +156,8 @@ class UserPersonalizationModel(BaseModel):
     """EASE (+ iALS) scorer folding in the request-time history."""
 
     kind = "user-personalization"
+    has_ranking_head = True
+    updates_incrementally = True
 
     def after_load(self) -> None:
         """Rebuild derived state (iALS Gram matrix, dense transition rows, scaled priors)."""
