@@ -22,12 +22,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import drive, floor, load_poc_group, signed, start_server, train_and_deploy, wait  # noqa: E402
 
+from openpersonalize.api.runtime_routes import runtime_routes  # noqa: E402
 from openpersonalize.blas import single_threaded_blas  # noqa: E402
 from openpersonalize.control.base import Control, Settings  # noqa: E402
-from openpersonalize.control.runtime_api import RuntimeService  # noqa: E402
+from openpersonalize.control.resource_lookup import StoredResourceLookup  # noqa: E402
 from openpersonalize.data.synthetic import write_interactions_csv  # noqa: E402
-from openpersonalize.store.events import EventStore
+from openpersonalize.runtime.service import RuntimeService  # noqa: E402
+from openpersonalize.store.events import EventStore  # noqa: E402
 from openpersonalize.store.metadata import MetadataStore  # noqa: E402
+
+
+def runtime_service(server, cache_mb: int = 0) -> RuntimeService:
+    """An in-process RuntimeService over the benchmark server's data (the floor's and the catalogue's)."""
+    store = MetadataStore(f"sqlite:///{server.data_dir / 'metadata.db'}")
+    control = Control(Settings(data_dir=server.data_dir), store, EventStore(store))
+    return RuntimeService(StoredResourceLookup(control), control.events, score_cache_bytes=cache_mb << 20)
 
 
 def scenarios(server, group: str, up: str, rank: str, users: list[str], items: list[str]) -> list:
@@ -72,15 +81,13 @@ def scenarios(server, group: str, up: str, rank: str, users: list[str], items: l
 
 def run(server, label: str, cases: list, cache_mb: int, args) -> None:
     """Print one table: every case in-process (the floor) and over HTTP from separate client processes."""
-    store = MetadataStore(f"sqlite:///{server.data_dir / 'metadata.db'}")
-    service = RuntimeService(
-        Control(Settings(data_dir=server.data_dir), store, EventStore(store)), score_cache_bytes=cache_mb << 20
-    )
+    service = runtime_service(server, cache_mb)
     print(f"\n{label}")
     heads = ["floor p50", "floor p99", "HTTP p50", "HTTP p99", "req/s", "p99/floor"]
     print(f"{'request':42} " + " ".join(f"{h:>9}" for h in heads))
     for name, path, bodies in cases:
-        handler = service.get_recommendations if path == "/recommendations" else service.get_personalized_ranking
+        routes = runtime_routes(service)
+        handler = routes["GetRecommendations" if path == "/recommendations" else "GetPersonalizedRanking"]
         it = iter(range(10**9))
         bare = floor(lambda bodies=bodies, handler=handler, it=it: handler("us-east-1", bodies[next(it) % len(bodies)]))
         requests = [(path, *signed(server.url, path, b)) for b in bodies]
@@ -93,10 +100,9 @@ def run(server, label: str, cases: list, cache_mb: int, args) -> None:
 
 
 def catalogue(server, group: str, up: str, rank: str, args) -> tuple[str, list]:
-    store = MetadataStore(f"sqlite:///{server.data_dir / 'metadata.db'}")
-    model = RuntimeService(Control(Settings(data_dir=server.data_dir), store, EventStore(store))).load_model(
-        store.get(up).doc["solutionVersionArn"]
-    )
+    service = runtime_service(server)
+    campaign = service.resources.campaign(up)
+    model = service.load_model(campaign.version_arn)
     users = [str(u) for u in model.user_ids[: args.users].tolist()]
     items = [str(i) for i in model.item_ids.tolist()]
     about = f"{len(items):,} items, {len(model.user_ids):,} users, {len(users)} users cycled"

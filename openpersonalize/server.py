@@ -14,12 +14,14 @@ from sqlalchemy.engine import make_url
 
 from .api.app import PersonalizeApp
 from .api.events_routes import events_routes
+from .api.runtime_routes import runtime_routes
 from .blas import single_threaded_blas
 from .control.base import Control, Settings
 from .control.live_data import LiveData
 from .control.operations import job_handlers
-from .control.runtime_api import DEFAULT_SCORE_CACHE_BYTES, RuntimeService
+from .control.resource_lookup import StoredResourceLookup
 from .jobs.runner import JobRunner
+from .runtime.service import DEFAULT_SCORE_CACHE_BYTES, RuntimeService
 from .store.events import EventStore
 from .store.metadata import MetadataStore
 
@@ -111,8 +113,10 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     control = Control(settings, store, EventStore(store))
     live = LiveData(control)
     control.forget_tracking_id = live.forget
-    runtime = RuntimeService(control, score_cache_bytes=max(0, config.score_cache_mb) << 20)
-    runner = JobRunner(store, job_handlers(control, runtime.load_model, runtime), workers=config.job_workers)
+    runtime = RuntimeService(
+        StoredResourceLookup(control), control.events, score_cache_bytes=max(0, config.score_cache_mb) << 20
+    )
+    runner = JobRunner(store, job_handlers(control, runtime), workers=config.job_workers)
     control.wake_jobs = runner.wake
     credentials, _ = load_credentials(data_dir)
 
@@ -120,14 +124,15 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
         runner.start()
         threading.Thread(target=runtime.warm_campaigns, name="openpersonalize-warm", daemon=True).start()
 
+    runtime_ops = runtime_routes(runtime)
     return PersonalizeApp(
         control,
         credentials,
-        rest_handlers={**runtime.rest_handlers(), **events_routes(live)},
+        rest_handlers={**runtime_ops, **events_routes(live)},
         on_startup=startup,
         on_shutdown=runner.stop,
-        inline_operations=runtime.rest_handlers().keys(),
-        preshaped_operations=runtime.rest_handlers().keys(),
+        inline_operations=runtime_ops.keys(),
+        preshaped_operations=runtime_ops.keys(),
     )
 
 

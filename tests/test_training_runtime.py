@@ -12,8 +12,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from openpersonalize.control.base import Control, Settings
-from openpersonalize.control.runtime_api import RuntimeService
+from openpersonalize.control.resource_lookup import StoredResourceLookup
 from openpersonalize.data import movielens
+from openpersonalize.runtime.requests import RankRequest
+from openpersonalize.runtime.service import RuntimeService
 from openpersonalize.server import ServerConfig
 from openpersonalize.store.events import EventStore
 from openpersonalize.store.metadata import MetadataStore
@@ -255,13 +257,14 @@ def test_promotions_mix_in_flagged_items(server, personalize, trained, movies):
 def test_a_new_process_preloads_deployed_campaigns(server, trained):
     """What each server process runs at startup: the newest ACTIVE campaigns load before any request."""
     store = MetadataStore(ServerConfig(str(server.data_dir), server.database_url).resolved_database_url())
-    service = RuntimeService(Control(Settings(data_dir=server.data_dir), store, EventStore(store)))
+    control = Control(Settings(data_dir=server.data_dir), store, EventStore(store))
+    service = RuntimeService(StoredResourceLookup(control), control.events)
     active = [c.arn for c in store.list("campaign") if c.status == "ACTIVE"]
     warmed = service.warm_campaigns()
     assert warmed and warmed == active[:8]
-    request = {"campaignArn": trained["campaigns"]["aws-personalized-ranking"], "userId": "1", "inputList": ["1"]}
-    ranked = service.get_personalized_ranking("eu-west-3", request)
-    assert [r["itemId"] for r in ranked["personalizedRanking"]] == ["1"]
+    request = RankRequest(campaign_arn=trained["campaigns"]["aws-personalized-ranking"], user_id="1", input_list=["1"])
+    ranked = service.rank(request)
+    assert [r.item_id for r in ranked.items] == ["1"]
 
 
 def test_unknown_user_gets_cold_start(server, trained):

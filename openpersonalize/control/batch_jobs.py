@@ -2,7 +2,8 @@
 
 Every input file ``<name>`` under jobInput.s3DataSource.path yields ``<name>.out`` under
 jobOutput.s3DataDestination.path, one output line per input line, streamed. Scoring goes
-through the runtime's ``BatchSession``, so a batch line equals the runtime's answer.
+through the runtime's ``BatchSession`` (``runtime/batch_session.py``), so a batch line equals the
+runtime's answer.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from ..recipes.registry import (
     USER_SEGMENTATION,
     get_recipe,
 )
+from ..runtime.batch_session import BatchSession
+from ..runtime.requests import MAX_RESULTS
 from ..runtime.scoring import Ranked, public_scores, top_k_of, top_k_rows
+from ..runtime.service import RuntimeService
 from ..store.events import EventStore
 from ..store.metadata import MetadataStore, Resource
 from . import filters, solutions
@@ -48,7 +52,7 @@ from .base import (
     paginate,
 )
 from .locations import LocationError, check_location, data_sources, open_output, s3_client
-from .runtime_api import MAX_RESULTS, BatchSession, RuntimeService, batch_session
+from .resource_lookup import StoredResourceLookup
 
 log = logging.getLogger(__name__)
 
@@ -263,11 +267,7 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
         rows, masks = [], []
         for row, ((slot, user, values, _), history) in enumerate(zip(todo, histories, strict=True)):
             try:
-                mask = (
-                    None
-                    if session.filter is None
-                    else session._mask(values, deployed.user_context(user, history), None)
-                )
+                mask = session.mask(values, user, history)
             except (InvalidInputException, ResourceNotFoundException) as exc:
                 out[slot] = LineError(exc.message)
                 continue
@@ -380,7 +380,7 @@ def _segment_queries(lines: list[bytes], session: BatchSession, attribute: bool)
                 expr = line.get("itemAttributes")
                 if not isinstance(expr, str) or not expr.strip():
                     raise LineError("itemAttributes is required and must be a string.")
-                items = np.flatnonzero(attribute_items(expr.strip(), deployed._metadata, n))
+                items = np.flatnonzero(attribute_items(expr.strip(), deployed.item_columns, n))
             else:
                 ids = line.get("itemIds")
                 if not isinstance(ids, list) or not ids:
@@ -438,10 +438,10 @@ def segment_users(
     return out
 
 
-def _user_mask(session: BatchSession, filter_arn: str | None) -> np.ndarray | None:
+def _user_mask(control: Control, session: BatchSession, filter_arn: str | None) -> np.ndarray | None:
     if not filter_arn:
         return None
-    res = session.service.control.store.get(filter_arn)
+    res = control.store.get(filter_arn)
     if res is None:
         raise LocationError(f"Filter {filter_arn} no longer exists.")
     model = session.deployed.model
@@ -546,8 +546,8 @@ def _worker_handler(
     """
     store = MetadataStore(database_url)
     control = Control(settings, store, EventStore(store))
-    session = batch_session(RuntimeService(control), version_arn, filter_arn, exploration)
-    session.prefetch_live_events()
+    service = RuntimeService(StoredResourceLookup(control), control.events)
+    session = BatchSession(service, version_arn, filter_arn, exploration, live_snapshot=True)
     return inference_block_handler(session, k)
 
 
@@ -564,8 +564,9 @@ def run_batch_inference(control: Control, runtime: RuntimeService, arn: str) -> 
     try:
         exploration = (doc.get("batchInferenceJobConfig") or {}).get("itemExplorationConfig")
         k = int(doc.get("numResults") or DEFAULT_RESULTS)
-        session = batch_session(runtime, doc["solutionVersionArn"], doc.get("filterArn"), exploration)
-        session.prefetch_live_events()
+        session = BatchSession(
+            runtime, doc["solutionVersionArn"], doc.get("filterArn"), exploration, live_snapshot=True
+        )
         handle = inference_block_handler(session, k)
         workers = Workers(
             _worker_handler,
@@ -606,9 +607,8 @@ def run_batch_segment(control: Control, runtime: RuntimeService, arn: str) -> No
     try:
         version = control.store.get(doc["solutionVersionArn"])
         attribute = bool(version and version.doc.get("recipeArn") == ITEM_ATTRIBUTE_AFFINITY)
-        session = batch_session(runtime, doc["solutionVersionArn"])
-        session.prefetch_live_events()
-        allowed = _user_mask(session, doc.get("filterArn"))
+        session = BatchSession(runtime, doc["solutionVersionArn"], live_snapshot=True)
+        allowed = _user_mask(control, session, doc.get("filterArn"))
         k = int(doc.get("numResults") or DEFAULT_RESULTS)
 
         def write_one(stream: Any, out: Any) -> dict[str, int]:

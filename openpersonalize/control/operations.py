@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..jobs.runner import JobHandler
+from ..runtime.service import RuntimeService
 from . import (
     batch_jobs,
     campaigns,
@@ -18,7 +19,6 @@ from . import (
     tagging,
 )
 from .base import Control, Operation
-from .runtime_api import RuntimeService
 
 OPERATIONS: dict[str, Operation] = {
     **dataset_groups.OPERATIONS,
@@ -36,14 +36,12 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
-def job_handlers(
-    control: Control, load_model: campaigns.ModelLoader, runtime: RuntimeService | None = None
-) -> dict[str, JobHandler]:
-    """Background job kinds this control plane queues (``load_model`` deploys campaigns, ``runtime`` scores batches)."""
+def job_handlers(control: Control, runtime: RuntimeService) -> dict[str, JobHandler]:
+    """Background job kinds this control plane queues (``runtime`` loads deployed models and scores batches)."""
     return {
-        **batch_jobs.job_handlers(control, runtime or RuntimeService(control)),
+        **batch_jobs.job_handlers(control, runtime),
         **data_jobs.job_handlers(control),
         **import_jobs.job_handlers(control),
         **solutions.job_handlers(control),
-        **campaigns.job_handlers(control, load_model),
+        **campaigns.job_handlers(control, runtime.load_model),
     }

@@ -16,7 +16,8 @@ import orjson
 import pyarrow as pa
 
 from ..data.training_data import UserHistory
-from ..filters import CompiledFilter, FilterExpr, ItemCatalog, UserContext, compile_filter
+from ..errors import InvalidInputException
+from ..filters import CompiledFilter, FilterExpr, FilterValueError, ItemCatalog, UserContext, compile_filter
 from .cache import LoadingCache
 from .id_index import IdIndex
 from .scored import ScoredItems
@@ -85,7 +86,7 @@ class Deployed:
         self.id_index = IdIndex(self.item_ids, self.model.item_index)
         self.catalog = ItemCatalog(self.items, self.item_ids)
         self._filters: LoadingCache[CompiledFilter] = LoadingCache(64)
-        self._metadata = self._align_metadata()
+        self.item_columns = self._align_metadata()
 
     def _align_metadata(self) -> dict[str, list[Any]]:
         """Item metadata columns as lists in model item order (None where unknown)."""
@@ -133,7 +134,7 @@ class Deployed:
     def metadata(self, index: int, columns: Sequence[str]) -> dict[str, str]:
         out = {}
         for name in columns:
-            values = self._metadata.get(name.upper())
+            values = self.item_columns.get(name.upper())
             value = values[index] if values is not None else None
             if value is not None:
                 out[name] = str(value)
@@ -142,7 +143,23 @@ class Deployed:
     def mask(
         self, filt: CompiledFilter | None, values: Mapping[str, str], user: UserContext, current_item: int | None
     ) -> np.ndarray | None:
-        return filt.mask(user, values, current_item) if filt is not None else None
+        """The items ``filt`` allows for this user (None: every item); bad filterValues -> InvalidInputException."""
+        if filt is None:
+            return None
+        try:
+            return filt.mask(user, values, current_item)
+        except FilterValueError as exc:
+            raise InvalidInputException(f"filterValues: {exc}") from None
+
+    def related_scores(self, item_id: str | None) -> tuple[np.ndarray, int | None]:
+        """Scores for items related to ``item_id`` (the item itself excluded) and its index; popularity when the
+        model does not know the item (index None)."""
+        current = self.model.item_index.get(item_id) if item_id is not None else None
+        if current is None:
+            return np.array(self.model.popularity_scores(), dtype=np.float64, copy=True), None
+        scores = np.array(self.model.score_item(current), dtype=np.float64, copy=True)
+        scores[current] = -np.inf
+        return scores, current
 
     def recommend(
         self,

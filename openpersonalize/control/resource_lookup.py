@@ -1,0 +1,68 @@
+"""The runtime's ``ResourceLookup`` over the metadata store: stored documents as the runtime's typed views."""
+
+from __future__ import annotations
+
+from ..recipes.registry import USER_PERSONALIZATION, get_recipe
+from ..runtime.resources import CampaignView, DatasetView, FilterView, GroupDatasets, VersionView
+from ..store.metadata import Resource
+from . import campaigns, datasets, filters, solutions
+from .base import ACTIVE, Control
+
+
+class StoredResourceLookup:
+    """Reads campaigns, solution versions, datasets and filters from ``control``'s store on every call."""
+
+    def __init__(self, control: Control) -> None:
+        self.control = control
+
+    def _get(self, arn: str, kind: str) -> Resource | None:
+        res = self.control.store.get(arn)
+        return res if res is not None and res.kind == kind else None
+
+    @staticmethod
+    def _campaign_view(res: Resource) -> CampaignView:
+        config = res.doc.get("campaignConfig") or {}
+        return CampaignView(
+            arn=res.arn,
+            status=str(res.status),
+            active=res.status == ACTIVE,
+            version_arn=res.doc["solutionVersionArn"],
+            metadata_enabled=bool(config.get("enableMetadataWithRecommendations")),
+            exploration=config.get("itemExplorationConfig") or None,
+        )
+
+    def campaign(self, arn: str) -> CampaignView | None:
+        res = self._get(arn, campaigns.KIND)
+        return self._campaign_view(res) if res is not None else None
+
+    def version(self, arn: str) -> VersionView | None:
+        res = self._get(arn, solutions.VERSION_KIND)
+        if res is None:
+            return None
+        recipe = get_recipe(res.doc["recipeArn"])
+        model = res.doc.get("_model")
+        return VersionView(
+            arn=res.arn,
+            active=res.status == ACTIVE,
+            group_arn=res.doc["datasetGroupArn"],
+            recipe_type=recipe.recipe_type if recipe else USER_PERSONALIZATION,
+            model_dir=self.control.objects_dir / model if model else None,
+        )
+
+    def datasets(self, group_arn: str) -> GroupDatasets:
+        by_type = {d.doc["datasetType"]: d for d in self.control.store.children(group_arn, (datasets.KIND,))}
+
+        def view(kind: str) -> DatasetView | None:
+            res = by_type.get(kind)
+            if res is None:
+                return None
+            return DatasetView(res.arn, datasets.snapshot_path(self.control, res), res.doc.get("_snapshotId"))
+
+        return GroupDatasets(items=view("ITEMS"), users=view("USERS"))
+
+    def filter(self, arn: str) -> FilterView | None:
+        res = self._get(arn, filters.KIND)
+        return FilterView(res.arn, res.doc["datasetGroupArn"], res.doc["filterExpression"]) if res else None
+
+    def active_campaigns(self) -> list[CampaignView]:
+        return [self._campaign_view(c) for c in self.control.store.list(campaigns.KIND) if c.status == ACTIVE]

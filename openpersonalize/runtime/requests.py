@@ -1,0 +1,107 @@
+"""The runtime's typed requests and results: what ``RuntimeService``'s entry points take and return.
+
+The REST glue (``api.runtime_routes``) builds these from request bodies already validated against
+botocore's model and turns the results into response bodies; the runtime never sees a dict request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_RESULTS = 25
+MAX_RESULTS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionRequest:
+    """Items of another filter mixed into a share of the recommendations."""
+
+    name: str | None = None
+    percent: int = 0
+    filter_arn: str | None = None
+    filter_values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendRequest:
+    """GetRecommendations: a user's (USER_PERSONALIZATION) or an item's (RELATED_ITEMS) best items."""
+
+    campaign_arn: str | None
+    user_id: str | None = None
+    item_id: str | None = None
+    num_results: int = DEFAULT_RESULTS
+    filter_arn: str | None = None
+    filter_values: Mapping[str, str] = field(default_factory=dict)
+    context: Mapping[str, str] = field(default_factory=dict)
+    metadata_columns: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    promotions: Sequence[PromotionRequest] = ()
+    recommender_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RankRequest:
+    """GetPersonalizedRanking: the caller's items in the order a user would like them."""
+
+    campaign_arn: str | None
+    user_id: str | None
+    input_list: Sequence[str]
+    filter_arn: str | None = None
+    filter_values: Mapping[str, str] = field(default_factory=dict)
+    context: Mapping[str, str] = field(default_factory=dict)
+    metadata_columns: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecommendRequest:
+    """GetActionRecommendations: a user's best actions (from an ACTIONS dataset)."""
+
+    campaign_arn: str | None
+    user_id: str | None = None
+    num_results: int = DEFAULT_RESULTS
+    filter_arn: str | None = None
+    filter_values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendedItem:
+    """One recommended item: its rounded score, the promotion that placed it, its metadata when asked for."""
+
+    item_id: str
+    score: float
+    promotion: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendations:
+    """GetRecommendations' answer, best first."""
+
+    items: Sequence[RecommendedItem]
+    recommendation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RankedItem:
+    """One item of a ranked list; ``score`` is None for an item the model does not score."""
+
+    item_id: str
+    score: float | None = None
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """GetPersonalizedRanking's answer: the caller's items best first (unscored ones last)."""
+
+    items: Sequence[RankedItem]
+    recommendation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecommendations:
+    """GetActionRecommendations' answer: actions best first, as ``{"actionId", "score"}``."""
+
+    actions: Sequence[Mapping[str, Any]]
+    recommendation_id: str

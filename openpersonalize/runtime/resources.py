@@ -1,0 +1,78 @@
+"""What the runtime reads of the lifecycle: typed views of campaigns, solution versions, datasets and filters.
+
+The control plane owns these resources; it implements ``ResourceLookup`` (``control.resource_lookup``)
+and the server assembly hands it to ``RuntimeService``, so the runtime never imports ``control``.
+Lookups read the metadata store each time; the runtime caches what it needs for a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    """A campaign as the runtime serves it."""
+
+    arn: str
+    status: str
+    active: bool
+    version_arn: str
+    metadata_enabled: bool  # campaignConfig.enableMetadataWithRecommendations
+    exploration: Mapping[str, Any] | None  # campaignConfig.itemExplorationConfig
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """A solution version: its dataset group, recipe type and (once ACTIVE) its model artifact."""
+
+    arn: str
+    active: bool
+    group_arn: str
+    recipe_type: str
+    model_dir: Path | None
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    """An ITEMS or USERS dataset: its snapshot directory (None before the first import) and its id."""
+
+    arn: str
+    snapshot: Path | None
+    snapshot_id: str | None
+
+
+@dataclass(frozen=True)
+class GroupDatasets:
+    """The metadata datasets of a dataset group that requests read."""
+
+    items: DatasetView | None
+    users: DatasetView | None
+
+
+@dataclass(frozen=True)
+class FilterView:
+    """A filter: its dataset group and expression."""
+
+    arn: str
+    group_arn: str
+    expression: str
+
+
+class ResourceLookup(Protocol):
+    """Where the deployed model, its datasets and filters are for an ARN (None: no such resource of that kind)."""
+
+    def campaign(self, arn: str) -> CampaignView | None: ...
+
+    def version(self, arn: str) -> VersionView | None: ...
+
+    def datasets(self, group_arn: str) -> GroupDatasets: ...
+
+    def filter(self, arn: str) -> FilterView | None: ...
+
+    def active_campaigns(self) -> list[CampaignView]:
+        """ACTIVE campaigns, newest first."""
+        ...

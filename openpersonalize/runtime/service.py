@@ -1,0 +1,421 @@
+"""The runtime: GetRecommendations, GetPersonalizedRanking and GetActionRecommendations on deployed models.
+
+One ``RuntimeService`` per server process. It resolves a campaign through the lifecycle's
+``ResourceLookup`` (views cached for a second, so a campaign switch or a new import is seen
+within one), loads its ``Deployed`` model, merges the user's live events from the ``EventStore``
+into the training history, scores, filters and ranks. Batch jobs score through the same methods
+(``BatchSession``), so a batch line equals the runtime's answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+
+from ..data.csv_import import read_snapshot
+from ..data.tables import upsert_rows
+from ..data.training_data import UserHistory
+from ..errors import InvalidInputException, ResourceNotFoundException
+from ..filters import CompiledFilter, FilterExpr, parse_filter
+from ..recipes.artifacts import load_model
+from ..recipes.protocol import Model
+from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
+from .cache import ArrayCache, LoadingCache
+from .deployed import Deployed, LiveEvent, Promotion, RankedIds, history_digest
+from .id_index import IdIndex
+from .requests import (
+    MAX_RESULTS,
+    ActionRecommendations,
+    ActionRecommendRequest,
+    PromotionRequest,
+    RankedItem,
+    Ranking,
+    RankRequest,
+    Recommendations,
+    RecommendedItem,
+    RecommendRequest,
+)
+from .resources import CampaignView, DatasetView, ResourceLookup, VersionView
+from .scored import HEAD_ITEMS, ScoredItems
+
+log = logging.getLogger(__name__)
+
+VIEW_TTL_SECONDS = 1.0
+DEFAULT_SCORE_CACHE_BYTES = 128 << 20
+
+V = TypeVar("V")
+
+
+class LiveReads(Protocol):
+    """The live data the runtime reads (``store.events.EventStore`` implements it)."""
+
+    def item_history(
+        self, dataset_group_arn: str, user_id: str | None, session_id: str | None
+    ) -> list[tuple[str, float, str]]: ...
+
+    def item_events(self, dataset_group_arn: str) -> Iterable[tuple[str | None, str, str, float, str]]: ...
+
+    def live_version(self, key: str) -> int: ...
+
+    def records(self, dataset_arn: str) -> list[dict[str, Any]]: ...
+
+    def record(self, dataset_arn: str, record_id: str) -> dict[str, Any] | None: ...
+
+
+class _Recent(Generic[V]):
+    """Values read at most once a second per key: the hot path asks the metadata store rarely."""
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, read: Callable[[], V]) -> V:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._values.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+        value = read()
+        with self._lock:
+            self._values[key] = (now + VIEW_TTL_SECONDS, value)
+        return value
+
+
+@dataclass(frozen=True)
+class Target:
+    """A solution version resolved for scoring: its deployed model and its dataset group."""
+
+    version_arn: str
+    group_arn: str
+    deployed: Deployed
+
+    @property
+    def recipe_type(self) -> str:
+        return self.deployed.recipe_type
+
+
+def _users_table(snapshot: DatasetView) -> dict[str, dict[str, Any]]:
+    table = read_snapshot(snapshot.snapshot)
+    if table is None:
+        return {}
+    return {str(row.pop("USER_ID")): row for row in table.to_pylist()}
+
+
+def _metadata_columns(campaign: CampaignView, wanted: Mapping[str, Sequence[str]]) -> list[str]:
+    if not wanted:
+        return []
+    if not campaign.metadata_enabled:
+        raise InvalidInputException(
+            "metadataColumns: campaign was created without campaignConfig.enableMetadataWithRecommendations."
+        )
+    unknown = [k for k in wanted if k.upper() != "ITEMS"]
+    if unknown:
+        raise InvalidInputException(f"metadataColumns: only the ITEMS dataset is supported, not {unknown[0]}.")
+    return [c for cols in wanted.values() for c in cols]
+
+
+def _context(campaign: CampaignView, context: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(context)
+    if campaign.exploration:
+        out["itemExplorationConfig"] = campaign.exploration
+    return out
+
+
+def _recommendation_id() -> str:
+    return f"RID-{uuid.uuid4()}"
+
+
+class RuntimeService:
+    """Serves the runtime API from deployed models; one per server process."""
+
+    def __init__(
+        self, resources: ResourceLookup, live: LiveReads, score_cache_bytes: int = DEFAULT_SCORE_CACHE_BYTES
+    ) -> None:
+        self.resources = resources
+        self.live = live
+        self.scores: ArrayCache[ScoredItems] = ArrayCache(score_cache_bytes)
+        self._views: _Recent[Any] = _Recent()
+        self._models: LoadingCache[Model] = LoadingCache(8)
+        self._deployed: LoadingCache[Deployed] = LoadingCache(8)
+        self._filters: LoadingCache[FilterExpr] = LoadingCache(256)
+
+    # -- the entry points ------------------------------------------------------
+    def recommend(self, request: RecommendRequest) -> Recommendations:
+        """GetRecommendations: a user's or an item's best items from a campaign."""
+        campaign, target = self._campaign(request.campaign_arn, request.recommender_arn)
+        deployed, kind = target.deployed, target.recipe_type
+        k = request.num_results
+        if not 1 <= k <= MAX_RESULTS:
+            raise InvalidInputException(f"numResults must be between 1 and {MAX_RESULTS}, got {k}.")
+        user_id, item_id = request.user_id, request.item_id
+        if kind == PERSONALIZED_RANKING:
+            raise InvalidInputException("This campaign ranks lists: call GetPersonalizedRanking with an inputList.")
+        if kind == USER_PERSONALIZATION:
+            if not user_id:
+                raise InvalidInputException("userId is required for a USER_PERSONALIZATION campaign.")
+            if item_id:
+                raise InvalidInputException("itemId is not supported for a USER_PERSONALIZATION campaign.")
+        if kind == RELATED_ITEMS and not item_id:
+            raise InvalidInputException("itemId is required for a RELATED_ITEMS campaign.")
+        columns = _metadata_columns(campaign, request.metadata_columns)
+        filt = self.item_filter(target, request.filter_arn)
+        history = self.history(target, user_id)
+        context = _context(campaign, request.context)
+        promotion = request.promotions[0] if request.promotions else None
+        ranked = self.top_items(
+            target, history, user_id, item_id, k, filt, request.filter_values, context, promotion=promotion
+        )
+        item_ids = deployed.item_ids
+        items = [
+            RecommendedItem(item_ids[idx], score, promo, deployed.metadata(idx, columns) if columns else None)
+            for idx, score, promo in ranked
+        ]
+        return Recommendations(items, _recommendation_id())
+
+    def rank(self, request: RankRequest) -> Ranking:
+        """GetPersonalizedRanking: the caller's items ordered for a user."""
+        campaign, target = self._campaign(request.campaign_arn, None)
+        deployed = target.deployed
+        if deployed.recipe_type != PERSONALIZED_RANKING:
+            raise InvalidInputException("GetPersonalizedRanking needs a campaign of a PERSONALIZED_RANKING recipe.")
+        input_list = request.input_list
+        if not 1 <= len(input_list) <= MAX_RESULTS:
+            raise InvalidInputException(
+                f"inputList must hold between 1 and {MAX_RESULTS} items, got {len(input_list)}."
+            )
+        user_id = request.user_id
+        if not user_id:
+            raise InvalidInputException("userId is required for GetPersonalizedRanking.")
+        columns = _metadata_columns(campaign, request.metadata_columns)
+        filt = self.item_filter(target, request.filter_arn)
+        history = self.history(target, user_id)
+        context = _context(campaign, request.context)
+        ranked = self.ranked_items(target, history, user_id, input_list, filt, request.filter_values, context)
+        scores = ranked.padded_scores()
+        if not columns:
+            items = [RankedItem(i, s) for i, s in zip(ranked.item_ids, scores, strict=True)]
+        else:
+            index = deployed.model.item_index
+            items = [
+                RankedItem(i, s, None if (idx := index.get(i)) is None else deployed.metadata(idx, columns))
+                for i, s in zip(ranked.item_ids, scores, strict=True)
+            ]
+        return Ranking(items, _recommendation_id())
+
+    def recommend_actions(self, request: ActionRecommendRequest) -> ActionRecommendations:
+        """GetActionRecommendations: no campaign here serves actions (this server has no ACTIONS datasets)."""
+        if request.campaign_arn:
+            raise ResourceNotFoundException(f"campaignArn {request.campaign_arn} does not exist.")
+        raise ResourceNotFoundException("No resource for GetActionRecommendations.")
+
+    # -- what requests and batch jobs share --------------------------------------
+    def target(self, version_arn: str) -> Target:
+        """An ACTIVE solution version resolved for scoring (ResourceNotFoundException otherwise); read fresh."""
+        version = self.resources.version(version_arn)
+        if version is None or not version.active:
+            raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
+        return self._target(version)
+
+    def item_filter(self, target: Target, arn: str | None, field: str = "filterArn") -> CompiledFilter | None:
+        """The filter ``arn`` compiled for the target's items (None without one); it must be of the same group."""
+        if not arn:
+            return None
+        view = self._views.get(("filter", arn), lambda: self.resources.filter(arn))
+        if view is None:
+            raise ResourceNotFoundException(f"{field} {arn} does not exist.")
+        if view.group_arn != target.group_arn:
+            raise InvalidInputException(f"{field} {arn} belongs to another dataset group than the campaign.")
+        expr = self._filters.get(arn, lambda: parse_filter(view.expression))
+        return target.deployed.compiled(arn, expr)
+
+    def live_history(self, target: Target, user_id: str | None, session_id: str | None = None) -> list[LiveEvent]:
+        """The user's (and their unclaimed session's) live events the model knows the items of, oldest first.
+
+        Anonymous users ask for recommendations with their sessionId as userId, as in Personalize,
+        so events of that session which no user has claimed yet count too.
+        """
+        if not (user_id or session_id):
+            return []
+        index = target.deployed.model.item_index
+        live = []
+        for item_id, stamp, event_type in self.live.item_history(target.group_arn, user_id, session_id):
+            idx = index.get(item_id)
+            if idx is not None:
+                live.append(LiveEvent(idx, int(stamp), event_type))
+        return live
+
+    def history(self, target: Target, user_id: str | None, session_id: str | None = None) -> UserHistory:
+        """Training history plus live events (a PutEvents 200 is visible at once)."""
+        return target.deployed.history(user_id, self.live_history(target, user_id, session_id))
+
+    def user_scores(
+        self, target: Target, history: UserHistory, context: dict[str, Any], ranked: bool = True, cache: bool = True
+    ) -> ScoredItems:
+        """``score_user`` with its ranking head, memoised on (solution version, history, context) when ``cache``:
+        the model is a pure function of them, so a user asking again (another shelf or filter, a reload) costs
+        a lookup.
+
+        With ``ranked`` (recommendations), a model with a ranking head (``has_ranking_head``) scores the whole
+        catalogue only for a request the head cannot answer (a filter leaving too few of its items).
+        """
+        model = target.deployed.model
+        caching = cache and self.scores.max_bytes > 0
+
+        def score() -> ScoredItems:
+            head = model.best_items(history, context) if ranked and model.has_ranking_head else None
+            if head is None:
+                return ScoredItems.of(model.score_user(history, context), HEAD_ITEMS if ranked and caching else 0)
+            return ScoredItems.from_head(*head, model.n_items, lambda: model.score_user(history, context))
+
+        if not caching:
+            return score()
+        return self.scores.get((target.version_arn, ranked, history_digest(history, context)), score)
+
+    def top_items(
+        self,
+        target: Target,
+        history: UserHistory,
+        user_id: str | None,
+        item_id: str | None,
+        k: int,
+        filt: CompiledFilter | None,
+        filter_values: Mapping[str, str],
+        context: dict[str, Any],
+        promotion: PromotionRequest | None = None,
+        cache: bool = True,
+    ) -> list[tuple[int, float, str | None]]:
+        """The ``k`` best allowed items for a user (USER_PERSONALIZATION) or an item (RELATED_ITEMS), with
+        promoted ones mixed in: (item index, rounded score, promotion name)."""
+        deployed = target.deployed
+        user = deployed.user_context(user_id, history)
+        current = None
+        if target.recipe_type == RELATED_ITEMS:
+            scores: np.ndarray | ScoredItems
+            scores, current = deployed.related_scores(item_id)
+        else:
+            scores = self.user_scores(target, history, context, cache=cache)
+        allowed = deployed.mask(filt, filter_values, user, current)
+        promoted = self._promotion(target, promotion, user, current) if promotion is not None else None
+        return deployed.recommend(scores, k, allowed, promoted)
+
+    def ranked_items(
+        self,
+        target: Target,
+        history: UserHistory,
+        user_id: str,
+        item_ids: Sequence[str],
+        filt: CompiledFilter | None,
+        filter_values: Mapping[str, str],
+        context: dict[str, Any],
+        cache: bool = True,
+    ) -> RankedIds:
+        """The caller's items best first for a user (PERSONALIZED_RANKING)."""
+        deployed = target.deployed
+        scores = self.user_scores(target, history, context, ranked=False, cache=cache).scores
+        allowed = deployed.mask(filt, filter_values, deployed.user_context(user_id, history), None)
+        return deployed.rank(scores, item_ids, allowed)
+
+    # -- loading ---------------------------------------------------------------
+    def load_model(self, version_arn: str) -> Model:
+        """The solution version's model, memory-mapped, cached and warmed (the deploy job calls this).
+
+        Warming scores one training user and looks an id up: the compiled kernels of the model and of
+        list ranking load from their on-disk cache (or compile, once per install) at deploy time rather
+        than on a request.
+        """
+
+        def load() -> Model:
+            version = self.resources.version(version_arn)
+            if version is None or not version.active or version.model_dir is None:
+                raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
+            model = load_model(version.model_dir)
+            if len(model.user_ids):  # every kernel best_items uses runs in score_user too
+                model.score_user(model.training_history(str(model.user_ids[0])))
+            IdIndex(["0"], {"0": 0}).positions(["0"])
+            return model
+
+        return self._models.get(version_arn, load)
+
+    def warm_campaigns(self) -> list[str]:
+        """Load the newest ACTIVE campaigns' deployments (as many as stay cached) before requests ask; their ARNs.
+
+        Each server process loads a campaign on its first request: the model's memory maps, its compiled
+        kernels and the item metadata, about a second. A process started with campaigns already deployed
+        (a restart, ``--workers N``) does it at startup instead, in the background.
+        """
+        warmed = []
+        for campaign in self.resources.active_campaigns()[: self._deployed.capacity]:
+            version = self._version(campaign.version_arn)
+            if version is None:
+                continue
+            try:
+                self._target(version)
+            except Exception:  # a campaign that cannot load fails its requests with the reason instead
+                log.warning("could not preload campaign %s", campaign.arn, exc_info=True)
+            else:
+                warmed.append(campaign.arn)
+        return warmed
+
+    # -- resolution --------------------------------------------------------------
+    def _version(self, arn: str) -> VersionView | None:
+        return self._views.get(("version", arn), lambda: self.resources.version(arn))
+
+    def _campaign(self, arn: str | None, recommender_arn: str | None) -> tuple[CampaignView, Target]:
+        if recommender_arn and not arn:
+            raise ResourceNotFoundException(f"recommenderArn {recommender_arn} does not exist.")
+        if not arn:
+            raise InvalidInputException("campaignArn is required.")
+        campaign = self._views.get(("campaign", arn), lambda: self.resources.campaign(arn))
+        if campaign is None:
+            raise ResourceNotFoundException(f"campaignArn {arn} does not exist.")
+        if not campaign.active:
+            raise InvalidInputException(f"Campaign {arn} is not ACTIVE (status: {campaign.status}).")
+        version = self._version(campaign.version_arn)
+        if version is None:
+            raise ResourceNotFoundException(f"The solution version of campaign {arn} no longer exists.")
+        return campaign, self._target(version)
+
+    def _target(self, version: VersionView) -> Target:
+        """The version's deployment, rebuilt when its ITEMS/USERS snapshot or live ITEMS records change."""
+        group = self._views.get(("datasets", version.group_arn), lambda: self.resources.datasets(version.group_arn))
+        items, users = group.items, group.users
+        live = self.live
+        key = (
+            version.arn,
+            items.snapshot_id if items else None,
+            live.live_version(items.arn) if items else None,
+            users.arn if users else None,
+            users.snapshot_id if users else None,
+        )
+        model = self.load_model(version.arn)
+
+        def build() -> Deployed:
+            items_table = None
+            if items:
+                records = [{"ITEM_ID": r["id"], **r["properties"]} for r in live.records(items.arn)]
+                items_table = upsert_rows(read_snapshot(items.snapshot), records, "ITEM_ID")
+            return Deployed(
+                model,
+                version.recipe_type,
+                items_table,
+                _users_table(users) if users else {},
+                (lambda user_id: live.record(users.arn, user_id)) if users else None,
+            )
+
+        return Target(version.arn, version.group_arn, self._deployed.get(key, build))
+
+    def _promotion(
+        self, target: Target, spec: PromotionRequest, user: Any, current: int | None
+    ) -> tuple[Promotion, np.ndarray | None]:
+        if not 1 <= spec.percent <= 100:
+            raise InvalidInputException("promotions.1.percentPromotedItems must be between 1 and 100.")
+        filt = self.item_filter(target, spec.filter_arn, "promotions.1.filterArn")
+        promo = Promotion(spec.name or "promotion", spec.percent, filt, spec.filter_values)
+        return promo, target.deployed.mask(filt, spec.filter_values, user, current)
