@@ -13,11 +13,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, islice
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import orjson
+from botocore.response import StreamingBody
 
 from .process_pool import OrderedPool, default_processes
+
+# a batch input: a local file opened for binary reading, or an S3 object's body
+InputStream = IO[bytes] | StreamingBody
 
 BLOCK_LINES = 1024
 POOL_MIN_BLOCKS = 4  # below this many blocks, starting worker processes costs more than it saves
@@ -57,9 +61,9 @@ class Workers:
     processes: int = field(default_factory=default_processes)
 
 
-def iter_lines(stream: Any) -> Iterator[bytes]:
-    """Lines of a binary stream (a local file or a botocore StreamingBody), without line ends."""
-    if hasattr(stream, "iter_lines"):
+def iter_lines(stream: InputStream) -> Iterator[bytes]:
+    """Lines of a batch input, without line ends."""
+    if isinstance(stream, StreamingBody):
         yield from stream.iter_lines(chunk_size=1 << 20)
         return
     for line in stream:
@@ -85,7 +89,7 @@ def dump_line(value: dict[str, Any]) -> bytes:
     """
     try:
         return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError:
+    except orjson.JSONEncodeError:
         return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 
 
@@ -133,7 +137,7 @@ def _worker_answerer(factory: Callable[..., BlockHandler], kwargs: dict[str, Any
 
 
 def stream_jsonl_blocks(
-    stream: Any,
+    stream: InputStream,
     write: Callable[[bytes], None],
     handle: BlockHandler,
     progress: Callable[[int], None] | None = None,
