@@ -8,7 +8,7 @@ far as it can before refusing it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import hypothesis.strategies as st
 from fuzz_cases import Case, Operation, World, json_body
@@ -78,6 +78,22 @@ SIGNED_HEADERS = {"X-Amz-Target"}
 # Signing faults, each answered 403 whatever the request.
 BAD_AUTH = ["unsigned", "unknown key", "wrong secret", "body changed after signing", "expired", "garbled"]
 
+# Every way a malformed request is broken (one per request).
+FAULTS = [
+    "deep nesting",
+    "huge string",
+    "top-level type",
+    "invalid json",
+    "nul bytes",
+    "content type",
+    "method",
+    "path",
+    "query",
+    "target",
+    "unsigned header",
+    "bad auth",
+]
+
 
 def _nested(depth: int, opener: str) -> bytes:
     closer = "]" if opener == "[" else "}"
@@ -91,12 +107,11 @@ def _first_string_member(op: Operation) -> str:
 
 
 @st.composite
-def malformed_case(draw: Callable, ops: Sequence[Operation], world: World) -> Case:
-    """A request to a random operation's address, broken in one way."""
-    op = draw(st.sampled_from(ops))
+def malformed_case(draw: Callable, op: Operation, world: World) -> Case:
+    """A request to ``op``'s address, broken in one way."""
     headers, method, path = op.headers(), op.model.http["method"], op.path
     member = _first_string_member(op)
-    fault = draw(st.sampled_from(_FAULTS))
+    fault = draw(st.sampled_from(FAULTS))
     real = valid(op.model.input_shape, world.for_operation(op), sparse=True)  # it would succeed if sent right
     body = b"{}"
     auth, expect = "signed", range(100, 500)
@@ -158,19 +173,3 @@ def malformed_case(draw: Callable, ops: Sequence[Operation], world: World) -> Ca
         auth = draw(st.sampled_from(BAD_AUTH))
         what, expect = f"auth {auth}", FORBIDDEN
     return Case("malformed", f"{fault}: {what}", op, method, path, headers, body, auth, expect)
-
-
-_FAULTS = [
-    "deep nesting",
-    "huge string",
-    "top-level type",
-    "invalid json",
-    "nul bytes",
-    "content type",
-    "method",
-    "path",
-    "query",
-    "target",
-    "unsigned header",
-    "bad auth",
-]

@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import re
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,12 +57,18 @@ class ServerStuck(Exception):
     """The server did not answer a request at all."""
 
 
-def cases(ops: Sequence[Operation], world: World) -> st.SearchStrategy[Case]:
-    """Shaped requests (valid or one mutation off) about two times out of three, malformed ones otherwise."""
-    # The runtime and events operations, the hot paths, weigh as much as the 71 control-plane ones together.
-    ops = [*ops, *(op for op in ops if op.service != "personalize" for _ in range(8))]
-    shaped = shaped_case(ops, world)
-    return st.sampled_from([shaped, shaped, malformed_case(ops, world)]).flatmap(lambda strategy: strategy)
+def cases(op: Operation, world: World) -> st.SearchStrategy[Case]:
+    """Requests of ``op``: shaped (valid or one mutation off) two times out of three, malformed otherwise."""
+    shaped = shaped_case(op, world)
+    return st.sampled_from([shaped, shaped, malformed_case(op, world)]).flatmap(lambda strategy: strategy)
+
+
+def schedule(requests: int) -> list[tuple[Operation, int]]:
+    """How many requests each operation gets: an even share, three for the runtime and events
+    operations (the hot paths); at least ``requests`` in all."""
+    weights = {op.name: 1 if op.service == "personalize" else 3 for op in catalog()}
+    total = sum(weights.values())
+    return [(op, math.ceil(requests * weights[op.name] / total)) for op in catalog()]
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,7 @@ class Report:
     max_seconds: float = 0.0
     slowest: str = ""
     failures: list[Failure] = field(default_factory=list, repr=False)
+    faults: set[str] = field(default_factory=set)
     stuck: bool = False
 
     def record(self, case: Case, response: Response | None, error: str = "") -> None:
@@ -199,6 +207,8 @@ class Report:
         self.kinds[case.kind] += 1
         if case.operation is not None:
             self.operations[case.kind].add(case.operation.name)
+        if case.kind == "malformed":
+            self.faults.add(case.what.split(":")[0])
         if response is None:
             self.failures.append(Failure(case, None, 0.0, [f"no response: {error}"], b""))
             return
@@ -243,43 +253,57 @@ def run(
     seed: int | None = None,
     progress: Callable[[Report], None] | None = None,
 ) -> Report:
-    """Send ``requests`` generated requests to ``target``; derandomized (reproducible) unless ``seed`` is given."""
-    ops = catalog()
+    """Send at least ``requests`` generated requests to ``target``, operation by operation;
+    derandomized (reproducible) unless ``seed`` is given."""
     report = Report()
     connection = Connection(target.endpoint, STUCK_SECONDS)
+    try:
+        for op, count in schedule(requests):
+            _fuzz_operation(op, count, target, connection, world, seed, report)
+            if progress is not None:
+                progress(report)
+            if report.stuck:
+                break
+    finally:
+        connection.close()
+    return report
+
+
+def _fuzz_operation(
+    op: Operation, count: int, target: Target, connection: Connection, world: World, seed: int | None, report: Report
+) -> None:
+    """``count`` requests of ``op``, drawn by one hypothesis run."""
 
     @hypothesis.settings(
-        max_examples=requests,
+        max_examples=count,
         derandomize=seed is None,
         database=None,
         deadline=None,
         phases=[hypothesis.Phase.generate],
         suppress_health_check=list(hypothesis.HealthCheck),
     )
-    @hypothesis.given(cases(ops, world))
+    @hypothesis.given(cases(op, world))
     def exchange(case: Case) -> None:
+        if report.stuck:
+            raise ServerStuck("an earlier request hung the server")
         headers = signed_headers(target, case)
         try:
             response = connection.send(case.method, case.path, headers, case.body)
         except TimeoutError:
             report.record(case, None, f"no answer within {STUCK_SECONDS:g} s")
+            report.stuck = True
             raise ServerStuck(case.summary()) from None
         except (OSError, http.client.HTTPException) as exc:
             report.record(case, None, repr(exc))
         else:
             report.record(case, response)
-        if progress is not None and report.requests % 500 == 0:
-            progress(report)
 
     if seed is not None:
         exchange = hypothesis.seed(seed)(exchange)
     try:
         exchange()
     except ServerStuck:
-        report.stuck = True
-    finally:
-        connection.close()
-    return report
+        pass  # recorded in the report, which ends the session
 
 
 def fuzz_server(root: Path, work: Path) -> Server:
@@ -322,7 +346,7 @@ def _session(args: argparse.Namespace, root: Path) -> Report:
     try:
         target = Target(args.endpoint or server.url, args.access_key, args.secret, args.region)
         world = seed_world(client(target), work)
-        report = run(target, args.requests, world, args.seed, lambda r: print(r.summary().splitlines()[1]))
+        report = run(target, args.requests, world, args.seed, _progress)
         print(report.summary())
         healthy(target)
         print("server healthy after the session")
@@ -330,6 +354,10 @@ def _session(args: argparse.Namespace, root: Path) -> Report:
     finally:
         if server is not None:
             server.stop()
+
+
+def _progress(report: Report) -> None:
+    print(f"{report.requests} requests, 5xx: {report.server_errors}, failing: {len(report.failures)}", flush=True)
 
 
 def main() -> int:
