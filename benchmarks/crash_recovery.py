@@ -37,6 +37,7 @@ from openpersonalize.jobs import processes  # noqa: E402
 
 TERMINAL = ("ACTIVE", "CREATE FAILED", "CREATE STOPPED")
 EVENTS_PER_CALL = 10
+GIVE_UP_SECONDS = 600
 
 
 def _name(prefix: str) -> str:
@@ -59,7 +60,10 @@ def _restart(root: Path, killed: BenchServer) -> tuple[BenchServer, float]:
 
 
 def _wait_terminal(describe, key: str, **kwargs) -> dict:
+    deadline = time.monotonic() + GIVE_UP_SECONDS
     while (res := describe(**kwargs)[key])["status"] not in TERMINAL:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{key} still {res['status']} after {GIVE_UP_SECONDS}s")
         time.sleep(0.05)
     return res
 
@@ -150,9 +154,9 @@ def put_events(clients: int, seconds: float) -> None:
 def import_job(copies: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="op-crash-import-"))
     server = start_server(root=root)
-    ints = movielens.prepare_interactions(MOVIELENS / "ratings.csv")
-    csv = movielens.write_csv(pa.concat_tables([ints] * copies), server.work / "big.csv")
     try:
+        ints = movielens.prepare_interactions(MOVIELENS / "ratings.csv")
+        csv = movielens.write_csv(pa.concat_tables([ints] * copies), server.work / "big.csv")
         group = _group(server, None)
         p = server.client()
         t0 = time.perf_counter()
@@ -188,8 +192,8 @@ def import_job(copies: int) -> None:
 def training(recipe: str) -> None:
     root = Path(tempfile.mkdtemp(prefix="op-crash-train-"))
     server = start_server(root=root)
-    csv = movielens.write_csv(movielens.prepare_interactions(MOVIELENS / "ratings.csv"), server.work / "ints.csv")
     try:
+        csv = movielens.write_csv(movielens.prepare_interactions(MOVIELENS / "ratings.csv"), server.work / "ints.csv")
         group = _group(server, csv)
         p = server.client()
         solution = p.create_solution(
