@@ -14,6 +14,7 @@ from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.artifacts import load_model
 from openpersonalize.recipes.pipeline import train_solution_version
 from openpersonalize.recipes.popularity import PopularityCountRecipe
+from openpersonalize.recipes.protocol import make_recipe
 from openpersonalize.recipes.ranking import PersonalizedRankingRecipe
 from openpersonalize.recipes.registry import all_recipes, get_recipe
 from openpersonalize.recipes.sims import SimilarItemsRecipe, SimsRecipe
@@ -54,6 +55,14 @@ def test_catalogue() -> None:
     assert "arn:aws:personalize:::recipe/aws-user-personalization" in arns
     assert get_recipe("arn:aws:personalize:::recipe/aws-sims").recipe_type == "RELATED_ITEMS"
     assert get_recipe("nope") is None
+
+
+def test_catalogue_entries_name_their_recipe_classes() -> None:
+    for info in all_recipes():
+        recipe = make_recipe(info)
+        assert recipe.arn == info.arn
+        assert recipe.recipe_type == info.recipe_type
+        assert recipe.default_hyperparameters == info.default_hyperparameters
 
 
 def test_training_data(data: TrainingData, tables) -> None:

@@ -15,13 +15,16 @@ from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.artifacts import Artifact, read_artifact, write_artifact
 from openpersonalize.recipes.kernels import history_stats, rank_weights
 from openpersonalize.recipes.protocol import Model
+from openpersonalize.recipes.registry import get_recipe
 
 DAY = 86_400.0
 
 
-def param(params: dict[str, Any], name: str, default: Any, kind: type = float) -> Any:
-    """Read a hyperparameter given as a string (Personalize passes strings)."""
-    value = params.get(name, default)
+def param(params: dict[str, Any], name: str, kind: type = float) -> Any:
+    """Read a hyperparameter given as a string (Personalize passes strings); ``params`` hold the defaults too."""
+    if name not in params:
+        raise LookupError(f"Hyperparameter {name} has neither a value nor a catalogue default.")
+    value = params[name]
     if kind is bool:
         return str(value).strip().lower() in ("1", "true", "yes", "on")
     try:
@@ -72,12 +75,14 @@ class BaseModel(Model):
         self._item_index: dict[str, int] | None = None
         self._popularity: np.ndarray | None = None
         self._event_lookup: dict[str, int] | None = None
+        self._hyperparameters: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ common state
     def set_common(self, data: TrainingData, recipe_arn: str, params: dict[str, Any]) -> None:
         """Store ids, histories, popularity, item times and normalised item features."""
         counts = data.item_counts()
         self._popularity = None
+        self._hyperparameters = None
         self.arrays.update(
             item_ids=np.asarray(data.item_ids, dtype=str),
             user_ids=np.asarray(data.user_ids, dtype=str),
@@ -131,6 +136,15 @@ class BaseModel(Model):
         if self._user_index is None:
             self._user_index = {str(x): i for i, x in enumerate(self.user_ids.tolist())}
         return self._user_index
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """The parameters the model was trained with, over its recipe's catalogue defaults."""
+        if self._hyperparameters is None:
+            info = get_recipe(str(self.meta.get("recipe_arn", "")))
+            defaults = info.default_hyperparameters if info else {}
+            self._hyperparameters = {**defaults, **self.meta.get("params", {})}
+        return self._hyperparameters
 
     @property
     def trained_at(self) -> int:

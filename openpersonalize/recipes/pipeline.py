@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +22,7 @@ from openpersonalize.evaluation.evaluate import evaluate_model
 from openpersonalize.evaluation.metrics import METRIC_KEYS
 from openpersonalize.evaluation.split import split_interactions
 from openpersonalize.recipes.artifacts import has_artifact, load_model
-from openpersonalize.recipes.protocol import Model
+from openpersonalize.recipes.protocol import make_recipe
 from openpersonalize.recipes.registry import get_recipe
 
 MIN_INTERACTIONS = 1000
@@ -83,11 +82,11 @@ def train_solution_version(
     """Train (FULL, or UPDATE when ``previous_dir``) and save a model into ``out_dir``."""
     t0 = time.perf_counter()
     info = get_recipe(recipe_arn)
-    if info is None or info.factory is None:
+    if info is None:
         raise ValueError(f"Unknown recipe {recipe_arn!r}.")
     if not info.implemented:
         raise ValueError(f"Recipe {info.name} is not supported by this server yet.")
-    recipe = info.factory()
+    recipe = make_recipe(info)
 
     def report(fraction: float) -> None:
         if should_stop and should_stop():
@@ -125,21 +124,14 @@ def train_solution_version(
         )
     report(0.4)
     eval_data = TrainingData.from_tables(split.train, items, users)
-    eval_model = _fit(recipe, eval_data, merged, seed)
+    eval_model = recipe.fit(eval_data, merged, seed=seed)
     metrics = evaluate_model(eval_model, split, n_catalogue_items=None)
     del eval_model
     report(0.6)
     data = TrainingData.from_tables(filtered, items, users)
-    model = _fit(recipe, data, merged, seed)
+    model = recipe.fit(data, merged, seed=seed)
     model.meta.update(metrics=metrics, training_mode="FULL")
     report(0.95)
     model.save(out_dir)
     report(1.0)
     return TrainResult(metrics, merged, time.perf_counter() - t0, trials)
-
-
-def _fit(recipe: Any, data: TrainingData, params: dict[str, Any], seed: int) -> Model:
-    try:
-        return recipe.fit(data, params, seed=seed)
-    except TypeError:
-        return recipe.fit(data, params)

@@ -8,10 +8,8 @@ import numpy as np
 
 from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.base import DAY, BaseModel, param
-from openpersonalize.recipes.registry import USER_PERSONALIZATION
-
-POPULARITY_ARN = "arn:aws:personalize:::recipe/aws-popularity-count"
-TRENDING_ARN = "arn:aws:personalize:::recipe/aws-trending-now"
+from openpersonalize.recipes.protocol import Recipe
+from openpersonalize.recipes.registry import POPULARITY_ARN, TRENDING_ARN
 
 
 class PopularityModel(BaseModel):
@@ -28,17 +26,15 @@ class PopularityModel(BaseModel):
         return np.asarray(self.arrays["item_counts"], np.float32)
 
 
-class PopularityCountRecipe:
+class PopularityCountRecipe(Recipe):
     """Recipe object for aws-popularity-count."""
 
     arn = POPULARITY_ARN
-    recipe_type = USER_PERSONALIZATION
-    default_hyperparameters: dict[str, str] = {}
 
-    def fit(self, data: TrainingData, params: dict[str, Any] | None = None) -> PopularityModel:
+    def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> PopularityModel:
         """Count interactions per item."""
         model = PopularityModel()
-        model.set_common(data, self.arn, params or {})
+        model.set_common(data, self.arn, self.hyperparameters(params))
         return model
 
 
@@ -56,17 +52,15 @@ class TrendingModel(BaseModel):
         return np.asarray(self.arrays["trend"], np.float32)
 
 
-class TrendingNowRecipe:
+class TrendingNowRecipe(Recipe):
     """Recipe object for aws-trending-now (``trend_window_days`` hyperparameter)."""
 
     arn = TRENDING_ARN
-    recipe_type = USER_PERSONALIZATION
-    default_hyperparameters = {"trend_window_days": "7"}
 
-    def fit(self, data: TrainingData, params: dict[str, Any] | None = None) -> TrendingModel:
+    def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> TrendingModel:
         """Compare each item's count in the last window with the window before it."""
-        params = {**self.default_hyperparameters, **(params or {})}
-        window = param(params, "trend_window_days", 7.0) * DAY
+        params = self.hyperparameters(params)
+        window = param(params, "trend_window_days") * DAY
         now = data.max_timestamp
         ts, items = data.hist_ts, data.hist_items
         recent = np.bincount(items[ts > now - window], minlength=data.n_items).astype(np.float64)

@@ -15,6 +15,7 @@ The runtime owns filtering, exclusion, top-k and id mapping, so every model gets
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -118,6 +119,17 @@ class Recipe(ABC):
         """The catalogue's defaults (what DescribeRecipe shows), a fresh copy."""
         return dict(self.info.default_hyperparameters)
 
+    def hyperparameters(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The given hyperparameters over the catalogue's defaults (what a model trains with and records)."""
+        return {**self.default_hyperparameters, **(params or {})}
+
     @abstractmethod
     def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> Model:
         """Train on ``data``; ``params`` override the defaults; ``seed`` fixes every random choice."""
+
+
+def make_recipe(info: RecipeInfo) -> Recipe:
+    """The recipe object a catalogue entry names, its module imported on first use."""
+    module, _, name = info.recipe_class.partition(":")
+    cls: type[Recipe] = getattr(importlib.import_module(f"openpersonalize.recipes.{module}"), name)
+    return cls()

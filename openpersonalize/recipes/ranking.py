@@ -11,11 +11,10 @@ from typing import Any
 import numpy as np
 
 from openpersonalize.data.training_data import UserHistory
-from openpersonalize.recipes.registry import PERSONALIZED_RANKING
+from openpersonalize.recipes.registry import RANKING_ARN, RANKING_V2_ARN
 from openpersonalize.recipes.user_personalization import UserPersonalizationModel, UserPersonalizationRecipe
 
-RANKING_ARN = "arn:aws:personalize:::recipe/aws-personalized-ranking"
-RANKING_V2_ARN = "arn:aws:personalize:::recipe/aws-personalized-ranking-v2"
+__all__ = ["RANKING_ARN", "RANKING_V2_ARN", "PersonalizedRankingModel", "PersonalizedRankingRecipe"]
 
 
 class PersonalizedRankingModel(UserPersonalizationModel):
@@ -37,7 +36,6 @@ class PersonalizedRankingRecipe(UserPersonalizationRecipe):
     """aws-personalized-ranking (EASE + recency)."""
 
     arn = RANKING_ARN
-    recipe_type = PERSONALIZED_RANKING
     model_cls = PersonalizedRankingModel
 
 

@@ -1,14 +1,13 @@
-"""The recipe catalogue: Personalize's recipe/algorithm ARNs, defaults and HPO ranges.
+"""The recipe catalogue: every recipe's ARN, type, defaults and HPO ranges, stated here once.
 
-ListRecipes / DescribeRecipe / DescribeAlgorithm read this; training looks up
-``factory`` to build the recipe object (imported lazily so that listing recipes
-does not import numerical code).
+ListRecipes / DescribeRecipe / DescribeAlgorithm / DescribeFeatureTransformation read it;
+training builds the recipe object an entry names (``recipe_class``), imported only then so
+that listing recipes does not import numerical code. Recipe classes take their ARN from the
+constants below and their type and defaults from their entry.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,15 +20,16 @@ _RECIPE = "arn:aws:personalize:::recipe/"
 _ALGORITHM = "arn:aws:personalize:::algorithm/"
 _FEATURE = "arn:aws:personalize:::feature-transformation/"
 
-
-def _lazy(module: str, attr: str) -> Callable[[], Any]:
-    """A factory that imports ``module.attr`` on first use and instantiates it."""
-
-    def factory() -> Any:
-        return getattr(importlib.import_module(module), attr)()
-
-    factory.__qualname__ = f"{module}.{attr}"
-    return factory
+UP_ARN = _RECIPE + "aws-user-personalization"
+UP_V2_ARN = _RECIPE + "aws-user-personalization-v2"
+RANKING_ARN = _RECIPE + "aws-personalized-ranking"
+RANKING_V2_ARN = _RECIPE + "aws-personalized-ranking-v2"
+SIMS_ARN = _RECIPE + "aws-sims"
+SIMILAR_ITEMS_ARN = _RECIPE + "aws-similar-items"
+POPULARITY_ARN = _RECIPE + "aws-popularity-count"
+TRENDING_ARN = _RECIPE + "aws-trending-now"
+ITEM_AFFINITY_ARN = _RECIPE + "aws-item-affinity"
+ITEM_ATTRIBUTE_AFFINITY_ARN = _RECIPE + "aws-item-attribute-affinity"
 
 
 def _ranges(
@@ -53,19 +53,32 @@ def _ranges(
 
 @dataclass(frozen=True)
 class RecipeInfo:
-    """One catalogue entry (the Recipe + Algorithm resources Personalize describes)."""
+    """One catalogue entry (the Recipe, Algorithm and FeatureTransformation resources Personalize describes)."""
 
     arn: str
-    name: str
     recipe_type: str
     description: str
-    algorithm_arn: str
-    feature_transformation_arn: str
+    recipe_class: str  # "<module in openpersonalize.recipes>:<class>", the Recipe that trains it
+    feature_transformation: str = "sims"
     default_hyperparameters: dict[str, str] = field(default_factory=dict)
     hpo_ranges: dict[str, list[dict[str, Any]]] = field(default_factory=_ranges)
-    factory: Callable[[], Any] | None = None
     default_feature_transformation_parameters: dict[str, str] = field(default_factory=dict)
     implemented: bool = True
+
+    @property
+    def name(self) -> str:
+        """The recipe's name, the last part of its ARN (``aws-sims``)."""
+        return self.arn.removeprefix(_RECIPE)
+
+    @property
+    def algorithm_arn(self) -> str:
+        """The ARN of the algorithm behind the recipe (same name)."""
+        return _ALGORITHM + self.name
+
+    @property
+    def feature_transformation_arn(self) -> str:
+        """The ARN of the recipe's feature transformation."""
+        return _FEATURE + self.feature_transformation
 
 
 # Hyperparameters for the user-personalization family. The Personalize names
@@ -132,78 +145,60 @@ _SIMS_RANGES = _ranges(
     ],
 )
 
-_MOD = "openpersonalize.recipes."
-
 _CATALOGUE: list[RecipeInfo] = [
     RecipeInfo(
-        arn=_RECIPE + "aws-user-personalization",
-        name="aws-user-personalization",
-        recipe_type=USER_PERSONALIZATION,
-        description="Recommends items for a user from their current history (EASE + recency, "
+        UP_ARN,
+        USER_PERSONALIZATION,
+        "Recommends items for a user from their current history (EASE + recency, "
         "folded in at request time), with item exploration for new items.",
-        algorithm_arn=_ALGORITHM + "aws-user-personalization",
-        feature_transformation_arn=_FEATURE + "sims",
+        "user_personalization:UserPersonalizationRecipe",
         default_hyperparameters=dict(_UP_DEFAULTS),
         hpo_ranges=_UP_RANGES,
-        factory=_lazy(_MOD + "user_personalization", "UserPersonalizationRecipe"),
         default_feature_transformation_parameters=dict(_UP_FT),
     ),
     RecipeInfo(
-        arn=_RECIPE + "aws-user-personalization-v2",
-        name="aws-user-personalization-v2",
-        recipe_type=USER_PERSONALIZATION,
-        description="User personalization v2: EASE + implicit iALS ensemble with recency-weighted "
+        UP_V2_ARN,
+        USER_PERSONALIZATION,
+        "User personalization v2: EASE + implicit iALS ensemble with recency-weighted "
         "fold-in, scalable to large catalogues.",
-        algorithm_arn=_ALGORITHM + "aws-user-personalization-v2",
-        feature_transformation_arn=_FEATURE + "sims",
+        "user_personalization:UserPersonalizationV2Recipe",
         default_hyperparameters={**_UP_DEFAULTS, "als_weight": "0.3"},
         hpo_ranges=_UP_RANGES,
-        factory=_lazy(_MOD + "user_personalization", "UserPersonalizationV2Recipe"),
         default_feature_transformation_parameters=dict(_UP_FT),
     ),
     RecipeInfo(
-        arn=_RECIPE + "aws-personalized-ranking",
-        name="aws-personalized-ranking",
-        recipe_type=PERSONALIZED_RANKING,
-        description="Ranks a given list of items for a user (user-personalization scores restricted to the list).",
-        algorithm_arn=_ALGORITHM + "aws-personalized-ranking",
-        feature_transformation_arn=_FEATURE + "sims",
+        RANKING_ARN,
+        PERSONALIZED_RANKING,
+        "Ranks a given list of items for a user (user-personalization scores restricted to the list).",
+        "ranking:PersonalizedRankingRecipe",
         default_hyperparameters=dict(_UP_DEFAULTS),
         hpo_ranges=_UP_RANGES,
-        factory=_lazy(_MOD + "ranking", "PersonalizedRankingRecipe"),
         default_feature_transformation_parameters=dict(_UP_FT),
     ),
     RecipeInfo(
-        arn=_RECIPE + "aws-personalized-ranking-v2",
-        name="aws-personalized-ranking-v2",
-        recipe_type=PERSONALIZED_RANKING,
-        description="Personalized ranking v2 (v2 user-personalization ensemble restricted to the list).",
-        algorithm_arn=_ALGORITHM + "aws-personalized-ranking-v2",
-        feature_transformation_arn=_FEATURE + "sims",
+        RANKING_V2_ARN,
+        PERSONALIZED_RANKING,
+        "Personalized ranking v2 (v2 user-personalization ensemble restricted to the list).",
+        "ranking:PersonalizedRankingV2Recipe",
         default_hyperparameters={**_UP_DEFAULTS, "als_weight": "0.3"},
         hpo_ranges=_UP_RANGES,
-        factory=_lazy(_MOD + "ranking", "PersonalizedRankingV2Recipe"),
         default_feature_transformation_parameters=dict(_UP_FT),
     ),
     RecipeInfo(
-        arn=_RECIPE + "aws-sims",
-        name="aws-sims",
-        recipe_type=RELATED_ITEMS,
-        description="Item-to-item similarity from co-interactions (popularity-discounted).",
-        algorithm_arn=_ALGORITHM + "aws-sims",
-        feature_transformation_arn=_FEATURE + "sims",
+        SIMS_ARN,
+        RELATED_ITEMS,
+        "Item-to-item similarity from co-interactions (popularity-discounted).",
+        "sims:SimsRecipe",
         default_hyperparameters={**_SIMS_DEFAULTS, "repeat_model": "true"},
         hpo_ranges=_SIMS_RANGES,
-        factory=_lazy(_MOD + "sims", "SimsRecipe"),
     ),
     RecipeInfo(
-        arn=_RECIPE + "aws-similar-items",
-        name="aws-similar-items",
-        recipe_type=RELATED_ITEMS,
-        description="Related items from co-interactions blended with item metadata similarity, "
+        SIMILAR_ITEMS_ARN,
+        RELATED_ITEMS,
+        "Related items from co-interactions blended with item metadata similarity, "
         "so items without interactions get neighbours.",
-        algorithm_arn=_ALGORITHM + "aws-similar-items",
-        feature_transformation_arn=_FEATURE + "similar-items",
+        "sims:SimilarItemsRecipe",
+        feature_transformation="similar-items",
         default_hyperparameters={**_SIMS_DEFAULTS, "metadata_weight": "0.3"},
         hpo_ranges=_ranges(
             integer=[("min_cointeraction_count", 0, 10, True)],
@@ -212,51 +207,36 @@ _CATALOGUE: list[RecipeInfo] = [
                 ("metadata_weight", 0.0, 1.0, True),
             ],
         ),
-        factory=_lazy(_MOD + "sims", "SimilarItemsRecipe"),
     ),
     RecipeInfo(
-        arn=_RECIPE + "aws-popularity-count",
-        name="aws-popularity-count",
-        recipe_type=USER_PERSONALIZATION,
-        description="Most popular items by interaction count (same for every user).",
-        algorithm_arn=_ALGORITHM + "aws-popularity-count",
-        feature_transformation_arn=_FEATURE + "sims",
-        default_hyperparameters={},
-        hpo_ranges=_ranges(),
-        factory=_lazy(_MOD + "popularity", "PopularityCountRecipe"),
+        POPULARITY_ARN,
+        USER_PERSONALIZATION,
+        "Most popular items by interaction count (same for every user).",
+        "popularity:PopularityCountRecipe",
     ),
     RecipeInfo(
-        arn=_RECIPE + "aws-trending-now",
-        name="aws-trending-now",
-        recipe_type=USER_PERSONALIZATION,
-        description="Items whose interactions rise fastest over the most recent window.",
-        algorithm_arn=_ALGORITHM + "aws-trending-now",
-        feature_transformation_arn=_FEATURE + "sims",
+        TRENDING_ARN,
+        USER_PERSONALIZATION,
+        "Items whose interactions rise fastest over the most recent window.",
+        "popularity:TrendingNowRecipe",
         default_hyperparameters={"trend_window_days": "7"},
         hpo_ranges=_ranges(continuous=[("trend_window_days", 0.04, 90.0, False)]),
-        factory=_lazy(_MOD + "popularity", "TrendingNowRecipe"),
     ),
     RecipeInfo(
-        arn=_RECIPE + "aws-item-affinity",
-        name="aws-item-affinity",
-        recipe_type=USER_SEGMENTATION,
-        description="Segments of users most likely to interact with given items.",
-        algorithm_arn=_ALGORITHM + "aws-item-affinity",
-        feature_transformation_arn=_FEATURE + "item-affinity",
+        ITEM_AFFINITY_ARN,
+        USER_SEGMENTATION,
+        "Segments of users most likely to interact with given items.",
+        "segmentation:ItemAffinityRecipe",
+        feature_transformation="item-affinity",
         default_hyperparameters=dict(_UP_DEFAULTS),
-        hpo_ranges=_ranges(),
-        factory=_lazy(_MOD + "segmentation", "ItemAffinityRecipe"),
     ),
     RecipeInfo(
-        arn=_RECIPE + "aws-item-attribute-affinity",
-        name="aws-item-attribute-affinity",
-        recipe_type=USER_SEGMENTATION,
-        description="Segments of users most likely to interact with items having given attributes.",
-        algorithm_arn=_ALGORITHM + "aws-item-attribute-affinity",
-        feature_transformation_arn=_FEATURE + "item-attribute-affinity",
+        ITEM_ATTRIBUTE_AFFINITY_ARN,
+        USER_SEGMENTATION,
+        "Segments of users most likely to interact with items having given attributes.",
+        "segmentation:ItemAttributeAffinityRecipe",
+        feature_transformation="item-attribute-affinity",
         default_hyperparameters=dict(_UP_DEFAULTS),
-        hpo_ranges=_ranges(),
-        factory=_lazy(_MOD + "segmentation", "ItemAttributeAffinityRecipe"),
         implemented=False,
     ),
 ]

@@ -6,13 +6,15 @@ history's EASE score for j. aws-item-attribute-affinity is catalogued but not im
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
-from openpersonalize.recipes.registry import USER_SEGMENTATION
+from openpersonalize.data.training_data import TrainingData
+from openpersonalize.recipes.protocol import Model, Recipe
+from openpersonalize.recipes.registry import ITEM_AFFINITY_ARN, ITEM_ATTRIBUTE_AFFINITY_ARN
 from openpersonalize.recipes.user_personalization import UserPersonalizationModel, UserPersonalizationRecipe
-
-ITEM_AFFINITY_ARN = "arn:aws:personalize:::recipe/aws-item-affinity"
 
 
 class ItemAffinityModel(UserPersonalizationModel):
@@ -40,16 +42,14 @@ class ItemAffinityRecipe(UserPersonalizationRecipe):
     """aws-item-affinity."""
 
     arn = ITEM_AFFINITY_ARN
-    recipe_type = USER_SEGMENTATION
     model_cls = ItemAffinityModel
 
 
-class ItemAttributeAffinityRecipe:
+class ItemAttributeAffinityRecipe(Recipe):
     """aws-item-attribute-affinity: not implemented yet."""
 
-    arn = "arn:aws:personalize:::recipe/aws-item-attribute-affinity"
-    recipe_type = USER_SEGMENTATION
+    arn = ITEM_ATTRIBUTE_AFFINITY_ARN
 
-    def fit(self, *args: object, **kwargs: object) -> None:
+    def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> Model:
         """Always raises: the recipe is catalogued only."""
         raise ValueError("Recipe aws-item-attribute-affinity is not supported by this server yet.")

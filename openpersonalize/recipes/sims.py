@@ -23,7 +23,8 @@ import scipy.sparse as sp
 from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, param, recency_weights
 from openpersonalize.recipes.kernels import repeat_probability
-from openpersonalize.recipes.registry import RELATED_ITEMS, get_recipe
+from openpersonalize.recipes.protocol import Recipe
+from openpersonalize.recipes.registry import SIMILAR_ITEMS_ARN, SIMS_ARN
 from openpersonalize.recipes.repeat import (
     fit_repeat_model,
     history_features,
@@ -32,8 +33,7 @@ from openpersonalize.recipes.repeat import (
     simulated_cuts,
 )
 
-SIMS_ARN = "arn:aws:personalize:::recipe/aws-sims"
-SIMILAR_ITEMS_ARN = "arn:aws:personalize:::recipe/aws-similar-items"
+MAX_HISTORY_PER_USER = 500  # newest events of a user that count towards co-interactions
 
 
 def _topk_rows(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,8 +58,8 @@ def _user_filter(data: TrainingData, params: dict[str, Any], max_history: int) -
     clicked *and* watched a movie says more about it than a click alone (0 = binary).
     """
     lengths = np.diff(data.user_ptr)
-    lo = np.quantile(lengths, param(params, "min_user_history_length_percentile", 0.0))
-    hi = np.quantile(lengths, param(params, "max_user_history_length_percentile", 1.0))
+    lo = np.quantile(lengths, param(params, "min_user_history_length_percentile"))
+    hi = np.quantile(lengths, param(params, "max_user_history_length_percentile"))
     keep_user = (lengths >= lo) & (lengths <= max(hi, lo))
     users = data.hist_users
     # position from the end within each user's history: keep the newest ``max_history`` rows
@@ -70,7 +70,7 @@ def _user_filter(data: TrainingData, params: dict[str, Any], max_history: int) -
         shape=(data.n_users, data.n_items),
     )
     X.sum_duplicates()
-    X.data = np.power(X.data, param(params, "event_strength_power", 2.0)).astype(np.float32)
+    X.data = np.power(X.data, param(params, "event_strength_power")).astype(np.float32)
     return X
 
 
@@ -179,41 +179,33 @@ class SimsModel(BaseModel):
         return self.explore(out.astype(np.float32), history, context)
 
 
-class SimsRecipe:
+class SimsRecipe(Recipe):
     """aws-sims."""
 
     arn = SIMS_ARN
-    recipe_type = RELATED_ITEMS
-
-    @property
-    def default_hyperparameters(self) -> dict[str, str]:
-        """Catalogue defaults for this recipe."""
-        info = get_recipe(self.arn)
-        return dict(info.default_hyperparameters) if info else {}
 
     def _neighbours(self, data: TrainingData, params: dict[str, Any]) -> sp.csr_matrix:
-        X = _user_filter(data, params, param(params, "max_history_per_user", 500, int))
+        X = _user_filter(data, params, MAX_HISTORY_PER_USER)
         return self._neighbours_from(X, params)
 
     @staticmethod
     def _neighbours_from(X: sp.csr_matrix, params: dict[str, Any]) -> sp.csr_matrix:
         return cointeraction_neighbours(
             X,
-            discount=param(params, "popularity_discount_factor", 0.5),
-            min_count=param(params, "min_cointeraction_count", 3, int),
-            k=param(params, "neighbours", 200, int),
-            user_damping=param(params, "user_damping", 0.0),
+            discount=param(params, "popularity_discount_factor"),
+            min_count=param(params, "min_cointeraction_count", int),
+            k=param(params, "neighbours", int),
         )
 
     def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> SimsModel:
         """Co-interaction neighbours."""
-        params = {**self.default_hyperparameters, **(params or {})}
+        params = self.hyperparameters(params)
         if data.n_interactions == 0:
             raise ValueError("No interactions to train on.")
         model = SimsModel()
         model.set_common(data, self.arn, params)
         model.sparse["neighbours"] = self._neighbours(data, params)
-        if param(params, "repeat_model", "false", bool):
+        if param(params, "repeat_model", bool):
             self._fit_repeat(model, data, params, seed)
         return model
 
@@ -241,7 +233,7 @@ class SimsRecipe:
         cal.arrays = {**a}
         keep = np.ones(len(ptr) - 1, bool)
         keep[cal_users] = False
-        X = _user_filter(data, params, param(params, "max_history_per_user", 500, int))
+        X = _user_filter(data, params, MAX_HISTORY_PER_USER)
         X = (sp.diags(keep.astype(np.float32)) @ X).tocsr()
         X.eliminate_zeros()
         cal.sparse["neighbours"] = self._neighbours_from(X, params)
@@ -268,14 +260,14 @@ class SimilarItemsRecipe(SimsRecipe):
 
     def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> SimsModel:
         """Blend row-normalised co-interaction and metadata neighbours; cold items get metadata ones."""
-        params = {**self.default_hyperparameters, **(params or {})}
+        params = self.hyperparameters(params)
         model = SimsModel()
         model.set_common(data, self.arn, params)
         N = self._neighbours(data, params) if data.n_interactions else sp.csr_matrix((data.n_items,) * 2)
-        mw = param(params, "metadata_weight", 0.3)
+        mw = param(params, "metadata_weight")
         F = model.sparse["item_features"]
         if F.shape[1] and mw > 0:
-            M = metadata_neighbours(F, param(params, "neighbours", 200, int))
+            M = metadata_neighbours(F, param(params, "neighbours", int))
             rowmax = np.asarray(N.max(axis=1).todense()).ravel()
             has = rowmax > 0
             rowmax[~has] = 1.0

@@ -31,7 +31,8 @@ from openpersonalize.recipes.kernels import (
     sparse_spread,
     weighted_rows,
 )
-from openpersonalize.recipes.registry import USER_PERSONALIZATION, get_recipe
+from openpersonalize.recipes.protocol import Recipe
+from openpersonalize.recipes.registry import UP_ARN, UP_V2_ARN
 from openpersonalize.recipes.repeat import (
     fit_repeat_model,
     hit_rate_curve,
@@ -41,8 +42,9 @@ from openpersonalize.recipes.repeat import (
 )
 from openpersonalize.recipes.sequence import TransitionScorer, transition_matrix
 
-UP_ARN = "arn:aws:personalize:::recipe/aws-user-personalization"
-UP_V2_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
+EASE_MIN_COUNT = 3  # items with fewer interactions stay out of EASE
+ALS_ALPHA = 20.0  # iALS confidence per interaction
+TRANSITION_WINDOW = 15  # how many following events a transition counts
 
 
 def ease_matrix(X: sp.csr_matrix, lam: float) -> np.ndarray:
@@ -165,16 +167,13 @@ class UserPersonalizationModel(BaseModel):
         self._transitions: TransitionScorer | None = None
         self._priors: dict[float, np.ndarray] = {}
 
-    def _params(self) -> dict[str, Any]:
-        return self.meta.get("params", {})
-
     def _recency_params(self) -> dict[str, Any]:
         """``_recency``'s keyword arguments from the hyperparameters."""
-        p = self._params()
+        p = self.hyperparameters
         return {
-            "half_life": param(p, "recency_half_life", 4.0),
-            "floor": param(p, "recency_floor", 0.02),
-            "enabled": param(p, "recency_mask", "true", bool),
+            "half_life": param(p, "recency_half_life"),
+            "floor": param(p, "recency_floor"),
+            "enabled": param(p, "recency_mask", bool),
         }
 
     def _novel_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
@@ -186,7 +185,7 @@ class UserPersonalizationModel(BaseModel):
         """
         stats = stats or _history_stats(history)
         scorer = self._transition_scorer()
-        tw = param(self._params(), "transition_weight", 0.0) if scorer is not None and len(history) else 0.0
+        tw = param(self.hyperparameters, "transition_weight") if scorer is not None and len(history) else 0.0
         s = self._scaled_prior(1.0 - tw)
         items, w = _recency(stats, **self._recency_params())
         self._add_components(s, items, w, history, 1.0 - tw)
@@ -200,7 +199,7 @@ class UserPersonalizationModel(BaseModel):
         """A fresh float32 copy of ``scale`` times the popularity prior every row starts from (cached per scale)."""
         prior = self._priors.get(scale)
         if prior is None:
-            pop_w = param(self._params(), "popularity_weight", 0.0)
+            pop_w = param(self.hyperparameters, "popularity_weight")
             prior = self._priors[scale] = (scale * (pop_w + 1e-3) * self.popularity_scores().astype(np.float64)).astype(
                 np.float32
             )
@@ -372,11 +371,11 @@ class UserPersonalizationModel(BaseModel):
                 vals = self._ease_row(items[ok], pos[ok], w[ok], history)
                 _add_standardised(s, vals, scale * (1.0 - als_w), sparse_spread(self.n_items, vals), ease_items)
         if als_w > 0 and "als_items" in self.arrays:
-            p = self._params()
+            p = self.hyperparameters
             Y = np.asarray(self.arrays["als_items"])
             if getattr(self, "_yty", None) is None:
                 self._yty = Y.T.astype(np.float64) @ Y.astype(np.float64)
-            alpha, reg = param(p, "als_alpha", 20.0), param(p, "als_regularization", 0.05)
+            alpha, reg = ALS_ALPHA, param(p, "als_regularization")
             x = als_fold_in(Y, self._yty, items, 1.0 + alpha * w, reg)
             y = Y @ x.astype(np.float32)
             _add_standardised(s, y, scale * als_w, row_spread(y))
@@ -386,7 +385,7 @@ class UserPersonalizationModel(BaseModel):
         """UPDATE training: keep the learned matrices, re-index onto ``data`` (new items, histories)."""
         new = type(self).__new__(type(self))
         BaseModel.__init__(new)
-        new.set_common(data, self.meta["recipe_arn"], self._params())
+        new.set_common(data, self.meta["recipe_arn"], self.meta.get("params", {}))
         new.meta["als_weight"] = self.meta.get("als_weight", 0.0)
         remap = np.array([data.item_index.get(str(i), -1) for i in self.item_ids.tolist()], np.int64)
         if "ease_items" in self.arrays:
@@ -425,22 +424,15 @@ class UserPersonalizationModel(BaseModel):
         return new
 
 
-class UserPersonalizationRecipe:
+class UserPersonalizationRecipe(Recipe):
     """aws-user-personalization: EASE + recency-weighted fold-in."""
 
     arn = UP_ARN
-    recipe_type = USER_PERSONALIZATION
     model_cls: type[UserPersonalizationModel] = UserPersonalizationModel
 
-    @property
-    def default_hyperparameters(self) -> dict[str, str]:
-        """Catalogue defaults for this recipe."""
-        info = get_recipe(self.arn)
-        return dict(info.default_hyperparameters) if info else {}
-
-    def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> BaseModel:
+    def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> UserPersonalizationModel:
         """Train EASE on the most interacted items (and iALS when ``als_weight`` > 0)."""
-        params = {**self.default_hyperparameters, **(params or {})}
+        params = self.hyperparameters(params)
         if data.n_interactions == 0:
             raise ValueError("No interactions to train on.")
         t0 = time.perf_counter()
@@ -449,14 +441,13 @@ class UserPersonalizationRecipe:
         X = data.matrix.copy()
         X.data[:] = 1.0
         counts = np.asarray(X.sum(axis=0)).ravel()
-        max_items = param(params, "ease_max_items", 20000, int)
-        min_count = param(params, "ease_min_count", 3, int)
-        candidates = np.flatnonzero(counts >= min_count)
+        max_items = param(params, "ease_max_items", int)
+        candidates = np.flatnonzero(counts >= EASE_MIN_COUNT)
         if len(candidates) > max_items:
             candidates = candidates[np.argsort(-counts[candidates], kind="stable")[:max_items]]
         candidates = np.sort(candidates)
-        lam = param(params, "ease_lambda", 200.0)
-        use_repeat = param(params, "repeat_model", "true", bool)
+        lam = param(params, "ease_lambda")
+        use_repeat = param(params, "repeat_model", bool)
         cal_users = self._calibration_users(data, seed) if use_repeat else np.zeros(0, np.int64)
         B_cal = None
         if len(candidates):
@@ -471,21 +462,21 @@ class UserPersonalizationRecipe:
             pos[candidates] = np.arange(len(candidates))
             model.arrays["ease_pos"] = pos
             model.arrays["ease_B"] = B
-        als_w = param(params, "als_weight", 0.0)
+        als_w = param(params, "als_weight")
         if als_w > 0:
             Y = fit_als(
                 X,
-                factors=param(params, "hidden_dimension", 64, int),
-                regularization=param(params, "als_regularization", 0.05),
-                iterations=param(params, "als_iterations", 15, int),
-                alpha=param(params, "als_alpha", 20.0),
+                factors=param(params, "hidden_dimension", int),
+                regularization=param(params, "als_regularization"),
+                iterations=param(params, "als_iterations", int),
+                alpha=ALS_ALPHA,
                 seed=seed,
             )
             model.arrays["als_items"] = Y
         model.meta["als_weight"] = als_w if als_w > 0 else 0.0
-        if param(params, "transition_weight", 0.0) > 0:
+        if param(params, "transition_weight") > 0:
             model.sparse["transitions"] = transition_matrix(
-                data.user_ptr, data.hist_items, data.n_items, param(params, "transition_window", 15, int)
+                data.user_ptr, data.hist_items, data.n_items, TRANSITION_WINDOW
             )
         if use_repeat:
             self._fit_repeat(model, data, cal_users, B_cal, seed)
