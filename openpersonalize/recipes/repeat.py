@@ -14,10 +14,16 @@ probability is ~0 and seen items sink below every unseen one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
+from openpersonalize.data.training_data import UserHistory
+
 from .kernels import N_FEATURES, features_from_stats, history_stats
+
+CURVE_LENGTH = 200  # ranks the unseen-item hit-rate curve covers
 
 
 def item_event_conversion(
@@ -140,3 +146,49 @@ def holdout_gram(X: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
     """X_h^T X_h for the held-out users (to subtract from the full Gram matrix)."""
     Xh = X[np.asarray(users, np.int64)]
     return (Xh.T @ Xh).toarray().astype(np.float32)
+
+
+def calibration_users(user_ptr: np.ndarray, seed: int, share: float = 0.25, cap: int = 3000) -> np.ndarray:
+    """Training users (2+ events) held out of a second fit to measure the hit rate by rank; none below 10."""
+    pool = np.flatnonzero(np.diff(user_ptr) >= 2)
+    n = min(int(len(pool) * share), cap)
+    if n < 10:
+        return np.zeros(0, np.int64)
+    return np.sort(np.random.default_rng(seed + 104729).choice(pool, size=n, replace=False))
+
+
+def fit_calibration(
+    arrays: dict[str, np.ndarray],
+    n_events: int,
+    cal_users: np.ndarray,
+    novel_scores: Callable[[UserHistory], np.ndarray],
+    seed: int,
+) -> None:
+    """Learn a model's re-interaction model and unseen-item rank -> hit-rate curve into its ``arrays``.
+
+    ``arrays`` hold the training histories (``user_ptr``, ``hist_items``, ``hist_ts``, ``hist_events``);
+    ``item_conv``, ``repeat_w`` and ``novel_curve`` are added. ``novel_scores`` scores a history with
+    the model refitted without ``cal_users``, whose newest 10% of events are the truth the curve counts.
+    """
+    ptr = np.asarray(arrays["user_ptr"])
+    items, ts = np.asarray(arrays["hist_items"]), np.asarray(arrays["hist_ts"])
+    events = np.asarray(arrays["hist_events"])
+    n_events = max(n_events, int(events.max(initial=0)) + 1)
+    rows_user = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    conv = item_event_conversion(rows_user, items, events, len(arrays["item_ids"]), n_events)
+    arrays["item_conv"] = conv
+    arrays["repeat_w"] = fit_repeat_model(ptr, items, ts, events, conv, seed=seed)
+    hits = np.zeros(CURVE_LENGTH, np.float64)
+    cuts = simulated_cuts(ptr, len(ptr) - 1, 0.1, len(cal_users), seed, users=cal_users)
+    for u, lo, cut in cuts:
+        history = UserHistory(items[lo:cut], ts[lo:cut])
+        s = novel_scores(history)
+        s[history.items] = -np.inf
+        m = min(CURVE_LENGTH, int(np.isfinite(s).sum()))
+        if m == 0:
+            continue
+        top = np.argpartition(-s, m - 1)[:m]
+        top = top[np.argsort(-s[top], kind="stable")]
+        truth = np.setdiff1d(items[cut : int(ptr[u + 1])], history.items)
+        hits[:m] += np.isin(top, truth)
+    arrays["novel_curve"] = hit_rate_curve(hits, max(len(cuts), 1), CURVE_LENGTH)

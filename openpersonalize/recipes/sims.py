@@ -25,13 +25,7 @@ from openpersonalize.recipes.base import BaseModel, param, recency_weights
 from openpersonalize.recipes.kernels import repeat_probability
 from openpersonalize.recipes.protocol import Recipe
 from openpersonalize.recipes.registry import SIMILAR_ITEMS_ARN, SIMS_ARN
-from openpersonalize.recipes.repeat import (
-    fit_repeat_model,
-    history_features,
-    hit_rate_curve,
-    item_event_conversion,
-    simulated_cuts,
-)
+from openpersonalize.recipes.repeat import calibration_users, fit_calibration, history_features
 
 MAX_HISTORY_PER_USER = 500  # newest events of a user that count towards co-interactions
 
@@ -210,47 +204,19 @@ class SimsRecipe(Recipe):
         return model
 
     def _fit_repeat(self, model: SimsModel, data: TrainingData, params: dict[str, Any], seed: int) -> None:
-        """Learn the re-interaction model, and the hit rate of unseen items by neighbour-score rank
-        (neighbours refitted without a held-out quarter of the training users, scored on their cuts)."""
-        a = model.arrays
-        ptr = np.asarray(a["user_ptr"])
-        items, ts, events = np.asarray(a["hist_items"]), np.asarray(a["hist_ts"]), np.asarray(a["hist_events"])
-        n_events = max(len(model.meta.get("event_names") or [""]), int(events.max(initial=0)) + 1)
-        rows_user = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
-        conv = item_event_conversion(rows_user, items, events, model.n_items, n_events)
-        a["item_conv"] = conv
-        a["repeat_w"] = fit_repeat_model(ptr, items, ts, events, conv, seed=seed)
-        length = 200
-        lengths = np.diff(ptr)
-        pool = np.flatnonzero(lengths >= 2)
-        n_cal = min(int(len(pool) * 0.25), 3000)
-        if n_cal < 10:
-            a["novel_curve"] = hit_rate_curve(np.zeros(length), 1, length)
-            return
-        cal_users = np.sort(np.random.default_rng(seed + 104729).choice(pool, size=n_cal, replace=False))
+        """Learn the re-interaction model and the hit rate of unseen items by neighbour-score rank
+        (neighbours refitted without a held-out share of the training users, scored on their cuts)."""
+        cal_users = calibration_users(np.asarray(model.arrays["user_ptr"]), seed)
         cal = SimsModel()
         cal.meta = model.meta
-        cal.arrays = {**a}
-        keep = np.ones(len(ptr) - 1, bool)
+        cal.arrays = {**model.arrays}
+        keep = np.ones(data.n_users, bool)
         keep[cal_users] = False
         X = _user_filter(data, params, MAX_HISTORY_PER_USER)
         X = (sp.diags(keep.astype(np.float32)) @ X).tocsr()
         X.eliminate_zeros()
         cal.sparse["neighbours"] = self._neighbours_from(X, params)
-        hits = np.zeros(length, np.float64)
-        cuts = simulated_cuts(ptr, len(ptr) - 1, 0.1, len(cal_users), seed, users=cal_users)
-        for u, lo, cut in cuts:
-            history = UserHistory(items[lo:cut], ts[lo:cut])
-            s = cal._novel_scores(history)
-            s[history.items] = -np.inf
-            m = min(length, int(np.isfinite(s).sum()))
-            if m == 0:
-                continue
-            top = np.argpartition(-s, m - 1)[:m]
-            top = top[np.argsort(-s[top], kind="stable")]
-            truth = np.setdiff1d(items[cut : int(ptr[u + 1])], history.items)
-            hits[:m] += np.isin(top, truth)
-        a["novel_curve"] = hit_rate_curve(hits, max(len(cuts), 1), length)
+        fit_calibration(model.arrays, len(model.meta.get("event_names") or [""]), cal_users, cal._novel_scores, seed)
 
 
 class SimilarItemsRecipe(SimsRecipe):

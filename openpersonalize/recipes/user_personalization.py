@@ -33,13 +33,7 @@ from openpersonalize.recipes.kernels import (
 )
 from openpersonalize.recipes.protocol import Recipe
 from openpersonalize.recipes.registry import UP_ARN, UP_V2_ARN
-from openpersonalize.recipes.repeat import (
-    fit_repeat_model,
-    hit_rate_curve,
-    holdout_gram,
-    item_event_conversion,
-    simulated_cuts,
-)
+from openpersonalize.recipes.repeat import calibration_users, fit_calibration, holdout_gram
 from openpersonalize.recipes.sequence import TransitionScorer, transition_matrix
 
 EASE_MIN_COUNT = 3  # items with fewer interactions stay out of EASE
@@ -448,7 +442,7 @@ class UserPersonalizationRecipe(Recipe):
         candidates = np.sort(candidates)
         lam = param(params, "ease_lambda")
         use_repeat = param(params, "repeat_model", bool)
-        cal_users = self._calibration_users(data, seed) if use_repeat else np.zeros(0, np.int64)
+        cal_users = calibration_users(data.user_ptr, seed) if use_repeat else np.zeros(0, np.int64)
         B_cal = None
         if len(candidates):
             Xc = X[:, candidates].tocsr()
@@ -479,57 +473,23 @@ class UserPersonalizationRecipe(Recipe):
                 data.user_ptr, data.hist_items, data.n_items, TRANSITION_WINDOW
             )
         if use_repeat:
-            self._fit_repeat(model, data, cal_users, B_cal, seed)
+            self._fit_repeat(model, cal_users, B_cal, seed)
         model.build_tail_profiles()
         model.meta["fit_seconds"] = time.perf_counter() - t0
         model.after_load()
         return model
 
     @staticmethod
-    def _calibration_users(data: TrainingData, seed: int, share: float = 0.25, cap: int = 3000) -> np.ndarray:
-        """Training users held out of a second EASE fit to measure hit rate by rank."""
-        lengths = np.diff(data.user_ptr)
-        pool = np.flatnonzero(lengths >= 2)
-        n = min(int(len(pool) * share), cap)
-        if n < 10:
-            return np.zeros(0, np.int64)
-        return np.sort(np.random.default_rng(seed + 104729).choice(pool, size=n, replace=False))
-
-    def _fit_repeat(
-        self, model: UserPersonalizationModel, data: TrainingData, cal_users: np.ndarray, B_cal: Any, seed: int
-    ) -> None:
-        """Learn the re-interaction model and the unseen-item rank -> hit-rate curve."""
-        a = model.arrays
-        ptr = np.asarray(a["user_ptr"])
-        items, ts, events = np.asarray(a["hist_items"]), np.asarray(a["hist_ts"]), np.asarray(a["hist_events"])
-        n_events = max(len(model.meta.get("event_names") or [""]), int(events.max(initial=0)) + 1)
-        rows_user = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
-        conv = item_event_conversion(rows_user, items, events, model.n_items, n_events)
-        a["item_conv"] = conv
-        a["repeat_w"] = fit_repeat_model(ptr, items, ts, events, conv, seed=seed)
-        length = 200
-        hits = np.zeros(length, np.float64)
+    def _fit_repeat(model: UserPersonalizationModel, cal_users: np.ndarray, B_cal: Any, seed: int) -> None:
+        """Learn the re-interaction model and the unseen-item rank -> hit-rate curve (EASE refitted as ``B_cal``)."""
         cal = type(model).__new__(type(model))
         BaseModel.__init__(cal)
         cal.meta = model.meta
-        cal.arrays = {**a}
+        cal.arrays = {**model.arrays}
         if B_cal is not None:
             cal.arrays["ease_B"] = B_cal
         cal.after_load()
-        cuts = simulated_cuts(ptr, len(ptr) - 1, 0.1, len(cal_users), seed, users=cal_users)
-        for _u, lo, cut in cuts:
-            hi = int(ptr[_u + 1])
-            history = UserHistory(items[lo:cut], ts[lo:cut])
-            s = cal._novel_scores(history)
-            s[history.items] = -np.inf
-            m = min(length, int(np.isfinite(s).sum()))
-            if m == 0:
-                continue
-            top = np.argpartition(-s, m - 1)[:m]
-            top = top[np.argsort(-s[top], kind="stable")]
-            truth = np.setdiff1d(items[cut:hi], history.items)
-            hits[:m] += np.isin(top, truth)
-        a["novel_curve"] = hit_rate_curve(hits, max(len(cuts), 1), length)
+        fit_calibration(model.arrays, len(model.meta.get("event_names") or [""]), cal_users, cal._novel_scores, seed)
 
 
 class UserPersonalizationV2Recipe(UserPersonalizationRecipe):
