@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import unquote, urlparse
+from urllib.parse import ParseResult, unquote, urlparse
 
 from ..data.csv_import import CsvSource
 from ..errors import InvalidInputException
@@ -29,7 +29,7 @@ def s3_client(endpoint_url: str | None) -> Any:
 
 def parse_s3(location: str, field: str = "dataLocation") -> tuple[str, str]:
     """(bucket, key) of an ``s3://`` location."""
-    parsed = urlparse(location)
+    parsed = _parse_url(location, field)
     if not parsed.netloc:
         raise InvalidInputException(f"{field} {location!r} has no bucket name.")
     return parsed.netloc, parsed.path.lstrip("/")
@@ -38,7 +38,7 @@ def parse_s3(location: str, field: str = "dataLocation") -> tuple[str, str]:
 def local_path(location: str, roots: Roots, field: str = "dataLocation") -> Path:
     """The resolved local path of ``location``; InvalidInputException unless ``roots`` lets jobs use it."""
     if location.startswith("file://"):
-        parsed = urlparse(location)
+        parsed = _parse_url(location, field)
         if parsed.netloc not in ("", "localhost"):
             raise InvalidInputException(f"{field} {location!r}: file:// URLs must name a local absolute path.")
         raw = unquote(parsed.path)
@@ -55,6 +55,14 @@ def local_path(location: str, roots: Roots, field: str = "dataLocation") -> Path
         hint = " (start the server with --allow-path DIR to allow one)" if reason == OUTSIDE else ""
         raise InvalidInputException(f"{field} {location!r} {reason}{hint}.")
     return resolved
+
+
+def _parse_url(location: str, field: str) -> ParseResult:
+    """``urlparse``, whose ValueError on a malformed host (an unbalanced ``[`` or ``]``) becomes a client error."""
+    try:
+        return urlparse(location)
+    except ValueError as exc:
+        raise InvalidInputException(f"{field} {location!r} is not a valid URL: {exc}.") from None
 
 
 def _refuse_nul(text: str, location: str, field: str) -> None:
