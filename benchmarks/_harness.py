@@ -70,13 +70,7 @@ def start_server(workers: int = 1, root: Path | None = None, extra_args: tuple[s
     cmd = [sys.executable, "-m", "openpersonalize.cli", "serve", "--port", str(port), "--data-dir", str(root / "data")]
     cmd += ["--allow-path", str(work), "--workers", str(workers), "--log-level", "warning", *extra_args]
     proc = subprocess.Popen(cmd, env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    _wait_listening(port)
     return BenchServer(proc, port, root / "data", work)
 
 
@@ -178,23 +172,33 @@ def _load_worker(args: tuple) -> list[float]:
 
     A replay client (as wrk is) spends a small fraction of the CPU that http.client's header parsing
     takes, so on a small machine the load generator leaves the cores to the server it measures.
+
+    With an ``interval`` (paced mode, as wrk2), request i is due at start + i * interval: the client
+    waits for that moment when ahead and sends at once when behind, and a latency runs from the due
+    time, so a server that falls behind shows it in the latencies instead of slowing the load down
+    (no coordinated omission).
     """
-    port, requests, seconds, warmup = args
+    port, requests, seconds, warmup, interval, offset = args
     raws = [_raw_request(port, path, body, headers) for path, body, headers in requests]
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     latencies: list[float] = []
-    end = time.perf_counter() + warmup + seconds
-    start_measure = time.perf_counter() + warmup
+    begin = time.perf_counter() + offset
+    end = begin + warmup + seconds
+    start_measure = begin + warmup
     i = 0
     pending = b""
     while True:
         now = time.perf_counter()
         if now >= end:
             break
+        t0 = now
+        if interval:
+            t0 = begin + i * interval
+            if t0 > now:
+                time.sleep(t0 - now)
         raw = raws[i % len(raws)]
         i += 1
-        t0 = time.perf_counter()
         status, payload, pending = _exchange(sock, raw, pending)
         if status != 200:
             raise RuntimeError(f"HTTP {status}: {payload[:300]!r}")
@@ -204,11 +208,19 @@ def _load_worker(args: tuple) -> list[float]:
     return latencies
 
 
-def drive(port: int, requests: list[tuple[str, bytes, dict]], clients: int, seconds: float) -> dict:
-    """Concurrent keep-alive clients in separate processes; throughput and latency percentiles."""
+def drive(
+    port: int, requests: list[tuple[str, bytes, dict]], clients: int, seconds: float, rate: float | None = None
+) -> dict:
+    """Concurrent keep-alive clients in separate processes; throughput and latency percentiles.
+
+    Without ``rate`` each client sends its next request as soon as the last is answered (throughput);
+    with it the clients together send ``rate`` requests a second on a fixed schedule (latency at a load).
+    """
+    interval = clients / rate if rate else 0.0
     ctx = get_context("spawn")
     with ctx.Pool(clients) as pool:
-        results = pool.map(_load_worker, [(port, requests, seconds, 1.0)] * clients)
+        jobs = [(port, requests, seconds, 1.0, interval, n * interval / clients) for n in range(clients)]
+        results = pool.map(_load_worker, jobs)
     lat = sorted(x for r in results for x in r)
     return {
         "rps": len(lat) / seconds,
@@ -216,6 +228,29 @@ def drive(port: int, requests: list[tuple[str, bytes, dict]], clients: int, seco
         "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
         "n": len(lat),
     }
+
+
+def start_floor(workers: int) -> tuple[subprocess.Popen, int]:
+    """The bare Starlette endpoint of ``floor_app.py`` under uvicorn with ``workers`` processes; (process, port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(ROOT / "benchmarks")]
+    cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(cmd, env=env)
+    _wait_listening(port)
+    return proc, port
+
+
+def _wait_listening(port: int, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
 
 
 def floor(call, repeat: int = 300) -> dict:
