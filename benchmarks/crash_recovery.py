@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import sys
@@ -73,20 +72,6 @@ def _wait_started(describe, key: str, **kwargs) -> str:
     while (status := describe(**kwargs)[key]["status"]) == "CREATE PENDING":
         time.sleep(0.005)
     return status
-
-
-def _children(pid: int) -> list[int]:
-    """Training children (multiprocessing spawn) of ``pid``."""
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if stat.rsplit(")", 1)[1].split()[1] == str(pid) and b"spawn_main" in cmdline:
-            found.append(int(entry))
-    return found
 
 
 def _group(server: BenchServer, csv: Path | None) -> dict[str, str]:
@@ -204,7 +189,7 @@ def training(recipe: str) -> None:
         _wait_terminal(p.describe_solution_version, "solutionVersion", solutionVersionArn=version)
         reference = time.perf_counter() - t0
         version = p.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-        while not (children := _children(server.proc.pid)):
+        while not (children := processes.job_children(server.proc.pid)):
             time.sleep(0.01)
         time.sleep(1.0)  # let the child get into its training
         killed = _kill(server)

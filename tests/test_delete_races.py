@@ -70,6 +70,16 @@ def _delete(personalize, arn: str) -> None:
     getattr(personalize, operation)(**{key: arn})
 
 
+def _create_dataset(personalize, group: str, schema: str) -> Callable[[], dict]:
+    return partial(
+        personalize.create_dataset,
+        name=unique("d"),
+        datasetType="INTERACTIONS",
+        datasetGroupArn=group,
+        schemaArn=schema,
+    )
+
+
 def _delete_until_gone(personalize, group: str) -> Callable[[], str]:
     def delete() -> str:
         for _ in range(50):  # keep trying while the creators run: the race is the point
@@ -91,13 +101,7 @@ def test_group_delete_racing_child_creates_leaves_no_orphans(personalize):
     for _ in range(ROUNDS):
         group = personalize.create_dataset_group(name=name)["datasetGroupArn"]
         *created, deleted = _concurrently(
-            partial(
-                personalize.create_dataset,
-                name=unique("d"),
-                datasetType="INTERACTIONS",
-                datasetGroupArn=group,
-                schemaArn=schema,
-            ),
+            _create_dataset(personalize, group, schema),
             partial(personalize.create_solution, name=unique("s"), datasetGroupArn=group, recipeArn=SIMS),
             partial(personalize.create_filter, name=unique("f"), datasetGroupArn=group, filterExpression=EXPRESSION),
             partial(personalize.create_event_tracker, name=unique("t"), datasetGroupArn=group),
@@ -128,13 +132,7 @@ def test_schema_delete_racing_dataset_create_leaves_no_dangling_schema(personali
         schema = personalize.create_schema(name=unique("s"), schema=json.dumps(movielens.INTERACTIONS_SCHEMA))
         schema_arn = schema["schemaArn"]
         dataset, deleted = _concurrently(
-            partial(
-                personalize.create_dataset,
-                name=unique("d"),
-                datasetType="INTERACTIONS",
-                datasetGroupArn=group,
-                schemaArn=schema_arn,
-            ),
+            _create_dataset(personalize, group, schema_arn),
             partial(personalize.delete_schema, schemaArn=schema_arn),
         )
         if isinstance(deleted, dict):

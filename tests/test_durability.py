@@ -33,20 +33,6 @@ def _kill_leaving_zombie(server: Server) -> subprocess.Popen:
     return proc
 
 
-def _job_children(pid: int) -> list[int]:
-    """The multiprocessing children (training) of ``pid``, not its resource tracker."""
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if stat.rsplit(")", 1)[1].split()[1] == str(pid) and b"spawn_main" in cmdline:
-            found.append(int(entry))
-    return found
-
-
 def _log(server: Server) -> bytes:
     return (server.data_dir.parent / f"server-{server.port}.log").read_bytes()
 
@@ -110,8 +96,8 @@ def test_training_killed_with_its_server_is_taken_over_alone(tmp_path, movielens
             name=unique("sol"), datasetGroupArn=group, recipeArn="arn:aws:personalize:::recipe/aws-user-personalization"
         )["solutionArn"]
         version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-        _wait_until(lambda: _job_children(server.proc.pid), what="training child start")
-        children = _job_children(server.proc.pid)
+        _wait_until(lambda: processes.job_children(server.proc.pid), what="training child start")
+        children = processes.job_children(server.proc.pid)
         zombie = _kill_leaving_zombie(server)
         for child in children:
             _wait_until(lambda child=child: not processes.alive(child), guard=30.0, what=f"child {child} ending")

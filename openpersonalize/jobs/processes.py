@@ -56,6 +56,23 @@ def alive(pid: int, token: str = "") -> bool:
     return True
 
 
+def job_children(pid: int) -> list[int]:
+    """The processes ``pid`` spawned for jobs (training children, pool workers), from /proc (Linux).
+
+    multiprocessing's resource tracker, also a child, is not one of them.
+    """
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        fields = _stat_fields(int(entry))
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields is not None and fields[1] == str(pid) and b"spawn_main" in cmdline:
+            found.append(int(entry))
+    return found
+
+
 def die_with_parent(parent_pid: int) -> None:
     """Make the calling (child) process end as soon as ``parent_pid``, its parent, ends.
 
