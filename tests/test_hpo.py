@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from openpersonalize.data.movielens import prepare_interactions, prepare_items
-from openpersonalize.recipes.pipeline import train_solution_version
+from openpersonalize.jobs.training import train_solution_version
 
 ML = Path("/work/shared/datasets/ml-latest-small")
 

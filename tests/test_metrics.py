@@ -12,8 +12,8 @@ from openpersonalize.data.training_data import TrainingData
 from openpersonalize.evaluation.evaluate import catalogue_size, evaluate_model
 from openpersonalize.evaluation.metrics import compute_metrics, ndcg, precision, reciprocal_rank
 from openpersonalize.evaluation.split import split_interactions
+from openpersonalize.jobs.training import train_solution_version
 from openpersonalize.recipes.artifacts import load_model
-from openpersonalize.recipes.pipeline import train_solution_version
 from openpersonalize.recipes.popularity import PopularityCountRecipe
 from openpersonalize.recipes.ranking import RANKING_ARN, PersonalizedRankingModel, PersonalizedRankingRecipe
 from openpersonalize.recipes.registry import get_recipe

@@ -11,8 +11,8 @@ import pytest
 
 from openpersonalize.data.movielens import prepare_interactions, prepare_items
 from openpersonalize.data.training_data import TrainingData, UserHistory
+from openpersonalize.jobs.training import train_solution_version
 from openpersonalize.recipes.artifacts import load_model
-from openpersonalize.recipes.pipeline import train_solution_version
 from openpersonalize.recipes.popularity import PopularityCountRecipe
 from openpersonalize.recipes.protocol import make_recipe
 from openpersonalize.recipes.ranking import PersonalizedRankingRecipe

@@ -1,15 +1,143 @@
-"""The training job body, run in a child process: read snapshots, train, save the artifact."""
+"""Training a solution version: the job body run in a child process, and the orchestration it runs.
+
+``train_from_snapshots`` reads the dataset snapshots (plus live events) and calls
+``train_solution_version``, which checks the data, optionally tunes hyperparameters (HPO),
+computes the offline metrics with Personalize's protocol (train on 90% of users, evaluate on the
+other 10%), then trains the final model on all data and writes the artifact. With ``previous_dir``
+(trainingMode UPDATE) a model that ``updates_incrementally`` only re-indexes new items and
+interactions, others refit with the previous parameters; metrics are carried over from the
+previous version. The recipes themselves know nothing of splits, tuning or metrics.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..data.csv_import import read_snapshot
 from ..data.tables import append_rows
+from ..data.training_data import TrainingData
+from ..evaluation.evaluate import evaluate_model
+from ..evaluation.hpo import tune
+from ..evaluation.metrics import METRIC_KEYS
+from ..evaluation.split import split_interactions
+from ..recipes.artifacts import has_artifact, load_model
+from ..recipes.protocol import make_recipe
+from ..recipes.registry import get_recipe
+
+MIN_INTERACTIONS = 1000
+MIN_USERS = 25
+
+
+class TrainingStopped(Exception):
+    """Raised when ``should_stop`` asked training to stop (StopSolutionVersionCreation)."""
+
+
+@dataclass
+class TrainResult:
+    """What a solution version records: GetSolutionMetrics values and the tuned parameters."""
+
+    metrics: dict[str, float]
+    tuned_params: dict[str, str]
+    training_seconds: float
+    trials: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+
+def _check_data(interactions: pa.Table, event_type: str | None) -> pa.Table:
+    if interactions is None or interactions.num_rows == 0:
+        raise ValueError("The Interactions dataset is empty; import interactions before training.")
+    if event_type:
+        if "EVENT_TYPE" not in interactions.column_names:
+            raise ValueError(f"eventType {event_type!r} given but the Interactions dataset has no EVENT_TYPE.")
+        interactions = interactions.filter(pc.equal(interactions["EVENT_TYPE"], event_type))
+    n_rows = interactions.num_rows
+    counts = pc.value_counts(pc.cast(interactions["USER_ID"], pa.string())).field("counts")
+    n_users = int(pc.sum(pc.greater_equal(counts, 2)).as_py() or 0)
+    if n_rows < MIN_INTERACTIONS or n_users < MIN_USERS:
+        what = f" of event type {event_type!r}" if event_type else ""
+        raise ValueError(
+            f"Not enough data to train: need at least {MIN_INTERACTIONS} interactions{what} and "
+            f"{MIN_USERS} users with 2 or more interactions; found {n_rows} interactions and {n_users} users."
+        )
+    return interactions
+
+
+def train_solution_version(
+    recipe_arn: str,
+    interactions: pa.Table,
+    items: pa.Table | None,
+    users: pa.Table | None,
+    params: dict[str, str],
+    event_type: str | None,
+    perform_hpo: bool,
+    hpo_config: dict | None,
+    out_dir: Path,
+    previous_dir: Path | None = None,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train (FULL, or UPDATE when ``previous_dir``) and save a model into ``out_dir``."""
+    t0 = time.perf_counter()
+    info = get_recipe(recipe_arn)
+    if info is None:
+        raise ValueError(f"Unknown recipe {recipe_arn!r}.")
+    if not info.implemented:
+        raise ValueError(f"Recipe {info.name} is not supported by this server yet.")
+    recipe = make_recipe(info)
+
+    def report(fraction: float) -> None:
+        if should_stop and should_stop():
+            raise TrainingStopped("Training was stopped.")
+        if progress:
+            progress(min(max(fraction, 0.0), 1.0))
+
+    report(0.0)
+    filtered = _check_data(interactions, event_type)
+    merged = {**info.default_hyperparameters, **{k: str(v) for k, v in (params or {}).items()}}
+    out_dir = Path(out_dir)
+
+    if previous_dir is not None and has_artifact(Path(previous_dir)):
+        previous = load_model(Path(previous_dir), mmap=False)
+        data = TrainingData.from_tables(filtered, items, users)
+        report(0.3)
+        if previous.updates_incrementally:
+            model = previous.updated(data)
+        else:  # cheap families simply refit with the previous parameters
+            model = recipe.fit(data, previous.meta.get("params", merged))
+        metrics = dict(previous.meta.get("metrics") or dict.fromkeys(METRIC_KEYS, 0.0))
+        tuned = dict(previous.meta.get("params", merged))
+        model.meta.update(metrics=metrics, training_mode="UPDATE")
+        model.save(out_dir)
+        report(1.0)
+        return TrainResult(metrics, tuned, time.perf_counter() - t0)
+
+    split = split_interactions(filtered, seed=seed)
+    trials: list[tuple[dict[str, str], float]] = []
+    if perform_hpo:
+        merged, trials = tune(
+            recipe, split.train, items, merged, info.hpo_ranges, hpo_config, seed=seed, should_stop=should_stop
+        )
+    report(0.4)
+    eval_data = TrainingData.from_tables(split.train, items, users)
+    eval_model = recipe.fit(eval_data, merged, seed=seed)
+    metrics = evaluate_model(eval_model, split, n_catalogue_items=None)
+    del eval_model
+    report(0.6)
+    data = TrainingData.from_tables(filtered, items, users)
+    model = recipe.fit(data, merged, seed=seed)
+    model.meta.update(metrics=metrics, training_mode="FULL")
+    report(0.95)
+    model.save(out_dir)
+    report(1.0)
+    return TrainResult(metrics, merged, time.perf_counter() - t0, trials)
 
 
 def train_from_snapshots(
@@ -27,8 +155,6 @@ def train_from_snapshots(
     live_events: str | None = None,
 ) -> dict[str, Any]:
     """Train a solution version from dataset snapshots plus live events; returns metrics and tuned params."""
-    from ..recipes.pipeline import train_solution_version
-
     table = read_snapshot(Path(interactions))
     if live_events:
         table = append_rows(table, pq.read_table(live_events))
