@@ -15,13 +15,15 @@ from botocore.exceptions import ClientError
 from server_harness import ACCESS_KEY, REGION, SECRET_KEY
 
 
-def _signed_post(server, body: bytes, target: str | None, path: str = "/", secret: str = SECRET_KEY):
+def _signed_post(
+    server, body: bytes, target: str | None, path: str = "/", secret: str = SECRET_KEY, method: str = "POST"
+):
     headers = {"Content-Type": "application/x-amz-json-1.1"}
     if target:
         headers["X-Amz-Target"] = target
-    request = AWSRequest(method="POST", url=server.url + path, data=body, headers=headers)
+    request = AWSRequest(method=method, url=server.url + path, data=body, headers=headers)
     SigV4Auth(Credentials(ACCESS_KEY, secret), "personalize", REGION).add_auth(request)
-    http = urllib.request.Request(server.url + path, data=body, headers=dict(request.headers), method="POST")
+    http = urllib.request.Request(server.url + path, data=body, headers=dict(request.headers), method=method)
     try:
         with urllib.request.urlopen(http, timeout=30) as resp:
             return resp.status, json.loads(resp.read() or b"{}"), {k.lower(): v for k, v in resp.headers.items()}
@@ -122,3 +124,20 @@ def test_each_protocol_frames_answers_as_aws_does(server, personalize):
     meta = err.value.response["ResponseMetadata"]
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert (meta["HTTPStatusCode"], meta["HTTPHeaders"]["content-type"]) == (404, "application/json")
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_operations_answer_post_only(server, method):
+    """A signed non-POST request naming an operation runs nothing (it listed campaigns before)."""
+    status, body, _ = _signed_post(server, b"{}", "AmazonPersonalize.ListCampaigns", method=method)
+    assert status == 400 and body["__type"] == "UnknownOperationException"
+
+
+def test_null_members_are_members_not_sent(server):
+    """JSON null reads as absent, as AWS reads it: handlers never see a None where the model allows a value."""
+    status, body, _ = _signed_post(
+        server, b'{"maxResults": null, "nextToken": null}', "AmazonPersonalize.ListDatasetGroups"
+    )
+    assert status == 200 and isinstance(body["datasetGroups"], list)
+    status, body, _ = _signed_post(server, b'{"name": null}', "AmazonPersonalize.CreateDatasetGroup")
+    assert status == 400 and "'name'" in body["message"]

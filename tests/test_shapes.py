@@ -13,6 +13,7 @@ from openpersonalize.errors import InvalidInputException
 
 RUNTIME = service_model("personalize-runtime")
 CAMPAIGN = "arn:aws:personalize:us-east-1:000000000000:campaign/c"
+DATASET_GROUP = "arn:aws:personalize:us-east-1:000000000000:dataset-group/g"
 
 
 def test_long_lists_report_only_the_failing_members():
@@ -64,3 +65,18 @@ def test_list_sweep_accepts_only_what_member_checks_accept(shape_name, values):
     for i, value in enumerate(values):
         _check(shape, value, f"list.{i + 1}.member", errors)
     assert _scalars_test(shape)(values) == (not errors)
+
+
+def test_validated_input_leaves_null_members_out():
+    op = service_model("personalize").operation_model("CreateSolution")
+    params = {
+        "name": "s",
+        "datasetGroupArn": DATASET_GROUP,
+        "eventType": None,
+        "solutionConfig": {"eventValueThreshold": None, "hpoConfig": None, "algorithmHyperParameters": {"a": "1"}},
+    }
+    assert validate_input(op, params) == {
+        "name": "s",
+        "datasetGroupArn": DATASET_GROUP,
+        "solutionConfig": {"algorithmHyperParameters": {"a": "1"}},
+    }

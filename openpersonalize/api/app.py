@@ -166,12 +166,14 @@ class PersonalizeApp:
         url = f"http://{headers['host']}{path}" + (f"?{query}" if query else "")
         identity = sigv4.check_signature(auth, scope["method"], url, headers, body)
         params = _parse_json(body)
+        if scope["method"] != "POST":  # both protocols carry every operation in a POST
+            raise UnknownOperationException(f"No operation at {scope['method']} {scope['path']}")
         if scope["path"] == "/" and "x-amz-target" in headers:
             return 200, self._control(headers["x-amz-target"], params, identity.region)
-        if route is None or scope["method"] != "POST":
+        if route is None:
             raise UnknownOperationException(f"No operation at {scope['method']} {scope['path']}")
         _, op = route
-        validate_input(op, params)
+        params = validate_input(op, params)
         handler = self.rest_handlers.get(op.name)
         if handler is None:
             raise ResourceNotFoundException(_missing_resource_message(op.name, params))
@@ -185,7 +187,7 @@ class PersonalizeApp:
         if name not in self.control_model.operation_names:
             raise UnknownOperationException(f"Unknown operation {target!r}")
         op = self.control_model.operation_model(name)
-        validate_input(op, params)
+        params = validate_input(op, params)
         impl = OPERATIONS.get(name)
         if impl is None:
             raise UnknownOperationException(f"{name} is not supported by this server yet.")

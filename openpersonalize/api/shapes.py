@@ -38,18 +38,43 @@ def _pattern(shape: Shape) -> Any:
     return compile_pattern(pattern, shape.metadata.get("max")) if pattern else None
 
 
-def validate_input(operation: OperationModel, params: Any) -> None:
-    """Raise InvalidInputException listing every constraint the request breaks (AWS wording)."""
+def validate_input(operation: OperationModel, params: Any) -> dict[str, Any]:
+    """The request's members, nulls left out; InvalidInputException listing every constraint it breaks.
+
+    AWS reads a member sent as JSON null as a member not sent, so handlers never see one.
+    """
     errors: list[str] = []
-    if operation.input_shape is not None:
-        if not isinstance(params, dict):
-            raise InvalidInputException("Request body must be a JSON object")
-        _check(operation.input_shape, params, "", errors)
+    if operation.input_shape is None:
+        return params
+    if not isinstance(params, dict):
+        raise InvalidInputException("Request body must be a JSON object")
+    _check(operation.input_shape, params, "", errors)
     if errors:
         count = len(errors)
         noun = "error" if count == 1 else "errors"
         shown = "; ".join(errors[:_MAX_REPORTED])
         raise InvalidInputException(f"{count} validation {noun} detected: {shown}")
+    return _without_nulls(operation.input_shape, params)
+
+
+_NESTED = ("structure", "list", "map")
+
+
+def _without_nulls(shape: Shape, value: Any) -> Any:
+    """``value`` with its structures' null members left out (a validated value: lists and maps hold no null)."""
+    kind = shape.type_name
+    if kind == "structure":
+        members = shape.members
+        return {
+            name: _without_nulls(members[name], item) if name in members else item
+            for name, item in value.items()
+            if item is not None
+        }
+    if kind == "list" and shape.member.type_name in _NESTED:
+        return [_without_nulls(shape.member, item) for item in value]
+    if kind == "map" and shape.value.type_name in _NESTED:
+        return {key: _without_nulls(shape.value, item) for key, item in value.items()}
+    return value
 
 
 def _bounded_repr() -> reprlib.Repr:
