@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -12,18 +12,32 @@ from openpersonalize.recipes.protocol import Recipe
 from openpersonalize.recipes.registry import POPULARITY_ARN, TRENDING_ARN
 
 
-class PopularityModel(BaseModel):
-    """Scores = interaction counts (ties broken by recency of first appearance)."""
+class SameForEveryoneModel(BaseModel):
+    """One ranking for every user and every item: the array ``scores_array`` (exploration still applies)."""
 
-    kind = "popularity-count"
+    scores_array: ClassVar[str]
 
     def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
-        """Same ranking for every user: most-interacted items first."""
-        return self.explore(np.asarray(self.arrays["item_counts"], np.float32), history, context)
+        """The same scores for every user, with new items blended in per the exploration config."""
+        return self.explore(self.score_item(-1), history, context)
 
     def score_item(self, item_index: int) -> np.ndarray:
-        """Popular items are everyone's related items."""
-        return np.asarray(self.arrays["item_counts"], np.float32)
+        """The same scores as related items of any item."""
+        return np.asarray(self.arrays[self.scores_array], np.float32)
+
+
+class PopularityModel(SameForEveryoneModel):
+    """Scores = interaction counts: most-interacted items first."""
+
+    kind = "popularity-count"
+    scores_array = "item_counts"
+
+
+class TrendingModel(SameForEveryoneModel):
+    """Scores = growth in interactions between the previous and the latest window: fastest-rising first."""
+
+    kind = "trending-now"
+    scores_array = "trend"
 
 
 class PopularityCountRecipe(Recipe):
@@ -36,20 +50,6 @@ class PopularityCountRecipe(Recipe):
         model = PopularityModel()
         model.set_common(data, self.arn, self.hyperparameters(params))
         return model
-
-
-class TrendingModel(BaseModel):
-    """Scores = growth in interactions between the previous and the latest window."""
-
-    kind = "trending-now"
-
-    def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
-        """Fastest-rising items first (same for every user)."""
-        return self.explore(np.asarray(self.arrays["trend"], np.float32), history, context)
-
-    def score_item(self, item_index: int) -> np.ndarray:
-        """Trending items."""
-        return np.asarray(self.arrays["trend"], np.float32)
 
 
 class TrendingNowRecipe(Recipe):

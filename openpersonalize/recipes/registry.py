@@ -101,6 +101,11 @@ _UP_DEFAULTS = {
     "transition_weight": "0.15",
     "repeat_model": "true",
 }
+# the history-length percentiles both families accept but do not tune
+_HISTORY_PERCENTILES = [
+    ("min_user_history_length_percentile", 0.0, 1.0, False),
+    ("max_user_history_length_percentile", 0.0, 1.0, False),
+]
 _UP_RANGES = _ranges(
     integer=[
         ("hidden_dimension", 32, 256, True),
@@ -116,8 +121,7 @@ _UP_RANGES = _ranges(
         ("als_regularization", 0.001, 1.0, False),
         ("popularity_weight", 0.0, 1.0, False),
         ("transition_weight", 0.0, 0.5, False),
-        ("min_user_history_length_percentile", 0.0, 1.0, False),
-        ("max_user_history_length_percentile", 0.0, 1.0, False),
+        *_HISTORY_PERCENTILES,
     ],
     categorical=[("recency_mask", ["true", "false"], True)],
 )
@@ -138,51 +142,58 @@ _SIMS_RANGES = _ranges(
     continuous=[
         ("popularity_discount_factor", 0.0, 1.0, True),
         ("event_strength_power", 0.0, 3.0, True),
-        ("min_user_history_length_percentile", 0.0, 1.0, False),
-        ("max_user_history_length_percentile", 0.0, 1.0, False),
+        *_HISTORY_PERCENTILES,
         ("min_item_interaction_count_percentile", 0.0, 1.0, False),
         ("max_item_interaction_count_percentile", 0.0, 1.0, False),
     ],
 )
 
+
+def _user_personalization_family(
+    arn: str, recipe_type: str, description: str, recipe_class: str, v2: bool
+) -> RecipeInfo:
+    """An entry of the user-personalization family (v1/v2, ranking): one set of defaults and ranges; v2 adds iALS."""
+    return RecipeInfo(
+        arn,
+        recipe_type,
+        description,
+        recipe_class,
+        default_hyperparameters={**_UP_DEFAULTS, "als_weight": "0.3" if v2 else _UP_DEFAULTS["als_weight"]},
+        hpo_ranges=_UP_RANGES,
+        default_feature_transformation_parameters=dict(_UP_FT),
+    )
+
+
 _CATALOGUE: list[RecipeInfo] = [
-    RecipeInfo(
+    _user_personalization_family(
         UP_ARN,
         USER_PERSONALIZATION,
         "Recommends items for a user from their current history (EASE + recency, "
         "folded in at request time), with item exploration for new items.",
         "user_personalization:UserPersonalizationRecipe",
-        default_hyperparameters=dict(_UP_DEFAULTS),
-        hpo_ranges=_UP_RANGES,
-        default_feature_transformation_parameters=dict(_UP_FT),
+        v2=False,
     ),
-    RecipeInfo(
+    _user_personalization_family(
         UP_V2_ARN,
         USER_PERSONALIZATION,
         "User personalization v2: EASE + implicit iALS ensemble with recency-weighted "
         "fold-in, scalable to large catalogues.",
         "user_personalization:UserPersonalizationV2Recipe",
-        default_hyperparameters={**_UP_DEFAULTS, "als_weight": "0.3"},
-        hpo_ranges=_UP_RANGES,
-        default_feature_transformation_parameters=dict(_UP_FT),
+        v2=True,
     ),
-    RecipeInfo(
+    _user_personalization_family(
         RANKING_ARN,
         PERSONALIZED_RANKING,
         "Ranks a given list of items for a user (user-personalization scores restricted to the list).",
         "ranking:PersonalizedRankingRecipe",
-        default_hyperparameters=dict(_UP_DEFAULTS),
-        hpo_ranges=_UP_RANGES,
-        default_feature_transformation_parameters=dict(_UP_FT),
+        v2=False,
     ),
-    RecipeInfo(
+    _user_personalization_family(
         RANKING_V2_ARN,
         PERSONALIZED_RANKING,
         "Personalized ranking v2 (v2 user-personalization ensemble restricted to the list).",
         "ranking:PersonalizedRankingV2Recipe",
-        default_hyperparameters={**_UP_DEFAULTS, "als_weight": "0.3"},
-        hpo_ranges=_UP_RANGES,
-        default_feature_transformation_parameters=dict(_UP_FT),
+        v2=True,
     ),
     RecipeInfo(
         SIMS_ARN,
