@@ -324,6 +324,19 @@ class EventStore:
                 self._bump(conn, users_dataset_arn)
         return removed
 
+    def forget_dataset(self, dataset_arn: str, dataset_group_arn: str, dataset_type: str) -> None:
+        """Drop the live data a dataset held: an INTERACTIONS dataset's events, an ITEMS/USERS dataset's records.
+
+        Called once the dataset is deleted, so a dataset (or group) re-created under the same name, and so
+        the same ARN, starts empty, as it does in Personalize.
+        """
+        with self._writer.begin() as conn:
+            if dataset_type == "INTERACTIONS":
+                conn.execute(live_events.delete().where(live_events.c.dataset_group_arn == dataset_group_arn))
+            else:
+                conn.execute(live_records.delete().where(live_records.c.dataset_arn == dataset_arn))
+                self._bump(conn, dataset_arn)
+
     # -- reads -----------------------------------------------------------
     def _events(self, *where: Any, limit: int | None = None) -> list[StoredEvent]:
         query = sa.select(live_events).where(*where).order_by(live_events.c.id)
