@@ -44,7 +44,7 @@ class BatchStats:
     seconds: float = 0.0
 
 
-class Answered(NamedTuple):
+class AnsweredBlock(NamedTuple):
     """The output lines of one block, joined, with their counts."""
 
     data: bytes
@@ -106,7 +106,7 @@ def _blocks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield block
 
 
-def answer_block(raws: list[bytes], handle: BlockHandler) -> Answered:
+def answer_block(raws: list[bytes], handle: BlockHandler) -> AnsweredBlock:
     """The output lines for a block of input lines (parsed, then answered together), in order."""
     out: list[bytes] = []
     parsed: list[dict[str, Any]] = []
@@ -128,10 +128,12 @@ def answer_block(raws: list[bytes], handle: BlockHandler) -> Answered:
             errors += 1
         else:
             out[slot] = dump_line({"input": line, "output": result, "error": None})
-    return Answered(b"".join(out), len(out), errors)
+    return AnsweredBlock(b"".join(out), len(out), errors)
 
 
-def _worker_answerer(factory: Callable[..., BlockHandler], kwargs: dict[str, Any]) -> Callable[[list[bytes]], Answered]:
+def _worker_answerer(
+    factory: Callable[..., BlockHandler], kwargs: dict[str, Any]
+) -> Callable[[list[bytes]], AnsweredBlock]:
     """In a worker process: build the handler once, answer raw blocks with it."""
     return partial(answer_block, handle=factory(**kwargs))
 
@@ -156,7 +158,7 @@ def stream_jsonl_blocks(
     head = list(islice(blocks, POOL_MIN_BLOCKS))
     blocks = chain(head, blocks)
 
-    def drain(answered: Iterable[Answered]) -> None:
+    def drain(answered: Iterable[AnsweredBlock]) -> None:
         for block in answered:
             write(block.data)
             stats.lines += block.lines

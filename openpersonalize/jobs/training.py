@@ -36,7 +36,7 @@ MIN_INTERACTIONS = 1000
 MIN_USERS = 25
 
 
-class TrainingStopped(Exception):
+class TrainingStoppedError(Exception):
     """Raised when ``should_stop`` asked training to stop (StopSolutionVersionCreation)."""
 
 
@@ -95,7 +95,7 @@ def train_solution_version(
 
     def report(fraction: float) -> None:
         if should_stop and should_stop():
-            raise TrainingStopped("Training was stopped.")
+            raise TrainingStoppedError("Training was stopped.")
         if progress:
             progress(min(max(fraction, 0.0), 1.0))
 

@@ -12,7 +12,7 @@ from openpersonalize.recipes.protocol import Recipe
 from openpersonalize.recipes.registry import POPULARITY_ARN, TRENDING_ARN
 
 
-class SameForEveryoneModel(BaseModel):
+class GlobalRankingModel(BaseModel):
     """One ranking for every user and every item: the array ``scores_array`` (exploration still applies)."""
 
     scores_array: ClassVar[str]
@@ -26,14 +26,14 @@ class SameForEveryoneModel(BaseModel):
         return np.asarray(self.arrays[self.scores_array], np.float32)
 
 
-class PopularityModel(SameForEveryoneModel):
+class PopularityModel(GlobalRankingModel):
     """Scores = interaction counts: most-interacted items first."""
 
     kind = "popularity-count"
     scores_array = "item_counts"
 
 
-class TrendingModel(SameForEveryoneModel):
+class TrendingModel(GlobalRankingModel):
     """Scores = growth in interactions between the previous and the latest window: fastest-rising first."""
 
     kind = "trending-now"

@@ -108,7 +108,7 @@ def _add_standardised(s: np.ndarray, part: np.ndarray, weight: float, spread: fl
         s[cols] += np.float32(weight / spread) * np.asarray(part, np.float32)
 
 
-class _Stats(NamedTuple):
+class _HistoryStats(NamedTuple):
     """One history's distinct items (sorted) with what recency weights and repeat features need."""
 
     uniq: np.ndarray
@@ -118,9 +118,9 @@ class _Stats(NamedTuple):
     rank: np.ndarray  # recency rank among distinct items, float64 (0 = newest)
 
 
-def _history_stats(history: UserHistory) -> _Stats:
+def _history_stats(history: UserHistory) -> _HistoryStats:
     """What recency weights and repeat features need of a history (``history_stats``)."""
-    return _Stats(*history_stats(history.items))
+    return _HistoryStats(*history_stats(history.items))
 
 
 def _tail_rank(half_life: float, enabled: bool = True) -> float:
@@ -128,7 +128,9 @@ def _tail_rank(half_life: float, enabled: bool = True) -> float:
     return TAIL_HALF_LIVES * half_life if enabled and half_life > 0 else 0.0
 
 
-def _recency(stats: _Stats, half_life: float, floor: float, enabled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _recency(
+    stats: _HistoryStats, half_life: float, floor: float, enabled: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Per distinct item: ``floor`` plus a recency bonus halving every ``half_life`` ranks, times a repeat bonus.
 
     The bonus is dropped from ``TAIL_HALF_LIVES`` half-lives on (it is below 2^-30 there), so an item
@@ -170,7 +172,7 @@ class UserPersonalizationModel(BaseModel):
             "enabled": param(p, "recency_mask", bool),
         }
 
-    def _novel_scores(self, history: UserHistory, stats: _Stats | None = None) -> np.ndarray:
+    def _novel_scores(self, history: UserHistory, stats: _HistoryStats | None = None) -> np.ndarray:
         """Item-item (+ iALS) and transition scores with a small popularity prior: a fresh float32 row.
 
         The blend ``(1 - tw) * (components + prior) + tw * z(transitions)`` of z-scored components, less
@@ -206,7 +208,7 @@ class UserPersonalizationModel(BaseModel):
             scorer = self._transitions = TransitionScorer(self.sparse["transitions"])
         return scorer
 
-    def _repeat_scores(self, history: UserHistory, stats: _Stats) -> np.ndarray:
+    def _repeat_scores(self, history: UserHistory, stats: _HistoryStats) -> np.ndarray:
         """P(next interaction) of each distinct history item (``stats.uniq``), from the repeat model."""
         ts = history.timestamps if history.timestamps is not None else np.arange(len(history))
         conv_rows = np.asarray(self.arrays["item_conv"])[stats.uniq]
@@ -221,7 +223,7 @@ class UserPersonalizationModel(BaseModel):
         novel[seen] = -np.inf
         return best_indices(novel, min(len(self.arrays["novel_curve"]), len(novel) - len(seen)))
 
-    def _calibrated(self, history: UserHistory, novel: np.ndarray, stats: _Stats | None = None) -> np.ndarray:
+    def _calibrated(self, history: UserHistory, novel: np.ndarray, stats: _HistoryStats | None = None) -> np.ndarray:
         """P(next interaction) for every item: rank curve for unseen items, repeat model for seen ones.
 
         The ``m`` best unseen items (ties: lower index first) get the curve's rates in rank order; the
