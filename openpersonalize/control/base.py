@@ -21,6 +21,7 @@ from ..errors import (
 from ..store.events import EventStore
 from ..store.local_files import Roots
 from ..store.metadata import AlreadyExists, MetadataStore, ParentGone, Resource
+from ..store.objects import ObjectStore
 
 ACTIVE = "ACTIVE"
 CREATE_PENDING = "CREATE PENDING"
@@ -62,8 +63,9 @@ class Control:
     forget_tracking_id: Callable[[str], None] = lambda _tracking_id: None
 
     @property
-    def objects_dir(self) -> Path:
-        return self.settings.data_dir / "objects"
+    def objects(self) -> ObjectStore:
+        """Where dataset snapshots and models live."""
+        return ObjectStore(self.settings.data_dir / "objects")
 
 
 @dataclass(frozen=True)

@@ -281,12 +281,12 @@ def run_deletion(control: Control, arn: str) -> None:
             if dataset.doc.get("datasetType") not in USER_DATASETS:
                 continue
             result = remove_users(
-                datasets.snapshot_path(control, dataset), datasets.dataset_dir(control, dataset.arn), users
+                datasets.snapshot_path(control, dataset), control.objects.dataset_dir(dataset.arn), users
             )
             if result is None:
                 continue
             path, removed, kept = result
-            rel = path.relative_to(control.objects_dir).as_posix()
+            rel = control.objects.key(path)
             store.update(dataset.arn, _snapshot=rel, _rows=kept, _snapshotId=uuid.uuid4().hex)
             deleted += removed
         deleted += _delete_live(control, group, users)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,9 @@ SUPPORTED_TYPES = ("INTERACTIONS", "ITEMS", "USERS")
 UNSUPPORTED_TYPES = ("ACTIONS", "ACTION_INTERACTIONS")
 
 
-def dataset_dir(control: Control, dataset_arn: str) -> Path:
-    """Where a dataset's immutable snapshots live."""
-    safe = dataset_arn.split(":", 5)[-1].replace("/", "__")
-    return control.objects_dir / "datasets" / safe
-
-
 def snapshot_path(control: Control, res: Resource) -> Path | None:
     """The dataset's current snapshot directory, or None before the first import."""
-    rel = res.doc.get("_snapshot")
-    return control.objects_dir / rel if rel else None
+    return control.objects.path(res.doc.get("_snapshot"))
 
 
 def _check_schema(call: Call, schema_arn: str, dataset_type: str, domain: str | None) -> None:
@@ -122,7 +114,8 @@ def _check_compatible(call: Call, res: Resource, schema_arn: str) -> None:
 def delete_dataset(call: Call) -> dict[str, Any]:
     res = get_resource(call, call.params["datasetArn"], KIND, LABEL)
     delete_resource(call, res, LABEL, blocks=lambda job: job.status in UNFINISHED)
-    shutil.rmtree(dataset_dir(call.control, res.arn), ignore_errors=True)
+    call.control.objects.remove_dataset(res.arn)
+    call.control.events.forget_dataset(res.arn, res.doc["datasetGroupArn"], res.doc["datasetType"])
     return {}
 
 

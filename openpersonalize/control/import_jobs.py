@@ -11,6 +11,7 @@ from ..errors import InvalidInputException
 from ..jobs.leftovers import remove_leftovers
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
+from ..store.objects import PARTIAL_SNAPSHOTS
 from . import datasets, schemas
 from .base import (
     ACTIVE,
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 KIND = "dataset-import-job"
 LABEL = "Dataset import job"
-PARTIAL_SNAPSHOTS = "*/.snapshot-*.tmp"  # import_csv's work directories, in each dataset's directory
 
 
 def create_dataset_import_job(call: Call) -> dict[str, Any]:
@@ -92,15 +92,19 @@ def run_import(control: Control, arn: str) -> None:
             sources,
             schemas.load_schema(schema_res),
             dataset.doc["datasetType"],
-            datasets.dataset_dir(control, dataset.arn),
+            control.objects.dataset_dir(dataset.arn),
             previous,
             job.doc["importMode"],
         )
     except (ImportFailure, LocationError, InvalidInputException) as exc:
         store.update(arn, status=CREATE_FAILED, failureReason=str(exc))
         return
-    rel = result.snapshot.relative_to(control.objects_dir).as_posix()
-    store.update(dataset.arn, _snapshot=rel, _rows=result.total_rows, _snapshotId=uuid.uuid4().hex)
+    store.update(
+        dataset.arn,
+        _snapshot=control.objects.key(result.snapshot),
+        _rows=result.total_rows,
+        _snapshotId=uuid.uuid4().hex,
+    )
     if result.missing:
         log.warning(
             "Dataset import job %s into %s: values stored as missing (null): %s",
@@ -127,9 +131,8 @@ def sweep_partial_snapshots(control: Control, running: set[str], before: float) 
     for arn in running:
         job = control.store.get(arn)
         if job is not None:
-            busy.add(datasets.dataset_dir(control, job.doc["datasetArn"]))
-    root = control.objects_dir / "datasets"
-    remove_leftovers(root.glob(PARTIAL_SNAPSHOTS), lambda path: path.parent in busy, before)
+            busy.add(control.objects.dataset_dir(job.doc["datasetArn"]))
+    remove_leftovers(control.objects.datasets_root.glob(PARTIAL_SNAPSHOTS), lambda path: path.parent in busy, before)
 
 
 def job_handlers(control: Control) -> dict[str, JobHandler]:

@@ -46,7 +46,7 @@ class StoredResourceLookup:
             active=res.status == ACTIVE,
             group_arn=res.doc["datasetGroupArn"],
             recipe_type=recipe.recipe_type if recipe else USER_PERSONALIZATION,
-            model_dir=self.control.objects_dir / model if model else None,
+            model_dir=self.control.objects.path(model),
         )
 
     def datasets(self, group_arn: str) -> GroupDatasets:

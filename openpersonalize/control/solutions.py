@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -16,6 +15,7 @@ from ..jobs.runner import JobHandler, lease_lost
 from ..jobs.training import train_from_snapshots
 from ..recipes.registry import RecipeInfo, all_recipes
 from ..store.metadata import Resource
+from ..store.objects import PARTIAL_MODELS
 from . import dataset_groups, datasets
 from .base import (
     ACTIVE,
@@ -43,11 +43,6 @@ KIND = "solution"
 LABEL = "Solution"
 VERSION_KIND = "solution-version"
 VERSION_LABEL = "Solution version"
-
-
-def model_dir(control: Control, version_arn: str) -> Path:
-    """Where a solution version's immutable model artifact lives."""
-    return control.objects_dir / "models" / version_arn.split(":", 5)[-1].replace("/", "__")
 
 
 def _check_hyperparameters(recipe: RecipeInfo, config: dict[str, Any]) -> None:
@@ -156,7 +151,7 @@ def delete_solution(call: Call) -> dict[str, Any]:
     res = get_resource(call, call.params["solutionArn"], KIND, LABEL)
     versions = delete_resource(call, res, LABEL, blocks=lambda d: d.kind != VERSION_KIND or d.status in UNFINISHED)
     for version in versions:
-        shutil.rmtree(model_dir(call.control, version.arn), ignore_errors=True)
+        call.control.objects.remove_model(version.arn)
     return {}
 
 
@@ -288,14 +283,13 @@ def run_training(control: Control, arn: str) -> None:
     if not snapshots.get("INTERACTIONS"):
         store.update(arn, status=CREATE_FAILED, failureReason="The dataset group has no imported INTERACTIONS data.")
         return
-    out = model_dir(control, arn)
-    scratch = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"
+    scratch = control.objects.scratch_model_dir(arn, uuid.uuid4().hex[:8])
     scratch.mkdir(parents=True)
     try:
         result = _train_attempt(control, version, snapshots, scratch)
         if result is None:
             return
-        _publish(scratch / "model", out)
+        out = control.objects.publish_model(scratch / "model", arn)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     finished = store.update(
@@ -303,12 +297,12 @@ def run_training(control: Control, arn: str) -> None:
         status=ACTIVE,
         only_if=(CREATE_IN_PROGRESS,),
         _metrics=result["metrics"],
-        _model=out.relative_to(control.objects_dir).as_posix(),
+        _model=control.objects.key(out),
         tunedHPOParams={"algorithmHyperParameters": result["tuned_params"]},
         trainingHours=result["training_seconds"] / 3600.0,
     )
     if finished is None:  # stopped (or deleted) while the last step ran
-        shutil.rmtree(out, ignore_errors=True)
+        control.objects.remove_model(arn)
         store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
         return
     from .campaigns import sync_to_version  # campaigns build on solutions, not the reverse
@@ -334,7 +328,7 @@ def _train_attempt(
         "perform_hpo": bool(version.doc.get("performHPO")),
         "hpo_config": config.get("hpoConfig"),
         "out_dir": str(scratch / "model"),
-        "previous_dir": str(model_dir(control, previous)) if previous else None,
+        "previous_dir": str(control.objects.model_dir(previous)) if previous else None,
         "live_events": str(live_path) if live_path else None,
     }
 
@@ -354,12 +348,6 @@ def _train_attempt(
     return None if lease_lost() else result
 
 
-def _publish(model: Path, out: Path) -> None:
-    """Make a finished model the version's artifact in one rename (replacing an unpublished earlier one)."""
-    shutil.rmtree(out, ignore_errors=True)
-    os.rename(model, out)
-
-
 def _write_live_events(control: Control, group: str, path: Path) -> Path | None:
     """Events received through PutEvents are interactions too: hand them to training as Parquet."""
     import pyarrow.parquet as pq
@@ -373,9 +361,9 @@ def _write_live_events(control: Control, group: str, path: Path) -> Path | None:
 
 def sweep_partial_models(control: Control, running: set[str], before: float) -> None:
     """Remove the scratch directories of killed training attempts, keeping those of ``running`` versions."""
-    busy = {model_dir(control, arn).name for arn in running}
-    root = control.objects_dir / "models"
-    remove_leftovers(root.glob(".*.tmp"), lambda path: path.name[1:].rsplit(".", 2)[0] in busy, before)
+    objects = control.objects
+    busy = {objects.model_dir(arn).name for arn in running}
+    remove_leftovers(objects.models_root.glob(PARTIAL_MODELS), lambda path: objects.scratch_owner(path) in busy, before)
 
 
 def job_handlers(control: Control) -> dict[str, JobHandler]:
