@@ -15,15 +15,14 @@ from openpersonalize.recipes.ranking import PersonalizedRankingRecipe
 from openpersonalize.recipes.user_personalization import UserPersonalizationRecipe
 from openpersonalize.runtime.scoring import top_k, top_k_rows
 
-ML = Path("/work/shared/datasets/ml-latest-small")
 FAST = {"ease_max_items": "2500"}
-pytestmark = pytest.mark.skipif(not ML.exists(), reason="ml-latest-small not available")
 EXPLORE = {"itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "100000"}}
 
 
 @pytest.fixture(scope="module")
-def data() -> TrainingData:
-    return TrainingData.from_tables(prepare_interactions(ML / "ratings.csv"), prepare_items(ML / "movies.csv"))
+def data(movielens_dir: Path) -> TrainingData:
+    ints, items = prepare_interactions(movielens_dir / "ratings.csv"), prepare_items(movielens_dir / "movies.csv")
+    return TrainingData.from_tables(ints, items)
 
 
 def _histories(model, data: TrainingData) -> list[UserHistory]:

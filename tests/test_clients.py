@@ -11,7 +11,6 @@ cached venv of its own (it pins botocore exactly); the SDK's node_modules come f
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import subprocess
@@ -20,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from cached_tools import cached_venv, npm_modules
+from helpers import deploy, import_dataset, train
 from openpersonalize.data import movielens
-from server_harness import ACCESS_KEY, REGION, SECRET_KEY, unique, wait_status
+from server_harness import ACCESS_KEY, REGION, SECRET_KEY, unique
 
 # The wire protocol does not depend on the metadata backend: one (SQLite) server is enough here.
 pytestmark = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
@@ -29,7 +29,6 @@ pytestmark = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 CLIENTS = Path(__file__).resolve().parent / "clients"
 CLI_CHECKS = 46
 SDK_CHECKS = 19
-RECIPE = "arn:aws:personalize:::recipe/"
 GENRES = ("comedy", "drama")
 ITEMS = {genre: [f"{genre}-{n:02d}" for n in range(20)] for genre in GENRES}
 USERS = {"comedy": [f"c-user-{n:02d}" for n in range(60)], "drama": [f"d-user-{n:02d}" for n in range(40)]}
@@ -66,32 +65,6 @@ def _interactions() -> list[list]:
     return rows
 
 
-def _import(personalize, group: str, kind: str, schema: dict, path: Path) -> str:
-    schema_arn = personalize.create_schema(name=unique(kind.lower()), schema=json.dumps(schema))["schemaArn"]
-    dataset = personalize.create_dataset(
-        name=unique(kind.lower()), datasetType=kind, datasetGroupArn=group, schemaArn=schema_arn
-    )["datasetArn"]
-    job = personalize.create_dataset_import_job(
-        jobName=unique("imp"), datasetArn=dataset, dataSource={"dataLocation": str(path)}
-    )["datasetImportJobArn"]
-    done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
-    assert done["status"] == "ACTIVE", done.get("failureReason")
-    return dataset
-
-
-def _campaign(personalize, group: str, recipe: str) -> dict[str, str]:
-    solution = personalize.create_solution(name=unique(recipe), datasetGroupArn=group, recipeArn=RECIPE + recipe)
-    version = personalize.create_solution_version(solutionArn=solution["solutionArn"])["solutionVersionArn"]
-    done = wait_status(
-        personalize.describe_solution_version, "solutionVersion", timeout=300, solutionVersionArn=version
-    )
-    assert done["status"] == "ACTIVE", done.get("failureReason")
-    campaign = personalize.create_campaign(name=unique(recipe), solutionVersionArn=version)["campaignArn"]
-    done = wait_status(personalize.describe_campaign, "campaign", campaignArn=campaign)
-    assert done["status"] == "ACTIVE", done.get("failureReason")
-    return {"solution": solution["solutionArn"], "version": version, "campaign": campaign}
-
-
 @pytest.fixture(scope="module")
 def prepared(server, personalize) -> dict[str, str]:
     """A trained two-genre dataset group: campaigns, filters and a tracker, as the scripts' environment."""
@@ -102,10 +75,12 @@ def prepared(server, personalize) -> dict[str, str]:
         work / f"{unique('ints')}.csv", ["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"], _interactions()
     )
     group = personalize.create_dataset_group(name=unique("clients"))["datasetGroupArn"]
-    _import(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, ints_csv)
-    _import(personalize, group, "ITEMS", movielens.ITEMS_SCHEMA, items_csv)
-    recs = _campaign(personalize, group, "aws-user-personalization")
-    ranking = _campaign(personalize, group, "aws-personalized-ranking")
+    import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(ints_csv))
+    import_dataset(personalize, group, "ITEMS", movielens.ITEMS_SCHEMA, str(items_csv))
+    versions = train(personalize, group, ("aws-user-personalization", "aws-personalized-ranking"))
+    campaigns = deploy(personalize, versions)
+    up = versions["aws-user-personalization"]
+    solution = personalize.describe_solution_version(solutionVersionArn=up)["solutionVersion"]["solutionArn"]
     genre_filter = personalize.create_filter(
         name=unique("genre"), datasetGroupArn=group, filterExpression="INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)"
     )["filterArn"]
@@ -121,10 +96,10 @@ def prepared(server, personalize) -> dict[str, str]:
         "OP_ACCESS_KEY_ID": ACCESS_KEY,
         "OP_SECRET_ACCESS_KEY": SECRET_KEY,
         "OP_DATASET_GROUP_ARN": group,
-        "OP_SOLUTION_ARN": recs["solution"],
-        "OP_SOLUTION_VERSION_ARN": recs["version"],
-        "OP_CAMPAIGN_ARN": recs["campaign"],
-        "OP_RANKING_CAMPAIGN_ARN": ranking["campaign"],
+        "OP_SOLUTION_ARN": solution,
+        "OP_SOLUTION_VERSION_ARN": up,
+        "OP_CAMPAIGN_ARN": campaigns["aws-user-personalization"],
+        "OP_RANKING_CAMPAIGN_ARN": campaigns["aws-personalized-ranking"],
         "OP_GENRE_FILTER_ARN": genre_filter,
         "OP_NO_COMEDY_FILTER_ARN": no_comedy,
         "OP_EVENT_TRACKER_ARN": tracker["eventTrackerArn"],

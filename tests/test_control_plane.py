@@ -8,14 +8,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from helpers import error_code
 from openpersonalize.data import movielens
 from openpersonalize.data.csv_import import read_snapshot
 from openpersonalize.store.metadata import MetadataStore
 from server_harness import unique, wait_status
-
-
-def _code(exc_info) -> str:
-    return exc_info.value.response["Error"]["Code"]
 
 
 def _snapshot_rows(server, dataset_arn: str):
@@ -160,7 +157,7 @@ def test_import_paths_outside_allowed_dirs_are_refused(personalize, location):
         personalize.create_dataset_import_job(
             jobName=unique("p"), datasetArn=ints, dataSource={"dataLocation": location}
         )
-    assert _code(err) == "InvalidInputException"
+    assert error_code(err) == "InvalidInputException"
 
 
 def test_symlink_escape_is_refused(server, personalize):
@@ -171,7 +168,7 @@ def test_symlink_escape_is_refused(server, personalize):
         personalize.create_dataset_import_job(
             jobName=unique("p"), datasetArn=ints, dataSource={"dataLocation": str(link / "passwd")}
         )
-    assert _code(err) == "InvalidInputException" and "outside" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "outside" in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -200,7 +197,7 @@ def test_symlink_escape_is_refused(server, personalize):
 def test_bad_schemas_are_rejected(personalize, schema, needle):
     with pytest.raises(ClientError) as err:
         personalize.create_schema(name=unique("bad"), schema=schema)
-    assert _code(err) == "InvalidInputException"
+    assert error_code(err) == "InvalidInputException"
     assert needle in err.value.response["Error"]["Message"]
 
 
@@ -211,12 +208,12 @@ def test_schema_must_fit_dataset_type(personalize):
         personalize.create_dataset(
             name=unique("d"), datasetType="INTERACTIONS", datasetGroupArn=group, schemaArn=items_schema["schemaArn"]
         )
-    assert _code(err) == "InvalidInputException" and "USER_ID" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "USER_ID" in str(err.value)
     with pytest.raises(ClientError) as err:
         personalize.create_dataset(
             name=unique("d"), datasetType="ACTIONS", datasetGroupArn=group, schemaArn=items_schema["schemaArn"]
         )
-    assert _code(err) == "InvalidInputException" and "ACTIONS" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "ACTIONS" in str(err.value)
 
 
 def test_duplicates_unknown_arns_and_in_use(personalize):
@@ -224,7 +221,7 @@ def test_duplicates_unknown_arns_and_in_use(personalize):
     group = personalize.create_dataset_group(name=name)["datasetGroupArn"]
     with pytest.raises(ClientError) as err:
         personalize.create_dataset_group(name=name)
-    assert _code(err) == "ResourceAlreadyExistsException"
+    assert error_code(err) == "ResourceAlreadyExistsException"
 
     schema = personalize.create_schema(name=unique("s"), schema=json.dumps(movielens.INTERACTIONS_SCHEMA))["schemaArn"]
     dataset = personalize.create_dataset(
@@ -234,7 +231,7 @@ def test_duplicates_unknown_arns_and_in_use(personalize):
         personalize.create_dataset(
             name=unique("d"), datasetType="INTERACTIONS", datasetGroupArn=group, schemaArn=schema
         )
-    assert _code(err) == "ResourceAlreadyExistsException"
+    assert error_code(err) == "ResourceAlreadyExistsException"
 
     for call, kwargs in [
         (personalize.describe_dataset_group, {"datasetGroupArn": group + "-nope"}),
@@ -248,21 +245,21 @@ def test_duplicates_unknown_arns_and_in_use(personalize):
     ]:
         with pytest.raises(ClientError) as err:
             call(**kwargs)
-        assert _code(err) == "ResourceNotFoundException", call
+        assert error_code(err) == "ResourceNotFoundException", call
 
     with pytest.raises(ClientError) as err:
         personalize.delete_dataset_group(datasetGroupArn=group)
-    assert _code(err) == "ResourceInUseException"
+    assert error_code(err) == "ResourceInUseException"
     with pytest.raises(ClientError) as err:
         personalize.delete_schema(schemaArn=schema)
-    assert _code(err) == "ResourceInUseException"
+    assert error_code(err) == "ResourceInUseException"
 
     personalize.delete_dataset(datasetArn=dataset)
     personalize.delete_schema(schemaArn=schema)
     personalize.delete_dataset_group(datasetGroupArn=group)
     with pytest.raises(ClientError) as err:
         personalize.describe_dataset_group(datasetGroupArn=group)
-    assert _code(err) == "ResourceNotFoundException"
+    assert error_code(err) == "ResourceNotFoundException"
 
 
 def test_update_dataset_schema(personalize):
@@ -284,7 +281,7 @@ def test_update_dataset_schema(personalize):
     narrower_arn = personalize.create_schema(name=unique("s"), schema=json.dumps(narrower))["schemaArn"]
     with pytest.raises(ClientError) as err:
         personalize.update_dataset(datasetArn=dataset, schemaArn=narrower_arn)
-    assert _code(err) == "InvalidInputException" and "YEAR" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "YEAR" in str(err.value)
 
 
 def test_pagination_and_next_token(personalize):
@@ -308,7 +305,7 @@ def test_pagination_and_next_token(personalize):
     assert set(paginator_names) == set(seen)
     with pytest.raises(ClientError) as err:
         personalize.list_schemas(nextToken="garbage")
-    assert _code(err) == "InvalidNextTokenException"
+    assert error_code(err) == "InvalidNextTokenException"
 
 
 def test_tags(personalize):
@@ -332,7 +329,7 @@ def test_recipe_catalogue(personalize):
 def test_validation_errors_name_the_field(personalize):
     with pytest.raises(ClientError) as err:
         personalize.create_dataset_group(name="has spaces")
-    assert _code(err) == "InvalidInputException" and "'name'" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "'name'" in str(err.value)
     with pytest.raises(ClientError) as err:
         personalize.create_dataset_group(name="x" * 64)
-    assert _code(err) == "InvalidInputException" and "length" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "length" in str(err.value)

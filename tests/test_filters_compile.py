@@ -18,8 +18,6 @@ from openpersonalize.filters import (
     parse_filter,
 )
 
-MOVIES = Path("/work/shared/datasets/ml-latest-small/movies.csv")
-
 # Model order differs from table order; "i9" is in the model but not in the table (null metadata).
 ITEM_IDS = ["i0", "i1", "i2", "i3", "i4", "i5", "i9"]
 ITEMS = pa.table(
@@ -236,26 +234,23 @@ def test_user_segment_filters() -> None:
 
 
 @pytest.fixture(scope="module")
-def movies() -> ItemCatalog:
-    if not MOVIES.exists():
-        pytest.skip("ml-latest-small not available")
+def movie_table(movielens_dir: Path) -> pa.Table:
     from openpersonalize.data.movielens import prepare_items
 
-    items = prepare_items(MOVIES)
-    ids = items["ITEM_ID"].to_pylist()
+    return prepare_items(movielens_dir / "movies.csv")
+
+
+@pytest.fixture(scope="module")
+def movies(movie_table: pa.Table) -> ItemCatalog:
+    ids = movie_table["ITEM_ID"].to_pylist()
     rng = np.random.default_rng(0)
-    return ItemCatalog(items, [ids[i] for i in rng.permutation(len(ids))])
+    return ItemCatalog(movie_table, [ids[i] for i in rng.permutation(len(ids))])
 
 
-def _movies_table() -> pa.Table:
-    from openpersonalize.data.movielens import prepare_items
-
-    return prepare_items(MOVIES)
-
-
-def test_movielens_genre_and_decade_filters_match_a_direct_computation(movies: ItemCatalog) -> None:
-    table = _movies_table()
-    by_id = {r["ITEM_ID"]: r for r in table.to_pylist()}
+def test_movielens_genre_and_decade_filters_match_a_direct_computation(
+    movies: ItemCatalog, movie_table: pa.Table
+) -> None:
+    by_id = {r["ITEM_ID"]: r for r in movie_table.to_pylist()}
     genres = {i: set((by_id[i]["GENRE"] or "").split("|")) for i in movies.ids}
     years = {i: by_id[i]["YEAR"] for i in movies.ids}
 

@@ -2,18 +2,13 @@
 
 from pathlib import Path
 
-import pytest
-
 from openpersonalize.data.movielens import prepare_interactions, prepare_items
 from openpersonalize.jobs.training import train_solution_version
 
-ML = Path("/work/shared/datasets/ml-latest-small")
 
-
-@pytest.mark.skipif(not ML.exists(), reason="ml-latest-small not available")
-def test_hpo_changes_hyperparameters(tmp_path: Path) -> None:
-    interactions = prepare_interactions(ML / "ratings.csv")
-    items = prepare_items(ML / "movies.csv")
+def test_hpo_changes_hyperparameters(tmp_path: Path, movielens_dir: Path) -> None:
+    interactions = prepare_interactions(movielens_dir / "ratings.csv")
+    items = prepare_items(movielens_dir / "movies.csv")
     hpo = {
         "hpoObjective": {"type": "Maximize", "metricName": "normalized_discounted_cumulative_gain_at_25"},
         "hpoResourceConfig": {"maxNumberOfTrainingJobs": "4", "maxParallelTrainingJobs": "1"},

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from job_children import sleep_in_child
 
+from helpers import requires, wait_until
 from openpersonalize.jobs import processes
 from openpersonalize.jobs.isolated import JobStopped, run_isolated
 from openpersonalize.jobs.leftovers import remove_leftovers
@@ -22,21 +23,13 @@ from openpersonalize.jobs.runner import JobHandler, JobRunner
 from openpersonalize.store.metadata import MetadataStore, jobs
 
 HERE = Path(__file__).resolve().parent
-linux_only = pytest.mark.skipif(sys.platform != "linux", reason="/proc and PR_SET_PDEATHSIG are Linux features")
-
-
-def _wait_until(condition, guard: float = 60.0, what: str = "condition") -> None:
-    """Poll ``condition``; ``guard`` only stops a broken run from hanging, it measures nothing."""
-    deadline = time.monotonic() + guard
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.05)
+linux_only = requires(sys.platform == "linux", "/proc and PR_SET_PDEATHSIG are Linux features")
 
 
 def _zombie() -> subprocess.Popen:
     """A child that has exited but was not reaped yet."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    _wait_until(lambda: Path(f"/proc/{child.pid}/stat").read_text().split(")")[1].split()[0] == "Z", what="zombie")
+    wait_until(lambda: Path(f"/proc/{child.pid}/stat").read_text().split(")")[1].split()[0] == "Z", what="zombie")
     return child
 
 
@@ -81,7 +74,7 @@ def test_job_of_a_zombie_owner_is_taken_over_at_start(tmp_path):
         runner = _runner(store, ran, done)
         runner.start()
         try:
-            _wait_until(lambda: len(ran) == 2, what="takeover")
+            wait_until(lambda: len(ran) == 2, what="takeover")
         finally:
             runner.stop()
         assert sorted(ran) == ["arn:old-format", "arn:zombie"]
@@ -155,10 +148,10 @@ def test_child_dies_with_its_sigkilled_parent(tmp_path, mode):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     parent = subprocess.Popen([sys.executable, str(HERE / "job_children.py"), mode, str(pid_file)], env=env)
     try:
-        _wait_until(lambda: pid_file.exists() and pid_file.read_text(), what="child start")
+        wait_until(lambda: pid_file.exists() and pid_file.read_text(), what="child start")
         child = int(pid_file.read_text())
         assert processes.alive(child)
     finally:
         parent.send_signal(signal.SIGKILL)
         parent.wait()
-    _wait_until(lambda: not processes.alive(child), guard=30.0, what=f"{mode} child {child} ending with its parent")
+    wait_until(lambda: not processes.alive(child), guard=30.0, what=f"{mode} child {child} ending with its parent")

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from helpers import METRIC_KEYS
 from openpersonalize.data.training_data import TrainingData
 from openpersonalize.evaluation.evaluate import catalogue_size, evaluate_model
 from openpersonalize.evaluation.metrics import compute_metrics, ndcg, precision, reciprocal_rank
@@ -72,16 +73,7 @@ def test_precision_coverage_and_aggregate() -> None:
     assert m["precision_at_5"] == pytest.approx((1 / 5 + 0 + 1 / 5) / 3)
     assert m["normalized_discounted_cumulative_gain_at_25"] == pytest.approx((_d(2) + 0 + 1) / 3)  # lone hit at 2
     assert m["coverage"] == pytest.approx((3 + 25) / 100)  # distinct items of every top 25
-    assert set(m) == {
-        "coverage",
-        "mean_reciprocal_rank_at_25",
-        "normalized_discounted_cumulative_gain_at_5",
-        "normalized_discounted_cumulative_gain_at_10",
-        "normalized_discounted_cumulative_gain_at_25",
-        "precision_at_5",
-        "precision_at_10",
-        "precision_at_25",
-    }
+    assert set(m) == METRIC_KEYS
 
 
 def _clustered(n_users: int = 300, seed: int = 3) -> pa.Table:

@@ -23,6 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cached_tools import cached_venv
+from helpers import METRIC_KEYS, skip_or_fail
 from poc_notebooks import adaptations
 from server_harness import ACCESS_KEY, SECRET_KEY, Server, free_port, wait_for_port
 
@@ -30,16 +31,6 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "personal
 RUNNER = Path(__file__).with_name("poc_notebooks") / "runner.py"
 REQUIREMENTS = RUNNER.with_name("requirements.txt")
 RUN_TIMEOUT_S = 3000
-METRICS = (
-    "coverage",
-    "mean_reciprocal_rank_at_25",
-    "normalized_discounted_cumulative_gain_at_5",
-    "normalized_discounted_cumulative_gain_at_10",
-    "normalized_discounted_cumulative_gain_at_25",
-    "precision_at_5",
-    "precision_at_10",
-    "precision_at_25",
-)
 # The first test to use ``run`` waits for the whole notebook run (a minute or two on 2 cores).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT_S + 300)]
 
@@ -47,10 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT_S + 300)]
 @pytest.fixture(scope="module")
 def notebook_dir() -> Path:
     if not (NOTEBOOK_DIR / adaptations.NOTEBOOKS[0]).exists():
-        reason = f"the POC notebooks are not at {NOTEBOOK_DIR} (../shared beside the repository)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(f"the POC notebooks are not at {NOTEBOOK_DIR} (../shared beside the repository)")
     return NOTEBOOK_DIR
 
 
@@ -212,8 +200,8 @@ def test_solution_metrics_are_numbers(run):
     assert len(responses) == 3
     for call in responses:
         metrics = call["response"]["metrics"]
-        assert set(METRICS) <= set(metrics), metrics
-        assert all(isinstance(metrics[m], float) and 0 <= metrics[m] <= 1 for m in METRICS), metrics
+        assert set(METRIC_KEYS) <= set(metrics), metrics
+        assert all(isinstance(metrics[m], float) and 0 <= metrics[m] <= 1 for m in METRIC_KEYS), metrics
         assert metrics["coverage"] > 0 and metrics["precision_at_25"] > 0, metrics
 
 
