@@ -1,4 +1,5 @@
-"""Shared fixtures: MovieLens paths, an S3-compatible server, and real openpersonalize servers."""
+"""Shared fixtures: MovieLens paths, an S3-compatible server, real openpersonalize servers, and the POC
+dataset group trained once per server with every recipe the runtime and batch suites deploy."""
 
 from __future__ import annotations
 
@@ -6,19 +7,21 @@ import os
 import uuid
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-from server_harness import Server, free_port
+from helpers import HORROR_FAN, MOVIELENS, import_dataset, skip_or_fail, train
+from openpersonalize.data import movielens
+from server_harness import Server, free_port, unique
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ml-latest-small"
 POSTGRES_ENV = "OPENPERSONALIZE_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(scope="session")
 def movielens_dir() -> Path:
-    if not (DATASETS / "ratings.csv").exists():
-        pytest.fail(f"MovieLens ml-latest-small not found at {DATASETS}")
-    return DATASETS
+    if not (MOVIELENS / "ratings.csv").exists():
+        pytest.fail(f"MovieLens ml-latest-small not found at {MOVIELENS}")
+    return MOVIELENS
 
 
 @pytest.fixture(scope="session")
@@ -56,9 +59,7 @@ def server(request, tmp_path_factory, s3_server, movielens_dir) -> Server:
     if request.param == "postgres":
         admin = os.environ.get(POSTGRES_ENV)
         if not admin:
-            if os.environ.get("CI"):
-                pytest.fail(f"{POSTGRES_ENV} must be set in CI")
-            pytest.skip(f"{POSTGRES_ENV} not set")
+            skip_or_fail(f"{POSTGRES_ENV} not set: no PostgreSQL server to run against")
         database_url = _postgres_database(admin)
     root = tmp_path_factory.mktemp(f"server-{request.param}")
     work = root / "work"
@@ -78,3 +79,49 @@ def server(request, tmp_path_factory, s3_server, movielens_dir) -> Server:
 @pytest.fixture(scope="session")
 def personalize(server):
     return server.client("personalize")
+
+
+@pytest.fixture(scope="session")
+def horror_history(movielens_dir) -> list[str]:
+    """40 pure horror movies (no comedy), lowest ids first: the horror fan's whole history."""
+    items = movielens.prepare_items(movielens_dir / "movies.csv").to_pylist()
+    horror = (r["ITEM_ID"] for r in items if "Horror" in r["GENRE"] and "Comedy" not in r["GENRE"])
+    return sorted(horror, key=int)[:40]
+
+
+POC_RECIPES = (
+    "aws-user-personalization",
+    "aws-sims",
+    "aws-personalized-ranking",
+    "aws-popularity-count",
+    "aws-item-affinity",
+)
+
+
+@pytest.fixture(scope="session")
+def poc_group(server, personalize, movielens_dir, horror_history) -> dict:
+    """The POC data (ml-latest-small interactions plus one horror fan, and the items) in one dataset group,
+    trained once per server with every recipe in POC_RECIPES: the runtime and batch suites deploy these versions.
+
+    Suites deploy their own campaigns and may add to the group's data (events, items, users, filters) but delete
+    nothing from it, so each suite sees the trained state whatever ran before it.
+    """
+    ratings = movielens.prepare_interactions(movielens_dir / "ratings.csv")
+    fan = pa.table(
+        {
+            "USER_ID": [HORROR_FAN] * len(horror_history),
+            "ITEM_ID": horror_history,
+            "EVENT_TYPE": ["watch"] * len(horror_history),
+            "TIMESTAMP": list(range(1_500_000_000, 1_500_000_000 + len(horror_history))),
+        }
+    )
+    ints = movielens.write_csv(pa.concat_tables([ratings, fan]), server.work / f"{unique('ints')}.csv")
+    items = movielens.write_csv(
+        movielens.prepare_items(movielens_dir / "movies.csv"), server.work / f"{unique('items')}.csv"
+    )
+    group = personalize.create_dataset_group(name=unique("poc"))["datasetGroupArn"]
+    datasets = {
+        "INTERACTIONS": import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(ints)),
+        "ITEMS": import_dataset(personalize, group, "ITEMS", movielens.ITEMS_SCHEMA, str(items)),
+    }
+    return {"group": group, "datasets": datasets, "versions": train(personalize, group, POC_RECIPES)}

@@ -7,10 +7,10 @@ import random
 import threading
 import time
 
-import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError
 
+from helpers import HORROR_FAN, METRIC_KEYS, RECIPE, avro_schema, deploy, error_code
 from openpersonalize.control.base import Control, Settings
 from openpersonalize.control.resource_lookup import StoredResourceLookup
 from openpersonalize.data import movielens
@@ -20,23 +20,6 @@ from openpersonalize.server import ServerConfig
 from openpersonalize.store.events import EventStore
 from openpersonalize.store.metadata import MetadataStore
 from server_harness import unique, wait_status
-
-RECIPE = "arn:aws:personalize:::recipe/"
-HORROR_FAN = "horror-fan"
-METRIC_KEYS = {
-    "coverage",
-    "mean_reciprocal_rank_at_25",
-    "normalized_discounted_cumulative_gain_at_5",
-    "normalized_discounted_cumulative_gain_at_10",
-    "normalized_discounted_cumulative_gain_at_25",
-    "precision_at_5",
-    "precision_at_10",
-    "precision_at_25",
-}
-
-
-def _code(err) -> str:
-    return err.value.response["Error"]["Code"]
 
 
 @pytest.fixture(scope="module")
@@ -60,65 +43,21 @@ def _popular(movies, popularity, genre: str, skip: int, n: int, exclude: str = "
     return sorted(chosen, key=lambda i: -popularity.get(i, 0))[skip : skip + n]
 
 
-@pytest.fixture(scope="module")
-def horror_history(movies) -> list[str]:
-    """40 pure horror movies (no comedy), lowest ids first: the horror fan's whole history."""
-    meta, _ = movies
-    return sorted((i for i, r in meta.items() if "Horror" in r["GENRE"] and "Comedy" not in r["GENRE"]), key=int)[:40]
+RUNTIME_RECIPES = ("aws-user-personalization", "aws-sims", "aws-personalized-ranking", "aws-popularity-count")
 
 
 @pytest.fixture(scope="module")
-def trained(server, personalize, movielens_dir, horror_history):
-    """A dataset group with the POC data (+ one horror fan), trained with every main recipe."""
-    ints = movielens.prepare_interactions(movielens_dir / "ratings.csv")
-    horror = horror_history
-    fan = pa.table(
-        {
-            "USER_ID": [HORROR_FAN] * len(horror),
-            "ITEM_ID": horror,
-            "EVENT_TYPE": ["watch"] * len(horror),
-            "TIMESTAMP": list(range(1_500_000_000, 1_500_000_000 + len(horror))),
-        }
-    )
-    csv = movielens.write_csv(pa.concat_tables([ints, fan]), server.work / f"{unique('ints')}.csv")
-    items_csv = movielens.write_csv(
-        movielens.prepare_items(movielens_dir / "movies.csv"), server.work / f"{unique('items')}.csv"
-    )
-    group = personalize.create_dataset_group(name=unique("poc"))["datasetGroupArn"]
-    arns = {}
-    for kind, schema, path in (
-        ("INTERACTIONS", movielens.INTERACTIONS_SCHEMA, csv),
-        ("ITEMS", movielens.ITEMS_SCHEMA, items_csv),
-    ):
-        schema_arn = personalize.create_schema(name=unique("s"), schema=json.dumps(schema))["schemaArn"]
-        ds = personalize.create_dataset(
-            name=unique("d"), datasetType=kind, datasetGroupArn=group, schemaArn=schema_arn
-        )["datasetArn"]
-        job = personalize.create_dataset_import_job(
-            jobName=unique("imp"), datasetArn=ds, dataSource={"dataLocation": str(path)}
-        )["datasetImportJobArn"]
-        done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
-        assert done["status"] == "ACTIVE", done.get("failureReason")
-        arns[kind] = ds
-    versions = {}
-    for name in ("aws-user-personalization", "aws-sims", "aws-personalized-ranking", "aws-popularity-count"):
-        solution = personalize.create_solution(name=unique(name), datasetGroupArn=group, recipeArn=RECIPE + name)
-        versions[name] = personalize.create_solution_version(solutionArn=solution["solutionArn"])["solutionVersionArn"]
-    for name, arn in versions.items():
-        done = wait_status(
-            personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=arn
-        )
-        assert done["status"] == "ACTIVE", (name, done.get("failureReason"))
-    campaigns = {}
-    for name, arn in versions.items():
-        config = {"enableMetadataWithRecommendations": True}
-        campaigns[name] = personalize.create_campaign(
-            name=unique(name), solutionVersionArn=arn, minProvisionedTPS=1, campaignConfig=config
-        )["campaignArn"]
-    for arn in campaigns.values():
-        done = wait_status(personalize.describe_campaign, "campaign", campaignArn=arn)
-        assert done["status"] == "ACTIVE", done.get("failureReason")
-    return {"group": group, "versions": versions, "campaigns": campaigns, "datasets": arns}
+def trained(personalize, poc_group):
+    """The shared POC group (ml-latest-small + one horror fan), each runtime recipe's version on a campaign of
+    this suite's own."""
+    versions = {name: poc_group["versions"][name] for name in RUNTIME_RECIPES}
+    campaigns = deploy(personalize, versions, campaignConfig={"enableMetadataWithRecommendations": True})
+    return {
+        "group": poc_group["group"],
+        "versions": versions,
+        "campaigns": campaigns,
+        "datasets": poc_group["datasets"],
+    }
 
 
 def _filter(personalize, group: str, expression: str) -> str:
@@ -267,10 +206,17 @@ def test_a_new_process_preloads_deployed_campaigns(server, trained):
     assert [r.item_id for r in ranked.items] == ["1"]
 
 
-def test_unknown_user_gets_cold_start(server, trained):
+def test_unknown_user_gets_cold_start(server, trained, popularity, horror_history):
+    """A user with no history gets UP's cold start: the items with the most training interactions, most first."""
+    counts = dict(popularity)
+    for item in horror_history:
+        counts[item] = counts.get(item, 0) + 1
+    by_count = sorted(counts, key=lambda i: -counts[i])
+    assert counts[by_count[9]] > counts[by_count[10]]  # the top 10 is one set, in one order
     runtime = server.client("personalize-runtime")
     recs = _recs(runtime, trained["campaigns"]["aws-user-personalization"], userId="never-seen", numResults=10)
     assert len(recs) == 10 and len(set(recs)) == 10
+    assert recs == by_count[:10]
 
 
 def test_runtime_bad_input(server, personalize, trained):
@@ -279,27 +225,27 @@ def test_runtime_bad_input(server, personalize, trained):
     for kwargs in ({"numResults": 0}, {"numResults": 501}, {"itemId": "1"}):
         with pytest.raises(ClientError) as err:
             runtime.get_recommendations(campaignArn=up, userId="1", **kwargs)
-        assert _code(err) == "InvalidInputException", kwargs
+        assert error_code(err) == "InvalidInputException", kwargs
     missing_filter = trained["group"].replace("dataset-group", "filter") + "-nope"
     with pytest.raises(ClientError) as err:
         runtime.get_recommendations(campaignArn=up, userId="1", filterArn=missing_filter)
-    assert _code(err) == "ResourceNotFoundException"
+    assert error_code(err) == "ResourceNotFoundException"
     param = _filter(personalize, trained["group"], "INCLUDE ItemID WHERE Items.GENRE IN ($GENRE)")
     with pytest.raises(ClientError) as err:
         runtime.get_recommendations(campaignArn=up, userId="1", filterArn=param)
-    assert _code(err) == "InvalidInputException" and "GENRE" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "GENRE" in str(err.value)
     with pytest.raises(ClientError) as err:
         runtime.get_personalized_ranking(
             campaignArn=trained["campaigns"]["aws-personalized-ranking"],
             userId="1",
             inputList=[str(i) for i in range(501)],
         )
-    assert _code(err) == "InvalidInputException"
+    assert error_code(err) == "InvalidInputException"
     with pytest.raises(ClientError) as err:
         personalize.create_filter(
             name=unique("bad"), datasetGroupArn=trained["group"], filterExpression="INCLUDE ItemID WHERE"
         )
-    assert _code(err) == "InvalidInputException" and "column" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "column" in str(err.value)
 
 
 def test_hpo_changes_hyperparameters(personalize, trained):
@@ -454,10 +400,10 @@ def test_stop_solution_version_creation(personalize, trained):
     assert done["status"] == "CREATE STOPPED"
     with pytest.raises(ClientError) as err:
         personalize.get_solution_metrics(solutionVersionArn=version)
-    assert _code(err) == "ResourceInUseException"
+    assert error_code(err) == "ResourceInUseException"
     with pytest.raises(ClientError) as err:
         personalize.create_solution_version(solutionArn=solution, trainingMode="UPDATE")
-    assert _code(err) == "InvalidInputException"
+    assert error_code(err) == "InvalidInputException"
 
 
 def test_training_failure_is_reported(server, personalize):
@@ -504,16 +450,9 @@ def test_put_items_and_put_users_reach_filters_and_metadata(server, personalize,
     )["itemList"][0]
     assert described["itemId"] == top and described["metadata"] == {"GENRE": "Western", "YEAR": "1881"}
 
-    users_schema = {
-        "type": "record",
-        "name": "Users",
-        "namespace": "com.amazonaws.personalize.schema",
-        "fields": [
-            {"name": "USER_ID", "type": "string"},
-            {"name": "MEMBERSHIP", "type": "string", "categorical": True},
-        ],
-        "version": "1.0",
-    }
+    users_schema = avro_schema(
+        "Users", [{"name": "USER_ID", "type": "string"}, {"name": "MEMBERSHIP", "type": "string", "categorical": True}]
+    )
     schema = personalize.create_schema(name=unique("users"), schema=json.dumps(users_schema))["schemaArn"]
     users = personalize.create_dataset(
         name=unique("users"), datasetType="USERS", datasetGroupArn=group, schemaArn=schema
