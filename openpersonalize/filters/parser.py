@@ -105,7 +105,9 @@ class FilterSyntaxError(ValueError):
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     grammar = resources.files("openpersonalize.filters").joinpath("grammar.lark").read_text("utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=False)
+    return Lark(
+        grammar, parser="lalr", lexer="contextual", maybe_placeholders=False, start=["start", "item_attributes"]
+    )
 
 
 def _describe_expected(expected: set[str]) -> str:
@@ -152,6 +154,17 @@ def _syntax_error(text: str, err: UnexpectedInput) -> FilterSyntaxError:
     return FilterSyntaxError(str(err), text, getattr(err, "pos_in_stream", 0) or 0)
 
 
+def _parse(text: str, start: str) -> Tree:
+    """The lark tree of ``text`` from the grammar rule ``start``, nesting bounded."""
+    too_deep = too_deep_at(text, "(", ")", MAX_PAREN_DEPTH)
+    if too_deep is not None:
+        raise FilterSyntaxError(f"parentheses nest deeper than {MAX_PAREN_DEPTH} levels", text, too_deep)
+    try:
+        return _lark().parse(text, start=start)
+    except UnexpectedInput as err:
+        raise _syntax_error(text, err) from None
+
+
 def parse_filter(expression: str) -> FilterExpr:
     """Parse and validate ``expression``; raise :class:`FilterSyntaxError` when invalid."""
     if not isinstance(expression, str):
@@ -164,14 +177,17 @@ def parse_filter(expression: str) -> FilterExpr:
             expression,
             MAX_EXPRESSION_LENGTH,
         )
-    too_deep = too_deep_at(expression, "(", ")", MAX_PAREN_DEPTH)
-    if too_deep is not None:
-        raise FilterSyntaxError(f"parentheses nest deeper than {MAX_PAREN_DEPTH} levels", expression, too_deep)
-    try:
-        tree = _lark().parse(expression)
-    except UnexpectedInput as err:
-        raise _syntax_error(expression, err) from None
-    return _Builder(expression).build(tree)
+    return _Builder(expression).build(_parse(expression, "start"))
+
+
+def parse_condition(text: str) -> tuple[Node, bool]:
+    """Parse a bare condition (the ``item_attributes`` rule): its node, and whether it has parentheses.
+
+    Only the grammar and field syntax are checked; the caller applies its own rules.
+    """
+    tree = _parse(text, "item_attributes")
+    grouped = any(True for _ in tree.find_data("group"))
+    return _Builder(text).node(tree.children[0]), grouped
 
 
 class _Builder:
