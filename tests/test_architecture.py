@@ -108,13 +108,8 @@ def test_the_checker_sees_imports_and_circles() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-# Circles still to cut (issue 14 item 3: cross-resource hooks wired in one place); the list may only shrink.
-REMAINING_CIRCLES = [["openpersonalize.control.campaigns", "openpersonalize.control.solutions"]]
-
-
 def test_no_import_circles() -> None:
-    found = cycles(import_graph())
-    assert all(circle in REMAINING_CIRCLES for circle in found), found
+    assert cycles(import_graph()) == []
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from openpersonalize.control.batch_jobs import attribute_items
 from openpersonalize.data import movielens
+from openpersonalize.filters.attributes import attribute_items
 from openpersonalize.jobs.batch import BLOCK_LINES, POOL_MIN_BLOCKS, LineError, answer_block
 from openpersonalize.jobs.process_pool import OrderedPool, WorkerError
 from server_harness import unique, wait_status

@@ -92,14 +92,6 @@ def now() -> float:
     return time.time()
 
 
-def get_resource(call: Call, arn: str, kind: str, label: str) -> Resource:
-    """The resource or a ResourceNotFoundException naming it."""
-    res = call.store.get(arn)
-    if res is None or res.kind != kind:
-        raise ResourceNotFoundException(f"{label} {arn} does not exist.")
-    return res
-
-
 def insert_resource(
     call: Call, res: Resource, label: str, job_kind: str | None = None, requires: tuple[str, ...] = ()
 ) -> None:
@@ -147,11 +139,6 @@ def refuse_if_in_use(res: Resource, dependents: list[Resource], label: str) -> N
 def require_active(res: Resource, label: str) -> None:
     if res.status != ACTIVE:
         raise ResourceInUseException(f"{label} {res.arn} is not ACTIVE (status: {res.status}).")
-
-
-def mark_failed(control: Control, arn: str, reason: str) -> None:
-    """End a job as CREATE FAILED with ``reason`` (what the job runner calls when a job cannot run)."""
-    control.store.update(arn, status=CREATE_FAILED, failureReason=reason)
 
 
 def describe(res: Resource) -> dict[str, Any]:

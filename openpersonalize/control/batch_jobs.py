@@ -9,7 +9,6 @@ runtime's answer.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from pathlib import PurePosixPath
@@ -18,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputException, ResourceNotFoundException
-from ..filters import FilterValueError, UserCatalog, compile_user_filter, parse_filter
+from ..filters import FilterSyntaxError, FilterValueError, UserCatalog, compile_user_filter, parse_filter
+from ..filters.attributes import UnknownFieldError, attribute_items
 from ..jobs.batch import BlockHandler, LineError, Workers, dump_line, iter_lines, parse_line, stream_jsonl_blocks
 from ..jobs.process_pool import WorkerError
 from ..jobs.runner import JobHandler
@@ -35,31 +35,19 @@ from ..runtime.scoring import Ranked, public_scores, top_k_of, top_k_rows
 from ..runtime.service import RuntimeService
 from ..store.events import EventStore
 from ..store.metadata import MetadataStore, Resource
-from . import filters, solutions
 from .base import (
     ACTIVE,
     CREATE_FAILED,
-    CREATE_IN_PROGRESS,
-    CREATE_PENDING,
-    UNFINISHED,
     Call,
     Control,
     Settings,
-    describe,
-    get_resource,
-    insert_resource,
-    mark_failed,
-    paginate,
 )
+from .kinds import BATCH_INFERENCE_JOB, BATCH_SEGMENT_JOB, FILTER, SOLUTION_VERSION, queue_job
 from .locations import LocationError, check_location, data_sources, open_output, s3_client
 from .resource_lookup import StoredResourceLookup
 
 log = logging.getLogger(__name__)
 
-INFERENCE_KIND = "batch-inference-job"
-INFERENCE_LABEL = "Batch inference job"
-SEGMENT_KIND = "batch-segment-job"
-SEGMENT_LABEL = "Batch segment job"
 DEFAULT_RESULTS = 25
 MAX_SEGMENT_RESULTS = 5_000_000
 PROGRESS_SECONDS = 1.0
@@ -69,7 +57,7 @@ ITEM_ATTRIBUTE_AFFINITY = "arn:aws:personalize:::recipe/aws-item-attribute-affin
 
 # --------------------------------------------------------------------------- requests
 def _version(call: Call) -> Resource:
-    version = get_resource(call, call.params["solutionVersionArn"], solutions.VERSION_KIND, "Solution version")
+    version = SOLUTION_VERSION.get(call, call.params["solutionVersionArn"])
     if version.status != ACTIVE:
         raise InvalidInputException(f"Solution version {version.arn} is not ACTIVE (status: {version.status}).")
     return version
@@ -84,10 +72,14 @@ def _check_io(call: Call) -> tuple[str, str]:
     return src, dst
 
 
+def _io_members(src: str, dst: str) -> dict[str, Any]:
+    return {"jobInput": {"s3DataSource": {"path": src}}, "jobOutput": {"s3DataDestination": {"path": dst}}}
+
+
 def _check_filter(call: Call, version: Resource) -> str | None:
     arn = call.params.get("filterArn")
     if arn:
-        res = get_resource(call, arn, filters.KIND, filters.LABEL)
+        res = FILTER.get(call, arn)
         if res.doc["datasetGroupArn"] != version.doc["datasetGroupArn"]:
             raise InvalidInputException(f"filterArn {arn} belongs to another dataset group than the solution version.")
     return arn
@@ -118,36 +110,17 @@ def create_batch_inference_job(call: Call) -> dict[str, Any]:
     config = dict(p.get("batchInferenceJobConfig") or {})
     if config.get("rankingInfluence"):
         raise InvalidInputException("batchInferenceJobConfig.rankingInfluence is not supported by this server.")
-    arn = call.arn(INFERENCE_KIND, p["jobName"])
-    doc = {
-        "jobName": p["jobName"],
-        "batchInferenceJobArn": arn,
-        "solutionVersionArn": version.arn,
+    members = {
         "filterArn": _check_filter(call, version),
         "numResults": _num_results(call, MAX_RESULTS),
-        "jobInput": {"s3DataSource": {"path": src}},
-        "jobOutput": {"s3DataDestination": {"path": dst}},
-        "roleArn": p.get("roleArn"),
+        **_io_members(src, dst),
         "batchInferenceJobConfig": config,
         "batchInferenceJobMode": mode,
     }
-    res = Resource(arn, INFERENCE_KIND, p["jobName"], version.arn, CREATE_PENDING, doc)
-    insert_resource(call, res, INFERENCE_LABEL, job_kind=INFERENCE_KIND)
-    return {"batchInferenceJobArn": arn}
-
-
-def describe_batch_inference_job(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["batchInferenceJobArn"], INFERENCE_KIND, INFERENCE_LABEL)
-    return {"batchInferenceJob": describe(res)}
-
-
-def list_batch_inference_jobs(call: Call) -> dict[str, Any]:
-    jobs, token = paginate(call, INFERENCE_KIND, parent=call.params.get("solutionVersionArn"))
-    return {"batchInferenceJobs": jobs, "nextToken": token}
+    return {"batchInferenceJobArn": queue_job(call, BATCH_INFERENCE_JOB, version, members)}
 
 
 def create_batch_segment_job(call: Call) -> dict[str, Any]:
-    p = call.params
     version = _version(call)
     recipe = get_recipe(version.doc["recipeArn"])
     if recipe is None or recipe.recipe_type != USER_SEGMENTATION:
@@ -161,30 +134,8 @@ def create_batch_segment_job(call: Call) -> dict[str, Any]:
         expr = parse_filter(call.store.get(filter_arn).doc["filterExpression"])  # type: ignore[union-attr]
         if expr.target != "UserID":
             raise InvalidInputException("A batch segment job's filter must select UserID.")
-    arn = call.arn(SEGMENT_KIND, p["jobName"])
-    doc = {
-        "jobName": p["jobName"],
-        "batchSegmentJobArn": arn,
-        "solutionVersionArn": version.arn,
-        "filterArn": filter_arn,
-        "numResults": _num_results(call, MAX_SEGMENT_RESULTS),
-        "jobInput": {"s3DataSource": {"path": src}},
-        "jobOutput": {"s3DataDestination": {"path": dst}},
-        "roleArn": p.get("roleArn"),
-    }
-    res = Resource(arn, SEGMENT_KIND, p["jobName"], version.arn, CREATE_PENDING, doc)
-    insert_resource(call, res, SEGMENT_LABEL, job_kind=SEGMENT_KIND)
-    return {"batchSegmentJobArn": arn}
-
-
-def describe_batch_segment_job(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["batchSegmentJobArn"], SEGMENT_KIND, SEGMENT_LABEL)
-    return {"batchSegmentJob": describe(res)}
-
-
-def list_batch_segment_jobs(call: Call) -> dict[str, Any]:
-    jobs, token = paginate(call, SEGMENT_KIND, parent=call.params.get("solutionVersionArn"))
-    return {"batchSegmentJobs": jobs, "nextToken": token}
+    members = {"filterArn": filter_arn, "numResults": _num_results(call, MAX_SEGMENT_RESULTS), **_io_members(src, dst)}
+    return {"batchSegmentJobArn": queue_job(call, BATCH_SEGMENT_JOB, version, members)}
 
 
 # --------------------------------------------------------------------------- line handlers
@@ -323,45 +274,14 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
 
 
 # --------------------------------------------------------------------------- segments
-_CLAUSE = re.compile(r'\s*ITEMS\.([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*', re.IGNORECASE)
-_JOIN = re.compile(r"\s*(AND|OR)\s*", re.IGNORECASE)
-
-
-def attribute_items(expression: str, metadata: dict[str, list[Any]], n_items: int) -> np.ndarray:
-    """Item mask for ``ITEMS.GENRE = "Comedy" AND|OR ...`` (AND binds tighter; multi-values split on |)."""
-    pos, terms, ops = 0, [], []
-    while True:
-        m = _CLAUSE.match(expression, pos)
-        if m is None:
-            raise LineError(f'itemAttributes {expression!r}: expected ITEMS.<FIELD> = "<value>".')
-        column, value = m.group(1).upper(), m.group(2).replace('\\"', '"')
-        values = metadata.get(column)
-        if values is None:
-            raise LineError(f"itemAttributes: the Items dataset has no field {m.group(1)}.")
-        wanted = value.lower()
-        terms.append(
-            np.fromiter(
-                (v is not None and wanted in [x.strip().lower() for x in str(v).split("|")] for v in values),
-                dtype=bool,
-                count=n_items,
-            )
-        )
-        pos = m.end()
-        if pos >= len(expression):
-            break
-        j = _JOIN.match(expression, pos)
-        if j is None:
-            raise LineError(f"itemAttributes {expression!r}: expected AND or OR at position {pos}.")
-        ops.append(j.group(1).upper())
-        pos = j.end()
-    result, current = np.zeros(n_items, bool), terms[0]
-    for op, term in zip(ops, terms[1:], strict=True):
-        if op == "AND":
-            current = current & term
-        else:
-            result |= current
-            current = term
-    return result | current
+def _attribute_items(expression: str, metadata: dict[str, list[Any]], n_items: int) -> np.ndarray:
+    """The items an ``itemAttributes`` expression selects; a line error names what is wrong with it."""
+    try:
+        return attribute_items(expression, metadata, n_items)
+    except FilterSyntaxError as exc:
+        raise LineError(f"itemAttributes {expression!r}: {exc.reason} at position {exc.position}.") from None
+    except UnknownFieldError as exc:
+        raise LineError(f"itemAttributes: {exc}") from None
 
 
 def _segment_queries(lines: list[bytes], session: BatchSession, attribute: bool) -> list[tuple[Any, Any]]:
@@ -380,7 +300,7 @@ def _segment_queries(lines: list[bytes], session: BatchSession, attribute: bool)
                 expr = line.get("itemAttributes")
                 if not isinstance(expr, str) or not expr.strip():
                     raise LineError("itemAttributes is required and must be a string.")
-                items = np.flatnonzero(attribute_items(expr.strip(), deployed.item_columns, n))
+                items = np.flatnonzero(_attribute_items(expr.strip(), deployed.item_columns, n))
             else:
                 ids = line.get("itemIds")
                 if not isinstance(ids, list) or not ids:
@@ -487,14 +407,6 @@ class _Progress:
             log.info("%s: %d lines", self.arn, self.base + done)
 
 
-def _start(control: Control, arn: str) -> Resource | None:
-    job = control.store.get(arn)
-    if job is None or job.status not in UNFINISHED:
-        return None
-    control.store.update(arn, status=CREATE_IN_PROGRESS)
-    return job
-
-
 def _outputs(control: Control, job: Resource, write_one: Callable[[Any, Any], dict[str, int]]) -> dict[str, int]:
     settings = control.settings
     s3 = _S3Factory(settings.s3_endpoint_url)
@@ -557,7 +469,7 @@ def run_batch_inference(control: Control, runtime: RuntimeService, arn: str) -> 
     A small input is answered in this process; a large one on worker processes (one per CPU),
     which also keeps the server's own threads free for requests.
     """
-    job = _start(control, arn)
+    job = BATCH_INFERENCE_JOB.start(control, arn)
     if job is None:
         return
     doc = job.doc
@@ -600,7 +512,7 @@ def run_batch_inference(control: Control, runtime: RuntimeService, arn: str) -> 
 
 def run_batch_segment(control: Control, runtime: RuntimeService, arn: str) -> None:
     """Run one batch segment job to ACTIVE or CREATE FAILED."""
-    job = _start(control, arn)
+    job = BATCH_SEGMENT_JOB.start(control, arn)
     if job is None:
         return
     doc = job.doc
@@ -640,20 +552,18 @@ def _reason(exc: BaseException) -> str:
 def job_handlers(control: Control, runtime: RuntimeService) -> dict[str, JobHandler]:
     """Batch inference and batch segment job kinds (scored through ``runtime``)."""
     return {
-        INFERENCE_KIND: JobHandler(
-            lambda arn: run_batch_inference(control, runtime, arn), lambda arn, why: mark_failed(control, arn, why)
+        BATCH_INFERENCE_JOB.kind: JobHandler(
+            lambda arn: run_batch_inference(control, runtime, arn),
+            lambda arn, why: BATCH_INFERENCE_JOB.fail(control, arn, why),
         ),
-        SEGMENT_KIND: JobHandler(
-            lambda arn: run_batch_segment(control, runtime, arn), lambda arn, why: mark_failed(control, arn, why)
+        BATCH_SEGMENT_JOB.kind: JobHandler(
+            lambda arn: run_batch_segment(control, runtime, arn),
+            lambda arn, why: BATCH_SEGMENT_JOB.fail(control, arn, why),
         ),
     }
 
 
 OPERATIONS = {
     "CreateBatchInferenceJob": create_batch_inference_job,
-    "DescribeBatchInferenceJob": describe_batch_inference_job,
-    "ListBatchInferenceJobs": list_batch_inference_jobs,
     "CreateBatchSegmentJob": create_batch_segment_job,
-    "DescribeBatchSegmentJob": describe_batch_segment_job,
-    "ListBatchSegmentJobs": list_batch_segment_jobs,
 }

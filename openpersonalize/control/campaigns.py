@@ -2,7 +2,7 @@
 
 Creating or updating a campaign queues a deploy job that loads the model first
 and only then points the campaign at it, so a switch is atomic: every request
-sees either the old version or the new one, never a half-loaded model.
+sees either the old version or the new one, never a half-loaded model. (Describe/List/Delete: kinds.py.)
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
-from . import solutions
 from .base import (
     ACTIVE,
     CREATE_FAILED,
@@ -21,17 +20,13 @@ from .base import (
     CREATE_PENDING,
     Call,
     Control,
-    describe,
-    get_resource,
     insert_resource,
     now,
-    paginate,
     refuse_if_in_use,
     require_active,
 )
+from .kinds import CAMPAIGN, SOLUTION_VERSION
 
-KIND = "campaign"
-LABEL = "Campaign"
 DEPLOY_JOB = "campaign-deploy"
 
 # Set by the runtime: loads (and caches) a solution version's model, raising if it cannot.
@@ -39,8 +34,8 @@ ModelLoader = Callable[[str], Any]
 
 
 def _active_version(call: Call, arn: str) -> Resource:
-    version = get_resource(call, arn, solutions.VERSION_KIND, solutions.VERSION_LABEL)
-    require_active(version, solutions.VERSION_LABEL)
+    version = SOLUTION_VERSION.get(call, arn)
+    require_active(version, SOLUTION_VERSION.label)
     return version
 
 
@@ -61,7 +56,7 @@ def _config(params: dict[str, Any], current: dict[str, Any] | None = None) -> di
 def create_campaign(call: Call) -> dict[str, Any]:
     p = call.params
     version = _active_version(call, p["solutionVersionArn"])
-    arn = call.arn(KIND, p["name"])
+    arn = CAMPAIGN.arn(call, p["name"])
     config = _config(p)
     tps = p.get("minProvisionedTPS", 1)
     doc = {
@@ -72,29 +67,16 @@ def create_campaign(call: Call) -> dict[str, Any]:
         "campaignConfig": config,
         "_pending": {"solutionVersionArn": version.arn, "minProvisionedTPS": tps, "campaignConfig": config},
     }
-    res = Resource(arn, KIND, p["name"], version.doc["solutionArn"], CREATE_PENDING, doc)
-    insert_resource(call, res, LABEL, job_kind=DEPLOY_JOB, requires=(version.arn,))
+    res = Resource(arn, CAMPAIGN.kind, p["name"], version.doc["solutionArn"], CREATE_PENDING, doc)
+    insert_resource(call, res, CAMPAIGN.label, job_kind=DEPLOY_JOB, requires=(version.arn,))
     return {"campaignArn": arn}
-
-
-def describe_campaign(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["campaignArn"], KIND, LABEL)
-    return {"campaign": describe(res)}
-
-
-def list_campaigns(call: Call) -> dict[str, Any]:
-    parent = call.params.get("solutionArn")
-    if parent:
-        get_resource(call, parent, solutions.KIND, solutions.LABEL)
-    items, token = paginate(call, KIND, parent=parent)
-    return {"campaigns": items, "nextToken": token}
 
 
 def update_campaign(call: Call) -> dict[str, Any]:
     p = call.params
-    res = get_resource(call, p["campaignArn"], KIND, LABEL)
+    res = CAMPAIGN.get(call, p["campaignArn"])
     if res.doc.get("_pending"):
-        refuse_if_in_use(res, [res], LABEL + " update")
+        refuse_if_in_use(res, [res], CAMPAIGN.label + " update")
     version_arn = p.get("solutionVersionArn") or res.doc["solutionVersionArn"]
     version = _active_version(call, version_arn)
     if version.doc["solutionArn"] != res.parent:
@@ -119,15 +101,9 @@ def _queue_switch(control: Control, arn: str, pending: dict[str, Any]) -> None:
     control.wake_jobs()
 
 
-def delete_campaign(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["campaignArn"], KIND, LABEL)
-    call.store.delete(res.arn)
-    return {}
-
-
 def sync_to_version(control: Control, solution_arn: str, version_arn: str) -> None:
     """Campaigns with ``syncWithLatestSolutionVersion`` move to a solution's newest ACTIVE version."""
-    for campaign in control.store.children(solution_arn, (KIND,)):
+    for campaign in control.store.children(solution_arn, (CAMPAIGN.kind,)):
         config = campaign.doc.get("campaignConfig") or {}
         if not config.get("syncWithLatestSolutionVersion") or campaign.doc["solutionVersionArn"] == version_arn:
             continue
@@ -181,10 +157,4 @@ def job_handlers(control: Control, load_model: ModelLoader) -> dict[str, JobHand
     }
 
 
-OPERATIONS = {
-    "CreateCampaign": create_campaign,
-    "DescribeCampaign": describe_campaign,
-    "ListCampaigns": list_campaigns,
-    "UpdateCampaign": update_campaign,
-    "DeleteCampaign": delete_campaign,
-}
+OPERATIONS = {"CreateCampaign": create_campaign, "UpdateCampaign": update_campaign}

@@ -19,62 +19,32 @@ from ..data.csv_import import iter_snapshot_batches
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
-from . import dataset_groups, datasets, schemas
-from .base import (
-    ACTIVE,
-    CREATE_FAILED,
-    CREATE_IN_PROGRESS,
-    CREATE_PENDING,
-    UNFINISHED,
-    Call,
-    Control,
-    describe,
-    get_resource,
-    insert_resource,
-    mark_failed,
-    paginate,
+from . import datasets, schemas
+from .base import ACTIVE, CREATE_FAILED, Call, Control
+from .kinds import (
+    COMPLETED,
+    DATA_DELETION_JOB,
+    DATASET,
+    DATASET_EXPORT_JOB,
+    DATASET_GROUP,
+    FAILED,
+    queue_job,
 )
-from .locations import LocationError, check_location, data_sources, open_output, s3_client
+from .locations import LocationError, check_location, data_sources, open_output, s3_client, source_location
 
 log = logging.getLogger(__name__)
 
-EXPORT_KIND = "dataset-export-job"
-EXPORT_LABEL = "Dataset export job"
-DELETION_KIND = "data-deletion-job"
-DELETION_LABEL = "Data deletion job"
-# DataDeletionJob statuses (Personalize uses its own set for this resource)
-PENDING, IN_PROGRESS, COMPLETED, FAILED = "PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"
 USER_DATASETS = ("INTERACTIONS", "USERS")
 
 
 # --------------------------------------------------------------------------- export
 def create_dataset_export_job(call: Call) -> dict[str, Any]:
     p = call.params
-    dataset = get_resource(call, p["datasetArn"], datasets.KIND, datasets.LABEL)
+    dataset = DATASET.get(call, p["datasetArn"])
     dst = p["jobOutput"]["s3DataDestination"]["path"]
     check_location(dst, call.control.settings.roots, "jobOutput.s3DataDestination.path")
-    arn = call.arn(EXPORT_KIND, p["jobName"])
-    doc = {
-        "jobName": p["jobName"],
-        "datasetExportJobArn": arn,
-        "datasetArn": dataset.arn,
-        "ingestionMode": p.get("ingestionMode", "BULK"),
-        "roleArn": p.get("roleArn"),
-        "jobOutput": {"s3DataDestination": {"path": dst}},
-    }
-    res = Resource(arn, EXPORT_KIND, p["jobName"], dataset.arn, CREATE_PENDING, doc)
-    insert_resource(call, res, EXPORT_LABEL, job_kind=EXPORT_KIND)
-    return {"datasetExportJobArn": arn}
-
-
-def describe_dataset_export_job(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["datasetExportJobArn"], EXPORT_KIND, EXPORT_LABEL)
-    return {"datasetExportJob": describe(res)}
-
-
-def list_dataset_export_jobs(call: Call) -> dict[str, Any]:
-    jobs, token = paginate(call, EXPORT_KIND, parent=call.params.get("datasetArn"))
-    return {"datasetExportJobs": jobs, "nextToken": token}
+    members = {"ingestionMode": p.get("ingestionMode", "BULK"), "jobOutput": {"s3DataDestination": {"path": dst}}}
+    return {"datasetExportJobArn": queue_job(call, DATASET_EXPORT_JOB, dataset, members)}
 
 
 def _live_rows(control: Control, dataset: Resource) -> list[dict[str, Any]]:
@@ -118,13 +88,9 @@ def _live_batches(control: Control, dataset: Resource) -> list[pa.RecordBatch]:
 def run_export(control: Control, arn: str) -> None:
     """Write the dataset's rows as CSV under the output path: ``<jobName>/<datasetType>.csv``."""
     store = control.store
-    job = store.get(arn)
-    if job is None or job.status not in UNFINISHED:
-        return
-    store.update(arn, status=CREATE_IN_PROGRESS)
-    dataset = store.get(job.doc["datasetArn"])
-    if dataset is None:
-        store.update(arn, status=CREATE_FAILED, failureReason="The dataset was deleted before the export ran.")
+    job = DATASET_EXPORT_JOB.start(control, arn)
+    dataset = job and DATASET_EXPORT_JOB.parent_of(control, job, "The dataset was deleted before the export ran.")
+    if job is None or dataset is None:
         return
     mode = job.doc.get("ingestionMode", "BULK")
     name = f"{job.doc['jobName']}/{dataset.doc['datasetType'].lower()}.csv"
@@ -172,34 +138,9 @@ def _chain(first: Any, second: list[pa.RecordBatch]) -> Any:
 
 # --------------------------------------------------------------------------- deletion
 def create_data_deletion_job(call: Call) -> dict[str, Any]:
-    p = call.params
-    group = get_resource(call, p["datasetGroupArn"], dataset_groups.KIND, dataset_groups.LABEL)
-    location = (p.get("dataSource") or {}).get("dataLocation")
-    if not location:
-        raise InvalidInputException("dataSource.dataLocation is required.")
-    check_location(location, call.control.settings.roots, "dataSource.dataLocation")
-    arn = call.arn(DELETION_KIND, p["jobName"])
-    doc = {
-        "jobName": p["jobName"],
-        "dataDeletionJobArn": arn,
-        "datasetGroupArn": group.arn,
-        "dataSource": {"dataLocation": location},
-        "roleArn": p.get("roleArn"),
-    }
-    insert_resource(
-        call, Resource(arn, DELETION_KIND, p["jobName"], group.arn, PENDING, doc), DELETION_LABEL, DELETION_KIND
-    )
-    return {"dataDeletionJobArn": arn}
-
-
-def describe_data_deletion_job(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["dataDeletionJobArn"], DELETION_KIND, DELETION_LABEL)
-    return {"dataDeletionJob": describe(res)}
-
-
-def list_data_deletion_jobs(call: Call) -> dict[str, Any]:
-    jobs, token = paginate(call, DELETION_KIND, parent=call.params.get("datasetGroupArn"))
-    return {"dataDeletionJobs": jobs, "nextToken": token}
+    group = DATASET_GROUP.get(call, call.params["datasetGroupArn"])
+    members = {"dataSource": {"dataLocation": source_location(call.params, call.control.settings.roots)}}
+    return {"dataDeletionJobArn": queue_job(call, DATA_DELETION_JOB, group, members)}
 
 
 def read_user_ids(control: Control, location: str) -> set[str]:
@@ -269,15 +210,14 @@ def remove_users(snapshot: Path | None, dest_dir: Path, users: set[str]) -> tupl
 def run_deletion(control: Control, arn: str) -> None:
     """Remove the listed users from the group's Interactions and Users snapshots and from live events."""
     store = control.store
-    job = store.get(arn)
-    if job is None or job.status not in (PENDING, IN_PROGRESS):
+    job = DATA_DELETION_JOB.start(control, arn)
+    if job is None:
         return
-    store.update(arn, status=IN_PROGRESS)
     group = job.doc["datasetGroupArn"]
     try:
         users = read_user_ids(control, job.doc["dataSource"]["dataLocation"])
         deleted = 0
-        for dataset in store.children(group, (datasets.KIND,)):
+        for dataset in store.children(group, (DATASET.kind,)):
             if dataset.doc.get("datasetType") not in USER_DATASETS:
                 continue
             result = remove_users(
@@ -301,30 +241,24 @@ def _delete_live(control: Control, group: str, users: set[str]) -> int:
     if not users:
         return 0
     users_dataset = next(
-        (d.arn for d in control.store.children(group, (datasets.KIND,)) if d.doc.get("datasetType") == "USERS"), None
+        (d.arn for d in control.store.children(group, (DATASET.kind,)) if d.doc.get("datasetType") == "USERS"), None
     )
     return control.events.delete_users(group, sorted(users), users_dataset)
-
-
-def fail_deletion(control: Control, arn: str, reason: str) -> None:
-    control.store.update(arn, status=FAILED, failureReason=reason)
 
 
 def job_handlers(control: Control) -> dict[str, JobHandler]:
     """Export and deletion job kinds."""
     return {
-        EXPORT_KIND: JobHandler(lambda arn: run_export(control, arn), lambda arn, why: mark_failed(control, arn, why)),
-        DELETION_KIND: JobHandler(
-            lambda arn: run_deletion(control, arn), lambda arn, why: fail_deletion(control, arn, why)
+        DATASET_EXPORT_JOB.kind: JobHandler(
+            lambda arn: run_export(control, arn), lambda arn, why: DATASET_EXPORT_JOB.fail(control, arn, why)
+        ),
+        DATA_DELETION_JOB.kind: JobHandler(
+            lambda arn: run_deletion(control, arn), lambda arn, why: DATA_DELETION_JOB.fail(control, arn, why)
         ),
     }
 
 
 OPERATIONS = {
     "CreateDatasetExportJob": create_dataset_export_job,
-    "DescribeDatasetExportJob": describe_dataset_export_job,
-    "ListDatasetExportJobs": list_dataset_export_jobs,
     "CreateDataDeletionJob": create_data_deletion_job,
-    "DescribeDataDeletionJob": describe_data_deletion_job,
-    "ListDataDeletionJobs": list_data_deletion_jobs,
 }

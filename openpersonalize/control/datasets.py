@@ -1,4 +1,4 @@
-"""Datasets: one per type (INTERACTIONS, ITEMS, USERS) in a dataset group."""
+"""Datasets: one per type (INTERACTIONS, ITEMS, USERS) in a dataset group (Describe/List/Delete: kinds.py)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,10 @@ from typing import Any
 
 from ..data.schema import SchemaError, validate_for_dataset
 from ..store.metadata import Resource
-from . import dataset_groups, schemas
-from .base import (
-    ACTIVE,
-    UNFINISHED,
-    Call,
-    Control,
-    delete_resource,
-    describe,
-    get_resource,
-    insert_resource,
-    now,
-    paginate,
-    reject,
-)
+from . import schemas
+from .base import ACTIVE, Call, Control, insert_resource, now, reject
+from .kinds import DATASET, DATASET_GROUP, SCHEMA
 
-KIND = "dataset"
-LABEL = "Dataset"
 SUPPORTED_TYPES = ("INTERACTIONS", "ITEMS", "USERS")
 UNSUPPORTED_TYPES = ("ACTIONS", "ACTION_INTERACTIONS")
 
@@ -34,7 +21,7 @@ def snapshot_path(control: Control, res: Resource) -> Path | None:
 
 
 def _check_schema(call: Call, schema_arn: str, dataset_type: str, domain: str | None) -> None:
-    schema_res = get_resource(call, schema_arn, schemas.KIND, schemas.LABEL)
+    schema_res = SCHEMA.get(call, schema_arn)
     if (schema_res.doc.get("domain") or None) != (domain or None):
         raise reject(
             f"Schema {schema_arn} has domain {schema_res.doc.get('domain')} but the dataset group has domain {domain}."
@@ -52,9 +39,9 @@ def create_dataset(call: Call) -> dict[str, Any]:
         raise reject(f"datasetType {dataset_type} is not supported yet; use INTERACTIONS, ITEMS or USERS.")
     if dataset_type not in SUPPORTED_TYPES:
         raise reject(f"datasetType must be one of {', '.join(SUPPORTED_TYPES)}, got {p['datasetType']!r}.")
-    group = get_resource(call, p["datasetGroupArn"], dataset_groups.KIND, dataset_groups.LABEL)
+    group = DATASET_GROUP.get(call, p["datasetGroupArn"])
     _check_schema(call, p["schemaArn"], dataset_type, group.doc.get("domain"))
-    arn = call.arn(KIND, f"{group.name}/{dataset_type}")
+    arn = DATASET.arn(call, f"{group.name}/{dataset_type}")
     doc = {
         "name": p["name"],
         "datasetArn": arn,
@@ -62,25 +49,13 @@ def create_dataset(call: Call) -> dict[str, Any]:
         "datasetType": dataset_type,
         "schemaArn": p["schemaArn"],
     }
-    res = Resource(arn, KIND, p["name"], group.arn, ACTIVE, doc)
+    res = Resource(arn, DATASET.kind, p["name"], group.arn, ACTIVE, doc)
     insert_resource(call, res, f"A {dataset_type} dataset", requires=(p["schemaArn"],))
     return {"datasetArn": arn}
 
 
-def describe_dataset(call: Call) -> dict[str, Any]:
-    return {"dataset": describe(get_resource(call, call.params["datasetArn"], KIND, LABEL))}
-
-
-def list_datasets(call: Call) -> dict[str, Any]:
-    parent = call.params.get("datasetGroupArn")
-    if parent:
-        get_resource(call, parent, dataset_groups.KIND, dataset_groups.LABEL)
-    datasets, token = paginate(call, KIND, parent=parent)
-    return {"datasets": datasets, "nextToken": token}
-
-
 def update_dataset(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["datasetArn"], KIND, LABEL)
+    res = DATASET.get(call, call.params["datasetArn"])
     group = call.store.get(res.parent) if res.parent else None
     schema_arn = call.params["schemaArn"]
     _check_schema(call, schema_arn, res.doc["datasetType"], group.doc.get("domain") if group else None)
@@ -111,18 +86,10 @@ def _check_compatible(call: Call, res: Resource, schema_arn: str) -> None:
             raise reject(f"schemaArn: new field {field.name} must be nullable so existing rows stay valid.")
 
 
-def delete_dataset(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["datasetArn"], KIND, LABEL)
-    delete_resource(call, res, LABEL, blocks=lambda job: job.status in UNFINISHED)
-    call.control.objects.remove_dataset(res.arn)
-    call.control.events.forget_dataset(res.arn, res.doc["datasetGroupArn"], res.doc["datasetType"])
-    return {}
+def forget_data(call: Call, dataset: Resource, _gone: list[Resource]) -> None:
+    """After DeleteDataset: its snapshots and its live events or records go too."""
+    call.control.objects.remove_dataset(dataset.arn)
+    call.control.events.forget_dataset(dataset.arn, dataset.doc["datasetGroupArn"], dataset.doc["datasetType"])
 
 
-OPERATIONS = {
-    "CreateDataset": create_dataset,
-    "DescribeDataset": describe_dataset,
-    "ListDatasets": list_datasets,
-    "UpdateDataset": update_dataset,
-    "DeleteDataset": delete_dataset,
-}
+OPERATIONS = {"CreateDataset": create_dataset, "UpdateDataset": update_dataset}

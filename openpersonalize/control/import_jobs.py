@@ -1,4 +1,4 @@
-"""Dataset import jobs: CSV from S3 or local paths into a new immutable dataset snapshot."""
+"""Dataset import jobs: CSV from S3 or local paths into a new immutable dataset snapshot (Describe/List: kinds.py)."""
 
 from __future__ import annotations
 
@@ -10,60 +10,24 @@ from ..data.csv_import import ImportFailure, import_csv
 from ..errors import InvalidInputException
 from ..jobs.leftovers import remove_leftovers
 from ..jobs.runner import JobHandler
-from ..store.metadata import Resource
 from ..store.objects import PARTIAL_SNAPSHOTS
 from . import datasets, schemas
-from .base import (
-    ACTIVE,
-    CREATE_FAILED,
-    CREATE_IN_PROGRESS,
-    CREATE_PENDING,
-    UNFINISHED,
-    Call,
-    Control,
-    describe,
-    get_resource,
-    insert_resource,
-    mark_failed,
-    paginate,
-)
-from .locations import LocationError, check_location, csv_sources, s3_client
+from .base import ACTIVE, CREATE_FAILED, Call, Control
+from .kinds import DATASET, DATASET_IMPORT_JOB, queue_job
+from .locations import LocationError, csv_sources, s3_client, source_location
 
 log = logging.getLogger(__name__)
-
-KIND = "dataset-import-job"
-LABEL = "Dataset import job"
 
 
 def create_dataset_import_job(call: Call) -> dict[str, Any]:
     p = call.params
-    dataset = get_resource(call, p["datasetArn"], datasets.KIND, datasets.LABEL)
-    location = p["dataSource"].get("dataLocation")
-    if not location:
-        raise InvalidInputException("dataSource.dataLocation is required.")
-    check_location(location, call.control.settings.roots, "dataSource.dataLocation")
-    arn = call.arn(KIND, p["jobName"])
-    doc = {
-        "jobName": p["jobName"],
-        "datasetImportJobArn": arn,
-        "datasetArn": dataset.arn,
-        "dataSource": {"dataLocation": location},
-        "roleArn": p.get("roleArn"),
+    dataset = DATASET.get(call, p["datasetArn"])
+    members = {
+        "dataSource": {"dataLocation": source_location(p, call.control.settings.roots)},
         "importMode": p.get("importMode", "FULL"),
         "publishAttributionMetricsToS3": p.get("publishAttributionMetricsToS3", False),
     }
-    insert_resource(call, Resource(arn, KIND, p["jobName"], dataset.arn, CREATE_PENDING, doc), LABEL, job_kind=KIND)
-    return {"datasetImportJobArn": arn}
-
-
-def describe_dataset_import_job(call: Call) -> dict[str, Any]:
-    return {"datasetImportJob": describe(get_resource(call, call.params["datasetImportJobArn"], KIND, LABEL))}
-
-
-def list_dataset_import_jobs(call: Call) -> dict[str, Any]:
-    parent = call.params.get("datasetArn")
-    jobs, token = paginate(call, KIND, parent=parent)
-    return {"datasetImportJobs": jobs, "nextToken": token}
+    return {"datasetImportJobArn": queue_job(call, DATASET_IMPORT_JOB, dataset, members)}
 
 
 def run_import(control: Control, arn: str) -> None:
@@ -72,13 +36,9 @@ def run_import(control: Control, arn: str) -> None:
     Metadata values the import stored as missing are logged and kept on the job record.
     """
     store = control.store
-    job = store.get(arn)
-    if job is None or job.status not in UNFINISHED:
-        return
-    store.update(arn, status=CREATE_IN_PROGRESS)
-    dataset = store.get(job.doc["datasetArn"])
-    if dataset is None:
-        store.update(arn, status=CREATE_FAILED, failureReason="The dataset was deleted before the import ran.")
+    job = DATASET_IMPORT_JOB.start(control, arn)
+    dataset = job and DATASET_IMPORT_JOB.parent_of(control, job, "The dataset was deleted before the import ran.")
+    if job is None or dataset is None:
         return
     schema_res = store.get(dataset.doc["schemaArn"])
     previous = datasets.snapshot_path(control, dataset)
@@ -137,16 +97,12 @@ def sweep_partial_snapshots(control: Control, running: set[str], before: float) 
 
 def job_handlers(control: Control) -> dict[str, JobHandler]:
     return {
-        KIND: JobHandler(
+        DATASET_IMPORT_JOB.kind: JobHandler(
             lambda arn: run_import(control, arn),
-            lambda arn, why: mark_failed(control, arn, why),
+            lambda arn, why: DATASET_IMPORT_JOB.fail(control, arn, why),
             lambda running, before: sweep_partial_snapshots(control, running, before),
         )
     }
 
 
-OPERATIONS = {
-    "CreateDatasetImportJob": create_dataset_import_job,
-    "DescribeDatasetImportJob": describe_dataset_import_job,
-    "ListDatasetImportJobs": list_dataset_import_jobs,
-}
+OPERATIONS = {"CreateDatasetImportJob": create_dataset_import_job}

@@ -21,8 +21,9 @@ from .. import nesting
 from ..data.schema import ID_MAX_LENGTH, DatasetSchema, FieldSpec
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..store.events import EventStore
-from . import datasets, event_trackers, schemas
+from . import event_trackers, schemas
 from .base import Call, Control
+from .kinds import DATASET
 
 TRACKER_TTL_SECONDS = 1.0
 MAX_STRING_CHARS = 1000  # Personalize quota: categorical and non-categorical string values
@@ -299,7 +300,7 @@ class LiveData:
         kind, arn = batch.dataset_type, batch.dataset_arn
         list_key, id_key, id_field, operation = RECORD_KINDS[kind]
         dataset = self.control.store.get(arn)
-        if dataset is None or dataset.kind != datasets.KIND:
+        if dataset is None or dataset.kind != DATASET.kind:
             raise ResourceNotFoundException(f"Dataset {arn} does not exist.")
         if dataset.doc.get("datasetType") != kind:
             raise InvalidInputException(

@@ -79,6 +79,15 @@ def check_location(location: str, roots: Roots, field: str = "dataLocation") -> 
         local_path(location, roots, field)
 
 
+def source_location(params: dict[str, Any], roots: Roots) -> str:
+    """A request's ``dataSource.dataLocation``: required, and checked as ``check_location`` does."""
+    location = (params.get("dataSource") or {}).get("dataLocation")
+    if not location:
+        raise InvalidInputException("dataSource.dataLocation is required.")
+    check_location(location, roots, "dataSource.dataLocation")
+    return location
+
+
 def csv_sources(location: str, roots: Roots, s3_factory: Callable[[], Any]) -> list[CsvSource]:
     """Every CSV a location names: one file/object, or each CSV under a directory/prefix."""
     if location.startswith("s3://"):
@@ -101,25 +110,32 @@ def _local_opener(path: Path, roots: Roots) -> Callable[[], BinaryIO]:
     return lambda: open_read(path, roots)
 
 
-def _s3_sources(location: str, client: Any) -> list[CsvSource]:
+def _s3_keys(client: Any, location: str, prefix: str, keep: Callable[[str], bool]) -> list[str]:
+    """The object ``location`` names when it exists, else the ``keep`` keys listed under ``prefix``."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = parse_s3(location)
     try:
-        keys: list[str] = []
         if key and not key.endswith("/"):
             try:
                 client.head_object(Bucket=bucket, Key=key)
-                keys = [key]
+                return [key]
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                     raise
-        if not keys:
-            paginator = client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=bucket, Prefix=key):
-                keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].lower().endswith(".csv"))
+        keys: list[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(o["Key"] for o in page.get("Contents", []) if keep(o["Key"]))
+        return keys
     except (ClientError, BotoCoreError) as exc:
         raise LocationError(f"Cannot read {location}: {exc}") from None
+
+
+def _s3_sources(location: str, client: Any) -> list[CsvSource]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = parse_s3(location)
+    keys = _s3_keys(client, location, key, lambda k: k.lower().endswith(".csv"))
     if not keys:
         raise LocationError(f"No CSV objects at {location}")
 
@@ -141,28 +157,14 @@ def data_sources(
     """Every file a location names (any name when ``suffixes`` is empty): one file/object or those under it."""
     if location.startswith("s3://"):
         client = s3_factory()
-        from botocore.exceptions import BotoCoreError, ClientError
-
         bucket, key = parse_s3(location)
-        keys: list[str] = []
-        try:
-            if key and not key.endswith("/"):
-                try:
-                    client.head_object(Bucket=bucket, Key=key)
-                    keys = [key]
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-                        raise
-            if not keys:
-                prefix = key if not key or key.endswith("/") else key + "/"
-                for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                    keys.extend(
-                        o["Key"]
-                        for o in page.get("Contents", [])
-                        if not o["Key"].endswith("/") and (not suffixes or o["Key"].lower().endswith(suffixes))
-                    )
-        except (ClientError, BotoCoreError) as exc:
-            raise LocationError(f"Cannot read {location}: {exc}") from None
+        prefix = key if not key or key.endswith("/") else key + "/"
+        keys = _s3_keys(
+            client,
+            location,
+            prefix,
+            lambda k: not k.endswith("/") and (not suffixes or k.lower().endswith(suffixes)),
+        )
         if not keys:
             raise LocationError(f"Input path {location} does not exist")
 

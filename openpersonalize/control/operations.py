@@ -1,4 +1,10 @@
-"""Every control-plane operation by its Personalize name."""
+"""Every control-plane operation by its Personalize name, and the one place cross-resource hooks are wired.
+
+Describe/List/Delete come from the table of kinds (kinds.py); Create/Update and the other
+operations from each kind's module. What one kind's lifecycle does to another (a trained
+version moves synced campaigns, a deleted dataset or solution removes its files, a deleted
+tracker is forgotten) is wired here, so no resource module imports another to call it.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +17,33 @@ from . import (
     dataset_groups,
     datasets,
     event_trackers,
-    filters,
+    filter_resources,
     import_jobs,
-    recipes,
+    recipe_catalogue,
     schemas,
     solutions,
     tagging,
 )
 from .base import Control, Operation
+from .kinds import DATASET, EVENT_TRACKER, SOLUTION, AfterDelete, generic_operations
+
+AFTER_DELETE: dict[str, AfterDelete] = {
+    DATASET.kind: datasets.forget_data,
+    SOLUTION.kind: solutions.remove_models,
+    EVENT_TRACKER.kind: event_trackers.forget_tracker,
+}
 
 OPERATIONS: dict[str, Operation] = {
+    **generic_operations(AFTER_DELETE),
     **dataset_groups.OPERATIONS,
     **schemas.OPERATIONS,
     **datasets.OPERATIONS,
     **import_jobs.OPERATIONS,
-    **recipes.OPERATIONS,
+    **recipe_catalogue.OPERATIONS,
     **tagging.OPERATIONS,
     **solutions.OPERATIONS,
     **campaigns.OPERATIONS,
-    **filters.OPERATIONS,
+    **filter_resources.OPERATIONS,
     **batch_jobs.OPERATIONS,
     **data_jobs.OPERATIONS,
     **event_trackers.OPERATIONS,
@@ -42,6 +56,6 @@ def job_handlers(control: Control, runtime: RuntimeService) -> dict[str, JobHand
         **batch_jobs.job_handlers(control, runtime),
         **data_jobs.job_handlers(control),
         **import_jobs.job_handlers(control),
-        **solutions.job_handlers(control),
+        **solutions.job_handlers(control, campaigns.sync_to_version),
         **campaigns.job_handlers(control, runtime.load_model),
     }

@@ -5,8 +5,9 @@ from __future__ import annotations
 from ..recipes.registry import USER_PERSONALIZATION, get_recipe
 from ..runtime.resources import CampaignView, DatasetView, FilterView, GroupDatasets, VersionView
 from ..store.metadata import Resource
-from . import campaigns, datasets, filters, solutions
+from . import datasets
 from .base import ACTIVE, Control
+from .kinds import CAMPAIGN, DATASET, FILTER, SOLUTION_VERSION
 
 
 class StoredResourceLookup:
@@ -32,11 +33,11 @@ class StoredResourceLookup:
         )
 
     def campaign(self, arn: str) -> CampaignView | None:
-        res = self._get(arn, campaigns.KIND)
+        res = self._get(arn, CAMPAIGN.kind)
         return self._campaign_view(res) if res is not None else None
 
     def version(self, arn: str) -> VersionView | None:
-        res = self._get(arn, solutions.VERSION_KIND)
+        res = self._get(arn, SOLUTION_VERSION.kind)
         if res is None:
             return None
         recipe = get_recipe(res.doc["recipeArn"])
@@ -50,7 +51,7 @@ class StoredResourceLookup:
         )
 
     def datasets(self, group_arn: str) -> GroupDatasets:
-        by_type = {d.doc["datasetType"]: d for d in self.control.store.children(group_arn, (datasets.KIND,))}
+        by_type = {d.doc["datasetType"]: d for d in self.control.store.children(group_arn, (DATASET.kind,))}
 
         def view(kind: str) -> DatasetView | None:
             res = by_type.get(kind)
@@ -61,8 +62,8 @@ class StoredResourceLookup:
         return GroupDatasets(items=view("ITEMS"), users=view("USERS"))
 
     def filter(self, arn: str) -> FilterView | None:
-        res = self._get(arn, filters.KIND)
+        res = self._get(arn, FILTER.kind)
         return FilterView(res.arn, res.doc["datasetGroupArn"], res.doc["filterExpression"]) if res else None
 
     def active_campaigns(self) -> list[CampaignView]:
-        return [self._campaign_view(c) for c in self.control.store.list(campaigns.KIND) if c.status == ACTIVE]
+        return [self._campaign_view(c) for c in self.control.store.list(CAMPAIGN.kind) if c.status == ACTIVE]

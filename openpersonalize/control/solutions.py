@@ -1,22 +1,26 @@
-"""Solutions, solution versions (training jobs), metrics, algorithms and feature transformations."""
+"""Solutions, solution versions (training jobs) and their metrics.
+
+(Describe/List/Delete of both kinds come from kinds.py; DescribeSolution adds the latest version.)
+"""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
+from ..errors import InvalidInputException, ResourceInUseException
 from ..jobs.isolated import JobError, JobStopped, run_isolated
 from ..jobs.leftovers import remove_leftovers
 from ..jobs.runner import JobHandler, lease_lost
 from ..jobs.training import train_from_snapshots
-from ..recipes.registry import RecipeInfo, all_recipes
+from ..recipes.registry import RecipeInfo
 from ..store.metadata import Resource
 from ..store.objects import PARTIAL_MODELS
-from . import dataset_groups, datasets
+from . import datasets
 from .base import (
     ACTIVE,
     CREATE_FAILED,
@@ -27,22 +31,17 @@ from .base import (
     UNFINISHED,
     Call,
     Control,
-    delete_resource,
     describe,
-    get_resource,
     insert_resource,
-    mark_failed,
-    paginate,
     refuse_if_in_use,
 )
-from .recipes import CATALOGUE_TIME, require_recipe
+from .kinds import DATASET, DATASET_GROUP, SOLUTION, SOLUTION_VERSION
+from .recipe_catalogue import require_recipe
 
 log = logging.getLogger(__name__)
 
-KIND = "solution"
-LABEL = "Solution"
-VERSION_KIND = "solution-version"
-VERSION_LABEL = "Solution version"
+# Called once a solution version is ACTIVE: (solution ARN, version ARN). Wired by control/operations.py.
+VersionTrained = Callable[[Control, str, str], None]
 
 
 def _check_hyperparameters(recipe: RecipeInfo, config: dict[str, Any]) -> None:
@@ -67,7 +66,7 @@ def _check_hyperparameters(recipe: RecipeInfo, config: dict[str, Any]) -> None:
 
 def create_solution(call: Call) -> dict[str, Any]:
     p = call.params
-    group = get_resource(call, p["datasetGroupArn"], dataset_groups.KIND, dataset_groups.LABEL)
+    group = DATASET_GROUP.get(call, p["datasetGroupArn"])
     if p.get("performAutoML"):
         raise InvalidInputException("performAutoML is deprecated by Personalize and not supported; choose a recipeArn.")
     if not p.get("recipeArn"):
@@ -77,7 +76,7 @@ def create_solution(call: Call) -> dict[str, Any]:
         raise InvalidInputException(f"Recipe {recipe.arn} cannot be trained by this server yet.")
     config = p.get("solutionConfig") or {}
     _check_hyperparameters(recipe, config)
-    arn = call.arn(KIND, p["name"])
+    arn = SOLUTION.arn(call, p["name"])
     doc = {
         "name": p["name"],
         "solutionArn": arn,
@@ -90,12 +89,12 @@ def create_solution(call: Call) -> dict[str, Any]:
         "eventType": p.get("eventType"),
         "solutionConfig": config,
     }
-    insert_resource(call, Resource(arn, KIND, p["name"], group.arn, ACTIVE, doc), LABEL)
+    insert_resource(call, Resource(arn, SOLUTION.kind, p["name"], group.arn, ACTIVE, doc), SOLUTION.label)
     return {"solutionArn": arn}
 
 
 def _latest_version(call: Call, solution: Resource) -> dict[str, Any] | None:
-    versions = call.store.list(VERSION_KIND, parent=solution.arn, limit=1)
+    versions = call.store.list(SOLUTION_VERSION.kind, parent=solution.arn, limit=1)
     if not versions:
         return None
     v = versions[0]
@@ -111,20 +110,12 @@ def _latest_version(call: Call, solution: Resource) -> dict[str, Any] | None:
 
 
 def describe_solution(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["solutionArn"], KIND, LABEL)
+    res = SOLUTION.get(call, call.params["solutionArn"])
     return {"solution": {**describe(res), "latestSolutionVersion": _latest_version(call, res)}}
 
 
-def list_solutions(call: Call) -> dict[str, Any]:
-    parent = call.params.get("datasetGroupArn")
-    if parent:
-        get_resource(call, parent, dataset_groups.KIND, dataset_groups.LABEL)
-    items, token = paginate(call, KIND, parent=parent)
-    return {"solutions": items, "nextToken": token}
-
-
 def update_solution(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["solutionArn"], KIND, LABEL)
+    res = SOLUTION.get(call, call.params["solutionArn"])
     changes: dict[str, Any] = {}
     for key in ("performAutoTraining", "performIncrementalUpdate"):
         if key in call.params:
@@ -147,33 +138,31 @@ def update_solution(call: Call) -> dict[str, Any]:
     return {"solutionArn": res.arn}
 
 
-def delete_solution(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["solutionArn"], KIND, LABEL)
-    versions = delete_resource(call, res, LABEL, blocks=lambda d: d.kind != VERSION_KIND or d.status in UNFINISHED)
+def remove_models(call: Call, _solution: Resource, versions: list[Resource]) -> None:
+    """After DeleteSolution: the models of the versions deleted with it go too."""
     for version in versions:
         call.control.objects.remove_model(version.arn)
-    return {}
 
 
 def create_solution_version(call: Call) -> dict[str, Any]:
     p = call.params
-    solution = get_resource(call, p["solutionArn"], KIND, LABEL)
+    solution = SOLUTION.get(call, p["solutionArn"])
     mode = p.get("trainingMode", "FULL")
     if mode == "AUTOTRAIN":
         raise InvalidInputException("trainingMode AUTOTRAIN is set by automatic training, not by a request.")
     group_datasets = {
-        d.doc["datasetType"]: d for d in call.store.children(solution.doc["datasetGroupArn"], ("dataset",))
+        d.doc["datasetType"]: d for d in call.store.children(solution.doc["datasetGroupArn"], (DATASET.kind,))
     }
     interactions = group_datasets.get("INTERACTIONS")
     if interactions is None or not interactions.doc.get("_snapshot"):
         raise InvalidInputException(
             f"Dataset group {solution.doc['datasetGroupArn']} has no imported INTERACTIONS data to train on."
         )
-    running = [v for v in call.store.children(solution.arn, (VERSION_KIND,)) if v.status in UNFINISHED]
-    refuse_if_in_use(solution, running, LABEL)
+    running = [v for v in call.store.children(solution.arn, (SOLUTION_VERSION.kind,)) if v.status in UNFINISHED]
+    refuse_if_in_use(solution, running, SOLUTION.label)
     previous = None
     if mode == "UPDATE":
-        done = [v for v in call.store.list(VERSION_KIND, parent=solution.arn) if v.status == ACTIVE]
+        done = [v for v in call.store.list(SOLUTION_VERSION.kind, parent=solution.arn) if v.status == ACTIVE]
         if not done:
             raise InvalidInputException("trainingMode UPDATE needs an ACTIVE solution version to start from.")
         previous = done[0].arn
@@ -194,76 +183,29 @@ def create_solution_version(call: Call) -> dict[str, Any]:
         "_previous": previous,
     }
     insert_resource(
-        call, Resource(arn, VERSION_KIND, doc["name"], solution.arn, CREATE_PENDING, doc), VERSION_LABEL, VERSION_KIND
+        call,
+        Resource(arn, SOLUTION_VERSION.kind, doc["name"], solution.arn, CREATE_PENDING, doc),
+        SOLUTION_VERSION.label,
+        SOLUTION_VERSION.kind,
     )
     return {"solutionVersionArn": arn}
 
 
-def describe_solution_version(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["solutionVersionArn"], VERSION_KIND, VERSION_LABEL)
-    return {"solutionVersion": describe(res)}
-
-
-def list_solution_versions(call: Call) -> dict[str, Any]:
-    parent = call.params.get("solutionArn")
-    if parent:
-        get_resource(call, parent, KIND, LABEL)
-    items, token = paginate(call, VERSION_KIND, parent=parent)
-    return {"solutionVersions": items, "nextToken": token}
-
-
 def stop_solution_version_creation(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["solutionVersionArn"], VERSION_KIND, VERSION_LABEL)
+    res = SOLUTION_VERSION.get(call, call.params["solutionVersionArn"])
     if call.store.update(res.arn, status=CREATE_STOPPING, only_if=(CREATE_PENDING, CREATE_IN_PROGRESS)) is None:
         raise ResourceInUseException(f"Solution version {res.arn} is {res.status}; only a running version can stop.")
     return {}
 
 
 def get_solution_metrics(call: Call) -> dict[str, Any]:
-    res = get_resource(call, call.params["solutionVersionArn"], VERSION_KIND, VERSION_LABEL)
+    res = SOLUTION_VERSION.get(call, call.params["solutionVersionArn"])
     if res.status != ACTIVE:
         raise ResourceInUseException(f"Solution version {res.arn} is {res.status}; metrics exist once it is ACTIVE.")
     return {"solutionVersionArn": res.arn, "metrics": res.doc.get("_metrics", {})}
 
 
-def describe_algorithm(call: Call) -> dict[str, Any]:
-    arn = call.params["algorithmArn"]
-    for recipe in all_recipes():
-        if recipe.algorithm_arn == arn:
-            return {
-                "algorithm": {
-                    "name": arn.rsplit("/", 1)[-1],
-                    "algorithmArn": arn,
-                    "algorithmImage": {"name": f"openpersonalize/{arn.rsplit('/', 1)[-1]}"},
-                    "defaultHyperParameters": recipe.default_hyperparameters,
-                    "defaultHyperParameterRanges": recipe.hpo_ranges,
-                    "defaultResourceConfig": {"maxNumberOfTrainingJobs": "20", "maxParallelTrainingJobs": "1"},
-                    "trainingInputMode": "File",
-                    "creationDateTime": CATALOGUE_TIME,
-                    "lastUpdatedDateTime": CATALOGUE_TIME,
-                }
-            }
-    raise ResourceNotFoundException(f"Algorithm {arn} does not exist.")
-
-
-def describe_feature_transformation(call: Call) -> dict[str, Any]:
-    arn = call.params["featureTransformationArn"]
-    for recipe in all_recipes():
-        if recipe.feature_transformation_arn == arn:
-            return {
-                "featureTransformation": {
-                    "name": arn.rsplit("/", 1)[-1],
-                    "featureTransformationArn": arn,
-                    "defaultParameters": recipe.default_feature_transformation_parameters,
-                    "status": ACTIVE,
-                    "creationDateTime": CATALOGUE_TIME,
-                    "lastUpdatedDateTime": CATALOGUE_TIME,
-                }
-            }
-    raise ResourceNotFoundException(f"Feature transformation {arn} does not exist.")
-
-
-def run_training(control: Control, arn: str) -> None:
+def run_training(control: Control, arn: str, trained: VersionTrained) -> None:
     """Train one solution version in a child process to ACTIVE, CREATE FAILED or CREATE STOPPED.
 
     Each attempt trains into its own scratch directory, published to the model directory by one
@@ -277,7 +219,7 @@ def run_training(control: Control, arn: str) -> None:
         store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
         return
     snapshots = {}
-    for dataset in store.children(version.doc["datasetGroupArn"], ("dataset",)):
+    for dataset in store.children(version.doc["datasetGroupArn"], (DATASET.kind,)):
         path = datasets.snapshot_path(control, dataset)
         snapshots[dataset.doc["datasetType"]] = str(path) if path else None
     if not snapshots.get("INTERACTIONS"):
@@ -305,9 +247,7 @@ def run_training(control: Control, arn: str) -> None:
         control.objects.remove_model(arn)
         store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
         return
-    from .campaigns import sync_to_version  # campaigns build on solutions, not the reverse
-
-    sync_to_version(control, version.doc["solutionArn"], arn)
+    trained(control, version.doc["solutionArn"], arn)
 
 
 def _train_attempt(
@@ -366,11 +306,12 @@ def sweep_partial_models(control: Control, running: set[str], before: float) -> 
     remove_leftovers(objects.models_root.glob(PARTIAL_MODELS), lambda path: objects.scratch_owner(path) in busy, before)
 
 
-def job_handlers(control: Control) -> dict[str, JobHandler]:
+def job_handlers(control: Control, trained: VersionTrained) -> dict[str, JobHandler]:
+    """Training jobs; ``trained`` is told of each version that becomes ACTIVE."""
     return {
-        VERSION_KIND: JobHandler(
-            lambda arn: run_training(control, arn),
-            lambda arn, why: mark_failed(control, arn, why),
+        SOLUTION_VERSION.kind: JobHandler(
+            lambda arn: run_training(control, arn, trained),
+            lambda arn, why: SOLUTION_VERSION.fail(control, arn, why),
             lambda running, before: sweep_partial_models(control, running, before),
         )
     }
@@ -379,14 +320,8 @@ def job_handlers(control: Control) -> dict[str, JobHandler]:
 OPERATIONS = {
     "CreateSolution": create_solution,
     "DescribeSolution": describe_solution,
-    "ListSolutions": list_solutions,
     "UpdateSolution": update_solution,
-    "DeleteSolution": delete_solution,
     "CreateSolutionVersion": create_solution_version,
-    "DescribeSolutionVersion": describe_solution_version,
-    "ListSolutionVersions": list_solution_versions,
     "StopSolutionVersionCreation": stop_solution_version_creation,
     "GetSolutionMetrics": get_solution_metrics,
-    "DescribeAlgorithm": describe_algorithm,
-    "DescribeFeatureTransformation": describe_feature_transformation,
 }
