@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from helpers import wait_until
 from openpersonalize.data import movielens
 from openpersonalize.jobs import processes
 from server_harness import Server, unique, wait_status
@@ -16,19 +17,11 @@ from server_harness import Server, unique, wait_status
 TAKEOVER = b"taking over the jobs of"
 
 
-def _wait_until(condition, guard: float = 120.0, what: str = "condition") -> None:
-    """Poll ``condition``; ``guard`` only stops a broken run from hanging, it measures nothing."""
-    deadline = time.monotonic() + guard
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.05)
-
-
 def _kill_leaving_zombie(server: Server) -> subprocess.Popen:
     """SIGKILL the server and do not reap it: its pid stays taken (a zombie) until the caller waits."""
     proc = server.proc
     proc.send_signal(signal.SIGKILL)
-    _wait_until(lambda: not processes.alive(proc.pid), what="server death")
+    wait_until(lambda: not processes.alive(proc.pid), what="server death")
     assert Path(f"/proc/{proc.pid}").exists()  # a zombie, as a supervisor that has not reaped it yet leaves it
     return proc
 
@@ -96,11 +89,11 @@ def test_training_killed_with_its_server_is_taken_over_alone(tmp_path, movielens
             name=unique("sol"), datasetGroupArn=group, recipeArn="arn:aws:personalize:::recipe/aws-user-personalization"
         )["solutionArn"]
         version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-        _wait_until(lambda: processes.job_children(server.proc.pid), what="training child start")
+        wait_until(lambda: processes.job_children(server.proc.pid), what="training child start")
         children = processes.job_children(server.proc.pid)
         zombie = _kill_leaving_zombie(server)
         for child in children:
-            _wait_until(lambda child=child: not processes.alive(child), guard=30.0, what=f"child {child} ending")
+            wait_until(lambda child=child: not processes.alive(child), guard=30.0, what=f"child {child} ending")
         models = server.data_dir / "objects" / "models"
         killed_attempt = _stale_dir(models / f".{version.split(':', 5)[-1].replace('/', '__')}.dead0000.tmp")
 

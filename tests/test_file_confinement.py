@@ -23,18 +23,13 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from helpers import ROLE, error_code, train
 from openpersonalize.data import movielens
 from openpersonalize.store import local_files
 from openpersonalize.store.local_files import LocalOutput, LocationError, Roots, list_files, open_read
 from server_harness import Server, unique, wait_status
 
-RECIPE = "arn:aws:personalize:::recipe/"
-ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 HEADER = "USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\n"
-
-
-def _code(err) -> str:
-    return err.value.response["Error"]["Code"]
 
 
 def _train(work: Path, personalize) -> dict[str, str]:
@@ -48,14 +43,7 @@ def _train(work: Path, personalize) -> dict[str, str]:
         name=unique("d"), datasetType="INTERACTIONS", datasetGroupArn=group, schemaArn=schema["schemaArn"]
     )["datasetArn"]
     assert _import(personalize, dataset, str(data))["status"] == "ACTIVE"
-    solution = personalize.create_solution(
-        name=unique("pop"), datasetGroupArn=group, recipeArn=RECIPE + "aws-popularity-count"
-    )["solutionArn"]
-    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-    done = wait_status(
-        personalize.describe_solution_version, "solutionVersion", timeout=300, solutionVersionArn=version
-    )
-    assert done["status"] == "ACTIVE", done.get("failureReason")
+    version = train(personalize, group, ["aws-popularity-count"])["aws-popularity-count"]
     return {"group": group, "dataset": dataset, "version": version, "schema": schema["schemaArn"]}
 
 
@@ -254,7 +242,7 @@ def test_nul_in_a_location_is_invalid_input(server, personalize, trained, form):
         personalize.create_dataset_import_job(
             jobName=unique("p"), datasetArn=trained["dataset"], dataSource={"dataLocation": location}
         )
-    assert _code(err) == "InvalidInputException" and "dataSource.dataLocation" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "dataSource.dataLocation" in str(err.value)
     with pytest.raises(ClientError) as err:
         personalize.create_batch_inference_job(
             jobName=unique("batch"),
@@ -263,7 +251,7 @@ def test_nul_in_a_location_is_invalid_input(server, personalize, trained, form):
             jobInput={"s3DataSource": {"path": str(server.work / "users.json")}},
             jobOutput={"s3DataDestination": {"path": location}},
         )
-    assert _code(err) == "InvalidInputException" and "jobOutput.s3DataDestination.path" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "jobOutput.s3DataDestination.path" in str(err.value)
 
 
 # --------------------------------------------------------------------------- the server's own state
@@ -301,7 +289,7 @@ def _digest(path: Path) -> str:
 
 def _refused(err, field: str, secret: str) -> None:
     message = str(err.value)
-    assert _code(err) == "InvalidInputException" and field in message and "server's own data" in message
+    assert error_code(err) == "InvalidInputException" and field in message and "server's own data" in message
     assert secret not in message and "SQLite format" not in message
 
 
