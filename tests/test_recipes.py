@@ -20,14 +20,12 @@ from openpersonalize.recipes.registry import all_recipes, get_recipe
 from openpersonalize.recipes.sims import SimilarItemsRecipe, SimsRecipe
 from openpersonalize.recipes.user_personalization import UserPersonalizationRecipe
 
-ML = Path("/work/shared/datasets/ml-latest-small")
 FAST = {"ease_max_items": "2500"}
-pytestmark = pytest.mark.skipif(not ML.exists(), reason="ml-latest-small not available")
 
 
 @pytest.fixture(scope="module")
-def tables() -> tuple[pa.Table, pa.Table]:
-    return prepare_interactions(ML / "ratings.csv"), prepare_items(ML / "movies.csv")
+def tables(movielens_dir: Path) -> tuple[pa.Table, pa.Table]:
+    return prepare_interactions(movielens_dir / "ratings.csv"), prepare_items(movielens_dir / "movies.csv")
 
 
 @pytest.fixture(scope="module")
