@@ -18,19 +18,14 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
+from helpers import ROLE, deploy, error_code, import_dataset, requires
 from openpersonalize.data import movielens
 from openpersonalize.filters.attributes import attribute_items
 from openpersonalize.jobs.batch import BLOCK_LINES, POOL_MIN_BLOCKS, LineError, answer_block
 from openpersonalize.jobs.process_pool import OrderedPool, WorkerError
 from server_harness import unique, wait_status
 
-RECIPE = "arn:aws:personalize:::recipe/"
-ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 USERS = ["1", "42", "610"]
-
-
-def _code(err) -> str:
-    return err.value.response["Error"]["Code"]
 
 
 def _lines(path: Path) -> list[dict]:
@@ -38,45 +33,10 @@ def _lines(path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def group(server, personalize, movielens_dir):
-    """The POC interactions + items, trained with the recipes batch jobs need, and a UP campaign."""
-    ints = movielens.write_csv(
-        movielens.prepare_interactions(movielens_dir / "ratings.csv"), server.work / (unique("ints") + ".csv")
-    )
-    items = movielens.write_csv(
-        movielens.prepare_items(movielens_dir / "movies.csv"), server.work / (unique("items") + ".csv")
-    )
-    group = personalize.create_dataset_group(name=unique("batch"))["datasetGroupArn"]
-    arns = {}
-    for kind, schema, path in (
-        ("INTERACTIONS", movielens.INTERACTIONS_SCHEMA, ints),
-        ("ITEMS", movielens.ITEMS_SCHEMA, items),
-    ):
-        schema_arn = personalize.create_schema(name=unique("s"), schema=json.dumps(schema))["schemaArn"]
-        ds = personalize.create_dataset(
-            name=unique("d"), datasetType=kind, datasetGroupArn=group, schemaArn=schema_arn
-        )["datasetArn"]
-        job = personalize.create_dataset_import_job(
-            jobName=unique("imp"), datasetArn=ds, dataSource={"dataLocation": str(path)}
-        )["datasetImportJobArn"]
-        done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
-        assert done["status"] == "ACTIVE", done.get("failureReason")
-        arns[kind] = ds
-    versions = {}
-    for name in ("aws-user-personalization", "aws-sims", "aws-personalized-ranking", "aws-item-affinity"):
-        solution = personalize.create_solution(name=unique(name), datasetGroupArn=group, recipeArn=RECIPE + name)
-        versions[name] = personalize.create_solution_version(solutionArn=solution["solutionArn"])["solutionVersionArn"]
-    for name, arn in versions.items():
-        done = wait_status(
-            personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=arn
-        )
-        assert done["status"] == "ACTIVE", (name, done.get("failureReason"))
-    campaign = personalize.create_campaign(
-        name=unique("up"), solutionVersionArn=versions["aws-user-personalization"], minProvisionedTPS=1
-    )["campaignArn"]
-    done = wait_status(personalize.describe_campaign, "campaign", campaignArn=campaign)
-    assert done["status"] == "ACTIVE", done.get("failureReason")
-    return {"group": group, "versions": versions, "campaign": campaign, "datasets": arns}
+def group(personalize, poc_group):
+    """The shared trained POC group and a UP campaign of this suite's own."""
+    up = {"aws-user-personalization": poc_group["versions"]["aws-user-personalization"]}
+    return {**poc_group, "campaign": deploy(personalize, up)["aws-user-personalization"]}
 
 
 def _batch(personalize, version: str, src: str, dst: str, **kwargs) -> dict:
@@ -277,7 +237,7 @@ def _gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-@pytest.mark.skipif(not Path("/proc").exists(), reason="needs /proc")
+@requires(Path("/proc").exists(), "reads worker states from /proc (Linux)")
 def test_pool_workers_die_with_a_killed_parent():
     """A killed server (SIGKILL, no cleanup) leaves no batch worker running: busy workers exit at once."""
     script = (
@@ -320,13 +280,13 @@ def test_refusals(server, personalize, group):
             str(server.work),
             batchInferenceJobMode="THEME_GENERATION",
         )
-    assert _code(err) == "InvalidInputException" and "THEME_GENERATION" in str(err.value)
+    assert error_code(err) == "InvalidInputException" and "THEME_GENERATION" in str(err.value)
     with pytest.raises(ClientError) as err:
         _batch(personalize, group["versions"]["aws-user-personalization"], "/etc/passwd", str(server.work))
-    assert _code(err) == "InvalidInputException"
+    assert error_code(err) == "InvalidInputException"
     with pytest.raises(ClientError) as err:
         _batch(personalize, group["versions"]["aws-user-personalization"], str(src), "/etc")
-    assert _code(err) == "InvalidInputException"
+    assert error_code(err) == "InvalidInputException"
 
 
 def test_item_affinity_segment(server, personalize, group, movielens_dir):
@@ -359,7 +319,7 @@ def test_item_affinity_segment(server, personalize, group, movielens_dir):
             jobInput={"s3DataSource": {"path": str(src)}},
             jobOutput={"s3DataDestination": {"path": str(src.parent)}},
         )
-    assert _code(err) == "InvalidInputException"
+    assert error_code(err) == "InvalidInputException"
 
 
 def test_attribute_expression():
@@ -388,25 +348,29 @@ def _exported_rows(dst: Path, job: dict) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_export_then_deletion(server, personalize, group, movielens_dir):
+def test_export_then_deletion(server, personalize, movielens_dir):
+    """On a group of its own (untrained): the deletion must not change the data the shared trained group holds."""
+    ints = movielens.prepare_interactions(movielens_dir / "ratings.csv")
+    csv_path = movielens.write_csv(ints, server.work / (unique("ints") + ".csv"))
+    group = personalize.create_dataset_group(name=unique("export"))["datasetGroupArn"]
+    dataset = import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(csv_path))
     dst = server.work / unique("export")
-    job = _export(personalize, group["datasets"]["INTERACTIONS"], dst)
+    job = _export(personalize, dataset, dst)
     assert job["status"] == "ACTIVE", job.get("failureReason")
     rows = _exported_rows(dst, job)
-    ints = movielens.prepare_interactions(movielens_dir / "ratings.csv")
     assert len(rows) == ints.num_rows
     assert set(rows[0]) == {"USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"}
     assert any(r["USER_ID"] == "42" for r in rows)
-    listed = personalize.list_dataset_export_jobs(datasetArn=group["datasets"]["INTERACTIONS"])
+    listed = personalize.list_dataset_export_jobs(datasetArn=dataset)
     assert [j["datasetExportJobArn"] for j in listed["datasetExportJobs"]] == [job["datasetExportJobArn"]]
-    put_only = _export(personalize, group["datasets"]["INTERACTIONS"], dst, "PUT")
+    put_only = _export(personalize, dataset, dst, "PUT")
     assert put_only["status"] == "ACTIVE", put_only.get("failureReason")
 
     ids = server.work / (unique("delete") + ".csv")
     ids.write_text("USER_ID\n42\n7\nnobody\n")
     arn = personalize.create_data_deletion_job(
         jobName=unique("del"),
-        datasetGroupArn=group["group"],
+        datasetGroupArn=group,
         roleArn=ROLE,
         dataSource={"dataLocation": str(ids)},
     )["dataDeletionJobArn"]
@@ -414,10 +378,10 @@ def test_export_then_deletion(server, personalize, group, movielens_dir):
     assert done["status"] == "COMPLETED", done.get("failureReason")
     removed = sum(1 for r in rows if r["USER_ID"] in ("42", "7"))
     assert done["numDeleted"] == removed > 0
-    listed = personalize.list_data_deletion_jobs(datasetGroupArn=group["group"])
+    listed = personalize.list_data_deletion_jobs(datasetGroupArn=group)
     assert [j["dataDeletionJobArn"] for j in listed["dataDeletionJobs"]] == [arn]
 
-    after = _export(personalize, group["datasets"]["INTERACTIONS"], dst)
+    after = _export(personalize, dataset, dst)
     assert after["status"] == "ACTIVE", after.get("failureReason")
     rows_after = _exported_rows(dst, after)
     assert len(rows_after) == len(rows) - removed
@@ -425,7 +389,7 @@ def test_export_then_deletion(server, personalize, group, movielens_dir):
 
     missing = personalize.create_data_deletion_job(
         jobName=unique("del"),
-        datasetGroupArn=group["group"],
+        datasetGroupArn=group,
         roleArn=ROLE,
         dataSource={"dataLocation": str(server.work / "no-such.csv")},
     )["dataDeletionJobArn"]
