@@ -19,6 +19,7 @@ from ..data.csv_import import iter_snapshot_batches
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
+from ..store.objects import new_snapshot
 from . import datasets, schemas
 from .base import ACTIVE, CREATE_FAILED, Call, Control
 from .kinds import (
@@ -184,10 +185,7 @@ def remove_users(snapshot: Path | None, dest_dir: Path, users: set[str]) -> tupl
         removed += int(pc.sum(pc.is_in(batch.column(0).cast(pa.string()), value_set=wanted)).as_py() or 0)
     if removed == 0:
         return None
-    token = uuid.uuid4().hex[:12]
-    work = dest_dir / f".snapshot-{token}.tmp"
-    final = dest_dir / f"snapshot-{token}"
-    work.mkdir(parents=True)
+    work, final, token = new_snapshot(dest_dir)
     kept = 0
     try:
         writer = None

@@ -39,7 +39,6 @@ import io
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +57,7 @@ from openpersonalize.data.schema import (
     FieldSpec,
     is_metadata,
 )
+from openpersonalize.store.objects import new_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -481,11 +481,7 @@ def import_csv(
             raise ImportFailure(f"Schema has no {ID_FIELDS[dtype]} field")
         id_field = spec.name
 
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:12]
-    final = dest_dir / f"snapshot-{token}"
-    work = dest_dir / f".snapshot-{token}.tmp"
-    work.mkdir()
+    work, final, token = new_snapshot(dest_dir)
     try:
         policy = _Policy.of(schema)
         target = policy.storage

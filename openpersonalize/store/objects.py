@@ -9,12 +9,25 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 DATASETS = "datasets"
 MODELS = "models"
-PARTIAL_SNAPSHOTS = "*/.snapshot-*.tmp"  # import_csv's work directories, in each dataset's directory
+PARTIAL_SNAPSHOTS = "*/.snapshot-*.tmp"  # new_snapshot's work directories, in each dataset's directory
 PARTIAL_MODELS = ".*.tmp"  # training attempts' scratch directories, beside the models
+
+
+def new_snapshot(dataset_dir: Path) -> tuple[Path, Path, str]:
+    """A new snapshot of a dataset: its work directory (made here), the final name it is renamed to, its token.
+
+    Snapshots are written whole into the work directory and published by one rename, so a reader
+    never sees a partial one; a killed writer leaves a work directory that matches PARTIAL_SNAPSHOTS.
+    """
+    token = uuid.uuid4().hex[:12]
+    work = dataset_dir / f".snapshot-{token}.tmp"
+    work.mkdir(parents=True)
+    return work, dataset_dir / f"snapshot-{token}", token
 
 
 def _safe_name(arn: str) -> str:
