@@ -12,6 +12,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from helpers import error_code
 from server_harness import ACCESS_KEY, REGION, SECRET_KEY
 
 
@@ -35,7 +36,7 @@ def test_wrong_secret_is_invalid_signature(server):
     client = server.client(secret="wrong-secret")
     with pytest.raises(ClientError) as err:
         client.list_dataset_groups()
-    assert err.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert error_code(err) == "InvalidSignatureException"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
@@ -43,7 +44,7 @@ def test_unknown_key_is_unrecognized_client(server):
     client = server.client(key="AKIDUNKNOWN")
     with pytest.raises(ClientError) as err:
         client.list_dataset_groups()
-    assert err.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    assert error_code(err) == "UnrecognizedClientException"
 
 
 def test_unsigned_request_is_refused(server):
@@ -95,11 +96,11 @@ def test_runtime_and_events_answer_aws_errors(server):
     runtime = server.client("personalize-runtime")
     with pytest.raises(ClientError) as err:
         runtime.get_recommendations(campaignArn="arn:aws:personalize:eu-west-3:000000000000:campaign/none", userId="1")
-    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert error_code(err) == "ResourceNotFoundException"
     events = server.client("personalize-events")
     with pytest.raises(ClientError) as err:
         events.put_events(trackingId="nope", sessionId="s", eventList=[{"eventType": "click", "sentAt": 1}])
-    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert error_code(err) == "ResourceNotFoundException"
 
 
 def test_unknown_path_is_an_aws_error(server):
@@ -113,7 +114,7 @@ def test_each_protocol_frames_answers_as_aws_does(server, personalize):
     with pytest.raises(ClientError) as err:
         personalize.describe_dataset_group(datasetGroupArn=arn)
     meta = err.value.response["ResponseMetadata"]
-    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert error_code(err) == "ResourceNotFoundException"
     assert (meta["HTTPStatusCode"], meta["HTTPHeaders"]["content-type"]) == (400, "application/x-amz-json-1.1")
     ok = personalize.list_dataset_groups()["ResponseMetadata"]["HTTPHeaders"]["content-type"]
     assert ok == "application/x-amz-json-1.1"
@@ -122,7 +123,7 @@ def test_each_protocol_frames_answers_as_aws_does(server, personalize):
     with pytest.raises(ClientError) as err:
         server.client("personalize-runtime").get_recommendations(campaignArn=campaign, userId="1")
     meta = err.value.response["ResponseMetadata"]
-    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert error_code(err) == "ResourceNotFoundException"
     assert (meta["HTTPStatusCode"], meta["HTTPHeaders"]["content-type"]) == (404, "application/json")
 
 
