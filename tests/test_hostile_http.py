@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from openpersonalize.api.app import MAX_BODY_BYTES, PersonalizeApp
 from openpersonalize.api.patterns import compile_pattern
 from openpersonalize.api.transport import MAX_HEADER_BYTES
-from openpersonalize.api.uploads import DEFAULT_BUDGET_BYTES
+from openpersonalize.api.uploads import DEFAULT_BUDGET_BYTES, DEFAULT_PEER_BYTES
 from openpersonalize.data import movielens
 from server_harness import ACCESS_KEY, REGION, SECRET_KEY, Server, unique
 
@@ -203,17 +203,63 @@ def test_unknown_key_is_refused_before_the_body_arrives(server):
         assert _closed_by_server(sock)
 
 
+def _large_request(server) -> tuple[bytes, dict[str, str]]:
+    """A signed control-plane request with a body past the small-body allowance (about 100 KB)."""
+    big = {"datasetGroupArn": "arn:aws:personalize:eu-west-3:000000000000:dataset-group/none", "x": "y" * 100_000}
+    body = json.dumps(big).encode()
+    return body, _signed(server, "/", body, {**JSON_TYPE, "X-Amz-Target": "AmazonPersonalize.DescribeDatasetGroup"})
+
+
+def _post_from(server, source: str, body: bytes, headers: dict[str, str]) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT, source_address=(source, 0))
+    try:
+        conn.request("POST", "/", body=body, headers=headers)
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def _queued_bytes(port: int, peer_port: int) -> int:
+    """Bytes queued in the kernel on the socket ``127.0.0.1:port`` <-> ``peer_port`` (sent but not
+    acknowledged, or received but not read by its process), from /proc/net/tcp."""
+    local = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[2].endswith(f":{peer_port:04X}"):
+            tx, rx = (int(x, 16) for x in fields[4].split(":"))
+            return tx + rx
+    raise AssertionError(f"no socket 127.0.0.1:{port} -> :{peer_port}")
+
+
+def _wait_until_read(server, sock: socket.socket) -> None:
+    """Wait until the server process has read every byte sent on ``sock`` (budget is reserved as
+    bytes arrive, so a stalled upload holds its share only once it was read)."""
+    port = sock.getsockname()[1]
+    for _ in range(WAIT * 10):
+        if _queued_bytes(port, server.port) + _queued_bytes(server.port, port) == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the server stopped reading an upload")
+
+
+def _stall(server, headers: dict[str, str], sent: int) -> socket.socket:
+    """A connection that declared a MAX_BODY_BYTES body, sent ``sent`` bytes of it and stalls."""
+    sock = _connect(server)
+    sock.sendall(_head(server, "/", MAX_BODY_BYTES, headers) + b" " * sent)
+    _wait_until_read(server, sock)
+    return sock
+
+
 def test_stalled_uploads_are_bounded_and_others_keep_flowing(server, personalize):
-    """The probe's 40 stalled 8 MB uploads took the server from 357 to 688 MB."""
+    """The probe's 40 stalled 8 MB uploads took the server from 357 to 688 MB; one client address
+    now holds at most its share of the budget."""
     headers = _signed(server, "/", b"", {**JSON_TYPE, "X-Amz-Target": "AmazonPersonalize.ListDatasetGroups"})
-    held = DEFAULT_BUDGET_BYTES // MAX_BODY_BYTES
+    held = DEFAULT_PEER_BYTES // MAX_BODY_BYTES
     before = _rss_bytes(server)
     stalled = []
     try:
         for _ in range(held):
-            sock = _connect(server)
-            stalled.append(sock)
-            sock.sendall(_head(server, "/", MAX_BODY_BYTES, headers) + b" " * (MAX_BODY_BYTES - 1))
+            stalled.append(_stall(server, headers, MAX_BODY_BYTES - 1))
         for _ in range(held):
             with _connect(server) as sock:
                 sock.sendall(_head(server, "/", MAX_BODY_BYTES, headers))
@@ -235,6 +281,40 @@ def test_stalled_uploads_are_bounded_and_others_keep_flowing(server, personalize
             break
         time.sleep(0.1)
     assert payload["__type"] == "ResourceNotFoundException"
+
+
+def test_stalled_uploads_with_a_fake_signature_hold_only_what_they_sent(server):
+    """The probe: 8 connections with the real key id, a fake signature, Content-Length 8 MB and one
+    byte filled the whole budget, so every request over 64 KB was throttled for minutes."""
+    headers = _signed(server, "/", b"", {**JSON_TYPE, "X-Amz-Target": "AmazonPersonalize.ListDatasetGroups"})
+    headers["Authorization"] = headers["Authorization"].rsplit("Signature=", 1)[0] + "Signature=" + "0" * 64
+    stalled = []
+    try:
+        for _ in range(DEFAULT_BUDGET_BYTES // MAX_BODY_BYTES):
+            stalled.append(_stall(server, headers, 1))
+        body, signed = _large_request(server)
+        assert _post(server, "/", body, signed)[1]["__type"] == "ResourceNotFoundException"
+        # The body's deadline assumes at least MIN_BODY_RATE (1 MiB/s): 1 + 8 s here, not 1 + 128 s
+        # (the socket's WAIT timeout fails the test first).
+        assert _closed_by_server(stalled[0])
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_one_peer_cannot_take_the_whole_budget(server):
+    """Uploads from one address stop at its share: another address's large request is still answered."""
+    headers = _signed(server, "/", b"", {**JSON_TYPE, "X-Amz-Target": "AmazonPersonalize.ListDatasetGroups"})
+    stalled = []
+    try:
+        for _ in range(DEFAULT_PEER_BYTES // MAX_BODY_BYTES):
+            stalled.append(_stall(server, headers, MAX_BODY_BYTES - 1))
+        body, signed = _large_request(server)
+        assert _post_from(server, "127.0.0.1", body, signed)["__type"] == "ThrottlingException"
+        assert _post_from(server, "127.0.0.2", body, signed)["__type"] == "ResourceNotFoundException"
+    finally:
+        for sock in stalled:
+            sock.close()
 
 
 def test_slow_headers_lose_their_connection(server, personalize):

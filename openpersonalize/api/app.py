@@ -30,9 +30,10 @@ from ..errors import (
     ServiceError,
     UnknownOperationException,
 )
+from ..runtime.cache import NeedsWorker, on_event_loop
 from . import sigv4
 from .shapes import service_model, shape_output, validate_input
-from .uploads import UploadBudget
+from .uploads import Reservation, UploadBudget
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ class PersonalizeApp:
     ) -> None:
         """``inline_operations`` are REST operations answered on the event loop instead of a worker
         thread: CPU-bound and short (GetRecommendations), where the thread hand-off costs more than
-        the work and the GIL gives a thread no parallelism anyway.
+        the work and the GIL gives a thread no parallelism anyway. Their handlers run inside
+        ``on_event_loop()``: one that would load something (a model, a catalogue) raises ``NeedsWorker``
+        and the request is answered in a worker thread instead.
 
         ``preshaped_operations`` are REST operations whose handlers build their responses from the output
         shape's members only (the runtime's ranked lists; the tests check their raw responses), so the
@@ -108,14 +111,14 @@ class PersonalizeApp:
         try:
             # Everything the headers can tell is checked before a byte of the body is held.
             auth = sigv4.authorize(headers, self.credentials)
-            reservation = self.uploads.reserve(_reserved_length(headers))
+            reservation = self.uploads.reserve(_peer(scope), _reserved_length(headers))
         except ServiceError as exc:
             drained = await _discard_body(receive, headers, _drain_limit(exc))
             await _respond_error(send, wire, exc, request_id, close=not drained)
             return
         with reservation:
             try:
-                body = await _read_body(receive, headers)
+                body = await _read_body(receive, headers, reservation)
             except _Disconnected:
                 return
             except ServiceError as exc:
@@ -147,10 +150,14 @@ class PersonalizeApp:
         self, scope: dict[str, Any], headers: dict[str, str], auth: sigv4.Authorization, body: bytes
     ) -> tuple[int, dict[str, Any]]:
         """Answer a request whose body is read: on the event loop when it is an inline operation with a
-        small body, else in a worker thread (nothing attacker-sized runs on the loop)."""
+        small body that needs nothing loaded, else in a worker thread (nothing attacker-sized runs on the loop)."""
         route = self.rest_routes.get(scope["path"]) if scope["path"] != "/" else None
         if route is not None and route[1].name in self.inline_operations and len(body) <= INLINE_MAX_BODY_BYTES:
-            return self._answer(scope, headers, auth, body, route)
+            try:
+                with on_event_loop():
+                    return self._answer(scope, headers, auth, body, route)
+            except NeedsWorker:
+                pass
         return await anyio.to_thread.run_sync(self._answer, scope, headers, auth, body, route)
 
     def _answer(
@@ -218,9 +225,15 @@ def _declared_length(headers: Mapping[str, str]) -> int | None:
     return int(declared) if declared.isdigit() else None
 
 
+def _peer(scope: Mapping[str, Any]) -> str:
+    """The client's address, whose share of the upload budget a body takes ("" when unknown)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
 def _reserved_length(headers: Mapping[str, str]) -> int:
-    """What the body must reserve of the upload budget: its declared length, the largest body when
-    chunked, nothing when small; 413 past the largest."""
+    """The most the body may reserve of the upload budget as it arrives: its declared length, the
+    largest body when chunked, nothing when small; 413 past the largest."""
     declared = _declared_length(headers)
     if declared is None:
         return MAX_BODY_BYTES
@@ -233,8 +246,9 @@ class _Disconnected(Exception):
     """The client went away (or missed its deadline) before its body arrived."""
 
 
-async def _read_body(receive: Receive, headers: Mapping[str, str]) -> bytes:
-    """The whole body; its size was reserved (a chunked body is refused past MAX_BODY_BYTES)."""
+async def _read_body(receive: Receive, headers: Mapping[str, str], reservation: Reservation) -> bytes:
+    """The whole body, reserving the upload budget as it arrives (a chunked body is refused past
+    MAX_BODY_BYTES; ThrottlingException when the budget runs out)."""
     chunks: list[bytes] = []
     size = 0
     more = _declared_length(headers) != 0
@@ -246,6 +260,7 @@ async def _read_body(receive: Receive, headers: Mapping[str, str]) -> bytes:
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise RequestEntityTooLargeException(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+        reservation.cover(size)
         chunks.append(chunk)
         more = bool(message.get("more_body"))
     return b"".join(chunks)

@@ -18,7 +18,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 DEFAULT_READ_TIMEOUT = 10.0
 MAX_HEADER_BYTES = 32 * 1024  # request line and headers together
-MIN_BODY_RATE = 64 * 1024  # bytes per second a body must at least arrive at
+# Bytes per second a body must at least arrive at: clients on loopback or a LAN send megabytes a
+# second, and a slower body holds its share of the upload budget (api/uploads.py) the longer.
+MIN_BODY_RATE = 1024 * 1024
 UNKNOWN_BODY_LENGTH = 8 * 1024 * 1024  # the deadline of a chunked body assumes the largest one
 
 

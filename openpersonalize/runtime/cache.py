@@ -1,20 +1,45 @@
-"""Thread-safe LRU caches: load-once values (models, catalogs, compiled filters) and score rows."""
+"""Thread-safe LRU caches: load-once values (models, catalogs, compiled filters) and score rows.
+
+A load (a model's memory maps, a catalogue's metadata, a compiled filter) costs what the stored data
+costs, so it never runs on the event loop: inside ``on_event_loop()`` a cache miss raises
+``NeedsWorker`` instead of loading, and the caller answers the request again in a worker thread.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Generic, Protocol, TypeVar
 
 V = TypeVar("V")
 
+_on_loop: ContextVar[bool] = ContextVar("openpersonalize_on_event_loop", default=False)
+
+
+class NeedsWorker(Exception):
+    """A cache miss inside ``on_event_loop()``: the request must be answered again in a worker thread."""
+
+
+@contextmanager
+def on_event_loop() -> Iterator[None]:
+    """Mark the calls inside as running on the event loop: a load there raises ``NeedsWorker``."""
+    token = _on_loop.set(True)
+    try:
+        yield
+    finally:
+        _on_loop.reset(token)
+
 
 class LoadingCache(Generic[V]):
-    """``get(key, load)`` returns the cached value or loads it exactly once, even under concurrency."""
+    """``get(key, load)`` returns the cached value or loads it exactly once, even under concurrency
+    (concurrent callers of one key wait for one load); ``loads`` counts the loads run."""
 
     def __init__(self, capacity: int = 16) -> None:
         self.capacity = capacity
+        self.loads = 0
         self._values: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
@@ -24,11 +49,14 @@ class LoadingCache(Generic[V]):
             if key in self._values:
                 self._values.move_to_end(key)
                 return self._values[key]
+            if _on_loop.get():
+                raise NeedsWorker(f"loading {key!r}")
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
             with self._lock:
                 if key in self._values:
                     return self._values[key]
+                self.loads += 1
             value = load()
             with self._lock:
                 self._values[key] = value
