@@ -403,7 +403,7 @@ def test_live_data_exported_then_deleted(server, personalize, events, tracked):
     assert any(r["USER_ID"] == user and r["AGE"] == "40" for r in _put_export(server, personalize, tracked["users"]))
     with _event_store(server) as store:
         version = store.live_version(tracked["users"])
-        assert [e[0] for e in store.item_history(tracked["group"], user, None)] == ["d1", "d2"]
+        assert [e[0] for e in store.item_history(tracked["group"], user, None, 10)] == ["d1", "d2"]
 
     ids = server.work / (unique("delete") + ".csv")
     ids.write_text(f"USER_ID\n{user}\n")
@@ -417,7 +417,7 @@ def test_live_data_exported_then_deleted(server, personalize, events, tracked):
     assert done["status"] == "COMPLETED", done.get("failureReason")
     assert done["numDeleted"] == 2
     with _event_store(server) as store:
-        assert store.item_history(tracked["group"], user, session) == []
+        assert store.item_history(tracked["group"], user, session, 10) == []
         assert store.record(tracked["users"], user) is None
         assert store.live_version(tracked["users"]) > version
     assert not any(r["USER_ID"] == user for r in _put_export(server, personalize, tracked["ints"]))

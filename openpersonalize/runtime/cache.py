@@ -65,6 +65,11 @@ class LoadingCache(Generic[V]):
                     self._values.popitem(last=False)
             return value
 
+    def discard(self, key: Hashable) -> None:
+        """Forget ``key``'s value (one no request will ask for again)."""
+        with self._lock:
+            self._values.pop(key, None)
+
 
 class Sized(Protocol):
     nbytes: int

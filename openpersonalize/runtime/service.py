@@ -49,6 +49,14 @@ log = logging.getLogger(__name__)
 
 VIEW_TTL_SECONDS = 1.0
 DEFAULT_SCORE_CACHE_BYTES = 128 << 20
+# The newest live events of a user (and of their unclaimed session) a request reads, so that what a
+# request costs does not grow with the history: Personalize's filters consider up to 100 of a user's
+# most recent interactions per event type, and SIMS counts a user's newest 500 (recipes/sims.py).
+MAX_LIVE_EVENTS = 500
+# Memory-mapped models cost little while open; a deployment also holds its catalogue's metadata as
+# lists (tens of MB for a large catalogue), so fewer of those stay.
+MODEL_CACHE_SIZE = 64
+DEPLOYED_CACHE_SIZE = 32
 
 V = TypeVar("V")
 
@@ -57,7 +65,7 @@ class LiveReads(Protocol):
     """The live data the runtime reads (``store.events.EventStore`` implements it)."""
 
     def item_history(
-        self, dataset_group_arn: str, user_id: str | None, session_id: str | None
+        self, dataset_group_arn: str, user_id: str | None, session_id: str | None, limit: int
     ) -> list[tuple[str, float, str]]: ...
 
     def item_events(self, dataset_group_arn: str) -> Iterable[tuple[str | None, str, str, float, str]]: ...
@@ -142,9 +150,11 @@ class RuntimeService:
         self.live = live
         self.scores: ArrayCache[ScoredItems] = ArrayCache(score_cache_bytes)
         self._views: _Recent[Any] = _Recent()
-        self._models: LoadingCache[Model] = LoadingCache(8)
-        self._deployed: LoadingCache[Deployed] = LoadingCache(8)
+        self._models: LoadingCache[Model] = LoadingCache(MODEL_CACHE_SIZE)
+        self._deployed: LoadingCache[Deployed] = LoadingCache(DEPLOYED_CACHE_SIZE)
         self._filters: LoadingCache[FilterExpr] = LoadingCache(256)
+        self._deployed_keys: dict[str, Hashable] = {}  # solution version -> key of its newest deployment
+        self._lock = threading.Lock()
 
     # -- the entry points ------------------------------------------------------
     def recommend(self, request: RecommendRequest) -> Recommendations:
@@ -236,7 +246,8 @@ class RuntimeService:
         return target.deployed.compiled(arn, expr)
 
     def live_history(self, target: Target, user_id: str | None, session_id: str | None = None) -> list[LiveEvent]:
-        """The user's (and their unclaimed session's) live events the model knows the items of, oldest first.
+        """The user's (and their unclaimed session's) newest ``MAX_LIVE_EVENTS`` live events the model knows
+        the items of, oldest first: what a request reads is bounded however long the history grows.
 
         Anonymous users ask for recommendations with their sessionId as userId, as in Personalize,
         so events of that session which no user has claimed yet count too.
@@ -245,7 +256,9 @@ class RuntimeService:
             return []
         index = target.deployed.model.item_index
         live = []
-        for item_id, stamp, event_type in self.live.item_history(target.group_arn, user_id, session_id):
+        events = self.live.item_history(target.group_arn, user_id, session_id, MAX_LIVE_EVENTS)
+        log.debug("read %d live events for a request", len(events))
+        for item_id, stamp, event_type in events:
             idx = index.get(item_id)
             if idx is not None:
                 live.append(LiveEvent(idx, int(stamp), event_type))
@@ -335,6 +348,7 @@ class RuntimeService:
             version = self.resources.version(version_arn)
             if version is None or not version.active or version.model_dir is None:
                 raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
+            log.info("loading the model of %s in thread %s", version_arn, threading.current_thread().name)
             model = load_model(version.model_dir)
             if len(model.user_ids):  # every kernel best_items uses runs in score_user too
                 model.score_user(model.training_history(str(model.user_ids[0])))
@@ -397,6 +411,7 @@ class RuntimeService:
         model = self.load_model(version.arn)
 
         def build() -> Deployed:
+            log.info("building the deployment of %s in thread %s", version.arn, threading.current_thread().name)
             items_table = None
             if items:
                 records = [{"ITEM_ID": r["id"], **r["properties"]} for r in live.records(items.arn)]
@@ -409,7 +424,13 @@ class RuntimeService:
                 (lambda user_id: live.record(users.arn, user_id)) if users else None,
             )
 
-        return Target(version.arn, version.group_arn, self._deployed.get(key, build))
+        deployed = self._deployed.get(key, build)
+        with self._lock:
+            stale = self._deployed_keys.get(version.arn)
+            self._deployed_keys[version.arn] = key
+        if stale is not None and stale != key:  # a PutItems made it stale: it must not evict other campaigns
+            self._deployed.discard(stale)
+        return Target(version.arn, version.group_arn, deployed)
 
     def _promotion(
         self, target: Target, spec: PromotionRequest, user: Any, current: int | None

@@ -445,27 +445,30 @@ class EventStore:
         return json.loads(rows[0][0]) if rows else None
 
     def item_history(
-        self, dataset_group_arn: str, user_id: str | None, session_id: str | None
+        self, dataset_group_arn: str, user_id: str | None, session_id: str | None, limit: int
     ) -> list[tuple[str, float, str]]:
-        """(item id, timestamp, event type) of a user's events, then of the unclaimed session's, by id.
+        """(item id, timestamp, event type) of a user's newest ``limit`` events, then of the unclaimed
+        session's newest ``limit``, each oldest first.
 
         The runtime's per-request read: anonymous users ask with their sessionId as userId, so a
-        session no user has claimed yet counts for ``session_id or user_id``.
+        session no user has claimed yet counts for ``session_id or user_id``. Each SELECT walks its
+        index (group, user or session, then id) backwards and stops after ``limit`` rows, so its cost
+        does not grow with the history.
         """
         found: list[tuple[str, float, str]] = []
         if user_id:
             found += self._raw.rows(
                 "SELECT item_id, timestamp, event_type FROM live_events"
-                " WHERE dataset_group_arn = ? AND user_id = ? AND item_id IS NOT NULL ORDER BY id",
-                (dataset_group_arn, user_id),
-            )
+                " WHERE dataset_group_arn = ? AND user_id = ? AND item_id IS NOT NULL ORDER BY id DESC LIMIT ?",
+                (dataset_group_arn, user_id, limit),
+            )[::-1]
         anonymous = session_id or user_id
         if anonymous:
             found += self._raw.rows(
                 "SELECT item_id, timestamp, event_type FROM live_events WHERE dataset_group_arn = ?"
-                " AND session_id = ? AND user_id IS NULL AND item_id IS NOT NULL ORDER BY id",
-                (dataset_group_arn, anonymous),
-            )
+                " AND session_id = ? AND user_id IS NULL AND item_id IS NOT NULL ORDER BY id DESC LIMIT ?",
+                (dataset_group_arn, anonymous, limit),
+            )[::-1]
         return found
 
     def records(self, dataset_arn: str) -> list[dict[str, Any]]:
