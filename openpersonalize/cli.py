@@ -36,8 +36,8 @@ def serve(
     allow_path: Annotated[
         list[Path] | None,
         typer.Option(
-            help="Local directory import/export jobs may use (repeatable; default: cwd). "
-            "The data dir and database are never usable, even inside one."
+            help="Local directory import, export and batch jobs may use (repeatable; default: none, "
+            "only s3:// locations). The data dir and database are never usable, even inside one."
         ),
     ] = None,
     account_id: Annotated[str, typer.Option(help="Account id used in ARNs.")] = "000000000000",
@@ -60,7 +60,7 @@ def serve(
         data_dir=str(data_dir.resolve()),
         database_url=database_url,
         account_id=account_id,
-        allowed_paths=[str(p.resolve()) for p in (allow_path or [Path.cwd()])],
+        allowed_paths=[str(p.resolve()) for p in allow_path or []],
         score_cache_mb=score_cache_mb,
     )
     _, cred_path = load_credentials(data_dir.resolve())

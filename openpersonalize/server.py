@@ -101,7 +101,7 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     single_threaded_blas()
     data_dir = Path(config.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    allowed = [Path(p).resolve() for p in config.allowed_paths] or [Path.cwd().resolve()]
+    allowed = [Path(p).resolve() for p in config.allowed_paths]
     settings = Settings(
         data_dir=data_dir,
         account_id=config.account_id,

@@ -51,7 +51,7 @@ class Server:
     allow: list[Path]
     env: dict[str, str] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)  # more ``openpersonalize serve`` options
-    cwd: Path | None = None  # the server's working directory (its default --allow-path)
+    cwd: Path | None = None  # the server's working directory (where its relative paths lie)
     port: int = 0
     proc: subprocess.Popen | None = None
 

@@ -5,7 +5,7 @@ allowed directory (to a file or a directory outside) for dataset import, batch i
 deletion inputs; symlinks planted at the export's and the batch job's temporary and final output
 names; a NUL character in a location. The server's own state (data dir, SQLite database,
 credentials.json) is out of reach of every job even where an allowed directory holds it: this runs
-against a server in its default layout (no --allow-path, so the cwd is allowed, and ./data in it).
+against a server in its default layout (./data in its cwd) started with ``--allow-path`` of that cwd.
 The open-time checks themselves (a path swapped for a link or a renamed directory after it was
 checked, a hard link, a FIFO) are exercised on ``store.local_files`` directly.
 """
@@ -257,10 +257,10 @@ def test_nul_in_a_location_is_invalid_input(server, personalize, trained, form):
 # --------------------------------------------------------------------------- the server's own state
 @pytest.fixture(scope="module")
 def default_layout(tmp_path_factory, s3_server):
-    """A server started in its default layout: cwd allowed (no --allow-path), ./data in it, credentials.json made."""
+    """A server in its default layout (./data in the cwd, credentials.json made), run with ``--allow-path <cwd>``."""
     cwd = tmp_path_factory.mktemp("default-layout")
     env = {"OPENPERSONALIZE_ACCESS_KEY_ID": "", "OPENPERSONALIZE_S3_ENDPOINT_URL": s3_server}
-    srv = Server(cwd / "data", None, [], env, cwd=cwd).start()
+    srv = Server(cwd / "data", None, [cwd], env, cwd=cwd).start()
     try:
         creds = json.loads((cwd / "data" / "credentials.json").read_text())
         client = srv.client(key=creds["aws_access_key_id"], secret=creds["aws_secret_access_key"])
@@ -397,9 +397,9 @@ def test_a_directory_holding_the_data_dir_is_read_without_it(state, scratch):
     dst = scratch / "out"
     job = _batch(state["client"], state["version"], state["cwd"], dst)
     assert job["status"] == "ACTIVE", job.get("failureReason")
-    written = sorted(p.name for p in dst.iterdir())
-    assert "users.json.out" in written
-    assert not {"credentials.json.out", "metadata.db.out"} & set(written)
+    written = {p.name for p in dst.rglob("*.out")}
+    assert (dst / scratch.name / "users.json.out").is_file()
+    assert not {"credentials.json.out", "metadata.db.out"} & written
     _no_marker_under(dst, state["secret"])
 
 

@@ -1,9 +1,10 @@
 """Batch inference jobs and batch segment jobs: JSON Lines in, JSON Lines out.
 
-Every input file ``<name>`` under jobInput.s3DataSource.path yields ``<name>.out`` under
-jobOutput.s3DataDestination.path, one output line per input line, streamed. Scoring goes
-through the runtime's ``BatchSession`` and its line handlers (``runtime/batch_lines.py``), so a
-batch line equals the runtime's answer; this module holds the jobs' lifecycle and I/O.
+Every input file ``<path>`` under jobInput.s3DataSource.path (``sub/a.json``) yields
+``<path>.out`` under jobOutput.s3DataDestination.path (``sub/a.json.out``), one output line per
+input line, streamed. Scoring goes through the runtime's ``BatchSession`` and its line handlers
+(``runtime/batch_lines.py``), so a batch line equals the runtime's answer; this module holds the
+jobs' lifecycle and I/O.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterValueError, UserCatalog, compile_user_filter, parse_filter
-from ..jobs.batch import BlockHandler, Workers, dump_line, iter_lines, stream_jsonl_blocks
+from ..jobs.batch import BlockHandler, Workers, dump_line, iter_lines, line_blocks, stream_jsonl_blocks
 from ..jobs.process_pool import WorkerError
 from ..jobs.runner import JobHandler
 from ..recipes.registry import (
@@ -30,6 +31,7 @@ from ..runtime.batch_session import BatchSession
 from ..runtime.requests import MAX_RESULTS
 from ..runtime.service import RuntimeService
 from ..store.events import EventStore
+from ..store.local_files import Roots
 from ..store.metadata import MetadataStore, Resource
 from .base import (
     ACTIVE,
@@ -39,7 +41,7 @@ from .base import (
     Settings,
 )
 from .kinds import BATCH_INFERENCE_JOB, BATCH_SEGMENT_JOB, FILTER, SOLUTION_VERSION, queue_job
-from .locations import LocationError, check_location, data_sources, open_output, s3_client
+from .locations import LocationError, check_location, data_sources, local_path, open_output, s3_client
 from .resource_lookup import StoredResourceLookup
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 DEFAULT_RESULTS = 25
 MAX_SEGMENT_RESULTS = 5_000_000
 PROGRESS_SECONDS = 1.0
+SEGMENT_BLOCK_LINES = 1024  # segment queries answered together: the input is streamed a block at a time
 ITEM_AFFINITY = "arn:aws:personalize:::recipe/aws-item-affinity"
 ITEM_ATTRIBUTE_AFFINITY = "arn:aws:personalize:::recipe/aws-item-attribute-affinity"
 
@@ -164,9 +167,20 @@ def _user_mask(control: Control, session: BatchSession, filter_arn: str | None) 
 
 
 # --------------------------------------------------------------------------- running
-def output_name(source_name: str) -> str:
-    """``<input file name>.out`` (the base name of a local path or S3 key)."""
-    return PurePosixPath(source_name.rstrip("/")).name + ".out"
+def output_name(top: str, source_name: str) -> str:
+    """``<the input file's path below the input directory or prefix top>.out``, e.g. ``sub/a.json.out``.
+
+    Personalize reads every file under an input prefix; keeping the relative path means ``a.json``
+    and ``sub/a.json`` never write the same output. A single input file gives ``<its name>.out``.
+    """
+    below = top.rstrip("/") + "/"
+    relative = source_name[len(below) :] if source_name.startswith(below) else PurePosixPath(source_name).name
+    return relative + ".out"
+
+
+def _input_top(location: str, roots: Roots) -> str:
+    """The input location as its sources are named: an S3 URL as given, a local path resolved."""
+    return location if location.startswith("s3://") else str(local_path(location, roots))
 
 
 class _Progress:
@@ -186,11 +200,13 @@ class _Progress:
 def _outputs(control: Control, job: Resource, write_one: Callable[[Any, Any], dict[str, int]]) -> dict[str, int]:
     settings = control.settings
     s3 = _S3Factory(settings.s3_endpoint_url)
-    sources = data_sources(job.doc["jobInput"]["s3DataSource"]["path"], settings.roots, s3)
+    location = job.doc["jobInput"]["s3DataSource"]["path"]
+    sources = data_sources(location, settings.roots, s3)
+    top = _input_top(location, settings.roots)
     totals = {"lines": 0, "errors": 0}
     for source in sources:
         out = open_output(
-            job.doc["jobOutput"]["s3DataDestination"]["path"], output_name(source.name), settings.roots, s3
+            job.doc["jobOutput"]["s3DataDestination"]["path"], output_name(top, source.name), settings.roots, s3
         )
         try:
             stream = source.open()
@@ -300,19 +316,20 @@ def run_batch_segment(control: Control, runtime: RuntimeService, arn: str) -> No
         k = int(doc.get("numResults") or DEFAULT_RESULTS)
 
         def write_one(stream: Any, out: Any) -> dict[str, int]:
-            lines = [line for line in iter_lines(stream) if line.strip()]
-            queries = segment_queries(lines, session, attribute)
-            good = [i for i, (_, q) in enumerate(queries) if not isinstance(q, str)]
-            users = segment_users(session, [queries[i][1] for i in good], k, allowed, _Progress(control, arn))
-            by_line = dict(zip(good, users, strict=True))
-            errors = 0
-            for i, (line, q) in enumerate(queries):
-                if isinstance(q, str):
-                    errors += 1
-                    out.write(dump_line({"input": line, "output": None, "error": q}))
-                else:
-                    out.write(dump_line({"input": line, "output": {"usersList": by_line[i]}, "error": None}))
-            return {"lines": len(queries), "errors": errors}
+            counts = {"lines": 0, "errors": 0}
+            for lines in line_blocks(iter_lines(stream), SEGMENT_BLOCK_LINES):
+                queries = segment_queries(lines, session, attribute)
+                good = [i for i, (_, q) in enumerate(queries) if not isinstance(q, str)]
+                users = segment_users(session, [queries[i][1] for i in good], k, allowed, _Progress(control, arn))
+                by_line = dict(zip(good, users, strict=True))
+                for i, (line, q) in enumerate(queries):
+                    if isinstance(q, str):
+                        counts["errors"] += 1
+                        out.write(dump_line({"input": line, "output": None, "error": q}))
+                    else:
+                        out.write(dump_line({"input": line, "output": {"usersList": by_line[i]}, "error": None}))
+                counts["lines"] += len(queries)
+            return counts
 
         totals = _outputs(control, job, write_one)
     except (LocationError, InvalidInputException, ResourceNotFoundException, OSError) as exc:

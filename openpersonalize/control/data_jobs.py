@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..data.csv_import import iter_snapshot_batches
+from ..data.csv_import import CsvSource, iter_snapshot_batches
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
@@ -36,6 +36,7 @@ from .locations import LocationError, check_location, data_sources, open_output,
 log = logging.getLogger(__name__)
 
 USER_DATASETS = ("INTERACTIONS", "USERS")
+CSV_BLOCK_BYTES = 1 << 20  # a deletion CSV is read this much at a time; no row may be longer
 
 
 # --------------------------------------------------------------------------- export
@@ -145,26 +146,50 @@ def create_data_deletion_job(call: Call) -> dict[str, Any]:
 
 
 def read_user_ids(control: Control, location: str) -> set[str]:
-    """The USER_ID column of every CSV at ``location`` (a header row naming USER_ID is required)."""
+    """The USER_ID column of every CSV at ``location`` (a header row naming USER_ID is required).
+
+    Each file is streamed ``CSV_BLOCK_BYTES`` at a time (its header first, then the USER_ID column):
+    only the set of ids is kept, and a row longer than a block (a huge file without a line end) fails
+    the job instead of being buffered.
+    """
     settings = control.settings
     users: set[str] = set()
     for source in data_sources(location, settings.roots, lambda: s3_client(settings.s3_endpoint_url), (".csv",)):
-        stream = source.open()
         try:
-            data = stream.read()
-        finally:
-            stream.close()
-        try:
-            table = pacsv.read_csv(
-                io.BytesIO(data), convert_options=pacsv.ConvertOptions(column_types={"USER_ID": pa.string()})
-            )
+            column = _user_id_column(source)
+            users.update(_column_values(source, column))
         except pa.ArrowInvalid as exc:
             raise LocationError(f"{source.name}: not a readable CSV: {_without_row(exc)}") from None
-        column = next((c for c in table.column_names if c.upper() == "USER_ID"), None)
-        if column is None:
-            raise LocationError(f"{source.name}: the CSV needs a USER_ID column.")
-        users.update(str(u) for u in table.column(column).cast(pa.string()).to_pylist() if u is not None)
     return users
+
+
+def _csv_reader(stream: Any, column: str | None) -> pacsv.CSVStreamingReader:
+    """A streaming CSV reader; with ``column``, of that column only, read as strings."""
+    convert = pacsv.ConvertOptions(column_types={column: pa.string()}, include_columns=[column]) if column else None
+    return pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES), convert_options=convert)
+
+
+def _user_id_column(source: CsvSource) -> str:
+    """The header's USER_ID column, whatever its case (read from the file's first block only)."""
+    stream = source.open()
+    try:
+        names = _csv_reader(stream, None).schema.names
+    finally:
+        stream.close()
+    column = next((c for c in names if c.upper() == "USER_ID"), None)
+    if column is None:
+        raise LocationError(f"{source.name}: the CSV needs a USER_ID column.")
+    return column
+
+
+def _column_values(source: CsvSource, column: str) -> Iterator[str]:
+    """The non-null values of ``column``, block by block (the other columns are never converted)."""
+    stream = source.open()
+    try:
+        for batch in _csv_reader(stream, column):
+            yield from (u for u in batch.column(0).to_pylist() if u is not None)
+    finally:
+        stream.close()
 
 
 def _without_row(exc: pa.ArrowInvalid) -> str:

@@ -52,7 +52,10 @@ def local_path(location: str, roots: Roots, field: str = "dataLocation") -> Path
     resolved = Path(os.path.realpath(raw))
     if roots.root_of(resolved) is None:
         reason = roots.refusal(resolved)
-        hint = " (start the server with --allow-path DIR to allow one)" if reason == OUTSIDE else ""
+        hint = ""
+        if reason == OUTSIDE:
+            hint = " (start the server with --allow-path DIR to allow one"
+            hint += "; this server allows no local directory, only s3:// locations)" if not roots.allowed else ")"
         raise InvalidInputException(f"{field} {location!r} {reason}{hint}.")
     return resolved
 

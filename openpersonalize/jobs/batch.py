@@ -18,12 +18,16 @@ from typing import IO, Any, NamedTuple
 import orjson
 from botocore.response import StreamingBody
 
+from .. import nesting
 from .process_pool import OrderedPool, default_processes
 
 # a batch input: a local file opened for binary reading, or an S3 object's body
 InputStream = IO[bytes] | StreamingBody
 
 BLOCK_LINES = 1024
+MAX_LINE_BYTES = 1 << 20  # far above any valid line (a user, an item, 500 item ids, filter values)
+PREFIX_BYTES = 200  # what an error line echoes of an input line that is not a JSON object
+READ_BYTES = 1 << 20
 POOL_MIN_BLOCKS = 4  # below this many blocks, starting worker processes costs more than it saves
 
 
@@ -61,24 +65,56 @@ class Workers:
     processes: int = field(default_factory=default_processes)
 
 
-def iter_lines(stream: InputStream) -> Iterator[bytes]:
-    """Lines of a batch input, without line ends."""
-    if isinstance(stream, StreamingBody):
-        yield from stream.iter_lines(chunk_size=1 << 20)
-        return
-    for line in stream:
-        yield line.rstrip(b"\r\n")
+class OverlongLine(bytes):
+    """The first ``PREFIX_BYTES`` of an input line longer than ``MAX_LINE_BYTES``; the rest was skipped, never held."""
+
+
+def iter_lines(stream: InputStream, limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """Lines of a batch input, without line ends, read ``READ_BYTES`` at a time.
+
+    A line longer than ``limit`` comes out as an ``OverlongLine`` (its first bytes) and the rest
+    of it is read and dropped up to the next newline, so memory stays bounded by ``limit`` plus
+    one read, whatever the input (a 1 GiB file of NUL bytes without a newline is one such line).
+    """
+    head = b""  # the current line so far, while it is within the limit
+    overlong = False  # the current line passed the limit: what is left of it is dropped
+    while chunk := stream.read(READ_BYTES):
+        *ends, tail = chunk.split(b"\n")
+        for piece in ends:
+            yield _finished(head, piece, overlong, limit)
+            head, overlong = b"", False
+        if not overlong:
+            head += tail
+            if len(head) > limit:
+                head, overlong = head[:PREFIX_BYTES], True
+    if head or overlong:
+        yield _finished(head, b"", overlong, limit)
+
+
+def _finished(head: bytes, piece: bytes, overlong: bool, limit: int) -> bytes:
+    if overlong:
+        return OverlongLine(head)
+    line = head + piece
+    return OverlongLine(line[:PREFIX_BYTES]) if len(line) > limit else line.rstrip(b"\r")
 
 
 def parse_line(raw: bytes) -> dict[str, Any]:
-    """One input line as a JSON object; LineError otherwise."""
+    """One input line as a JSON object; LineError otherwise (too long, too deeply nested, not JSON)."""
+    if isinstance(raw, OverlongLine):
+        raise LineError(f"Line is longer than {MAX_LINE_BYTES} bytes.")
     try:
-        value = json.loads(raw)
+        value = nesting.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise LineError(f"Line is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise LineError("Line must be a JSON object.")
     return value
+
+
+def raw_input(raw: bytes) -> str:
+    """What an error line echoes of an input line that could not be parsed: at most its first ``PREFIX_BYTES``."""
+    text = raw[:PREFIX_BYTES].decode("utf-8", "replace")
+    return text + "..." if isinstance(raw, OverlongLine) or len(raw) > PREFIX_BYTES else text
 
 
 def dump_line(value: dict[str, Any]) -> bytes:
@@ -93,10 +129,11 @@ def dump_line(value: dict[str, Any]) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 
 
-def _blocks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+def line_blocks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    """The non-blank lines in lists of ``size`` (an over-long line always counts, to be answered with its error)."""
     block: list[bytes] = []
     for line in lines:
-        if not line.strip():
+        if not line.strip() and not isinstance(line, OverlongLine):
             continue
         block.append(line)
         if len(block) >= size:
@@ -116,7 +153,7 @@ def answer_block(raws: list[bytes], handle: BlockHandler) -> AnsweredBlock:
         try:
             line = parse_line(raw)
         except LineError as exc:
-            out.append(dump_line({"input": raw.decode("utf-8", "replace"), "output": None, "error": str(exc)}))
+            out.append(dump_line({"input": raw_input(raw), "output": None, "error": str(exc)}))
             errors += 1
             continue
         slots.append(len(out))
@@ -154,7 +191,7 @@ def stream_jsonl_blocks(
     """
     stats = BatchStats()
     start = time.perf_counter()
-    blocks = _blocks(iter_lines(stream), block_lines)
+    blocks = line_blocks(iter_lines(stream), block_lines)
     head = list(islice(blocks, POOL_MIN_BLOCKS))
     blocks = chain(head, blocks)
 

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterSyntaxError
 from ..filters.attributes import UnknownFieldError, attribute_items
-from ..jobs.batch import BlockHandler, LineError, parse_line
+from ..jobs.batch import BlockHandler, LineError, parse_line, raw_input
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
 from .batch_session import BatchSession
 from .requests import MAX_RESULTS
@@ -177,7 +177,7 @@ def segment_queries(lines: list[bytes], session: BatchSession, attribute: bool) 
         try:
             line = parse_line(raw)
         except LineError as exc:
-            out.append((raw.decode("utf-8", "replace"), str(exc)))
+            out.append((raw_input(raw), str(exc)))
             continue
         try:
             if attribute:

@@ -2,13 +2,18 @@
 
 A path is resolved (its symlinks followed) and must lie inside an allowed root and outside every
 denied path (the server's own state: its data directory and database, never a job's to read or
-write, even where an allowed root holds them, as the default cwd holds ./data). The file is then
-reached from the root's directory descriptor one component at a time with ``O_NOFOLLOW``, so a
-symlink planted or swapped in after the check makes the open fail instead of leading outside; each
-directory and file opened is also compared by identity (device, inode) with the denied paths, so
-neither a denied directory renamed into place nor a hard link to a denied file gets through.
+write, even where an allowed root holds them, as an allowed parent directory may hold ./data). The
+file is then reached from the root's directory descriptor one component at a time with
+``O_NOFOLLOW``, so a symlink planted or swapped in after the check makes the open fail instead of
+leading outside; each directory and file opened is also compared by identity (device, inode) with
+the denied paths, so neither a denied directory renamed into place nor a hard link to a denied
+file gets through. A hard link to any other file inside the data dir (a model's manifest, a
+snapshot) cannot be told from an ordinary file by its path, so a regular file with more than one
+link on the file system of a denied path is refused as a whole. Directory listings walk at most
+``MAX_DEPTH`` levels, without recursion.
 Outputs are created under a random name with ``O_CREAT | O_EXCL | O_NOFOLLOW`` and renamed into
-place: a link already at the final name is replaced, never written through.
+place: a link already at the final name is replaced, never written through; temporary files of
+the same output left by a killed job are removed when it is written again.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator, Sequence
@@ -27,6 +33,8 @@ _NO_LINK = os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NO_LINK
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | _NO_LINK  # NONBLOCK: a planted FIFO must not hang the job
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_LINK
+TOKEN_BYTES = 8  # random bytes in a temporary output name, .<name>.<hex>.part
+MAX_DEPTH = 64  # directory levels a listing walks below its top: far beyond real data, far below any limit
 
 
 class LocationError(Exception):
@@ -34,6 +42,10 @@ class LocationError(Exception):
 
 
 OUTSIDE = "is outside the directories this server may access"
+HARD_LINKED = (
+    "has other hard links and lies on the file system of this server's own data, so it could be one of the "
+    "server's files under another name: jobs do not read such files (copy it instead of linking it)"
+)
 SERVER_STATE = "lies in this server's own data (its data directory or database), which jobs may never read or write"
 
 Identity = tuple[int, int]  # (st_dev, st_ino)
@@ -164,8 +176,11 @@ def open_read(path: Path, roots: Roots) -> BinaryIO:
     """``path`` opened for reading if it is a regular file inside an allowed root now."""
     fd = _open_confined(path, roots)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise LocationError(f"{path} is not a regular file.")
+        if st.st_nlink > 1 and st.st_dev in {dev for dev, _ in roots.denied_identities()}:
+            raise LocationError(f"{path} {HARD_LINKED}.")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -197,30 +212,51 @@ def list_files(path: Path, roots: Roots, suffixes: tuple[str, ...] = ()) -> list
 
 
 def _files_under(
-    fd: int, path: Path, roots: Roots, suffixes: tuple[str, ...], denied: frozenset[Identity]
+    top: int, path: Path, roots: Roots, suffixes: tuple[str, ...], denied: frozenset[Identity]
 ) -> Iterator[Path]:
-    with os.scandir(fd) as entries:
-        found = list(entries)
-    for entry in found:
-        child = path / entry.name
-        wanted = not suffixes or entry.name.lower().endswith(suffixes)
-        if entry.is_symlink():
-            target = _resolved(child)
-            if roots.root_of(target) is None:
-                raise LocationError(f"{child} links to a place that {roots.refusal(target)}.")
-            if wanted and target.is_file():
+    """Depth first, with a stack of open directories (at most ``MAX_DEPTH``), never recursing."""
+    stack: list[tuple[int, Path, Iterator[os.DirEntry[str]]]] = []
+    try:
+        stack.append((top, path, iter(_entries(top))))
+        while stack:
+            fd, directory, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                if fd != top:
+                    os.close(fd)
+                continue
+            child = directory / entry.name
+            wanted = not suffixes or entry.name.lower().endswith(suffixes)
+            if entry.is_symlink():
+                target = _resolved(child)
+                if roots.root_of(target) is None:
+                    raise LocationError(f"{child} links to a place that {roots.refusal(target)}.")
+                if wanted and target.is_file():
+                    yield child
+            elif _identity(entry.stat(follow_symlinks=False)) in denied:
+                continue
+            elif entry.is_dir(follow_symlinks=False):
+                if len(stack) >= MAX_DEPTH:
+                    raise LocationError(f"{path} nests directories deeper than {MAX_DEPTH} levels (at {child}).")
+                sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                try:
+                    _refuse_denied(sub, child, denied)
+                    stack.append((sub, child, iter(_entries(sub))))
+                except BaseException:
+                    os.close(sub)
+                    raise
+            elif wanted and entry.is_file(follow_symlinks=False):
                 yield child
-        elif _identity(entry.stat(follow_symlinks=False)) in denied:
-            continue
-        elif entry.is_dir(follow_symlinks=False):
-            sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
-            try:
-                _refuse_denied(sub, child, denied)
-                yield from _files_under(sub, child, roots, suffixes, denied)
-            finally:
-                os.close(sub)
-        elif wanted and entry.is_file(follow_symlinks=False):
-            yield child
+    finally:
+        for fd, _, _ in stack:
+            if fd != top:
+                os.close(fd)
+
+
+def _entries(fd: int) -> list[os.DirEntry[str]]:
+    with os.scandir(fd) as entries:
+        return list(entries)
 
 
 class LocalOutput:
@@ -242,16 +278,29 @@ class LocalOutput:
         if roots.denies(self.final):
             raise LocationError(f"{self.final} {SERVER_STATE}.")
         self._name = parts[-1]
-        self._tmp = f".{self._name}.{secrets.token_hex(8)}.part"
+        self._tmp = f".{self._name}.{secrets.token_hex(TOKEN_BYTES)}.part"
         try:
             self._dir = _walk(root, below, denied, create=True)
         except OSError as exc:
+            raise _error(parent, exc) from None
+        try:
+            self._remove_stale()
+        except OSError as exc:
+            os.close(self._dir)
             raise _error(parent, exc) from None
         try:
             self.handle: BinaryIO = os.fdopen(os.open(self._tmp, _CREATE_FLAGS, 0o666, dir_fd=self._dir), "wb")
         except OSError as exc:
             os.close(self._dir)
             raise _error(self.final, exc) from None
+
+    def _remove_stale(self) -> None:
+        """Unlink temporary files of this output left by a killed job (our exact pattern only; links not followed)."""
+        stale = re.compile(rf"\.{re.escape(self._name)}\.[0-9a-f]{{{2 * TOKEN_BYTES}}}\.part")
+        for entry in _entries(self._dir):
+            if stale.fullmatch(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.name, dir_fd=self._dir)
 
     def write(self, data: bytes) -> None:
         self.handle.write(data)
