@@ -83,6 +83,13 @@ EVENT_FIELDS = (
     "properties",
     "attribution_source",
 )
+# The runtime reads a user's (or a session's) newest events: SQLite's indexes above end in the rowid,
+# which is ``id``, so they serve ``ORDER BY id DESC LIMIT n`` as they are; PostgreSQL's need ``id`` spelled out.
+_PG_NEWEST_FIRST_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ix_live_events_group_user_newest ON live_events (dataset_group_arn, user_id, id)",
+    "CREATE INDEX IF NOT EXISTS ix_live_events_group_session_newest"
+    " ON live_events (dataset_group_arn, session_id, user_id, id)",
+)
 _PG_EVENTS_LOCK = 0x6F70_6576  # advisory lock key: event inserts commit in id order
 MAX_GROUP_REQUESTS = 256
 
@@ -197,6 +204,10 @@ class EventStore:
         self._writer: Engine = metadata.writer
         self._postgres = self.engine.dialect.name == "postgresql"
         _meta.create_all(self._writer)
+        if self._postgres:
+            with self._writer.begin() as conn:
+                for ddl in _PG_NEWEST_FIRST_INDEXES:
+                    conn.execute(sa.text(ddl))
         self._raw = _RawReads(self.engine)
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
