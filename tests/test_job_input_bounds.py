@@ -10,6 +10,7 @@ without ``--allow-path``.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ from test_file_confinement import HEADER, _batch, _deletion, _group, _import, _t
 
 from helpers import ROLE, error_code, train
 from openpersonalize.data import movielens
+from openpersonalize.jobs import batch
 from openpersonalize.jobs.batch import MAX_LINE_BYTES, PREFIX_BYTES
 from openpersonalize.store.local_files import MAX_DEPTH, LocalOutput, LocationError, Roots, open_read
 from server_harness import Server, unique, wait_status
@@ -88,6 +90,16 @@ def test_an_overlong_line_is_one_short_error_line(server, personalize, trained, 
     assert first["output"] is None and f"longer than {MAX_LINE_BYTES} bytes" in first["error"]
     assert first["input"] == "\x00" * PREFIX_BYTES + "..."
     assert second["error"] is None and second["output"]
+
+
+def test_lines_are_cut_at_the_bound_across_reads(monkeypatch):
+    """Reads of 4 bytes, a bound of 10: lines spanning reads come out whole, over-long ones as their first 5 bytes."""
+    monkeypatch.setattr(batch, "READ_BYTES", 4)
+    monkeypatch.setattr(batch, "PREFIX_BYTES", 5)
+    data = b"abc\ndef\r\n\n" + b"a" * 25 + b"\nok\n" + b"b" * 10 + b"\n" + b"c" * 11
+    lines = list(batch.iter_lines(io.BytesIO(data), limit=10))
+    assert lines == [b"abc", b"def", b"", b"a" * 5, b"ok", b"b" * 10, b"c" * 5]
+    assert [isinstance(line, batch.OverlongLine) for line in lines] == [False] * 3 + [True, False, False, True]
 
 
 @pytest.mark.parametrize("kind", ["inference", "segment"])

@@ -81,8 +81,11 @@ def iter_lines(stream: InputStream, limit: int = MAX_LINE_BYTES) -> Iterator[byt
     while chunk := stream.read(READ_BYTES):
         *ends, tail = chunk.split(b"\n")
         for piece in ends:
-            yield _finished(head, piece, overlong, limit)
-            head, overlong = b"", False
+            if head or overlong or len(piece) > limit:
+                yield _finished(head, piece, overlong, limit)
+                head, overlong = b"", False
+            else:
+                yield piece.rstrip(b"\r")  # the common case: a whole line within one read
         if not overlong:
             head += tail
             if len(head) > limit:
