@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from server_harness import unique, wait_status
+from server_harness import Server, unique, wait_status
 
 RECIPE = "arn:aws:personalize:::recipe/"
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
@@ -119,3 +120,16 @@ def deploy(personalize: Any, versions: dict[str, str], **config: Any) -> dict[st
         done = wait_status(personalize.describe_campaign, "campaign", campaignArn=arn)
         assert done["status"] == "ACTIVE", done.get("failureReason")
     return campaigns
+
+
+@contextmanager
+def own_server(root: Path, *args: str) -> Iterator[Server]:
+    """A suite's own SQLite server started with extra ``serve`` arguments; its ``root/work`` is allowed."""
+    work = root / "work"
+    work.mkdir()
+    srv = Server(root / "data", None, [work], args=list(args)).start()
+    srv.work = work  # type: ignore[attr-defined]
+    try:
+        yield srv
+    finally:
+        srv.stop()

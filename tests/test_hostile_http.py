@@ -22,12 +22,13 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from helpers import own_server
 from openpersonalize.api.app import MAX_BODY_BYTES, PersonalizeApp
 from openpersonalize.api.patterns import compile_pattern
 from openpersonalize.api.transport import MAX_HEADER_BYTES
 from openpersonalize.api.uploads import DEFAULT_BUDGET_BYTES, DEFAULT_PEER_BYTES
 from openpersonalize.data import movielens
-from server_harness import ACCESS_KEY, REGION, SECRET_KEY, Server, unique
+from server_harness import ACCESS_KEY, REGION, SECRET_KEY, unique
 
 WAIT = 60  # seconds a test waits for the server before calling it stuck (far above the 1 s deadlines)
 JSON_TYPE = {"Content-Type": "application/x-amz-json-1.1"}
@@ -35,11 +36,8 @@ JSON_TYPE = {"Content-Type": "application/x-amz-json-1.1"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hostile")
-    (root / "work").mkdir()
-    srv = Server(root / "data", None, [root / "work"], args=["--read-timeout", "1"]).start()
-    yield srv
-    srv.stop()
+    with own_server(tmp_path_factory.mktemp("hostile"), "--read-timeout", "1") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,6 @@ from openpersonalize.store.events import EventStore
 from openpersonalize.store.metadata import MetadataStore
 from server_harness import unique
 
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-    ],
-    "version": "1.0",
-}
-
 
 def _group_with_live_data(personalize, events, name: str, schemas: dict[str, str]) -> dict[str, str]:
     group = personalize.create_dataset_group(name=name)["datasetGroupArn"]
@@ -47,7 +34,7 @@ def test_a_group_recreated_under_its_name_starts_empty(server, personalize):
     events = server.client("personalize-events")
     schemas = {
         kind: personalize.create_schema(name=unique(kind.lower()), schema=json.dumps(schema))["schemaArn"]
-        for kind, schema in (("INTERACTIONS", INTERACTIONS_SCHEMA), ("ITEMS", movielens.ITEMS_SCHEMA))
+        for kind, schema in (("INTERACTIONS", movielens.INTERACTIONS_SCHEMA), ("ITEMS", movielens.ITEMS_SCHEMA))
     }
     name = unique("recreated")
     first = _group_with_live_data(personalize, events, name, schemas)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import RECIPE, deploy, import_dataset
+from helpers import RECIPE, deploy, import_dataset, own_server
 from openpersonalize.data import movielens
 from openpersonalize.runtime.service import MAX_LIVE_EVENTS
-from server_harness import Server, unique, wait_status
+from server_harness import unique, wait_status
 
 N_VERSIONS = 9  # one more than the probe's eight-entry caches
 N_ITEMS = 40
@@ -25,12 +25,8 @@ HOT_EVENTS = 600  # more than MAX_LIVE_EVENTS
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bounds")
-    (root / "work").mkdir()
-    srv = Server(root / "data", None, [root / "work"], args=["--log-level", "debug"]).start()
-    srv.work = root / "work"
-    yield srv
-    srv.stop()
+    with own_server(tmp_path_factory.mktemp("bounds"), "--log-level", "debug") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
