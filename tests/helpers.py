@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from server_harness import Server, unique, wait_status
 
@@ -120,6 +122,28 @@ def deploy(personalize: Any, versions: dict[str, str], **config: Any) -> dict[st
         done = wait_status(personalize.describe_campaign, "campaign", campaignArn=arn)
         assert done["status"] == "ACTIVE", done.get("failureReason")
     return campaigns
+
+
+def concurrently(*calls: Callable[[], object]) -> list[object]:
+    """Run the calls on threads released together; each result is its return value or its error code."""
+    results: list[object] = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def run(n: int) -> None:
+        start.wait()
+        try:
+            results[n] = calls[n]()
+        except ClientError as exc:
+            results[n] = exc.response["Error"]["Code"]
+        except Exception as exc:  # anything else fails the test below
+            results[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 @contextmanager

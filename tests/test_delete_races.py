@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from functools import partial
 
 from botocore.exceptions import ClientError
 
+from helpers import concurrently
 from openpersonalize.data import movielens
 from server_harness import unique
 
 ROUNDS = 15
 EXPRESSION = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")'
 SIMS = "arn:aws:personalize:::recipe/aws-sims"
-
-
-def _concurrently(*calls: Callable[[], object]) -> list[object]:
-    """Run the calls on threads released together; each result is its return value or its error code."""
-    results: list[object] = [None] * len(calls)
-    start = threading.Barrier(len(calls))
-
-    def run(n: int) -> None:
-        start.wait()
-        try:
-            results[n] = calls[n]()
-        except ClientError as exc:
-            results[n] = exc.response["Error"]["Code"]
-        except Exception as exc:  # anything else fails the test below
-            results[n] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def _all(personalize, operation: str, key: str) -> list[dict]:
@@ -100,7 +78,7 @@ def test_group_delete_racing_child_creates_leaves_no_orphans(personalize):
     deletes_won = 0
     for _ in range(ROUNDS):
         group = personalize.create_dataset_group(name=name)["datasetGroupArn"]
-        *created, deleted = _concurrently(
+        *created, deleted = concurrently(
             _create_dataset(personalize, group, schema),
             partial(personalize.create_solution, name=unique("s"), datasetGroupArn=group, recipeArn=SIMS),
             partial(personalize.create_filter, name=unique("f"), datasetGroupArn=group, filterExpression=EXPRESSION),
@@ -131,7 +109,7 @@ def test_schema_delete_racing_dataset_create_leaves_no_dangling_schema(personali
         group = personalize.create_dataset_group(name=unique("g"))["datasetGroupArn"]
         schema = personalize.create_schema(name=unique("s"), schema=json.dumps(movielens.INTERACTIONS_SCHEMA))
         schema_arn = schema["schemaArn"]
-        dataset, deleted = _concurrently(
+        dataset, deleted = concurrently(
             _create_dataset(personalize, group, schema_arn),
             partial(personalize.delete_schema, schemaArn=schema_arn),
         )

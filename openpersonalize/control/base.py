@@ -20,7 +20,7 @@ from ..errors import (
 )
 from ..store.events import EventStore
 from ..store.local_files import Roots
-from ..store.metadata import AlreadyExists, MetadataStore, ParentGone, Resource
+from ..store.metadata import AlreadyExists, InsertGuard, MetadataStore, ParentGone, Resource
 from ..store.objects import ObjectStore
 
 ACTIVE = "ACTIVE"
@@ -93,15 +93,21 @@ def now() -> float:
 
 
 def insert_resource(
-    call: Call, res: Resource, label: str, job_kind: str | None = None, requires: tuple[str, ...] = ()
+    call: Call,
+    res: Resource,
+    label: str,
+    job_kind: str | None = None,
+    requires: tuple[str, ...] = (),
+    guard: InsertGuard | None = None,
 ) -> None:
     """Store a new resource with the request's tags; duplicate ARN -> ResourceAlreadyExistsException.
 
     Its parent and the ``requires`` ARNs are checked in the insert's own transaction, so a
-    concurrent delete of one of them ends this call with ResourceNotFoundException, never an orphan.
+    concurrent delete of one of them ends this call with ResourceNotFoundException, never an orphan;
+    ``guard`` checks the new resource's siblings there too, under an exclusive lock of the parent.
     """
     try:
-        call.store.insert(res, job_kind=job_kind, tag_list=call.params.get("tags"), requires=requires)
+        call.store.insert(res, job_kind=job_kind, tag_list=call.params.get("tags"), requires=requires, guard=guard)
     except AlreadyExists:
         raise ResourceAlreadyExistsException(f"{label} {res.arn} already exists.") from None
     except ParentGone as gone:

@@ -76,7 +76,7 @@ def update_campaign(call: Call) -> dict[str, Any]:
     p = call.params
     res = CAMPAIGN.get(call, p["campaignArn"])
     if res.doc.get("_pending"):
-        refuse_if_in_use(res, [res], CAMPAIGN.label + " update")
+        _refuse_update(res)
     version_arn = p.get("solutionVersionArn") or res.doc["solutionVersionArn"]
     version = _active_version(call, version_arn)
     if version.doc["solutionArn"] != res.parent:
@@ -88,31 +88,52 @@ def update_campaign(call: Call) -> dict[str, Any]:
         "minProvisionedTPS": p.get("minProvisionedTPS", res.doc["minProvisionedTPS"]),
         "campaignConfig": _config(p, res.doc.get("campaignConfig")),
     }
-    _queue_switch(call.control, res.arn, pending)
+    if not _queue_switch(call.control, res, pending):
+        _refuse_update(res)
     return {"campaignArn": res.arn}
 
 
-def _queue_switch(control: Control, arn: str, pending: dict[str, Any]) -> None:
-    """Record a pending update (shown as latestCampaignUpdate) and queue the deploy job that applies it."""
+def _refuse_update(res: Resource) -> None:
+    refuse_if_in_use(res, [res], CAMPAIGN.label + " update")
+
+
+def _queue_switch(control: Control, read: Resource, pending: dict[str, Any]) -> bool:
+    """Record a pending update (shown as latestCampaignUpdate) and queue the deploy job that applies it.
+
+    Only while the campaign's pending and latest update are still those of ``read``, the state
+    ``pending`` was derived from: a switch queued or applied since then is neither overwritten nor
+    undone with stale values. False when the campaign changed meanwhile.
+    """
     stamp = now()
     update = {**pending, "status": CREATE_PENDING, "creationDateTime": stamp, "lastUpdatedDateTime": stamp}
-    control.store.update(arn, _pending=pending, latestCampaignUpdate=update)
-    control.store.enqueue(arn, DEPLOY_JOB)
+    expect = {key: read.doc.get(key) for key in ("_pending", "latestCampaignUpdate")}
+    if control.store.update(read.arn, expect=expect, _pending=pending, latestCampaignUpdate=update) is None:
+        return False
+    control.store.enqueue(read.arn, DEPLOY_JOB)
     control.wake_jobs()
+    return True
 
 
 def sync_to_version(control: Control, solution_arn: str, version_arn: str) -> None:
     """Campaigns with ``syncWithLatestSolutionVersion`` move to a solution's newest ACTIVE version."""
     for campaign in control.store.children(solution_arn, (CAMPAIGN.kind,)):
-        config = campaign.doc.get("campaignConfig") or {}
-        if not config.get("syncWithLatestSolutionVersion") or campaign.doc["solutionVersionArn"] == version_arn:
-            continue
-        pending = {
-            "solutionVersionArn": version_arn,
-            "minProvisionedTPS": campaign.doc["minProvisionedTPS"],
-            "campaignConfig": config,
-        }
-        _queue_switch(control, campaign.arn, pending)
+        while campaign is not None and not _sync_one(control, campaign, version_arn):
+            campaign = control.store.get(campaign.arn)  # a switch was queued meanwhile: build on it
+
+
+def _sync_one(control: Control, campaign: Resource, version_arn: str) -> bool:
+    """Queue ``campaign``'s move to ``version_arn``, on top of any pending update; False if that changed meanwhile."""
+    replacing = campaign.doc.get("_pending")
+    target = replacing or campaign.doc
+    config = target.get("campaignConfig") or {}
+    if not config.get("syncWithLatestSolutionVersion") or target["solutionVersionArn"] == version_arn:
+        return True
+    pending = {
+        "solutionVersionArn": version_arn,
+        "minProvisionedTPS": target["minProvisionedTPS"],
+        "campaignConfig": config,
+    }
+    return _queue_switch(control, campaign, pending)
 
 
 def run_deploy(control: Control, load_model: ModelLoader, arn: str) -> None:
@@ -123,30 +144,33 @@ def run_deploy(control: Control, load_model: ModelLoader, arn: str) -> None:
     pending = res.doc["_pending"]
     first = res.status != ACTIVE
     update = res.doc.get("latestCampaignUpdate")
+    ours = {"_pending": pending}  # every write below is a compare-and-set on it: a newer switch is never cleared
     if first:
-        control.store.update(arn, status=CREATE_IN_PROGRESS)
+        control.store.update(arn, status=CREATE_IN_PROGRESS, expect=ours)
     elif update:
-        control.store.update(arn, latestCampaignUpdate={**update, "status": CREATE_IN_PROGRESS})
+        control.store.update(arn, expect=ours, latestCampaignUpdate={**update, "status": CREATE_IN_PROGRESS})
     try:
         load_model(pending["solutionVersionArn"])
     except Exception as exc:
-        _fail(control, arn, f"Could not load solution version {pending['solutionVersionArn']}: {exc}")
+        _fail(control, arn, f"Could not load solution version {pending['solutionVersionArn']}: {exc}", pending)
         return
     changes: dict[str, Any] = {**pending, "_pending": None}
     if update:
         changes["latestCampaignUpdate"] = {**update, "status": ACTIVE, "lastUpdatedDateTime": now()}
-    control.store.update(arn, status=ACTIVE, **changes)
+    control.store.update(arn, status=ACTIVE, expect=ours, **changes)  # superseded: the newer switch's job runs next
 
 
-def _fail(control: Control, arn: str, reason: str) -> None:
+def _fail(control: Control, arn: str, reason: str, pending: dict[str, Any] | None = None) -> None:
+    """End the pending update ``pending`` (by default the stored one) failed, unless a newer one replaced it."""
     res = control.store.get(arn)
     if res is None:
         return
+    ours = {"_pending": pending if pending is not None else res.doc.get("_pending")}
     if res.status == ACTIVE and res.doc.get("latestCampaignUpdate"):
         update = {**res.doc["latestCampaignUpdate"], "status": CREATE_FAILED, "failureReason": reason}
-        control.store.update(arn, _pending=None, latestCampaignUpdate=update)
+        control.store.update(arn, expect=ours, _pending=None, latestCampaignUpdate=update)
     else:
-        control.store.update(arn, status=CREATE_FAILED, failureReason=reason, _pending=None)
+        control.store.update(arn, status=CREATE_FAILED, expect=ours, failureReason=reason, _pending=None)
 
 
 def job_handlers(control: Control, load_model: ModelLoader) -> dict[str, JobHandler]:

@@ -49,11 +49,12 @@ DELETION_JOB = StatusModel(PENDING, (PENDING, IN_PROGRESS), IN_PROGRESS, FAILED)
 
 @dataclass(frozen=True)
 class Deletion:
-    """How Delete treats a kind's dependents (its children, and ``referenced_by`` users).
+    """How Delete treats a kind's dependents (its descendants, and ``referenced_by`` users).
 
     ``guarded`` False: only the resource goes (it has no dependents). Otherwise a dependent
     refuses the delete (ResourceInUseException), unless its kind is in ``finished_go_along`` and
-    it is finished: then it is deleted with the resource.
+    it is finished: then it is deleted with the resource. Descendants count at every depth: a
+    solution's versions and their batch jobs alike.
     """
 
     guarded: bool = True
@@ -151,12 +152,18 @@ DATA_DELETION_JOB = _kind(
 SOLUTION_VERSION = _kind(
     "solution-version", "SolutionVersion", "Solution version", ("solutionArn", "solution"), LIFECYCLE
 )
+BATCH_INFERENCE_JOB = _kind(
+    "batch-inference-job", "BatchInferenceJob", "Batch inference job", ("solutionVersionArn", None), LIFECYCLE
+)
+BATCH_SEGMENT_JOB = _kind(
+    "batch-segment-job", "BatchSegmentJob", "Batch segment job", ("solutionVersionArn", None), LIFECYCLE
+)
 SOLUTION = _kind(
     "solution",
     "Solution",
     "Solution",
     ("datasetGroupArn", DATASET_GROUP.kind),
-    deletion=Deletion(finished_go_along=(SOLUTION_VERSION.kind,)),
+    deletion=Deletion(finished_go_along=(SOLUTION_VERSION.kind, BATCH_INFERENCE_JOB.kind, BATCH_SEGMENT_JOB.kind)),
 )
 CAMPAIGN = _kind("campaign", "Campaign", "Campaign", ("solutionArn", SOLUTION.kind), LIFECYCLE, Deletion(guarded=False))
 FILTER = ResourceKind(
@@ -178,12 +185,6 @@ EVENT_TRACKER = _kind(
     ("datasetGroupArn", DATASET_GROUP.kind),
     deletion=Deletion(guarded=False),
     list_fields=("name", "eventTrackerArn", "status", "creationDateTime", "lastUpdatedDateTime"),
-)
-BATCH_INFERENCE_JOB = _kind(
-    "batch-inference-job", "BatchInferenceJob", "Batch inference job", ("solutionVersionArn", None), LIFECYCLE
-)
-BATCH_SEGMENT_JOB = _kind(
-    "batch-segment-job", "BatchSegmentJob", "Batch segment job", ("solutionVersionArn", None), LIFECYCLE
 )
 
 KINDS: dict[str, ResourceKind] = {

@@ -138,10 +138,11 @@ def update_solution(call: Call) -> dict[str, Any]:
     return {"solutionArn": res.arn}
 
 
-def remove_models(call: Call, _solution: Resource, versions: list[Resource]) -> None:
-    """After DeleteSolution: the models of the versions deleted with it go too."""
-    for version in versions:
-        call.control.objects.remove_model(version.arn)
+def remove_models(call: Call, _solution: Resource, gone: list[Resource]) -> None:
+    """After DeleteSolution: the models of the versions deleted with it go too (their finished batch jobs have none)."""
+    for version in gone:
+        if version.kind == SOLUTION_VERSION.kind:
+            call.control.objects.remove_model(version.arn)
 
 
 def create_solution_version(call: Call) -> dict[str, Any]:
@@ -158,8 +159,6 @@ def create_solution_version(call: Call) -> dict[str, Any]:
         raise InvalidInputException(
             f"Dataset group {solution.doc['datasetGroupArn']} has no imported INTERACTIONS data to train on."
         )
-    running = [v for v in call.store.children(solution.arn, (SOLUTION_VERSION.kind,)) if v.status in UNFINISHED]
-    refuse_if_in_use(solution, running, SOLUTION.label)
     previous = None
     if mode == "UPDATE":
         done = [v for v in call.store.list(SOLUTION_VERSION.kind, parent=solution.arn) if v.status == ACTIVE]
@@ -187,8 +186,14 @@ def create_solution_version(call: Call) -> dict[str, Any]:
         Resource(arn, SOLUTION_VERSION.kind, doc["name"], solution.arn, CREATE_PENDING, doc),
         SOLUTION_VERSION.label,
         SOLUTION_VERSION.kind,
+        guard=lambda versions: _refuse_if_training(solution, versions),
     )
     return {"solutionVersionArn": arn}
+
+
+def _refuse_if_training(solution: Resource, versions: list[Resource]) -> None:
+    """One training per solution at a time: ResourceInUseException while another version is unfinished."""
+    refuse_if_in_use(solution, [v for v in versions if v.status in UNFINISHED], SOLUTION.label)
 
 
 def stop_solution_version_creation(call: Call) -> dict[str, Any]:

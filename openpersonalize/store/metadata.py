@@ -64,6 +64,7 @@ class ParentGone(Exception):
 
 
 DeleteGuard = Callable[[list["Resource"]], list["Resource"]]
+InsertGuard = Callable[[list["Resource"]], None]
 
 
 @dataclass
@@ -123,18 +124,26 @@ class MetadataStore:
         job_kind: str | None = None,
         tag_list: list[dict] | None = None,
         requires: tuple[str, ...] = (),
+        guard: InsertGuard | None = None,
     ) -> None:
         """Store a new resource (and queue its job) atomically; AlreadyExists if the ARN is taken.
 
         Its parent and the ``requires`` ARNs must still exist in the same transaction (ParentGone
         otherwise), and stay locked until it commits: a concurrent ``delete`` of one of them either
         sees the new resource as a dependent or makes this insert fail, never leaves an orphan.
+        With ``guard`` the parent is locked exclusively and ``guard(siblings)`` (the parent's children
+        of the new resource's kind) may raise to refuse: a check and insert no concurrent insert can split.
         """
         try:
             with self.transaction() as conn:
                 for needed in sorted({arn for arn in (res.parent, *requires) if arn}):
-                    if not _locked(conn, needed, shared=True):
+                    if not _locked(conn, needed, shared=guard is None or needed != res.parent):
                         raise ParentGone(needed)
+                if guard is not None:
+                    siblings = conn.execute(
+                        sa.select(resources).where(resources.c.parent == res.parent, resources.c.kind == res.kind)
+                    )
+                    guard([_row_to_resource(row) for row in siblings])
                 conn.execute(
                     resources.insert().values(
                         arn=res.arn,
@@ -161,18 +170,26 @@ class MetadataStore:
         return _row_to_resource(row) if row else None
 
     def update(
-        self, arn: str, status: str | None = None, only_if: tuple[str, ...] | None = None, **doc_changes: Any
+        self,
+        arn: str,
+        status: str | None = None,
+        only_if: tuple[str, ...] | None = None,
+        expect: dict[str, Any] | None = None,
+        **doc_changes: Any,
     ) -> Resource | None:
         """Merge ``doc_changes`` into the document (and set status); returns the new state.
 
         With ``only_if``, nothing changes (and None is returned) unless the current status is
-        one of those: a status transition that cannot overwrite a concurrent one.
+        one of those: a status transition that cannot overwrite a concurrent one. ``expect`` is the
+        same for document fields (a missing field reads as None): a compare-and-set.
         """
         with self.transaction() as conn:
             row = conn.execute(sa.select(resources).where(resources.c.arn == arn).with_for_update()).first()
             if row is None or (only_if is not None and row.status not in only_if):
                 return None
             res = _row_to_resource(row)
+            if any(res.doc.get(key) != value for key, value in (expect or {}).items()):
+                return None
             res.doc.update(doc_changes)
             res.updated = time.time()
             if status is not None:
@@ -189,19 +206,19 @@ class MetadataStore:
     ) -> list[Resource]:
         """Delete a resource, serialised against inserts of its dependents (see ``insert``).
 
-        In one transaction the row is locked and its dependents read: its children, plus the
-        resources of kind ``referenced_by[0]`` whose document field ``referenced_by[1]`` names it.
-        ``guard(dependents)`` may raise to refuse the delete; the dependents it returns are deleted
-        with the resource, and returned. Without a guard only the resource itself goes.
+        In one transaction the row is locked and its dependents read: its descendants (children,
+        their children, and so on, each level locked before the next is read, so a dependent created
+        under a child meanwhile is seen), plus the resources of kind ``referenced_by[0]`` whose
+        document field ``referenced_by[1]`` names it. ``guard(dependents)`` may raise to refuse the
+        delete; the dependents it returns are deleted with the resource, and returned. Without a
+        guard only the resource itself goes.
         """
         with self.transaction() as conn:
             if not _locked(conn, arn, shared=False):
                 return []
             doomed: list[Resource] = []
             if guard is not None:
-                dependents = [
-                    _row_to_resource(row) for row in conn.execute(sa.select(resources).where(resources.c.parent == arn))
-                ]
+                dependents = _descendants(conn, arn)
                 if referenced_by is not None:
                     kind, key = referenced_by
                     rows = conn.execute(sa.select(resources).where(resources.c.kind == kind))
@@ -304,6 +321,18 @@ class MetadataStore:
         """Drop a job ``owner`` ran; a row another owner took over, or one queued again meanwhile, stays."""
         with self.transaction() as conn:
             conn.execute(jobs.delete().where(jobs.c.arn == arn, jobs.c.owner == owner))
+
+
+def _descendants(conn: Connection, arn: str) -> list[Resource]:
+    """Every resource below ``arn``, level by level, each level's rows locked (FOR UPDATE) as they are read."""
+    found: list[Resource] = []
+    level = [arn]
+    while level:
+        query = sa.select(resources).where(resources.c.parent.in_(level)).with_for_update()
+        children = [_row_to_resource(row) for row in conn.execute(query)]
+        found += children
+        level = [child.arn for child in children]
+    return found
 
 
 def _locked(conn: Connection, arn: str, shared: bool) -> bool:
