@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import error_code
+from helpers import error_code, error_message
 from openpersonalize.data import movielens
 from openpersonalize.data.csv_import import read_snapshot
 from openpersonalize.store.metadata import MetadataStore
@@ -333,3 +333,22 @@ def test_validation_errors_name_the_field(personalize):
     with pytest.raises(ClientError) as err:
         personalize.create_dataset_group(name="x" * 64)
     assert error_code(err) == "InvalidInputException" and "length" in str(err.value)
+
+
+def test_tags_follow_personalizes_rules(personalize):
+    """Keys and values may not start with aws: (any case), at create time as with TagResource; 50 at most."""
+    with pytest.raises(ClientError) as err:
+        personalize.create_dataset_group(name=unique("awstag"), tags=[{"tagKey": "AWS:team", "tagValue": "x"}])
+    assert error_code(err) == "InvalidInputException" and "tags.1.tagKey" in error_message(err)
+    group = personalize.create_dataset_group(name=unique("tagrules"))["datasetGroupArn"]
+    with pytest.raises(ClientError) as err:
+        personalize.tag_resource(resourceArn=group, tags=[{"tagKey": "k", "tagValue": "aws:v"}])
+    assert error_code(err) == "InvalidInputException" and "tags.1.tagValue" in error_message(err)
+    with pytest.raises(ClientError) as err:
+        personalize.untag_resource(resourceArn=group, tagKeys=["aws:cloudformation:stack-name"])
+    assert error_code(err) == "InvalidInputException"
+    many = [{"tagKey": f"k{i}", "tagValue": "v"} for i in range(51)]
+    with pytest.raises(ClientError) as err:
+        personalize.create_dataset_group(name=unique("manytags"), tags=many)
+    assert error_code(err) == "TooManyTagsException"
+    assert personalize.list_tags_for_resource(resourceArn=group)["tags"] == []

@@ -22,6 +22,7 @@ from ..store.events import EventStore
 from ..store.local_files import Roots
 from ..store.metadata import AlreadyExists, InsertGuard, MetadataStore, ParentGone, Resource
 from ..store.objects import ObjectStore
+from .tag_rules import checked_tags
 
 ACTIVE = "ACTIVE"
 CREATE_PENDING = "CREATE PENDING"
@@ -106,6 +107,7 @@ def insert_resource(
     concurrent delete of one of them ends this call with ResourceNotFoundException, never an orphan;
     ``guard`` checks the new resource's siblings there too, under an exclusive lock of the parent.
     """
+    checked_tags(call.params.get("tags"))
     try:
         call.store.insert(res, job_kind=job_kind, tag_list=call.params.get("tags"), requires=requires, guard=guard)
     except AlreadyExists:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ResourceNotFoundException, TooManyTagsException
+from ..errors import ResourceNotFoundException
 from .base import Call
-
-MAX_TAGS = 50
+from .tag_rules import check_count, checked_keys, checked_tags
 
 
 def _require(call: Call, arn: str) -> None:
@@ -18,9 +17,8 @@ def _require(call: Call, arn: str) -> None:
 def tag_resource(call: Call) -> dict[str, Any]:
     arn = call.params["resourceArn"]
     _require(call, arn)
-    new = {t["tagKey"]: t["tagValue"] for t in call.params["tags"]}
-    if len(call.store.tags(arn) | new) > MAX_TAGS:
-        raise TooManyTagsException(f"tags: a resource can have at most {MAX_TAGS} tags.")
+    new = checked_tags(call.params["tags"])
+    check_count(len(call.store.tags(arn) | new))
     call.store.set_tags(arn, new)
     return {}
 
@@ -28,7 +26,7 @@ def tag_resource(call: Call) -> dict[str, Any]:
 def untag_resource(call: Call) -> dict[str, Any]:
     arn = call.params["resourceArn"]
     _require(call, arn)
-    call.store.remove_tags(arn, call.params["tagKeys"])
+    call.store.remove_tags(arn, checked_keys(call.params["tagKeys"]))
     return {}
 
 
