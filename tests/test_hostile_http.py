@@ -301,7 +301,8 @@ def test_stalled_uploads_with_a_fake_signature_hold_only_what_they_sent(server):
 
 
 def test_one_peer_cannot_take_the_whole_budget(server):
-    """Uploads from one address stop at its share: another address's large request is still answered."""
+    """Uploads from one network (/24) stop at its share, whichever of its addresses they come from;
+    another network's large request is still answered."""
     headers = _signed(server, "/", b"", {**JSON_TYPE, "X-Amz-Target": "AmazonPersonalize.ListDatasetGroups"})
     stalled = []
     try:
@@ -309,7 +310,8 @@ def test_one_peer_cannot_take_the_whole_budget(server):
             stalled.append(_stall(server, headers, MAX_BODY_BYTES - 1))
         body, signed = _large_request(server)
         assert _post_from(server, "127.0.0.1", body, signed)["__type"] == "ThrottlingException"
-        assert _post_from(server, "127.0.0.2", body, signed)["__type"] == "ResourceNotFoundException"
+        assert _post_from(server, "127.0.0.2", body, signed)["__type"] == "ThrottlingException"
+        assert _post_from(server, "127.0.1.2", body, signed)["__type"] == "ResourceNotFoundException"
     finally:
         for sock in stalled:
             sock.close()

@@ -9,6 +9,7 @@ an AWS-shaped JSON error.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -226,9 +227,20 @@ def _declared_length(headers: Mapping[str, str]) -> int | None:
 
 
 def _peer(scope: Mapping[str, Any]) -> str:
-    """The client's address, whose share of the upload budget a body takes ("" when unknown)."""
+    """The client's network, whose share of the upload budget a body takes ("" when unknown).
+
+    An IPv4 /24 or IPv6 /64 counts as one peer: whoever holds one address there usually holds them all,
+    so taking several must not multiply the share.
+    """
     client = scope.get("client")
-    return str(client[0]) if client else ""
+    if not client:
+        return ""
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return str(client[0])
+    prefix = 24 if address.version == 4 else 64
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 def _reserved_length(headers: Mapping[str, str]) -> int:
