@@ -352,3 +352,6 @@ def test_tags_follow_personalizes_rules(personalize):
         personalize.create_dataset_group(name=unique("manytags"), tags=many)
     assert error_code(err) == "TooManyTagsException"
     assert personalize.list_tags_for_resource(resourceArn=group)["tags"] == []
+    twice = [{"tagKey": "team", "tagValue": "a"}, {"tagKey": "team", "tagValue": "b"}]
+    arn = personalize.create_dataset_group(name=unique("sametag"), tags=twice)["datasetGroupArn"]
+    assert personalize.list_tags_for_resource(resourceArn=arn)["tags"] == [{"tagKey": "team", "tagValue": "b"}]

@@ -107,9 +107,9 @@ def insert_resource(
     concurrent delete of one of them ends this call with ResourceNotFoundException, never an orphan;
     ``guard`` checks the new resource's siblings there too, under an exclusive lock of the parent.
     """
-    checked_tags(call.params.get("tags"))
+    tags = checked_tags(call.params.get("tags"))
     try:
-        call.store.insert(res, job_kind=job_kind, tag_list=call.params.get("tags"), requires=requires, guard=guard)
+        call.store.insert(res, job_kind=job_kind, tag_values=tags, requires=requires, guard=guard)
     except AlreadyExists:
         raise ResourceAlreadyExistsException(f"{label} {res.arn} already exists.") from None
     except ParentGone as gone:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,7 +122,7 @@ class MetadataStore:
         self,
         res: Resource,
         job_kind: str | None = None,
-        tag_list: list[dict] | None = None,
+        tag_values: Mapping[str, str] | None = None,
         requires: tuple[str, ...] = (),
         guard: InsertGuard | None = None,
     ) -> None:
@@ -159,8 +159,8 @@ class MetadataStore:
                 )
                 if job_kind:
                     conn.execute(jobs.insert().values(arn=res.arn, kind=job_kind, attempts=0))
-                for tag in tag_list or []:
-                    conn.execute(tags.insert().values(arn=res.arn, key=tag["tagKey"], value=tag["tagValue"]))
+                for key, value in (tag_values or {}).items():
+                    conn.execute(tags.insert().values(arn=res.arn, key=key, value=value))
         except sa.exc.IntegrityError as exc:
             raise AlreadyExists(res.arn) from exc
 
