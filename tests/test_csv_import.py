@@ -366,7 +366,7 @@ def test_failure_leaves_previous_intact_and_no_partial_dir(tmp_path: Path) -> No
 
 def test_bad_mode_and_type(tmp_path: Path) -> None:
     assert "mode" in fail([mem(HEADER + b"1,2,a,3\n")], tmp_path, mode="PARTIAL")
-    assert "not supported" in fail([mem(HEADER + b"1,2,a,3\n")], tmp_path, dataset_type="ACTIONS")
+    assert "not supported" in fail([mem(HEADER + b"1,2,a,3\n")], tmp_path, dataset_type="BANANAS")
 
 
 PASSWD = b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"

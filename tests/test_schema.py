@@ -147,10 +147,36 @@ def test_validate_for_dataset_items_users() -> None:
         validate_for_dataset(parse_schema(_schema(USER, TS, {"name": "AGE", "type": "int"})), "USERS")
 
 
-@pytest.mark.parametrize("dataset_type", ["ACTIONS", "ACTION_INTERACTIONS"])
-def test_unsupported_dataset_types(dataset_type: str) -> None:
-    with pytest.raises(SchemaError, match="not supported yet"):
-        validate_for_dataset(parse_schema(_schema(USER, ITEM, TS)), dataset_type)
+ACTION = {"name": "ACTION_ID", "type": "string"}
+EVENT = {"name": "EVENT_TYPE", "type": "string"}
+
+
+def test_validate_for_action_datasets() -> None:
+    with pytest.raises(SchemaError, match="ACTION_ID"):
+        validate_for_dataset(parse_schema(_schema(USER, ITEM, TS)), "ACTIONS")
+    with pytest.raises(SchemaError, match="ACTION_ID"):
+        validate_for_dataset(parse_schema(_schema(USER, ITEM, TS, EVENT)), "ACTION_INTERACTIONS")
+    expiry = {"name": "ACTION_EXPIRATION_TIMESTAMP", "type": ["null", "long"]}
+    repeat = {"name": "REPEAT_FREQUENCY", "type": ["null", "int"]}
+    actions = parse_schema(_schema(ACTION, {"name": "VALUE", "type": ["null", "long"]}, expiry, repeat))
+    validate_for_dataset(actions, "ACTIONS")
+    assert actions.dataset_type == "ACTIONS"
+    with pytest.raises(SchemaError, match="metadata field besides ACTION_ID"):
+        validate_for_dataset(parse_schema(_schema(ACTION)), "ACTIONS")
+    with pytest.raises(SchemaError, match="VALUE.*numeric"):
+        validate_for_dataset(parse_schema(_schema(ACTION, {"name": "VALUE", "type": "string"})), "ACTIONS")
+    with pytest.raises(SchemaError, match="REPEAT_FREQUENCY"):
+        parse_schema(_schema(ACTION, {"name": "REPEAT_FREQUENCY", "type": "string"}))
+    many = [{"name": f"F{i}", "type": "int"} for i in range(10)]
+    with pytest.raises(SchemaError, match="at most 10 columns"):
+        validate_for_dataset(parse_schema(_schema(ACTION, *many)), "ACTIONS")
+    with pytest.raises(SchemaError, match="ITEM_ID"):
+        validate_for_dataset(parse_schema(_schema(ACTION, ITEM, {"name": "V", "type": "int"})), "ACTIONS")
+    interactions = parse_schema(_schema(USER, ACTION, TS, EVENT))
+    validate_for_dataset(interactions, "ACTION_INTERACTIONS")
+    assert interactions.dataset_type == "ACTION_INTERACTIONS"
+    with pytest.raises(SchemaError, match="domain"):
+        validate_for_dataset(interactions, "ACTION_INTERACTIONS", "ECOMMERCE")
 
 
 def test_unknown_dataset_type() -> None:

@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 
 from openpersonalize.data.schema import (
     CATEGORICAL_MAX_LENGTH,
+    DATASET_TYPES,
     ID_MAX_LENGTH,
     DatasetSchema,
     FieldSpec,
@@ -62,7 +63,7 @@ from openpersonalize.store.objects import new_snapshot
 log = logging.getLogger(__name__)
 
 MODES = ("FULL", "INCREMENTAL")
-ID_FIELDS = {"ITEMS": "ITEM_ID", "USERS": "USER_ID"}
+ID_FIELDS = {"ITEMS": "ITEM_ID", "USERS": "USER_ID", "ACTIONS": "ACTION_ID"}
 _BLOCK_SIZE = 16 << 20  # bytes of CSV per Arrow block
 _ROW_GROUP = 1 << 20  # rows per Parquet row group
 _TRUE = ["true", "True", "TRUE"]
@@ -284,7 +285,7 @@ def _check_length(source: CsvSource, col: pa.Array, spec: FieldSpec, offset: int
     if spec.type != "string":
         return
     limit = None
-    if spec.name.upper() in ("USER_ID", "ITEM_ID"):
+    if spec.name.upper() in ("USER_ID", "ITEM_ID", "ACTION_ID"):
         limit = ID_MAX_LENGTH
     elif spec.categorical:
         limit = CATEGORICAL_MAX_LENGTH
@@ -470,8 +471,8 @@ def import_csv(
     mode = mode.upper()
     if mode not in MODES:
         raise ImportFailure(f"Import mode {mode!r} is not valid; expected FULL or INCREMENTAL")
-    if dtype not in ("INTERACTIONS", "ITEMS", "USERS"):
-        raise ImportFailure(f"Importing {dataset_type} datasets is not supported yet")
+    if dtype not in DATASET_TYPES:
+        raise ImportFailure(f"Importing {dataset_type} datasets is not supported")
     if not sources:
         raise ImportFailure("No CSV files to import")
     id_field = None

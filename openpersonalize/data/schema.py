@@ -23,7 +23,7 @@ from .. import nesting
 PRIMITIVE_TYPES = ("string", "int", "long", "float", "double", "boolean")
 NUMERIC_TYPES = frozenset({"int", "long", "float", "double"})
 DATASET_TYPES = ("INTERACTIONS", "ITEMS", "USERS", "ACTIONS", "ACTION_INTERACTIONS")
-SUPPORTED_DATASET_TYPES = ("INTERACTIONS", "ITEMS", "USERS")
+SUPPORTED_DATASET_TYPES = DATASET_TYPES
 DOMAINS = ("ECOMMERCE", "VIDEO_ON_DEMAND")
 MAX_FIELDS = 1000
 ID_MAX_LENGTH = 256
@@ -83,8 +83,10 @@ class DatasetSchema:
 
     @property
     def dataset_type(self) -> str:
-        """INTERACTIONS, ITEMS or USERS, as the id fields tell (CreateDataset keeps schema and type consistent)."""
+        """The dataset type the id fields tell (CreateDataset keeps schema and type consistent)."""
         has_user, has_item = self.field("USER_ID") is not None, self.field("ITEM_ID") is not None
+        if self.field("ACTION_ID") is not None:
+            return "ACTION_INTERACTIONS" if has_user else "ACTIONS"
         if has_user and has_item:
             return "INTERACTIONS"
         return "ITEMS" if has_item else "USERS"
@@ -116,9 +118,17 @@ _RESERVED: dict[str, _Rule] = {
     "RECOMMENDATION_ID": (_STR, True, False),
     "EVENT_ATTRIBUTION_SOURCE": (_STR, True, False),
     "CREATION_TIMESTAMP": (frozenset({"long", "int"}), False, False),
+    "ACTION_ID": (_STR, False, False),
+    "ACTION_EXPIRATION_TIMESTAMP": (frozenset({"long", "int"}), True, False),
+    "REPEAT_FREQUENCY": (frozenset({"long", "int"}), True, False),
 }
+_ACTION_FIELDS = frozenset({"ACTION_ID", "ACTION_EXPIRATION_TIMESTAMP", "REPEAT_FREQUENCY"})
 # Interactions fields that are reserved keywords rather than metadata.
-_INTERACTION_RESERVED = frozenset(_RESERVED) - {"CREATION_TIMESTAMP"}
+_INTERACTION_RESERVED = frozenset(_RESERVED) - {"CREATION_TIMESTAMP"} - _ACTION_FIELDS
+# Actions fields with a meaning for Next-Best-Action (VALUE is reserved only in an Actions schema).
+_ACTIONS_RESERVED = frozenset(
+    {"ACTION_ID", "ACTION_EXPIRATION_TIMESTAMP", "REPEAT_FREQUENCY", "VALUE", "CREATION_TIMESTAMP"}
+)
 
 # Domain reserved keywords: name -> (types, nullable allowed, categorical required, textual required).
 _DomainRule = tuple[frozenset[str], bool, bool, bool]
@@ -158,8 +168,12 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "INTERACTIONS": ("USER_ID", "ITEM_ID", "TIMESTAMP"),
     "ITEMS": ("ITEM_ID",),
     "USERS": ("USER_ID",),
+    "ACTIONS": ("ACTION_ID",),
+    "ACTION_INTERACTIONS": ("USER_ID", "ACTION_ID", "TIMESTAMP", "EVENT_TYPE"),
 }
-_MAX_METADATA = {"INTERACTIONS": 5, "ITEMS": 100, "USERS": 25}
+_MAX_METADATA = {"INTERACTIONS": 5, "ITEMS": 100, "USERS": 25, "ACTION_INTERACTIONS": 5}
+MAX_ACTION_COLUMNS = 10  # Personalize: an Actions dataset has at most 10 columns
+MAX_REPEAT_FREQUENCY_DAYS = 30
 
 
 def _parse_type(name: str, avro_type: Any) -> tuple[str, bool]:
@@ -317,8 +331,10 @@ def is_metadata(f: FieldSpec, dataset_type: str, domain: str | None = None) -> b
     upper = f.name.upper()
     if domain is not None and upper in _DOMAIN_RESERVED[domain]:
         return False
-    if dataset_type == "INTERACTIONS":
-        return upper not in _INTERACTION_RESERVED
+    if dataset_type in ("INTERACTIONS", "ACTION_INTERACTIONS"):
+        return upper not in _INTERACTION_RESERVED | {"ACTION_ID"}
+    if dataset_type == "ACTIONS":
+        return upper not in _ACTIONS_RESERVED
     return upper not in ("USER_ID", "ITEM_ID", "CREATION_TIMESTAMP")
 
 
@@ -338,30 +354,62 @@ def validate_for_dataset(schema: DatasetSchema, dataset_type: str, domain: str |
     if dtype not in SUPPORTED_DATASET_TYPES:
         raise SchemaError(f"Dataset type {dtype} is not supported yet")
     domain = domain or schema.domain
+    if domain and dtype in ("ACTIONS", "ACTION_INTERACTIONS"):
+        raise SchemaError(f"{dtype} datasets cannot be created in a domain dataset group ({domain})")
     required = _DOMAIN_REQUIRED[domain][dtype] if domain else _REQUIRED[dtype]
     _check_required(schema, dtype, _REQUIRED[dtype], None)
     _check_required(schema, dtype, required, domain)
 
     label = dtype.capitalize()
-    other_id = {"INTERACTIONS": None, "ITEMS": "USER_ID", "USERS": "ITEM_ID"}[dtype]
-    if other_id and schema.field(other_id) is not None:
-        raise SchemaError(f"Field {schema.field(other_id).name}: not allowed in a {label} schema")  # type: ignore[union-attr]
+    others = {
+        "INTERACTIONS": ("ACTION_ID",),
+        "ITEMS": ("USER_ID", "ACTION_ID"),
+        "USERS": ("ITEM_ID", "ACTION_ID"),
+        "ACTIONS": ("USER_ID", "ITEM_ID"),
+        "ACTION_INTERACTIONS": ("ITEM_ID",),
+    }[dtype]
+    for other_id in others:
+        f = schema.field(other_id)
+        if f is not None:
+            raise SchemaError(f"Field {f.name}: not allowed in a {label} schema")
     if dtype != "ITEMS":
         for f in schema.fields:
             if f.textual:
                 raise SchemaError(f"Field {f.name}: textual fields are only supported in Items schemas")
+    interaction_only = (
+        ("EVENT_VALUE",) if dtype == "ACTION_INTERACTIONS" else ("TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE")
+    )
     if dtype != "INTERACTIONS":
-        for name in ("TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE"):
+        for name in interaction_only:
             f = schema.field(name)
             if f is not None:
                 raise SchemaError(f"Field {f.name}: reserved for Interactions, not allowed in a {label} schema")
+    if dtype == "ACTIONS":
+        _check_actions(schema)
     metadata = [f for f in schema.fields if is_metadata(f, dtype)]
     if dtype in ("ITEMS", "USERS") and not metadata:
         id_name = "ITEM_ID" if dtype == "ITEMS" else "USER_ID"
         raise SchemaError(f"A {label} schema needs at least one metadata field besides {id_name}")
-    limit = _MAX_METADATA[dtype]
+    limit = _MAX_METADATA.get(dtype, MAX_ACTION_COLUMNS)
     if len(metadata) > limit:
         raise SchemaError(
             f"Field {metadata[limit].name}: a {label} schema allows at most {limit} metadata fields, "
             f"this one has {len(metadata)}"
         )
+
+
+def _check_actions(schema: DatasetSchema) -> None:
+    """An Actions schema: ACTION_ID and at least one other field, at most 10 columns, a numeric VALUE."""
+    if len(schema.fields) < 2:
+        raise SchemaError("An Actions schema needs at least one metadata field besides ACTION_ID")
+    if len(schema.fields) > MAX_ACTION_COLUMNS:
+        raise SchemaError(
+            f"Field {schema.fields[MAX_ACTION_COLUMNS].name}: an Actions schema allows at most "
+            f"{MAX_ACTION_COLUMNS} columns, this one has {len(schema.fields)}"
+        )
+    value = schema.field("VALUE")
+    if value is not None and value.type not in NUMERIC_TYPES:
+        raise SchemaError(f"Field {value.name}: reserved field of an Actions schema must be numeric, not {value.type}")
+    created = schema.field("CREATION_TIMESTAMP")
+    if created is not None and created.type not in ("int", "long"):
+        raise SchemaError(f"Field {created.name}: reserved field must be of type int or long, not {created.type}")
