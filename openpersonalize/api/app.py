@@ -33,6 +33,7 @@ from ..errors import (
 )
 from ..runtime.cache import NeedsWorker, on_event_loop
 from . import sigv4
+from .member_support import refuse_unsupported
 from .shapes import service_model, shape_output, validate_input
 from .uploads import Reservation, UploadBudget
 
@@ -182,6 +183,7 @@ class PersonalizeApp:
             raise UnknownOperationException(f"No operation at {scope['method']} {scope['path']}")
         _, op = route
         params = validate_input(op, params)
+        refuse_unsupported(op.name, params)
         handler = self.rest_handlers.get(op.name)
         if handler is None:
             raise ResourceNotFoundException(_missing_resource_message(op.name, params))
@@ -196,6 +198,7 @@ class PersonalizeApp:
             raise UnknownOperationException(f"Unknown operation {target!r}")
         op = self.control_model.operation_model(name)
         params = validate_input(op, params)
+        refuse_unsupported(name, params)
         impl = OPERATIONS.get(name)
         if impl is None:
             raise UnknownOperationException(f"{name} is not supported by this server yet.")

@@ -93,12 +93,7 @@ def _num_results(call: Call, limit: int) -> int:
 
 def create_batch_inference_job(call: Call) -> dict[str, Any]:
     p = call.params
-    mode = p.get("batchInferenceJobMode", "BATCH_INFERENCE")
-    if mode == "THEME_GENERATION" or p.get("themeGenerationConfig"):
-        raise InvalidInputException(
-            "batchInferenceJobMode THEME_GENERATION is not supported by this server (it needs a generative "
-            "model); use BATCH_INFERENCE."
-        )
+    mode = p.get("batchInferenceJobMode", "BATCH_INFERENCE")  # THEME_GENERATION: refused by api/member_support
     version = _version(call)
     recipe = get_recipe(version.doc["recipeArn"])
     if recipe is not None and recipe.recipe_type == USER_SEGMENTATION:
@@ -107,8 +102,6 @@ def create_batch_inference_job(call: Call) -> dict[str, Any]:
         raise InvalidInputException("Batch recommendations are not available for the Trending-Now recipe.")
     src, dst = _check_io(call)
     config = dict(p.get("batchInferenceJobConfig") or {})
-    if config.get("rankingInfluence"):
-        raise InvalidInputException("batchInferenceJobConfig.rankingInfluence is not supported by this server.")
     members = {
         "filterArn": _check_filter(call, version),
         "numResults": _num_results(call, MAX_RESULTS),
