@@ -58,7 +58,10 @@ def test_catalogue() -> None:
 def test_catalogue_entries_name_their_recipe_classes() -> None:
     for info in all_recipes():
         recipe = make_recipe(info)
-        assert recipe.arn == info.arn
+        if info.domain is None:
+            assert recipe.arn == info.arn
+        else:  # a domain recipe trains with the class of one of our custom recipe families
+            assert get_recipe(recipe.arn).domain is None
         assert recipe.recipe_type == info.recipe_type
         assert recipe.default_hyperparameters == info.default_hyperparameters
 

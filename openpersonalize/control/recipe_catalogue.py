@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ResourceNotFoundException
+from ..errors import InvalidInputException, ResourceNotFoundException
 from ..recipes.registry import RecipeInfo, all_recipes, get_recipe
 from .base import ACTIVE, Call, paginate_items
 
@@ -14,6 +14,7 @@ CATALOGUE_TIME = 1_700_000_000.0
 
 
 def recipe_doc(info: RecipeInfo) -> dict[str, Any]:
+    """DescribeRecipe's document (ListRecipes' summary adds the domain of a domain recipe)."""
     return {
         "name": info.name,
         "recipeArn": info.arn,
@@ -24,6 +25,7 @@ def recipe_doc(info: RecipeInfo) -> dict[str, Any]:
         "recipeType": info.recipe_type,
         "creationDateTime": CATALOGUE_TIME,
         "lastUpdatedDateTime": CATALOGUE_TIME,
+        "domain": info.domain,
     }
 
 
@@ -34,8 +36,21 @@ def require_recipe(arn: str) -> RecipeInfo:
     return info
 
 
+def require_custom_recipe(arn: str) -> RecipeInfo:
+    """A recipe a solution may use: a domain recipe belongs to recommenders (CreateRecommender)."""
+    info = require_recipe(arn)
+    if info.domain is not None:
+        raise InvalidInputException(
+            f"recipeArn: {arn} is a {info.domain} domain recipe; use it with CreateRecommender, not CreateSolution."
+        )
+    return info
+
+
 def list_recipes(call: Call) -> dict[str, Any]:
-    page, token = paginate_items(call, [recipe_doc(r) for r in all_recipes()], "recipe")
+    """Every recipe, or those of ``domain`` (all are SERVICE recipes, the one recipeProvider)."""
+    domain = call.params.get("domain")
+    recipes = [r for r in all_recipes() if domain is None or r.domain == domain]
+    page, token = paginate_items(call, [recipe_doc(r) for r in recipes], f"recipe/{domain}")
     return {"recipes": page, "nextToken": token}
 
 

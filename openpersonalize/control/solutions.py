@@ -36,7 +36,7 @@ from .base import (
     refuse_if_in_use,
 )
 from .kinds import DATASET, DATASET_GROUP, SOLUTION, SOLUTION_VERSION
-from .recipe_catalogue import require_recipe
+from .recipe_catalogue import require_custom_recipe
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def create_solution(call: Call) -> dict[str, Any]:
         raise InvalidInputException("performAutoML is deprecated by Personalize and not supported; choose a recipeArn.")
     if not p.get("recipeArn"):
         raise InvalidInputException("recipeArn is required.")
-    recipe = require_recipe(p["recipeArn"])
+    recipe = require_custom_recipe(p["recipeArn"])
     if not recipe.implemented:
         raise InvalidInputException(f"Recipe {recipe.arn} cannot be trained by this server yet.")
     config = p.get("solutionConfig") or {}

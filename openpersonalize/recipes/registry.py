@@ -31,6 +31,9 @@ TRENDING_ARN = _RECIPE + "aws-trending-now"
 ITEM_AFFINITY_ARN = _RECIPE + "aws-item-affinity"
 ITEM_ATTRIBUTE_AFFINITY_ARN = _RECIPE + "aws-item-attribute-affinity"
 
+VIDEO_ON_DEMAND = "VIDEO_ON_DEMAND"
+ECOMMERCE = "ECOMMERCE"
+
 
 def _ranges(
     integer: list[tuple[str, int, int, bool]] | None = None,
@@ -52,6 +55,29 @@ def _ranges(
 
 
 @dataclass(frozen=True)
+class UseCase:
+    """What a domain recipe (a recommender's use case) demands and does, as Personalize documents it.
+
+    ``required_event_type``: at least MIN_USE_CASE_EVENTS interactions of it (None: of any type),
+    which the model also trains on alone when ``trains_on_required``; ``user_id``: whether
+    GetRecommendations needs a userId ("required") or takes one ("optional"); ``excluded_event_type``:
+    items the user has interactions of that type with are never recommended (before any filter);
+    ``datasets``: the datasets that must exist; ``exploration``: whether itemExplorationConfig applies.
+    """
+
+    domain: str
+    required_event_type: str | None
+    trains_on_required: bool
+    user_id: str
+    excluded_event_type: str | None = None
+    datasets: tuple[str, ...] = ("INTERACTIONS",)
+    exploration: bool = False
+
+
+MIN_USE_CASE_EVENTS = 1000
+
+
+@dataclass(frozen=True)
 class RecipeInfo:
     """One catalogue entry (the Recipe, Algorithm and FeatureTransformation resources Personalize describes)."""
 
@@ -64,6 +90,12 @@ class RecipeInfo:
     hpo_ranges: dict[str, list[dict[str, Any]]] = field(default_factory=_ranges)
     default_feature_transformation_parameters: dict[str, str] = field(default_factory=dict)
     implemented: bool = True
+    use_case: UseCase | None = None  # set for the domain recipes recommenders train
+
+    @property
+    def domain(self) -> str | None:
+        """VIDEO_ON_DEMAND or ECOMMERCE for a domain recipe, None for a custom one."""
+        return self.use_case.domain if self.use_case else None
 
     @property
     def name(self) -> str:
@@ -249,6 +281,87 @@ _CATALOGUE: list[RecipeInfo] = [
         feature_transformation="item-attribute-affinity",
         default_hyperparameters=dict(_UP_DEFAULTS),
         implemented=False,
+    ),
+]
+
+
+def _domain_recipe(name: str, family: RecipeInfo, description: str, use_case: UseCase) -> RecipeInfo:
+    """A use case trained by one of our recipe families (``family``: its class, type and defaults)."""
+    return RecipeInfo(
+        _RECIPE + name,
+        family.recipe_type,
+        description,
+        family.recipe_class,
+        family.feature_transformation,
+        dict(family.default_hyperparameters),
+        family.hpo_ranges,
+        dict(family.default_feature_transformation_parameters),
+        use_case=use_case,
+    )
+
+
+_FAMILY = {r.arn: r for r in _CATALOGUE}
+_WATCH, _VIEW, _PURCHASE = "Watch", "View", "Purchase"
+_CATALOGUE += [
+    _domain_recipe(
+        "aws-vod-top-picks",
+        _FAMILY[UP_V2_ARN],
+        "Top picks for you: personalized video recommendations; videos the user watched are left out.",
+        UseCase(VIDEO_ON_DEMAND, None, False, "required", _WATCH, exploration=True),
+    ),
+    _domain_recipe(
+        "aws-vod-trending-now",
+        _FAMILY[TRENDING_ARN],
+        "Trending now: the videos whose interactions rise fastest.",
+        UseCase(VIDEO_ON_DEMAND, None, False, "optional"),
+    ),
+    _domain_recipe(
+        "aws-vod-most-popular",
+        _FAMILY[POPULARITY_ARN],
+        "Most popular: the videos watched most.",
+        UseCase(VIDEO_ON_DEMAND, _WATCH, True, "required"),
+    ),
+    _domain_recipe(
+        "aws-vod-more-like-x",
+        _FAMILY[SIMILAR_ITEMS_ARN],
+        "More like X: videos similar to a video (co-interactions and item metadata); watched ones left out.",
+        UseCase(VIDEO_ON_DEMAND, None, False, "required", _WATCH, ("INTERACTIONS", "ITEMS")),
+    ),
+    _domain_recipe(
+        "aws-vod-because-you-watched-x",
+        _FAMILY[SIMS_ARN],
+        "Because you watched X: videos other viewers of a video also watched; watched ones left out.",
+        UseCase(VIDEO_ON_DEMAND, _WATCH, True, "required", _WATCH),
+    ),
+    _domain_recipe(
+        "aws-ecomm-recommended-for-you",
+        _FAMILY[UP_V2_ARN],
+        "Recommended for you: personalized product recommendations; purchased items are left out.",
+        UseCase(ECOMMERCE, _VIEW, False, "required", _PURCHASE, exploration=True),
+    ),
+    _domain_recipe(
+        "aws-ecomm-popular-items-by-views",
+        _FAMILY[POPULARITY_ARN],
+        "Most viewed: the items viewed most.",
+        UseCase(ECOMMERCE, _VIEW, True, "required"),
+    ),
+    _domain_recipe(
+        "aws-ecomm-popular-items-by-purchases",
+        _FAMILY[POPULARITY_ARN],
+        "Best sellers: the items purchased most.",
+        UseCase(ECOMMERCE, _PURCHASE, True, "required"),
+    ),
+    _domain_recipe(
+        "aws-ecomm-frequently-bought-together",
+        _FAMILY[SIMS_ARN],
+        "Frequently bought together: items purchased with an item by the same customers.",
+        UseCase(ECOMMERCE, _PURCHASE, True, "optional"),
+    ),
+    _domain_recipe(
+        "aws-ecomm-customers-who-viewed-x-also-viewed",
+        _FAMILY[SIMS_ARN],
+        "Customers who viewed X also viewed: items viewed with an item; purchased ones left out.",
+        UseCase(ECOMMERCE, _VIEW, False, "required", _PURCHASE),
     ),
 ]
 
