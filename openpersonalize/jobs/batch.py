@@ -2,7 +2,8 @@
 
 Input and output are streamed a block of lines at a time, so memory stays bounded whatever the
 input size; a line that cannot be answered yields an error line and the job goes on. A large
-input is answered on worker processes (one per CPU), output still in input order.
+input is answered on the installed executor's workers (``jobs/executors.py``: this node's processes,
+one per CPU, or Ray tasks), output still in input order.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, islice
@@ -19,7 +21,8 @@ import orjson
 from botocore.response import StreamingBody
 
 from .. import nesting
-from .process_pool import OrderedPool, default_processes
+from .executors import installed
+from .process_pool import default_processes
 
 # a batch input: a local file opened for binary reading, or an S3 object's body
 InputStream = IO[bytes] | StreamingBody
@@ -188,8 +191,8 @@ def stream_jsonl_blocks(
 ) -> BatchStats:
     """Answer every non-blank line of ``stream``, ``handle`` taking a block of lines at once; output in order.
 
-    With ``workers``, an input of at least ``POOL_MIN_BLOCKS`` blocks is answered on worker
-    processes, each with its own handler, at most two blocks per worker in flight; a smaller
+    With ``workers``, an input of at least ``POOL_MIN_BLOCKS`` blocks is answered on the installed
+    executor's workers, each with its own handler, a bounded number of blocks in flight; a smaller
     one is answered here with ``handle``.
     """
     stats = BatchStats()
@@ -210,7 +213,7 @@ def stream_jsonl_blocks(
         drain(answer_block(block, handle) for block in blocks)
     else:
         kwargs = {"factory": workers.factory, "kwargs": workers.kwargs}
-        with OrderedPool(_worker_answerer, kwargs, workers.processes) as pool:
-            drain(pool.imap(blocks))
+        with closing(installed().ordered_map(_worker_answerer, kwargs, blocks, workers.processes)) as answered:
+            drain(answered)
     stats.seconds = time.perf_counter() - start
     return stats

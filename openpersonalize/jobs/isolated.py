@@ -1,48 +1,19 @@
-"""Run CPU-heavy job work (training, batch scoring) in a child process.
+"""Run one CPU-heavy job step (training) away from the server's own threads, on the installed executor.
 
-The API process keeps its GIL for requests, the child's memory is returned to the
-OS when it ends, a crash there becomes a job failure instead of a server crash,
-and a stop request terminates the child at once. The child never outlives the job: it dies with
-its parent (even a SIGKILLed one) and is killed and reaped whenever ``run_isolated`` returns.
+The local executor runs it in a child process of this server (``jobs/child.py``); the Ray executor
+as a task on the cluster (``jobs/ray_executor.py``). Either way the result, a failure
+(``JobError``, with the step's own message) and a stop (``JobStopped``) look the same to the caller.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import traceback
 from collections.abc import Callable
 from typing import Any
 
-from . import processes
+from .child import JobError, JobStopped
+from .executors import installed
 
-
-class JobStopped(Exception):
-    """The job was asked to stop and its child process was terminated."""
-
-
-class JobError(Exception):
-    """The child raised; ``message`` is what it said (user-facing), ``trace`` the traceback."""
-
-    def __init__(self, message: str, trace: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.trace = trace
-
-
-def _child(conn: Any, fn: Callable[..., Any], kwargs: dict[str, Any], parent_pid: int) -> None:
-    processes.die_with_parent(parent_pid)
-
-    def progress(fraction: float) -> None:
-        conn.send(("progress", float(fraction)))
-
-    try:
-        result = fn(progress=progress, **kwargs)
-        conn.send(("done", result))
-    except BaseException as exc:  # report everything, including MemoryError
-        conn.send(("error", (f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc), traceback.format_exc())))
-    finally:
-        conn.close()
+__all__ = ["JobError", "JobStopped", "run_isolated"]
 
 
 def run_isolated(
@@ -52,30 +23,5 @@ def run_isolated(
     on_progress: Callable[[float], None] = lambda _: None,
     poll_seconds: float = 1.0,
 ) -> Any:
-    """Call ``fn(progress=..., **kwargs)`` in a spawned process and return its (picklable) result."""
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, fn, kwargs, os.getpid()), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        while True:
-            if parent.poll(poll_seconds):
-                try:
-                    kind, value = parent.recv()
-                except EOFError:
-                    proc.join()
-                    raise JobError(f"The training process died (exit code {proc.exitcode})", "") from None
-                if kind == "progress":
-                    on_progress(value)
-                elif kind == "done":
-                    return value
-                else:
-                    raise JobError(*value)
-            elif not proc.is_alive():
-                raise JobError(f"The training process died (exit code {proc.exitcode})", "")
-            if should_stop():
-                raise JobStopped()
-    finally:
-        processes.stop(proc)
-        parent.close()
+    """Call ``fn(progress=..., **kwargs)`` on the installed executor and return its (picklable) result."""
+    return installed().call(fn, kwargs, should_stop, on_progress, poll_seconds)

@@ -1,0 +1,175 @@
+"""The Ray executor (``serve --executor ray`` or ``ray://HOST:PORT``): job steps as tasks on a Ray cluster.
+
+A step (``call``) is one task; a map (``ordered_map``, batch blocks) is one task per item, at most
+two per cluster CPU in flight, results taken in input order. Each worker process builds the map's
+state once (``setup(**kwargs)``, e.g. a memory-mapped model) and keeps it for the map's later items.
+Tasks read their inputs and write their outputs themselves (dataset snapshots, models, batch
+blocks travel as paths, object-store keys or task arguments), never through the server.
+
+A worker that dies is retried by Ray (``STEP_RETRIES``/``ITEM_RETRIES`` times); after that, or
+when the step itself raises, the caller gets the same errors as from the local executor
+(``JobError``, ``WorkerError``) with the reason, so the job ends CREATE FAILED and never stays
+IN_PROGRESS; a batch output is committed only after its last block came back. The tasks are
+owned by this server process: when it dies, Ray ends them.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayError, TaskCancelledError
+
+from ..blas import single_threaded_blas
+from .child import JobError, JobStopped
+from .process_pool import WorkerError
+
+log = logging.getLogger(__name__)
+
+CONNECT_SECONDS = 5.0
+STEP_RETRIES = 1  # a training step that lost its worker starts over once (it rewrites its scratch output)
+ITEM_RETRIES = 3  # a batch block is a pure function of its lines: retry it freely
+DEPTH = 2  # items in flight per cluster CPU
+BUILT_KEEP = 4  # map states a worker process keeps (most recent first)
+
+_built: dict[str, Callable[[Any], Any]] = {}  # in a worker process: map token -> its built answerer
+
+
+def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
+    """``("ok", result)`` or ``("error", (message, traceback))``: a step's own failure is an answer, not a retry."""
+    try:
+        return "ok", fn()
+    except Exception as exc:
+        return "error", (str(exc) or type(exc).__name__, traceback.format_exc())
+
+
+@ray.remote(num_cpus=1)
+def _run_step(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[str, Any]:
+    return _outcome(lambda: fn(progress=lambda _fraction: None, **kwargs))
+
+
+@ray.remote(num_cpus=1)
+def _answer_item(token: str, spec: tuple[Callable[..., Callable[[Any], Any]], dict[str, Any]], item: Any) -> Any:
+    def answer() -> Any:
+        fn = _built.get(token)
+        if fn is None:
+            setup, kwargs = spec
+            fn = setup(**kwargs)
+            single_threaded_blas()
+            _built[token] = fn
+            while len(_built) > BUILT_KEEP:
+                del _built[next(iter(_built))]
+        return fn(item)
+
+    return _outcome(answer)
+
+
+def _reachable(address: str) -> None:
+    """Raise ConnectionError unless ``address`` (``[ray://]HOST:PORT``) accepts a TCP connection now.
+
+    ``ray.init`` on an address nobody answers retries for minutes; a server must say so at once.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConnectionError(f"Ray address {address!r} is not HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
+
+
+class RayExecutor:
+    """Job steps as tasks of the Ray cluster this process joined."""
+
+    name = "ray"
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    @classmethod
+    def join(cls, address: str) -> RayExecutor:
+        """Join the cluster at ``address`` (``HOST:PORT`` of its head, ``ray://HOST:PORT``, or ``auto``).
+
+        Raises ConnectionError, its message one line naming the address, when that fails.
+        """
+        if address != "auto":
+            _reachable(address)
+        try:
+            ray.init(
+                address=address,
+                namespace="openpersonalize",
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                ignore_reinit_error=True,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConnectionError(f"cannot join the Ray cluster at {address}: {reason}") from None
+        return cls(address)
+
+    def call(
+        self,
+        fn: Callable[..., Any],
+        kwargs: dict[str, Any],
+        should_stop: Callable[[], bool],
+        on_progress: Callable[[float], None],
+        poll_seconds: float,
+    ) -> Any:
+        ref = _run_step.options(max_retries=STEP_RETRIES, retry_exceptions=False).remote(fn, kwargs)
+        try:
+            while True:
+                try:
+                    kind, value = ray.get(ref, timeout=poll_seconds)
+                except GetTimeoutError:
+                    if should_stop():
+                        raise JobStopped() from None
+                    continue
+                except RayError as exc:
+                    raise JobError(f"The Ray task running the job failed: {_first_line(exc)}", str(exc)) from None
+                if kind == "error":
+                    raise JobError(*value)
+                return value
+        finally:
+            ray.cancel(ref, force=True)  # a no-op once it finished; ends it on stop or error
+
+    def ordered_map(
+        self, setup: Callable[..., Callable[[Any], Any]], kwargs: dict[str, Any], items: Iterable[Any], workers: int
+    ) -> Generator[Any, None, None]:
+        token = uuid.uuid4().hex
+        spec = ray.put((setup, kwargs))
+        limit = DEPTH * max(1, int(ray.cluster_resources().get("CPU", 1)))
+        task = _answer_item.options(max_retries=ITEM_RETRIES, retry_exceptions=False)
+        pending: deque[Any] = deque()
+        try:
+            for item in items:
+                if len(pending) >= limit:
+                    yield _item_result(pending.popleft())
+                pending.append(task.remote(token, spec, item))
+            while pending:
+                yield _item_result(pending.popleft())
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+
+def _item_result(ref: Any) -> Any:
+    try:
+        kind, value = ray.get(ref)
+    except TaskCancelledError:
+        raise WorkerError("A Ray task answering the job was cancelled.") from None
+    except RayError as exc:
+        raise WorkerError(f"A Ray worker answering the job failed: {_first_line(exc)}", str(exc)) from None
+    if kind == "error":
+        raise WorkerError(*value)
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
