@@ -12,7 +12,8 @@ import uvicorn
 from rich.console import Console
 
 from .api.transport import DEFAULT_READ_TIMEOUT, uvicorn_options
-from .server import CONFIG_ENV, ServerConfig, load_credentials
+from .node import StartupError, start_node
+from .server import CONFIG_ENV, ServerConfig, load_credentials, node_objects
 
 app = typer.Typer(
     help="Self-hosted recommendation engine that speaks the Amazon Personalize API.", no_args_is_help=True
@@ -32,6 +33,13 @@ def serve(
     data_dir: Annotated[Path, typer.Option(help="Where metadata, datasets and models live.")] = Path("./data"),
     database_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data dir), e.g. postgresql+psycopg://…")
+    ] = None,
+    object_store: Annotated[
+        str | None,
+        typer.Option(
+            help="Where snapshots and models live: s3://bucket/prefix (endpoint from OPENPERSONALIZE_S3_ENDPOINT_URL, "
+            "credentials from the AWS variables) or a directory (default: DATA_DIR/objects). Several nodes need s3://."
+        ),
     ] = None,
     allow_path: Annotated[
         list[Path] | None,
@@ -59,6 +67,7 @@ def serve(
     config = ServerConfig(
         data_dir=str(data_dir.resolve()),
         database_url=database_url,
+        object_store=object_store,
         account_id=account_id,
         allowed_paths=[str(p.resolve()) for p in allow_path or []],
         score_cache_mb=score_cache_mb,
@@ -68,17 +77,25 @@ def serve(
         console.print(f"Credentials for clients (aws_access_key_id / aws_secret_access_key): [bold]{cred_path}[/]")
     else:
         console.print("Credentials: from OPENPERSONALIZE_ACCESS_KEY_ID / OPENPERSONALIZE_SECRET_ACCESS_KEY")
+    try:
+        node = start_node(config.resolved_database_url(), node_objects(config), data_dir.resolve(), f"{host}:{port}")
+    except StartupError as exc:
+        typer.echo(f"openpersonalize serve: {exc}", err=True)
+        raise typer.Exit(1) from None
     console.print(f"Listening on http://{host}:{port} (endpoint_url for boto3)")
     os.environ[CONFIG_ENV] = config.to_env()
-    uvicorn.run(
-        "openpersonalize.server:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level.lower(),
-        **uvicorn_options(read_timeout),
-    )
+    try:
+        uvicorn.run(
+            "openpersonalize.server:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level.lower(),
+            **uvicorn_options(read_timeout),
+        )
+    finally:
+        node.leave()
 
 
 @app.command()

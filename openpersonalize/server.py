@@ -24,11 +24,13 @@ from .jobs.runner import JobRunner
 from .runtime.service import DEFAULT_SCORE_CACHE_BYTES, RuntimeService
 from .store.events import EventStore
 from .store.metadata import MetadataStore
+from .store.objects import ObjectStore, StoreLocation
 
 log = logging.getLogger(__name__)
 
 CONFIG_ENV = "OPENPERSONALIZE_SERVER_CONFIG"
 CREDENTIALS_FILE = "credentials.json"
+S3_ENDPOINT_ENV = "OPENPERSONALIZE_S3_ENDPOINT_URL"
 
 
 @dataclass
@@ -37,6 +39,7 @@ class ServerConfig:
 
     data_dir: str
     database_url: str | None = None
+    object_store: str | None = None  # s3://bucket/prefix or a local directory (default: DATA_DIR/objects)
     account_id: str = "000000000000"
     allowed_paths: list[str] = field(default_factory=list)
     job_workers: int = 2
@@ -74,13 +77,17 @@ def load_credentials(data_dir: Path) -> tuple[dict[str, str], Path | None]:
 
 
 def server_state_paths(config: ServerConfig) -> list[Path]:
-    """What jobs may never read or write: the data dir (credentials, snapshots, models) and a SQLite database.
+    """What jobs may never read or write: the data dir (credentials, snapshots, models), a local object store
+    and a SQLite database.
 
     The credentials file and the database (with its journal, WAL and shared-memory files, wherever it
     lives) are also named by themselves, so a job opening a hard link to one of them is recognised.
     """
     data_dir = Path(config.data_dir).resolve()
     paths = [data_dir, data_dir / CREDENTIALS_FILE]
+    location = StoreLocation(config.object_store or str(data_dir / "objects"))
+    if not location.remote:
+        paths.append(location.local_dir)
     url = make_url(config.resolved_database_url())
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         database = Path(url.database).resolve()
@@ -107,7 +114,8 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
         account_id=config.account_id,
         allowed_paths=allowed,
         denied_paths=server_state_paths(config),
-        s3_endpoint_url=os.environ.get("OPENPERSONALIZE_S3_ENDPOINT_URL"),
+        s3_endpoint_url=os.environ.get(S3_ENDPOINT_ENV),
+        object_store=config.object_store,
     )
     store = MetadataStore(config.resolved_database_url())
     control = Control(settings, store, EventStore(store))
@@ -134,6 +142,11 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
         inline_operations=runtime_ops.keys(),
         preshaped_operations=runtime_ops.keys(),
     )
+
+
+def node_objects(config: ServerConfig) -> ObjectStore:
+    """The object store ``config`` names, as the node's start checks open it."""
+    return ObjectStore.for_node(config.object_store, Path(config.data_dir).resolve(), os.environ.get(S3_ENDPOINT_ENV))
 
 
 def app_from_env() -> PersonalizeApp:

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class Settings:
     allowed_paths: list[Path] = field(default_factory=list)
     denied_paths: list[Path] = field(default_factory=list)  # the server's own state, even inside allowed_paths
     s3_endpoint_url: str | None = None
+    object_store: str | None = None  # --object-store: s3://bucket/prefix or a directory (default DATA_DIR/objects)
 
     @property
     def roots(self) -> Roots:
@@ -63,10 +65,11 @@ class Control:
     wake_jobs: Callable[[], None] = lambda: None
     forget_tracking_id: Callable[[str], None] = lambda _tracking_id: None
 
-    @property
+    @cached_property
     def objects(self) -> ObjectStore:
-        """Where dataset snapshots and models live."""
-        return ObjectStore(self.settings.data_dir / "objects")
+        """Where dataset snapshots and models live (``--object-store``)."""
+        settings = self.settings
+        return ObjectStore.for_node(settings.object_store, settings.data_dir, settings.s3_endpoint_url)
 
 
 @dataclass(frozen=True)

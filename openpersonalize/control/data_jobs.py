@@ -19,7 +19,7 @@ from ..data.csv_import import CsvSource, iter_snapshot_batches
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
-from ..store.objects import new_snapshot
+from ..store.objects import ObjectStoreError, new_snapshot
 from . import datasets, schemas
 from .base import ACTIVE, CREATE_FAILED, Call, Control
 from .kinds import (
@@ -249,11 +249,10 @@ def run_deletion(control: Control, arn: str) -> None:
             if result is None:
                 continue
             path, removed, kept = result
-            rel = control.objects.key(path)
-            store.update(dataset.arn, _snapshot=rel, _rows=kept, _snapshotId=uuid.uuid4().hex)
+            store.update(dataset.arn, _snapshot=control.objects.publish(path), _rows=kept, _snapshotId=uuid.uuid4().hex)
             deleted += removed
         deleted += _delete_live(control, group, users)
-    except (LocationError, InvalidInputException, OSError, pa.ArrowException) as exc:
+    except (LocationError, InvalidInputException, OSError, pa.ArrowException, ObjectStoreError) as exc:
         store.update(arn, status=FAILED, failureReason=getattr(exc, "message", None) or str(exc))
         return
     store.update(arn, status=COMPLETED, numDeleted=deleted)

@@ -16,8 +16,8 @@ UNSUPPORTED_TYPES = ("ACTIONS", "ACTION_INTERACTIONS")
 
 
 def snapshot_path(control: Control, res: Resource) -> Path | None:
-    """The dataset's current snapshot directory, or None before the first import."""
-    return control.objects.path(res.doc.get("_snapshot"))
+    """A local copy of the dataset's current snapshot (fetched from the store), or None before the first import."""
+    return control.objects.local_path(res.doc.get("_snapshot"))
 
 
 def _check_schema(call: Call, schema_arn: str, dataset_type: str, domain: str | None) -> None:

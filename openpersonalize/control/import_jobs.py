@@ -10,7 +10,7 @@ from ..data.csv_import import ImportFailure, import_csv
 from ..errors import InvalidInputException
 from ..jobs.leftovers import remove_leftovers
 from ..jobs.runner import JobHandler
-from ..store.objects import PARTIAL_SNAPSHOTS
+from ..store.objects import PARTIAL_SNAPSHOTS, ObjectStoreError
 from . import datasets, schemas
 from .base import ACTIVE, CREATE_FAILED, Call, Control
 from .kinds import DATASET, DATASET_IMPORT_JOB, queue_job
@@ -41,8 +41,8 @@ def run_import(control: Control, arn: str) -> None:
     if job is None or dataset is None:
         return
     schema_res = store.get(dataset.doc["schemaArn"])
-    previous = datasets.snapshot_path(control, dataset)
     try:
+        previous = datasets.snapshot_path(control, dataset)
         sources = csv_sources(
             job.doc["dataSource"]["dataLocation"],
             control.settings.roots,
@@ -56,12 +56,13 @@ def run_import(control: Control, arn: str) -> None:
             previous,
             job.doc["importMode"],
         )
-    except (ImportFailure, LocationError, InvalidInputException) as exc:
+        key = control.objects.publish(result.snapshot)
+    except (ImportFailure, LocationError, InvalidInputException, ObjectStoreError) as exc:
         store.update(arn, status=CREATE_FAILED, failureReason=str(exc))
         return
     store.update(
         dataset.arn,
-        _snapshot=control.objects.key(result.snapshot),
+        _snapshot=key,
         _rows=result.total_rows,
         _snapshotId=uuid.uuid4().hex,
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..recipes.registry import USER_PERSONALIZATION, get_recipe
 from ..runtime.resources import CampaignView, DatasetView, FilterView, GroupDatasets, VersionView
 from ..store.metadata import Resource
-from . import datasets
 from .base import ACTIVE, Control
 from .kinds import CAMPAIGN, DATASET, FILTER, SOLUTION_VERSION
 
@@ -47,7 +48,7 @@ class StoredResourceLookup:
             active=res.status == ACTIVE,
             group_arn=res.doc["datasetGroupArn"],
             recipe_type=recipe.recipe_type if recipe else USER_PERSONALIZATION,
-            model_dir=self.control.objects.path(model),
+            model_key=model,
         )
 
     def datasets(self, group_arn: str) -> GroupDatasets:
@@ -57,13 +58,16 @@ class StoredResourceLookup:
             res = by_type.get(kind)
             if res is None:
                 return None
-            return DatasetView(res.arn, datasets.snapshot_path(self.control, res), res.doc.get("_snapshotId"))
+            return DatasetView(res.arn, res.doc.get("_snapshot"), res.doc.get("_snapshotId"))
 
         return GroupDatasets(items=view("ITEMS"), users=view("USERS"))
 
     def filter(self, arn: str) -> FilterView | None:
         res = self._get(arn, FILTER.kind)
         return FilterView(res.arn, res.doc["datasetGroupArn"], res.doc["filterExpression"]) if res else None
+
+    def local_copy(self, key: str | None) -> Path | None:
+        return self.control.objects.local_path(key)
 
     def active_campaigns(self) -> list[CampaignView]:
         return [self._campaign_view(c) for c in self.control.store.list(CAMPAIGN.kind) if c.status == ACTIVE]

@@ -19,7 +19,7 @@ from ..jobs.runner import JobHandler, lease_lost
 from ..jobs.training import train_from_snapshots
 from ..recipes.registry import RecipeInfo
 from ..store.metadata import Resource
-from ..store.objects import PARTIAL_MODELS
+from ..store.objects import PARTIAL_MODELS, ObjectStoreError
 from . import datasets
 from .base import (
     ACTIVE,
@@ -230,13 +230,17 @@ def run_training(control: Control, arn: str, trained: VersionTrained) -> None:
     if not snapshots.get("INTERACTIONS"):
         store.update(arn, status=CREATE_FAILED, failureReason="The dataset group has no imported INTERACTIONS data.")
         return
-    scratch = control.objects.scratch_model_dir(arn, uuid.uuid4().hex[:8])
+    attempt = uuid.uuid4().hex[:8]
+    scratch = control.objects.scratch_model_dir(arn, attempt)
     scratch.mkdir(parents=True)
     try:
         result = _train_attempt(control, version, snapshots, scratch)
         if result is None:
             return
-        out = control.objects.publish_model(scratch / "model", arn)
+        model_key = control.objects.publish_model(scratch / "model", arn, attempt)
+    except ObjectStoreError as exc:
+        store.update(arn, status=CREATE_FAILED, only_if=(CREATE_IN_PROGRESS,), failureReason=str(exc))
+        return
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     finished = store.update(
@@ -244,7 +248,7 @@ def run_training(control: Control, arn: str, trained: VersionTrained) -> None:
         status=ACTIVE,
         only_if=(CREATE_IN_PROGRESS,),
         _metrics=result["metrics"],
-        _model=control.objects.key(out),
+        _model=model_key,
         tunedHPOParams={"algorithmHyperParameters": result["tuned_params"]},
         trainingHours=result["training_seconds"] / 3600.0,
     )
@@ -273,7 +277,7 @@ def _train_attempt(
         "perform_hpo": bool(version.doc.get("performHPO")),
         "hpo_config": config.get("hpoConfig"),
         "out_dir": str(scratch / "model"),
-        "previous_dir": str(control.objects.model_dir(previous)) if previous else None,
+        "previous_dir": str(_model_copy(control, previous)) if previous else None,
         "live_events": str(live_path) if live_path else None,
     }
 
@@ -293,6 +297,12 @@ def _train_attempt(
     return None if lease_lost() else result
 
 
+def _model_copy(control: Control, version_arn: str) -> Path | None:
+    """A local copy of a version's model (fetched from the store), None when it has none (deleted meanwhile)."""
+    version = control.store.get(version_arn)
+    return control.objects.local_path(version.doc.get("_model")) if version is not None else None
+
+
 def _write_live_events(control: Control, group: str, path: Path) -> Path | None:
     """Events received through PutEvents are interactions too: hand them to training as Parquet."""
     import pyarrow.parquet as pq
@@ -307,7 +317,7 @@ def _write_live_events(control: Control, group: str, path: Path) -> Path | None:
 def sweep_partial_models(control: Control, running: set[str], before: float) -> None:
     """Remove the scratch directories of killed training attempts, keeping those of ``running`` versions."""
     objects = control.objects
-    busy = {objects.model_dir(arn).name for arn in running}
+    busy = {objects.model_name(arn) for arn in running}
     remove_leftovers(objects.models_root.glob(PARTIAL_MODELS), lambda path: objects.scratch_owner(path) in busy, before)
 
 

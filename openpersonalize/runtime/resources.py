@@ -27,21 +27,21 @@ class CampaignView:
 
 @dataclass(frozen=True)
 class VersionView:
-    """A solution version: its dataset group, recipe type and (once ACTIVE) its model artifact."""
+    """A solution version: its dataset group, recipe type and (once ACTIVE) its model's object-store key."""
 
     arn: str
     active: bool
     group_arn: str
     recipe_type: str
-    model_dir: Path | None
+    model_key: str | None
 
 
 @dataclass(frozen=True)
 class DatasetView:
-    """An ITEMS or USERS dataset: its snapshot directory (None before the first import) and its id."""
+    """An ITEMS or USERS dataset: its snapshot's object-store key (None before the first import) and its id."""
 
     arn: str
-    snapshot: Path | None
+    snapshot_key: str | None
     snapshot_id: str | None
 
 
@@ -75,4 +75,11 @@ class ResourceLookup(Protocol):
 
     def active_campaigns(self) -> list[CampaignView]:
         """ACTIVE campaigns, newest first."""
+        ...
+
+    def local_copy(self, key: str | None) -> Path | None:
+        """A local directory holding a model or snapshot key (fetched from the object store on first use).
+
+        May download: call it only where loading is allowed (a cache's loader, never on the event loop).
+        """
         ...

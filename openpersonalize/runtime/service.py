@@ -109,8 +109,8 @@ class Target:
         return self.deployed.recipe_type
 
 
-def _users_table(snapshot: DatasetView) -> dict[str, dict[str, Any]]:
-    table = read_snapshot(snapshot.snapshot)
+def _users_table(resources: ResourceLookup, snapshot: DatasetView) -> dict[str, dict[str, Any]]:
+    table = read_snapshot(resources.local_copy(snapshot.snapshot_key))
     if table is None:
         return {}
     return {str(row.pop("USER_ID")): row for row in table.to_pylist()}
@@ -346,10 +346,10 @@ class RuntimeService:
 
         def load() -> Model:
             version = self.resources.version(version_arn)
-            if version is None or not version.active or version.model_dir is None:
+            if version is None or not version.active or version.model_key is None:
                 raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
             log.info("loading the model of %s in thread %s", version_arn, threading.current_thread().name)
-            model = load_model(version.model_dir)
+            model = load_model(self.resources.local_copy(version.model_key))
             if len(model.user_ids):  # every kernel best_items uses runs in score_user too
                 model.score_user(model.training_history(str(model.user_ids[0])))
             IdIndex(["0"], {"0": 0}).positions(["0"])
@@ -415,12 +415,13 @@ class RuntimeService:
             items_table = None
             if items:
                 records = [{"ITEM_ID": r["id"], **r["properties"]} for r in live.records(items.arn)]
-                items_table = upsert_rows(read_snapshot(items.snapshot), records, "ITEM_ID")
+                snapshot = read_snapshot(self.resources.local_copy(items.snapshot_key))
+                items_table = upsert_rows(snapshot, records, "ITEM_ID")
             return Deployed(
                 model,
                 version.recipe_type,
                 items_table,
-                _users_table(users) if users else {},
+                _users_table(self.resources, users) if users else {},
                 (lambda user_id: live.record(users.arn, user_id)) if users else None,
             )
 

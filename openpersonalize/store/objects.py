@@ -1,21 +1,45 @@
-"""Where every artifact lives: dataset snapshots and solution versions' models, under one root.
+"""The object store: where every artifact lives (dataset snapshots and models), local or on S3.
 
-The control plane names artifacts by resource ARN and keeps a key (a path relative to the root)
-on the resource; only this module joins keys and ARNs into file-system paths, so a later object
-store backend replaces one class.
+``serve --object-store URL`` names it: a local directory (default ``DATA_DIR/objects``) or
+``s3://bucket/prefix`` on any S3-compatible endpoint (``OPENPERSONALIZE_S3_ENDPOINT_URL`` and
+the standard AWS credential variables), both through ``pyarrow.fs``. The control plane keeps a
+*key* on each resource (``datasets/<name>/snapshot-<token>``, ``models/<name>/<attempt>``); only
+this module turns keys and ARNs into paths.
+
+Artifacts are written whole on local disk and published once under a key that is never reused:
+a snapshot or model key names one immutable directory. Reading works on a local copy: for a
+local store the directory itself, for S3 a copy fetched once into this node's cache directory
+(``DATA_DIR/object-cache``), which is laid out like the store, so models are memory-mapped from
+local disk on every node. Work and scratch directories live under ``local_root`` (the store's
+own directory, or the cache), so a local publish is one rename.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+log = logging.getLogger(__name__)
 
 DATASETS = "datasets"
 MODELS = "models"
+CACHE_DIR = "object-cache"  # a remote store's local copies, inside the node's data dir
+FETCHING = ".fetching"  # downloads in progress, inside the cache; renamed into place when whole
 PARTIAL_SNAPSHOTS = "*/.snapshot-*.tmp"  # new_snapshot's work directories, in each dataset's directory
 PARTIAL_MODELS = ".*.tmp"  # training attempts' scratch directories, beside the models
+CONNECT_SECONDS = 5.0
+REQUEST_SECONDS = 60.0
+
+
+class ObjectStoreError(Exception):
+    """The object store cannot be used (unreachable endpoint, missing bucket, refused credentials)."""
 
 
 def new_snapshot(dataset_dir: Path) -> tuple[Path, Path, str]:
@@ -35,59 +59,192 @@ def _safe_name(arn: str) -> str:
     return arn.split(":", 5)[-1].replace("/", "__")
 
 
-class ObjectStore:
-    """The artifact root (``DATA_DIR/objects``) and the location of each artifact in it."""
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a store is: ``s3://bucket/prefix`` (with the endpoint) or a local directory."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    url: str
+    endpoint_url: str | None = None
 
     @property
+    def remote(self) -> bool:
+        return self.url.startswith("s3://")
+
+    @property
+    def local_dir(self) -> Path:
+        """The local store's directory (``file://`` URLs and plain paths)."""
+        return Path(urlparse(self.url).path if self.url.startswith("file://") else self.url).resolve()
+
+    def describe(self) -> str:
+        """The store as an error message names it."""
+        if self.remote:
+            return f"{self.url} (endpoint {self.endpoint_url or 'AWS default'})"
+        return str(self.local_dir)
+
+
+class ObjectStore:
+    """One artifact store: keys of snapshots and models, their publication, local copies and removal.
+
+    Picklable (it rebuilds its file system on first use), so a job worker on another machine opens
+    the same store from the same ``StoreLocation`` and a cache directory of its own.
+    """
+
+    def __init__(self, location: StoreLocation, cache_dir: Path) -> None:
+        self.location = location
+        self.local_root = cache_dir if location.remote else location.local_dir
+        self._fs: pafs.FileSystem | None = None
+        if location.remote:
+            bucket_prefix = location.url[len("s3://") :].strip("/")
+            if not bucket_prefix:
+                raise ObjectStoreError(f"object store {location.url}: no bucket named (s3://bucket/prefix)")
+            self._base = bucket_prefix
+
+    @classmethod
+    def for_node(cls, url: str | None, data_dir: Path, endpoint_url: str | None = None) -> ObjectStore:
+        """The store a node serves from: ``url``, or ``DATA_DIR/objects``; a remote one caches in the data dir."""
+        return cls(StoreLocation(url or str(data_dir / "objects"), endpoint_url), data_dir / CACHE_DIR)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_fs": None}
+
+    @property
+    def remote(self) -> bool:
+        """Whether artifacts live on S3 (several nodes can share them) rather than in a local directory."""
+        return self.location.remote
+
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        """The store's pyarrow file system; keys live under ``arrow_path(key)`` in it."""
+        if self._fs is None:
+            if self.remote:
+                self._fs = pafs.S3FileSystem(
+                    endpoint_override=self.location.endpoint_url,
+                    connect_timeout=CONNECT_SECONDS,
+                    request_timeout=REQUEST_SECONDS,
+                    retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3),
+                )
+            else:
+                self._fs = pafs.LocalFileSystem()
+        return self._fs
+
+    def arrow_path(self, key: str) -> str:
+        """A key's path in ``filesystem`` (``bucket/prefix/key`` on S3), e.g. for ``pyarrow.dataset``."""
+        return f"{self._base}/{key}" if self.remote else str(self.local_root / key)
+
+    def check(self) -> None:
+        """Raise ObjectStoreError (one line, naming the store) unless the store can be listed; make a local one."""
+        if not self.remote:
+            self.local_root.mkdir(parents=True, exist_ok=True)
+            return
+        bucket = self._base.split("/", 1)[0]
+        try:
+            info = self.filesystem.get_file_info(bucket)
+        except OSError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ObjectStoreError(f"cannot reach the object store {self.location.describe()}: {reason}") from None
+        if info.type != pafs.FileType.Directory:
+            raise ObjectStoreError(f"object store {self.location.describe()}: bucket {bucket} does not exist")
+
+    # -- where things are (local) --------------------------------------------------
+    @property
     def datasets_root(self) -> Path:
-        """The directory holding every dataset's snapshots."""
-        return self.root / DATASETS
+        """The local directory holding dataset snapshots (and import work directories)."""
+        return self.local_root / DATASETS
 
     @property
     def models_root(self) -> Path:
-        """The directory holding every solution version's model."""
-        return self.root / MODELS
+        """The local directory holding models (and training scratch directories)."""
+        return self.local_root / MODELS
 
     def dataset_dir(self, dataset_arn: str) -> Path:
-        """Where a dataset's immutable snapshots live."""
+        """Where a dataset's snapshots are written (``new_snapshot``) and copied to."""
         return self.datasets_root / _safe_name(dataset_arn)
 
-    def model_dir(self, version_arn: str) -> Path:
-        """Where a solution version's immutable model artifact lives."""
-        return self.models_root / _safe_name(version_arn)
-
     def scratch_model_dir(self, version_arn: str, attempt: str) -> Path:
-        """A training attempt's scratch directory, published to ``model_dir`` by one rename."""
-        out = self.model_dir(version_arn)
-        return out.parent / f".{out.name}.{attempt}.tmp"
+        """A training attempt's scratch directory; ``publish_model`` makes its model the version's."""
+        return self.models_root / f".{_safe_name(version_arn)}.{attempt}.tmp"
 
     @staticmethod
     def scratch_owner(scratch: Path) -> str:
-        """The model directory name a scratch directory (``scratch_model_dir``) was made for."""
+        """The model name a scratch directory (``scratch_model_dir``) was made for (see ``model_name``)."""
         return scratch.name[1:].rsplit(".", 2)[0]
 
-    def publish_model(self, model: Path, version_arn: str) -> Path:
-        """Make a finished model the version's artifact in one rename (replacing an unpublished earlier one)."""
-        out = self.model_dir(version_arn)
-        shutil.rmtree(out, ignore_errors=True)
-        os.rename(model, out)
-        return out
+    @staticmethod
+    def model_name(version_arn: str) -> str:
+        """The name a version's models and scratch directories carry."""
+        return _safe_name(version_arn)
 
+    # -- publishing ----------------------------------------------------------------
+    def publish(self, path: Path) -> str:
+        """Publish a finished directory lying at its final place under ``local_root``; its key.
+
+        Local store: it already is the artifact. S3: it is uploaded under the same key and stays as
+        this node's cached copy. Only the key's return makes it visible (the caller stores the key).
+        """
+        key = path.relative_to(self.local_root).as_posix()
+        if self.remote:
+            self._upload(path, key)
+        return key
+
+    def publish_model(self, model: Path, version_arn: str, attempt: str) -> str:
+        """Make a finished model (a local directory) the attempt's immutable model; its key."""
+        out = self.models_root / _safe_name(version_arn) / attempt
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(model, out)
+        return self.publish(out)
+
+    def _upload(self, path: Path, key: str) -> None:
+        try:
+            pafs.copy_files(str(path), self.arrow_path(key), pafs.LocalFileSystem(), self.filesystem, use_threads=True)
+        except OSError as exc:
+            raise ObjectStoreError(f"object store {self.location.describe()}: uploading {key} failed: {exc}") from exc
+
+    # -- reading -------------------------------------------------------------------
+    def local_path(self, key: str | None) -> Path | None:
+        """A local copy of a stored key (None for no key): the directory itself, or one fetched into the cache.
+
+        Keys name immutable directories, so a cached copy is never stale. A fetch lands in a private
+        directory and is renamed into place whole; concurrent fetches of one key keep the first.
+        """
+        if not key:
+            return None
+        path = self.local_root / key
+        if not self.remote or path.exists():
+            return path
+        temp = self.local_root / FETCHING / uuid.uuid4().hex
+        temp.mkdir(parents=True)
+        try:
+            if self.filesystem.get_file_info(self.arrow_path(key)).type != pafs.FileType.Directory:
+                raise ObjectStoreError(f"object store {self.location.describe()}: {key} does not exist")
+            pafs.copy_files(self.arrow_path(key), str(temp), self.filesystem, pafs.LocalFileSystem(), use_threads=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(temp, path)
+            except OSError:  # another thread or process fetched it first
+                if not path.exists():
+                    raise
+        except OSError as exc:
+            raise ObjectStoreError(f"object store {self.location.describe()}: fetching {key} failed: {exc}") from exc
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+        return path
+
+    # -- removal -------------------------------------------------------------------
     def remove_model(self, version_arn: str) -> None:
-        """Forget a solution version's model (deleted or stopped)."""
-        shutil.rmtree(self.model_dir(version_arn), ignore_errors=True)
+        """Forget every model of a solution version (deleted or stopped), here and in the store."""
+        self._remove(f"{MODELS}/{_safe_name(version_arn)}")
 
     def remove_dataset(self, dataset_arn: str) -> None:
-        """Forget every snapshot of a deleted dataset."""
-        shutil.rmtree(self.dataset_dir(dataset_arn), ignore_errors=True)
+        """Forget every snapshot of a deleted dataset, here and in the store."""
+        self._remove(f"{DATASETS}/{_safe_name(dataset_arn)}")
 
-    def path(self, key: str | None) -> Path | None:
-        """The path of a stored key (as kept on a resource), or None for no key."""
-        return self.root / key if key else None
-
-    def key(self, path: Path) -> str:
-        """The key a path under the root is kept as on its resource."""
-        return path.relative_to(self.root).as_posix()
+    def _remove(self, prefix: str) -> None:
+        """Remove a prefix; a failure is logged, not raised: the resource is gone, its leftovers break nothing."""
+        shutil.rmtree(self.local_root / prefix, ignore_errors=True)
+        if self.remote:
+            try:
+                self.filesystem.delete_dir(self.arrow_path(prefix))
+            except FileNotFoundError:
+                pass
+            except OSError:
+                log.warning("object store %s: removing %s failed", self.location.describe(), prefix, exc_info=True)

@@ -1,0 +1,150 @@
+"""One ``openpersonalize serve`` as a node of a deployment: start checks, registration, heartbeat.
+
+At start a node checks that it reaches its database and its object store (one line naming the
+one it cannot reach), then registers in the node registry (``store/nodes.py``) every node of the
+deployment shares. Several live nodes must serve from the same shared state: a SQLite database,
+a local object store, or another object store than the live nodes' is refused with one line.
+A node beats every ``BEAT_SECONDS``; a row is live while its beat is younger than
+``STALE_SECONDS`` and, on this host, while its process runs (a SIGKILLed node on this host is
+known dead at once).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from .jobs import processes
+from .store.metadata import MetadataStore
+from .store.nodes import NodeRow, NodeTable
+from .store.objects import ObjectStore, ObjectStoreError
+
+log = logging.getLogger(__name__)
+
+BEAT_SECONDS = 5.0
+STALE_SECONDS = 30.0
+CONNECT_SECONDS = 5
+
+
+class StartupError(Exception):
+    """The node cannot start; the message is one line naming what is wrong."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_database(url: str) -> MetadataStore:
+    """The metadata store at ``url``, or StartupError naming the database (password hidden) and the reason."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        if make_url(url).get_backend_name() != "sqlite":  # fail fast instead of the driver's long default
+            probe = sa.create_engine(url, connect_args={"connect_timeout": CONNECT_SECONDS})
+            try:
+                with probe.connect():
+                    pass
+            finally:
+                probe.dispose()
+        return MetadataStore(url)
+    except sa.exc.SQLAlchemyError as exc:
+        raise StartupError(f"cannot reach the database {shown}: {_first_line(exc)}") from None
+
+
+class Node:
+    """This process's row in the registry and the thread that keeps it fresh."""
+
+    def __init__(self, table: NodeTable, row: NodeRow) -> None:
+        self.table = table
+        self.row = row
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="node-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Beat from now on, and leave the registry on SIGTERM too (uvicorn re-raises it once it has stopped)."""
+        self._thread.start()
+        signal.signal(signal.SIGTERM, self._leave_then_die)
+
+    def _leave_then_die(self, signum: int, _frame: object) -> None:
+        self.leave()
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    def leave(self) -> None:
+        """Stop beating and remove the row (a clean shutdown; a killed node's row goes stale instead)."""
+        self._stop.set()
+        try:
+            self.table.remove([self.row.id])
+        except sa.exc.SQLAlchemyError:
+            log.warning("could not remove node %s from the registry", self.row.id, exc_info=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(BEAT_SECONDS):
+            try:
+                if not self.table.beat(self.row.id):  # removed as dead during a long pause: register again
+                    self.table.register(self.row)
+            except sa.exc.SQLAlchemyError:
+                log.warning("node heartbeat failed", exc_info=True)
+
+
+def _live(row: NodeRow, now: float) -> bool:
+    if row.heartbeat < now - STALE_SECONDS:
+        return False
+    return row.host != socket.gethostname() or processes.alive(row.pid, row.start_token)
+
+
+def _refusal(store: MetadataStore, objects: ObjectStore, other: NodeRow, now: float) -> str | None:
+    """Why this node may not run beside ``other`` (None: it may)."""
+    seen = f"node {other.address} (host {other.host}, pid {other.pid}, beat {now - other.heartbeat:.0f} s ago)"
+    several = "several nodes need --database-url postgresql+psycopg://… and --object-store s3://bucket/prefix"
+    if store.engine.dialect.name == "sqlite":
+        return f"{seen} already serves from this SQLite database; {several}"
+    if not objects.remote:
+        return f"{seen} is live and this node's object store {objects.location.describe()} is local; {several}"
+    if other.object_store != objects.location.url:
+        return f"{seen} serves from object store {other.object_store}, this node from {objects.location.url}"
+    return None
+
+
+def start_node(database_url: str, objects: ObjectStore, data_dir: Path, address: str) -> Node:
+    """Check the database and the object store, join the registry and start the heartbeat; StartupError if not."""
+    data_dir.mkdir(parents=True, exist_ok=True)  # a SQLite database lies there by default
+    store = open_database(database_url)
+    try:
+        objects.check()
+    except ObjectStoreError as exc:
+        raise StartupError(str(exc)) from None
+    table = NodeTable(store)
+    pid = os.getpid()
+    now = time.time()
+    row = NodeRow(
+        id=uuid.uuid4().hex,
+        host=socket.gethostname(),
+        pid=pid,
+        start_token=processes.start_token(pid),
+        address=address,
+        data_dir=str(data_dir),
+        object_store=objects.location.url,
+        started=now,
+        heartbeat=now,
+    )
+    table.register(row)  # registered before looking, so of two nodes starting at once neither misses the other
+    others = [r for r in table.rows() if r.id != row.id]
+    table.remove([r.id for r in others if not _live(r, now)])
+    for other in others:
+        why = _live(other, now) and _refusal(store, objects, other, now)
+        if why:
+            table.remove([row.id])
+            raise StartupError(f"refusing to start: {why}")
+    node = Node(table, row)
+    node.start()
+    return node
