@@ -60,6 +60,9 @@ def serve(
             "plus a second per 64 KiB. A request that misses it loses its connection."
         ),
     ] = DEFAULT_READ_TIMEOUT,
+    metrics_interval: Annotated[
+        float, typer.Option(help="Seconds between metric attribution reports of new events (see docs/architecture.md).")
+    ] = ServerConfig.metrics_interval,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
 ) -> None:
     """Run the server (control plane, runtime and events APIs on one port)."""
@@ -71,6 +74,7 @@ def serve(
         account_id=account_id,
         allowed_paths=[str(p.resolve()) for p in allow_path or []],
         score_cache_mb=score_cache_mb,
+        metrics_interval=metrics_interval,
     )
     _, cred_path = load_credentials(data_dir.resolve())
     if cred_path is not None:

@@ -16,6 +16,7 @@ from .api.app import PersonalizeApp
 from .api.events_routes import events_routes
 from .api.runtime_routes import runtime_routes
 from .blas import single_threaded_blas
+from .control.attribution_reports import DEFAULT_INTERVAL_SECONDS, MetricsClock
 from .control.base import Control, Settings
 from .control.live_data import LiveData
 from .control.operations import job_handlers
@@ -44,6 +45,7 @@ class ServerConfig:
     allowed_paths: list[str] = field(default_factory=list)
     job_workers: int = 2
     score_cache_mb: int = DEFAULT_SCORE_CACHE_BYTES >> 20
+    metrics_interval: float = DEFAULT_INTERVAL_SECONDS  # seconds between metric attribution publications
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'metadata.db'}"
@@ -122,15 +124,24 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     live = LiveData(control)
     control.forget_tracking_id = live.forget
     runtime = RuntimeService(
-        StoredResourceLookup(control), control.events, score_cache_bytes=max(0, config.score_cache_mb) << 20
+        StoredResourceLookup(control),
+        control.events,
+        score_cache_bytes=max(0, config.score_cache_mb) << 20,
+        sources=control.attribution,
     )
     runner = JobRunner(store, job_handlers(control, runtime), workers=config.job_workers)
     control.wake_jobs = runner.wake
+    clock = MetricsClock(control, config.metrics_interval)
     credentials, _ = load_credentials(data_dir)
 
     def startup() -> None:
         runner.start()
+        clock.start()
         threading.Thread(target=runtime.warm_campaigns, name="openpersonalize-warm", daemon=True).start()
+
+    def shutdown() -> None:
+        clock.stop()
+        runner.stop()
 
     runtime_ops = runtime_routes(runtime)
     return PersonalizeApp(
@@ -138,7 +149,7 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
         credentials,
         rest_handlers={**runtime_ops, **events_routes(live)},
         on_startup=startup,
-        on_shutdown=runner.stop,
+        on_shutdown=shutdown,
         inline_operations=runtime_ops.keys(),
         preshaped_operations=runtime_ops.keys(),
     )

@@ -19,6 +19,7 @@ from ..errors import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
+from ..store.attribution import AttributionStore
 from ..store.events import EventStore
 from ..store.local_files import Roots
 from ..store.metadata import AlreadyExists, InsertGuard, MetadataStore, ParentGone, Resource
@@ -70,6 +71,11 @@ class Control:
         """Where dataset snapshots and models live (``--object-store``)."""
         settings = self.settings
         return ObjectStore.for_node(settings.object_store, settings.data_dir, settings.s3_endpoint_url)
+
+    @cached_property
+    def attribution(self) -> AttributionStore:
+        """Metric attributions' marks and totals, and the sources of recommendationIds (one per process)."""
+        return AttributionStore(self.store)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..data.csv_import import ImportFailure, import_csv
 from ..errors import InvalidInputException
 from ..jobs.leftovers import remove_leftovers
 from ..jobs.runner import JobHandler
+from ..store.metadata import Resource
 from ..store.objects import PARTIAL_SNAPSHOTS, ObjectStoreError
 from . import datasets, schemas
 from .base import ACTIVE, CREATE_FAILED, Call, Control
@@ -17,6 +20,9 @@ from .kinds import DATASET, DATASET_IMPORT_JOB, queue_job
 from .locations import LocationError, csv_sources, s3_client, source_location
 
 log = logging.getLogger(__name__)
+
+# Told of each import's new snapshot before it becomes the dataset's: (job, dataset, snapshot, previous snapshot).
+Imported = Callable[[Control, Resource, Resource, Path, "Path | None"], None]
 
 
 def create_dataset_import_job(call: Call) -> dict[str, Any]:
@@ -30,7 +36,7 @@ def create_dataset_import_job(call: Call) -> dict[str, Any]:
     return {"datasetImportJobArn": queue_job(call, DATASET_IMPORT_JOB, dataset, members)}
 
 
-def run_import(control: Control, arn: str) -> None:
+def run_import(control: Control, arn: str, imported: Imported | None = None) -> None:
     """Run one import job to ACTIVE or CREATE FAILED; the dataset switches snapshots only on success.
 
     Metadata values the import stored as missing are logged and kept on the job record.
@@ -56,6 +62,8 @@ def run_import(control: Control, arn: str) -> None:
             previous,
             job.doc["importMode"],
         )
+        if imported is not None:
+            imported(control, job, dataset, result.snapshot, previous)
         key = control.objects.publish(result.snapshot)
     except (ImportFailure, LocationError, InvalidInputException, ObjectStoreError) as exc:
         store.update(arn, status=CREATE_FAILED, failureReason=str(exc))
@@ -96,10 +104,10 @@ def sweep_partial_snapshots(control: Control, running: set[str], before: float) 
     remove_leftovers(control.objects.datasets_root.glob(PARTIAL_SNAPSHOTS), lambda path: path.parent in busy, before)
 
 
-def job_handlers(control: Control) -> dict[str, JobHandler]:
+def job_handlers(control: Control, imported: Imported | None = None) -> dict[str, JobHandler]:
     return {
         DATASET_IMPORT_JOB.kind: JobHandler(
-            lambda arn: run_import(control, arn),
+            lambda arn: run_import(control, arn, imported),
             lambda arn, why: DATASET_IMPORT_JOB.fail(control, arn, why),
             lambda running, before: sweep_partial_snapshots(control, running, before),
         )

@@ -178,6 +178,15 @@ FILTER = ResourceKind(
     READY,
     Deletion(guarded=False),
 )
+METRIC_ATTRIBUTION = _kind(
+    "metric-attribution",
+    "MetricAttribution",
+    "Metric attribution",
+    ("datasetGroupArn", DATASET_GROUP.kind),
+    LIFECYCLE,
+    Deletion(guarded=False),
+    list_fields=("name", "metricAttributionArn", "status", "creationDateTime", "lastUpdatedDateTime", "failureReason"),
+)
 EVENT_TRACKER = _kind(
     "event-tracker",
     "EventTracker",
@@ -200,6 +209,7 @@ KINDS: dict[str, ResourceKind] = {
         SOLUTION_VERSION,
         CAMPAIGN,
         FILTER,
+        METRIC_ATTRIBUTION,
         EVENT_TRACKER,
         BATCH_INFERENCE_JOB,
         BATCH_SEGMENT_JOB,

@@ -19,18 +19,21 @@ from . import (
     event_trackers,
     filter_resources,
     import_jobs,
+    metric_attributions,
     recipe_catalogue,
     schemas,
     solutions,
     tagging,
 )
+from .attribution_reports import report_import
 from .base import Control, Operation
-from .kinds import DATASET, EVENT_TRACKER, SOLUTION, AfterDelete, generic_operations
+from .kinds import DATASET, EVENT_TRACKER, METRIC_ATTRIBUTION, SOLUTION, AfterDelete, generic_operations
 
 AFTER_DELETE: dict[str, AfterDelete] = {
     DATASET.kind: datasets.forget_data,
     SOLUTION.kind: solutions.remove_models,
     EVENT_TRACKER.kind: event_trackers.forget_tracker,
+    METRIC_ATTRIBUTION.kind: metric_attributions.forget_totals,
 }
 
 OPERATIONS: dict[str, Operation] = {
@@ -47,6 +50,7 @@ OPERATIONS: dict[str, Operation] = {
     **batch_jobs.OPERATIONS,
     **data_jobs.OPERATIONS,
     **event_trackers.OPERATIONS,
+    **metric_attributions.OPERATIONS,
 }
 
 
@@ -55,7 +59,8 @@ def job_handlers(control: Control, runtime: RuntimeService) -> dict[str, JobHand
     return {
         **batch_jobs.job_handlers(control, runtime),
         **data_jobs.job_handlers(control),
-        **import_jobs.job_handlers(control),
+        **import_jobs.job_handlers(control, report_import),
+        **metric_attributions.job_handlers(control),
         **solutions.job_handlers(control, campaigns.sync_to_version),
         **campaigns.job_handlers(control, runtime.load_model),
     }

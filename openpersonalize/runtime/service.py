@@ -9,10 +9,12 @@ into the training history, scores, filters and ranks. Batch jobs score through t
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -57,6 +59,9 @@ MAX_LIVE_EVENTS = 500
 # lists (tens of MB for a large catalogue), so fewer of those stay.
 MODEL_CACHE_SIZE = 64
 DEPLOYED_CACHE_SIZE = 32
+# RID-<source key>-<64 random bits>, 37 characters (PutEvents takes at most 40): it names the campaign or
+# recommender that answered.
+RECOMMENDATION_ID = re.compile(r"RID-([0-9a-f]{16})-[0-9a-f]{16}")
 
 V = TypeVar("V")
 
@@ -136,18 +141,37 @@ def _context(campaign: CampaignView, context: Mapping[str, str]) -> dict[str, An
     return out
 
 
-def _recommendation_id() -> str:
-    return f"RID-{uuid.uuid4()}"
+class RecommendationSources(Protocol):
+    """Where a recommendationId's source is remembered (``store.attribution.AttributionStore`` implements it)."""
+
+    def remember_source(self, key: str, source_arn: str) -> None: ...
+
+
+def source_key(source_arn: str) -> str:
+    """The key a campaign's or recommender's recommendationIds carry: 16 hex digits of the ARN's SHA-256."""
+    return hashlib.sha256(source_arn.encode()).hexdigest()[:16]
+
+
+def recommendation_key(recommendation_id: str) -> str | None:
+    """The source key inside a recommendationId this server gave (None for any other string)."""
+    found = RECOMMENDATION_ID.fullmatch(recommendation_id)
+    return found.group(1) if found else None
 
 
 class RuntimeService:
     """Serves the runtime API from deployed models; one per server process."""
 
     def __init__(
-        self, resources: ResourceLookup, live: LiveReads, score_cache_bytes: int = DEFAULT_SCORE_CACHE_BYTES
+        self,
+        resources: ResourceLookup,
+        live: LiveReads,
+        score_cache_bytes: int = DEFAULT_SCORE_CACHE_BYTES,
+        sources: RecommendationSources | None = None,
     ) -> None:
         self.resources = resources
         self.live = live
+        self.sources = sources
+        self._source_keys: LoadingCache[str] = LoadingCache(1024)  # ARNs whose key is remembered
         self.scores: ArrayCache[ScoredItems] = ArrayCache(score_cache_bytes)
         self._views: _Recent[Any] = _Recent()
         self._models: LoadingCache[Model] = LoadingCache(MODEL_CACHE_SIZE)
@@ -160,6 +184,7 @@ class RuntimeService:
     def recommend(self, request: RecommendRequest) -> Recommendations:
         """GetRecommendations: a user's or an item's best items from a campaign."""
         campaign, target = self._campaign(request.campaign_arn, request.recommender_arn)
+        recommendation_id = self.recommendation_id(request.recommender_arn or campaign.arn)
         deployed, kind = target.deployed, target.recipe_type
         k = request.num_results
         if not 1 <= k <= MAX_RESULTS:
@@ -187,11 +212,12 @@ class RuntimeService:
             RecommendedItem(item_ids[idx], score, promo, deployed.metadata(idx, columns) if columns else None)
             for idx, score, promo in ranked
         ]
-        return Recommendations(items, _recommendation_id())
+        return Recommendations(items, recommendation_id)
 
     def rank(self, request: RankRequest) -> Ranking:
         """GetPersonalizedRanking: the caller's items ordered for a user."""
         campaign, target = self._campaign(request.campaign_arn, None)
+        recommendation_id = self.recommendation_id(campaign.arn)
         deployed = target.deployed
         if deployed.recipe_type != PERSONALIZED_RANKING:
             raise InvalidInputException("GetPersonalizedRanking needs a campaign of a PERSONALIZED_RANKING recipe.")
@@ -217,13 +243,26 @@ class RuntimeService:
                 RankedItem(i, s, None if (idx := index.get(i)) is None else deployed.metadata(idx, columns))
                 for i, s in zip(ranked.item_ids, scores, strict=True)
             ]
-        return Ranking(items, _recommendation_id())
+        return Ranking(items, recommendation_id)
 
     def recommend_actions(self, request: ActionRecommendRequest) -> ActionRecommendations:
         """GetActionRecommendations: no campaign here serves actions (this server has no ACTIONS datasets)."""
         if request.campaign_arn:
             raise ResourceNotFoundException(f"campaignArn {request.campaign_arn} does not exist.")
         raise ResourceNotFoundException("No resource for GetActionRecommendations.")
+
+    def recommendation_id(self, source_arn: str) -> str:
+        """A new recommendationId naming ``source_arn``, whose key is remembered in SQL (once per process and
+        source, never on the event loop) so that any node can attribute events carrying it."""
+        sources = self.sources
+
+        def remember() -> str:
+            key = source_key(source_arn)
+            if sources is not None:
+                sources.remember_source(key, source_arn)
+            return key
+
+        return f"RID-{self._source_keys.get(source_arn, remember)}-{secrets.token_hex(8)}"
 
     # -- what requests and batch jobs share --------------------------------------
     def target(self, version_arn: str) -> Target:

@@ -274,6 +274,15 @@ class MetadataStore:
             conn.execute(jobs.delete().where(jobs.c.arn == arn))
             conn.execute(jobs.insert().values(arn=arn, kind=kind, attempts=0))
 
+    def enqueue_if_idle(self, arn: str, kind: str) -> bool:
+        """Queue a job for ``arn`` unless one is queued or running already; whether it was queued."""
+        try:
+            with self.transaction() as conn:
+                conn.execute(jobs.insert().values(arn=arn, kind=kind, attempts=0))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
     def claim_job(self, owner: str, stale_before: float) -> tuple[str, str, int] | None:
         """Atomically take one unowned (or abandoned) job; returns (arn, kind, attempts)."""
         with self.transaction() as conn:

@@ -1,0 +1,259 @@
+"""Metric attribution reports: live events counted into per-hour totals, and the CSV files written from them.
+
+When it runs: every ``MetricsClock`` interval (``serve --metrics-interval``, 60 s by default) each
+server process queues a publication job for every ACTIVE metric attribution whose dataset group
+has events it has not counted (or hours whose file is not written); the SQL job queue runs it on
+one node. A publication counts the new events in batches (``AttributionStore.advance``: totals and
+mark move in one transaction, so an event counts once however the job is interrupted), then
+rewrites the file of every hour whose totals changed:
+``<s3DataDestination.path>/AggregatedAttributionMetrics-PUT_EVENTS-<hour, YYYYmmddTHHMMSSZ>.csv``
+with Personalize's columns METRIC_NAME, EVENT_TYPE, VALUE, MATH_FUNCTION, EVENT_ATTRIBUTION_SOURCE,
+TIMESTAMP (the hour's start, epoch seconds). A file always holds the hour's complete totals.
+
+Imported interactions are Personalize's bulk data: an INTERACTIONS import job with
+``publishAttributionMetricsToS3`` writes one file of the rows it imported,
+``AggregatedAttributionMetrics-<FULL|INCREMENTAL>-<time>.csv``, when the group has an ACTIVE metric
+attribution with an output path; rows imported before the attribution existed are never reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from ..data.csv_import import read_snapshot
+from ..errors import InvalidInputException
+from ..store.attribution import Total, TotalKey
+from ..store.events import StoredEvent
+from ..store.local_files import LocationError
+from ..store.metadata import Resource
+from . import datasets
+from .attribution_metrics import Interaction, Metric, fold, loaded, sources_of
+from .base import ACTIVE, Control
+from .kinds import DATASET, METRIC_ATTRIBUTION
+from .locations import open_output, s3_client
+
+log = logging.getLogger(__name__)
+
+BATCH_EVENTS = 10_000
+COLUMNS = ("METRIC_NAME", "EVENT_TYPE", "VALUE", "MATH_FUNCTION", "EVENT_ATTRIBUTION_SOURCE", "TIMESTAMP")
+PREFIX = "AggregatedAttributionMetrics"
+DEFAULT_INTERVAL_SECONDS = 60.0
+
+
+def _stamp(epoch: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch))
+
+
+class ItemValues:
+    """Numeric columns of a dataset group's items (snapshot, then PutItems records), read on first use."""
+
+    def __init__(self, control: Control, group_arn: str) -> None:
+        self._control, self._group_arn = control, group_arn
+        self._rows: dict[str, dict[str, Any]] | None = None
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        found = self._control.store.children(self._group_arn, (DATASET.kind,))
+        dataset = next((d for d in found if d.doc.get("datasetType") == "ITEMS"), None)
+        if dataset is None:
+            return {}
+        table = read_snapshot(datasets.snapshot_path(self._control, dataset))
+        rows = {str(r.pop("ITEM_ID")): r for r in table.to_pylist()} if table is not None else {}
+        for record in self._control.events.records(dataset.arn):
+            rows.setdefault(record["id"], {}).update(record["properties"])
+        return rows
+
+    def value(self, item_id: str, column: str) -> float | None:
+        if self._rows is None:
+            self._rows = self._load()
+        value = self._rows.get(item_id, {}).get(column)
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _live(event: StoredEvent) -> Interaction:
+    return Interaction(
+        event.event_type,
+        event.item_id,
+        event.timestamp,
+        event.event_value,
+        event.properties or {},
+        event.recommendation_id,
+        event.attribution_source,
+    )
+
+
+def _csv(totals: Iterable[Total]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for t in totals:
+        writer.writerow((t.metric, t.event_type, repr(float(t.value)), t.function, t.source, t.hour))
+    return out.getvalue().encode()
+
+
+def _destination(attribution: Resource) -> str | None:
+    return ((attribution.doc.get("metricsOutputConfig") or {}).get("s3DataDestination") or {}).get("path")
+
+
+def _write(control: Control, location: str, name: str, body: bytes) -> None:
+    output = open_output(location, name, control.settings.roots, lambda: s3_client(control.settings.s3_endpoint_url))
+    try:
+        output.write(body)
+    except BaseException:
+        output.discard()
+        raise
+    output.commit()
+
+
+def _report_failure(control: Control, attribution: Resource, reason: str | None) -> None:
+    """Show (or clear) why the attribution's last report could not be written, as its failureReason."""
+    if attribution.doc.get("failureReason") != reason:
+        control.store.update(attribution.arn, failureReason=reason)
+
+
+def count_events(control: Control, attribution: Resource) -> None:
+    """Count the group's events past the attribution's mark into its totals, a batch per transaction."""
+    store, group = control.attribution, attribution.doc["datasetGroupArn"]
+    metrics = loaded(attribution.doc)
+    items = ItemValues(control, group)
+    while (mark := store.mark(attribution.arn)) is not None:
+        events = control.events.events_since(group, mark, limit=BATCH_EVENTS)
+        if not events:
+            return
+        interactions = [_live(e) for e in events]
+        totals = fold(metrics, interactions, sources_of(interactions, store.sources), items.value)
+        if not store.advance(attribution.arn, mark, events[-1].id, totals):
+            return  # another node counted them meanwhile
+
+
+def write_hours(control: Control, attribution: Resource) -> None:
+    """Rewrite the file of every hour whose totals changed (none without an output path)."""
+    store, arn = control.attribution, attribution.arn
+    location = _destination(attribution)
+    for hour, changes in sorted(store.dirty_hours(arn).items()):
+        if location is not None:
+            try:
+                _write(control, location, f"{PREFIX}-PUT_EVENTS-{_stamp(hour)}.csv", _csv(store.totals(arn, hour)))
+            except (LocationError, InvalidInputException) as exc:
+                _report_failure(control, attribution, f"Cannot write the metrics of {_stamp(hour)}: {exc}")
+                return
+        store.written(arn, hour, changes)
+    _report_failure(control, attribution, None)
+
+
+def publish(control: Control, arn: str) -> None:
+    """The publication job: a new attribution becomes ACTIVE; new events are counted and their hours written."""
+    attribution = control.store.get(arn)
+    if attribution is None or attribution.kind != METRIC_ATTRIBUTION.kind:
+        return
+    if METRIC_ATTRIBUTION.unfinished(attribution):
+        attribution = control.store.update(arn, status=ACTIVE, only_if=METRIC_ATTRIBUTION.status.unfinished)
+    if attribution is None or attribution.status != ACTIVE:
+        return
+    count_events(control, attribution)
+    write_hours(control, attribution)
+
+
+def has_work(control: Control, attribution: Resource) -> bool:
+    """Whether the attribution has events to count or hours to write."""
+    mark = control.attribution.mark(attribution.arn)
+    if mark is None:
+        return False
+    newest = control.events.max_event_id(attribution.doc["datasetGroupArn"])
+    return newest > mark or bool(control.attribution.dirty_hours(attribution.arn))
+
+
+class MetricsClock:
+    """Queues a publication job for each ACTIVE metric attribution with work, every ``interval`` seconds."""
+
+    def __init__(self, control: Control, interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
+        self.control, self.interval = control, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metric-attribution-clock", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def tick(self) -> None:
+        control = self.control
+        queued = False
+        for attribution in control.store.list(METRIC_ATTRIBUTION.kind):
+            if attribution.status == ACTIVE and has_work(control, attribution):
+                queued |= control.store.enqueue_if_idle(attribution.arn, METRIC_ATTRIBUTION.kind)
+        if queued:
+            control.wake_jobs()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:  # the database may be briefly unavailable; the next tick tries again
+                log.exception("queueing metric attribution reports failed")
+
+
+# -- bulk data: import jobs ------------------------------------------------------------------------
+def _imported_rows(snapshot: Path, previous: Path | None) -> list[Interaction]:
+    """The interactions an import added: the snapshot's files the previous snapshot did not have."""
+    before = {p.name for p in previous.glob("*.parquet")} if previous is not None else set()
+    rows: list[Interaction] = []
+    for path in sorted(snapshot.glob("*.parquet")):
+        if path.name in before:
+            continue
+        for r in pq.read_table(path).to_pylist():
+            rows.append(
+                Interaction(
+                    str(r.get("EVENT_TYPE") or ""),
+                    None if r.get("ITEM_ID") is None else str(r["ITEM_ID"]),
+                    float(r.get("TIMESTAMP") or 0),
+                    r.get("EVENT_VALUE"),
+                    r,
+                    r.get("RECOMMENDATION_ID"),
+                    r.get("EVENT_ATTRIBUTION_SOURCE"),
+                )
+            )
+    return rows
+
+
+def _group_attribution(control: Control, group_arn: str) -> Resource | None:
+    found = control.store.children(group_arn, (METRIC_ATTRIBUTION.kind,))
+    return next((a for a in found if a.status == ACTIVE), None)
+
+
+def report_import(control: Control, job: Resource, dataset: Resource, snapshot: Path, previous: Path | None) -> None:
+    """After an INTERACTIONS import with publishAttributionMetricsToS3: one report of the rows it imported.
+
+    A report that cannot be written shows as the attribution's failureReason; the import succeeds anyway.
+    """
+    if not job.doc.get("publishAttributionMetricsToS3") or dataset.doc.get("datasetType") != "INTERACTIONS":
+        return
+    attribution = _group_attribution(control, dataset.doc["datasetGroupArn"])
+    location = attribution and _destination(attribution)
+    if attribution is None or location is None:
+        return
+    metrics: list[Metric] = loaded(attribution.doc)
+    interactions = _imported_rows(snapshot, previous)
+    items = ItemValues(control, dataset.doc["datasetGroupArn"])
+    totals = fold(metrics, interactions, sources_of(interactions, control.attribution.sources), items.value)
+    name = f"{PREFIX}-{job.doc.get('importMode', 'FULL')}-{_stamp(time.time())}.csv"
+    try:
+        _write(control, location, name, _csv(_sorted(totals)))
+    except (LocationError, InvalidInputException) as exc:
+        _report_failure(control, attribution, f"Cannot write the metrics of import job {job.arn}: {exc}")
+        return
+    _report_failure(control, attribution, None)
+
+
+def _sorted(totals: dict[TotalKey, float]) -> list[Total]:
+    rows = [Total(m, e, f, s, h, v) for (m, e, f, s, h), v in totals.items()]
+    return sorted(rows, key=lambda t: (t.hour, t.metric, t.source))

@@ -1,0 +1,325 @@
+"""Metric attributions over boto3: recommendations -> events carrying their recommendationId -> per-source,
+per-hour metric files (local and S3) and ListMetricAttributionMetrics; imported interactions as bulk
+reports; and the bad input (a metric on a missing column, unknown ARNs, a second attribution for a group)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from helpers import RECIPE, ROLE, avro_schema, deploy, error_code, error_message, import_dataset, wait_until
+from server_harness import Server, unique, wait_status
+
+HOUR = 1_700_000_000 // 3600 * 3600  # events are stamped in two hours from here
+INTERACTIONS = avro_schema(
+    "Interactions",
+    [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+        {"name": "EVENT_TYPE", "type": "string"},
+        {"name": "EVENT_VALUE", "type": ["null", "float"]},
+        {"name": "EVENT_ATTRIBUTION_SOURCE", "type": ["null", "string"]},
+    ],
+)
+ITEMS = avro_schema("Items", [{"name": "ITEM_ID", "type": "string"}, {"name": "PRICE", "type": "float"}])
+METRICS = [
+    {"eventType": "click", "metricName": "CLICKS", "expression": "SAMPLECOUNT()"},
+    {"eventType": "watch", "metricName": "WATCHED", "expression": "SUM(Interactions.EVENT_VALUE)"},
+    {"eventType": "watch", "metricName": "REVENUE", "expression": "SUM(Items.PRICE)"},
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, s3_server):
+    """A server publishing every 0.2 s, a group with interactions and priced items, two campaigns and a tracker."""
+    root = tmp_path_factory.mktemp("attribution")
+    work = root / "work"
+    work.mkdir()
+    env = {
+        "OPENPERSONALIZE_S3_ENDPOINT_URL": s3_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    srv = Server(root / "data", None, [work], env, args=["--metrics-interval", "0.2"]).start()
+    try:
+        personalize = srv.client()
+        group = personalize.create_dataset_group(name=unique("ma"))["datasetGroupArn"]
+        rows = ["USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE,EVENT_ATTRIBUTION_SOURCE"]
+        rows += [f"u{u},i{(u * 7 + k) % 12},{HOUR - 86400 + k},watch,1," for u in range(50) for k in range(24)]
+        (work / "interactions.csv").write_text("\n".join(rows) + "\n")
+        (work / "items.csv").write_text("ITEM_ID,PRICE\n" + "".join(f"i{i},{i + 0.5}\n" for i in range(12)))
+        interactions = import_dataset(personalize, group, "INTERACTIONS", INTERACTIONS, str(work / "interactions.csv"))
+        import_dataset(personalize, group, "ITEMS", ITEMS, str(work / "items.csv"))
+        solution = personalize.create_solution(
+            name=unique("pop"), datasetGroupArn=group, recipeArn=RECIPE + "aws-popularity-count"
+        )["solutionArn"]
+        version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+        done = wait_status(personalize.describe_solution_version, "solutionVersion", solutionVersionArn=version)
+        assert done["status"] == "ACTIVE", done.get("failureReason")
+        campaigns = deploy(personalize, {"a": version, "b": version})
+        tracking = personalize.create_event_tracker(name=unique("t"), datasetGroupArn=group)["trackingId"]
+        yield {
+            "server": srv,
+            "work": work,
+            "personalize": personalize,
+            "group": group,
+            "interactions": interactions,
+            "campaigns": campaigns,
+            "tracking": tracking,
+        }
+    finally:
+        srv.stop()
+
+
+def _attribution(personalize, group: str, path: str, metrics=METRICS) -> str:
+    arn = personalize.create_metric_attribution(
+        name=unique("ma"),
+        datasetGroupArn=group,
+        metrics=metrics,
+        metricsOutputConfig={"roleArn": ROLE, "s3DataDestination": {"path": path}},
+    )["metricAttributionArn"]
+    done = wait_status(personalize.describe_metric_attribution, "metricAttribution", metricAttributionArn=arn)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    return arn
+
+
+def _totals(files: dict[str, bytes]) -> dict[tuple[str, str, int], float]:
+    """(metric, source, hour) -> value summed over report files, checking each row's shape."""
+    totals: dict[tuple[str, str, int], float] = defaultdict(float)
+    for body in files.values():
+        reader = csv.DictReader(io.StringIO(body.decode()))
+        assert reader.fieldnames == [
+            "METRIC_NAME",
+            "EVENT_TYPE",
+            "VALUE",
+            "MATH_FUNCTION",
+            "EVENT_ATTRIBUTION_SOURCE",
+            "TIMESTAMP",
+        ]
+        for row in reader:
+            function = {"CLICKS": "samplecount"}.get(row["METRIC_NAME"], "sum")
+            assert row["MATH_FUNCTION"] == function, row
+            assert row["EVENT_TYPE"] == {"CLICKS": "click"}.get(row["METRIC_NAME"], "watch"), row
+            totals[(row["METRIC_NAME"], row["EVENT_ATTRIBUTION_SOURCE"], int(row["TIMESTAMP"]))] += float(row["VALUE"])
+    return dict(totals)
+
+
+def _local_reports(directory: Path, kind: str) -> dict[str, bytes]:
+    found = sorted(directory.glob(f"AggregatedAttributionMetrics-{kind}-*.csv")) if directory.exists() else []
+    return {p.name: p.read_bytes() for p in found}
+
+
+def _recommendation_id(world, campaign: str) -> str:
+    runtime = world["server"].client("personalize-runtime")
+    answer = runtime.get_recommendations(campaignArn=world["campaigns"][campaign], userId="u1", numResults=3)
+    assert answer["itemList"]
+    return answer["recommendationId"]
+
+
+def test_events_are_attributed_per_source_and_hour(world):
+    personalize, srv = world["personalize"], world["server"]
+    out = world["work"] / "metrics"
+    arn = _attribution(personalize, world["group"], str(out))
+    rid_a, rid_b = _recommendation_id(world, "a"), _recommendation_id(world, "b")
+    assert rid_a != _recommendation_id(world, "a")  # one per answer
+    a, b = world["campaigns"]["a"], world["campaigns"]["b"]
+    price = {f"i{i}": i + 0.5 for i in range(12)}
+    events = srv.client("personalize-events")
+    sent = [  # (hour offset, event type, item, value, recommendationId, eventAttributionSource)
+        (0, "click", "i1", None, rid_a, None),
+        (0, "click", "i2", None, rid_a, None),
+        (0, "watch", "i3", 2.5, rid_a, None),
+        (0, "watch", "i4", 1.5, rid_b, None),
+        (0, "click", "i5", None, rid_b, None),
+        (0, "click", "i6", None, None, "newsletter"),
+        (0, "click", "i7", None, rid_a, "email"),  # both given: the eventAttributionSource wins
+        (0, "click", "i8", None, None, None),
+        (0, "click", "i9", None, "RID-not-ours", None),
+        (0, "rate", "i1", 5.0, rid_a, None),  # no metric measures this event type
+        (1, "watch", "i10", 4.0, rid_a, None),
+        (1, "click", "i11", None, rid_b, None),
+    ]
+    for n, (hour, kind, item, value, rid, source) in enumerate(sent):
+        event = {"eventType": kind, "itemId": item, "sentAt": HOUR + 3600 * hour + n}
+        if value is not None:
+            event["eventValue"] = value
+        if rid is not None:
+            event["recommendationId"] = rid
+        if source is not None:
+            event["metricAttribution"] = {"eventAttributionSource": source}
+        events.put_events(trackingId=world["tracking"], userId="u1", sessionId="s1", eventList=[event])
+    h0, h1 = HOUR, HOUR + 3600
+    undefined = "SOURCE_NAME_UNDEFINED"
+    expected = {
+        ("CLICKS", a, h0): 2.0,
+        ("CLICKS", b, h0): 1.0,
+        ("CLICKS", "newsletter", h0): 1.0,
+        ("CLICKS", "email", h0): 1.0,
+        ("CLICKS", undefined, h0): 2.0,
+        ("WATCHED", a, h0): 2.5,
+        ("WATCHED", b, h0): 1.5,
+        ("REVENUE", a, h0): price["i3"],
+        ("REVENUE", b, h0): price["i4"],
+        ("WATCHED", a, h1): 4.0,
+        ("REVENUE", a, h1): price["i10"],
+        ("CLICKS", b, h1): 1.0,
+    }
+    wait_until(lambda: _totals(_local_reports(out, "PUT_EVENTS")) == expected, what="the hourly reports")
+    reports = _local_reports(out, "PUT_EVENTS")
+    assert sorted(reports) == [
+        "AggregatedAttributionMetrics-PUT_EVENTS-20231114T220000Z.csv",
+        "AggregatedAttributionMetrics-PUT_EVENTS-20231114T230000Z.csv",
+    ]
+    listed = personalize.list_metric_attribution_metrics(metricAttributionArn=arn)["metrics"]
+    assert sorted(listed, key=lambda m: m["metricName"]) == sorted(METRICS, key=lambda m: m["metricName"])
+    described = personalize.describe_metric_attribution(metricAttributionArn=arn)["metricAttribution"]
+    assert described["datasetGroupArn"] == world["group"] and "failureReason" not in described
+    summaries = personalize.list_metric_attributions(datasetGroupArn=world["group"])["metricAttributions"]
+    assert [s["metricAttributionArn"] for s in summaries] == [arn]
+
+    # A later event of the first hour rewrites that hour's file with its complete totals.
+    late = {"eventType": "click", "itemId": "i1", "sentAt": HOUR + 30, "recommendationId": rid_a}
+    events.put_events(trackingId=world["tracking"], userId="u2", sessionId="s2", eventList=[late])
+    expected[("CLICKS", a, h0)] = 3.0
+    wait_until(lambda: _totals(_local_reports(out, "PUT_EVENTS")) == expected, what="the rewritten hour")
+    assert len(_local_reports(out, "PUT_EVENTS")) == 2
+
+    # Reports follow the output path to S3; a removed metric is no longer counted.
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=srv.env["OPENPERSONALIZE_S3_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket="attribution")
+    personalize.update_metric_attribution(
+        metricAttributionArn=arn,
+        removeMetrics=["REVENUE"],
+        metricsOutputConfig={"roleArn": ROLE, "s3DataDestination": {"path": "s3://attribution/reports/"}},
+    )
+    later = {"eventType": "watch", "itemId": "i2", "eventValue": 3.0, "sentAt": HOUR + 7300, "recommendationId": rid_b}
+    events.put_events(trackingId=world["tracking"], userId="u2", sessionId="s2", eventList=[later])
+
+    def s3_reports() -> dict[str, bytes]:
+        listing = s3.list_objects_v2(Bucket="attribution", Prefix="reports/").get("Contents", [])
+        return {o["Key"]: s3.get_object(Bucket="attribution", Key=o["Key"])["Body"].read() for o in listing}
+
+    wait_until(lambda: _totals(s3_reports()) == {("WATCHED", b, HOUR + 7200): 3.0}, what="the S3 report")
+    assert list(s3_reports()) == ["reports/AggregatedAttributionMetrics-PUT_EVENTS-20231115T000000Z.csv"]
+    names = [m["metricName"] for m in personalize.list_metric_attribution_metrics(metricAttributionArn=arn)["metrics"]]
+    assert sorted(names) == ["CLICKS", "WATCHED"]
+
+    personalize.delete_metric_attribution(metricAttributionArn=arn)
+    with pytest.raises(ClientError) as exc:
+        personalize.describe_metric_attribution(metricAttributionArn=arn)
+    assert error_code(exc) == "ResourceNotFoundException"
+
+
+def test_imported_interactions_are_reported_as_bulk_data(world):
+    personalize, work = world["personalize"], world["work"]
+    out = work / "bulk"
+    arn = _attribution(personalize, world["group"], str(out))
+    rows = [
+        "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE,EVENT_ATTRIBUTION_SOURCE",
+        f"u1,i1,{HOUR + 5},click,,partner",
+        f"u1,i2,{HOUR + 6},click,,partner",
+        f"u2,i3,{HOUR + 7},watch,2,partner",
+        f"u2,i4,{HOUR + 8},watch,3,",
+        f"u3,i5,{HOUR + 9},click,,",
+    ]
+    (world["work"] / "more.csv").write_text("\n".join(rows) + "\n")
+    job = personalize.create_dataset_import_job(
+        jobName=unique("bulk"),
+        datasetArn=world["interactions"],
+        dataSource={"dataLocation": str(world["work"] / "more.csv")},
+        importMode="INCREMENTAL",
+        publishAttributionMetricsToS3=True,
+    )["datasetImportJobArn"]
+    done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
+    assert done["status"] == "ACTIVE" and done["publishAttributionMetricsToS3"] is True
+    reports = _local_reports(out, "INCREMENTAL")
+    assert len(reports) == 1
+    undefined = "SOURCE_NAME_UNDEFINED"
+    assert _totals(reports) == {
+        ("CLICKS", "partner", HOUR): 2.0,
+        ("CLICKS", undefined, HOUR): 1.0,
+        ("WATCHED", "partner", HOUR): 2.0,
+        ("WATCHED", undefined, HOUR): 3.0,
+        ("REVENUE", "partner", HOUR): 3.5,
+        ("REVENUE", undefined, HOUR): 4.5,
+    }
+    # an import without publishAttributionMetricsToS3 writes no report
+    job = personalize.create_dataset_import_job(
+        jobName=unique("quiet"),
+        datasetArn=world["interactions"],
+        dataSource={"dataLocation": str(world["work"] / "more.csv")},
+        importMode="INCREMENTAL",
+    )["datasetImportJobArn"]
+    wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
+    assert len(_local_reports(out, "INCREMENTAL")) == 1
+    personalize.delete_metric_attribution(metricAttributionArn=arn)
+
+
+@pytest.mark.parametrize(
+    ("metric", "named"),
+    [
+        ({"eventType": "watch", "metricName": "M", "expression": "SUM(Interactions.PRICE)"}, "PRICE"),
+        ({"eventType": "watch", "metricName": "M", "expression": "SUM(Items.LENGTH)"}, "LENGTH"),
+        ({"eventType": "watch", "metricName": "M", "expression": "SUM(Interactions.EVENT_TYPE)"}, "EVENT_TYPE"),
+        ({"eventType": "watch", "metricName": "M", "expression": "SUM(Users.AGE)"}, "Users"),
+        ({"eventType": "watch", "metricName": "M", "expression": "AVG(Interactions.EVENT_VALUE)"}, "AVG"),
+        ({"eventType": " ", "metricName": "M", "expression": "SAMPLECOUNT()"}, "eventType"),
+    ],
+)
+def test_bad_metrics_are_refused_naming_them(world, metric, named):
+    with pytest.raises(ClientError) as exc:
+        _attribution(world["personalize"], world["group"], str(world["work"] / "x"), metrics=[metric])
+    assert error_code(exc) == "InvalidInputException"
+    assert named in error_message(exc) and "metrics.1" in error_message(exc)
+
+
+def test_bad_requests(world):
+    personalize, group = world["personalize"], world["group"]
+    work = world["work"]
+    arn = _attribution(personalize, group, str(work / "bad"))
+    with pytest.raises(ClientError) as exc:  # one per dataset group
+        _attribution(personalize, group, str(work / "bad"))
+    assert error_code(exc) == "ResourceAlreadyExistsException" and arn in error_message(exc)
+    missing = arn.rsplit("/", 1)[0] + "/nope"
+    for call in (
+        lambda: personalize.describe_metric_attribution(metricAttributionArn=missing),
+        lambda: personalize.delete_metric_attribution(metricAttributionArn=missing),
+        lambda: personalize.list_metric_attribution_metrics(metricAttributionArn=missing),
+        lambda: personalize.update_metric_attribution(metricAttributionArn=missing, removeMetrics=["CLICKS"]),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_code(exc) == "ResourceNotFoundException" and missing in error_message(exc)
+    with pytest.raises(ClientError) as exc:
+        personalize.update_metric_attribution(metricAttributionArn=arn, addMetrics=[METRICS[0]])
+    assert error_code(exc) == "ResourceAlreadyExistsException" and "CLICKS" in error_message(exc)
+    with pytest.raises(ClientError) as exc:
+        personalize.update_metric_attribution(metricAttributionArn=arn, removeMetrics=["NOPE"])
+    assert error_code(exc) == "InvalidInputException" and "NOPE" in error_message(exc)
+    with pytest.raises(ClientError) as exc:
+        personalize.update_metric_attribution(
+            metricAttributionArn=arn, metricsOutputConfig={"roleArn": ROLE, "s3DataDestination": {"path": "/etc"}}
+        )
+    assert error_code(exc) == "InvalidInputException" and "s3DataDestination.path" in error_message(exc)
+    with pytest.raises(ClientError) as exc:
+        personalize.list_metric_attributions(datasetGroupArn=group + "-nope")
+    assert error_code(exc) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as exc:  # the group cannot go while its attribution exists
+        personalize.delete_dataset_group(datasetGroupArn=group)
+    assert error_code(exc) == "ResourceInUseException"
+    personalize.delete_metric_attribution(metricAttributionArn=arn)
+    assert personalize.list_metric_attributions(datasetGroupArn=group)["metricAttributions"] == []
