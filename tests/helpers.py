@@ -82,9 +82,13 @@ def wait_until(condition: Callable[[], Any], guard: float = 120.0, what: str = "
         time.sleep(0.05)
 
 
-def import_dataset(personalize: Any, group: str, kind: str, schema: dict[str, Any], location: str) -> str:
-    """Create a dataset of ``kind`` in ``group`` and import ``location`` into it; its ARN once ACTIVE."""
-    schema_arn = personalize.create_schema(name=unique(kind.lower()), schema=json.dumps(schema))["schemaArn"]
+def import_dataset(
+    personalize: Any, group: str, kind: str, schema: dict[str, Any], location: str, domain: str | None = None
+) -> str:
+    """Create a dataset of ``kind`` in ``group`` (its schema of ``domain``, if any) and import ``location`` into it;
+    its ARN once ACTIVE."""
+    extra = {"domain": domain} if domain else {}
+    schema_arn = personalize.create_schema(name=unique(kind.lower()), schema=json.dumps(schema), **extra)["schemaArn"]
     dataset = personalize.create_dataset(
         name=unique(kind.lower()), datasetType=kind, datasetGroupArn=group, schemaArn=schema_arn
     )["datasetArn"]

@@ -25,6 +25,7 @@ from .base import (
     refuse_if_in_use,
     require_active,
 )
+from .exploration import check_exploration
 from .kinds import CAMPAIGN, SOLUTION_VERSION
 
 DEPLOY_JOB = "campaign-deploy"
@@ -42,14 +43,7 @@ def _active_version(call: Call, arn: str) -> Resource:
 def _config(params: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
     config = dict(current or {})
     config.update(params.get("campaignConfig") or {})
-    exploration = config.get("itemExplorationConfig") or {}
-    for key, value in exploration.items():
-        try:
-            number = float(value)
-        except ValueError:
-            raise InvalidInputException(f"campaignConfig.itemExplorationConfig.{key} must be a number.") from None
-        if key == "explorationWeight" and not 0.0 <= number <= 1.0:
-            raise InvalidInputException("campaignConfig.itemExplorationConfig.explorationWeight must be in [0, 1].")
+    check_exploration(config.get("itemExplorationConfig") or {}, "campaignConfig.itemExplorationConfig")
     return config
 
 

@@ -195,6 +195,9 @@ EVENT_TRACKER = _kind(
     deletion=Deletion(guarded=False),
     list_fields=("name", "eventTrackerArn", "status", "creationDateTime", "lastUpdatedDateTime"),
 )
+# Delete is recommenders.py's own: their internal trainings (not a kind of this table) go along.
+RECOMMENDER = _kind("recommender", "Recommender", "Recommender", ("datasetGroupArn", DATASET_GROUP.kind), LIFECYCLE)
+RECOMMENDER_TRAINING = "recommender-training"  # a recommender's internal trainings (children; never listed)
 
 KINDS: dict[str, ResourceKind] = {
     k.kind: k
@@ -213,6 +216,7 @@ KINDS: dict[str, ResourceKind] = {
         EVENT_TRACKER,
         BATCH_INFERENCE_JOB,
         BATCH_SEGMENT_JOB,
+        RECOMMENDER,
     )
 }
 

@@ -21,6 +21,7 @@ from . import (
     import_jobs,
     metric_attributions,
     recipe_catalogue,
+    recommenders,
     schemas,
     solutions,
     tagging,
@@ -51,6 +52,7 @@ OPERATIONS: dict[str, Operation] = {
     **data_jobs.OPERATIONS,
     **event_trackers.OPERATIONS,
     **metric_attributions.OPERATIONS,
+    **recommenders.OPERATIONS,
 }
 
 
@@ -63,4 +65,5 @@ def job_handlers(control: Control, runtime: RuntimeService) -> dict[str, JobHand
         **metric_attributions.job_handlers(control),
         **solutions.job_handlers(control, campaigns.sync_to_version),
         **campaigns.job_handlers(control, runtime.load_model),
+        **recommenders.job_handlers(control, runtime.load_model),
     }

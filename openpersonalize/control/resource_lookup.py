@@ -8,7 +8,7 @@ from ..recipes.registry import USER_PERSONALIZATION, get_recipe
 from ..runtime.resources import CampaignView, DatasetView, FilterView, GroupDatasets, VersionView
 from ..store.metadata import Resource
 from .base import ACTIVE, Control
-from .kinds import CAMPAIGN, DATASET, FILTER, SOLUTION_VERSION
+from .kinds import CAMPAIGN, DATASET, FILTER, RECOMMENDER, RECOMMENDER_TRAINING, SOLUTION_VERSION
 
 
 class StoredResourceLookup:
@@ -37,8 +37,26 @@ class StoredResourceLookup:
         res = self._get(arn, CAMPAIGN.kind)
         return self._campaign_view(res) if res is not None else None
 
+    def recommender(self, arn: str) -> CampaignView | None:
+        """A recommender as a campaign of its current training's model, with its use case."""
+        res = self._get(arn, RECOMMENDER.kind)
+        if res is None:
+            return None
+        config = res.doc.get("recommenderConfig") or {}
+        recipe = get_recipe(res.doc["recipeArn"])
+        return CampaignView(
+            arn=res.arn,
+            status=str(res.status),
+            active=res.status == ACTIVE and bool(res.doc.get("_training")),
+            version_arn=res.doc.get("_training") or "",
+            metadata_enabled=bool(config.get("enableMetadataWithRecommendations")),
+            exploration=config.get("itemExplorationConfig") or None,
+            use_case=recipe.use_case if recipe else None,
+        )
+
     def version(self, arn: str) -> VersionView | None:
-        res = self._get(arn, SOLUTION_VERSION.kind)
+        """A solution version, or a recommender's training (its model is served the same way)."""
+        res = self._get(arn, SOLUTION_VERSION.kind) or self._get(arn, RECOMMENDER_TRAINING)
         if res is None:
             return None
         recipe = get_recipe(res.doc["recipeArn"])

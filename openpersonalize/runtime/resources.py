@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..recipes.registry import UseCase
+
 
 @dataclass(frozen=True)
 class CampaignView:
@@ -23,6 +25,7 @@ class CampaignView:
     version_arn: str
     metadata_enabled: bool  # campaignConfig.enableMetadataWithRecommendations
     exploration: Mapping[str, Any] | None  # campaignConfig.itemExplorationConfig
+    use_case: UseCase | None = None  # a recommender's: its userId rule and automatic exclusion
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,10 @@ class ResourceLookup(Protocol):
     """Where the deployed model, its datasets and filters are for an ARN (None: no such resource of that kind)."""
 
     def campaign(self, arn: str) -> CampaignView | None: ...
+
+    def recommender(self, arn: str) -> CampaignView | None:
+        """A recommender, served like a campaign of its current model (``version_arn``)."""
+        ...
 
     def version(self, arn: str) -> VersionView | None: ...
 

@@ -25,7 +25,7 @@ from ..data.csv_import import read_snapshot
 from ..data.tables import upsert_rows
 from ..data.training_data import UserHistory
 from ..errors import InvalidInputException, ResourceNotFoundException
-from ..filters import CompiledFilter, FilterExpr, parse_filter
+from ..filters import CompiledFilter, Expression, FilterExpr, parse_filter
 from ..recipes.artifacts import load_model
 from ..recipes.protocol import Model
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
@@ -192,15 +192,19 @@ class RuntimeService:
         user_id, item_id = request.user_id, request.item_id
         if kind == PERSONALIZED_RANKING:
             raise InvalidInputException("This campaign ranks lists: call GetPersonalizedRanking with an inputList.")
+        use_case = campaign.use_case
         if kind == USER_PERSONALIZATION:
-            if not user_id:
+            if not user_id and use_case is None:
                 raise InvalidInputException("userId is required for a USER_PERSONALIZATION campaign.")
             if item_id:
                 raise InvalidInputException("itemId is not supported for a USER_PERSONALIZATION campaign.")
         if kind == RELATED_ITEMS and not item_id:
             raise InvalidInputException("itemId is required for a RELATED_ITEMS campaign.")
+        if use_case is not None and use_case.user_id == "required" and not user_id:
+            raise InvalidInputException(f"userId is required by the use case of recommender {campaign.arn}.")
         columns = _metadata_columns(campaign, request.metadata_columns)
-        filt = self.item_filter(target, request.filter_arn)
+        excluded = use_case.excluded_event_type if use_case is not None else None
+        filt = self.item_filter(target, request.filter_arn, excluded_event_type=excluded)
         history = self.history(target, user_id)
         context = _context(campaign, request.context)
         promotion = request.promotions[0] if request.promotions else None
@@ -272,16 +276,28 @@ class RuntimeService:
             raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
         return self._target(version)
 
-    def item_filter(self, target: Target, arn: str | None, field: str = "filterArn") -> CompiledFilter | None:
-        """The filter ``arn`` compiled for the target's items (None without one); it must be of the same group."""
+    def item_filter(
+        self, target: Target, arn: str | None, field: str = "filterArn", excluded_event_type: str | None = None
+    ) -> CompiledFilter | None:
+        """The filter ``arn`` compiled for the target's items (None without one); it must be of the same group.
+
+        With ``excluded_event_type`` (a recommender's use case), items the user has interactions of that
+        type with are excluded first, as by ``EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN (type)``.
+        """
+        expressions: tuple[Expression, ...] = ()
+        if excluded_event_type:
+            rule = f'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("{excluded_event_type}")'
+            expressions = self._filters.get(rule, lambda: parse_filter(rule)).expressions
         if not arn:
-            return None
+            return target.deployed.compiled(rule, FilterExpr(expressions)) if expressions else None
         view = self._views.get(("filter", arn), lambda: self.resources.filter(arn))
         if view is None:
             raise ResourceNotFoundException(f"{field} {arn} does not exist.")
         if view.group_arn != target.group_arn:
             raise InvalidInputException(f"{field} {arn} belongs to another dataset group than the campaign.")
         expr = self._filters.get(arn, lambda: parse_filter(view.expression))
+        if expressions:
+            return target.deployed.compiled(f"{rule} | {arn}", FilterExpr(expressions + expr.expressions))
         return target.deployed.compiled(arn, expr)
 
     def live_history(self, target: Target, user_id: str | None, session_id: str | None = None) -> list[LiveEvent]:
@@ -421,18 +437,24 @@ class RuntimeService:
         return self._views.get(("version", arn), lambda: self.resources.version(arn))
 
     def _campaign(self, arn: str | None, recommender_arn: str | None) -> tuple[CampaignView, Target]:
-        if recommender_arn and not arn:
-            raise ResourceNotFoundException(f"recommenderArn {recommender_arn} does not exist.")
-        if not arn:
-            raise InvalidInputException("campaignArn is required.")
-        campaign = self._views.get(("campaign", arn), lambda: self.resources.campaign(arn))
+        """The campaign or recommender a request names, ACTIVE, and its deployment."""
+        if arn and recommender_arn:
+            raise InvalidInputException("Give campaignArn or recommenderArn, not both.")
+        if recommender_arn:
+            arn, label, member, lookup = recommender_arn, "Recommender", "recommenderArn", self.resources.recommender
+        elif arn:
+            label, member, lookup = "Campaign", "campaignArn", self.resources.campaign
+        else:
+            raise InvalidInputException("campaignArn or recommenderArn is required.")
+        name = arn
+        campaign = self._views.get((label, name), lambda: lookup(name))
         if campaign is None:
-            raise ResourceNotFoundException(f"campaignArn {arn} does not exist.")
+            raise ResourceNotFoundException(f"{member} {arn} does not exist.")
         if not campaign.active:
-            raise InvalidInputException(f"Campaign {arn} is not ACTIVE (status: {campaign.status}).")
+            raise InvalidInputException(f"{label} {arn} is not ACTIVE (status: {campaign.status}).")
         version = self._version(campaign.version_arn)
         if version is None:
-            raise ResourceNotFoundException(f"The solution version of campaign {arn} no longer exists.")
+            raise ResourceNotFoundException(f"The model of {label.lower()} {arn} no longer exists.")
         return campaign, self._target(version)
 
     def _target(self, version: VersionView) -> Target:

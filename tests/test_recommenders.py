@@ -1,0 +1,310 @@
+"""Domain dataset groups and recommenders over boto3 and HTTP: a VIDEO_ON_DEMAND group on ml-latest-small
+(watch events) with top-picks and more-like-x answering, stop/start, update and delete; an ECOMMERCE group on
+the synthetic shop data with frequently-bought-together; and the bad input Personalize refuses."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from botocore.exceptions import ClientError
+
+from helpers import RECIPE, avro_schema, error_code, error_message, import_dataset, wait_until
+from openpersonalize.data import movielens, shop
+from server_harness import unique, wait_status
+
+VOD_INTERACTIONS = avro_schema(
+    "Interactions",
+    [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "EVENT_TYPE", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+    ],
+)
+VOD_ITEMS = avro_schema(
+    "Items",
+    [
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "GENRES", "type": "string", "categorical": True},
+        {"name": "CREATION_TIMESTAMP", "type": "long"},
+        {"name": "YEAR", "type": ["null", "int"]},
+    ],
+)
+SHOP_ITEMS = avro_schema(
+    "Items",
+    [
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "PRICE", "type": "float"},
+        {"name": "CATEGORY_L1", "type": "string", "categorical": True},
+    ],
+)
+
+
+def _recommender(personalize, group: str, recipe: str, **config) -> str:
+    arn = personalize.create_recommender(
+        name=unique(recipe.removeprefix("aws-")[:40]), datasetGroupArn=group, recipeArn=RECIPE + recipe, **config
+    )["recommenderArn"]
+    return arn
+
+
+def _active(personalize, arn: str) -> dict:
+    done = wait_status(personalize.describe_recommender, "recommender", timeout=600, recommenderArn=arn)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    return done
+
+
+@pytest.fixture(scope="module")
+def vod(server, personalize, movielens_dir) -> dict:
+    """A VIDEO_ON_DEMAND group on ml-latest-small (click and watch events, movies with GENRES) with a
+    top-picks recommender (metadata enabled) and a more-like-x one, trained at once."""
+    ratings = movielens.prepare_interactions(movielens_dir / "ratings.csv")
+    movies = movielens.prepare_items(movielens_dir / "movies.csv")
+    items = pa.table(
+        {
+            "ITEM_ID": movies["ITEM_ID"],
+            "GENRES": movies["GENRE"],
+            "CREATION_TIMESTAMP": pa.array([1_000_000_000] * movies.num_rows, pa.int64()),
+            "YEAR": movies["YEAR"],
+        }
+    )
+    group = personalize.create_dataset_group(name=unique("vod"), domain="VIDEO_ON_DEMAND")["datasetGroupArn"]
+    ints = movielens.write_csv(ratings, server.work / f"{unique('vod-ints')}.csv")
+    item_csv = movielens.write_csv(items, server.work / f"{unique('vod-items')}.csv")
+    import_dataset(personalize, group, "INTERACTIONS", VOD_INTERACTIONS, str(ints), "VIDEO_ON_DEMAND")
+    import_dataset(personalize, group, "ITEMS", VOD_ITEMS, str(item_csv), "VIDEO_ON_DEMAND")
+    top = _recommender(
+        personalize, group, "aws-vod-top-picks", recommenderConfig={"enableMetadataWithRecommendations": True}
+    )
+    like = _recommender(personalize, group, "aws-vod-more-like-x")
+    watched = pc.equal(ratings["EVENT_TYPE"], "watch")
+    by_user: dict[str, set[str]] = {}
+    for user, item in zip(
+        ratings["USER_ID"].filter(watched).to_pylist(), ratings["ITEM_ID"].filter(watched).to_pylist(), strict=True
+    ):
+        by_user.setdefault(user, set()).add(item)
+    return {"group": group, "top": _active(personalize, top), "like": _active(personalize, like), "watched": by_user}
+
+
+def _items(runtime, **params) -> list[str]:
+    return [i["itemId"] for i in runtime.get_recommendations(**params)["itemList"]]
+
+
+def test_top_picks_answer_and_leave_watched_videos_out(vod, server, personalize) -> None:
+    runtime = server.client("personalize-runtime")
+    arn = vod["top"]["recommenderArn"]
+    got = runtime.get_recommendations(
+        recommenderArn=arn, userId="1", numResults=20, metadataColumns={"ITEMS": ["GENRES"]}
+    )
+    ids = [i["itemId"] for i in got["itemList"]]
+    assert len(ids) == 20 and got["recommendationId"]
+    assert not set(ids) & vod["watched"]["1"]  # Personalize filters out the videos the user watched
+    assert all(i["metadata"]["GENRES"] for i in got["itemList"])
+    assert _items(runtime, recommenderArn=arn, userId="2", numResults=20) != ids  # personalised
+    described = vod["top"]
+    assert described["recipeArn"] == RECIPE + "aws-vod-top-picks"
+    assert described["recommenderConfig"]["minRecommendationRequestsPerSecond"] == 1
+    assert 0 < described["modelMetrics"]["normalized_discounted_cumulative_gain_at_10"] <= 1
+    with pytest.raises(ClientError) as exc:
+        runtime.get_recommendations(recommenderArn=arn)
+    assert error_code(exc) == "InvalidInputException" and "userId" in error_message(exc)
+
+
+def test_top_picks_take_filters_and_promotions(vod, server, personalize) -> None:
+    runtime = server.client("personalize-runtime")
+    arn = vod["top"]["recommenderArn"]
+    comedy = personalize.create_filter(
+        name=unique("comedy"),
+        datasetGroupArn=vod["group"],
+        filterExpression='INCLUDE ItemID WHERE Items.GENRES IN ("Comedy")',
+    )["filterArn"]
+    wait_status(personalize.describe_filter, "filter", filterArn=comedy)
+    got = runtime.get_recommendations(
+        recommenderArn=arn, userId="1", numResults=10, filterArn=comedy, metadataColumns={"ITEMS": ["GENRES"]}
+    )["itemList"]
+    assert len(got) == 10 and all("Comedy" in i["metadata"]["GENRES"] for i in got)
+    assert not {i["itemId"] for i in got} & vod["watched"]["1"]  # the automatic exclusion holds under a filter
+    promoted = runtime.get_recommendations(
+        recommenderArn=arn,
+        userId="1",
+        numResults=10,
+        promotions=[{"name": "comedies", "percentPromotedItems": 50, "filterArn": comedy}],
+    )["itemList"]
+    assert sum(i.get("promotionName") == "comedies" for i in promoted) == 5
+
+
+def test_more_like_x_answers_related_videos(vod, server) -> None:
+    runtime = server.client("personalize-runtime")
+    arn = vod["like"]["recommenderArn"]
+    toy_story = _items(runtime, recommenderArn=arn, itemId="1", userId="10", numResults=10)
+    assert len(toy_story) == 10 and "1" not in toy_story
+    assert not set(toy_story) & vod["watched"]["10"]
+    assert _items(runtime, recommenderArn=arn, itemId="2571", userId="10", numResults=10) != toy_story
+    with pytest.raises(ClientError) as exc:  # More like X needs the user (to leave out what they watched)
+        runtime.get_recommendations(recommenderArn=arn, itemId="1")
+    assert error_code(exc) == "InvalidInputException" and "userId" in error_message(exc)
+    with pytest.raises(ClientError) as exc:
+        runtime.get_recommendations(recommenderArn=arn, userId="10")
+    assert error_code(exc) == "InvalidInputException" and "itemId" in error_message(exc)
+
+
+def test_stopped_recommender_refuses_and_starts_again(vod, server, personalize) -> None:
+    runtime = server.client("personalize-runtime")
+    arn = vod["like"]["recommenderArn"]
+    assert personalize.stop_recommender(recommenderArn=arn)["recommenderArn"] == arn
+    with pytest.raises(ClientError) as exc:  # only an ACTIVE recommender stops
+        personalize.stop_recommender(recommenderArn=arn)
+    assert error_code(exc) == "ResourceInUseException"
+    seen = set()
+
+    def inactive() -> bool:
+        seen.add(personalize.describe_recommender(recommenderArn=arn)["recommender"]["status"])
+        return "INACTIVE" in seen
+
+    wait_until(inactive, what="the recommender stopping")
+    assert seen <= {"STOP PENDING", "STOP IN_PROGRESS", "INACTIVE"}
+    wait_until(lambda: _refused(runtime, arn), what="requests refused")
+    with pytest.raises(ClientError) as exc:
+        runtime.get_recommendations(recommenderArn=arn, itemId="1", userId="10")
+    assert error_code(exc) == "InvalidInputException" and "INACTIVE" in error_message(exc)
+    personalize.start_recommender(recommenderArn=arn)
+    assert _active(personalize, arn)["status"] == "ACTIVE"
+    wait_until(lambda: not _refused(runtime, arn), what="requests answered again")
+
+
+def _refused(runtime, arn: str) -> bool:
+    try:
+        runtime.get_recommendations(recommenderArn=arn, itemId="1", userId="10")
+    except ClientError:
+        return True
+    return False
+
+
+def test_list_update_and_delete(vod, server, personalize) -> None:
+    listed = personalize.list_recommenders(datasetGroupArn=vod["group"])["recommenders"]
+    assert {r["recommenderArn"] for r in listed} == {vod["top"]["recommenderArn"], vod["like"]["recommenderArn"]}
+    arn = vod["top"]["recommenderArn"]
+    personalize.update_recommender(recommenderArn=arn, recommenderConfig={"minRecommendationRequestsPerSecond": 5})
+    described = personalize.describe_recommender(recommenderArn=arn)["recommender"]
+    assert described["recommenderConfig"]["minRecommendationRequestsPerSecond"] == 5
+    assert described["recommenderConfig"]["enableMetadataWithRecommendations"] is True
+    assert described["latestRecommenderUpdate"]["status"] == "ACTIVE"
+    with pytest.raises(ClientError) as exc:
+        personalize.delete_dataset_group(datasetGroupArn=vod["group"])
+    assert error_code(exc) == "ResourceInUseException"
+    extra = _recommender(personalize, vod["group"], "aws-vod-trending-now")
+    runtime = server.client("personalize-runtime")
+    _active(personalize, extra)
+    assert len(_items(runtime, recommenderArn=extra, numResults=5)) == 5  # trending needs no user
+    personalize.delete_recommender(recommenderArn=extra)
+    with pytest.raises(ClientError) as exc:
+        personalize.describe_recommender(recommenderArn=extra)
+    assert error_code(exc) == "ResourceNotFoundException"
+
+
+@pytest.fixture(scope="module")
+def shop_group(server, personalize) -> dict:
+    """An ECOMMERCE group on the synthetic shop data (View and Purchase events)."""
+    group = personalize.create_dataset_group(name=unique("shop"), domain="ECOMMERCE")["datasetGroupArn"]
+    ints = movielens.write_csv(shop.shop_interactions(), server.work / f"{unique('shop-ints')}.csv")
+    items = movielens.write_csv(shop.shop_items(), server.work / f"{unique('shop-items')}.csv")
+    import_dataset(personalize, group, "INTERACTIONS", VOD_INTERACTIONS, str(ints), "ECOMMERCE")
+    import_dataset(personalize, group, "ITEMS", SHOP_ITEMS, str(items), "ECOMMERCE")
+    return {"group": group}
+
+
+def test_frequently_bought_together_answers_the_complement(shop_group, server, personalize) -> None:
+    arn = _recommender(personalize, shop_group["group"], "aws-ecomm-frequently-bought-together")
+    _active(personalize, arn)
+    runtime = server.client("personalize-runtime")
+    hits = 0
+    for item in range(0, 40):
+        got = _items(runtime, recommenderArn=arn, itemId=f"p{item}", numResults=5)  # userId is optional
+        hits += got[0] == f"p{shop.complement(item)}"
+    assert hits >= 36, hits
+
+
+def test_required_event_type_missing_fails_the_recommender(server, personalize) -> None:
+    group = personalize.create_dataset_group(name=unique("views"), domain="ECOMMERCE")["datasetGroupArn"]
+    data = shop.shop_interactions(n_users=300)
+    views = data.filter(pc.equal(data["EVENT_TYPE"], shop.VIEW))
+    ints = movielens.write_csv(views, server.work / f"{unique('views')}.csv")
+    import_dataset(personalize, group, "INTERACTIONS", VOD_INTERACTIONS, str(ints), "ECOMMERCE")
+    arn = _recommender(personalize, group, "aws-ecomm-popular-items-by-purchases")
+    done = wait_status(personalize.describe_recommender, "recommender", recommenderArn=arn)
+    assert done["status"] == "CREATE FAILED"
+    assert "1000 Purchase events" in done["failureReason"], done["failureReason"]
+
+
+def test_bad_input(vod, shop_group, server, personalize) -> None:
+    def refused(call, **params) -> tuple[str, str]:
+        with pytest.raises(ClientError) as exc:
+            call(**params)
+        return error_code(exc), error_message(exc)
+
+    code, message = refused(
+        personalize.create_recommender,
+        name=unique("wrong"),
+        datasetGroupArn=shop_group["group"],
+        recipeArn=RECIPE + "aws-vod-top-picks",
+    )
+    assert code == "InvalidInputException" and "VIDEO_ON_DEMAND" in message and "ECOMMERCE" in message
+    code, message = refused(
+        personalize.create_recommender,
+        name=unique("custom"),
+        datasetGroupArn=vod["group"],
+        recipeArn=RECIPE + "aws-sims",
+    )
+    assert code == "InvalidInputException" and "recipeArn" in message
+    custom = personalize.create_dataset_group(name=unique("custom"))["datasetGroupArn"]
+    code, message = refused(
+        personalize.create_recommender,
+        name=unique("nodomain"),
+        datasetGroupArn=custom,
+        recipeArn=RECIPE + "aws-vod-top-picks",
+    )
+    assert code == "InvalidInputException" and "domain" in message
+    code, message = refused(
+        personalize.create_recommender,
+        name=unique("explore"),
+        datasetGroupArn=vod["group"],
+        recipeArn=RECIPE + "aws-vod-more-like-x",
+        recommenderConfig={"itemExplorationConfig": {"explorationWeight": "0.3"}},
+    )
+    assert code == "InvalidInputException" and "itemExplorationConfig" in message
+    code, message = refused(
+        personalize.create_recommender,
+        name=unique("columns"),
+        datasetGroupArn=vod["group"],
+        recipeArn=RECIPE + "aws-vod-top-picks",
+        recommenderConfig={"trainingDataConfig": {"excludedDatasetColumns": {"ITEMS": ["NOPE"]}}},
+    )
+    assert code == "InvalidInputException" and "NOPE" in message
+    code, message = refused(
+        personalize.create_solution,
+        name=unique("sol"),
+        datasetGroupArn=vod["group"],
+        recipeArn=RECIPE + "aws-vod-top-picks",
+    )
+    assert code == "InvalidInputException" and "CreateRecommender" in message
+    missing = vod["top"]["recommenderArn"] + "-gone"
+    assert refused(personalize.describe_recommender, recommenderArn=missing)[0] == "ResourceNotFoundException"
+    assert refused(personalize.delete_recommender, recommenderArn=missing)[0] == "ResourceNotFoundException"
+    runtime = server.client("personalize-runtime")
+    code, message = refused(runtime.get_recommendations, recommenderArn=missing, userId="1")
+    assert code == "ResourceNotFoundException" and missing in message
+
+
+def test_list_recipes_by_domain(personalize) -> None:
+    ecommerce = personalize.list_recipes(domain="ECOMMERCE")["recipes"]
+    assert {r["name"] for r in ecommerce} == {
+        "aws-ecomm-recommended-for-you",
+        "aws-ecomm-popular-items-by-views",
+        "aws-ecomm-popular-items-by-purchases",
+        "aws-ecomm-frequently-bought-together",
+        "aws-ecomm-customers-who-viewed-x-also-viewed",
+    }
+    assert {r["domain"] for r in ecommerce} == {"ECOMMERCE"}
+    every = {r["name"]: r for r in personalize.list_recipes(recipeProvider="SERVICE")["recipes"]}
+    assert every["aws-vod-top-picks"]["domain"] == "VIDEO_ON_DEMAND"
+    assert "domain" not in every["aws-sims"]
