@@ -19,6 +19,7 @@ from openpersonalize.data.movielens import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
 from server_harness import unique, wait_status
 
 RECIPE = "arn:aws:personalize:::recipe/"
+ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 USERS = [f"u{i}" for i in range(60)]
 ITEMS = [f"i{i}" for i in range(30)]
 GENRES = ["Comedy", "Horror", "Drama|Romance"]
@@ -82,6 +83,7 @@ def seed_world(p: Any, work: Path | None) -> World:
         "schemaArn": [*schema_arns, users_schema_arn],
         "datasetArn": [*datasets.values(), users],
         "eventTrackerArn": [tracker["eventTrackerArn"]],
+        "metricAttributionArn": [_metric_attribution(p, group, work)],
         "trackingId": [tracker["trackingId"]],
         "filterArn": [_filter(p, group, expression) for expression in FILTERS],
         "solutionArn": [_solution(p, empty_group)],
@@ -106,6 +108,17 @@ def seed_world(p: Any, work: Path | None) -> World:
     return World(values, _expendable(p))
 
 
+def _metric_attribution(p: Any, group: str, work: Path | None) -> str:
+    """A group's metric attribution counting clicks (its reports go to ``work`` when there is one)."""
+    output: dict[str, Any] = {"roleArn": ROLE}
+    if work is not None:
+        output["s3DataDestination"] = {"path": str(work / "metrics")}
+    metrics = [{"eventType": "click", "metricName": "CLICKS", "expression": "SAMPLECOUNT()"}]
+    return p.create_metric_attribution(
+        name=unique("ma"), datasetGroupArn=group, metrics=metrics, metricsOutputConfig=output
+    )["metricAttributionArn"]
+
+
 def _filter(p: Any, group: str, expression: str) -> str:
     return p.create_filter(name=unique("f"), datasetGroupArn=group, filterExpression=expression)["filterArn"]
 
@@ -128,6 +141,7 @@ def _expendable(p: Any) -> dict[str, list[str]]:
         "filterArn": [_filter(p, group, FILTERS[0]) for group in groups],
         "solutionArn": [_solution(p, group) for group in groups],
         "eventTrackerArn": [p.create_event_tracker(name=unique("t"), datasetGroupArn=groups[1])["eventTrackerArn"]],
+        "metricAttributionArn": [_metric_attribution(p, groups[2], None)],
     }
 
 
