@@ -16,6 +16,7 @@ from .api.app import PersonalizeApp
 from .api.events_routes import events_routes
 from .api.runtime_routes import runtime_routes
 from .blas import single_threaded_blas
+from .console import console_app
 from .control.attribution_reports import DEFAULT_INTERVAL_SECONDS, MetricsClock
 from .control.base import Control, Settings
 from .control.live_data import LiveData
@@ -152,6 +153,7 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
         on_shutdown=shutdown,
         inline_operations=runtime_ops.keys(),
         preshaped_operations=runtime_ops.keys(),
+        mounts={"/console": console_app(control, runtime, credentials)},
     )
 
 

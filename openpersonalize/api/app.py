@@ -52,6 +52,7 @@ REST_SERVICES = ("personalize-runtime", "personalize-events")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 RestHandler = Callable[[str, dict[str, Any]], dict[str, Any]]
+ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 
 
 def _rest_routes() -> dict[str, tuple[str, OperationModel]]:
@@ -76,6 +77,7 @@ class PersonalizeApp:
         on_shutdown: Callable[[], None] | None = None,
         inline_operations: Collection[str] = (),
         preshaped_operations: Collection[str] = (),
+        mounts: Mapping[str, ASGIApp] | None = None,
     ) -> None:
         """``inline_operations`` are REST operations answered on the event loop instead of a worker
         thread: CPU-bound and short (GetRecommendations), where the thread hand-off costs more than
@@ -86,6 +88,9 @@ class PersonalizeApp:
         ``preshaped_operations`` are REST operations whose handlers build their responses from the output
         shape's members only (the runtime's ranked lists; the tests check their raw responses), so the
         app does not walk their hundreds of entries again to shape them.
+
+        ``mounts`` are other ASGI apps answering HTTP requests under a path prefix (the web console at
+        ``/console``, with its own sign-in): their requests never reach SigV4 or the operations.
         """
         self.control = control
         self.credentials = dict(credentials)
@@ -97,6 +102,7 @@ class PersonalizeApp:
         self.control_model = service_model("personalize")
         self.rest_routes = _rest_routes()
         self.uploads = UploadBudget()
+        self.mounts = dict(mounts or {})
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -106,6 +112,10 @@ class PersonalizeApp:
             await _refuse_websocket(receive, send)
             return
         if scope["type"] != "http":
+            return
+        mounted = self._mounted(scope["path"])
+        if mounted is not None:
+            await mounted(scope, receive, send)
             return
         request_id = str(uuid.uuid4())
         headers = _header_map(scope["headers"])
@@ -134,6 +144,12 @@ class PersonalizeApp:
             except Exception:
                 log.exception("unhandled error (request %s)", request_id)
                 await _respond_error(send, wire, InternalFailure("An internal error occurred."), request_id)
+
+    def _mounted(self, path: str) -> ASGIApp | None:
+        for prefix, app in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return app
+        return None
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -8,7 +8,10 @@ with a default method, so callers read the flag instead of probing for the metho
 - ``has_ranking_head``: ``best_items`` can return the head of ``score_user``'s ranking without
   scoring the whole catalogue (the default returns None: score the whole row);
 - ``updates_incrementally``: ``updated`` re-indexes the model onto new data without refitting
-  (trainingMode UPDATE); without it, UPDATE refits with the previous parameters.
+  (trainingMode UPDATE); without it, UPDATE refits with the previous parameters;
+- ``explains``: ``explain`` breaks one item's ``score_user`` score into its terms (the history
+  items that contributed most, and global terms such as popularity), so a user can see why an
+  item was recommended (the console shows them).
 
 The runtime owns filtering, exclusion, top-k and id mapping, so every model gets them for free.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,12 +30,26 @@ from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.registry import RecipeInfo, get_recipe
 
 
+@dataclass(frozen=True)
+class Contribution:
+    """One term of an item's score: a history item's part (``item``: its index) or a global one (``item`` None).
+
+    ``term`` names the part of the model it comes from (e.g. "item-item", "co-occurrence", "popularity");
+    ``value`` is on the model's own scoring scale, so values of one explanation compare with each other.
+    """
+
+    term: str
+    value: float
+    item: int | None = None
+
+
 class Model(ABC):
     """A trained model: item scores for a history or an item, over a fixed item index."""
 
     kind: ClassVar[str]
     has_ranking_head: ClassVar[bool] = False
     updates_incrementally: ClassVar[bool] = False
+    explains: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -81,6 +99,11 @@ class Model(ABC):
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The head of ``score_user``'s ranking (item indices, scores) when ``has_ranking_head``; else None."""
         return None
+
+    def explain(self, history: UserHistory, item_index: int, k: int = 3) -> list[Contribution]:
+        """The ``k`` history items adding most to ``score_user(history)[item_index]``, then the global terms;
+        only when ``explains``."""
+        raise NotImplementedError(f"{type(self).__name__} does not explain its scores.")
 
     def updated(self, data: TrainingData) -> Model:
         """This model re-indexed onto ``data`` without refitting; only when ``updates_incrementally``."""

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, param, recency_weights
 from openpersonalize.recipes.kernels import repeat_probability
-from openpersonalize.recipes.protocol import Recipe
+from openpersonalize.recipes.protocol import Contribution, Recipe
 from openpersonalize.recipes.registry import SIMILAR_ITEMS_ARN, SIMS_ARN
 from openpersonalize.recipes.repeat import calibration_users, fit_calibration, history_features
 
@@ -115,6 +115,7 @@ class SimsModel(BaseModel):
     """Sparse top-k neighbour lists; related items = the item's row."""
 
     kind = "sims"
+    explains = True
 
     def score_item(self, item_index: int) -> np.ndarray:
         """Neighbour similarity (popularity breaks ties / fills items without neighbours)."""
@@ -123,17 +124,34 @@ class SimsModel(BaseModel):
         out[row.indices] += row.data
         return out.astype(np.float32)
 
-    def _novel_scores(self, history: UserHistory) -> np.ndarray:
-        """Recency-weighted sum of the (row-max normalised) neighbours of the user's recent items."""
+    def _recent_neighbours(self, history: UserHistory) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+        """The user's 50 most recent items, their weights (recency over the row's max) and neighbour rows."""
         items, w = recency_weights(history, half_life=4.0, floor=0.02)
         recent = np.argsort(-w)[:50]
-        N = self.sparse["neighbours"]
-        out = 1e-6 * self.popularity_scores().astype(np.float64)
-        rows = N[items[recent]]
+        rows = self.sparse["neighbours"][items[recent]]
         scale = np.asarray(rows.max(axis=1).todense()).ravel()
         scale[scale == 0] = 1.0
-        out += np.asarray((sp.diags(w[recent] / scale) @ rows).sum(axis=0)).ravel()
+        return items[recent], w[recent] / scale, rows
+
+    def _novel_scores(self, history: UserHistory) -> np.ndarray:
+        """Recency-weighted sum of the (row-max normalised) neighbours of the user's recent items."""
+        _, weights, rows = self._recent_neighbours(history)
+        out = 1e-6 * self.popularity_scores().astype(np.float64)
+        out += np.asarray((sp.diags(weights) @ rows).sum(axis=0)).ravel()
         return out
+
+    def explain(self, history: UserHistory, item_index: int, k: int = 3) -> list[Contribution]:
+        """The terms of the item's neighbour score (before calibration, which keeps their order): each recent
+        item's co-occurrence similarity times its weight, and the popularity term breaking ties."""
+        j = int(item_index)
+        popularity = float(self.popularity_scores()[j])
+        if len(history) == 0:
+            return [Contribution("popularity", popularity)]
+        items, weights, rows = self._recent_neighbours(history)
+        terms = weights * rows[:, j].toarray().ravel()
+        best = [n for n in np.argsort(-terms, kind="stable")[:k] if terms[n] > 0]
+        out = [Contribution("co-occurrence", float(terms[n]), int(items[n])) for n in best]
+        return out + [Contribution("popularity", 1e-6 * popularity)]
 
     def _calibrated(self, history: UserHistory, novel: np.ndarray) -> np.ndarray:
         """P(next interaction): rank -> hit-rate curve for unseen items, repeat model for history items."""

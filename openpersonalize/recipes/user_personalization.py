@@ -31,7 +31,7 @@ from openpersonalize.recipes.kernels import (
     sparse_spread,
     weighted_rows,
 )
-from openpersonalize.recipes.protocol import Recipe
+from openpersonalize.recipes.protocol import Contribution, Recipe
 from openpersonalize.recipes.registry import UP_ARN, UP_V2_ARN
 from openpersonalize.recipes.repeat import calibration_users, fit_calibration, holdout_gram
 from openpersonalize.recipes.sequence import TransitionScorer, transition_matrix
@@ -156,6 +156,7 @@ class UserPersonalizationModel(BaseModel):
     kind = "user-personalization"
     has_ranking_head = True
     updates_incrementally = True
+    explains = True
 
     def after_load(self) -> None:
         """Rebuild derived state (iALS Gram matrix, dense transition rows, scaled priors)."""
@@ -345,6 +346,72 @@ class UserPersonalizationModel(BaseModel):
         if "repeat_w" in self.arrays:
             scores = self._calibrated(history, scores, stats)
         return scores
+
+    def explain(self, history: UserHistory, item_index: int, k: int = 3) -> list[Contribution]:
+        """The terms of the item's score before calibration (which keeps their order): each history item's
+        item-item (EASE), factor (iALS fold-in, linear in the history given its system matrix) and transition
+        parts, weighted as ``_novel_scores`` weighs them, then the popularity prior; a history item's
+        repeat probability first when the item is in the history."""
+        j = int(item_index)
+        if len(history) == 0:
+            return [Contribution("popularity", float(self.popularity_scores()[j]))]
+        stats = _history_stats(history)
+        scorer = self._transition_scorer()
+        tw = param(self.hyperparameters, "transition_weight") if scorer is not None else 0.0
+        items, w = _recency(stats, **self._recency_params())
+        parts = {"item-item": self._ease_terms(items, w, history, j), "factors": self._als_terms(items, w, j)}
+        if scorer is not None and tw > 0:
+            t_items, t_w = _recency(stats, half_life=1.0, floor=0.0)
+            newest = np.argsort(-t_w, kind="stable")[:10]  # the rows TransitionScorer.scores adds
+            spread = row_spread(scorer.scores(t_items, t_w))
+            terms = np.zeros(len(items))
+            if spread > 0:
+                column = self.sparse["transitions"][t_items[newest], j].toarray().ravel()
+                terms[newest] = tw / spread * t_w[newest] * column
+            parts = {name: (1.0 - tw) * v for name, v in parts.items()} | {"transition": terms}
+        total = sum(parts.values())
+        out = []
+        if "repeat_w" in self.arrays and j in set(stats.uniq.tolist()):
+            repeat = self._repeat_scores(history, stats)[int(np.searchsorted(stats.uniq, j))]
+            out.append(Contribution("repeat", float(repeat), j))
+        for n in np.argsort(-total, kind="stable")[:k]:
+            if total[n] > 0:
+                term = max(parts, key=lambda name: parts[name][n])
+                out.append(Contribution(term, float(total[n]), int(items[n])))
+        return out + [Contribution("popularity", float(self._scaled_prior(1.0 - tw)[j]))]
+
+    def _ease_terms(self, items: np.ndarray, w: np.ndarray, history: UserHistory, j: int) -> np.ndarray:
+        """Each history item's z-scored EASE part of item ``j``'s score (zero outside EASE)."""
+        terms = np.zeros(len(items))
+        if "ease_items" not in self.arrays or not len(self.arrays["ease_items"]):
+            return terms
+        pos = np.asarray(self.arrays["ease_pos"])
+        rows, pj = pos[items], int(pos[j])
+        ok = rows >= 0
+        if pj < 0 or not ok.any():
+            return terms
+        spread = sparse_spread(self.n_items, self._ease_row(items[ok], rows[ok], w[ok], history))
+        if spread > 0:
+            als_w = float(self.meta.get("als_weight", 0.0))
+            terms[ok] = (1.0 - als_w) / spread * w[ok] * np.asarray(self.arrays["ease_B"])[rows[ok], pj]
+        return terms
+
+    def _als_terms(self, items: np.ndarray, w: np.ndarray, j: int) -> np.ndarray:
+        """Each history item's z-scored iALS part of item ``j``'s score: with x = A^-1 sum_i c_i y_i the
+        fold-in, y_j . x = sum_i c_i (A^-1 y_j) . y_i."""
+        als_w = float(self.meta.get("als_weight", 0.0))
+        if als_w <= 0 or "als_items" not in self.arrays:
+            return np.zeros(len(items))
+        Y = np.asarray(self.arrays["als_items"])
+        if getattr(self, "_yty", None) is None:
+            self._yty = Y.T.astype(np.float64) @ Y.astype(np.float64)
+        conf, reg = 1.0 + ALS_ALPHA * w, param(self.hyperparameters, "als_regularization")
+        Yh = Y[items].astype(np.float64)
+        A = self._yty + (Yh.T * (conf - 1.0)) @ Yh + reg * np.eye(Y.shape[1])
+        spread = row_spread(Y @ np.linalg.solve(A, Yh.T @ conf).astype(np.float32))
+        if spread <= 0:
+            return np.zeros(len(items))
+        return als_w / spread * conf * (Yh @ np.linalg.solve(A, Y[j].astype(np.float64)))
 
     def score_item(self, item_index: int) -> np.ndarray:
         """Related items: the single-item history's item-item (+ iALS) scores, popularity breaking ties."""

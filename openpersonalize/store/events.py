@@ -376,6 +376,13 @@ class EventStore:
             live_events.c.dataset_group_arn == dataset_group_arn, live_events.c.id > after_id, limit=limit
         )
 
+    def newest_events(self, dataset_group_arn: str, limit: int) -> list[StoredEvent]:
+        """The group's ``limit`` newest events, newest first (the console's live tail; an index scan backward)."""
+        c = live_events.c
+        query = sa.select(live_events).where(c.dataset_group_arn == dataset_group_arn).order_by(c.id.desc())
+        with self.engine.connect() as conn:
+            return [_row_to_event(row) for row in conn.execute(query.limit(limit))]
+
     def group_events(self, dataset_group_arn: str) -> Iterator[StoredEvent]:
         """Every event of the group by id, streamed (dataset export)."""
         query = sa.select(live_events).where(live_events.c.dataset_group_arn == dataset_group_arn)

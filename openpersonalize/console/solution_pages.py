@@ -1,0 +1,115 @@
+"""Solutions and solution versions: recipe, training status and progress, offline metrics compared, HPO."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from ..control.kinds import CAMPAIGN, SOLUTION, SOLUTION_VERSION
+from .service import ConsoleService, region_of
+from .web import Console, PageRequest, Rendered, arn_url
+
+POPULARITY = "arn:aws:personalize:::recipe/aws-popularity-count"
+METRICS = (
+    ("coverage", "coverage"),
+    ("mean_reciprocal_rank_at_25", "MRR@25"),
+    ("normalized_discounted_cumulative_gain_at_5", "NDCG@5"),
+    ("normalized_discounted_cumulative_gain_at_10", "NDCG@10"),
+    ("normalized_discounted_cumulative_gain_at_25", "NDCG@25"),
+    ("precision_at_5", "P@5"),
+    ("precision_at_10", "P@10"),
+    ("precision_at_25", "P@25"),
+)
+FINISHED = ("ACTIVE", "CREATE FAILED", "CREATE STOPPED")
+
+
+def _metrics(svc: ConsoleService, version: dict[str, Any]) -> dict[str, float]:
+    if version.get("status") != "ACTIVE":
+        return {}
+    arn = version["solutionVersionArn"]
+    return svc.call("GetSolutionMetrics", region_of(arn), solutionVersionArn=arn).get("metrics", {})
+
+
+def _baseline(svc: ConsoleService, group_arn: str, exclude: str) -> tuple[str, dict[str, float]] | None:
+    """The newest ACTIVE aws-popularity-count version of the group (not ``exclude``'s own) and its metrics."""
+    for solution in svc.listing(SOLUTION, group_arn):
+        if solution["solutionArn"] == exclude or solution.get("recipeArn") != POPULARITY:
+            continue
+        for version in svc.listing(SOLUTION_VERSION, solution["solutionArn"]):
+            if version.get("status") == "ACTIVE":
+                return solution["name"], _metrics(svc, version)
+    return None
+
+
+def _chart(rows: list[tuple[str, dict[str, float]]]) -> dict[str, Any] | None:
+    """Bars per metric, one series per version (and the baseline)."""
+    rows = [(name, m) for name, m in rows if m]
+    if not rows:
+        return None
+    keys = [k for k, _ in METRICS]
+    return {
+        "kind": "bars",
+        "labels": [label for _, label in METRICS],
+        "series": [name for name, _ in rows],
+        "data": [list(range(len(keys)))] + [[round(float(m.get(k, 0.0)), 4) for k in keys] for _, m in rows],
+        "height": 260,
+    }
+
+
+def solution_page(console: Console, page: PageRequest) -> Rendered:
+    arn = page.path["arn"]
+    svc = console.service
+    solution = svc.describe(SOLUTION, arn)
+    versions = []
+    for row in svc.listing(SOLUTION_VERSION, arn):
+        version = svc.describe(SOLUTION_VERSION, row["solutionVersionArn"])
+        version["progress"] = svc.progress(version["solutionVersionArn"])
+        version["metrics"] = _metrics(svc, version)
+        versions.append(version)
+    baseline = _baseline(svc, solution["datasetGroupArn"], arn)
+    compared = [(v["solutionVersionArn"].rsplit("/", 1)[-1], v["metrics"]) for v in versions[:6]]
+    if baseline:
+        compared.append((f"baseline: {baseline[0]}", baseline[1]))
+    running = any(v["status"] not in FINISHED for v in versions)
+    values = {
+        "solution": solution,
+        "versions": versions,
+        "metrics": METRICS,
+        "chart": _chart(compared),
+        "baseline": baseline,
+        "running": running,
+        "campaigns": svc.listing(CAMPAIGN, arn),
+    }
+    return Rendered("solution.html", values)
+
+
+def version_page(console: Console, page: PageRequest) -> Rendered:
+    arn = page.path["arn"]
+    svc = console.service
+    version = svc.describe(SOLUTION_VERSION, arn)
+    values = {
+        "version": version,
+        "progress": svc.progress(arn),
+        "finished": version["status"] in FINISHED,
+        "metrics": METRICS,
+        "values": _metrics(svc, version),
+    }
+    return Rendered("version_status.html" if page.partial else "version.html", values)
+
+
+def create_version(console: Console, page: PageRequest) -> Response:
+    """CreateSolutionVersion from the solution page; then the version's page, where training progress shows."""
+    arn = page.path["arn"]
+    mode = page.form.get("trainingMode") or "FULL"
+    version = console.service.call("CreateSolutionVersion", region_of(arn), solutionArn=arn, trainingMode=mode)
+    return RedirectResponse(arn_url(version["solutionVersionArn"]), 303)
+
+
+def routes(console: Console) -> list[Route]:
+    return [
+        Route("/console/solution/{arn:path}/versions", console.page(create_version), methods=["POST"]),
+        Route("/console/solution/{arn:path}", console.page(solution_page)),
+        Route("/console/solution-version/{arn:path}", console.page(version_page)),
+    ]

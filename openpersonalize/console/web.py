@@ -1,0 +1,188 @@
+"""The console's HTTP plumbing: pages behind the session, bounded form bodies, CSRF checks, rendering.
+
+A page handler is a plain function ``(Console, PageRequest) -> Response | Rendered``; ``Console.page``
+wraps it: no session -> the sign-in page (or 401 for htmx and JSON requests), a POST without this
+session's CSRF token -> 403, then the handler runs in a worker thread (it reads the store) and its
+template is rendered with the server time it took in a ``Server-Timing`` header.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from ..errors import ServiceError
+from .auth import SESSION_COOKIE, ConsoleAuth, Session
+from .service import ConsoleService
+
+MAX_FORM_BYTES = 64 * 1024
+PAGE_SIZE = 50
+
+
+class FormTooLarge(Exception):
+    """A form body over ``MAX_FORM_BYTES``."""
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A urlencoded form body of at most ``MAX_FORM_BYTES`` (last value of a repeated field wins)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+        raise FormTooLarge()
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise FormTooLarge()
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+@dataclass
+class PageRequest:
+    """What a page handler sees of its request."""
+
+    path: Mapping[str, str]
+    query: Mapping[str, str]
+    form: dict[str, str]
+    session: Session
+    csrf: str
+    partial: bool  # an htmx request: answer with the fragment only
+
+    def page_number(self) -> int:
+        value = self.query.get("page", "1")
+        return max(int(value), 1) if value.isdigit() else 1
+
+
+@dataclass
+class Rendered:
+    """A template and its values; ``status`` for error pages."""
+
+    template: str
+    values: dict[str, Any] = field(default_factory=dict)
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class Pager:
+    """One page of a long table: its rows and the links around it."""
+
+    rows: Sequence[Any]
+    number: int
+    pages: int
+    total: int
+
+    @classmethod
+    def of(cls, rows: Sequence[Any], number: int, size: int = PAGE_SIZE) -> Pager:
+        pages = max(math.ceil(len(rows) / size), 1)
+        number = min(number, pages)
+        return cls(rows[(number - 1) * size : number * size], number, pages, len(rows))
+
+
+def arn_url(arn: str | None) -> str:
+    """A resource's bookmarkable console page: ``/console/<its ARN's resource type>/<ARN>``."""
+    parts = (arn or "").split(":", 5)
+    kind = parts[5].split("/", 1)[0] if len(parts) == 6 else "unknown"
+    return f"/console/{kind}/{quote(arn or '', safe=':/')}"
+
+
+def _iso(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    stamp = value.timestamp() if isinstance(value, dt.datetime) else float(value)
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def time_tag(value: Any) -> Markup:
+    """A <time> the browser shows in the user's locale (console.js); readable UTC without JavaScript."""
+    iso = _iso(value)
+    if not iso:
+        return Markup("")
+    return Markup('<time datetime="{0}">{1}</time>').format(iso, iso.replace("T", " ").replace("Z", " UTC"))
+
+
+def duration(seconds: Any) -> str:
+    """Seconds as "1 h 02 min", "3 min 05 s" or "12.3 s"."""
+    if seconds in (None, ""):
+        return ""
+    s = float(seconds)
+    if s >= 3600:
+        return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+    if s >= 60:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{s:.1f} s"
+
+
+def short_arn(arn: str | None) -> str:
+    """The resource part of an ARN (kind/name)."""
+    return (arn or "").split(":", 5)[-1]
+
+
+def _environment() -> Environment:
+    folder = resources.files("openpersonalize.console").joinpath("templates")
+    env = Environment(loader=FileSystemLoader(str(folder)), autoescape=select_autoescape(["html"]))
+    env.filters.update(time=time_tag, duration=duration, short_arn=short_arn, urlencode=urlencode)
+    env.globals.update(arn_url=arn_url)
+    return env
+
+
+Handler = Callable[["Console", PageRequest], "Response | Rendered"]
+
+
+class Console:
+    """The console's shared parts: sign-in, the service layer, templates."""
+
+    def __init__(self, auth: ConsoleAuth, service: ConsoleService) -> None:
+        self.auth = auth
+        self.service = service
+        self.templates = _environment()
+
+    def render(self, rendered: Rendered, extra: Mapping[str, Any], started: float) -> HTMLResponse:
+        html = self.templates.get_template(rendered.template).render({**extra, **rendered.values})
+        ms = (time.perf_counter() - started) * 1000
+        return HTMLResponse(html, rendered.status, headers={"Server-Timing": f"app;dur={ms:.1f}"})
+
+    def session_of(self, request: Request) -> Session | None:
+        return self.auth.session(request.cookies.get(SESSION_COOKIE))
+
+    def page(self, handler: Handler) -> Callable[[Request], Any]:
+        """An endpoint serving ``handler`` to signed-in browsers only (see the module docstring)."""
+
+        async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            session = self.session_of(request)
+            partial = request.headers.get("hx-request") == "true"
+            if session is None:
+                if partial or request.method != "GET":
+                    return PlainTextResponse("Sign in first.", 401, headers={"HX-Redirect": "/console/login"})
+                return RedirectResponse("/console/login?" + urlencode({"next": request.url.path}), 303)
+            form: dict[str, str] = {}
+            csrf = self.auth.csrf_token(session)
+            if request.method == "POST":
+                try:
+                    form = await read_form(request)
+                except FormTooLarge:
+                    return PlainTextResponse("Form too large.", 413)
+                token = form.get("csrf") or request.headers.get("x-csrf-token")
+                if not self.auth.check_csrf(session, token):
+                    return PlainTextResponse("Missing or wrong CSRF token: reload the page and try again.", 403)
+            page = PageRequest(dict(request.path_params), dict(request.query_params), form, session, csrf, partial)
+            try:
+                result = await run_in_threadpool(handler, self, page)
+            except ServiceError as exc:
+                result = Rendered("error.html", {"code": exc.code, "message": exc.message}, exc.status)
+            if isinstance(result, Response):
+                return result
+            return self.render(result, {"csrf": csrf, "path": request.url.path, "partial": partial}, started)
+
+        return endpoint
