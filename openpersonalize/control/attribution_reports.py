@@ -23,7 +23,8 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 BATCH_EVENTS = 10_000
 COLUMNS = ("METRIC_NAME", "EVENT_TYPE", "VALUE", "MATH_FUNCTION", "EVENT_ATTRIBUTION_SOURCE", "TIMESTAMP")
 PREFIX = "AggregatedAttributionMetrics"
+BULK_SOURCE_FIELDS = ("RECOMMENDATION_ID", "EVENT_ATTRIBUTION_SOURCE")
 DEFAULT_INTERVAL_SECONDS = 60.0
 
 
@@ -54,18 +56,20 @@ def _stamp(epoch: float) -> str:
 
 
 class ItemValues:
-    """Numeric columns of a dataset group's items (snapshot, then PutItems records), read on first use."""
+    """The Items columns ``metrics`` sum, per item (snapshot, then PutItems records), read on first use."""
 
-    def __init__(self, control: Control, group_arn: str) -> None:
+    def __init__(self, control: Control, group_arn: str, metrics: Iterable[Metric]) -> None:
         self._control, self._group_arn = control, group_arn
+        self._columns = sorted({m.column[1] for m in metrics if m.column and m.column[0] == "ITEMS"})
         self._rows: dict[str, dict[str, Any]] | None = None
 
     def _load(self) -> dict[str, dict[str, Any]]:
         found = self._control.store.children(self._group_arn, (DATASET.kind,))
         dataset = next((d for d in found if d.doc.get("datasetType") == "ITEMS"), None)
-        if dataset is None:
+        if dataset is None or not self._columns:
             return {}
-        table = read_snapshot(datasets.snapshot_path(self._control, dataset))
+        snapshot = datasets.snapshot_path(self._control, dataset)
+        table = read_snapshot(snapshot, ["ITEM_ID", *self._columns])
         rows = {str(r.pop("ITEM_ID")): r for r in table.to_pylist()} if table is not None else {}
         for record in self._control.events.records(dataset.arn):
             rows.setdefault(record["id"], {}).update(record["properties"])
@@ -123,7 +127,7 @@ def count_events(control: Control, attribution: Resource) -> None:
     """Count the group's events past the attribution's mark into its totals, a batch per transaction."""
     store, group = control.attribution, attribution.doc["datasetGroupArn"]
     metrics = loaded(attribution.doc)
-    items = ItemValues(control, group)
+    items = ItemValues(control, group, metrics)
     while (mark := store.mark(attribution.arn)) is not None:
         events = control.events.events_since(group, mark, limit=BATCH_EVENTS)
         if not events:
@@ -203,15 +207,18 @@ class MetricsClock:
 
 
 # -- bulk data: import jobs ------------------------------------------------------------------------
-def _imported_rows(snapshot: Path, previous: Path | None) -> list[Interaction]:
-    """The interactions an import added: the snapshot's files the previous snapshot did not have."""
+def _imported_batches(snapshot: Path, previous: Path | None, columns: set[str]) -> Iterator[list[Interaction]]:
+    """The interactions an import added (the snapshot's files the previous snapshot did not have), in
+    record batches, reading only ``columns`` and the fields attribution needs."""
     before = {p.name for p in previous.glob("*.parquet")} if previous is not None else set()
-    rows: list[Interaction] = []
+    wanted = columns | {"EVENT_TYPE", "ITEM_ID", "TIMESTAMP", "EVENT_VALUE", *BULK_SOURCE_FIELDS}
     for path in sorted(snapshot.glob("*.parquet")):
         if path.name in before:
             continue
-        for r in pq.read_table(path).to_pylist():
-            rows.append(
+        file = pq.ParquetFile(path)
+        present = [name for name in file.schema_arrow.names if name in wanted]
+        for batch in file.iter_batches(columns=present):
+            yield [
                 Interaction(
                     str(r.get("EVENT_TYPE") or ""),
                     None if r.get("ITEM_ID") is None else str(r["ITEM_ID"]),
@@ -221,8 +228,8 @@ def _imported_rows(snapshot: Path, previous: Path | None) -> list[Interaction]:
                     r.get("RECOMMENDATION_ID"),
                     r.get("EVENT_ATTRIBUTION_SOURCE"),
                 )
-            )
-    return rows
+                for r in batch.to_pylist()
+            ]
 
 
 def _group_attribution(control: Control, group_arn: str) -> Resource | None:
@@ -241,10 +248,14 @@ def report_import(control: Control, job: Resource, dataset: Resource, snapshot: 
     location = attribution and _destination(attribution)
     if attribution is None or location is None:
         return
-    metrics: list[Metric] = loaded(attribution.doc)
-    interactions = _imported_rows(snapshot, previous)
-    items = ItemValues(control, dataset.doc["datasetGroupArn"])
-    totals = fold(metrics, interactions, sources_of(interactions, control.attribution.sources), items.value)
+    metrics = loaded(attribution.doc)
+    items = ItemValues(control, dataset.doc["datasetGroupArn"], metrics)
+    columns = {m.column[1] for m in metrics if m.column and m.column[0] == "INTERACTIONS"}
+    totals: dict[TotalKey, float] = defaultdict(float)
+    for batch in _imported_batches(snapshot, previous, columns):
+        sources = sources_of(batch, control.attribution.sources)
+        for key, value in fold(metrics, batch, sources, items.value).items():
+            totals[key] += value
     name = f"{PREFIX}-{job.doc.get('importMode', 'FULL')}-{_stamp(time.time())}.csv"
     try:
         _write(control, location, name, _csv(_sorted(totals)))
