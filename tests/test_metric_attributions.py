@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,6 +27,7 @@ INTERACTIONS = avro_schema(
         {"name": "EVENT_TYPE", "type": "string"},
         {"name": "EVENT_VALUE", "type": ["null", "float"]},
         {"name": "EVENT_ATTRIBUTION_SOURCE", "type": ["null", "string"]},
+        {"name": "DISCOUNT", "type": ["null", "float"]},
     ],
 )
 ITEMS = avro_schema("Items", [{"name": "ITEM_ID", "type": "string"}, {"name": "PRICE", "type": "float"}])
@@ -33,6 +35,7 @@ METRICS = [
     {"eventType": "click", "metricName": "CLICKS", "expression": "SAMPLECOUNT()"},
     {"eventType": "watch", "metricName": "WATCHED", "expression": "SUM(Interactions.EVENT_VALUE)"},
     {"eventType": "watch", "metricName": "REVENUE", "expression": "SUM(Items.PRICE)"},
+    {"eventType": "watch", "metricName": "DISCOUNTS", "expression": "SUM(Interactions.DISCOUNT)"},
 ]
 
 
@@ -52,8 +55,8 @@ def world(tmp_path_factory, s3_server):
     try:
         personalize = srv.client()
         group = personalize.create_dataset_group(name=unique("ma"))["datasetGroupArn"]
-        rows = ["USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE,EVENT_ATTRIBUTION_SOURCE"]
-        rows += [f"u{u},i{(u * 7 + k) % 12},{HOUR - 86400 + k},watch,1," for u in range(50) for k in range(24)]
+        rows = ["USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE,EVENT_ATTRIBUTION_SOURCE,DISCOUNT"]
+        rows += [f"u{u},i{(u * 7 + k) % 12},{HOUR - 86400 + k},watch,1,," for u in range(50) for k in range(24)]
         (work / "interactions.csv").write_text("\n".join(rows) + "\n")
         (work / "items.csv").write_text("ITEM_ID,PRICE\n" + "".join(f"i{i},{i + 0.5}\n" for i in range(12)))
         interactions = import_dataset(personalize, group, "INTERACTIONS", INTERACTIONS, str(work / "interactions.csv"))
@@ -133,24 +136,26 @@ def test_events_are_attributed_per_source_and_hour(world):
     a, b = world["campaigns"]["a"], world["campaigns"]["b"]
     price = {f"i{i}": i + 0.5 for i in range(12)}
     events = srv.client("personalize-events")
-    sent = [  # (hour offset, event type, item, value, recommendationId, eventAttributionSource)
-        (0, "click", "i1", None, rid_a, None),
-        (0, "click", "i2", None, rid_a, None),
-        (0, "watch", "i3", 2.5, rid_a, None),
-        (0, "watch", "i4", 1.5, rid_b, None),
-        (0, "click", "i5", None, rid_b, None),
-        (0, "click", "i6", None, None, "newsletter"),
-        (0, "click", "i7", None, rid_a, "email"),  # both given: the eventAttributionSource wins
-        (0, "click", "i8", None, None, None),
-        (0, "click", "i9", None, "RID-not-ours", None),
-        (0, "rate", "i1", 5.0, rid_a, None),  # no metric measures this event type
-        (1, "watch", "i10", 4.0, rid_a, None),
-        (1, "click", "i11", None, rid_b, None),
+    sent = [  # (hour offset, event type, item, value, discount, recommendationId, eventAttributionSource)
+        (0, "click", "i1", None, None, rid_a, None),
+        (0, "click", "i2", None, None, rid_a, None),
+        (0, "watch", "i3", 2.5, 0.5, rid_a, None),
+        (0, "watch", "i4", 1.5, None, rid_b, None),
+        (0, "click", "i5", None, None, rid_b, None),
+        (0, "click", "i6", None, None, None, "newsletter"),
+        (0, "click", "i7", None, None, rid_a, "email"),  # both given: the eventAttributionSource wins
+        (0, "click", "i8", None, None, None, None),
+        (0, "click", "i9", None, None, "RID-not-ours", None),
+        (0, "rate", "i1", 5.0, None, rid_a, None),  # no metric measures this event type
+        (1, "watch", "i10", 4.0, 1.25, rid_a, None),
+        (1, "click", "i11", None, None, rid_b, None),
     ]
-    for n, (hour, kind, item, value, rid, source) in enumerate(sent):
+    for n, (hour, kind, item, value, discount, rid, source) in enumerate(sent):
         event = {"eventType": kind, "itemId": item, "sentAt": HOUR + 3600 * hour + n}
         if value is not None:
             event["eventValue"] = value
+        if discount is not None:
+            event["properties"] = json.dumps({"discount": discount})
         if rid is not None:
             event["recommendationId"] = rid
         if source is not None:
@@ -171,6 +176,8 @@ def test_events_are_attributed_per_source_and_hour(world):
         ("WATCHED", a, h1): 4.0,
         ("REVENUE", a, h1): price["i10"],
         ("CLICKS", b, h1): 1.0,
+        ("DISCOUNTS", a, h0): 0.5,
+        ("DISCOUNTS", a, h1): 1.25,
     }
     wait_until(lambda: _totals(_local_reports(out, "PUT_EVENTS")) == expected, what="the hourly reports")
     reports = _local_reports(out, "PUT_EVENTS")
@@ -216,7 +223,7 @@ def test_events_are_attributed_per_source_and_hour(world):
     wait_until(lambda: _totals(s3_reports()) == {("WATCHED", b, HOUR + 7200): 3.0}, what="the S3 report")
     assert list(s3_reports()) == ["reports/AggregatedAttributionMetrics-PUT_EVENTS-20231115T000000Z.csv"]
     names = [m["metricName"] for m in personalize.list_metric_attribution_metrics(metricAttributionArn=arn)["metrics"]]
-    assert sorted(names) == ["CLICKS", "WATCHED"]
+    assert sorted(names) == ["CLICKS", "DISCOUNTS", "WATCHED"]
 
     personalize.delete_metric_attribution(metricAttributionArn=arn)
     with pytest.raises(ClientError) as exc:
@@ -229,12 +236,12 @@ def test_imported_interactions_are_reported_as_bulk_data(world):
     out = work / "bulk"
     arn = _attribution(personalize, world["group"], str(out))
     rows = [
-        "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE,EVENT_ATTRIBUTION_SOURCE",
-        f"u1,i1,{HOUR + 5},click,,partner",
-        f"u1,i2,{HOUR + 6},click,,partner",
-        f"u2,i3,{HOUR + 7},watch,2,partner",
-        f"u2,i4,{HOUR + 8},watch,3,",
-        f"u3,i5,{HOUR + 9},click,,",
+        "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE,EVENT_ATTRIBUTION_SOURCE,DISCOUNT",
+        f"u1,i1,{HOUR + 5},click,,partner,",
+        f"u1,i2,{HOUR + 6},click,,partner,",
+        f"u2,i3,{HOUR + 7},watch,2,partner,0.25",
+        f"u2,i4,{HOUR + 8},watch,3,,",
+        f"u3,i5,{HOUR + 9},click,,,",
     ]
     (world["work"] / "more.csv").write_text("\n".join(rows) + "\n")
     job = personalize.create_dataset_import_job(
@@ -256,6 +263,7 @@ def test_imported_interactions_are_reported_as_bulk_data(world):
         ("WATCHED", undefined, HOUR): 3.0,
         ("REVENUE", "partner", HOUR): 3.5,
         ("REVENUE", undefined, HOUR): 4.5,
+        ("DISCOUNTS", "partner", HOUR): 0.25,
     }
     # an import without publishAttributionMetricsToS3 writes no report
     job = personalize.create_dataset_import_job(

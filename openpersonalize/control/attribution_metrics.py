@@ -134,7 +134,7 @@ class Interaction:
     attribution_source: str | None
 
 
-def sources_of(interactions: Iterable[Interaction], resolve: Callable[[Iterable[str]], dict[str, str]]) -> list[str]:
+def sources_of(interactions: Sequence[Interaction], resolve: Callable[[Iterable[str]], dict[str, str]]) -> list[str]:
     """Each interaction's source, resolving recommendationIds through ``resolve`` (key -> source ARN)."""
     keys = {rid: recommendation_key(rid) for i in interactions if (rid := i.recommendation_id)}
     known = resolve(k for k in keys.values() if k)
