@@ -61,7 +61,8 @@ def serve(
         ),
     ] = DEFAULT_READ_TIMEOUT,
     metrics_interval: Annotated[
-        float, typer.Option(help="Seconds between metric attribution reports of new events (see docs/architecture.md).")
+        float,
+        typer.Option(min=0.1, help="Seconds between metric attribution reports of new events (docs/architecture.md)."),
     ] = ServerConfig.metrics_interval,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
 ) -> None:

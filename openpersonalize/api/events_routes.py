@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import nesting
+from ..control.action_data import ActionData, ActionInteraction
 from ..control.live_data import RECORD_KINDS, Event, EventBatch, LiveData, Record, RecordBatch
-from ..errors import InvalidInputException
 
 RestHandler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -70,15 +70,27 @@ def record_batch(params: dict[str, Any], dataset_type: str) -> RecordBatch:
     return RecordBatch(params["datasetArn"], dataset_type, records)
 
 
-def _unsupported(operation: str) -> RestHandler:
-    def handler(_region: str, _params: dict[str, Any]) -> dict[str, Any]:
-        raise InvalidInputException(f"{operation} is not supported: this server has no ACTIONS datasets.")
-
-    return handler
+def action_interactions(params: dict[str, Any]) -> list[ActionInteraction]:
+    """A PutActionInteractions body's entries as ``ActionInteraction``s."""
+    return [
+        ActionInteraction(
+            action_id=entry["actionId"],
+            session_id=entry["sessionId"],
+            event_type=entry["eventType"],
+            timestamp=entry["timestamp"],
+            user_id=entry.get("userId") or None,
+            event_id=entry.get("eventId"),
+            recommendation_id=entry.get("recommendationId"),
+            impression=entry.get("impression"),
+            properties=entry.get("properties"),
+        )
+        for entry in params["actionInteractions"]
+    ]
 
 
 def events_routes(live: LiveData) -> dict[str, RestHandler]:
     """The personalize-events operations for PersonalizeApp's ``rest_handlers``."""
+    actions = ActionData(live.control)
 
     def put_events(_region: str, params: dict[str, Any]) -> dict[str, Any]:
         live.put_events(event_batch(params))
@@ -92,10 +104,18 @@ def events_routes(live: LiveData) -> dict[str, RestHandler]:
         live.put_records(record_batch(params, "USERS"))
         return {}
 
+    def put_actions(_region: str, params: dict[str, Any]) -> dict[str, Any]:
+        live.put_records(record_batch(params, "ACTIONS"))
+        return {}
+
+    def put_action_interactions(_region: str, params: dict[str, Any]) -> dict[str, Any]:
+        actions.put_action_interactions(params["trackingId"], action_interactions(params))
+        return {}
+
     return {
         "PutEvents": put_events,
         "PutItems": put_items,
         "PutUsers": put_users,
-        "PutActions": _unsupported("PutActions"),
-        "PutActionInteractions": _unsupported("PutActionInteractions"),
+        "PutActions": put_actions,
+        "PutActionInteractions": put_action_interactions,
     }

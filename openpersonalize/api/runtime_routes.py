@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..runtime.actions import DEFAULT_ACTION_RESULTS
 from ..runtime.requests import (
     DEFAULT_RESULTS,
     ActionRecommendRequest,
@@ -63,7 +64,7 @@ def action_request(params: dict[str, Any]) -> ActionRecommendRequest:
     return ActionRecommendRequest(
         campaign_arn=params.get("campaignArn"),
         user_id=params.get("userId"),
-        num_results=params.get("numResults", DEFAULT_RESULTS),
+        num_results=params.get("numResults", DEFAULT_ACTION_RESULTS),
         filter_arn=params.get("filterArn"),
         filter_values=params.get("filterValues") or {},
     )

@@ -23,6 +23,7 @@ from ..jobs.batch import BlockHandler, Workers, dump_line, iter_lines, line_bloc
 from ..jobs.process_pool import WorkerError
 from ..jobs.runner import JobHandler
 from ..recipes.registry import (
+    PERSONALIZED_ACTIONS,
     USER_SEGMENTATION,
     get_recipe,
 )
@@ -100,6 +101,11 @@ def create_batch_inference_job(call: Call) -> dict[str, Any]:
         raise InvalidInputException("This solution version segments users: use CreateBatchSegmentJob.")
     if recipe is not None and recipe.name == "aws-trending-now":
         raise InvalidInputException("Batch recommendations are not available for the Trending-Now recipe.")
+    if recipe is not None and recipe.recipe_type == PERSONALIZED_ACTIONS:
+        raise InvalidInputException(
+            "Batch recommendations are not available for the Next-Best-Action recipe (as in Personalize): "
+            "call GetActionRecommendations for each user."
+        )
     src, dst = _check_io(call)
     config = dict(p.get("batchInferenceJobConfig") or {})
     members = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,8 @@ from . import schemas
 from .base import ACTIVE, Call, Control, insert_resource, now, reject
 from .kinds import DATASET, DATASET_GROUP, SCHEMA
 
-SUPPORTED_TYPES = ("INTERACTIONS", "ITEMS", "USERS")
-UNSUPPORTED_TYPES = ("ACTIONS", "ACTION_INTERACTIONS")
+ACTION_TYPES = ("ACTIONS", "ACTION_INTERACTIONS")
+SUPPORTED_TYPES = ("INTERACTIONS", "ITEMS", "USERS", *ACTION_TYPES)
 
 
 def snapshot_path(control: Control, res: Resource) -> Path | None:
@@ -35,11 +36,11 @@ def _check_schema(call: Call, schema_arn: str, dataset_type: str, domain: str | 
 def create_dataset(call: Call) -> dict[str, Any]:
     p = call.params
     dataset_type = p["datasetType"].upper()
-    if dataset_type in UNSUPPORTED_TYPES:
-        raise reject(f"datasetType {dataset_type} is not supported yet; use INTERACTIONS, ITEMS or USERS.")
     if dataset_type not in SUPPORTED_TYPES:
         raise reject(f"datasetType must be one of {', '.join(SUPPORTED_TYPES)}, got {p['datasetType']!r}.")
     group = DATASET_GROUP.get(call, p["datasetGroupArn"])
+    if dataset_type in ACTION_TYPES and group.doc.get("domain"):
+        raise reject(f"datasetType {dataset_type} cannot be created in a domain dataset group ({group.doc['domain']}).")
     _check_schema(call, p["schemaArn"], dataset_type, group.doc.get("domain"))
     arn = DATASET.arn(call, f"{group.name}/{dataset_type}")
     doc = {
@@ -49,6 +50,8 @@ def create_dataset(call: Call) -> dict[str, Any]:
         "datasetType": dataset_type,
         "schemaArn": p["schemaArn"],
     }
+    if dataset_type == "ACTION_INTERACTIONS":  # its own tracker, for PutActionInteractions
+        doc["trackingId"] = str(uuid.uuid4())
     res = Resource(arn, DATASET.kind, p["name"], group.arn, ACTIVE, doc)
     insert_resource(call, res, f"A {dataset_type} dataset", requires=(p["schemaArn"],))
     return {"datasetArn": arn}

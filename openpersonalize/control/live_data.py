@@ -49,6 +49,7 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 RECORD_KINDS = {
     "ITEMS": ("items", "itemId", "ITEM_ID", "PutItems"),
     "USERS": ("users", "userId", "USER_ID", "PutUsers"),
+    "ACTIONS": ("actions", "actionId", "ACTION_ID", "PutActions"),
 }
 
 
@@ -196,7 +197,8 @@ def parse_properties(
     return values
 
 
-def _sent_at(value: Any, where: str) -> float:
+def sent_at(value: Any, where: str) -> float:
+    """A timestamp in epoch seconds (number, numeric or ISO string), or InvalidInputException naming ``where``."""
     if isinstance(value, str):
         try:
             value = float(value)
@@ -286,7 +288,7 @@ class LiveData:
                     "event_type": event.event_type,
                     "event_value": float(value) if value is not None else None,
                     "item_id": event.item_id,
-                    "timestamp": _sent_at(event.sent_at, f"{where}.sentAt"),
+                    "timestamp": sent_at(event.sent_at, f"{where}.sentAt"),
                     "recommendation_id": event.recommendation_id,
                     "impression": event.impression,
                     "properties": properties or None,

@@ -78,7 +78,7 @@ class StoredResourceLookup:
                 return None
             return DatasetView(res.arn, res.doc.get("_snapshot"), res.doc.get("_snapshotId"))
 
-        return GroupDatasets(items=view("ITEMS"), users=view("USERS"))
+        return GroupDatasets(items=view("ITEMS"), users=view("USERS"), actions=view("ACTIONS"))
 
     def filter(self, arn: str) -> FilterView | None:
         res = self._get(arn, FILTER.kind)

@@ -21,6 +21,7 @@ from ..recipes.registry import RecipeInfo
 from ..store.metadata import Resource
 from ..store.objects import PARTIAL_MODELS, ObjectStoreError
 from . import datasets
+from .action_training import check_action_data, is_action_recipe, training_inputs
 from .base import (
     ACTIVE,
     CREATE_FAILED,
@@ -76,6 +77,8 @@ def create_solution(call: Call) -> dict[str, Any]:
         raise InvalidInputException(f"Recipe {recipe.arn} cannot be trained by this server yet.")
     config = p.get("solutionConfig") or {}
     _check_hyperparameters(recipe, config)
+    if p.get("performHPO") and is_action_recipe(recipe.arn):
+        raise InvalidInputException("performHPO is not available for aws-next-best-action; set its hyperparameters.")
     arn = SOLUTION.arn(call, p["name"])
     doc = {
         "name": p["name"],
@@ -155,7 +158,9 @@ def create_solution_version(call: Call) -> dict[str, Any]:
         d.doc["datasetType"]: d for d in call.store.children(solution.doc["datasetGroupArn"], (DATASET.kind,))
     }
     interactions = group_datasets.get("INTERACTIONS")
-    if interactions is None or not interactions.doc.get("_snapshot"):
+    if is_action_recipe(solution.doc["recipeArn"]):
+        check_action_data(call.control, solution.doc["datasetGroupArn"], group_datasets)
+    elif interactions is None or not interactions.doc.get("_snapshot"):
         raise InvalidInputException(
             f"Dataset group {solution.doc['datasetGroupArn']} has no imported INTERACTIONS data to train on."
         )
@@ -227,7 +232,7 @@ def run_training(control: Control, arn: str, trained: VersionTrained) -> None:
     for dataset in store.children(version.doc["datasetGroupArn"], (DATASET.kind,)):
         path = datasets.snapshot_path(control, dataset)
         snapshots[dataset.doc["datasetType"]] = str(path) if path else None
-    if not snapshots.get("INTERACTIONS"):
+    if not snapshots.get("INTERACTIONS") and not is_action_recipe(version.doc["recipeArn"]):
         store.update(arn, status=CREATE_FAILED, failureReason="The dataset group has no imported INTERACTIONS data.")
         return
     attempt = uuid.uuid4().hex[:8]
@@ -269,7 +274,7 @@ def _train_attempt(
     previous = version.doc.get("_previous")
     kwargs = {
         "recipe_arn": version.doc["recipeArn"],
-        "interactions": snapshots["INTERACTIONS"],
+        "interactions": snapshots.get("INTERACTIONS"),
         "items": snapshots.get("ITEMS"),
         "users": snapshots.get("USERS"),
         "params": dict(config.get("algorithmHyperParameters") or {}),
@@ -279,6 +284,11 @@ def _train_attempt(
         "out_dir": str(scratch / "model"),
         "previous_dir": str(_model_copy(control, previous)) if previous else None,
         "live_events": str(live_path) if live_path else None,
+        **(
+            training_inputs(control, version.doc["datasetGroupArn"], snapshots, scratch)
+            if is_action_recipe(version.doc["recipeArn"])
+            else {}
+        ),
     }
 
     def should_stop() -> bool:

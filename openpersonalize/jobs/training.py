@@ -31,6 +31,7 @@ from ..evaluation.split import split_interactions
 from ..recipes.artifacts import has_artifact, load_model
 from ..recipes.protocol import make_recipe
 from ..recipes.registry import get_recipe
+from .action_training import train_actions_from_snapshots
 
 MIN_INTERACTIONS = 1000
 MIN_USERS = 25
@@ -142,7 +143,7 @@ def train_solution_version(
 
 def train_from_snapshots(
     recipe_arn: str,
-    interactions: str,
+    interactions: str | None,
     items: str | None,
     users: str | None,
     params: dict[str, str],
@@ -153,8 +154,15 @@ def train_from_snapshots(
     previous_dir: str | None,
     progress: Callable[[float], None],
     live_events: str | None = None,
+    actions: str | None = None,
+    action_interactions: str | None = None,
+    live_action_events: str | None = None,
 ) -> dict[str, Any]:
     """Train a solution version from dataset snapshots plus live events; returns metrics and tuned params."""
+    if actions:  # aws-next-best-action: the action datasets train it
+        return train_actions_from_snapshots(
+            actions, action_interactions, live_action_events, interactions, live_events, params, out_dir, progress
+        )
     table = read_snapshot(Path(interactions))
     if live_events:
         table = append_rows(table, pq.read_table(live_events))

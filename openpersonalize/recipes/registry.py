@@ -15,6 +15,7 @@ USER_PERSONALIZATION = "USER_PERSONALIZATION"
 RELATED_ITEMS = "RELATED_ITEMS"
 PERSONALIZED_RANKING = "PERSONALIZED_RANKING"
 USER_SEGMENTATION = "USER_SEGMENTATION"
+PERSONALIZED_ACTIONS = "PERSONALIZED_ACTIONS"
 
 _RECIPE = "arn:aws:personalize:::recipe/"
 _ALGORITHM = "arn:aws:personalize:::algorithm/"
@@ -30,6 +31,7 @@ POPULARITY_ARN = _RECIPE + "aws-popularity-count"
 TRENDING_ARN = _RECIPE + "aws-trending-now"
 ITEM_AFFINITY_ARN = _RECIPE + "aws-item-affinity"
 ITEM_ATTRIBUTE_AFFINITY_ARN = _RECIPE + "aws-item-attribute-affinity"
+NEXT_BEST_ACTION_ARN = _RECIPE + "aws-next-best-action"
 
 VIDEO_ON_DEMAND = "VIDEO_ON_DEMAND"
 ECOMMERCE = "ECOMMERCE"
@@ -364,6 +366,22 @@ _CATALOGUE += [
         UseCase(ECOMMERCE, _VIEW, False, "required", _PURCHASE),
     ),
 ]
+
+_CATALOGUE.append(
+    RecipeInfo(
+        NEXT_BEST_ACTION_ARN,
+        PERSONALIZED_ACTIONS,
+        "The actions a user is most likely to take within the action optimization period: a ridge model "
+        "over the items they interacted with and the actions they took, declined or viewed.",
+        "next_best_action:NextBestActionRecipe",
+        feature_transformation="next-best-action",
+        default_hyperparameters={"action_optimization_period": "14", "ridge_lambda": "100", "max_item_features": "1000"},
+        hpo_ranges=_ranges(
+            integer=[("action_optimization_period", 1, 365, False), ("max_item_features", 0, 5000, False)],
+            continuous=[("ridge_lambda", 0.01, 10000.0, False)],
+        ),
+    )
+)
 
 _BY_ARN = {r.arn: r for r in _CATALOGUE}
 

@@ -54,6 +54,7 @@ class GroupDatasets:
 
     items: DatasetView | None
     users: DatasetView | None
+    actions: DatasetView | None = None  # Next-Best-Action's catalogue
 
 
 @dataclass(frozen=True)

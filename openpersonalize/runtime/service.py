@@ -28,7 +28,8 @@ from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import CompiledFilter, Expression, FilterExpr, parse_filter
 from ..recipes.artifacts import load_model
 from ..recipes.protocol import Model
-from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
+from ..recipes.registry import PERSONALIZED_ACTIONS, PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
+from .actions import ActionServing
 from .cache import ArrayCache, LoadingCache
 from .deployed import Deployed, LiveEvent, Promotion, RankedIds, history_digest
 from .id_index import IdIndex
@@ -174,6 +175,7 @@ class RuntimeService:
         self._source_keys: LoadingCache[str] = LoadingCache(1024)  # ARNs whose key is remembered
         self.scores: ArrayCache[ScoredItems] = ArrayCache(score_cache_bytes)
         self._views: _Recent[Any] = _Recent()
+        self.actions = ActionServing(resources, live, self.load_model, self._views)
         self._models: LoadingCache[Model] = LoadingCache(MODEL_CACHE_SIZE)
         self._deployed: LoadingCache[Deployed] = LoadingCache(DEPLOYED_CACHE_SIZE)
         self._filters: LoadingCache[FilterExpr] = LoadingCache(256)
@@ -250,10 +252,9 @@ class RuntimeService:
         return Ranking(items, recommendation_id)
 
     def recommend_actions(self, request: ActionRecommendRequest) -> ActionRecommendations:
-        """GetActionRecommendations: no campaign here serves actions (this server has no ACTIONS datasets)."""
-        if request.campaign_arn:
-            raise ResourceNotFoundException(f"campaignArn {request.campaign_arn} does not exist.")
-        raise ResourceNotFoundException("No resource for GetActionRecommendations.")
+        """GetActionRecommendations: a user's next best actions from a campaign of aws-next-best-action."""
+        campaign_arn, actions = self.actions.recommend(request)
+        return ActionRecommendations(actions, self.recommendation_id(campaign_arn))
 
     def recommendation_id(self, source_arn: str) -> str:
         """A new recommendationId naming ``source_arn``, whose key is remembered in SQL (once per process and
@@ -425,7 +426,7 @@ class RuntimeService:
             if version is None:
                 continue
             try:
-                self._target(version)
+                self.load_model(version.arn) if version.recipe_type == PERSONALIZED_ACTIONS else self._target(version)
             except Exception:  # a campaign that cannot load fails its requests with the reason instead
                 log.warning("could not preload campaign %s", campaign.arn, exc_info=True)
             else:
@@ -455,6 +456,8 @@ class RuntimeService:
         version = self._version(campaign.version_arn)
         if version is None:
             raise ResourceNotFoundException(f"The model of {label.lower()} {arn} no longer exists.")
+        if version.recipe_type == PERSONALIZED_ACTIONS:
+            raise InvalidInputException(f"{label} {arn} recommends actions: call GetActionRecommendations.")
         return campaign, self._target(version)
 
     def _target(self, version: VersionView) -> Target:

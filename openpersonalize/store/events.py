@@ -22,6 +22,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from .action_events import ActionEventStore
 from .metadata import MetadataStore
 
 _meta = sa.MetaData()
@@ -209,6 +210,7 @@ class EventStore:
                 for ddl in _PG_NEWEST_FIRST_INDEXES:
                     conn.execute(sa.text(ddl))
         self._raw = _RawReads(self.engine)
+        self.actions = ActionEventStore(self.engine, self._writer)
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
         self._thread: threading.Thread | None = None
@@ -315,7 +317,8 @@ class EventStore:
         )
 
     def delete_users(self, dataset_group_arn: str, user_ids: Sequence[str], users_dataset_arn: str | None) -> int:
-        """Remove users' live events (their claimed sessions included) and PutUsers records; events removed."""
+        """Remove users' live events and action interactions (claimed sessions included) and PutUsers records;
+        events removed."""
         removed = 0
         with self._writer.begin() as conn:
             for start in range(0, len(user_ids), 500):
@@ -333,7 +336,7 @@ class EventStore:
                     )
             if users_dataset_arn:
                 self._bump(conn, users_dataset_arn)
-        return removed
+        return removed + self.actions.delete_users(dataset_group_arn, user_ids)
 
     def forget_dataset(self, dataset_arn: str, dataset_group_arn: str, dataset_type: str) -> None:
         """Drop the live data a dataset held: an INTERACTIONS dataset's events, an ITEMS/USERS dataset's records.
@@ -341,6 +344,9 @@ class EventStore:
         Called once the dataset is deleted, so a dataset (or group) re-created under the same name, and so
         the same ARN, starts empty, as it does in Personalize.
         """
+        if dataset_type == "ACTION_INTERACTIONS":
+            self.actions.forget_group(dataset_group_arn)
+            return
         with self._writer.begin() as conn:
             if dataset_type == "INTERACTIONS":
                 conn.execute(live_events.delete().where(live_events.c.dataset_group_arn == dataset_group_arn))

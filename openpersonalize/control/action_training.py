@@ -1,0 +1,68 @@
+"""What a solution version of aws-next-best-action needs from the dataset group, handed to its training job.
+
+It trains on the ACTIONS dataset (required: the actions to recommend), the ACTION_INTERACTIONS
+dataset (its imports and PutActionInteractions; without any, every score is 0 as in Personalize)
+and, when the group has them, item interactions. The actions go to the job as they are now —
+the snapshot with PutActions records upserted — written next to the live events.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from ..data.csv_import import read_snapshot
+from ..data.tables import upsert_rows
+from ..errors import InvalidInputException
+from ..recipes.registry import PERSONALIZED_ACTIONS, get_recipe
+from ..store.metadata import Resource
+from . import datasets
+from .base import Control
+
+
+def is_action_recipe(recipe_arn: str) -> bool:
+    """Whether the recipe recommends actions (PERSONALIZED_ACTIONS)."""
+    info = get_recipe(recipe_arn)
+    return info is not None and info.recipe_type == PERSONALIZED_ACTIONS
+
+
+def check_action_data(control: Control, group_arn: str, by_type: dict[str, Resource]) -> None:
+    """CreateSolutionVersion's check: the group has an ACTIONS dataset with actions and an ACTION_INTERACTIONS one."""
+    actions = by_type.get("ACTIONS")
+    if actions is None or not (actions.doc.get("_snapshot") or control.events.records(actions.arn)):
+        raise InvalidInputException(
+            f"Dataset group {group_arn} has no actions to train aws-next-best-action on: create an ACTIONS "
+            "dataset and import actions (or add them with PutActions)."
+        )
+    if "ACTION_INTERACTIONS" not in by_type:
+        raise InvalidInputException(f"Dataset group {group_arn} has no ACTION_INTERACTIONS dataset.")
+
+
+def training_inputs(
+    control: Control, group_arn: str, snapshots: dict[str, str | None], scratch: Path
+) -> dict[str, Any]:
+    """The action datasets' part of the training job's arguments: the actions now, the live action interactions."""
+    by_type = {d.doc["datasetType"]: d for d in control.store.children(group_arn, (datasets.DATASET.kind,))}
+    actions = by_type.get("ACTIONS")
+    records = (
+        [{"ACTION_ID": r["id"], **r["properties"]} for r in control.events.records(actions.arn)] if actions else []
+    )
+    table = upsert_rows(
+        read_snapshot(Path(snapshots["ACTIONS"])) if snapshots.get("ACTIONS") else None, records, "ACTION_ID"
+    )
+    if table is None:
+        raise InvalidInputException(f"Dataset group {group_arn} has no actions to train on.")
+    actions_path = scratch / "actions.parquet"
+    pq.write_table(table, actions_path)
+    live = control.events.actions.table(group_arn)
+    live_path = None
+    if live.num_rows:
+        live_path = scratch / "live-action-events.parquet"
+        pq.write_table(live, live_path)
+    return {
+        "actions": str(actions_path),
+        "action_interactions": snapshots.get("ACTION_INTERACTIONS"),
+        "live_action_events": str(live_path) if live_path else None,
+    }

@@ -1,0 +1,292 @@
+"""Next best action over boto3 and HTTP: ACTIONS and ACTION_INTERACTIONS datasets imported from a synthetic
+action data set, aws-next-best-action trained and deployed, GetActionRecommendations honouring action
+expiration, repeat frequency, taken actions, live PutActions / PutActionInteractions and action filters; and
+the bad input Personalize refuses."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pyarrow.csv as pacsv
+import pytest
+from botocore.exceptions import ClientError
+
+from helpers import METRIC_KEYS, RECIPE, ROLE, error_code, error_message, import_dataset
+from openpersonalize.data import synthetic_actions as synthetic
+from server_harness import unique, wait_status
+
+EVERY = 100  # numResults asking for every action
+
+
+@pytest.fixture(scope="module")
+def nba(server, personalize) -> dict:
+    """A custom group with the synthetic actions, action interactions and item views, an aws-next-best-action
+    solution version and its campaign."""
+    data = synthetic.action_data(n_users=300, seed=3)
+    paths = {}
+    for name, table in (
+        ("ACTIONS", data.actions),
+        ("ACTION_INTERACTIONS", data.action_interactions),
+        ("INTERACTIONS", data.interactions),
+    ):
+        paths[name] = server.work / f"{unique(name.lower())}.csv"
+        pacsv.write_csv(table, paths[name])
+    group = personalize.create_dataset_group(name=unique("nba"))["datasetGroupArn"]
+    datasets = {
+        "ACTIONS": import_dataset(personalize, group, "ACTIONS", synthetic.ACTIONS_SCHEMA, str(paths["ACTIONS"])),
+        "ACTION_INTERACTIONS": import_dataset(
+            personalize,
+            group,
+            "ACTION_INTERACTIONS",
+            synthetic.ACTION_INTERACTIONS_SCHEMA,
+            str(paths["ACTION_INTERACTIONS"]),
+        ),
+        "INTERACTIONS": import_dataset(
+            personalize, group, "INTERACTIONS", synthetic.INTERACTIONS_SCHEMA, str(paths["INTERACTIONS"])
+        ),
+    }
+    solution = personalize.create_solution(
+        name=unique("nba"), datasetGroupArn=group, recipeArn=RECIPE + "aws-next-best-action"
+    )["solutionArn"]
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    done = wait_status(
+        personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=version
+    )
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    campaign = personalize.create_campaign(name=unique("nba"), solutionVersionArn=version)["campaignArn"]
+    done = wait_status(personalize.describe_campaign, "campaign", campaignArn=campaign)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    tracking = personalize.describe_dataset(datasetArn=datasets["ACTION_INTERACTIONS"])["dataset"]["trackingId"]
+    return {
+        "data": data,
+        "group": group,
+        "datasets": datasets,
+        "version": version,
+        "campaign": campaign,
+        "tracking_id": tracking,
+    }
+
+
+@pytest.fixture(scope="module")
+def runtime(server):
+    return server.client("personalize-runtime")
+
+
+@pytest.fixture(scope="module")
+def events(server):
+    return server.client("personalize-events")
+
+
+def _actions(runtime, nba: dict, user: str, **kwargs) -> list[dict]:
+    answer = runtime.get_action_recommendations(campaignArn=nba["campaign"], userId=user, **kwargs)
+    assert answer["recommendationId"]
+    return answer["actionList"]
+
+
+def _taken(nba: dict, user: str) -> set[str]:
+    rows = nba["data"].action_interactions.to_pylist()
+    return {r["ACTION_ID"] for r in rows if r["USER_ID"] == user and r["EVENT_TYPE"] == "Taken"}
+
+
+def _repeatable(nba: dict) -> set[str]:
+    return {r["ACTION_ID"] for r in nba["data"].actions.to_pylist() if r["REPEAT_FREQUENCY"] is not None}
+
+
+def test_the_expired_action_is_never_recommended(nba, personalize, runtime) -> None:
+    taken = [r["ACTION_ID"] for r in nba["data"].action_interactions.to_pylist() if r["EVENT_TYPE"] == "Taken"]
+    assert max(set(taken), key=taken.count) == synthetic.EXPIRED_ACTION  # the most taken of all, until it expired
+    metrics = personalize.get_solution_metrics(solutionVersionArn=nba["version"])["metrics"]
+    assert set(metrics) == METRIC_KEYS and metrics["mean_reciprocal_rank_at_25"] > 0
+    for n in range(0, 300, 15):
+        actions = _actions(runtime, nba, f"u{n}", numResults=EVERY)
+        ids = [a["actionId"] for a in actions]
+        assert actions and synthetic.EXPIRED_ACTION not in ids
+        scores = [a["score"] for a in actions]
+        assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+        # an action taken once (no repeat frequency) is not recommended to that user again
+        assert not (_taken(nba, f"u{n}") - _repeatable(nba)) & set(ids)
+    assert len(_actions(runtime, nba, "u1")) == 5  # numResults defaults to 5
+
+
+def test_a_taken_action_waits_for_its_repeat_frequency(nba, runtime, events) -> None:
+    user = "u7"
+    ids = [a["actionId"] for a in _actions(runtime, nba, user, numResults=EVERY)]
+    repeatable = [a for a in ids if a in _repeatable(nba)]
+    assert len(repeatable) >= 2, ids
+    just_now, long_ago = repeatable[:2]
+    days = synthetic.REPEAT_DAYS
+    events.put_action_interactions(
+        trackingId=nba["tracking_id"],
+        actionInteractions=[
+            {"actionId": just_now, "userId": user, "sessionId": "s7", "eventType": "Taken", "timestamp": time.time()},
+            {
+                "actionId": long_ago,
+                "userId": user,
+                "sessionId": "s7",
+                "eventType": "Taken",
+                "timestamp": time.time() - (days + 1) * 86400,
+            },
+        ],
+    )
+    after = [a["actionId"] for a in _actions(runtime, nba, user, numResults=EVERY)]
+    assert just_now not in after  # taken now: not again within its repeat frequency
+    assert long_ago in after  # taken longer ago than its repeat frequency: recommended again
+
+
+def test_put_actions_changes_the_catalogue_at_once(nba, runtime, events) -> None:
+    user = "u11"
+    before = [a["actionId"] for a in _actions(runtime, nba, user, numResults=EVERY)]
+    expiring = before[0]
+    events.put_actions(
+        datasetArn=nba["datasets"]["ACTIONS"],
+        actions=[
+            {"actionId": "brand-new", "properties": '{"value": 5, "category": "once"}'},
+            {"actionId": expiring, "properties": f'{{"actionExpirationTimestamp": {int(time.time()) - 60}}}'},
+        ],
+    )
+    after = {a["actionId"]: a["score"] for a in _actions(runtime, nba, user, numResults=EVERY)}
+    assert expiring not in after
+    assert after["brand-new"] == 0.0  # no interactions yet: a propensity of 0, as in Personalize
+    events.put_action_interactions(
+        trackingId=nba["tracking_id"],
+        actionInteractions=[
+            {"actionId": "brand-new", "userId": user, "sessionId": "s11", "eventType": "Taken", "timestamp": 1}
+        ],
+    )
+    assert "brand-new" not in {a["actionId"] for a in _actions(runtime, nba, user, numResults=EVERY)}
+
+
+def test_action_filters(nba, personalize, runtime) -> None:
+    exclude = personalize.create_filter(
+        name=unique("f"),
+        datasetGroupArn=nba["group"],
+        filterExpression="EXCLUDE ActionID WHERE Actions.CATEGORY IN ($CATEGORY)",
+    )["filterArn"]
+    include = personalize.create_filter(
+        name=unique("f"),
+        datasetGroupArn=nba["group"],
+        filterExpression='INCLUDE ActionID WHERE Interactions.EVENT_TYPE IN ("Not Taken")',
+    )["filterArn"]
+    repeatable = _repeatable(nba)
+    user = "u20"
+    every = {a["actionId"] for a in _actions(runtime, nba, user, numResults=EVERY)}
+    assert every & repeatable
+    kept = _actions(runtime, nba, user, numResults=EVERY, filterArn=exclude, filterValues={"CATEGORY": '"repeatable"'})
+    assert kept and not {a["actionId"] for a in kept} & repeatable
+    declined = {
+        r["ACTION_ID"]
+        for r in nba["data"].action_interactions.to_pylist()
+        if r["USER_ID"] == user and r["EVENT_TYPE"] == "Not Taken"
+    }
+    assert declined
+    only = {a["actionId"] for a in _actions(runtime, nba, user, numResults=EVERY, filterArn=include)}
+    assert only and only <= declined
+
+
+def test_bad_input(nba, personalize, runtime, events) -> None:
+    tracking, campaign = nba["tracking_id"], nba["campaign"]
+
+    def refused(call, code: str, needle: str, **kwargs) -> None:
+        with pytest.raises(ClientError) as err:
+            call(**kwargs)
+        assert error_code(err) == code, error_message(err)
+        assert needle in error_message(err), error_message(err)
+
+    interaction = {"userId": "u1", "sessionId": "s", "eventType": "Taken", "timestamp": time.time()}
+    refused(
+        events.put_action_interactions,
+        "InvalidInputException",
+        "actionInteractions.1.actionId 'no-such-action'",
+        trackingId=tracking,
+        actionInteractions=[{**interaction, "actionId": "no-such-action"}],
+    )
+    refused(
+        events.put_action_interactions,
+        "InvalidInputException",
+        "eventType",
+        trackingId=tracking,
+        actionInteractions=[{**interaction, "actionId": "survey", "eventType": "Clicked"}],
+    )
+    refused(
+        events.put_action_interactions,
+        "InvalidInputException",
+        "reserved",
+        trackingId=tracking,
+        actionInteractions=[{**interaction, "actionId": "survey", "properties": '{"userId": "x"}'}],
+    )
+    refused(
+        events.put_action_interactions,
+        "ResourceNotFoundException",
+        "not-a-tracker",
+        trackingId="not-a-tracker",
+        actionInteractions=[{**interaction, "actionId": "survey"}],
+    )
+    refused(
+        events.put_actions,
+        "InvalidInputException",
+        "PutActions needs an ACTIONS dataset",
+        datasetArn=nba["datasets"]["INTERACTIONS"],
+        actions=[{"actionId": "a", "properties": '{"value": 1}'}],
+    )
+    refused(
+        events.put_actions,
+        "InvalidInputException",
+        "COLOUR",
+        datasetArn=nba["datasets"]["ACTIONS"],
+        actions=[{"actionId": "a", "properties": '{"colour": "red"}'}],
+    )
+    refused(runtime.get_action_recommendations, "ResourceNotFoundException", "campaignArn", campaignArn=campaign + "x")
+    refused(
+        runtime.get_action_recommendations,
+        "InvalidInputException",
+        "numResults",
+        campaignArn=campaign,
+        userId="u1",
+        numResults=101,
+    )
+    refused(runtime.get_action_recommendations, "InvalidInputException", "userId", campaignArn=campaign)
+    items_filter = personalize.create_filter(
+        name=unique("f"), datasetGroupArn=nba["group"], filterExpression='EXCLUDE ItemID WHERE Items.X IN ("y")'
+    )["filterArn"]
+    refused(
+        runtime.get_action_recommendations,
+        "InvalidInputException",
+        "ActionID",
+        campaignArn=campaign,
+        userId="u1",
+        filterArn=items_filter,
+    )
+    refused(
+        runtime.get_recommendations,
+        "InvalidInputException",
+        "GetActionRecommendations",
+        campaignArn=campaign,
+        userId="u1",
+    )
+    refused(
+        personalize.create_batch_inference_job,
+        "InvalidInputException",
+        "Next-Best-Action",
+        jobName=unique("b"),
+        solutionVersionArn=nba["version"],
+        jobInput={"s3DataSource": {"path": "s3://bucket/in.json"}},
+        jobOutput={"s3DataDestination": {"path": "s3://bucket/out/"}},
+        roleArn=ROLE,
+    )
+    domain = personalize.create_dataset_group(name=unique("vod"), domain="VIDEO_ON_DEMAND")["datasetGroupArn"]
+    schema = personalize.create_schema(name=unique("a"), schema=json.dumps(synthetic.ACTIONS_SCHEMA))["schemaArn"]
+    refused(
+        personalize.create_dataset,
+        "InvalidInputException",
+        "domain",
+        name=unique("a"),
+        datasetType="ACTIONS",
+        datasetGroupArn=domain,
+        schemaArn=schema,
+    )
+    empty = personalize.create_dataset_group(name=unique("empty"))["datasetGroupArn"]
+    solution = personalize.create_solution(
+        name=unique("nba"), datasetGroupArn=empty, recipeArn=RECIPE + "aws-next-best-action"
+    )["solutionArn"]
+    refused(personalize.create_solution_version, "InvalidInputException", "ACTIONS", solutionArn=solution)
