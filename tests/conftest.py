@@ -48,6 +48,15 @@ def _postgres_database(admin_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
+@pytest.fixture(scope="module")
+def postgres_url() -> str:
+    """A fresh database on the test PostgreSQL server (OPENPERSONALIZE_TEST_POSTGRES_URL; fails in CI without one)."""
+    admin = os.environ.get(POSTGRES_ENV)
+    if not admin:
+        skip_or_fail(f"{POSTGRES_ENV} not set: no PostgreSQL server to run against")
+    return _postgres_database(admin)
+
+
 def _backends() -> list:
     return ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
