@@ -31,11 +31,13 @@ def _safe_next(target: str | None) -> str:
 def _login_routes(console: Console) -> list[Route]:
     auth = console.auth
 
-    def login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    def login_page(request: Request, error: str | None = None) -> Response:
+        """The sign-in form (a refused sign-in comes back to it with the reason, as a page, not an error status:
+        browsers log error statuses as console errors and htmx would not show it)."""
         started = time.perf_counter()
         nonce = request.cookies.get(LOGIN_COOKIE) or auth.login_nonce()
         values = {"login_csrf": auth.login_token(nonce), "next": _safe_next(request.query_params.get("next"))}
-        response = console.render(Rendered("login.html", {**values, "error": error}, status), {}, started)
+        response = console.render(Rendered("login.html", {**values, "error": error}), {}, started)
         _set_cookie(response, request, LOGIN_COOKIE, nonce, LOGIN_SECONDS)
         return response
 
@@ -52,7 +54,7 @@ def _login_routes(console: Console) -> list[Route]:
             return PlainTextResponse("Missing or wrong CSRF token: reload the sign-in page.", 403)
         key_id = form.get("access_key_id", "").strip()
         if not auth.check_secret(key_id, form.get("secret_access_key", "")):
-            return login_page(request, "The access key id or the secret access key is wrong.", 401)
+            return login_page(request, "The access key id or the secret access key is wrong.")
         response = RedirectResponse(_safe_next(form.get("next")), 303)
         _set_cookie(response, request, SESSION_COOKIE, auth.issue(key_id), auth.max_age)
         response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")

@@ -43,12 +43,13 @@ def filter_check(console: Console, page: PageRequest) -> Rendered:
 
 
 def create_filter(console: Console, page: PageRequest) -> Response | Rendered:
-    """CreateFilter; a bad expression comes back to the form with the parser's position marked."""
+    """CreateFilter; a bad expression comes back to the form with the parser's position marked (a page with the
+    reason, as a refused sign-in does)."""
     group = page.form.get("datasetGroupArn", "")
     expression = page.form.get("filterExpression", "")
     verdict = check_expression(expression)
     if verdict["error"] is not None:
-        return Rendered("filter_new.html", {**verdict, "form": page.form}, 400)
+        return Rendered("filter_new.html", {**verdict, "form": page.form})
     try:
         arn = console.service.call(
             "CreateFilter",
@@ -58,7 +59,7 @@ def create_filter(console: Console, page: PageRequest) -> Response | Rendered:
             filterExpression=expression,
         )["filterArn"]
     except InvalidInputException as exc:
-        return Rendered("filter_new.html", {**verdict, "form": page.form, "message": exc.message}, 400)
+        return Rendered("filter_new.html", {**verdict, "form": page.form, "message": exc.message})
     return RedirectResponse(arn_url(arn), 303)
 
 
