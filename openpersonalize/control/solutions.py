@@ -291,12 +291,15 @@ def _train_attempt(
         ),
     }
 
+    def record_progress(fraction: float) -> None:  # what the console's progress bar shows (not in any Describe)
+        store.update(arn, only_if=(CREATE_IN_PROGRESS,), _progress=round(fraction, 3))
+
     def should_stop() -> bool:
         current = store.get(arn)
         return current is None or current.status == CREATE_STOPPING or lease_lost()
 
     try:
-        result = run_isolated(train_from_snapshots, kwargs, should_stop)
+        result = run_isolated(train_from_snapshots, kwargs, should_stop, on_progress=record_progress)
     except JobStopped:  # asked to stop, deleted, or taken over by another process (which then settles it)
         store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
         return None
