@@ -16,7 +16,12 @@ plain EASE. Under the Personalize protocol each baseline is also shown with seen
 excluded (what implicit's ``recommend`` and the usual EASE evaluation do), so it gets
 whichever seen-item policy suits it best.
 
-    python benchmarks/quality.py [--quick] [--seeds N]
+C. Next best action (aws-next-best-action) on the synthetic action data set
+(``openpersonalize/data/synthetic_actions.py``), with and without the users' item views, against the
+simplest baseline doing the same job, the most taken actions; both rank only the actions allowed at
+the moment (expiry, repeat frequency), on the newest 10% of Taken events (``evaluation/actions.py``).
+
+    python benchmarks/quality.py [--quick] [--seeds N] [--actions-only]
 """
 
 from __future__ import annotations
@@ -30,11 +35,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from openpersonalize.data.action_training import ActionTrainingData
+from openpersonalize.data.actions import DAY_SECONDS, ActionCatalogue
 from openpersonalize.data.movielens import prepare_interactions, prepare_items
+from openpersonalize.data.synthetic_actions import action_data
 from openpersonalize.data.training_data import TrainingData, UserHistory
+from openpersonalize.evaluation.actions import evaluate_actions, most_popular
 from openpersonalize.evaluation.evaluate import evaluate_model
 from openpersonalize.evaluation.split import split_interactions
-from openpersonalize.recipes.base import BaseModel
+from openpersonalize.recipes.base import BaseModel, param
+from openpersonalize.recipes.next_best_action import NextBestActionRecipe
 from openpersonalize.recipes.popularity import PopularityCountRecipe, TrendingNowRecipe
 from openpersonalize.recipes.ranking import PersonalizedRankingRecipe
 from openpersonalize.recipes.sims import SimilarItemsRecipe, SimsRecipe
@@ -137,6 +147,37 @@ def run(
     return {n: (np.mean([r[0] for r in rs], axis=0), float(np.mean([r[1] for r in rs]))) for n, rs in results.items()}
 
 
+def next_best_action_rows(seeds: list[int], item_views: bool) -> dict:
+    """aws-next-best-action and the most-taken-actions baseline on the synthetic action data, seeds averaged."""
+    recipe = NextBestActionRecipe()
+    params = recipe.hyperparameters(None)
+    period = param(params, "action_optimization_period") * DAY_SECONDS
+    scorers = {
+        "aws-next-best-action": lambda data, until: recipe.fit_actions(data, params, until).propensities,
+        "baseline most-taken actions": most_popular,
+    }
+    results: dict[str, list] = {}
+    for seed in seeds:
+        synthetic = action_data(seed=seed)
+        interactions = synthetic.interactions if item_views else None
+        data = ActionTrainingData.from_tables(synthetic.actions, synthetic.action_interactions, interactions, 1000)
+        catalogue = ActionCatalogue.of(synthetic.actions)
+        for name, fit in scorers.items():
+            t = time.perf_counter()
+            metrics = evaluate_actions(data, catalogue, period, fit)
+            results.setdefault(name, []).append(([metrics[k] for k, _ in KEYS], time.perf_counter() - t))
+    return {n: (np.mean([r[0] for r in rs], axis=0), float(np.mean([r[1] for r in rs]))) for n, rs in results.items()}
+
+
+def print_actions(seeds: list[int]) -> None:
+    for item_views in (True, False):
+        print_table(
+            f"C. Next best action, synthetic actions {'with' if item_views else 'without'} item views, "
+            f"newest 10% of Taken events, {len(seeds)} seed(s) averaged",
+            next_best_action_rows(seeds, item_views),
+        )
+
+
 def print_table(title: str, rows: dict, reference: dict | None = None) -> None:
     print(f"\n## {title}\n")
     print("| model | " + " | ".join(h for _, h in KEYS) + " | fit s |")
@@ -152,9 +193,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 seed instead of 3")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--data", type=Path, default=ML)
+    ap.add_argument("--actions-only", action="store_true", help="only C, next best action")
     args = ap.parse_args()
     n_seeds = args.seeds or (1 if args.quick else 3)
     seeds = list(range(n_seeds))
+    if args.actions_only:
+        print_actions(seeds)
+        return
     interactions = prepare_interactions(args.data / "ratings.csv")
     items = prepare_items(args.data / "movies.csv")
     t = time.perf_counter()
@@ -193,6 +238,7 @@ def main() -> None:
         "(no repeats in this data: 'seen excluded' = strict)",
         rows_b,
     )
+    print_actions(seeds)
     print(f"\ntotal benchmark time {time.perf_counter() - t:.0f}s")
 
 
