@@ -14,7 +14,21 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import RECIPE, ROLE, avro_schema, deploy, error_code, error_message, import_dataset, wait_until
+from helpers import (
+    RECIPE,
+    ROLE,
+    avro_schema,
+    concurrently,
+    deploy,
+    error_code,
+    error_message,
+    import_dataset,
+    wait_until,
+)
+from openpersonalize.control.attribution_reports import count_events
+from openpersonalize.control.base import Control, Settings
+from openpersonalize.store.events import EventStore
+from openpersonalize.store.metadata import MetadataStore, Resource
 from server_harness import Server, unique, wait_status
 
 HOUR = 1_700_000_000 // 3600 * 3600  # events are stamped in two hours from here
@@ -331,3 +345,30 @@ def test_bad_requests(world):
     assert error_code(exc) == "ResourceInUseException"
     personalize.delete_metric_attribution(metricAttributionArn=arn)
     assert personalize.list_metric_attributions(datasetGroupArn=group)["metricAttributions"] == []
+
+
+def test_concurrent_publications_count_each_event_once(tmp_path):
+    """Publications racing on one attribution (two nodes, or a job taken over) count every event exactly once."""
+    store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
+    control = Control(Settings(data_dir=tmp_path), store, EventStore(store))
+    group, arn = "arn:aws:personalize:r:1:dataset-group/g", "arn:aws:personalize:r:1:metric-attribution/m"
+    doc = {
+        "datasetGroupArn": group,
+        "metricsOutputConfig": {"roleArn": ROLE},
+        "metrics": [{**METRICS[0], "column": None}],
+    }
+    store.insert(Resource(arn, "metric-attribution", "m", None, "ACTIVE", doc))
+    control.attribution.start(arn, 0)
+    rows = [
+        {"dataset_group_arn": group, "tracking_id": "t", "session_id": "s", "event_type": "click", "item_id": "i",
+         "timestamp": HOUR + n % 7200, "attribution_source": f"src{n % 3}"}
+        for n in range(25_000)
+    ]  # fmt: skip
+    control.events.append_events(rows)
+    concurrently(*[lambda: count_events(control, store.get(arn))] * 4)
+    totals = {(t.source, t.hour): t.value for t in control.attribution.totals(arn)}
+    expected = defaultdict(float)
+    for row in rows:
+        expected[(row["attribution_source"], int(row["timestamp"]) // 3600 * 3600)] += 1
+    assert totals == expected and sum(totals.values()) == 25_000
+    assert control.attribution.mark(arn) == control.events.max_event_id(group)
