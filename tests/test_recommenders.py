@@ -180,6 +180,29 @@ def _refused(runtime, arn: str) -> bool:
     return False
 
 
+def test_update_of_training_data_retrains_while_the_old_model_serves(vod, server, personalize) -> None:
+    arn = vod["like"]["recommenderArn"]
+    runtime = server.client("personalize-runtime")
+    columns = {"excludedDatasetColumns": {"ITEMS": ["YEAR"]}}
+    personalize.update_recommender(recommenderArn=arn, recommenderConfig={"trainingDataConfig": columns})
+    described = personalize.describe_recommender(recommenderArn=arn)["recommender"]
+    assert described["status"] == "ACTIVE"
+    assert described["latestRecommenderUpdate"]["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE")
+    assert len(_items(runtime, recommenderArn=arn, itemId="1", userId="10", numResults=5)) == 5
+    wait_until(
+        lambda: (
+            personalize.describe_recommender(recommenderArn=arn)["recommender"]["latestRecommenderUpdate"]["status"]
+            in ("ACTIVE", "CREATE FAILED")
+        ),
+        guard=600,
+        what="the retraining",
+    )
+    described = personalize.describe_recommender(recommenderArn=arn)["recommender"]
+    assert described["latestRecommenderUpdate"]["status"] == "ACTIVE", described["latestRecommenderUpdate"]
+    assert described["recommenderConfig"]["trainingDataConfig"] == columns
+    assert len(_items(runtime, recommenderArn=arn, itemId="1", userId="10", numResults=5)) == 5
+
+
 def test_list_update_and_delete(vod, server, personalize) -> None:
     listed = personalize.list_recommenders(datasetGroupArn=vod["group"])["recommenders"]
     assert {r["recommenderArn"] for r in listed} == {vod["top"]["recommenderArn"], vod["like"]["recommenderArn"]}
@@ -236,63 +259,51 @@ def test_required_event_type_missing_fails_the_recommender(server, personalize) 
     assert "1000 Purchase events" in done["failureReason"], done["failureReason"]
 
 
-def test_bad_input(vod, shop_group, server, personalize) -> None:
-    def refused(call, **params) -> tuple[str, str]:
-        with pytest.raises(ClientError) as exc:
-            call(**params)
-        return error_code(exc), error_message(exc)
+BAD_CREATES = [  # (group, recipe, recommenderConfig, words the InvalidInputException's message holds)
+    ("shop", "aws-vod-top-picks", {}, ("VIDEO_ON_DEMAND", "ECOMMERCE")),
+    ("vod", "aws-sims", {}, ("recipeArn", "custom")),
+    ("custom", "aws-vod-top-picks", {}, ("domain",)),
+    ("vod", "aws-vod-more-like-x", {"itemExplorationConfig": {"explorationWeight": "0.3"}}, ("itemExplorationConfig",)),
+    ("vod", "aws-vod-top-picks", {"itemExplorationConfig": {"explorationWeight": "2"}}, ("explorationWeight",)),
+    ("vod", "aws-vod-top-picks", {"trainingDataConfig": {"excludedDatasetColumns": {"ITEMS": ["NOPE"]}}}, ("NOPE",)),
+    (
+        "vod",
+        "aws-vod-top-picks",
+        {"trainingDataConfig": {"excludedDatasetColumns": {"INTERACTIONS": ["EVENT_TYPE"]}}},
+        ("EVENT_TYPE", "required"),
+    ),
+]
 
-    code, message = refused(
-        personalize.create_recommender,
-        name=unique("wrong"),
-        datasetGroupArn=shop_group["group"],
-        recipeArn=RECIPE + "aws-vod-top-picks",
-    )
-    assert code == "InvalidInputException" and "VIDEO_ON_DEMAND" in message and "ECOMMERCE" in message
-    code, message = refused(
-        personalize.create_recommender,
-        name=unique("custom"),
-        datasetGroupArn=vod["group"],
-        recipeArn=RECIPE + "aws-sims",
-    )
-    assert code == "InvalidInputException" and "recipeArn" in message
-    custom = personalize.create_dataset_group(name=unique("custom"))["datasetGroupArn"]
-    code, message = refused(
-        personalize.create_recommender,
-        name=unique("nodomain"),
-        datasetGroupArn=custom,
-        recipeArn=RECIPE + "aws-vod-top-picks",
-    )
-    assert code == "InvalidInputException" and "domain" in message
-    code, message = refused(
-        personalize.create_recommender,
-        name=unique("explore"),
-        datasetGroupArn=vod["group"],
-        recipeArn=RECIPE + "aws-vod-more-like-x",
-        recommenderConfig={"itemExplorationConfig": {"explorationWeight": "0.3"}},
-    )
-    assert code == "InvalidInputException" and "itemExplorationConfig" in message
-    code, message = refused(
-        personalize.create_recommender,
-        name=unique("columns"),
-        datasetGroupArn=vod["group"],
-        recipeArn=RECIPE + "aws-vod-top-picks",
-        recommenderConfig={"trainingDataConfig": {"excludedDatasetColumns": {"ITEMS": ["NOPE"]}}},
-    )
-    assert code == "InvalidInputException" and "NOPE" in message
-    code, message = refused(
-        personalize.create_solution,
-        name=unique("sol"),
-        datasetGroupArn=vod["group"],
-        recipeArn=RECIPE + "aws-vod-top-picks",
-    )
-    assert code == "InvalidInputException" and "CreateRecommender" in message
+
+@pytest.mark.parametrize(("group", "recipe", "config", "words"), BAD_CREATES)
+def test_create_recommender_refuses_bad_input(vod, shop_group, personalize, group, recipe, config, words) -> None:
+    groups = {"vod": vod["group"], "shop": shop_group["group"]}
+    groups["custom"] = personalize.create_dataset_group(name=unique("custom"))["datasetGroupArn"]
+    with pytest.raises(ClientError) as exc:
+        personalize.create_recommender(
+            name=unique("bad"), datasetGroupArn=groups[group], recipeArn=RECIPE + recipe, recommenderConfig=config
+        )
+    assert error_code(exc) == "InvalidInputException"
+    assert all(word in error_message(exc) for word in words), error_message(exc)
+
+
+def test_unknown_recommender_and_domain_recipe_in_a_solution(vod, server, personalize) -> None:
     missing = vod["top"]["recommenderArn"] + "-gone"
-    assert refused(personalize.describe_recommender, recommenderArn=missing)[0] == "ResourceNotFoundException"
-    assert refused(personalize.delete_recommender, recommenderArn=missing)[0] == "ResourceNotFoundException"
     runtime = server.client("personalize-runtime")
-    code, message = refused(runtime.get_recommendations, recommenderArn=missing, userId="1")
-    assert code == "ResourceNotFoundException" and missing in message
+    for call, params in (
+        (personalize.describe_recommender, {}),
+        (personalize.delete_recommender, {}),
+        (personalize.stop_recommender, {}),
+        (runtime.get_recommendations, {"userId": "1"}),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call(recommenderArn=missing, **params)
+        assert error_code(exc) == "ResourceNotFoundException" and missing in error_message(exc)
+    with pytest.raises(ClientError) as exc:
+        personalize.create_solution(
+            name=unique("sol"), datasetGroupArn=vod["group"], recipeArn=RECIPE + "aws-vod-top-picks"
+        )
+    assert error_code(exc) == "InvalidInputException" and "CreateRecommender" in error_message(exc)
 
 
 def test_list_recipes_by_domain(personalize) -> None:

@@ -183,27 +183,30 @@ def update_recommender(call: Call) -> dict[str, Any]:
     changes = {"_pending": pending, "latestRecommenderUpdate": {**update, "status": CREATE_PENDING}}
     if call.store.update(res.arn, only_if=(ACTIVE,), expect=expect, **changes) is None:
         raise ResourceInUseException(f"Recommender {res.arn} changed meanwhile; describe it and try again.")
-    call.store.enqueue(res.arn, RECOMMENDER_TRAINING)
+    return _queued(call, res.arn, RECOMMENDER_TRAINING)
+
+
+def _queued(call: Call, arn: str, job: str) -> dict[str, Any]:
+    """Queue the recommender's ``job``; the response naming it."""
+    call.store.enqueue(arn, job)
     call.control.wake_jobs()
-    return {"recommenderArn": res.arn}
+    return {"recommenderArn": arn}
+
+
+def _change_state(call: Call, ready: str, pending: str, verb: str) -> dict[str, Any]:
+    """Move a ``ready`` recommender to ``pending`` and queue the job that carries the change through."""
+    res = RECOMMENDER.get(call, call.params["recommenderArn"])
+    if call.store.update(res.arn, status=pending, only_if=(ready,)) is None:
+        raise ResourceInUseException(f"Recommender {res.arn} is {res.status}; only an {ready} recommender can {verb}.")
+    return _queued(call, res.arn, STATE_JOB)
 
 
 def stop_recommender(call: Call) -> dict[str, Any]:
-    res = RECOMMENDER.get(call, call.params["recommenderArn"])
-    if call.store.update(res.arn, status=STOP_PENDING, only_if=(ACTIVE,)) is None:
-        raise ResourceInUseException(f"Recommender {res.arn} is {res.status}; only an ACTIVE recommender can stop.")
-    call.store.enqueue(res.arn, STATE_JOB)
-    call.control.wake_jobs()
-    return {"recommenderArn": res.arn}
+    return _change_state(call, ACTIVE, STOP_PENDING, "stop")
 
 
 def start_recommender(call: Call) -> dict[str, Any]:
-    res = RECOMMENDER.get(call, call.params["recommenderArn"])
-    if call.store.update(res.arn, status=START_PENDING, only_if=(INACTIVE,)) is None:
-        raise ResourceInUseException(f"Recommender {res.arn} is {res.status}; only an INACTIVE recommender can start.")
-    call.store.enqueue(res.arn, STATE_JOB)
-    call.control.wake_jobs()
-    return {"recommenderArn": res.arn}
+    return _change_state(call, INACTIVE, START_PENDING, "start")
 
 
 def delete_recommender(call: Call) -> dict[str, Any]:
