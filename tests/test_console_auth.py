@@ -129,10 +129,13 @@ def test_long_tables_are_paginated(tab: Tab, server) -> None:
     for _ in range(55):
         personalize.create_dataset_group(name=unique("many"))
     total = len(personalize.list_dataset_groups(maxResults=100)["datasetGroups"])
+    assert 55 <= total < 100
     tab.sign_in()
     tab.page.goto("/console/dataset-groups")
     assert tab.page.locator("tbody tr").count() == 50
-    assert f"Page 1 of {-(-total // 50)}" in tab.page.locator(".pager").inner_text()
     tab.page.click("text=Next")
     assert tab.page.locator("tbody tr").count() == total - 50
+    assert tab.page.locator("text=Next").count() == 0
     tab.shot("groups-page-2")
+    tab.page.click("text=First page")
+    assert tab.page.locator("tbody tr").count() == 50

@@ -113,7 +113,12 @@ def campaign_page(console: Console, page: PageRequest) -> Rendered:
         if v.get("status") == "ACTIVE"
     ]
     query = dict(page.query)
+    params: dict[str, list[str]] = {}  # one field per parameter name, whichever filters take it
+    for f in filters:
+        for name in f["params"]:
+            params.setdefault(name, []).append(f["name"])
     values: dict[str, Any] = {
+        "params": params,
         "campaign": campaign,
         "version": version,
         "recipe_type": recipe_type,

@@ -27,14 +27,20 @@ from ..control.kinds import (
 )
 from ..data.dataset_stats import summarise
 from .service import region_of
-from .web import Console, Pager, PageRequest, Rendered, arn_url
+from .web import PAGE_SIZE, Console, Pager, PageRequest, Rendered, arn_url
 
 CHART_DAYS = 400  # the interactions-per-day chart shows at most this many (the newest) days
 
 
 def groups_page(console: Console, page: PageRequest) -> Rendered:
-    groups = console.service.listing(DATASET_GROUP)
-    return Rendered("groups.html", {"groups": Pager.of(groups, page.page_number())})
+    """One page of ListDatasetGroups (newest first); its nextToken makes the "Next" link."""
+    listed = console.service.call("ListDatasetGroups", maxResults=PAGE_SIZE, nextToken=page.query.get("token") or None)
+    values = {
+        "groups": listed.get("datasetGroups", []),
+        "next": listed.get("nextToken"),
+        "first": "token" in page.query,
+    }
+    return Rendered("groups.html", values)
 
 
 def group_page(console: Console, page: PageRequest) -> Rendered:

@@ -19,22 +19,34 @@ def _counted(kind: ResourceKind) -> bool:
 
 
 def home_page(console: Console, page: PageRequest) -> Rendered:
-    """Counts per kind, the unfinished resources (with their progress where a job reports it), the newest failures."""
+    """Counts per kind, the unfinished resources (with their progress where a job reports it), the newest failures.
+
+    Read from the metadata store in one query per kind (the rows Describe/List answer from): a server with
+    ten thousand resources of a kind must not page through them all to count them.
+    """
     counts: list[tuple[str, int]] = []
     running: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     for kind in KINDS.values():
         if not _counted(kind):
             continue
-        rows = console.service.listing(kind)
+        rows = console.service.control.store.list(kind.kind)
         counts.append((kind.label + "s", len(rows)))
-        for row in rows:
-            entry = {"kind": kind.label, "arn": row[kind.arn_key], "name": row.get("name") or row.get("jobName"), **row}
-            if row.get("status") in RUNNING:
-                running.append({**entry, "progress": console.service.progress(entry["arn"])})
-            elif row.get("status") in FAILED:
+        for res in rows:
+            entry = {
+                "kind": kind.label,
+                "arn": res.arn,
+                "name": res.name,
+                "status": res.status,
+                "created": res.created,
+                "updated": res.updated,
+                "reason": res.doc.get("failureReason"),
+            }
+            if res.status in RUNNING:
+                running.append({**entry, "progress": res.doc.get("_progress")})
+            elif res.status in FAILED:
                 failures.append(entry)
-    failures.sort(key=lambda r: r.get("lastUpdatedDateTime") or 0, reverse=True)
+    failures.sort(key=lambda r: r["updated"], reverse=True)
     template = "home_running.html" if page.partial else "home.html"
     return Rendered(template, {"counts": counts, "running": running, "failures": failures[:RECENT_FAILURES]})
 
