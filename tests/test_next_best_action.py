@@ -5,6 +5,7 @@ the bad input Personalize refuses."""
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 
@@ -290,3 +291,48 @@ def test_bad_input(nba, personalize, runtime, events) -> None:
         name=unique("nba"), datasetGroupArn=empty, recipeArn=RECIPE + "aws-next-best-action"
     )["solutionArn"]
     refused(personalize.create_solution_version, "InvalidInputException", "ACTIONS", solutionArn=solution)
+
+
+def _export(personalize, dataset: str, dst) -> list[dict]:
+    arn = personalize.create_dataset_export_job(
+        jobName=unique("exp"),
+        datasetArn=dataset,
+        ingestionMode="ALL",
+        roleArn=ROLE,
+        jobOutput={"s3DataDestination": {"path": str(dst)}},
+    )["datasetExportJobArn"]
+    job = wait_status(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=arn)
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    (found,) = (dst / job["jobName"]).glob("*.csv")
+    with found.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_export_and_user_deletion_cover_action_data(server, nba, personalize, events) -> None:
+    """Last: it deletes a user of the group."""
+    user, dst = "u299", server.work / unique("export")
+    events.put_actions(
+        datasetArn=nba["datasets"]["ACTIONS"], actions=[{"actionId": "exported", "properties": '{"value": 3}'}]
+    )
+    events.put_action_interactions(
+        trackingId=nba["tracking_id"],
+        actionInteractions=[
+            {"actionId": "survey", "userId": user, "sessionId": "s299", "eventType": "Viewed", "timestamp": 5}
+        ],
+    )
+    actions = _export(personalize, nba["datasets"]["ACTIONS"], dst)
+    assert {"ACTION_ID": "exported", "VALUE": "3"}.items() <= next(
+        r for r in actions if r["ACTION_ID"] == "exported"
+    ).items()
+    assert len(actions) >= nba["data"].actions.num_rows + 1
+    rows = _export(personalize, nba["datasets"]["ACTION_INTERACTIONS"], dst)
+    assert {"USER_ID": user, "ACTION_ID": "survey", "EVENT_TYPE": "Viewed", "TIMESTAMP": "5"} in rows
+    assert sum(r["USER_ID"] == user for r in rows) > 1  # imported ones too
+    ids = dst / "delete.csv"
+    ids.write_text(f"USER_ID\n{user}\n")
+    arn = personalize.create_data_deletion_job(
+        jobName=unique("del"), datasetGroupArn=nba["group"], roleArn=ROLE, dataSource={"dataLocation": str(ids)}
+    )["dataDeletionJobArn"]
+    done = wait_status(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=arn)
+    assert done["status"] == "COMPLETED", done.get("failureReason")
+    assert not [r for r in _export(personalize, nba["datasets"]["ACTION_INTERACTIONS"], dst) if r["USER_ID"] == user]

@@ -35,7 +35,8 @@ from .locations import LocationError, check_location, data_sources, open_output,
 
 log = logging.getLogger(__name__)
 
-USER_DATASETS = ("INTERACTIONS", "USERS")
+USER_DATASETS = ("INTERACTIONS", "USERS", "ACTION_INTERACTIONS")
+RECORD_IDS = {"ITEMS": "ITEM_ID", "USERS": "USER_ID", "ACTIONS": "ACTION_ID"}
 CSV_BLOCK_BYTES = 1 << 20  # a deletion CSV is read this much at a time; no row may be longer
 
 
@@ -50,12 +51,14 @@ def create_dataset_export_job(call: Call) -> dict[str, Any]:
 
 
 def _live_rows(control: Control, dataset: Resource) -> list[dict[str, Any]]:
-    """What PutEvents / PutItems / PutUsers stored for the dataset, as rows keyed by schema field name."""
+    """What PutEvents / PutItems / PutUsers / PutActions / PutActionInteractions stored for the dataset, as rows
+    keyed by schema field name."""
     events = control.events
     kind = dataset.doc["datasetType"]
+    if kind == "ACTION_INTERACTIONS":
+        return events.actions.table(dataset.doc["datasetGroupArn"]).to_pylist()
     if kind != "INTERACTIONS":
-        id_field = "ITEM_ID" if kind == "ITEMS" else "USER_ID"
-        return [{id_field: r["id"], **r["properties"]} for r in events.records(dataset.arn)]
+        return [{RECORD_IDS[kind]: r["id"], **r["properties"]} for r in events.records(dataset.arn)]
     rows = []
     for e in events.group_events(dataset.doc["datasetGroupArn"]):
         if e.user_id is None or e.item_id is None:
