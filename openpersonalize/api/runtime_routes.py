@@ -79,6 +79,8 @@ def recommendations_body(result: Recommendations) -> dict[str, Any]:
             entry["promotionName"] = item.promotion
         if item.metadata is not None:
             entry["metadata"] = item.metadata
+        if item.reason:
+            entry["reason"] = list(item.reason)
         items.append(entry)
     return {"itemList": items, "recommendationId": result.recommendation_id}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
+from ..recipes.registry import USER_SEGMENTATION, get_recipe
 from ..store.metadata import Resource
 from .base import (
     ACTIVE,
@@ -37,6 +38,12 @@ ModelLoader = Callable[[str], Any]
 def _active_version(call: Call, arn: str) -> Resource:
     version = SOLUTION_VERSION.get(call, arn)
     require_active(version, SOLUTION_VERSION.label)
+    recipe = get_recipe(version.doc["recipeArn"])
+    if recipe is not None and recipe.recipe_type == USER_SEGMENTATION:
+        raise InvalidInputException(
+            f"solutionVersionArn {arn} was trained with {recipe.name}, a USER_SEGMENTATION recipe: it cannot be "
+            "deployed in a campaign; get its user segments with CreateBatchSegmentJob."
+        )
     return version
 
 

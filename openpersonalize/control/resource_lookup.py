@@ -31,6 +31,7 @@ class StoredResourceLookup:
             version_arn=res.doc["solutionVersionArn"],
             metadata_enabled=bool(config.get("enableMetadataWithRecommendations")),
             exploration=config.get("itemExplorationConfig") or None,
+            ranking_influence=config.get("rankingInfluence") or None,
         )
 
     def campaign(self, arn: str) -> CampaignView | None:

@@ -38,6 +38,7 @@ from .base import (
 )
 from .kinds import DATASET, DATASET_GROUP, SOLUTION, SOLUTION_VERSION
 from .recipe_catalogue import require_custom_recipe
+from .solution_config import check_training_config
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,6 @@ def _check_hyperparameters(recipe: RecipeInfo, config: dict[str, Any]) -> None:
 def create_solution(call: Call) -> dict[str, Any]:
     p = call.params
     group = DATASET_GROUP.get(call, p["datasetGroupArn"])
-    if p.get("performAutoML"):
-        raise InvalidInputException("performAutoML is deprecated by Personalize and not supported; choose a recipeArn.")
     if not p.get("recipeArn"):
         raise InvalidInputException("recipeArn is required.")
     recipe = require_custom_recipe(p["recipeArn"])
@@ -79,6 +78,7 @@ def create_solution(call: Call) -> dict[str, Any]:
     _check_hyperparameters(recipe, config)
     if p.get("performHPO") and is_action_recipe(recipe.arn):
         raise InvalidInputException("performHPO is not available for aws-next-best-action; set its hyperparameters.")
+    check_training_config(recipe, p.get("eventType"), config)
     arn = SOLUTION.arn(call, p["name"])
     doc = {
         "name": p["name"],
@@ -151,9 +151,7 @@ def remove_models(call: Call, _solution: Resource, gone: list[Resource]) -> None
 def create_solution_version(call: Call) -> dict[str, Any]:
     p = call.params
     solution = SOLUTION.get(call, p["solutionArn"])
-    mode = p.get("trainingMode", "FULL")
-    if mode == "AUTOTRAIN":
-        raise InvalidInputException("trainingMode AUTOTRAIN is set by automatic training, not by a request.")
+    mode = p.get("trainingMode", "FULL")  # AUTOTRAIN: refused by api/member_support
     group_datasets = {
         d.doc["datasetType"]: d for d in call.store.children(solution.doc["datasetGroupArn"], (DATASET.kind,))
     }
@@ -289,6 +287,7 @@ def _train_attempt(
             if is_action_recipe(version.doc["recipeArn"])
             else {}
         ),
+        "solution_config": config,
     }
 
     def record_progress(fraction: float) -> None:  # what the console's progress bar shows (not in any Describe)

@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from .training_selection import WEIGHT_COLUMN
+
 _RESERVED_ITEM_COLUMNS = {"ITEM_ID", "CREATION_TIMESTAMP"}
 
 
@@ -161,6 +163,7 @@ class TrainingData:
     item_created: np.ndarray
     item_first_seen: np.ndarray
     event_values: np.ndarray | None = None
+    event_weights: np.ndarray | None = None  # per ``hist_*`` row, from eventsConfig (None: every event weighs 1)
     _matrix: sp.csr_matrix | None = field(default=None, repr=False)
     _user_index: dict[str, int] | None = field(default=None, repr=False)
     _item_index: dict[str, int] | None = field(default=None, repr=False)
@@ -174,7 +177,10 @@ class TrainingData:
         users: pa.Table | None = None,
         event_type: str | None = None,
     ) -> TrainingData:
-        """Index a snapshot; ``event_type`` keeps only that EVENT_TYPE (solution ``eventType``)."""
+        """Index a snapshot; ``event_type`` keeps only that EVENT_TYPE (solution ``eventType``).
+
+        A ``WEIGHT_COLUMN`` (``TrainingSelection.interactions``) gives each interaction its weight.
+        """
         for required in ("USER_ID", "ITEM_ID"):
             if required not in interactions.column_names:
                 raise ValueError(f"Interactions dataset has no {required} column.")
@@ -202,6 +208,9 @@ class TrainingData:
         event_values = None
         if "EVENT_VALUE" in interactions.column_names:
             event_values = pc.cast(interactions["EVENT_VALUE"], pa.float64()).to_numpy(zero_copy_only=False)
+        weights = None
+        if WEIGHT_COLUMN in interactions.column_names:
+            weights = pc.cast(interactions[WEIGHT_COLUMN], pa.float32()).to_numpy(zero_copy_only=False)
         order = np.lexsort((ts, user_codes))
         n_users = len(user_ids)
         n_items = len(item_ids)
@@ -234,6 +243,7 @@ class TrainingData:
             item_created=created,
             item_first_seen=first_seen,
             event_values=None if event_values is None else event_values[order],
+            event_weights=None if weights is None else weights[order],
         )
         data.item_features, data.feature_names = item_feature_matrix(items, data.item_index, n_items)
         return data
@@ -280,10 +290,10 @@ class TrainingData:
 
     @property
     def matrix(self) -> sp.csr_matrix:
-        """User x item CSR matrix of interaction counts (float32)."""
+        """User x item CSR matrix of interaction counts (float32); weighted counts with ``event_weights``."""
         if self._matrix is None:
             m = sp.csr_matrix(
-                (np.ones(len(self.hist_items), np.float32), (self.hist_users, self.hist_items)),
+                (self._weights(), (self.hist_users, self.hist_items)),
                 shape=(self.n_users, self.n_items),
                 dtype=np.float32,
             )
@@ -291,9 +301,31 @@ class TrainingData:
             self._matrix = m
         return self._matrix
 
+    def presence(self) -> sp.csr_matrix:
+        """User x item: 1 where the user interacted with the item, or with ``event_weights`` the largest weight
+        of their events on it (a user who bought and clicked an item counts as a buyer)."""
+        if self.event_weights is None:
+            m = self.matrix.copy()
+            m.data[:] = 1.0
+            return m
+        keys = self.hist_users.astype(np.int64) * self.n_items + self.hist_items
+        order = np.lexsort((self.event_weights, keys))
+        last = np.r_[keys[order][1:] != keys[order][:-1], True]
+        rows = order[last]
+        m = sp.csr_matrix(
+            (self.event_weights[rows], (self.hist_users[rows], self.hist_items[rows])),
+            shape=(self.n_users, self.n_items),
+            dtype=np.float32,
+        )
+        m.eliminate_zeros()
+        return m
+
+    def _weights(self) -> np.ndarray:
+        return np.ones(len(self.hist_items), np.float32) if self.event_weights is None else self.event_weights
+
     def item_counts(self) -> np.ndarray:
-        """Interactions per item."""
-        return np.bincount(self.hist_items, minlength=self.n_items).astype(np.float64)
+        """Interactions per item (weighted with ``event_weights``)."""
+        return np.bincount(self.hist_items, weights=self._weights(), minlength=self.n_items).astype(np.float64)
 
     def history(self, user: int) -> UserHistory:
         """The chronological history of user index ``user``."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -24,11 +25,13 @@ import pyarrow.parquet as pq
 from ..data.csv_import import read_snapshot
 from ..data.tables import append_rows
 from ..data.training_data import TrainingData
+from ..data.training_selection import TrainingSelection
 from ..evaluation.evaluate import evaluate_model
 from ..evaluation.hpo import tune
 from ..evaluation.metrics import METRIC_KEYS
 from ..evaluation.split import split_interactions
 from ..recipes.artifacts import has_artifact, load_model
+from ..recipes.objective import OBJECTIVE_LEAN, objective_lean
 from ..recipes.protocol import make_recipe
 from ..recipes.registry import get_recipe
 from .action_training import train_actions_from_snapshots
@@ -51,18 +54,18 @@ class TrainResult:
     trials: list[tuple[dict[str, str], float]] = field(default_factory=list)
 
 
-def _check_data(interactions: pa.Table, event_type: str | None) -> pa.Table:
+def _check_data(interactions: pa.Table, selection: TrainingSelection) -> pa.Table:
+    """The interactions ``selection`` keeps, or ValueError when too few remain to train on."""
     if interactions is None or interactions.num_rows == 0:
         raise ValueError("The Interactions dataset is empty; import interactions before training.")
-    if event_type:
-        if "EVENT_TYPE" not in interactions.column_names:
-            raise ValueError(f"eventType {event_type!r} given but the Interactions dataset has no EVENT_TYPE.")
-        interactions = interactions.filter(pc.equal(interactions["EVENT_TYPE"], event_type))
+    interactions = selection.interactions(interactions)
+    event_type = selection.event_type
     n_rows = interactions.num_rows
     counts = pc.value_counts(pc.cast(interactions["USER_ID"], pa.string())).field("counts")
     n_users = int(pc.sum(pc.greater_equal(counts, 2)).as_py() or 0)
     if n_rows < MIN_INTERACTIONS or n_users < MIN_USERS:
         what = f" of event type {event_type!r}" if event_type else ""
+        what += " selected by the solution's configuration" if selection != TrainingSelection(event_type) else ""
         raise ValueError(
             f"Not enough data to train: need at least {MIN_INTERACTIONS} interactions{what} and "
             f"{MIN_USERS} users with 2 or more interactions; found {n_rows} interactions and {n_users} users."
@@ -84,8 +87,14 @@ def train_solution_version(
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    selection: TrainingSelection | None = None,
+    objective: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train (FULL, or UPDATE when ``previous_dir``) and save a model into ``out_dir``."""
+    """Train (FULL, or UPDATE when ``previous_dir``) and save a model into ``out_dir``.
+
+    ``selection`` (by default: the interactions of ``event_type``) picks the interactions, columns and
+    users that train; ``objective`` (an optimizationObjective) is learnt into the model (``recipes/objective.py``).
+    """
     t0 = time.perf_counter()
     info = get_recipe(recipe_arn)
     if info is None:
@@ -101,7 +110,11 @@ def train_solution_version(
             progress(min(max(fraction, 0.0), 1.0))
 
     report(0.0)
-    filtered = _check_data(interactions, event_type)
+    selection = selection or TrainingSelection(event_type)
+    filtered = _check_data(selection.columns("INTERACTIONS", interactions), selection)
+    items, users = selection.columns("ITEMS", items), selection.columns("USERS", users)
+    if objective:
+        objective_lean(objective, items, np.zeros(0))  # a wrong itemAttribute fails before any training
     merged = {**info.default_hyperparameters, **{k: str(v) for k, v in (params or {}).items()}}
     out_dir = Path(out_dir)
 
@@ -116,6 +129,7 @@ def train_solution_version(
         metrics = dict(previous.meta.get("metrics") or dict.fromkeys(METRIC_KEYS, 0.0))
         tuned = dict(previous.meta.get("params", merged))
         model.meta.update(metrics=metrics, training_mode="UPDATE")
+        _lean(model, objective, items)
         model.save(out_dir)
         report(1.0)
         return TrainResult(metrics, tuned, time.perf_counter() - t0)
@@ -135,10 +149,17 @@ def train_solution_version(
     data = TrainingData.from_tables(filtered, items, users)
     model = recipe.fit(data, merged, seed=seed)
     model.meta.update(metrics=metrics, training_mode="FULL")
+    _lean(model, objective, items)
     report(0.95)
     model.save(out_dir)
     report(1.0)
     return TrainResult(metrics, merged, time.perf_counter() - t0, trials)
+
+
+def _lean(model: Any, objective: dict[str, Any] | None, items: pa.Table | None) -> None:
+    if objective and objective.get("objectiveSensitivity") != "OFF":
+        model.arrays[OBJECTIVE_LEAN] = objective_lean(objective, items, model.item_ids)
+        model.meta["optimization_objective"] = dict(objective)
 
 
 def train_from_snapshots(
@@ -157,8 +178,12 @@ def train_from_snapshots(
     actions: str | None = None,
     action_interactions: str | None = None,
     live_action_events: str | None = None,
+    solution_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train a solution version from dataset snapshots plus live events; returns metrics and tuned params."""
+    """Train a solution version from dataset snapshots plus live events; returns metrics and tuned params.
+
+    ``solution_config`` (the solution's solutionConfig) selects what trains (``TrainingSelection``).
+    """
     if actions:  # aws-next-best-action: the action datasets train it
         return train_actions_from_snapshots(
             actions, action_interactions, live_action_events, interactions, live_events, params, out_dir, progress
@@ -178,6 +203,8 @@ def train_from_snapshots(
         Path(out_dir),
         previous_dir=Path(previous_dir) if previous_dir else None,
         progress=progress,
+        selection=TrainingSelection.from_solution(event_type, solution_config or {}),
+        objective=(solution_config or {}).get("optimizationObjective"),
     )
     return {
         "metrics": dict(result.metrics),

@@ -187,6 +187,16 @@ class BaseModel(Model):
         return self._popularity.copy()
 
     # ----------------------------------------------------------- exploration
+    def exploration_items(self, context: dict[str, Any] | None) -> np.ndarray | None:
+        """The items ``explore`` lifts for this context (created or first seen within the age cut-off), as a
+        mask; None when exploration is off or no item is young enough."""
+        weight, cutoff_days, now = exploration_config(context)
+        if weight <= 0.0:
+            return None
+        now = float(self.trained_at if now is None else now)
+        eligible = (now - np.asarray(self.arrays["item_created"], np.float64)) / DAY <= cutoff_days
+        return eligible if eligible.any() else None
+
     def explore(self, scores: np.ndarray, history: UserHistory, context: dict[str, Any] | None) -> np.ndarray:
         """Blend in new/cold items per ``itemExplorationConfig`` (weight 0 = unchanged).
 
@@ -194,13 +204,9 @@ class BaseModel(Model):
         bonus growing with the weight and with how few interactions it has, ordered by
         how well its metadata matches the user's history.
         """
-        weight, cutoff_days, now = exploration_config(context)
-        if weight <= 0.0:
-            return scores
-        now = float(self.trained_at if now is None else now)
-        age_days = (now - np.asarray(self.arrays["item_created"], np.float64)) / DAY
-        eligible = age_days <= cutoff_days
-        if not eligible.any():
+        weight, _, _ = exploration_config(context)
+        eligible = self.exploration_items(context)
+        if eligible is None:
             return scores
         s = np.asarray(scores, np.float64)
         finite = np.isfinite(s)

@@ -94,6 +94,10 @@ class Model(ABC):
             return np.zeros((0, self.n_items), np.float32)
         return np.stack(rows)
 
+    def exploration_items(self, context: dict[str, Any] | None) -> np.ndarray | None:
+        """The items ``score_user`` lifts by item exploration for this context, as a mask (None: none)."""
+        return None
+
     def best_items(
         self, history: UserHistory, context: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, np.ndarray] | None:

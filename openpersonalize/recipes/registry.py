@@ -282,7 +282,6 @@ _CATALOGUE: list[RecipeInfo] = [
         "segmentation:ItemAttributeAffinityRecipe",
         feature_transformation="item-attribute-affinity",
         default_hyperparameters=dict(_UP_DEFAULTS),
-        implemented=False,
     ),
 ]
 

@@ -1,18 +1,15 @@
 """USER_SEGMENTATION recipes: aws-item-affinity (users most likely to interact with an item).
 
 Reuses the user-personalization model: a user's affinity for item j is their
-history's EASE score for j. aws-item-attribute-affinity is catalogued but not implemented.
+history's EASE score for j. aws-item-attribute-affinity trains the same model; its batch segment jobs
+select the items by an attribute expression (``itemAttributes``) and rank users by their mean affinity.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 
-from openpersonalize.data.training_data import TrainingData
-from openpersonalize.recipes.protocol import Model, Recipe
 from openpersonalize.recipes.registry import ITEM_AFFINITY_ARN, ITEM_ATTRIBUTE_AFFINITY_ARN
 from openpersonalize.recipes.user_personalization import UserPersonalizationModel, UserPersonalizationRecipe
 
@@ -45,11 +42,14 @@ class ItemAffinityRecipe(UserPersonalizationRecipe):
     model_cls = ItemAffinityModel
 
 
-class ItemAttributeAffinityRecipe(Recipe):
-    """aws-item-attribute-affinity: not implemented yet."""
+class ItemAttributeAffinityModel(ItemAffinityModel):
+    """Scores every training user for the items an attribute expression selects (batch_lines.segment_users)."""
+
+    kind = "item-attribute-affinity"
+
+
+class ItemAttributeAffinityRecipe(ItemAffinityRecipe):
+    """aws-item-attribute-affinity."""
 
     arn = ITEM_ATTRIBUTE_AFFINITY_ARN
-
-    def fit(self, data: TrainingData, params: dict[str, Any] | None = None, seed: int = 0) -> Model:
-        """Always raises: the recipe is catalogued only."""
-        raise ValueError("Recipe aws-item-attribute-affinity is not supported by this server yet.")
+    model_cls = ItemAttributeAffinityModel

@@ -501,9 +501,8 @@ class UserPersonalizationRecipe(Recipe):
         t0 = time.perf_counter()
         model = self.model_cls()
         model.set_common(data, self.arn, params)
-        X = data.matrix.copy()
-        X.data[:] = 1.0
-        counts = np.asarray(X.sum(axis=0)).ravel()
+        X = data.presence()
+        counts = X.getnnz(axis=0).astype(np.float64)  # users per item, whatever their weights
         max_items = param(params, "ease_max_items", int)
         candidates = np.flatnonzero(counts >= EASE_MIN_COUNT)
         if len(candidates) > max_items:

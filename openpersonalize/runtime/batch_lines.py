@@ -18,6 +18,7 @@ from ..filters.attributes import UnknownFieldError, attribute_items
 from ..jobs.batch import BlockHandler, LineError, parse_line, raw_input
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
 from .batch_session import BatchSession
+from .leaning import leaned
 from .requests import MAX_RESULTS
 from .scoring import Ranked, public_scores, top_k_of, top_k_rows
 
@@ -99,6 +100,9 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
     def score(out: list[Any], todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]]) -> None:
         histories = [session.history(user) for _, user, _, _ in todo]
         scores = deployed.model.score_users(histories, dict(session.context))
+        lean = deployed.lean(None)  # the solution's optimizationObjective
+        if lean is not None:
+            scores = np.stack([leaned(row, lean) for row in scores])
         rows, masks = [], []
         for row, ((slot, user, values, _), history) in enumerate(zip(todo, histories, strict=True)):
             try:
@@ -128,7 +132,8 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
     def from_heads(out: list[Any], todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]]) -> list:
         """Answer the lines whose top k lies in the model's ranking head (``best_items``); return the others."""
         best_items = deployed.model.best_items
-        if not deployed.model.has_ranking_head or session.filter is not None or kind != USER_PERSONALIZATION:
+        leaning = deployed.lean(None) is not None  # the head ranks without the objective
+        if not deployed.model.has_ranking_head or session.filter is not None or kind != USER_PERSONALIZATION or leaning:
             return todo
         rest = []
         for entry in todo:

@@ -18,8 +18,10 @@ import pyarrow as pa
 from ..data.training_data import UserHistory
 from ..errors import InvalidInputException
 from ..filters import CompiledFilter, FilterExpr, FilterValueError, ItemCatalog, UserContext, compile_filter
+from ..recipes.objective import OBJECTIVE_LEAN
 from .cache import LoadingCache
 from .id_index import IdIndex
+from .leaning import item_lean
 from .scored import ScoredItems
 from .scoring import Ranked, mix_promotions, public_scores, rank_list
 
@@ -86,6 +88,7 @@ class Deployed:
         self.id_index = IdIndex(self.item_ids, self.model.item_index)
         self.catalog = ItemCatalog(self.items, self.item_ids)
         self._filters: LoadingCache[CompiledFilter] = LoadingCache(64)
+        self._leans: LoadingCache[np.ndarray | None] = LoadingCache(16)
         self.item_columns = self._align_metadata()
 
     def _align_metadata(self) -> dict[str, list[Any]]:
@@ -105,6 +108,16 @@ class Deployed:
 
     def compiled(self, key: str, expr: FilterExpr) -> CompiledFilter:
         return self._filters.get(key, lambda: compile_filter(expr, self.catalog))
+
+    def lean(self, influence: Mapping[str, float] | None) -> np.ndarray | None:
+        """What the model's optimization objective and a campaign's rankingInfluence add to scores (None: nothing)."""
+
+        def build() -> np.ndarray | None:
+            arrays = self.model.arrays
+            objective = arrays.get(OBJECTIVE_LEAN)
+            return item_lean(objective, arrays["item_counts"], arrays["item_created"], influence or {})
+
+        return self._leans.get(tuple(sorted((influence or {}).items())), build)
 
     def history(self, user_id: str | None, live: Sequence[LiveEvent] = ()) -> UserHistory:
         """Training history plus live events, oldest first."""

@@ -66,12 +66,14 @@ class ActionRecommendRequest:
 
 @dataclass(frozen=True, slots=True)
 class RecommendedItem:
-    """One recommended item: its rounded score, the promotion that placed it, its metadata when asked for."""
+    """One recommended item: its rounded score, the promotion that placed it, its metadata when asked for, and
+    why it is there besides relevance (Personalize's ``reason``: "Promoted item", "Exploration")."""
 
     item_id: str
     score: float
     promotion: str | None = None
     metadata: Mapping[str, str] | None = None
+    reason: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

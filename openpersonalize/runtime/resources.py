@@ -25,6 +25,7 @@ class CampaignView:
     version_arn: str
     metadata_enabled: bool  # campaignConfig.enableMetadataWithRecommendations
     exploration: Mapping[str, Any] | None  # campaignConfig.itemExplorationConfig
+    ranking_influence: Mapping[str, float] | None = None  # campaignConfig.rankingInfluence
     use_case: UseCase | None = None  # a recommender's: its userId rule and automatic exclusion
 
 

@@ -33,6 +33,7 @@ from .actions import ActionServing
 from .cache import ArrayCache, LoadingCache
 from .deployed import Deployed, LiveEvent, Promotion, RankedIds, history_digest
 from .id_index import IdIndex
+from .leaning import leaned
 from .requests import (
     MAX_RESULTS,
     ActionRecommendations,
@@ -142,6 +143,13 @@ def _context(campaign: CampaignView, context: Mapping[str, str]) -> dict[str, An
     return out
 
 
+def _reason(promotion: str | None, explored: bool) -> tuple[str, ...]:
+    """Personalize's ``reason`` of a recommended item: placed by a promotion, or lifted by exploration."""
+    if promotion:
+        return ("Promoted item",)
+    return ("Exploration",) if explored else ()
+
+
 class RecommendationSources(Protocol):
     """Where a recommendationId's source is remembered (``store.attribution.AttributionStore`` implements it)."""
 
@@ -211,11 +219,27 @@ class RuntimeService:
         context = _context(campaign, request.context)
         promotion = request.promotions[0] if request.promotions else None
         ranked = self.top_items(
-            target, history, user_id, item_id, k, filt, request.filter_values, context, promotion=promotion
+            target,
+            history,
+            user_id,
+            item_id,
+            k,
+            filt,
+            request.filter_values,
+            context,
+            promotion=promotion,
+            influence=campaign.ranking_influence,
         )
         item_ids = deployed.item_ids
+        explored = deployed.model.exploration_items(context) if kind == USER_PERSONALIZATION else None
         items = [
-            RecommendedItem(item_ids[idx], score, promo, deployed.metadata(idx, columns) if columns else None)
+            RecommendedItem(
+                item_ids[idx],
+                score,
+                promo,
+                deployed.metadata(idx, columns) if columns else None,
+                _reason(promo, explored is not None and bool(explored[idx])),
+            )
             for idx, score, promo in ranked
         ]
         return Recommendations(items, recommendation_id)
@@ -239,7 +263,10 @@ class RuntimeService:
         filt = self.item_filter(target, request.filter_arn)
         history = self.history(target, user_id)
         context = _context(campaign, request.context)
-        ranked = self.ranked_items(target, history, user_id, input_list, filt, request.filter_values, context)
+        influence = campaign.ranking_influence
+        ranked = self.ranked_items(
+            target, history, user_id, input_list, filt, request.filter_values, context, influence=influence
+        )
         scores = ranked.padded_scores()
         if not columns:
             items = [RankedItem(i, s) for i, s in zip(ranked.item_ids, scores, strict=True)]
@@ -359,17 +386,22 @@ class RuntimeService:
         context: dict[str, Any],
         promotion: PromotionRequest | None = None,
         cache: bool = True,
+        influence: Mapping[str, float] | None = None,
     ) -> list[tuple[int, float, str | None]]:
         """The ``k`` best allowed items for a user (USER_PERSONALIZATION) or an item (RELATED_ITEMS), with
-        promoted ones mixed in: (item index, rounded score, promotion name)."""
+        promoted ones mixed in: (item index, rounded score, promotion name). Scores lean towards the model's
+        optimization objective and the campaign's rankingInfluence (``influence``)."""
         deployed = target.deployed
         user = deployed.user_context(user_id, history)
         current = None
+        lean = deployed.lean(influence)
         if target.recipe_type == RELATED_ITEMS:
             scores: np.ndarray | ScoredItems
             scores, current = deployed.related_scores(item_id)
         else:
-            scores = self.user_scores(target, history, context, cache=cache)
+            scores = self.user_scores(target, history, context, ranked=lean is None, cache=cache)
+        if lean is not None:
+            scores = leaned(scores.scores if isinstance(scores, ScoredItems) else scores, lean)
         allowed = deployed.mask(filt, filter_values, user, current)
         promoted = self._promotion(target, promotion, user, current) if promotion is not None else None
         return deployed.recommend(scores, k, allowed, promoted)
@@ -384,10 +416,14 @@ class RuntimeService:
         filter_values: Mapping[str, str],
         context: dict[str, Any],
         cache: bool = True,
+        influence: Mapping[str, float] | None = None,
     ) -> RankedIds:
-        """The caller's items best first for a user (PERSONALIZED_RANKING)."""
+        """The caller's items best first for a user (PERSONALIZED_RANKING), leaning as ``top_items`` does."""
         deployed = target.deployed
         scores = self.user_scores(target, history, context, ranked=False, cache=cache).scores
+        lean = deployed.lean(influence)
+        if lean is not None:
+            scores = leaned(scores, lean)
         allowed = deployed.mask(filt, filter_values, deployed.user_context(user_id, history), None)
         return deployed.rank(scores, item_ids, allowed)
 
