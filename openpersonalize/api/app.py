@@ -123,7 +123,8 @@ class PersonalizeApp:
         try:
             # Everything the headers can tell is checked before a byte of the body is held.
             auth = sigv4.authorize(headers, self.credentials)
-            reservation = self.uploads.reserve(_peer(scope), _reserved_length(headers))
+            cap = _reserved_length(headers)
+            reservation = self.uploads.reserve(_peer(scope) if cap else "", cap)
         except ServiceError as exc:
             drained = await _discard_body(receive, headers, _drain_limit(exc))
             await _respond_error(send, wire, exc, request_id, close=not drained)
