@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from helpers import METRIC_KEYS, RECIPE, ROLE, error_code, error_message, import_dataset
+from openpersonalize.data import movielens
 from openpersonalize.data import synthetic_actions as synthetic
 from server_harness import unique, wait_status
 
@@ -44,7 +45,7 @@ def nba(server, personalize) -> dict:
             str(paths["ACTION_INTERACTIONS"]),
         ),
         "INTERACTIONS": import_dataset(
-            personalize, group, "INTERACTIONS", synthetic.INTERACTIONS_SCHEMA, str(paths["INTERACTIONS"])
+            personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(paths["INTERACTIONS"])
         ),
     }
     solution = personalize.create_solution(

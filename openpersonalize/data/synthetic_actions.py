@@ -57,23 +57,11 @@ ACTION_INTERACTIONS_SCHEMA = {
     ],
     "version": "1.0",
 }
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_TYPE", "type": "string"},
-    ],
-    "version": "1.0",
-}
 
 
 @dataclass(frozen=True)
 class ActionDataSet:
-    """The three tables, named by their Personalize schemas above."""
+    """The three tables, named by their Personalize schemas (item views by ``movielens.INTERACTIONS_SCHEMA``)."""
 
     actions: pa.Table
     action_interactions: pa.Table
