@@ -102,10 +102,12 @@ def _live(row: NodeRow, now: float) -> bool:
     return row.host != socket.gethostname() or processes.alive(row.pid, row.start_token)
 
 
-def _refusal(store: MetadataStore, objects: ObjectStore, other: NodeRow, now: float) -> str | None:
+def _refusal(store: MetadataStore, objects: ObjectStore, me: NodeRow, other: NodeRow, now: float) -> str | None:
     """Why this node may not run beside ``other`` (None: it may)."""
     seen = f"node {other.address} (host {other.host}, pid {other.pid}, beat {now - other.heartbeat:.0f} s ago)"
     several = "several nodes need --database-url postgresql+psycopg://… and --object-store s3://bucket/prefix"
+    if (other.host, other.data_dir) == (me.host, me.data_dir):
+        return f"{seen} already uses the data dir {me.data_dir}; give each node its own --data-dir"
     if store.engine.dialect.name == "sqlite":
         return f"{seen} already serves from this SQLite database; {several}"
     if not objects.remote:
@@ -141,10 +143,11 @@ def start_node(database_url: str, objects: ObjectStore, data_dir: Path, address:
     others = [r for r in table.rows() if r.id != row.id]
     table.remove([r.id for r in others if not _live(r, now)])
     for other in others:
-        why = _live(other, now) and _refusal(store, objects, other, now)
+        why = _live(other, now) and _refusal(store, objects, row, other, now)
         if why:
             table.remove([row.id])
             raise StartupError(f"refusing to start: {why}")
+    objects.clear_fetches()  # the data dir is this node's alone: a download left there was killed
     node = Node(table, row)
     node.start()
     return node

@@ -47,10 +47,13 @@ def test_unreachable_s3_endpoint_is_named(tmp_path):
     assert "cannot reach the object store s3://bucket/prefix (endpoint http://127.0.0.1:1)" in lines[0]
 
 
-def test_a_second_node_on_one_sqlite_database_is_refused(tmp_path):
+def test_a_second_node_on_one_sqlite_database_or_data_dir_is_refused(tmp_path):
     with own_server(tmp_path) as first:
-        code, lines = _serve(first.data_dir)
+        code, lines = _serve(tmp_path / "second", "--database-url", f"sqlite:///{first.data_dir / 'metadata.db'}")
         assert code == 1 and len(lines) == 1
         assert "refusing to start" in lines[0] and "SQLite" in lines[0] and f":{first.port}" in lines[0]
+        code, lines = _serve(first.data_dir)
+        assert code == 1 and len(lines) == 1
+        assert "refusing to start" in lines[0] and f"already uses the data dir {first.data_dir}" in lines[0]
     first.start()  # a node stopped cleanly left the registry: the same data dir starts again
     first.stop()

@@ -229,6 +229,10 @@ class ObjectStore:
             shutil.rmtree(temp, ignore_errors=True)
         return path
 
+    def clear_fetches(self) -> None:
+        """Remove unfinished downloads; only while no process uses this cache (a node's start)."""
+        shutil.rmtree(self.local_root / FETCHING, ignore_errors=True)
+
     # -- removal -------------------------------------------------------------------
     def remove_model(self, version_arn: str) -> None:
         """Forget every model of a solution version (deleted or stopped), here and in the store."""
