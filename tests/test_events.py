@@ -311,12 +311,6 @@ def test_put_records_wrong_or_missing_dataset(events, tracked):
     assert error_code(exc) == "ResourceNotFoundException"
 
 
-def test_actions_not_supported(events, tracked):
-    with pytest.raises(ClientError) as exc:
-        events.put_actions(datasetArn=tracked["items"], actions=[{"actionId": "a"}])
-    assert error_code(exc) == "InvalidInputException" and "not supported" in error_message(exc)
-
-
 def test_acknowledged_events_survive_sigkill(tmp_path):
     """Every PutEvents that got a 200 is stored exactly once after a crash; nothing is duplicated."""
     server = Server(tmp_path / "data", None, []).start()
