@@ -168,7 +168,7 @@ def test_action_filters(nba, personalize, runtime) -> None:
     include = personalize.create_filter(
         name=unique("f"),
         datasetGroupArn=nba["group"],
-        filterExpression='INCLUDE ActionID WHERE Interactions.EVENT_TYPE IN ("Not Taken")',
+        filterExpression='INCLUDE ActionID WHERE Action_Interactions.EVENT_TYPE IN ("NOT_TAKEN")',
     )["filterArn"]
     repeatable = _repeatable(nba)
     user = "u20"
@@ -184,6 +184,14 @@ def test_action_filters(nba, personalize, runtime) -> None:
     assert declined
     only = {a["actionId"] for a in _actions(runtime, nba, user, numResults=EVERY, filterArn=include)}
     assert only and only <= declined
+    valuable = personalize.create_filter(
+        name=unique("f"),
+        datasetGroupArn=nba["group"],
+        filterExpression="INCLUDE ActionID WHERE Actions.VALUE > ($VALUE)",
+    )["filterArn"]
+    values = {r["ACTION_ID"]: r["VALUE"] for r in nba["data"].actions.to_pylist()}
+    above = _actions(runtime, nba, user, numResults=EVERY, filterArn=valuable, filterValues={"VALUE": "50"})
+    assert above and all(values[a["actionId"]] > 50 for a in above)
 
 
 def test_bad_input(nba, personalize, runtime, events) -> None:

@@ -51,6 +51,7 @@ _DATASETS: dict[str, Dataset] = {
     "items": "Items",
     "users": "Users",
     "interactions": "Interactions",
+    "action_interactions": "Interactions",  # an ActionID filter's interactions: the user's action interactions
     "actions": "Actions",
     "currentuser": "CurrentUser",
     "currentitem": "CurrentItem",
@@ -278,7 +279,7 @@ class _Builder:
         field = self.field(tree.children[0])
         if tree.data == "cmp_pred":
             op_tok = _tok(tree.children[1])
-            values: tuple[Value, ...] = (self.value(tree.children[2]),)
+            values: tuple[Value, ...] = (self.value(next(c for c in tree.children[2:] if _is_value(c))),)
             op = op_tok.value
         else:
             op = "IN" if tree.data == "in_pred" else "NOT IN"
@@ -291,7 +292,8 @@ class _Builder:
         dataset = _DATASETS.get(ds_tok.value.lower())
         if dataset is None:
             raise self.fail(
-                "expected a dataset (Items, Users, Interactions, CurrentUser or CurrentItem) "
+                "expected a dataset (Items, Users, Interactions, Actions, Action_Interactions, CurrentUser or "
+                "CurrentItem) "
                 f"but found {ds_tok.value!r}",
                 ds_tok.start_pos,
             )

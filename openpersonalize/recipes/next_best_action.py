@@ -132,14 +132,14 @@ class NextBestActionModel(Model):
         return np.fromiter(sorted(feats), np.int64, len(feats)), taken
 
     def action_events(self, user_id: str) -> list[tuple[str, float, str]]:
-        """The user's training action interactions: (action id, time, TAKEN / NOT TAKEN / VIEWED)."""
+        """The user's training action interactions: (action id, time, TAKEN / NOT_TAKEN / VIEWED)."""
         u = self._user_index.get(str(user_id))
         if u is None:
             return []
         lo, hi = self.arrays["action_ptr"][u], self.arrays["action_ptr"][u + 1]
-        ids, names = self.arrays["action_ids"], [kind.replace("_", " ") for kind in EVENT_KINDS]
+        ids = self.arrays["action_ids"]
         return [
-            (str(ids[pos]), float(stamp), names[kind])
+            (str(ids[pos]), float(stamp), EVENT_KINDS[kind])
             for pos, kind, stamp in zip(
                 self.arrays["action_pos"][lo:hi].tolist(),
                 self.arrays["action_kind"][lo:hi].tolist(),

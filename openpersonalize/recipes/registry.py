@@ -374,7 +374,11 @@ _CATALOGUE.append(
         "over the items they interacted with and the actions they took, declined or viewed.",
         "next_best_action:NextBestActionRecipe",
         feature_transformation="next-best-action",
-        default_hyperparameters={"action_optimization_period": "14", "ridge_lambda": "100", "max_item_features": "1000"},
+        default_hyperparameters={
+            "action_optimization_period": "14",
+            "ridge_lambda": "100",
+            "max_item_features": "1000",
+        },
         hpo_ranges=_ranges(
             integer=[("action_optimization_period", 1, 365, False), ("max_item_features", 0, 5000, False)],
             continuous=[("ridge_lambda", 0.01, 10000.0, False)],

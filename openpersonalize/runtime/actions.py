@@ -234,6 +234,7 @@ class ActionServing:
     def _interactions(
         model: Any, user_id: str, live_actions: list[tuple[str, float, str]]
     ) -> list[tuple[str, float, str]]:
-        """The user's action interactions, trained and live, with event types as filters match them."""
+        """The user's action interactions, trained and live, with event types as filters name them (TAKEN,
+        NOT_TAKEN, VIEWED)."""
         trained = model.action_events(user_id)
-        return trained + [(a, t, kind.replace("_", " ")) for a, t, e in live_actions if (kind := event_kind(e))]
+        return trained + [(a, t, kind) for a, t, e in live_actions if (kind := event_kind(e))]
