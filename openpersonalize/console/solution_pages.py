@@ -44,18 +44,28 @@ def _baseline(svc: ConsoleService, group_arn: str, exclude: str) -> tuple[str, d
 
 
 def _chart(rows: list[tuple[str, dict[str, float]]]) -> dict[str, Any] | None:
-    """Bars per metric, one series per version (and the baseline)."""
+    """Grouped bars (an SVG the server draws): one group per metric, one bar per version (and the baseline)."""
     rows = [(name, m) for name, m in rows if m]
     if not rows:
         return None
-    keys = [k for k, _ in METRICS]
-    return {
-        "kind": "bars",
-        "labels": [label for _, label in METRICS],
-        "series": [name for name, _ in rows],
-        "data": [list(range(len(keys)))] + [[round(float(m.get(k, 0.0)), 4) for k in keys] for _, m in rows],
-        "height": 260,
-    }
+    top = max(float(m.get(k, 0.0)) for _, m in rows for k, _ in METRICS) or 1.0
+    width, left, height = 800.0, 40.0, 200.0
+    group = (width - left) / len(METRICS)
+    bar = group * 0.8 / len(rows)
+    bars = [
+        {
+            "series": s,
+            "x": left + i * group + group * 0.1 + s * bar,
+            "w": bar,
+            "h": height * float(m.get(key, 0.0)) / top,
+            "value": float(m.get(key, 0.0)),
+            "label": f"{name}: {label} {float(m.get(key, 0.0)):.4f}",
+        }
+        for i, (key, label) in enumerate(METRICS)
+        for s, (name, m) in enumerate(rows)
+    ]
+    labels = [{"x": left + (i + 0.5) * group, "text": label} for i, (_, label) in enumerate(METRICS)]
+    return {"bars": bars, "labels": labels, "series": [n for n, _ in rows], "top": top, "height": height}
 
 
 def solution_page(console: Console, page: PageRequest) -> Rendered:
