@@ -11,6 +11,8 @@ Protocols (see ``openpersonalize/evaluation/split.py``):
   the model scores them, with no seen-item filter (Personalize applies none by default).
 - "strict" (second table): each test user's events collapsed to distinct items before the
   cut, truth items already in the input dropped, seen items never recommended.
+Domain recipes (recommenders' use cases): benchmarks/domain_quality.py, run at the end, each next to the
+simplest baseline doing the same job (most popular, co-occurrence).
 Baselines run in the same harness on the same splits: most-popular, implicit ALS (fold-in),
 plain EASE. Under the Personalize protocol each baseline is also shown with seen items
 excluded (what implicit's ``recommend`` and the usual EASE evaluation do), so it gets
@@ -34,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from domain_quality import report as domain_report
 
 from openpersonalize.data.action_training import ActionTrainingData
 from openpersonalize.data.actions import DAY_SECONDS, ActionCatalogue
@@ -239,6 +242,7 @@ def main() -> None:
         rows_b,
     )
     print_actions(seeds)
+    domain_report(seeds, args.data)
     print(f"\ntotal benchmark time {time.perf_counter() - t:.0f}s")
 
 

@@ -18,6 +18,7 @@ from openpersonalize.recipes.protocol import make_recipe
 from openpersonalize.recipes.ranking import PersonalizedRankingRecipe
 from openpersonalize.recipes.registry import all_recipes, get_recipe
 from openpersonalize.recipes.sims import SimilarItemsRecipe, SimsRecipe
+from openpersonalize.recipes.together import visit_matrix
 from openpersonalize.recipes.user_personalization import UserPersonalizationRecipe
 
 FAST = {"ease_max_items": "2500"}
@@ -58,12 +59,13 @@ def test_catalogue() -> None:
 def test_catalogue_entries_name_their_recipe_classes() -> None:
     for info in all_recipes():
         recipe = make_recipe(info)
+        assert recipe.recipe_type == info.recipe_type
         if info.domain is None:
             assert recipe.arn == info.arn
-        else:  # a domain recipe trains with the class of one of our custom recipe families
+            assert recipe.default_hyperparameters == info.default_hyperparameters
+        else:  # a domain recipe trains with (a subclass of) one of our custom families, its defaults over theirs
             assert get_recipe(recipe.arn).domain is None
-        assert recipe.recipe_type == info.recipe_type
-        assert recipe.default_hyperparameters == info.default_hyperparameters
+            assert set(recipe.default_hyperparameters) <= set(info.default_hyperparameters)
 
 
 def test_training_data(data: TrainingData, tables) -> None:
@@ -239,3 +241,18 @@ def test_unusable_data_raises(tables, tmp_path: Path) -> None:
         train_solution_version(arn, tables[0].slice(0, 100), None, None, {}, None, False, None, tmp_path)
     with pytest.raises(ValueError, match="Unknown recipe"):
         train_solution_version("arn:x", tables[0], None, None, {}, None, False, None, tmp_path)
+
+
+def test_visits_split_where_a_gap_is_longer_than_allowed() -> None:
+    """recipes/together.py: a visit is a user's run of events without a gap over visit_gap_seconds."""
+    table = pa.table(
+        {
+            "USER_ID": ["a", "a", "a", "b", "b"],
+            "ITEM_ID": ["1", "2", "3", "1", "2"],
+            "TIMESTAMP": pa.array([0, 60, 10_000, 5, 70], pa.int64()),
+        }
+    )
+    data = TrainingData.from_tables(table)
+    visits = visit_matrix(data, gap_seconds=1800).toarray()
+    baskets = sorted(tuple(sorted(data.item_ids[i] for i in np.flatnonzero(row))) for row in visits)
+    assert baskets == [("1", "2"), ("1", "2"), ("3",)]

@@ -286,15 +286,24 @@ _CATALOGUE: list[RecipeInfo] = [
 ]
 
 
-def _domain_recipe(name: str, family: RecipeInfo, description: str, use_case: UseCase) -> RecipeInfo:
-    """A use case trained by one of our recipe families (``family``: its class, type and defaults)."""
+def _domain_recipe(
+    name: str,
+    family: RecipeInfo,
+    description: str,
+    use_case: UseCase,
+    defaults: dict[str, str] | None = None,
+    recipe_class: str | None = None,
+) -> RecipeInfo:
+    """A use case trained by one of our recipe families (``family``: its type, class and defaults, here
+    overridden by ``defaults`` and ``recipe_class``, a subclass for the job, where benchmarks/domain_quality.py
+    showed the family's own fall behind the simplest baseline)."""
     return RecipeInfo(
         _RECIPE + name,
         family.recipe_type,
         description,
-        family.recipe_class,
+        recipe_class or family.recipe_class,
         family.feature_transformation,
-        dict(family.default_hyperparameters),
+        {**family.default_hyperparameters, **(defaults or {})},
         family.hpo_ranges,
         dict(family.default_feature_transformation_parameters),
         use_case=use_case,
@@ -303,6 +312,10 @@ def _domain_recipe(name: str, family: RecipeInfo, description: str, use_case: Us
 
 _FAMILY = {r.arn: r for r in _CATALOGUE}
 _WATCH, _VIEW, _PURCHASE = "Watch", "View", "Purchase"
+# Item shelves rank by co-interaction counts (no popularity discount): the next item or the visit-mate is
+# more often a popular one; the ECOMMERCE ones add co-interactions within one visit (recipes/together.py).
+_RELATED = {"popularity_discount_factor": "0"}
+_TOGETHER = {**_RELATED, "visit_gap_seconds": "1800", "visit_weight": "30"}
 _CATALOGUE += [
     _domain_recipe(
         "aws-vod-top-picks",
@@ -327,12 +340,14 @@ _CATALOGUE += [
         _FAMILY[SIMILAR_ITEMS_ARN],
         "More like X: videos similar to a video (co-interactions and item metadata); watched ones left out.",
         UseCase(VIDEO_ON_DEMAND, None, False, "required", _WATCH, ("INTERACTIONS", "ITEMS")),
+        _RELATED,
     ),
     _domain_recipe(
         "aws-vod-because-you-watched-x",
         _FAMILY[SIMS_ARN],
         "Because you watched X: videos other viewers of a video also watched; watched ones left out.",
         UseCase(VIDEO_ON_DEMAND, _WATCH, True, "required", _WATCH),
+        _RELATED,
     ),
     _domain_recipe(
         "aws-ecomm-recommended-for-you",
@@ -357,12 +372,16 @@ _CATALOGUE += [
         _FAMILY[SIMS_ARN],
         "Frequently bought together: items purchased with an item by the same customers.",
         UseCase(ECOMMERCE, _PURCHASE, True, "optional"),
+        _TOGETHER,
+        "together:TogetherRecipe",
     ),
     _domain_recipe(
         "aws-ecomm-customers-who-viewed-x-also-viewed",
         _FAMILY[SIMS_ARN],
         "Customers who viewed X also viewed: items viewed with an item; purchased ones left out.",
         UseCase(ECOMMERCE, _VIEW, False, "required", _PURCHASE),
+        _TOGETHER,
+        "together:TogetherRecipe",
     ),
 ]
 
