@@ -114,10 +114,26 @@ def test_no_import_circles() -> None:
 
 @pytest.mark.parametrize(
     ("source", "target"),
-    [("control", "api"), ("recipes", "control"), ("runtime", "control"), ("runtime", "api")],
+    [
+        ("control", "api"),
+        ("recipes", "control"),
+        ("runtime", "control"),
+        ("runtime", "api"),
+        *((room, "console") for room in ("api", "control", "runtime", "recipes", "store", "data", "jobs")),
+    ],
 )
 def test_room_never_imports(source: str, target: str) -> None:
     assert _crossings(import_graph(), source, target) == []
+
+
+def test_the_console_holds_no_algorithm() -> None:
+    """The web console reads the recipe catalogue; models are reached through the runtime only."""
+    reach = [
+        c
+        for c in _crossings(import_graph(), "console", "recipes")
+        if not c.endswith("-> openpersonalize.recipes.registry")
+    ]
+    assert reach == []
 
 
 def test_no_registry_or_private_reach_in_serving() -> None:
