@@ -300,6 +300,26 @@ def test_bad_input(nba, personalize, runtime, events) -> None:
         name=unique("nba"), datasetGroupArn=empty, recipeArn=RECIPE + "aws-next-best-action"
     )["solutionArn"]
     refused(personalize.create_solution_version, "InvalidInputException", "ACTIONS", solutionArn=solution)
+    for extra, needle in (
+        ({"performHPO": True}, "performHPO"),
+        ({"eventType": "Taken"}, "eventType"),
+        ({"solutionConfig": {"eventValueThreshold": "1"}}, "solutionConfig.eventValueThreshold"),
+    ):
+        refused(
+            personalize.create_solution,
+            "InvalidInputException",
+            needle,
+            name=unique("nba"),
+            datasetGroupArn=empty,
+            recipeArn=RECIPE + "aws-next-best-action",
+            **extra,
+        )
+    recipe = personalize.describe_recipe(recipeArn=RECIPE + "aws-next-best-action")["recipe"]
+    assert recipe["recipeType"] == "PERSONALIZED_ACTIONS"
+    transformation = personalize.describe_feature_transformation(
+        featureTransformationArn=recipe["featureTransformationArn"]
+    )["featureTransformation"]
+    assert transformation["featureTransformationArn"] == recipe["featureTransformationArn"]
 
 
 def _export(personalize, dataset: str, dst) -> list[dict]:

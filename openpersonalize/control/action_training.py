@@ -28,6 +28,25 @@ def is_action_recipe(recipe_arn: str) -> bool:
     return info is not None and info.recipe_type == PERSONALIZED_ACTIONS
 
 
+# What a solution of aws-next-best-action may set: the rest trains item recipes only (and is refused here).
+ACTION_SOLUTION_CONFIG = frozenset({"algorithmHyperParameters", "autoTrainingConfig"})
+
+
+def check_action_solution(params: dict[str, Any]) -> None:
+    """CreateSolution's check for aws-next-best-action: no HPO, no eventType, no item-training configuration."""
+    if params.get("performHPO"):
+        raise InvalidInputException("performHPO is not available for aws-next-best-action; set its hyperparameters.")
+    if params.get("eventType"):
+        raise InvalidInputException("eventType: aws-next-best-action trains on action interactions of every type.")
+    config = params.get("solutionConfig") or {}
+    unused = sorted(set(config) - ACTION_SOLUTION_CONFIG)
+    if unused:
+        raise InvalidInputException(
+            f"solutionConfig.{unused[0]} is not available for aws-next-best-action (it takes algorithmHyperParameters "
+            "and autoTrainingConfig)."
+        )
+
+
 def check_action_data(control: Control, group_arn: str, by_type: dict[str, Resource]) -> None:
     """CreateSolutionVersion's check: the group has an ACTIONS dataset with actions and an ACTION_INTERACTIONS one."""
     actions = by_type.get("ACTIONS")

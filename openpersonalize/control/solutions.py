@@ -21,7 +21,7 @@ from ..recipes.registry import RecipeInfo
 from ..store.metadata import Resource
 from ..store.objects import PARTIAL_MODELS, ObjectStoreError
 from . import datasets
-from .action_training import check_action_data, is_action_recipe, training_inputs
+from .action_training import check_action_data, check_action_solution, is_action_recipe, training_inputs
 from .base import (
     ACTIVE,
     CREATE_FAILED,
@@ -76,8 +76,8 @@ def create_solution(call: Call) -> dict[str, Any]:
         raise InvalidInputException(f"Recipe {recipe.arn} cannot be trained by this server yet.")
     config = p.get("solutionConfig") or {}
     _check_hyperparameters(recipe, config)
-    if p.get("performHPO") and is_action_recipe(recipe.arn):
-        raise InvalidInputException("performHPO is not available for aws-next-best-action; set its hyperparameters.")
+    if is_action_recipe(recipe.arn):
+        check_action_solution(p)
     check_training_config(recipe, p.get("eventType"), config)
     arn = SOLUTION.arn(call, p["name"])
     doc = {
