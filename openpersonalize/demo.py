@@ -429,6 +429,7 @@ def run_demo(
                 f"  boto3.client('personalize', endpoint_url='{server.url}', region_name='us-east-1',\n"
                 f"               aws_access_key_id='{server.access_key_id}',\n"
                 f"               aws_secret_access_key=<see {data_dir / 'credentials.json'}>)\n"
+                f"or open the web console at [bold]{server.url}/console[/] and sign in with the same pair.\n"
                 "Press Ctrl+C to stop."
             )
             try:
