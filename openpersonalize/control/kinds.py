@@ -7,18 +7,15 @@ what depends on it. Create and Update stay with each kind's module: they are wha
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ResourceNotFoundException
 from ..store.metadata import Resource
+from . import base
 from .base import (
-    ACTIVE,
-    CREATE_FAILED,
-    CREATE_IN_PROGRESS,
-    CREATE_PENDING,
-    UNFINISHED,
     Call,
     Control,
     Operation,
@@ -40,8 +37,9 @@ class StatusModel:
 
 
 NO_STATUS = StatusModel(None)  # schemas
-READY = StatusModel(ACTIVE)  # created ACTIVE: groups, datasets, solutions, filters, trackers
-LIFECYCLE = StatusModel(CREATE_PENDING, UNFINISHED, CREATE_IN_PROGRESS, CREATE_FAILED)  # jobs, versions, campaigns
+READY = StatusModel(base.ACTIVE)  # created ACTIVE: groups, datasets, solutions, filters, trackers
+# jobs, versions, campaigns
+LIFECYCLE = StatusModel(base.CREATE_PENDING, base.UNFINISHED, base.CREATE_IN_PROGRESS, base.CREATE_FAILED)
 # DataDeletionJob statuses (Personalize uses its own set for this resource)
 PENDING, IN_PROGRESS, COMPLETED, FAILED = "PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"
 DELETION_JOB = StatusModel(PENDING, (PENDING, IN_PROGRESS), IN_PROGRESS, FAILED)
@@ -113,90 +111,64 @@ class ResourceKind:
 
 
 def _kind(
-    kind: str,
     name: str,
-    label: str,
+    *,
     parent: tuple[str, str | None] | None = None,
     status: StatusModel = READY,
     deletion: Deletion | None = None,
     list_fields: tuple[str, ...] | None = None,
+    list_key: str | None = None,
 ) -> ResourceKind:
-    """A row whose members follow Personalize's naming: ``fooBarArn``, ``fooBar``, ``fooBars``."""
+    """A row whose names follow Personalize's: ``FooBar`` is stored as ``foo-bar``, called "Foo bar" in
+    messages, and its members are ``fooBarArn``, ``fooBar`` and (unless ``list_key`` says otherwise) ``fooBars``."""
+    words = re.findall("[A-Z][a-z]*", name)
+    kind, label = "-".join(words).lower(), " ".join(words).capitalize()
     member = name[0].lower() + name[1:]
     parent_key, parent_kind = parent or (None, None)
+    list_key = list_key or member + "s"
     return ResourceKind(
-        kind, name, label, member + "Arn", member, member + "s", parent_key, parent_kind, status, deletion, list_fields
+        kind, name, label, member + "Arn", member, list_key, parent_key, parent_kind, status, deletion, list_fields
     )
 
 
-DATASET_GROUP = _kind("dataset-group", "DatasetGroup", "Dataset group", deletion=Deletion())
-SCHEMA = _kind(
-    "schema", "Schema", "Schema", status=NO_STATUS, deletion=Deletion(referenced_by=("dataset", "schemaArn"))
-)
-DATASET_IMPORT_JOB = _kind(
-    "dataset-import-job", "DatasetImportJob", "Dataset import job", ("datasetArn", None), LIFECYCLE
-)
-DATASET_EXPORT_JOB = _kind(
-    "dataset-export-job", "DatasetExportJob", "Dataset export job", ("datasetArn", None), LIFECYCLE
-)
+DATASET_GROUP = _kind("DatasetGroup", deletion=Deletion())
+SCHEMA = _kind("Schema", status=NO_STATUS, deletion=Deletion(referenced_by=("dataset", "schemaArn")))
+DATASET_IMPORT_JOB = _kind("DatasetImportJob", parent=("datasetArn", None), status=LIFECYCLE)
+DATASET_EXPORT_JOB = _kind("DatasetExportJob", parent=("datasetArn", None), status=LIFECYCLE)
 DATASET = _kind(
-    "dataset",
     "Dataset",
-    "Dataset",
-    ("datasetGroupArn", DATASET_GROUP.kind),
+    parent=("datasetGroupArn", DATASET_GROUP.kind),
     deletion=Deletion(finished_go_along=(DATASET_IMPORT_JOB.kind, DATASET_EXPORT_JOB.kind)),
 )
-DATA_DELETION_JOB = _kind(
-    "data-deletion-job", "DataDeletionJob", "Data deletion job", ("datasetGroupArn", None), DELETION_JOB
-)
-SOLUTION_VERSION = _kind(
-    "solution-version", "SolutionVersion", "Solution version", ("solutionArn", "solution"), LIFECYCLE
-)
-BATCH_INFERENCE_JOB = _kind(
-    "batch-inference-job", "BatchInferenceJob", "Batch inference job", ("solutionVersionArn", None), LIFECYCLE
-)
-BATCH_SEGMENT_JOB = _kind(
-    "batch-segment-job", "BatchSegmentJob", "Batch segment job", ("solutionVersionArn", None), LIFECYCLE
-)
+DATA_DELETION_JOB = _kind("DataDeletionJob", parent=("datasetGroupArn", None), status=DELETION_JOB)
+SOLUTION_VERSION = _kind("SolutionVersion", parent=("solutionArn", "solution"), status=LIFECYCLE)
+BATCH_INFERENCE_JOB = _kind("BatchInferenceJob", parent=("solutionVersionArn", None), status=LIFECYCLE)
+BATCH_SEGMENT_JOB = _kind("BatchSegmentJob", parent=("solutionVersionArn", None), status=LIFECYCLE)
 SOLUTION = _kind(
-    "solution",
     "Solution",
-    "Solution",
-    ("datasetGroupArn", DATASET_GROUP.kind),
+    parent=("datasetGroupArn", DATASET_GROUP.kind),
     deletion=Deletion(finished_go_along=(SOLUTION_VERSION.kind, BATCH_INFERENCE_JOB.kind, BATCH_SEGMENT_JOB.kind)),
 )
-CAMPAIGN = _kind("campaign", "Campaign", "Campaign", ("solutionArn", SOLUTION.kind), LIFECYCLE, Deletion(guarded=False))
-FILTER = ResourceKind(
-    "filter",
-    "Filter",
-    "Filter",
-    "filterArn",
-    "filter",
-    "Filters",
-    "datasetGroupArn",
-    DATASET_GROUP.kind,
-    READY,
-    Deletion(guarded=False),
+CAMPAIGN = _kind("Campaign", parent=("solutionArn", SOLUTION.kind), status=LIFECYCLE, deletion=Deletion(guarded=False))
+# ListFilters answers its summaries under "Filters" (capitalised, unlike every other List).
+FILTER = _kind(
+    "Filter", parent=("datasetGroupArn", DATASET_GROUP.kind), deletion=Deletion(guarded=False), list_key="Filters"
 )
 METRIC_ATTRIBUTION = _kind(
-    "metric-attribution",
     "MetricAttribution",
-    "Metric attribution",
-    ("datasetGroupArn", DATASET_GROUP.kind),
-    LIFECYCLE,
-    Deletion(guarded=False),
+    parent=("datasetGroupArn", DATASET_GROUP.kind),
+    status=LIFECYCLE,
+    deletion=Deletion(guarded=False),
     list_fields=("name", "metricAttributionArn", "status", "creationDateTime", "lastUpdatedDateTime", "failureReason"),
 )
 EVENT_TRACKER = _kind(
-    "event-tracker",
     "EventTracker",
-    "Event tracker",
-    ("datasetGroupArn", DATASET_GROUP.kind),
+    parent=("datasetGroupArn", DATASET_GROUP.kind),
     deletion=Deletion(guarded=False),
     list_fields=("name", "eventTrackerArn", "status", "creationDateTime", "lastUpdatedDateTime"),
 )
 # Delete is recommenders.py's own: their internal trainings (not a kind of this table) go along.
-RECOMMENDER = _kind("recommender", "Recommender", "Recommender", ("datasetGroupArn", DATASET_GROUP.kind), LIFECYCLE)
+RECOMMENDER = _kind("Recommender", parent=("datasetGroupArn", DATASET_GROUP.kind), status=LIFECYCLE)
 RECOMMENDER_TRAINING = "recommender-training"  # a recommender's internal trainings (children; never listed)
 
 KINDS: dict[str, ResourceKind] = {
