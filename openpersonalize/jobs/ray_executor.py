@@ -1,7 +1,8 @@
 """The Ray executor (``serve --executor ray`` or ``ray://HOST:PORT``): job steps as tasks on a Ray cluster.
 
-A step (``call``) is one task; a map (``ordered_map``, batch blocks) is one task per item, at most
-two per cluster CPU in flight, results taken in input order. Each worker process builds the map's
+A step (``call``) is one task, which runs it in a child process as the local executor does; a map
+(``ordered_map``, batch blocks) is one task per item, at most two per cluster CPU in flight,
+results taken in input order. Each worker process builds the map's
 state once (``setup(**kwargs)``, e.g. a memory-mapped model) and keeps it for the map's later items.
 Tasks read their inputs and write their outputs themselves (dataset snapshots, models, batch
 blocks travel as paths, object-store keys or task arguments), never through the server.
@@ -16,18 +17,20 @@ owned by this server process: when it dies, Ray ends them.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ray
 from ray.exceptions import GetTimeoutError, RayError, TaskCancelledError
 
 from ..blas import single_threaded_blas
-from .child import JobError, JobStopped
+from .child import JobError, JobStopped, run_in_child
 from .process_pool import WorkerError
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ CONNECT_SECONDS = 5.0
 STEP_RETRIES = 1  # a training step that lost its worker starts over once (it rewrites its scratch output)
 ITEM_RETRIES = 3  # a batch block is a pure function of its lines: retry it freely
 DEPTH = 2  # items in flight per cluster CPU
+OMP_THREADS = "OMP_NUM_THREADS"
 BUILT_KEEP = 4  # map states a worker process keeps (most recent first)
 
 _built: dict[str, Callable[[Any], Any]] = {}  # in a worker process: map token -> its built answerer
@@ -50,8 +54,34 @@ def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
 
 
 @ray.remote(num_cpus=1)
-def _run_step(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[str, Any]:
-    return _outcome(lambda: fn(progress=lambda _fraction: None, **kwargs))
+def _run_step(fn: Callable[..., Any], kwargs: dict[str, Any], omp_threads: str | None) -> tuple[str, Any]:
+    """The step in a fresh child of the Ray worker, as the local executor runs it in a child of the server.
+
+    The child gets the server's OMP_NUM_THREADS (Ray sets 1 in its workers), so BLAS and OpenMP
+    run with the thread counts a local child has and the model comes out the same to the bit.
+    """
+    with _environ(OMP_THREADS, omp_threads):
+        try:
+            return "ok", run_in_child(fn, kwargs)
+        except JobError as exc:
+            return "error", (exc.message, exc.trace)
+
+
+@contextmanager
+def _environ(name: str, value: str | None) -> Iterator[None]:
+    saved = os.environ.get(name)
+    _set_env(name, value)
+    try:
+        yield
+    finally:
+        _set_env(name, saved)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 @ray.remote(num_cpus=1)
@@ -121,7 +151,8 @@ class RayExecutor:
         on_progress: Callable[[float], None],
         poll_seconds: float,
     ) -> Any:
-        ref = _run_step.options(max_retries=STEP_RETRIES, retry_exceptions=False).remote(fn, kwargs)
+        step = _run_step.options(max_retries=STEP_RETRIES, retry_exceptions=False)
+        ref = step.remote(fn, kwargs, os.environ.get(OMP_THREADS))
         try:
             while True:
                 try:

@@ -1,0 +1,114 @@
+"""A local Ray cluster for tests: a head and more nodes of one CPU each, every port chosen free.
+
+Its workers import from ``tests/`` as the local executor's children do, so a test hands both the
+same module-level functions.
+
+Each ``ray start`` runs in a session of its own, so stopping the cluster ends exactly the
+processes it started (its process groups), never another suite's cluster (no ``ray stop``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server_harness import free_port
+
+OBJECT_STORE_BYTES = 80 * 1024 * 1024
+TASK_MARK = ":task_name:"  # what a Ray worker writes to its log as it starts a task
+TESTS = Path(__file__).resolve().parent  # on the workers' path: tasks may call test modules' functions
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _ports(*names: str) -> list[str]:
+    return [arg for name in names for arg in (f"--{name}", str(free_port()))]
+
+
+@dataclass
+class RayCluster:
+    """The running cluster: ``address`` (HOST:PORT of the head), ``client_address`` (ray://HOST:PORT)."""
+
+    temp_dir: Path
+    address: str = ""
+    client_address: str = ""
+    groups: list[int] = field(default_factory=list)
+
+    def _start(self, *args: str) -> None:
+        cmd = [RAY, "start", "--num-cpus", "1", "--object-store-memory", str(OBJECT_STORE_BYTES)]
+        cmd += ["--disable-usage-stats", *args]
+        cmd += _ports("node-manager-port", "object-manager-port", "metrics-export-port", "runtime-env-agent-port")
+        cmd += _ports("dashboard-agent-grpc-port", "dashboard-agent-listen-port")
+        path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "RAY_TMPDIR": str(self.temp_dir), "PYTHONPATH": path}
+        env.pop("RAY_ADDRESS", None)
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.groups.append(proc.pid)
+        out, _ = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ray start failed: {out.decode(errors='replace')[-2000:]}")
+
+    def start(self, nodes: int) -> RayCluster:
+        """A head and ``nodes - 1`` more nodes on this machine."""
+        port, client = free_port(), free_port()
+        self._start("--head", "--port", str(port), "--ray-client-server-port", str(client), "--include-dashboard=false")
+        self.address, self.client_address = f"127.0.0.1:{port}", f"ray://127.0.0.1:{client}"
+        for _ in range(nodes - 1):
+            self._start("--address", self.address)
+        return self
+
+    def task_counts(self) -> Counter[str]:
+        """How many tasks of each function the cluster's workers have started (from their ``:task_name:`` log lines)."""
+        counts: Counter[str] = Counter()
+        for log in self.temp_dir.glob("ray/session_*/logs/worker-*.out"):
+            for line in log.read_text(errors="replace").splitlines():
+                if line.startswith(TASK_MARK):
+                    counts[line[len(TASK_MARK) :].strip()] += 1
+        return counts
+
+    def stop_node(self, which: int) -> None:
+        """Kill one node's processes at once (SIGKILL), as when its machine dies."""
+        _kill_group(self.groups[which], signal.SIGKILL)
+
+    def stop(self) -> None:
+        """End every process the cluster started (SIGTERM, then SIGKILL after a grace period)."""
+        for group in reversed(self.groups):
+            _kill_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_group_alive(g) for g in self.groups):
+            time.sleep(0.2)
+        for group in self.groups:
+            _kill_group(group, signal.SIGKILL)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _kill_group(group: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(group, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def ray_cluster(nodes: int = 2) -> RayCluster:
+    """Start a local cluster of ``nodes`` one-CPU nodes (a short temp dir: Ray's sockets live there)."""
+    cluster = RayCluster(Path(tempfile.mkdtemp(prefix="opray-", dir="/tmp")))
+    try:
+        return cluster.start(nodes)
+    except BaseException:
+        cluster.stop()
+        raise
