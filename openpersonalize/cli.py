@@ -12,6 +12,8 @@ import uvicorn
 from rich.console import Console
 
 from .api.transport import DEFAULT_READ_TIMEOUT, uvicorn_options
+from .jobs import executors
+from .jobs.executors import LOCAL, ExecutorUnavailable
 from .node import StartupError, start_node
 from .server import CONFIG_ENV, ServerConfig, load_credentials, node_objects
 
@@ -41,6 +43,13 @@ def serve(
             "credentials from the AWS variables) or a directory (default: DATA_DIR/objects). Several nodes need s3://."
         ),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where import, training and batch steps run: local (this node's processes), ray (the Ray "
+            "cluster of RAY_ADDRESS) or ray://HOST:PORT."
+        ),
+    ] = LOCAL,
     allow_path: Annotated[
         list[Path] | None,
         typer.Option(
@@ -75,6 +84,7 @@ def serve(
         account_id=account_id,
         allowed_paths=[str(p.resolve()) for p in allow_path or []],
         score_cache_mb=score_cache_mb,
+        executor=executor,
         metrics_interval=metrics_interval,
     )
     _, cred_path = load_credentials(data_dir.resolve())
@@ -82,6 +92,11 @@ def serve(
         console.print(f"Credentials for clients (aws_access_key_id / aws_secret_access_key): [bold]{cred_path}[/]")
     else:
         console.print("Credentials: from OPENPERSONALIZE_ACCESS_KEY_ID / OPENPERSONALIZE_SECRET_ACCESS_KEY")
+    try:
+        executors.connect(executor)
+    except ExecutorUnavailable as exc:
+        typer.echo(f"openpersonalize serve: {exc}", err=True)
+        raise typer.Exit(1) from None
     try:
         node = start_node(config.resolved_database_url(), node_objects(config), data_dir.resolve(), f"{host}:{port}")
     except StartupError as exc:

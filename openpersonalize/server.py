@@ -22,6 +22,8 @@ from .control.base import Control, Settings
 from .control.live_data import LiveData
 from .control.operations import job_handlers
 from .control.resource_lookup import StoredResourceLookup
+from .jobs import executors
+from .jobs.executors import LOCAL
 from .jobs.runner import JobRunner
 from .runtime.service import DEFAULT_SCORE_CACHE_BYTES, RuntimeService
 from .store.events import EventStore
@@ -46,6 +48,7 @@ class ServerConfig:
     allowed_paths: list[str] = field(default_factory=list)
     job_workers: int = 2
     score_cache_mb: int = DEFAULT_SCORE_CACHE_BYTES >> 20
+    executor: str = LOCAL  # where job steps run: local, ray (RAY_ADDRESS) or ray://HOST:PORT
     metrics_interval: float = DEFAULT_INTERVAL_SECONDS  # seconds between metric attribution publications
 
     def resolved_database_url(self) -> str:
@@ -104,11 +107,13 @@ def server_state_paths(config: ServerConfig) -> list[Path]:
 def build_app(config: ServerConfig) -> PersonalizeApp:
     """A ready ASGI app for ``config``; its job runner starts with the ASGI lifespan.
 
-    BLAS runs single-threaded in server processes (``single_threaded_blas``). Training runs in
-    spawned children, which keep their own setting. At startup the process preloads deployed
+    BLAS runs single-threaded in server processes (``single_threaded_blas``). Job steps run on the
+    configured executor (``jobs/executors.py``): spawned children, which keep their own setting, or
+    Ray tasks. At startup the process preloads deployed
     campaigns in the background (``RuntimeService.warm_campaigns``).
     """
     single_threaded_blas()
+    executors.install(executors.connect(config.executor))
     data_dir = Path(config.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     allowed = [Path(p).resolve() for p in config.allowed_paths]
