@@ -246,6 +246,13 @@ def test_bad_input(nba, personalize, runtime, events) -> None:
         datasetArn=nba["datasets"]["ACTIONS"],
         actions=[{"actionId": "a", "properties": '{"colour": "red"}'}],
     )
+    refused(
+        events.put_actions,
+        "InvalidInputException",
+        "REPEAT_FREQUENCY",
+        datasetArn=nba["datasets"]["ACTIONS"],
+        actions=[{"actionId": "a", "properties": '{"repeatFrequency": 31}'}],
+    )
     refused(runtime.get_action_recommendations, "ResourceNotFoundException", "campaignArn", campaignArn=campaign + "x")
     refused(
         runtime.get_action_recommendations,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import nesting
+from ..data.actions import action_problem
 from ..data.schema import ID_MAX_LENGTH, DatasetSchema, FieldSpec
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..store.events import EventStore
@@ -322,5 +323,7 @@ class LiveData:
             if len(record_id) > ID_MAX_LENGTH:
                 raise InvalidInputException(f"{where}.{id_key} is longer than {ID_MAX_LENGTH} characters.")
             props = parse_properties(record.properties, schema, f"{where}.properties", frozenset({id_field}), label)
+            if kind == "ACTIONS" and (problem := action_problem(props)):
+                raise InvalidInputException(f"{where}.properties: {problem}")
             records.append((record_id, props))
         self.events.upsert_records(arn, records)

@@ -11,8 +11,9 @@ user taking an action) and the runtime (which actions may be recommended now):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +33,14 @@ def event_kind(event_type: str | None) -> str | None:
         return None
     kind = "_".join(event_type.strip().upper().replace("-", " ").replace("_", " ").split())
     return kind if kind in EVENT_KINDS else None
+
+
+def action_problem(values: Mapping[str, Any]) -> str | None:
+    """Why an action's values (schema field names) cannot be used: a REPEAT_FREQUENCY outside 1 to 30 days."""
+    repeat = next((v for k, v in values.items() if k.upper() == "REPEAT_FREQUENCY"), None)
+    if repeat is not None and not 1 <= repeat <= MAX_REPEAT_FREQUENCY_DAYS:
+        return f"REPEAT_FREQUENCY is a number of days from 1 to {MAX_REPEAT_FREQUENCY_DAYS}, got {repeat}."
+    return None
 
 
 def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -61,11 +61,15 @@ TABLE_SCHEMA = pa.schema(
 )
 
 
+# One SELECT with ``?`` placeholders on the runtime's fast per-thread connection (``EventStore``'s).
+RawRows = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
 class ActionEventStore:
     """Action interactions of every dataset group; writes are committed before they return."""
 
-    def __init__(self, engine: Engine, writer: Engine) -> None:
-        self.engine, self._writer = engine, writer
+    def __init__(self, engine: Engine, writer: Engine, raw_rows: RawRows) -> None:
+        self.engine, self._writer, self._rows = engine, writer, raw_rows
         _meta.create_all(writer)
 
     def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -95,18 +99,16 @@ class ActionEventStore:
 
     def user_history(self, dataset_group_arn: str, user_id: str, limit: int) -> list[tuple[str, float, str]]:
         """(action id, timestamp, event type) of the user's newest ``limit`` action interactions, oldest first
-        (a session no user claimed counts for its id, as anonymous users ask with their sessionId)."""
-        c = live_action_events.c
+        (a session no user claimed counts for its id, as anonymous users ask with their sessionId). Each
+        SELECT walks its index backwards and stops after ``limit`` rows: a request's cost stays bounded."""
         found: list[tuple[str, float, str]] = []
-        for where in (c.user_id == user_id, sa.and_(c.session_id == user_id, c.user_id.is_(None))):
-            query = (
-                sa.select(c.action_id, c.timestamp, c.event_type)
-                .where(c.dataset_group_arn == dataset_group_arn, where)
-                .order_by(c.id.desc())
-                .limit(limit)
+        for where in ("user_id = ?", "session_id = ? AND user_id IS NULL"):
+            rows = self._rows(
+                "SELECT action_id, timestamp, event_type FROM live_action_events"
+                f" WHERE dataset_group_arn = ? AND {where} ORDER BY id DESC LIMIT ?",
+                (dataset_group_arn, user_id, limit),
             )
-            with self.engine.connect() as conn:
-                found += [tuple(row) for row in conn.execute(query)][::-1]
+            found += [(str(a), float(t), str(e)) for a, t, e in rows[::-1]]
         return found
 
     def table(self, dataset_group_arn: str) -> pa.Table:

@@ -210,7 +210,7 @@ class EventStore:
                 for ddl in _PG_NEWEST_FIRST_INDEXES:
                     conn.execute(sa.text(ddl))
         self._raw = _RawReads(self.engine)
-        self.actions = ActionEventStore(self.engine, self._writer)
+        self.actions = ActionEventStore(self.engine, self._writer, self._raw.rows)
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
         self._thread: threading.Thread | None = None
