@@ -13,7 +13,9 @@ user's events, oldest first, are cut at 90%: the model trains on everything but 
 - item shelves: on VIDEO_ON_DEMAND the query is the newest input item of the use case's query event
   type, the truth the held-out items of its truth event type; on ECOMMERCE (bought / viewed *together*)
   the query is a held-out item of the query type and the truth the items of the truth type in the same
-  visit (no gap over 30 minutes). The query and the use case's exclusion are left out alike.
+  visit (no gap over 30 minutes). The query and the use case's exclusion are left out alike;
+- trending (what is about to be popular, for everyone): twelve time cuts a month apart; a model trained on
+  what came before each cut recommends each user's unseen items of the month after it.
 Metrics at 10 (NDCG, hit rate) on VIDEO_ON_DEMAND = ml-latest-small as the POC prepares it (click,
 watch) and ECOMMERCE = the synthetic shop (View, Purchase; openpersonalize/data/shop.py).
 
@@ -37,12 +39,15 @@ from openpersonalize.data.movielens import prepare_interactions, prepare_items
 from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.evaluation.evaluate import top_k
 from openpersonalize.evaluation.metrics import ndcg
+from openpersonalize.recipes.base import BaseModel
 from openpersonalize.recipes.popularity import PopularityCountRecipe
 from openpersonalize.recipes.protocol import make_recipe
 from openpersonalize.recipes.registry import RELATED_ITEMS, RecipeInfo, get_recipe
 
 ML = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"
 K = 10
+DAY = 86_400
+ROLLING_CUTS, ROLLING_DAYS = 12, 30  # trending: twelve cuts a month apart, each judged on the month after it
 VISIT_GAP_SECONDS = 1800  # a gap longer than this starts a new visit
 RECIPE = "arn:aws:personalize:::recipe/"
 
@@ -55,6 +60,7 @@ class Case:
     query_event: str | None = None  # item shelves: the event type of the query item (None: any)
     truth_event: str | None = None  # the event type of the truth items (None: any)
     in_visit: bool = False  # item shelves: truth = the query's visit-mates (else: the held-out items)
+    temporal: bool = False  # what comes next for everyone: rolling time cuts instead of held-out users
 
 
 @dataclass
@@ -114,16 +120,62 @@ def _training_data(train: pa.Table, items: pa.Table | None, event: str | None) -
     return TrainingData.from_tables(_of(train, event), items)
 
 
+def _fit(info: RecipeInfo, train: pa.Table, items: pa.Table | None) -> tuple[TrainingData, BaseModel, float]:
+    """The use case's training data and model as a recommender trains it, and the fit's seconds."""
+    use_case = info.use_case
+    assert use_case is not None
+    data = _training_data(train, items, use_case.required_event_type if use_case.trains_on_required else None)
+    t = time.perf_counter()
+    model = make_recipe(info).fit(data, dict(info.default_hyperparameters))
+    return data, model, time.perf_counter() - t
+
+
+def evaluate_temporal(
+    case: Case, table: pa.Table, items: pa.Table | None
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """Trending: at each of ROLLING_CUTS cuts, ROLLING_DAYS apart, train on what came before; the truth is
+    each user's new items of the next ROLLING_DAYS. (use case metrics, baseline metrics, fit seconds)."""
+    info = get_recipe(RECIPE + case.recipe)
+    assert info is not None
+    stamps = table["TIMESTAMP"].to_numpy()
+    ours, base, fit_s = [], [], []
+    for k in range(1, ROLLING_CUTS + 1):
+        cut = int(stamps.max()) - k * ROLLING_DAYS * DAY
+        after = (stamps >= cut) & (stamps < cut + ROLLING_DAYS * DAY)
+        train, model, seconds = _fit(info, table.filter(pa.array(stamps < cut)), items)
+        popular = PopularityCountRecipe().fit(train, {})
+        coming: dict[str, set[str]] = {}
+        nxt = table.filter(pa.array(after))
+        for user, item in zip(nxt["USER_ID"].to_pylist(), nxt["ITEM_ID"].to_pylist(), strict=True):
+            coming.setdefault(user, set()).add(item)
+        ours.append(_next_items(train, model, coming))
+        base.append(_next_items(train, popular, coming))
+        fit_s.append(seconds)
+    return _pooled(ours), _pooled(base), float(np.mean(fit_s))
+
+
+def _next_items(train: TrainingData, model: BaseModel, coming: dict[str, set[str]]) -> dict[str, float]:
+    index, users = train.item_index, train.user_index
+    recs, truths = [], []
+    for user, items in coming.items():
+        history = train.history(users[user]) if user in users else UserHistory.empty()
+        seen = np.unique(history.items)
+        recs.append(top_k(model.score_user(history, None), K, seen).tolist())
+        truths.append({index[i] for i in items if i in index} - set(seen.tolist()))
+    return _metrics(recs, truths)
+
+
+def _pooled(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Metrics of several runs weighted by their users."""
+    users = sum(r["users"] for r in runs)
+    return {k: sum(r[k] * r["users"] for r in runs) / users for k in ("NDCG@10", "HR@10")} | {"users": users}
+
+
 def evaluate(case: Case, data: Split, items: pa.Table | None) -> tuple[dict[str, float], dict[str, float], float]:
     """(use case metrics, baseline metrics, use case fit seconds)."""
     info = get_recipe(RECIPE + case.recipe)
     assert info is not None and info.use_case is not None
-    use_case = info.use_case
-    train_event = use_case.required_event_type if use_case.trains_on_required else None
-    train = _training_data(data.train, items, train_event)
-    t = time.perf_counter()
-    model = make_recipe(info).fit(train, dict(info.default_hyperparameters))
-    fit_s = time.perf_counter() - t
+    train, model, fit_s = _fit(info, data.train, items)
     if info.recipe_type == RELATED_ITEMS:
         baseline = CoOccurrence(train)
         ours = _item_shelf(case, info, data, model.item_index, model.score_item)
@@ -202,7 +254,7 @@ def _visit_query(case: Case, held: pa.Table, index: dict[str, int]) -> tuple[int
 
 VOD = [
     Case("aws-vod-top-picks"),
-    Case("aws-vod-trending-now"),
+    Case("aws-vod-trending-now", temporal=True),
     Case("aws-vod-more-like-x", query_event="Watch", truth_event="Watch"),
     Case("aws-vod-because-you-watched-x", query_event="Watch", truth_event="Watch"),
 ]
@@ -236,7 +288,10 @@ def report(seeds: list[int], ml: Path = ML) -> dict[str, bool]:
     verdicts = {}
     for label, ints, items, cases in data_sets:
         for case in cases:
-            runs = [evaluate(case, split(ints, seed), items) for seed in seeds]
+            if case.temporal:
+                runs = [evaluate_temporal(case, ints, items)]
+            else:
+                runs = [evaluate(case, split(ints, seed), items) for seed in seeds]
             ours = {k: float(np.mean([r[0][k] for r in runs])) for k in ("NDCG@10", "HR@10")}
             base = {k: float(np.mean([r[1][k] for r in runs])) for k in ("NDCG@10", "HR@10")}
             related = get_recipe(RECIPE + case.recipe).recipe_type == RELATED_ITEMS  # type: ignore[union-attr]
