@@ -90,3 +90,5 @@ def test_unreachable_or_missing_store_is_one_line_naming_it(tmp_path, s3_env, s3
     missing = ObjectStore(StoreLocation("s3://no-such-bucket-here/p", s3_server), tmp_path / "cache")
     with pytest.raises(ObjectStoreError, match="bucket no-such-bucket-here does not exist"):
         missing.check()
+    with pytest.raises(ObjectStoreError, match="no bucket named"):
+        ObjectStore(StoreLocation("s3://", s3_server), tmp_path / "cache").check()

@@ -93,11 +93,7 @@ class ObjectStore:
         self.location = location
         self.local_root = cache_dir if location.remote else location.local_dir
         self._fs: pafs.FileSystem | None = None
-        if location.remote:
-            bucket_prefix = location.url[len("s3://") :].strip("/")
-            if not bucket_prefix:
-                raise ObjectStoreError(f"object store {location.url}: no bucket named (s3://bucket/prefix)")
-            self._base = bucket_prefix
+        self._base = location.url[len("s3://") :].strip("/") if location.remote else ""  # bucket/prefix
 
     @classmethod
     def for_node(cls, url: str | None, data_dir: Path, endpoint_url: str | None = None) -> ObjectStore:
@@ -137,6 +133,8 @@ class ObjectStore:
             self.local_root.mkdir(parents=True, exist_ok=True)
             return
         bucket = self._base.split("/", 1)[0]
+        if not bucket:
+            raise ObjectStoreError(f"object store {self.location.url}: no bucket named (s3://bucket/prefix)")
         try:
             info = self.filesystem.get_file_info(bucket)
         except OSError as exc:
