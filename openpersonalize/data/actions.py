@@ -52,7 +52,7 @@ def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ActionCatalogue:
-    """The actions of an ACTIONS dataset (snapshot plus PutActions records), in a fixed order.
+    """The actions of an ACTIONS dataset (snapshot plus PutActions records), in a fixed order (``positions``).
 
     ``table`` holds ACTION_ID and the metadata columns (what action filters read); the arrays are
     per action: expiry in epoch seconds (inf: never), repeat frequency in seconds (nan: none),
@@ -60,6 +60,7 @@ class ActionCatalogue:
     """
 
     ids: list[str]
+    positions: dict[str, int]
     table: pa.Table
     expires: np.ndarray
     repeat_seconds: np.ndarray
@@ -70,10 +71,12 @@ class ActionCatalogue:
         """The catalogue of an Actions table (one row per ACTION_ID), or an empty one."""
         if table is None or table.num_rows == 0:
             empty = np.zeros(0, np.float64)
-            return cls([], pa.table({"ACTION_ID": pa.array([], pa.string())}), empty, empty, empty)
+            return cls([], {}, pa.table({"ACTION_ID": pa.array([], pa.string())}), empty, empty, empty)
         repeat = np.clip(_column(table, "REPEAT_FREQUENCY", np.nan), 0, MAX_REPEAT_FREQUENCY_DAYS) * DAY_SECONDS
+        ids = [str(a) for a in table["ACTION_ID"].to_pylist()]
         return cls(
-            [str(a) for a in table["ACTION_ID"].to_pylist()],
+            ids,
+            {a: i for i, a in enumerate(ids)},
             table,
             _column(table, "ACTION_EXPIRATION_TIMESTAMP", np.inf),
             repeat,
@@ -82,10 +85,6 @@ class ActionCatalogue:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    def index(self) -> dict[str, int]:
-        """ACTION_ID -> position."""
-        return {a: i for i, a in enumerate(self.ids)}
 
     def allowed(self, now: float, taken: Iterable[tuple[int, float]]) -> np.ndarray:
         """Which actions may be recommended at ``now`` to a user who took (position, time) ones."""

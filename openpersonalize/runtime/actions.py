@@ -113,28 +113,14 @@ class ActionServing:
         self._catalogues: LoadingCache[ActionCatalogue] = LoadingCache(32)
         self._filters: LoadingCache[CompiledFilter] = LoadingCache(256)
 
-    def recommend(self, request: ActionRecommendRequest, now: float | None = None) -> tuple[str, list[dict[str, Any]]]:
-        """(campaign ARN, ``{"actionId", "score"}`` best first) for the request."""
+    def recommend(self, request: ActionRecommendRequest) -> tuple[str, list[dict[str, Any]]]:
+        """(campaign ARN, the user's ``{"actionId", "score"}`` best first) for the request."""
         campaign, version = self._campaign(request.campaign_arn)
-        k = request.num_results
+        k, user_id = request.num_results, request.user_id
         if not 1 <= k <= MAX_ACTION_RESULTS:
             raise InvalidInputException(f"numResults must be between 1 and {MAX_ACTION_RESULTS}, got {k}.")
-        if not request.user_id:
+        if not user_id:
             raise InvalidInputException("userId is required for GetActionRecommendations.")
-        return campaign.arn, self.actions_for(
-            version, request.user_id, k, request.filter_arn, request.filter_values, now
-        )
-
-    def actions_for(
-        self,
-        version: VersionView,
-        user_id: str,
-        k: int,
-        filter_arn: str | None = None,
-        filter_values: Mapping[str, str] | None = None,
-        now: float | None = None,
-    ) -> list[dict[str, Any]]:
-        """The user's ``k`` next best actions from an ACTIVE aws-next-best-action version (batch lines too)."""
         model = self.load_model(version.arn)
         group = version.group_arn
         key, catalogue = self.catalogue(group)
@@ -142,18 +128,20 @@ class ActionServing:
         live_actions = self.live.actions.user_history(group, user_id, MAX_LIVE_ACTIONS)
         features, taken = model.state(user_id, live_items, live_actions)
         propensities = model.propensities(features)
-        index = catalogue.index()
+        index = catalogue.positions
         scores = np.zeros(len(catalogue), np.float64)
         for action_id, position in model.action_index.items():
             at = index.get(action_id)
             if at is not None:
                 scores[at] = propensities[position]
-        now = time.time() if now is None else now
-        allowed = catalogue.allowed(now, [(index[a], t) for a, t in taken if a in index])
-        if filter_arn:
-            allowed &= self._mask(filter_arn, group, key, catalogue, live_actions, model, user_id, filter_values or {})
+        allowed = catalogue.allowed(time.time(), [(index[a], t) for a, t in taken if a in index])
+        if request.filter_arn:
+            filter_values = request.filter_values
+            allowed &= self._mask(
+                request.filter_arn, group, key, catalogue, live_actions, model, user_id, filter_values
+            )
         best = rank_actions(scores, catalogue.values, allowed, k)
-        return [{"actionId": catalogue.ids[i], "score": round(float(scores[i]), 7)} for i in best]
+        return campaign.arn, [{"actionId": catalogue.ids[i], "score": round(float(scores[i]), 7)} for i in best]
 
     # -- resolution -------------------------------------------------------------
     def _campaign(self, arn: str | None) -> tuple[CampaignView, VersionView]:
@@ -218,7 +206,7 @@ class ActionServing:
             return compile_filter(item_form(expr), ItemCatalog(table, catalogue.ids))
 
         compiled_filter = self._filters.get((arn, key), compiled)
-        index = catalogue.index()
+        index = catalogue.positions
         events = [(index[a], kind) for a, _, kind in self._interactions(model, user_id, live_actions) if a in index]
         user = UserContext(
             None,
