@@ -25,6 +25,16 @@ def region_of(arn: str | None) -> str:
     return parts[3] if len(parts) > 4 and parts[3] else DEFAULT_REGION
 
 
+def resource_type(arn: str | None) -> str:
+    """The kind an ARN names: its resource type, except that a solution version's ARN is its solution's
+    with one more part (``solution/NAME/ID``), as in Personalize."""
+    parts = (arn or "").split(":", 5)
+    if len(parts) != 6:
+        return "unknown"
+    kind, _, rest = parts[5].partition("/")
+    return "solution-version" if kind == "solution" and "/" in rest else kind
+
+
 class ConsoleService:
     """Control-plane operations by name, and the runtime, for the console's pages."""
 
@@ -63,8 +73,7 @@ class ConsoleService:
 
     def kind_of(self, arn: str) -> ResourceKind | None:
         """The kind an ARN names (its resource type), or None for a kind the console does not know."""
-        parts = arn.split(":", 5)
-        return KINDS.get(parts[5].split("/", 1)[0]) if len(parts) == 6 else None
+        return KINDS.get(resource_type(arn))
 
     def progress(self, arn: str) -> float | None:
         """A running job's progress in [0, 1] as its job records it (not part of any Describe answer)."""

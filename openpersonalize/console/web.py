@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 
 from ..errors import ServiceError
 from .auth import SESSION_COOKIE, ConsoleAuth, Session
-from .service import ConsoleService
+from .service import ConsoleService, resource_type
 
 MAX_FORM_BYTES = 64 * 1024
 PAGE_SIZE = 50
@@ -91,9 +91,7 @@ class Pager:
 
 def arn_url(arn: str | None) -> str:
     """A resource's bookmarkable console page: ``/console/<its ARN's resource type>/<ARN>``."""
-    parts = (arn or "").split(":", 5)
-    kind = parts[5].split("/", 1)[0] if len(parts) == 6 else "unknown"
-    return f"/console/{kind}/{quote(arn or '', safe=':/')}"
+    return f"/console/{resource_type(arn)}/{quote(arn or '', safe=':/')}"
 
 
 def _iso(value: Any) -> str:
