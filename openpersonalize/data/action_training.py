@@ -31,8 +31,35 @@ class Example:
     taken_before: list[tuple[int, float]]
 
 
-def _strings(table: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(pc.cast(table[name], pa.string()).to_pylist(), dtype=object)
+def _strings(table: pa.Table, name: str) -> pa.Array:
+    return pc.cast(table[name], pa.string()).combine_chunks()
+
+
+def _stamps(table: pa.Table) -> pa.Array:
+    return pc.cast(table["TIMESTAMP"], pa.int64()).combine_chunks()
+
+
+def _codes(values: pa.Array, dictionary: pa.Array) -> np.ndarray:
+    return pc.index_in(values, value_set=dictionary).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _action_rows(table: pa.Table | None, action_ids: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    """(user ids, action positions, kind codes, times) of the action interactions with a known action, kind and user."""
+    if table is None or table.num_rows == 0:
+        return pa.array([], pa.string()), np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(0, np.int64)
+    types = _strings(table, "EVENT_TYPE")
+    names = pc.unique(types)
+    codes = pa.array([KIND_CODES.get(event_kind(t) or "") for t in names.to_pylist()], pa.int8())
+    kinds = pc.take(codes, pc.index_in(types, value_set=names))
+    positions = pc.index_in(_strings(table, "ACTION_ID"), value_set=action_ids)
+    users = _strings(table, "USER_ID")
+    keep = pc.and_(pc.and_(pc.is_valid(positions), pc.is_valid(kinds)), pc.is_valid(users))
+    return (
+        pc.filter(users, keep),
+        pc.filter(positions, keep).to_numpy(zero_copy_only=False).astype(np.int32),
+        pc.filter(kinds, keep).to_numpy(zero_copy_only=False).astype(np.int8),
+        pc.filter(_stamps(table), keep).to_numpy(zero_copy_only=False),
+    )
 
 
 def _by_user(user_codes: np.ndarray, stamps: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,61 +93,44 @@ class ActionTrainingData:
         interactions: pa.Table | None,
         max_items: int,
     ) -> ActionTrainingData:
-        """Index the data; interactions with actions missing from ``actions`` or of other event types are left out."""
-        action_ids = _strings(actions, "ACTION_ID") if actions is not None and actions.num_rows else np.zeros(0, object)
-        position = {a: i for i, a in enumerate(action_ids.tolist())}
-        users: dict[str, int] = {}
-        a_user, a_pos, a_kind, a_ts = [], [], [], []
-        if action_interactions is not None and action_interactions.num_rows:
-            rows = zip(
-                _strings(action_interactions, "USER_ID").tolist(),
-                _strings(action_interactions, "ACTION_ID").tolist(),
-                _strings(action_interactions, "EVENT_TYPE").tolist(),
-                pc.cast(action_interactions["TIMESTAMP"], pa.int64()).to_pylist(),
-                strict=True,
-            )
-            for user, action, event_type, stamp in rows:
-                pos, kind = position.get(action), event_kind(event_type)
-                if pos is None or kind is None or user is None:
-                    continue
-                a_user.append(users.setdefault(user, len(users)))
-                a_pos.append(pos)
-                a_kind.append(KIND_CODES[kind])
-                a_ts.append(stamp)
-        feature_items = np.zeros(0, object)
-        i_user: list[int] = []
-        i_feat: list[int] = []
-        i_ts: list[int] = []
+        """Index the data; interactions with actions missing from ``actions`` or of other event types are left out.
+
+        Vectorised with pyarrow: item interactions may be tens of millions of rows.
+        """
+        action_ids = (
+            _strings(actions, "ACTION_ID") if actions is not None and actions.num_rows else pa.array([], pa.string())
+        )
+        a_users, a_pos, a_kind, a_ts = _action_rows(action_interactions, action_ids)
+        feature_items = pa.array([], pa.string())
+        i_users, i_feat, i_ts = pa.array([], pa.string()), np.zeros(0, np.int32), np.zeros(0, np.int64)
         if interactions is not None and interactions.num_rows and max_items > 0:
-            item_col = _strings(interactions, "ITEM_ID")
-            counts = pc.value_counts(pa.array(item_col, pa.string()))
-            ranked = sorted(zip(counts.field("counts").to_pylist(), counts.field("values").to_pylist(), strict=True))
-            feature_items = np.asarray([item for _, item in ranked[::-1][:max_items]], dtype=object)
-            feature = {item: i for i, item in enumerate(feature_items.tolist())}
-            stamps = pc.cast(interactions["TIMESTAMP"], pa.int64()).to_pylist()
-            for user, item, stamp in zip(_strings(interactions, "USER_ID").tolist(), item_col, stamps, strict=True):
-                f = feature.get(item)
-                if f is None or user is None:
-                    continue
-                i_user.append(users.setdefault(user, len(users)))
-                i_feat.append(f)
-                i_ts.append(stamp)
-        n_users = len(users)
-        iu, ats = np.asarray(i_user, np.int64), np.asarray(i_ts, np.int64)
-        item_order, item_ptr = _by_user(iu, ats, n_users)
-        au, ts = np.asarray(a_user, np.int64), np.asarray(a_ts, np.int64)
-        action_order, action_ptr = _by_user(au, ts, n_users)
+            items = _strings(interactions, "ITEM_ID")
+            counts = pc.value_counts(items)
+            order = pc.sort_indices(
+                pa.table({"n": counts.field("counts"), "v": counts.field("values")}),
+                sort_keys=[("n", "descending"), ("v", "descending")],
+            )
+            feature_items = pc.take(counts.field("values"), order[:max_items])
+            feats = pc.index_in(items, value_set=feature_items)
+            users = _strings(interactions, "USER_ID")
+            keep = pc.and_(pc.is_valid(feats), pc.is_valid(users))
+            i_users = pc.filter(users, keep)
+            i_feat = pc.filter(feats, keep).to_numpy(zero_copy_only=False).astype(np.int32)
+            i_ts = pc.filter(_stamps(interactions), keep).to_numpy(zero_copy_only=False)
+        user_ids = pc.unique(pa.chunked_array([a_users, i_users], pa.string()))
+        item_order, item_ptr = _by_user(_codes(i_users, user_ids), i_ts, len(user_ids))
+        action_order, action_ptr = _by_user(_codes(a_users, user_ids), a_ts, len(user_ids))
         return cls(
-            action_ids=action_ids,
-            feature_items=feature_items,
-            user_ids=np.asarray(list(users), dtype=object),
+            action_ids=np.asarray(action_ids.to_pylist(), dtype=object),
+            feature_items=np.asarray(feature_items.to_pylist(), dtype=object),
+            user_ids=np.asarray(user_ids.to_pylist(), dtype=object),
             item_ptr=item_ptr,
-            item_feats=np.asarray(i_feat, np.int32)[item_order],
-            item_ts=ats[item_order],
+            item_feats=i_feat[item_order],
+            item_ts=i_ts[item_order],
             action_ptr=action_ptr,
-            action_pos=np.asarray(a_pos, np.int32)[action_order],
-            action_kind=np.asarray(a_kind, np.int8)[action_order],
-            action_ts=ts[action_order],
+            action_pos=a_pos[action_order],
+            action_kind=a_kind[action_order],
+            action_ts=a_ts[action_order],
         )
 
     @property

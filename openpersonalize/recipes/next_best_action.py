@@ -42,7 +42,9 @@ _DATA_ARRAYS = (
 )
 
 
-def fit_weights(data: ActionTrainingData, period_seconds: float, ridge: float, until: float = np.inf) -> tuple:
+def fit_weights(
+    data: ActionTrainingData, period_seconds: float, ridge: float, until: float = np.inf
+) -> tuple[np.ndarray, np.ndarray]:
     """(weights n_features x n_actions, intercept n_actions) of the ridge fit on examples before ``until``."""
     n_f, n_a = data.n_features, data.n_actions
     rows, cols, targets_r, targets_c = [], [], [], []
