@@ -1,11 +1,11 @@
 """The Ray executor (``serve --executor ray`` or ``ray://HOST:PORT``): job steps as tasks on a Ray cluster.
 
-A step (``call``) is one task, which runs it in a child process as the local executor does; a map
-(``ordered_map``, batch blocks) is one task per item, at most two per cluster CPU in flight,
-results taken in input order. Each worker process builds the map's
-state once (``setup(**kwargs)``, e.g. a memory-mapped model) and keeps it for the map's later items.
-Tasks read their inputs and write their outputs themselves (dataset snapshots, models, batch
-blocks travel as paths, object-store keys or task arguments), never through the server.
+A map (``ordered_map``, batch blocks) is one task per item, spread over the cluster, at most two
+per cluster CPU in flight, results taken in input order; each worker process builds the map's
+state once (``setup(**kwargs)``: it opens the metadata store and fetches the model from the object
+store itself) and keeps it for the map's later items. A step (``call``, training) is one task on
+the server's own Ray node (its inputs are the node's local copies of snapshots), run there in a
+child process as the local executor does.
 
 A worker that dies is retried by Ray (``STEP_RETRIES``/``ITEM_RETRIES`` times); after that, or
 when the step itself raises, the caller gets the same errors as from the local executor
@@ -28,6 +28,7 @@ from typing import Any
 
 import ray
 from ray.exceptions import GetTimeoutError, RayError, TaskCancelledError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..blas import single_threaded_blas
 from .child import JobError, JobStopped, run_in_child
@@ -53,7 +54,7 @@ def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
         return "error", (str(exc) or type(exc).__name__, traceback.format_exc())
 
 
-@ray.remote(num_cpus=1)
+@ray.remote(num_cpus=0)  # pinned to the server's own node, whose CPUs are the server's (as a local child's are)
 def _run_step(fn: Callable[..., Any], kwargs: dict[str, Any], omp_threads: str | None) -> tuple[str, Any]:
     """The step in a fresh child of the Ray worker, as the local executor runs it in a child of the server.
 
@@ -151,7 +152,8 @@ class RayExecutor:
         on_progress: Callable[[float], None],
         poll_seconds: float,
     ) -> Any:
-        step = _run_step.options(max_retries=STEP_RETRIES, retry_exceptions=False)
+        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+        step = _run_step.options(max_retries=STEP_RETRIES, retry_exceptions=False, scheduling_strategy=here)
         ref = step.remote(fn, kwargs, os.environ.get(OMP_THREADS))
         try:
             while True:
