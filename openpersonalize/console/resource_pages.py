@@ -17,6 +17,7 @@ from .service import region_of
 from .web import Console, PageRequest, Rendered, arn_url
 
 TAIL_EVENTS = 50
+RATE_EVENTS = 1000  # the newest events the events-per-second line counts (a bounded read however busy)
 RATE_SECONDS = 60
 
 
@@ -71,15 +72,16 @@ def tracker_page(console: Console, page: PageRequest) -> Rendered:
 
 
 def _tail(console: Console, group_arn: str) -> dict[str, Any]:
-    """The newest events, newest first, and events received per second over the last minute."""
-    events = console.service.control.events.newest_events(group_arn, TAIL_EVENTS)
+    """The newest events, newest first, and events received per second over the last minute (of the newest
+    ``RATE_EVENTS``)."""
+    events = console.service.control.events.newest_events(group_arn, RATE_EVENTS)
     now = time.time()
     per_second = [0] * RATE_SECONDS
     for event in events:
         age = int(now - event.received_at)
         if 0 <= age < RATE_SECONDS:
             per_second[RATE_SECONDS - 1 - age] += 1
-    return {"events": events, "per_second": per_second, "rate_max": max(per_second) or 1}
+    return {"events": events[:TAIL_EVENTS], "per_second": per_second, "rate_max": max(per_second) or 1}
 
 
 def delete_page(console: Console, page: PageRequest) -> Response | Rendered:
