@@ -1,0 +1,204 @@
+"""Import, training and batch inference with ``--executor local`` and ``--executor ray``, side by side.
+
+On a synthetic MovieLens-25M-shaped set (``--interactions`` rows, ``--users`` users, ``--items``
+items; the defaults are ML-25M's 25M / 162,541 / 62,423), one fresh server per executor imports
+the CSV, trains aws-user-personalization and answers a batch inference job with one line per
+user. For each stage: wall time, CPU time (robust to other load on a shared machine: the server
+with its reaped children, plus every process of the Ray cluster) and the peak proportional memory
+(PSS) of the processes doing the work, sampled every second: the server and its children (local),
+the server plus every process of the Ray cluster above its idle level (ray: the Ray workers and
+the children they run the steps in). Last, the ratios ray/local per stage (target for time: at
+most 1.25 on one machine).
+
+The Ray cluster is local: a head and a second node of one CPU each (``tests/ray_cluster.py``, as
+CI starts it), so both executors have this machine's two cores.
+
+    python benchmarks/scale.py [--interactions 25000000] [--users 162541] [--items 62423]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from _harness import load_poc_group, start_server, tree_pss_mb, wait  # noqa: E402
+from ray_cluster import RayCluster, ray_cluster  # noqa: E402
+
+from openpersonalize.data.synthetic import ML25M_ITEMS, ML25M_ROWS, ML25M_USERS, write_interactions_csv  # noqa: E402
+
+ROLE = "arn:aws:iam::000000000000:role/bench"
+STAGES = ("import", "training", "batch")
+
+
+def _cluster_pids(cluster: RayCluster | None) -> list[int]:
+    """Every process of a Ray cluster: those in its ``ray start`` process groups (daemons) and their
+    descendants (Ray workers run in process groups of their own, training steps in their children)."""
+    if cluster is None:
+        return []
+    children: dict[int, list[int]] = {}
+    todo = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        if int(fields[2]) in cluster.groups:
+            todo.append(pid)
+    found = set()
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo += children.get(pid, [])
+    return sorted(found)
+
+
+def _cluster_pss_mb(cluster: RayCluster | None) -> float:
+    return sum(_pss_mb(pid) for pid in _cluster_pids(cluster))
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU time of the processes plus their reaped children (a training child, finished pool workers)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _pss_mb(pid: int) -> float:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return 0.0
+    return sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:")) / 1024
+
+
+@contextmanager
+def measured(server_pid: int, cluster: RayCluster | None, out: dict[str, float]) -> Iterator[None]:
+    """Time the block and sample its peak PSS (server tree + cluster above its level at the start)."""
+    cluster_base = _cluster_pss_mb(cluster)
+
+    def cpu() -> float:
+        return _cpu_seconds([server_pid, *_cluster_pids(cluster)])
+
+    cpu0 = cpu()
+
+    def total() -> float:
+        return tree_pss_mb(server_pid) + max(0.0, _cluster_pss_mb(cluster) - cluster_base)
+
+    peak = [total()]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(1.0):
+            peak[0] = max(peak[0], total())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        out["seconds"] = time.perf_counter() - t0
+        out["cpu_s"] = cpu() - cpu0
+        stop.set()
+        sampler.join()
+        out["peak_mb"] = peak[0]
+
+
+def run_stages(executor: str, csv: Path, users: int, cluster: RayCluster | None, ease_items: str) -> dict:
+    """One fresh server on ``executor``: import, train, batch; each stage's seconds and peak memory."""
+    if cluster is not None:
+        os.environ["RAY_ADDRESS"] = cluster.address
+    server = start_server(extra_args=("--executor", executor, "--allow-path", str(csv.parent)))
+    results: dict[str, dict[str, float]] = {stage: {} for stage in STAGES}
+    try:
+        p = server.client()
+        with measured(server.proc.pid, cluster, results["import"]):
+            group = load_poc_group(server, csv)["group"]
+        with measured(server.proc.pid, cluster, results["training"]):
+            solution = p.create_solution(
+                name=f"scale-{executor}-{int(time.time())}",
+                datasetGroupArn=group,
+                recipeArn="arn:aws:personalize:::recipe/aws-user-personalization",
+                solutionConfig={"algorithmHyperParameters": {"ease_max_items": ease_items}},
+            )["solutionArn"]
+            version = p.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+            wait(p.describe_solution_version, "solutionVersion", solutionVersionArn=version)
+        src = server.work / "users.json"
+        src.write_text("".join(json.dumps({"userId": str(u)}) + "\n" for u in range(1, users + 1)))
+        with measured(server.proc.pid, cluster, results["batch"]):
+            job = p.create_batch_inference_job(
+                jobName=f"scale-{executor}-{int(time.time())}",
+                solutionVersionArn=version,
+                roleArn=ROLE,
+                jobInput={"s3DataSource": {"path": str(src)}},
+                jobOutput={"s3DataDestination": {"path": str(server.work / "out")}},
+            )["batchInferenceJobArn"]
+            wait(p.describe_batch_inference_job, "batchInferenceJob", batchInferenceJobArn=job)
+        with (server.work / "out" / "users.json.out").open() as handle:
+            assert sum(1 for _ in handle) == users
+    finally:
+        server.stop()
+        os.environ.pop("RAY_ADDRESS", None)
+    return results
+
+
+def _report(label: str, results: dict) -> None:
+    parts = [
+        f"{s} {results[s]['seconds']:6.1f} s (CPU {results[s]['cpu_s']:6.1f} s) {results[s]['peak_mb']:5.0f} MB"
+        for s in STAGES
+    ]
+    print(f"{label:<6} " + " | ".join(parts), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--interactions", type=int, default=ML25M_ROWS, help="synthetic interactions")
+    parser.add_argument("--users", type=int, default=ML25M_USERS, help="synthetic users (batch: one line each)")
+    parser.add_argument("--items", type=int, default=ML25M_ITEMS, help="synthetic items")
+    parser.add_argument("--ease-max-items", default="5000", help="aws-user-personalization's ease_max_items")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/op-scale"), help="where the CSV is written")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    csv = args.work / f"synthetic-{args.interactions}-{args.users}-{args.items}.csv"
+    t0 = time.perf_counter()
+    if not csv.exists():
+        write_interactions_csv(csv, n_users=args.users, n_items=args.items, n_rows=args.interactions, seed=1)
+    print(
+        f"synthetic: {args.interactions} interactions, {args.users} users, {args.items} items, "
+        f"{csv.stat().st_size / 2**20:.0f} MB CSV ({time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
+    local = run_stages("local", csv, args.users, None, args.ease_max_items)
+    _report("local", local)
+    cluster = ray_cluster(nodes=2)
+    try:
+        on_ray = run_stages("ray", csv, args.users, cluster, args.ease_max_items)
+    finally:
+        cluster.stop()
+    _report("ray", on_ray)
+    for key, what in (("seconds", "time"), ("cpu_s", "CPU time"), ("peak_mb", "peak memory")):
+        ratios = [f"{s} {on_ray[s][key] / max(local[s][key], 1e-9):.2f}x" for s in STAGES]
+        print(f"ray/local {what}: " + ", ".join(ratios), flush=True)
+
+
+if __name__ == "__main__":
+    main()
