@@ -73,6 +73,14 @@ def serve(
         float,
         typer.Option(min=0.1, help="Seconds between metric attribution reports of new events (docs/architecture.md)."),
     ] = ServerConfig.metrics_interval,
+    auto_training_check: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between this node's checks of the solutions' automatic training schedules "
+            "(one node trains each due version however many check); 0: this node never starts one.",
+        ),
+    ] = ServerConfig.auto_training_check,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
 ) -> None:
     """Run the server (control plane, runtime and events APIs on one port)."""
@@ -84,8 +92,9 @@ def serve(
         account_id=account_id,
         allowed_paths=[str(p.resolve()) for p in allow_path or []],
         score_cache_mb=score_cache_mb,
-        executor=executor,
         metrics_interval=metrics_interval,
+        auto_training_check=auto_training_check,
+        executor=executor,
     )
     _, cred_path = load_credentials(data_dir.resolve())
     if cred_path is not None:

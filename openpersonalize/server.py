@@ -18,12 +18,14 @@ from .api.runtime_routes import runtime_routes
 from .blas import single_threaded_blas
 from .console import console_app
 from .control.attribution_reports import DEFAULT_INTERVAL_SECONDS, MetricsClock
+from .control.auto_training import CHECK_SECONDS, train_due
 from .control.base import Control, Settings
 from .control.live_data import LiveData
 from .control.operations import job_handlers
 from .control.resource_lookup import StoredResourceLookup
 from .jobs import executors
 from .jobs.executors import LOCAL
+from .jobs.periodic import Periodic
 from .jobs.runner import JobRunner
 from .runtime.service import DEFAULT_SCORE_CACHE_BYTES, RuntimeService
 from .store.events import EventStore
@@ -48,8 +50,9 @@ class ServerConfig:
     allowed_paths: list[str] = field(default_factory=list)
     job_workers: int = 2
     score_cache_mb: int = DEFAULT_SCORE_CACHE_BYTES >> 20
-    executor: str = LOCAL  # where job steps run: local, ray (RAY_ADDRESS) or ray://HOST:PORT
     metrics_interval: float = DEFAULT_INTERVAL_SECONDS  # seconds between metric attribution publications
+    auto_training_check: float = CHECK_SECONDS  # seconds between this node's checks of training schedules (0: never)
+    executor: str = LOCAL  # where job steps run: local, ray (RAY_ADDRESS) or ray://HOST:PORT
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'metadata.db'}"
@@ -138,15 +141,19 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     runner = JobRunner(store, job_handlers(control, runtime), workers=config.job_workers)
     control.wake_jobs = runner.wake
     clock = MetricsClock(control, config.metrics_interval)
+    trainer = Periodic("automatic-training", config.auto_training_check, lambda: train_due(control))
     credentials, _ = load_credentials(data_dir)
 
     def startup() -> None:
         runner.start()
         clock.start()
+        if config.auto_training_check > 0:
+            trainer.start()
         threading.Thread(target=runtime.warm_campaigns, name="openpersonalize-warm", daemon=True).start()
 
     def shutdown() -> None:
         clock.stop()
+        trainer.stop()
         runner.stop()
 
     runtime_ops = runtime_routes(runtime)

@@ -63,6 +63,8 @@ class Server:
         self.port = free_port()
         cmd = [sys.executable, "-m", "openpersonalize.cli", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), "--log-level", "warning"]
+        # no automatic training on the wall clock: tests/test_auto_training.py drives schedules with a clock of its own
+        cmd += ["--auto-training-check", "0"]
         if self.database_url:
             cmd += ["--database-url", self.database_url]
         for path in self.allow:

@@ -57,7 +57,8 @@ class Control:
     """Shared state of the control plane: settings, metadata store, the process's one event store, hooks.
 
     ``wake_jobs`` tells the job runner a job was queued; ``forget_tracking_id`` tells the events
-    service a tracker was deleted (the server assembly wires both).
+    service a tracker was deleted (the server assembly wires both). ``clock`` is what automatic
+    training schedules by (epoch seconds; a test advances its own).
     """
 
     settings: Settings
@@ -65,6 +66,7 @@ class Control:
     events: EventStore
     wake_jobs: Callable[[], None] = lambda: None
     forget_tracking_id: Callable[[str], None] = lambda _tracking_id: None
+    clock: Callable[[], float] = time.time
 
     @cached_property
     def objects(self) -> ObjectStore:

@@ -23,6 +23,7 @@ from . import (
     recipe_catalogue,
     recommenders,
     schemas,
+    solution_updates,
     solutions,
     tagging,
 )
@@ -46,6 +47,7 @@ OPERATIONS: dict[str, Operation] = {
     **recipe_catalogue.OPERATIONS,
     **tagging.OPERATIONS,
     **solutions.OPERATIONS,
+    **solution_updates.OPERATIONS,
     **campaigns.OPERATIONS,
     **filter_resources.OPERATIONS,
     **batch_jobs.OPERATIONS,
@@ -64,6 +66,7 @@ def job_handlers(control: Control, runtime: RuntimeService) -> dict[str, JobHand
         **import_jobs.job_handlers(control, report_import),
         **metric_attributions.job_handlers(control),
         **solutions.job_handlers(control, campaigns.sync_to_version),
+        **solution_updates.job_handlers(control),
         **campaigns.job_handlers(control, runtime.load_model),
         **recommenders.job_handlers(control, runtime.load_model),
     }

@@ -20,7 +20,7 @@ from ..jobs.training import train_from_snapshots
 from ..recipes.registry import RecipeInfo
 from ..store.metadata import Resource
 from ..store.objects import PARTIAL_MODELS, ObjectStoreError
-from . import datasets
+from . import datasets, training_schedule
 from .action_training import check_action_data, check_action_solution, is_action_recipe, training_inputs
 from .base import (
     ACTIVE,
@@ -41,6 +41,8 @@ from .recipe_catalogue import require_custom_recipe
 from .solution_config import check_training_config
 
 log = logging.getLogger(__name__)
+
+MANUAL, AUTOMATIC = "MANUAL", "AUTOMATIC"  # a version's trainingType
 
 # Called once a solution version is ACTIVE: (solution ARN, version ARN). Wired by control/operations.py.
 VersionTrained = Callable[[Control, str, str], None]
@@ -79,18 +81,24 @@ def create_solution(call: Call) -> dict[str, Any]:
     if is_action_recipe(recipe.arn):
         check_action_solution(p)
     check_training_config(recipe, p.get("eventType"), config)
+    auto = bool(p.get("performAutoTraining", True))
+    if auto or config.get("autoTrainingConfig"):
+        when = training_schedule.expression(config)
+        training_schedule.interval_seconds(when, "solutionConfig.autoTrainingConfig.schedulingExpression")
+        config = {**config, "autoTrainingConfig": {"schedulingExpression": when}}
     arn = SOLUTION.arn(call, p["name"])
     doc = {
         "name": p["name"],
         "solutionArn": arn,
         "performHPO": bool(p.get("performHPO", False)),
         "performAutoML": False,
-        "performAutoTraining": bool(p.get("performAutoTraining", False)),
+        "performAutoTraining": auto,
         "performIncrementalUpdate": bool(p.get("performIncrementalUpdate", False)),
         "recipeArn": recipe.arn,
         "datasetGroupArn": group.arn,
         "eventType": p.get("eventType"),
         "solutionConfig": config,
+        **(training_schedule.started(call.control.clock()) if auto else training_schedule.stopped()),
     }
     insert_resource(call, Resource(arn, SOLUTION.kind, p["name"], group.arn, ACTIVE, doc), SOLUTION.label)
     return {"solutionArn": arn}
@@ -117,30 +125,6 @@ def describe_solution(call: Call) -> dict[str, Any]:
     return {"solution": {**describe(res), "latestSolutionVersion": _latest_version(call, res)}}
 
 
-def update_solution(call: Call) -> dict[str, Any]:
-    res = SOLUTION.get(call, call.params["solutionArn"])
-    changes: dict[str, Any] = {}
-    for key in ("performAutoTraining", "performIncrementalUpdate"):
-        if key in call.params:
-            changes[key] = bool(call.params[key])
-    update_config = call.params.get("solutionUpdateConfig") or {}
-    if update_config:
-        config = dict(res.doc.get("solutionConfig") or {})
-        config.update(update_config)
-        changes["solutionConfig"] = config
-    stamp = res.updated
-    changes["latestSolutionUpdate"] = {
-        "solutionUpdateConfig": update_config,
-        "status": ACTIVE,
-        "performAutoTraining": changes.get("performAutoTraining", res.doc.get("performAutoTraining")),
-        "performIncrementalUpdate": changes.get("performIncrementalUpdate", res.doc.get("performIncrementalUpdate")),
-        "creationDateTime": stamp,
-        "lastUpdatedDateTime": stamp,
-    }
-    call.store.update(res.arn, **changes)
-    return {"solutionArn": res.arn}
-
-
 def remove_models(call: Call, _solution: Resource, gone: list[Resource]) -> None:
     """After DeleteSolution: the models of the versions deleted with it go too (their finished batch jobs have none)."""
     for version in gone:
@@ -152,6 +136,17 @@ def create_solution_version(call: Call) -> dict[str, Any]:
     p = call.params
     solution = SOLUTION.get(call, p["solutionArn"])
     mode = p.get("trainingMode", "FULL")  # AUTOTRAIN: refused by api/member_support
+    arn = new_version(call, solution, mode, MANUAL, p.get("name"))
+    _skip_first_automatic(call.control, solution.arn)
+    return {"solutionVersionArn": arn}
+
+
+def new_version(call: Call, solution: Resource, mode: str, training_type: str, name: str | None = None) -> str:
+    """Queue the training of a new version of ``solution`` (``trainingMode`` ``mode``); its ARN.
+
+    InvalidInputException when the dataset group has nothing to train on, ResourceInUseException while
+    another version of the solution trains.
+    """
     group_datasets = {
         d.doc["datasetType"]: d for d in call.store.children(solution.doc["datasetGroupArn"], (DATASET.kind,))
     }
@@ -170,7 +165,7 @@ def create_solution_version(call: Call) -> dict[str, Any]:
         previous = done[0].arn
     arn = f"{solution.arn}/{uuid.uuid4().hex[:8]}"
     doc = {
-        "name": p.get("name") or solution.name,
+        "name": name or solution.name,
         "solutionVersionArn": arn,
         "solutionArn": solution.arn,
         "performHPO": solution.doc["performHPO"],
@@ -181,7 +176,7 @@ def create_solution_version(call: Call) -> dict[str, Any]:
         "datasetGroupArn": solution.doc["datasetGroupArn"],
         "solutionConfig": solution.doc.get("solutionConfig") or {},
         "trainingMode": mode,
-        "trainingType": "MANUAL",
+        "trainingType": training_type,
         "_previous": previous,
     }
     insert_resource(
@@ -191,7 +186,17 @@ def create_solution_version(call: Call) -> dict[str, Any]:
         SOLUTION_VERSION.kind,
         guard=lambda versions: _refuse_if_training(solution, versions),
     )
-    return {"solutionVersionArn": arn}
+    return arn
+
+
+def _skip_first_automatic(control: Control, arn: str) -> None:
+    """A version created by hand before the first automatic training was due skips that training."""
+    while (solution := control.store.get(arn)) is not None:
+        schedule = {key: solution.doc.get(key) for key in (training_schedule.NEXT, training_schedule.FIRST)}
+        interval = training_schedule.interval_of(solution.doc.get("solutionConfig") or {})
+        skipped = training_schedule.after_manual(schedule, control.clock(), interval)
+        if skipped is None or control.store.update(arn, expect=schedule, **skipped) is not None:
+            return
 
 
 def _refuse_if_training(solution: Resource, versions: list[Resource]) -> None:
@@ -347,7 +352,6 @@ def job_handlers(control: Control, trained: VersionTrained) -> dict[str, JobHand
 OPERATIONS = {
     "CreateSolution": create_solution,
     "DescribeSolution": describe_solution,
-    "UpdateSolution": update_solution,
     "CreateSolutionVersion": create_solution_version,
     "StopSolutionVersionCreation": stop_solution_version_creation,
     "GetSolutionMetrics": get_solution_metrics,
