@@ -25,7 +25,7 @@ EVERY = 100  # numResults asking for every action
 def nba(server, personalize) -> dict:
     """A custom group with the synthetic actions, action interactions and item views, an aws-next-best-action
     solution version and its campaign."""
-    data = synthetic.action_data(n_users=300, seed=3)
+    data = synthetic.action_data(n_users=600, seed=3)
     paths = {}
     for name, table in (
         ("ACTIONS", data.actions),
@@ -100,14 +100,18 @@ def test_the_expired_action_is_never_recommended(nba, personalize, runtime) -> N
     assert max(set(taken), key=taken.count) == synthetic.EXPIRED_ACTION  # the most taken of all, until it expired
     metrics = personalize.get_solution_metrics(solutionVersionArn=nba["version"])["metrics"]
     assert set(metrics) == METRIC_KEYS and metrics["mean_reciprocal_rank_at_25"] > 0
+    firsts = set()
     for n in range(0, 300, 15):
         actions = _actions(runtime, nba, f"u{n}", numResults=EVERY)
         ids = [a["actionId"] for a in actions]
         assert actions and synthetic.EXPIRED_ACTION not in ids
+        assert actions[0]["score"] > 0
+        firsts.add(ids[0])
         scores = [a["score"] for a in actions]
         assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
         # an action taken once (no repeat frequency) is not recommended to that user again
         assert not (_taken(nba, f"u{n}") - _repeatable(nba)) & set(ids)
+    assert len(firsts) > 1  # personalised: users of different segments are told different actions first
     assert len(_actions(runtime, nba, "u1")) == 5  # numResults defaults to 5
 
 

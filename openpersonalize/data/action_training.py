@@ -15,9 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .actions import EVENT_KINDS, event_kind
+from .actions import DAY_SECONDS, EVENT_KINDS, event_kind
 
 KIND_CODES = {kind: code for code, kind in enumerate(EVENT_KINDS)}  # TAKEN 0, NOT_TAKEN 1, VIEWED 2
+MIN_SCORED_EVENTS = 50  # an action is scored with 50 Taken and 50 Not Taken or Viewed interactions
+SCORED_WINDOW = 42 * DAY_SECONDS  # within six weeks of the newest action interaction
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,19 @@ class ActionTrainingData:
         """Taken events per action before ``until`` (the most-popular-action baseline)."""
         taken = (self.action_kind == KIND_CODES["TAKEN"]) & (self.action_ts < until)
         return np.bincount(self.action_pos[taken], minlength=self.n_actions).astype(np.float64)
+
+    def scored_actions(self, until: float = np.inf) -> np.ndarray:
+        """Which actions a model trained on the events before ``until`` scores, as Personalize documents: those
+        with ``MIN_SCORED_EVENTS`` Taken and as many Not Taken or Viewed interactions in the ``SCORED_WINDOW``
+        before the newest action interaction (1: scored, 0: its score is 0)."""
+        before = self.action_ts < until
+        if not before.any():
+            return np.zeros(self.n_actions, np.float32)
+        recent = before & (self.action_ts >= self.action_ts[before].max() - SCORED_WINDOW)
+        taken = recent & (self.action_kind == KIND_CODES["TAKEN"])
+        counts = np.bincount(self.action_pos[taken], minlength=self.n_actions)
+        others = np.bincount(self.action_pos[recent & ~taken], minlength=self.n_actions)
+        return ((counts >= MIN_SCORED_EVENTS) & (others >= MIN_SCORED_EVENTS)).astype(np.float32)
 
     def user_state(self, user: int, before: float) -> tuple[np.ndarray, list[tuple[int, float]]]:
         """The user's feature indices from events strictly before ``before``, and their (action, time) taken."""

@@ -3,7 +3,8 @@
 Users belong to hidden segments; each segment browses its own part of the catalogue and favours
 its own actions, while a few actions are popular with everyone. What a user browsed and which
 actions they took so far therefore tell which action they take next better than popularity does.
-One action, the most popular of all, expired before "now" (``NOW``); some may be repeated after
+Before taking an action a user is shown a few (Viewed) and declines some of them (Not Taken). One
+action, the most popular of all, expired before "now" (``NOW``); some may be repeated after
 ``REPEAT_DAYS`` days, the others are taken once.
 """
 
@@ -96,7 +97,7 @@ def action_data(
         favourite = segment_actions[segment]
         preference[favourite] += 4.0
         preference[(favourite + 1) % n_actions or 1] += 2.0
-        clock = start + int(rng.integers(0, 10 * DAY))
+        clock = start + int(rng.integers(0, (days - 30) * DAY))
         taken: dict[int, int] = {}
         for _ in range(int(rng.integers(2, 7))):
             clock += int(rng.integers(DAY, 15 * DAY))
@@ -109,17 +110,16 @@ def action_data(
             weights = preference * open_
             if weights.sum() == 0:
                 break
-            shown = int(rng.choice(n_actions, p=popularity * open_ / (popularity * open_).sum()))
             action = int(rng.choice(n_actions, p=weights / weights.sum()))
-            if shown != action:
+            n_shown = min(3, int(open_.sum()))
+            shown = rng.choice(n_actions, n_shown, replace=False, p=popularity * open_ / (popularity * open_).sum())
+            events = [(int(a), clock - 120, "Viewed") for a in shown]
+            events += [(int(a), clock - 60, "Not Taken") for a in shown if a != action and rng.random() < 0.5]
+            for a, stamp, event_type in [*events, (action, clock, "Taken")]:
                 a_users.append(user)
-                a_actions.append(names[shown])
-                a_ts.append(clock - 60)
-                a_types.append("Not Taken")
-            a_users.append(user)
-            a_actions.append(names[action])
-            a_ts.append(clock)
-            a_types.append("Taken")
+                a_actions.append(names[a])
+                a_ts.append(stamp)
+                a_types.append(event_type)
             taken[action] = clock
     actions = pa.table(
         {

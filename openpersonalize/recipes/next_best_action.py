@@ -7,8 +7,10 @@ interacted with and the actions they took, declined or viewed — to the actions
 interactions every score is 0, as in Personalize. Scores are propensities clipped to [0, 1].
 The artifact also keeps each training user's state, so the runtime adds only live events.
 
-Which actions may be recommended (expiry, repeat frequency) and the VALUE tie-break are the
-runtime's (``data/actions.py``); the model scores every action it was trained with.
+As Personalize documents, only an action with at least 50 Taken and 50 Not Taken or Viewed
+interactions in the six weeks before the newest one gets a score; the others score 0. Which actions
+may be recommended (expiry, repeat frequency) and the VALUE tie-break are the runtime's
+(``data/actions.py``).
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class NextBestActionModel(Model):
         """Fitted on the Taken events before ``until``; it keeps every user's whole state for serving."""
         weights, intercept = fit_weights(data, period_days * DAY_SECONDS, ridge, until)
         arrays = {
+            "scored": data.scored_actions(until),
             "action_ids": np.asarray(data.action_ids, dtype=str),
             "feature_items": np.asarray(data.feature_items, dtype=str),
             "user_ids": np.asarray(data.user_ids, dtype=str),
@@ -151,10 +154,11 @@ class NextBestActionModel(Model):
         ]
 
     def propensities(self, features: np.ndarray) -> np.ndarray:
-        """Each action's score for a user in this state, in [0, 1]."""
+        """Each action's score for a user in this state, in [0, 1]; 0 for an action with too few recent
+        interactions to be scored (``ActionTrainingData.scored_actions``)."""
         weights = self.arrays["weights"]
         raw = self.arrays["intercept"] + (weights[features].sum(axis=0) if len(features) else 0.0)
-        return np.clip(raw, 0.0, 1.0).astype(np.float32)
+        return (np.clip(raw, 0.0, 1.0) * self.arrays["scored"]).astype(np.float32)
 
     # -- the Model protocol --------------------------------------------------------
     @property
@@ -179,7 +183,7 @@ class NextBestActionModel(Model):
         return UserHistory(features, user=self._user_index.get(str(user_id), -1))
 
     def popularity_scores(self) -> np.ndarray:
-        return np.clip(np.asarray(self.arrays["intercept"], np.float32), 0.0, 1.0)
+        return self.propensities(np.zeros(0, np.int64))
 
     def score_user(self, history: UserHistory, context: dict[str, Any] | None = None) -> np.ndarray:
         """Propensities for a history of feature indices (``state``)."""
