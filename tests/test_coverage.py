@@ -18,6 +18,11 @@ def test_committed_coverage_doc_is_regenerated_identically():
     assert coverage.DOC.read_text() == coverage.render(), "run: python -m openpersonalize.coverage"
 
 
+def test_every_operation_has_a_handler():
+    """An operation of botocore's models without a handler would answer UnknownOperationException: CI fails."""
+    assert coverage.missing_operations() == []
+
+
 def test_declared_members_exist_in_the_models():
     """A member renamed or dropped by botocore (or a typo) cannot linger in the table."""
     operations = dict((name, service) for service, name in coverage.operations())
