@@ -325,11 +325,14 @@ def test_a_campaign_switch_reaches_every_node_without_a_failed_request(cluster, 
 
 
 def test_a_node_fetches_a_model_it_has_not_seen_into_its_cache(cluster, campaign, second_version):
-    """The restarted node serves the second version from a fetched copy in its own data dir; print its size."""
+    """The restarted node serves the second version from a whole fetched copy in its own data dir; print the traffic."""
     killed = cluster.nodes[second_version["killed"]]
     models = killed.data_dir / "object-cache" / "models"
     wanted = second_version["version"].split(":", 5)[-1].replace("/", "__")
     copies = [p for p in models.glob(f"{wanted}/*") if p.is_dir()]
     assert len(copies) == 1 and (copies[0] / "manifest.json").exists()
-    size = sum(f.stat().st_size for f in copies[0].rglob("*") if f.is_file())
-    print(f"model fetched by node {second_version['killed']}: {size} bytes in {len(list(copies[0].iterdir()))} files")
+    local = {f.name: f.stat().st_size for f in copies[0].iterdir()}
+    prefix = f"openpersonalize/models/{wanted}/{copies[0].name}/"
+    stored = cluster.s3.list_objects_v2(Bucket=cluster.bucket, Prefix=prefix)["Contents"]
+    assert local == {obj["Key"][len(prefix) :]: obj["Size"] for obj in stored}
+    print(f"model fetched by node {second_version['killed']}: {sum(local.values())} bytes in {len(local)} files")
