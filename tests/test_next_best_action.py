@@ -13,7 +13,7 @@ import pyarrow.csv as pacsv
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import METRIC_KEYS, RECIPE, ROLE, error_code, error_message, import_dataset
+from helpers import METRIC_KEYS, RECIPE, ROLE, avro_schema, error_code, error_message, import_dataset
 from openpersonalize.data import movielens
 from openpersonalize.data import synthetic_actions as synthetic
 from server_harness import unique, wait_status
@@ -48,6 +48,15 @@ def nba(server, personalize) -> dict:
             personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(paths["INTERACTIONS"])
         ),
     }
+    users = avro_schema(
+        "Users", [{"name": "USER_ID", "type": "string"}, {"name": "MEMBERSHIP", "type": "string", "categorical": True}]
+    )
+    datasets["USERS"] = personalize.create_dataset(  # empty: PutUsers fills it
+        name=unique("users"),
+        datasetType="USERS",
+        datasetGroupArn=group,
+        schemaArn=personalize.create_schema(name=unique("users"), schema=json.dumps(users))["schemaArn"],
+    )["datasetArn"]
     solution = personalize.create_solution(
         name=unique("nba"), datasetGroupArn=group, recipeArn=RECIPE + "aws-next-best-action"
     )["solutionArn"]
@@ -196,6 +205,33 @@ def test_action_filters(nba, personalize, runtime) -> None:
     values = {r["ACTION_ID"]: r["VALUE"] for r in nba["data"].actions.to_pylist()}
     above = _actions(runtime, nba, user, numResults=EVERY, filterArn=valuable, filterValues={"VALUE": "50"})
     assert above and all(values[a["actionId"]] > 50 for a in above)
+
+
+def test_action_filter_on_the_current_user(nba, personalize, runtime, events) -> None:
+    """IF CurrentUser.FIELD: the expression applies to users whose Users record (here from PutUsers) matches."""
+    events.put_users(
+        datasetArn=nba["datasets"]["USERS"],
+        users=[
+            {"userId": "u30", "properties": '{"membership": "premium"}'},
+            {"userId": "u31", "properties": '{"membership": "basic"}'},
+        ],
+    )
+    premium_only = personalize.create_filter(
+        name=unique("f"),
+        datasetGroupArn=nba["group"],
+        filterExpression='INCLUDE ActionID WHERE Actions.CATEGORY IN ("repeatable") IF CurrentUser.MEMBERSHIP = $LEVEL',
+    )["filterArn"]
+    values = {"LEVEL": '"premium"'}
+    premium = {
+        a["actionId"]
+        for a in _actions(runtime, nba, "u30", numResults=EVERY, filterArn=premium_only, filterValues=values)
+    }
+    assert premium and premium <= _repeatable(nba)
+    basic = {
+        a["actionId"]
+        for a in _actions(runtime, nba, "u31", numResults=EVERY, filterArn=premium_only, filterValues=values)
+    }
+    assert basic - _repeatable(nba)  # the expression does not apply to a basic member
 
 
 def test_bad_input(nba, personalize, runtime, events) -> None:

@@ -71,6 +71,8 @@ class ActionLiveReads(Protocol):
 
     def records(self, dataset_arn: str) -> list[dict[str, Any]]: ...
 
+    def record(self, dataset_arn: str, record_id: str) -> dict[str, Any] | None: ...
+
 
 def _as_items(node: Any) -> Any:
     """An action filter's tree as the item filter compiler reads it: Actions.FIELD -> Items.FIELD."""
@@ -112,6 +114,7 @@ class ActionServing:
         self.resources, self.live, self.load_model, self.views = resources, live, load_model, views
         self._catalogues: LoadingCache[ActionCatalogue] = LoadingCache(32)
         self._filters: LoadingCache[CompiledFilter] = LoadingCache(256)
+        self._users: LoadingCache[dict[str, dict[str, Any]]] = LoadingCache(8)
 
     def recommend(self, request: ActionRecommendRequest) -> tuple[str, list[dict[str, Any]]]:
         """(campaign ARN, the user's ``{"actionId", "score"}`` best first) for the request."""
@@ -209,7 +212,7 @@ class ActionServing:
         index = catalogue.positions
         events = [(index[a], kind) for a, _, kind in self._interactions(model, user_id, live_actions) if a in index]
         user = UserContext(
-            None,
+            self._user_metadata(group_arn, user_id) if compiled_filter.uses_current_user else None,
             np.asarray([i for i, _ in events], np.int64),
             np.asarray([kind for _, kind in events], dtype=object),
         )
@@ -217,6 +220,21 @@ class ActionServing:
             return compiled_filter.mask(user, values)
         except FilterValueError as exc:
             raise InvalidInputException(f"filterValues: {exc}") from None
+
+    def _user_metadata(self, group_arn: str, user_id: str) -> Mapping[str, Any] | None:
+        """The user's Users row (a PutUsers record first) for a filter's ``IF CurrentUser`` conditions."""
+        users = self.views.get(("datasets", group_arn), lambda: self.resources.datasets(group_arn)).users
+        if users is None:
+            return None
+        live = self.live.record(users.arn, user_id)
+        if live is not None:
+            return live
+
+        def rows() -> dict[str, dict[str, Any]]:
+            table = read_snapshot(self.resources.local_copy(users.snapshot_key))
+            return {str(row.pop("USER_ID")): row for row in table.to_pylist()} if table is not None else {}
+
+        return self._users.get((users.arn, users.snapshot_id), rows).get(user_id)
 
     @staticmethod
     def _interactions(
