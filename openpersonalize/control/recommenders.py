@@ -45,6 +45,7 @@ START_PENDING, START_IN_PROGRESS = "START PENDING", "START IN_PROGRESS"
 BUSY = (CREATE_PENDING, CREATE_IN_PROGRESS, STOP_PENDING, STOP_IN_PROGRESS, START_PENDING, START_IN_PROGRESS)
 STATE_JOB = "recommender-state"
 DATASET_TYPES = ("INTERACTIONS", "ITEMS", "USERS")
+REQUIRED_COLUMNS = ("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE")  # always trained on
 
 # Set by the runtime: loads (and caches) a trained model by its training's ARN, raising if it cannot.
 ModelLoader = Callable[[str], Any]
@@ -86,39 +87,33 @@ def _check_datasets(recipe: RecipeInfo, present: dict[str, Resource]) -> None:
         raise InvalidInputException("The dataset group has no imported INTERACTIONS data to train on.")
 
 
-def _columns(control: Control, dataset: Resource) -> dict[str, bool]:
-    """The dataset's columns (upper case) -> whether the schema requires it."""
+def _columns(control: Control, dataset: Resource) -> dict[str, str]:
+    """The dataset's optional columns: upper case -> as the schema spells them (the snapshot's column)."""
     schema = schemas.load_schema(control.store.get(dataset.doc["schemaArn"]))
-    required = {"USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE"}
-    return {f.name.upper(): f.name.upper() in required for f in schema.fields}
+    return {f.name.upper(): f.name for f in schema.fields if f.name.upper() not in REQUIRED_COLUMNS}
 
 
-def _training_columns(control: Control, config: dict[str, Any], present: dict[str, Resource]) -> dict[str, Any] | None:
-    """trainingDataConfig as excluded columns per dataset type (included ones become the rest excluded)."""
-    excluded = config.get("excludedDatasetColumns") or {}
-    included = config.get("includedDatasetColumns") or {}
-    out: dict[str, list[str]] = {}
-    for member, given in (("excludedDatasetColumns", excluded), ("includedDatasetColumns", included)):
-        for kind, names in given.items():
+def _training_columns(control: Control, config: dict[str, Any], present: dict[str, Resource]) -> dict[str, Any]:
+    """trainingDataConfig with every column checked against its dataset's schema and spelled as there
+    (what solutions' training selection drops or keeps); InvalidInputException naming a bad one."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for member in ("excludedDatasetColumns", "includedDatasetColumns"):
+        for kind, names in (config.get(member) or {}).items():
             where = f"recommenderConfig.trainingDataConfig.{member}.{kind}"
             if kind not in DATASET_TYPES:
                 raise InvalidInputException(f"{where}: the dataset type must be one of {', '.join(DATASET_TYPES)}.")
-            if kind in excluded and kind in included:
+            if kind in out.get("excludedDatasetColumns", {}):
                 raise InvalidInputException(f"{where}: give included or excluded columns for a dataset, not both.")
             if kind not in present:
                 raise InvalidInputException(f"{where}: the dataset group has no {kind} dataset.")
             columns = _columns(control, present[kind])
             for name in names:
+                if name.upper() in REQUIRED_COLUMNS:
+                    raise InvalidInputException(f"{where}: {name!r} is a required column and is always used.")
                 if name.upper() not in columns:
                     raise InvalidInputException(f"{where}: {name!r} is not a column of the {kind} dataset.")
-                if columns[name.upper()]:
-                    raise InvalidInputException(f"{where}: {name!r} is a required column and is always used.")
-            chosen = {n.upper() for n in names}
-            if member == "excludedDatasetColumns":
-                out[kind] = sorted(chosen)
-            else:
-                out[kind] = sorted(c for c, req in columns.items() if not req and c not in chosen)
-    return {"excludedDatasetColumns": out} if out else None
+            out.setdefault(member, {})[kind] = [columns[name.upper()] for name in names]
+    return out
 
 
 def _checked_config(call: Call, recipe: RecipeInfo, config: dict[str, Any], present: dict[str, Resource]) -> None:
@@ -280,8 +275,7 @@ def _training(control: Control, recommender: Resource, pending: dict[str, Any]) 
         status = CREATE_FAILED
     else:
         status = CREATE_PENDING
-        if columns:
-            doc["solutionConfig"] = {"trainingDataConfig": columns}
+        doc["solutionConfig"] = {"trainingDataConfig": columns} if columns else {}
     try:
         control.store.insert(Resource(arn, RECOMMENDER_TRAINING, recommender.name, recommender.arn, status, doc))
     except AlreadyExists:
