@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -32,6 +30,7 @@ import pyarrow.parquet as pq
 
 from ..data.csv_import import read_snapshot
 from ..errors import InvalidInputException
+from ..jobs.periodic import Periodic
 from ..store.attribution import Total, TotalKey
 from ..store.events import StoredEvent
 from ..store.local_files import LocationError
@@ -41,8 +40,6 @@ from .attribution_metrics import Interaction, Metric, fold, loaded, sources_of
 from .base import ACTIVE, Control
 from .kinds import DATASET, METRIC_ATTRIBUTION
 from .locations import open_output, s3_client
-
-log = logging.getLogger(__name__)
 
 BATCH_EVENTS = 10_000
 COLUMNS = ("METRIC_NAME", "EVENT_TYPE", "VALUE", "MATH_FUNCTION", "EVENT_ATTRIBUTION_SOURCE", "TIMESTAMP")
@@ -175,19 +172,12 @@ def has_work(control: Control, attribution: Resource) -> bool:
     return newest > mark or bool(control.attribution.dirty_hours(attribution.arn))
 
 
-class MetricsClock:
+class MetricsClock(Periodic):
     """Queues a publication job for each ACTIVE metric attribution with work, every ``interval`` seconds."""
 
     def __init__(self, control: Control, interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
-        self.control, self.interval = control, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="metric-attribution-clock", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+        super().__init__("metric-attribution-clock", interval, self.tick)
+        self.control = control
 
     def tick(self) -> None:
         control = self.control
@@ -197,13 +187,6 @@ class MetricsClock:
                 queued |= control.store.enqueue_if_idle(attribution.arn, METRIC_ATTRIBUTION.kind)
         if queued:
             control.wake_jobs()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.tick()
-            except Exception:  # the database may be briefly unavailable; the next tick tries again
-                log.exception("queueing metric attribution reports failed")
 
 
 # -- bulk data: import jobs ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ class Periodic:
     runs (the database may be briefly unavailable)."""
 
     def __init__(self, name: str, interval: float, tick: Callable[[], object]) -> None:
-        self.name, self.interval, self.tick = name, interval, tick
+        self.name, self.interval, self._tick = name, interval, tick
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -27,6 +27,6 @@ class Periodic:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.tick()
+                self._tick()
             except Exception:
                 log.exception("%s failed", self.name)
