@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,20 @@ def test_training_and_batch_on_ray_equal_local(cluster: RayCluster, tmp_path: Pa
     assert ray_lines == local_lines
     assert _items(retrained_lines) == _items(ray_lines)
     assert cluster.task_counts() - before == ran, "the local executor sent work to Ray"
+
+
+def _slow_answerer(seconds: float) -> Any:
+    def answer(item: int) -> int:
+        time.sleep(seconds)
+        return item
+
+    return answer
+
+
+def test_items_of_a_dead_node_are_retried(cluster: RayCluster, joined: RayExecutor) -> None:
+    """Last in this module: it kills the cluster's second node (SIGKILL, as when its machine dies)."""
+    answers = joined.ordered_map(_slow_answerer, {"seconds": 0.5}, range(24), workers=2)
+    results = [next(answers)]  # both nodes are busy with the next items now
+    cluster.stop_node(1)
+    results += list(answers)
+    assert results == list(range(24))
