@@ -13,7 +13,7 @@ from openpersonalize.data.movielens import prepare_interactions, prepare_items
 from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.jobs.training import train_solution_version
 from openpersonalize.recipes.artifacts import load_model
-from openpersonalize.recipes.popularity import PopularityCountRecipe
+from openpersonalize.recipes.popularity import PopularityCountRecipe, RecentPopularityRecipe
 from openpersonalize.recipes.protocol import make_recipe
 from openpersonalize.recipes.ranking import PersonalizedRankingRecipe
 from openpersonalize.recipes.registry import all_recipes, get_recipe
@@ -256,3 +256,18 @@ def test_visits_split_where_a_gap_is_longer_than_allowed() -> None:
     visits = visit_matrix(data, gap_seconds=1800).toarray()
     baskets = sorted(tuple(sorted(data.item_ids[i] for i in np.flatnonzero(row))) for row in visits)
     assert baskets == [("1", "2"), ("1", "2"), ("3",)]
+
+
+def test_recent_popularity_ranks_what_draws_interactions_now() -> None:
+    """The VIDEO_ON_DEMAND trending use case: three old interactions weigh less than two of this week."""
+    day = 86_400
+    table = pa.table(
+        {
+            "USER_ID": ["a", "b", "c", "d", "e"],
+            "ITEM_ID": ["old", "old", "old", "new", "new"],
+            "TIMESTAMP": pa.array([0, 1, 2, 400 * day, 401 * day], pa.int64()),
+        }
+    )
+    model = RecentPopularityRecipe().fit(TrainingData.from_tables(table), {"trend_half_life_days": "30"})
+    scores = model.score_user(UserHistory.empty())
+    assert scores[model.item_index["new"]] > scores[model.item_index["old"]] > 0

@@ -326,8 +326,10 @@ _CATALOGUE += [
     _domain_recipe(
         "aws-vod-trending-now",
         _FAMILY[TRENDING_ARN],
-        "Trending now: the videos whose interactions rise fastest.",
+        "Trending now: the videos drawing the most interactions lately (counts halved every 30 days).",
         UseCase(VIDEO_ON_DEMAND, None, False, "optional"),
+        {"trend_half_life_days": "30"},
+        "popularity:RecentPopularityRecipe",
     ),
     _domain_recipe(
         "aws-vod-most-popular",
