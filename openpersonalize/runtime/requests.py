@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 DEFAULT_RESULTS = 25
 MAX_RESULTS = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +78,6 @@ class RecommendedItem:
 
 
 @dataclass(frozen=True, slots=True)
-class Recommendations:
-    """GetRecommendations' answer, best first."""
-
-    items: Sequence[RecommendedItem]
-    recommendation_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class RankedItem:
     """One item of a ranked list; ``score`` is None for an item the model does not score."""
 
@@ -94,11 +87,23 @@ class RankedItem:
 
 
 @dataclass(frozen=True, slots=True)
-class Ranking:
+class Answer(Generic[T]):
+    """A runtime answer: its items best first, and the recommendationId naming it."""
+
+    items: Sequence[T]
+    recommendation_id: str
+
+
+class Recommendations(Answer[RecommendedItem]):
+    """GetRecommendations' answer."""
+
+    __slots__ = ()
+
+
+class Ranking(Answer[RankedItem]):
     """GetPersonalizedRanking's answer: the caller's items best first (unscored ones last)."""
 
-    items: Sequence[RankedItem]
-    recommendation_id: str
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
