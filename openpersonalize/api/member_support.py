@@ -66,6 +66,12 @@ _JOB_IO = {
     "jobInput.s3DataSource.kmsKeyArn": _NO_KMS,
     "jobOutput.s3DataDestination.kmsKeyArn": _NO_KMS,
 }
+_INCREMENTAL = NoEffect(
+    "it concerns Personalize's semantic-similarity recipe; here live events reach every model's answers at "
+    "request time anyway"
+)
+_CONTEXT = NoEffect("contextual metadata is no model feature here: recipes score from interactions and item metadata")
+_IMPRESSIONS = NoEffect("stored and exported with the events, but no model reads impressions")
 _METRICS_OUTPUT = {"metricsOutputConfig.roleArn": _NO_IAM, "metricsOutputConfig.s3DataDestination.kmsKeyArn": _NO_KMS}
 
 MEMBERS: dict[str, dict[str, Support]] = {
@@ -77,6 +83,7 @@ MEMBERS: dict[str, dict[str, Support]] = {
     "CreateDatasetExportJob": {"roleArn": _NO_IAM, "jobOutput.s3DataDestination.kmsKeyArn": _NO_KMS},
     "CreateDataDeletionJob": {"roleArn": _NO_IAM},
     "CreateSolution": {
+        "performIncrementalUpdate": _INCREMENTAL,
         "performAutoML": Refused(_AUTOML.reason, _true, "true"),
         "solutionConfig.autoMLConfig": _AUTOML,
         "solutionConfig.hpoConfig.hpoObjective.metricRegex": NoEffect(
@@ -93,6 +100,7 @@ MEMBERS: dict[str, dict[str, Support]] = {
             "AUTOTRAIN",
         ),
     },
+    "UpdateSolution": {"performIncrementalUpdate": _INCREMENTAL},
     "CreateCampaign": {"minProvisionedTPS": _NO_CAPACITY},
     "UpdateCampaign": {"minProvisionedTPS": _NO_CAPACITY},
     "CreateRecommender": {"recommenderConfig.minRecommendationRequestsPerSecond": _NO_CAPACITY},
@@ -107,6 +115,10 @@ MEMBERS: dict[str, dict[str, Support]] = {
     },
     "CreateBatchSegmentJob": dict(_JOB_IO),
     "CreateMetricAttribution": dict(_METRICS_OUTPUT),
+    "GetRecommendations": {"context": _CONTEXT},
+    "GetPersonalizedRanking": {"context": _CONTEXT},
+    "PutEvents": {"eventList[].impression": _IMPRESSIONS},
+    "PutActionInteractions": {"actionInteractions[].impression": _IMPRESSIONS},
     "UpdateMetricAttribution": dict(_METRICS_OUTPUT),
 }
 
