@@ -80,3 +80,15 @@ def test_validated_input_leaves_null_members_out():
         "datasetGroupArn": DATASET_GROUP,
         "solutionConfig": {"algorithmHyperParameters": {"a": "1"}},
     }
+
+
+def test_a_container_of_the_wrong_type_is_named_with_what_it_must_be():
+    op = RUNTIME.operation_model("GetRecommendations")
+    body = {"campaignArn": CAMPAIGN, "filterValues": ["x"], "metadataColumns": {"ITEMS": "GENRE"}, "promotions": [5]}
+    with pytest.raises(InvalidInputException) as err:
+        validate_input(op, body)
+    message = str(err.value)
+    assert "3 validation errors" in message
+    assert "Value at 'filterValues' failed to satisfy constraint: Member must be a map" in message
+    assert "Value at 'metadataColumns.ITEMS' failed to satisfy constraint: Member must be a list" in message
+    assert "Value at 'promotions.1.member' failed to satisfy constraint: Member must be an object" in message

@@ -96,10 +96,11 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
     where = path or "input"
     kind = shape.type_name
     meta = shape.metadata
+    container = _CONTAINERS.get(kind)
+    if container is not None and not isinstance(value, container[0]):
+        errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be {container[1]}")
+        return
     if kind == "structure":
-        if not isinstance(value, dict):
-            errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be an object")
-            return
         for name in shape.required_members:
             if value.get(name) is None:
                 errors.append(
@@ -110,9 +111,6 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
                 _check(member, value[name], _join(path, name), errors)
         return
     if kind == "list":
-        if not isinstance(value, list):
-            errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be a list")
-            return
         _check_size(len(value), meta, where, "length", errors, value)
         member = shape.member
         if member.type_name in _SCALARS and _scalars_test(member)(value):
@@ -121,9 +119,6 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
             _check(member, item, f"{where}.{i + 1}.member", errors)
         return
     if kind == "map":
-        if not isinstance(value, dict):
-            errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be a map")
-            return
         _check_size(len(value), meta, where, "length", errors, value)
         for key, item in value.items():
             _check(shape.key, key, f"{where}.key", errors)
@@ -152,6 +147,13 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
     elif kind in ("integer", "long", "float", "double"):
         _check_size(value, meta, where, "value", errors, value)
 
+
+# The Python type a shape's JSON value must have, and the words of the error when it has not.
+_CONTAINERS: dict[str, tuple[type, str]] = {
+    "structure": (dict, "an object"),
+    "list": (list, "a list"),
+    "map": (dict, "a map"),
+}
 
 _SCALARS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "string": (str, "a string"),
