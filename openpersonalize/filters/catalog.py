@@ -223,32 +223,12 @@ class MetadataCatalog:
 
 
 class ItemCatalog(MetadataCatalog):
-    """Items metadata in the model's item order (``item_ids[i]`` is item ``i``)."""
+    """Items metadata in the model's item order (``ids[i]`` is item ``i``)."""
 
     id_column = "ITEM_ID"
 
-    def __init__(
-        self,
-        items: pa.Table | None,
-        item_ids: Sequence[str],
-        *,
-        case_sensitive: bool = True,
-        separator: str = CATEGORY_SEPARATOR,
-    ) -> None:
-        super().__init__(items, item_ids, case_sensitive=case_sensitive, separator=separator)
-
 
 class UserCatalog(MetadataCatalog):
-    """Users metadata in a fixed user order (``user_ids[i]`` is user ``i``)."""
+    """Users metadata in a fixed user order (``ids[i]`` is user ``i``)."""
 
     id_column = "USER_ID"
-
-    def __init__(
-        self,
-        users: pa.Table | None,
-        user_ids: Sequence[str],
-        *,
-        case_sensitive: bool = True,
-        separator: str = CATEGORY_SEPARATOR,
-    ) -> None:
-        super().__init__(users, user_ids, case_sensitive=case_sensitive, separator=separator)

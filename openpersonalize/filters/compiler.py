@@ -20,10 +20,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from openpersonalize.filters import model
 from openpersonalize.filters.catalog import (
     ItemCatalog,
     MetadataCatalog,
@@ -31,18 +32,6 @@ from openpersonalize.filters.catalog import (
     UserCatalog,
     canonical_number,
     to_number,
-)
-from openpersonalize.filters.model import (
-    BoolOp,
-    Condition,
-    Expression,
-    FieldRef,
-    FilterExpr,
-    Node,
-    NumberValue,
-    Param,
-    StringValue,
-    Wildcard,
 )
 from openpersonalize.filters.values import FilterValueError, ParamValue, bind_parameters
 
@@ -94,24 +83,24 @@ class _LRU:
 
 
 def _resolve(
-    cond: Condition,
+    cond: model.Condition,
     bound: Mapping[str, tuple[ParamValue, ...]],
     current: tuple[MetadataCatalog, int | None] | None = None,
 ) -> list[Scalar]:
     """The concrete values of a condition: literals, parameter values, CurrentItem values."""
     out: list[Scalar] = []
     for v in cond.values:
-        if isinstance(v, StringValue | NumberValue):
+        if isinstance(v, model.StringValue | model.NumberValue):
             out.append(v.value)
-        elif isinstance(v, Param):
+        elif isinstance(v, model.Param):
             out.extend(bound.get(v.name, ()))
-        elif isinstance(v, FieldRef) and current is not None:
+        elif isinstance(v, model.FieldRef) and current is not None:
             catalog, index = current
             out.extend(catalog.values_of(v.name, index))
     return out
 
 
-def _comparison_number(cond: Condition, values: list[Scalar]) -> float | None:
+def _comparison_number(cond: model.Condition, values: list[Scalar]) -> float | None:
     """The single number a comparison needs (None when the value is null)."""
     if not values:
         return None
@@ -123,13 +112,13 @@ def _comparison_number(cond: Condition, values: list[Scalar]) -> float | None:
 
 
 def _eval_metadata(
-    node: Node,
+    node: model.Node,
     catalog: MetadataCatalog,
     bound: Mapping[str, tuple[ParamValue, ...]],
     current: tuple[MetadataCatalog, int | None] | None,
 ) -> np.ndarray:
     """Boolean mask over ``catalog`` rows for a WHERE tree on its dataset."""
-    if isinstance(node, BoolOp):
+    if isinstance(node, model.BoolOp):
         masks = [_eval_metadata(op, catalog, bound, current) for op in node.operands]
         reduce = np.logical_and if node.op == "AND" else np.logical_or
         return reduce.reduce(masks)
@@ -177,7 +166,7 @@ def _lookup(metadata: Mapping[str, Any], name: str) -> Any:
 
 
 def _eval_user_condition(
-    cond: Condition,
+    cond: model.Condition,
     metadata: Mapping[str, Any] | None,
     bound: Mapping[str, tuple[ParamValue, ...]],
     case_sensitive: bool,
@@ -213,19 +202,19 @@ def _eval_user_condition(
     }[cond.op]
 
 
-def _event_node_matches(node: Node, event: str, bound: Mapping[str, tuple[ParamValue, ...]]) -> bool:
+def _event_node_matches(node: model.Node, event: str, bound: Mapping[str, tuple[ParamValue, ...]]) -> bool:
     """Whether one (case-folded) event type satisfies an Interactions WHERE tree."""
-    if isinstance(node, BoolOp):
+    if isinstance(node, model.BoolOp):
         results = (_event_node_matches(op, event, bound) for op in node.operands)
         return all(results) if node.op == "AND" else any(results)
     wanted: set[str] = set()
     wildcard = False
     for v in node.values:
-        if isinstance(v, Wildcard):
+        if isinstance(v, model.Wildcard):
             wildcard = True
-        elif isinstance(v, StringValue):
+        elif isinstance(v, model.StringValue):
             wanted.add(v.value.casefold())
-        elif isinstance(v, Param):
+        elif isinstance(v, model.Param):
             for pv in bound.get(v.name, ()):
                 text = canonical_number(pv) if isinstance(pv, float) else pv
                 if text == "*":
@@ -236,7 +225,7 @@ def _event_node_matches(node: Node, event: str, bound: Mapping[str, tuple[ParamV
 
 
 def _interaction_hits(
-    node: Node,
+    node: model.Node,
     indices: np.ndarray | None,
     events: np.ndarray | Sequence[str] | None,
     bound: Mapping[str, tuple[ParamValue, ...]],
@@ -258,7 +247,7 @@ class _Plan:
     """Per-expression facts fixed at compile time."""
 
     index: int
-    expr: Expression
+    expr: model.Expression
     include: bool
     on_interactions: bool
     params: tuple[str, ...]
@@ -266,20 +255,30 @@ class _Plan:
     fields: list[str] = field(default_factory=list)
 
 
-class CompiledFilter:
-    """A filter bound to an :class:`ItemCatalog`; :meth:`mask` gives the items allowed."""
+CatalogT = TypeVar("CatalogT", bound=MetadataCatalog)
 
-    def __init__(self, expr: FilterExpr, catalog: ItemCatalog, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
-        if expr.target != "ItemID":
-            raise ValueError(f"compile_filter needs an ItemID filter, not {expr.target}")
+
+class _BoundFilter(Generic[CatalogT]):
+    """A parsed filter bound to the catalog of what it selects (items or users), and what it asks of a request."""
+
+    def __init__(self, expr: model.FilterExpr, catalog: CatalogT) -> None:
         self.expr = expr
         self.catalog = catalog
         self.size = catalog.size
         self.parameters = expr.parameters
         self.required_parameters = expr.required_parameters
+        self.uses_interactions = expr.uses_interactions
+
+
+class CompiledFilter(_BoundFilter[ItemCatalog]):
+    """A filter bound to an :class:`ItemCatalog`; :meth:`mask` gives the items allowed."""
+
+    def __init__(self, expr: model.FilterExpr, catalog: ItemCatalog, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        if expr.target != "ItemID":
+            raise ValueError(f"compile_filter needs an ItemID filter, not {expr.target}")
+        super().__init__(expr, catalog)
         self.uses_current_item = expr.uses_current_item
         self.uses_current_user = expr.uses_current_user
-        self.uses_interactions = expr.uses_interactions
         self.plans = [
             _Plan(
                 i,
@@ -304,7 +303,7 @@ class CompiledFilter:
                 for e in expr.expressions
                 for c in e.conditions
                 for v in c.values
-                if isinstance(v, FieldRef) and catalog.column(v.name) is None
+                if isinstance(v, model.FieldRef) and catalog.column(v.name) is None
             }
         )
         self._cache = _LRU(cache_size)
@@ -402,21 +401,16 @@ class CompiledFilter:
         return {"hits": self._cache.hits, "misses": self._cache.misses, "size": len(self._cache.data)}
 
 
-class CompiledUserFilter:
+class CompiledUserFilter(_BoundFilter[UserCatalog]):
     """A ``... UserID WHERE ...`` filter bound to a :class:`UserCatalog` (user segments)."""
 
-    def __init__(self, expr: FilterExpr, catalog: UserCatalog) -> None:
+    def __init__(self, expr: model.FilterExpr, catalog: UserCatalog) -> None:
         if expr.target != "UserID":
             raise ValueError(f"compile_user_filter needs a UserID filter, not {expr.target}")
         for e in expr.expressions:
             if e.if_conditions:
                 raise ValueError("IF CurrentUser conditions don't apply to user segment filters")
-        self.expr = expr
-        self.catalog = catalog
-        self.size = catalog.size
-        self.parameters = expr.parameters
-        self.required_parameters = expr.required_parameters
-        self.uses_interactions = expr.uses_interactions
+        super().__init__(expr, catalog)
 
     def mask(
         self,
@@ -448,11 +442,13 @@ class CompiledUserFilter:
         return base & ~exclude
 
 
-def compile_filter(expr: FilterExpr, catalog: ItemCatalog, *, cache_size: int = DEFAULT_CACHE_SIZE) -> CompiledFilter:
+def compile_filter(
+    expr: model.FilterExpr, catalog: ItemCatalog, *, cache_size: int = DEFAULT_CACHE_SIZE
+) -> CompiledFilter:
     """Bind an ItemID filter to an item catalog."""
     return CompiledFilter(expr, catalog, cache_size)
 
 
-def compile_user_filter(expr: FilterExpr, catalog: UserCatalog) -> CompiledUserFilter:
+def compile_user_filter(expr: model.FilterExpr, catalog: UserCatalog) -> CompiledUserFilter:
     """Bind a UserID filter (user segmentation) to a user catalog."""
     return CompiledUserFilter(expr, catalog)
