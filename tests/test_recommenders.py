@@ -13,15 +13,6 @@ from helpers import RECIPE, avro_schema, error_code, error_message, import_datas
 from openpersonalize.data import movielens, shop
 from server_harness import unique, wait_status
 
-VOD_INTERACTIONS = avro_schema(
-    "Interactions",
-    [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-    ],
-)
 VOD_ITEMS = avro_schema(
     "Items",
     [
@@ -71,7 +62,7 @@ def vod(server, personalize, movielens_dir) -> dict:
     group = personalize.create_dataset_group(name=unique("vod"), domain="VIDEO_ON_DEMAND")["datasetGroupArn"]
     ints = movielens.write_csv(ratings, server.work / f"{unique('vod-ints')}.csv")
     item_csv = movielens.write_csv(items, server.work / f"{unique('vod-items')}.csv")
-    import_dataset(personalize, group, "INTERACTIONS", VOD_INTERACTIONS, str(ints), "VIDEO_ON_DEMAND")
+    import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(ints), "VIDEO_ON_DEMAND")
     import_dataset(personalize, group, "ITEMS", VOD_ITEMS, str(item_csv), "VIDEO_ON_DEMAND")
     top = _recommender(
         personalize, group, "aws-vod-top-picks", recommenderConfig={"enableMetadataWithRecommendations": True}
@@ -231,7 +222,7 @@ def shop_group(server, personalize) -> dict:
     group = personalize.create_dataset_group(name=unique("shop"), domain="ECOMMERCE")["datasetGroupArn"]
     ints = movielens.write_csv(shop.shop_interactions(), server.work / f"{unique('shop-ints')}.csv")
     items = movielens.write_csv(shop.shop_items(), server.work / f"{unique('shop-items')}.csv")
-    import_dataset(personalize, group, "INTERACTIONS", VOD_INTERACTIONS, str(ints), "ECOMMERCE")
+    import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(ints), "ECOMMERCE")
     import_dataset(personalize, group, "ITEMS", SHOP_ITEMS, str(items), "ECOMMERCE")
     return {"group": group}
 
@@ -252,7 +243,7 @@ def test_required_event_type_missing_fails_the_recommender(server, personalize) 
     data = shop.shop_interactions(n_users=300)
     views = data.filter(pc.equal(data["EVENT_TYPE"], shop.VIEW))
     ints = movielens.write_csv(views, server.work / f"{unique('views')}.csv")
-    import_dataset(personalize, group, "INTERACTIONS", VOD_INTERACTIONS, str(ints), "ECOMMERCE")
+    import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(ints), "ECOMMERCE")
     arn = _recommender(personalize, group, "aws-ecomm-popular-items-by-purchases")
     done = wait_status(personalize.describe_recommender, "recommender", recommenderArn=arn)
     assert done["status"] == "CREATE FAILED"
