@@ -15,32 +15,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from .schema import avro_schema
+
 _YEAR = re.compile(r".*\((\d{4})[^)]*\)")
 
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
+INTERACTIONS_SCHEMA = avro_schema(
+    "Interactions",
+    [
         {"name": "USER_ID", "type": "string"},
         {"name": "ITEM_ID", "type": "string"},
         {"name": "EVENT_TYPE", "type": "string"},
         {"name": "TIMESTAMP", "type": "long"},
     ],
-    "version": "1.0",
-}
-
-ITEMS_SCHEMA = {
-    "type": "record",
-    "name": "Items",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
+)
+ITEMS_SCHEMA = avro_schema(
+    "Items",
+    [
         {"name": "ITEM_ID", "type": "string"},
         {"name": "GENRE", "type": "string", "categorical": True},
         {"name": "YEAR", "type": ["null", "int"]},
     ],
-    "version": "1.0",
-}
+)
 
 
 def _read(path: Path, types: dict[str, pa.DataType]) -> pa.Table:

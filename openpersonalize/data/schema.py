@@ -41,6 +41,18 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
+def avro_schema(name: str, fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """A schema document as CreateSchema takes it (JSON-encoded): an Avro record of ``fields`` in Personalize's
+    namespace."""
+    return {
+        "type": "record",
+        "name": name,
+        "namespace": "com.amazonaws.personalize.schema",
+        "fields": fields,
+        "version": "1.0",
+    }
+
+
 class SchemaError(ValueError):
     """A schema Personalize would reject; the message is shown to the API user."""
 
