@@ -63,6 +63,17 @@ class Tab:
         self.context.close()
 
 
+@contextmanager
+def open_tab(browser: Any, server: Server, shots: Path, signed_in: bool = False, **context: Any) -> Iterator[Tab]:
+    """A tab (signed in when asked); on leaving, the test fails if the browser logged a console error."""
+    tab = Tab(browser, server, shots, **context)
+    if signed_in:
+        tab.sign_in()
+    yield tab
+    tab.close()
+    assert not tab.errors, tab.errors
+
+
 def signed_in_session(server: Server) -> tuple[requests.Session, str]:
     """A plain HTTP session signed in through the form, and its CSRF token."""
     session = requests.Session()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from console_browser import Tab, chromium, signed_in_session
+from console_browser import Tab, chromium, open_tab, signed_in_session
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from helpers import own_server
@@ -30,10 +30,8 @@ def browser():
 
 @pytest.fixture
 def tab(browser, server, tmp_path: Path):
-    t = Tab(browser, server, tmp_path)
-    yield t
-    t.close()
-    assert not t.errors, t.errors
+    with open_tab(browser, server, tmp_path) as t:
+        yield t
 
 
 def _home_status(server, cookie: str | None, **headers: str) -> int:

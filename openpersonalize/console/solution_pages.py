@@ -8,20 +8,24 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..control.kinds import CAMPAIGN, SOLUTION, SOLUTION_VERSION
+from ..evaluation.metrics import METRIC_KEYS
 from .service import ConsoleService, region_of
 from .web import Console, PageRequest, Rendered, arn_url
 
 POPULARITY = "arn:aws:personalize:::recipe/aws-popularity-count"
-METRICS = (
-    ("coverage", "coverage"),
-    ("mean_reciprocal_rank_at_25", "MRR@25"),
-    ("normalized_discounted_cumulative_gain_at_5", "NDCG@5"),
-    ("normalized_discounted_cumulative_gain_at_10", "NDCG@10"),
-    ("normalized_discounted_cumulative_gain_at_25", "NDCG@25"),
-    ("precision_at_5", "P@5"),
-    ("precision_at_10", "P@10"),
-    ("precision_at_25", "P@25"),
-)
+ABBREVIATIONS = {
+    "mean_reciprocal_rank_at_": "MRR@",
+    "normalized_discounted_cumulative_gain_at_": "NDCG@",
+    "precision_at_": "P@",
+}
+
+
+def _label(key: str) -> str:
+    """A metric's short name for table headers and the chart (NDCG@10 for normalized_..._at_10)."""
+    return next((short + key[len(long) :] for long, short in ABBREVIATIONS.items() if key.startswith(long)), key)
+
+
+METRICS = tuple((key, _label(key)) for key in METRIC_KEYS)  # GetSolutionMetrics' keys, in Personalize's order
 FINISHED = ("ACTIVE", "CREATE FAILED", "CREATE STOPPED")
 
 
