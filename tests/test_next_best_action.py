@@ -234,6 +234,35 @@ def test_action_filter_on_the_current_user(nba, personalize, runtime, events) ->
     assert basic - _repeatable(nba)  # the expression does not apply to a basic member
 
 
+def test_without_action_interactions_every_score_is_zero(server, nba, personalize, runtime) -> None:
+    """As Personalize documents: until action interactions arrive, actions come unpersonalised with scores of 0.0
+    (ties broken by VALUE)."""
+    path = server.work / f"{unique('actions')}.csv"
+    pacsv.write_csv(nba["data"].actions, path)
+    group = personalize.create_dataset_group(name=unique("nba0"))["datasetGroupArn"]
+    import_dataset(personalize, group, "ACTIONS", synthetic.ACTIONS_SCHEMA, str(path))
+    schema = personalize.create_schema(name=unique("ai"), schema=json.dumps(synthetic.ACTION_INTERACTIONS_SCHEMA))
+    personalize.create_dataset(
+        name=unique("ai"), datasetType="ACTION_INTERACTIONS", datasetGroupArn=group, schemaArn=schema["schemaArn"]
+    )
+    solution = personalize.create_solution(
+        name=unique("nba0"), datasetGroupArn=group, recipeArn=RECIPE + "aws-next-best-action"
+    )["solutionArn"]
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    done = wait_status(
+        personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=version
+    )
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    campaign = personalize.create_campaign(name=unique("nba0"), solutionVersionArn=version)["campaignArn"]
+    assert wait_status(personalize.describe_campaign, "campaign", campaignArn=campaign)["status"] == "ACTIVE"
+    actions = runtime.get_action_recommendations(campaignArn=campaign, userId="anyone", numResults=EVERY)["actionList"]
+    values = {r["ACTION_ID"]: r["VALUE"] for r in nba["data"].actions.to_pylist()}
+    assert [a["score"] for a in actions] == [0.0] * len(actions)
+    assert [a["actionId"] for a in actions] == sorted(
+        values.keys() - {synthetic.EXPIRED_ACTION}, key=lambda a: -values[a]
+    )
+
+
 def test_bad_input(nba, personalize, runtime, events) -> None:
     tracking, campaign = nba["tracking_id"], nba["campaign"]
 
