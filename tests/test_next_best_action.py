@@ -256,11 +256,10 @@ def test_without_action_interactions_every_score_is_zero(server, nba, personaliz
     campaign = personalize.create_campaign(name=unique("nba0"), solutionVersionArn=version)["campaignArn"]
     assert wait_status(personalize.describe_campaign, "campaign", campaignArn=campaign)["status"] == "ACTIVE"
     actions = runtime.get_action_recommendations(campaignArn=campaign, userId="anyone", numResults=EVERY)["actionList"]
-    values = {r["ACTION_ID"]: r["VALUE"] for r in nba["data"].actions.to_pylist()}
+    rows = [r for r in nba["data"].actions.to_pylist() if r["ACTION_ID"] != synthetic.EXPIRED_ACTION]
     assert [a["score"] for a in actions] == [0.0] * len(actions)
-    assert [a["actionId"] for a in actions] == sorted(
-        values.keys() - {synthetic.EXPIRED_ACTION}, key=lambda a: -values[a]
-    )
+    by_value = sorted(enumerate(rows), key=lambda pair: (-pair[1]["VALUE"], pair[0]))  # equal values: dataset order
+    assert [a["actionId"] for a in actions] == [r["ACTION_ID"] for _, r in by_value]
 
 
 def test_bad_input(nba, personalize, runtime, events) -> None:
