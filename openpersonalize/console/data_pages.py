@@ -27,7 +27,7 @@ from ..control.kinds import (
 )
 from ..data.dataset_stats import summarise
 from .service import region_of
-from .web import PAGE_SIZE, Console, Pager, PageRequest, Rendered, arn_url
+from .web import PAGE_SIZE, Console, Pager, PageRequest, Rendered, arn_url, finished_duration
 
 CHART_DAYS = 400  # the interactions-per-day chart shows at most this many (the newest) days
 
@@ -86,13 +86,16 @@ def dataset_page(console: Console, page: PageRequest) -> Rendered:
     summary = summarise(snapshot_path(svc.control, res)) if res is not None else None
     days = summary.per_day[-CHART_DAYS:] if summary else []
     chart = {"series": ["Interactions"], "data": [[d for d, _ in days], [n for _, n in days]], "time": True}
-    imports = svc.listing(DATASET_IMPORT_JOB, arn)
+    imports = Pager.of(svc.listing(DATASET_IMPORT_JOB, arn), page.page_number())
+    for job in imports.rows:
+        job["rows"] = svc.rows_imported(job["datasetImportJobArn"])
+        job["duration"] = finished_duration(job)
     values = {
         "dataset": dataset,
         "fields": [_field(f) for f in fields],
         "summary": summary,
         "chart": chart if days else None,
-        "imports": Pager.of(imports, page.page_number()),
+        "imports": imports,
         "default_job": f"console-import-{uuid.uuid4().hex[:8]}",
     }
     return Rendered("dataset.html", values)

@@ -11,7 +11,7 @@ from ..control.kinds import KINDS
 from ..control.locations import data_sources, s3_client
 from ..errors import ServiceError
 from ..store.local_files import LocationError
-from .web import Console, PageRequest, Rendered
+from .web import FINISHED, Console, PageRequest, Rendered, finished_duration
 
 JOB_KINDS = (
     "dataset-import-job",
@@ -20,7 +20,6 @@ JOB_KINDS = (
     "batch-inference-job",
     "batch-segment-job",
 )
-FINISHED = ("ACTIVE", "CREATE FAILED", "CREATE STOPPED", "COMPLETED", "FAILED")
 PREVIEW_LINES = 10
 PREVIEW_BYTES = 16 * 1024
 
@@ -59,16 +58,14 @@ def job_page(kind_name: str) -> Any:
         job = console.service.describe(kind, arn)
         source, output = locations(job)
         finished = job.get("status") in FINISHED
-        elapsed = None
-        if finished and job.get("creationDateTime") and job.get("lastUpdatedDateTime"):
-            elapsed = float(job["lastUpdatedDateTime"]) - float(job["creationDateTime"])
         values = {
             "job": job,
             "label": kind.label,
             "source": source,
             "output": output,
             "finished": finished,
-            "elapsed": elapsed,
+            "elapsed": finished_duration(job),
+            "rows": console.service.rows_imported(arn),
             "progress": console.service.progress(arn),
             "lines": preview(console, output) if output and finished else [],
         }

@@ -77,6 +77,15 @@ class ConsoleService:
 
     def progress(self, arn: str) -> float | None:
         """A running job's progress in [0, 1] as its job records it (not part of any Describe answer)."""
-        res = self.control.store.get(arn)
-        value = res.doc.get("_progress") if res is not None else None
+        value = self.recorded(arn).get("_progress")
         return float(value) if isinstance(value, int | float) else None
+
+    def rows_imported(self, arn: str) -> int | None:
+        """The rows an import job wrote into its dataset, as it records them (not part of any Describe answer)."""
+        value = self.recorded(arn).get("_rowsImported")
+        return int(value) if isinstance(value, int) else None
+
+    def recorded(self, arn: str) -> dict[str, Any]:
+        """What the stored document of a resource holds (its jobs' private notes included)."""
+        res = self.control.store.get(arn)
+        return res.doc if res is not None else {}

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from ..control.kinds import CAMPAIGN, SOLUTION, SOLUTION_VERSION
 from ..evaluation.metrics import METRIC_KEYS
 from .service import ConsoleService, region_of
-from .web import Console, PageRequest, Rendered, arn_url
+from .web import FINISHED, Console, PageRequest, Rendered, arn_url
 
 POPULARITY = "arn:aws:personalize:::recipe/aws-popularity-count"
 ABBREVIATIONS = {
@@ -26,7 +26,6 @@ def _label(key: str) -> str:
 
 
 METRICS = tuple((key, _label(key)) for key in METRIC_KEYS)  # GetSolutionMetrics' keys, in Personalize's order
-FINISHED = ("ACTIVE", "CREATE FAILED", "CREATE STOPPED")
 
 
 def _metrics(svc: ConsoleService, version: dict[str, Any]) -> dict[str, float]:

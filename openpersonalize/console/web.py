@@ -121,6 +121,17 @@ def duration(seconds: Any) -> str:
     return f"{s:.1f} s"
 
 
+FINISHED = ("ACTIVE", "CREATE FAILED", "CREATE STOPPED", "COMPLETED", "FAILED")
+
+
+def finished_duration(resource: Mapping[str, Any]) -> float | None:
+    """Seconds from creation to the last update of a finished job (None while it runs)."""
+    if resource.get("status") not in FINISHED:
+        return None
+    created, updated = resource.get("creationDateTime"), resource.get("lastUpdatedDateTime")
+    return float(updated) - float(created) if created and updated else None
+
+
 def short_arn(arn: str | None) -> str:
     """The resource part of an ARN (kind/name)."""
     return (arn or "").split(":", 5)[-1]
