@@ -217,9 +217,6 @@ class TrainingData:
         counts = np.bincount(user_codes, minlength=n_users)
         user_ptr = np.zeros(n_users + 1, np.int64)
         np.cumsum(counts, out=user_ptr[1:])
-        hist_items = inter_items[order].astype(np.int32)
-        hist_ts = ts[order].astype(np.int64)
-        hist_events = ev_codes[order].astype(np.int16)
         first_seen = np.full(n_items, np.iinfo(np.int64).max, np.int64)
         np.minimum.at(first_seen, inter_items, ts) if n_rows else None
         max_ts = int(ts.max()) if n_rows else 0
@@ -234,9 +231,9 @@ class TrainingData:
             user_ids=user_ids,
             item_ids=item_ids,
             user_ptr=user_ptr,
-            hist_items=hist_items,
-            hist_ts=hist_ts,
-            hist_events=hist_events,
+            hist_items=inter_items[order].astype(np.int32),
+            hist_ts=ts[order].astype(np.int64),
+            hist_events=ev_codes[order].astype(np.int16),
             event_names=event_names,
             item_features=sp.csr_matrix((n_items, 0), dtype=np.float32),
             feature_names=[],
