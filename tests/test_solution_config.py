@@ -8,6 +8,7 @@ events the gold ones are. aws-popularity-count trains in seconds, so each field 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,25 @@ def test_optimization_objective_leans_towards_the_item_attribute(personalize, ru
 def test_ranking_influence_freshness_puts_new_items_first(personalize, runtime, plain):
     fresh = _top(personalize, runtime, plain, campaignConfig={"rankingInfluence": {"FRESHNESS": 1.0}})
     assert fresh == HOT  # hot-0 is the newest
+
+
+def test_batch_inference_leans_with_its_ranking_influence(server, personalize, plain):
+    work = server.work / unique("batch")
+    work.mkdir()
+    (work / "users.json").write_text(json.dumps({"userId": COLD_USER}) + "\n")
+    arn = personalize.create_batch_inference_job(
+        jobName=unique("fresh"),
+        solutionVersionArn=plain,
+        roleArn="arn:aws:iam::000000000000:role/x",
+        jobInput={"s3DataSource": {"path": str(work / "users.json")}},
+        jobOutput={"s3DataDestination": {"path": str(work / "out") + "/"}},
+        numResults=10,
+        batchInferenceJobConfig={"rankingInfluence": {"FRESHNESS": 1.0}},
+    )["batchInferenceJobArn"]
+    done = wait_status(personalize.describe_batch_inference_job, "batchInferenceJob", batchInferenceJobArn=arn)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    (line,) = (work / "out" / "users.json.out").read_text().splitlines()
+    assert json.loads(line)["output"]["recommendedItems"] == HOT
 
 
 def test_excluded_columns_leave_the_training_data(personalize, shop):

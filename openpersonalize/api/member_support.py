@@ -109,9 +109,6 @@ MEMBERS: dict[str, dict[str, Support]] = {
         **_JOB_IO,
         "batchInferenceJobMode": Refused(_THEMES.reason, _equals("THEME_GENERATION"), "THEME_GENERATION"),
         "themeGenerationConfig": _THEMES,
-        "batchInferenceJobConfig.rankingInfluence": Refused(
-            "batch jobs score without ranking influence; set it on a campaign (campaignConfig.rankingInfluence)"
-        ),
     },
     "CreateBatchSegmentJob": dict(_JOB_IO),
     "CreateMetricAttribution": dict(_METRICS_OUTPUT),

@@ -241,6 +241,7 @@ def _worker_handler(
     filter_arn: str | None,
     exploration: dict[str, Any] | None,
     k: int,
+    influence: dict[str, float] | None = None,
 ) -> BlockHandler:
     """In a batch worker process: the job's block handler on a session of its own.
 
@@ -250,7 +251,7 @@ def _worker_handler(
     store = MetadataStore(database_url)
     control = Control(settings, store, EventStore(store))
     service = RuntimeService(StoredResourceLookup(control), control.events)
-    session = BatchSession(service, version_arn, filter_arn, exploration, live_snapshot=True)
+    session = BatchSession(service, version_arn, filter_arn, exploration, live_snapshot=True, influence=influence)
     return inference_block_handler(session, k)
 
 
@@ -265,11 +266,10 @@ def run_batch_inference(control: Control, runtime: RuntimeService, arn: str) -> 
         return
     doc = job.doc
     try:
-        exploration = (doc.get("batchInferenceJobConfig") or {}).get("itemExplorationConfig")
+        config = doc.get("batchInferenceJobConfig") or {}
+        exploration, influence = config.get("itemExplorationConfig"), config.get("rankingInfluence")
         k = int(doc.get("numResults") or DEFAULT_RESULTS)
-        session = BatchSession(
-            runtime, doc["solutionVersionArn"], doc.get("filterArn"), exploration, live_snapshot=True
-        )
+        session = BatchSession(runtime, doc["solutionVersionArn"], doc.get("filterArn"), exploration, True, influence)
         handle = inference_block_handler(session, k)
         workers = Workers(
             _worker_handler,
@@ -280,6 +280,7 @@ def run_batch_inference(control: Control, runtime: RuntimeService, arn: str) -> 
                 "filter_arn": doc.get("filterArn"),
                 "exploration": exploration,
                 "k": k,
+                "influence": influence,
             },
         )
         done = 0

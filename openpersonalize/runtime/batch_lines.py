@@ -100,7 +100,7 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
     def score(out: list[Any], todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]]) -> None:
         histories = [session.history(user) for _, user, _, _ in todo]
         scores = deployed.model.score_users(histories, dict(session.context))
-        lean = deployed.lean(None)  # the solution's optimizationObjective
+        lean = deployed.lean(session.influence)  # the solution's optimizationObjective, the job's rankingInfluence
         if lean is not None:
             scores = np.stack([leaned(row, lean) for row in scores])
         rows, masks = [], []
@@ -132,7 +132,7 @@ def inference_block_handler(session: BatchSession, k: int) -> BlockHandler:
     def from_heads(out: list[Any], todo: list[tuple[int, str, dict[str, str] | None, list[str] | None]]) -> list:
         """Answer the lines whose top k lies in the model's ranking head (``best_items``); return the others."""
         best_items = deployed.model.best_items
-        leaning = deployed.lean(None) is not None  # the head ranks without the objective
+        leaning = deployed.lean(session.influence) is not None  # the head ranks without any lean
         if not deployed.model.has_ranking_head or session.filter is not None or kind != USER_PERSONALIZATION or leaning:
             return todo
         rest = []

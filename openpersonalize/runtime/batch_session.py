@@ -16,6 +16,8 @@ class BatchSession:
     GetRecommendations / GetPersonalizedRanking, so a batch line equals the runtime's answer for the same user
     or item.
 
+    ``influence`` is the job's rankingInfluence, leaning the scores as a campaign's does.
+
     With ``live_snapshot``, the group's live events are read once, at the start (one bulk read instead of two
     queries per user), and every line sees that snapshot; without it each user's events are read as a request
     reads them.
@@ -28,6 +30,7 @@ class BatchSession:
         filter_arn: str | None = None,
         exploration: Mapping[str, Any] | None = None,
         live_snapshot: bool = True,
+        influence: Mapping[str, float] | None = None,
     ) -> None:
         self.service = service
         self.target: Target = service.target(version_arn)
@@ -35,6 +38,7 @@ class BatchSession:
         self.recipe_type = self.target.recipe_type
         self.filter: CompiledFilter | None = service.item_filter(self.target, filter_arn)
         self.context: dict[str, Any] = {"itemExplorationConfig": dict(exploration)} if exploration else {}
+        self.influence = influence
         self._live = self._snapshot() if live_snapshot else None
 
     def _snapshot(self) -> dict[str, list[LiveEvent]]:
@@ -82,6 +86,7 @@ class BatchSession:
             filter_values or {},
             dict(self.context),
             cache=False,
+            influence=self.influence,
         )
         item_ids = self.deployed.item_ids
         return [(item_ids[idx], score) for idx, score, _ in ranked]
@@ -97,4 +102,5 @@ class BatchSession:
             filter_values or {},
             dict(self.context),
             cache=False,
+            influence=self.influence,
         )
