@@ -91,6 +91,15 @@ _PG_NEWEST_FIRST_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_live_events_group_session_newest"
     " ON live_events (dataset_group_arn, session_id, user_id, id)",
 )
+# item_history's reads, newest first: a user's events, and an unclaimed session's (one index each, above).
+_USER_HISTORY = (
+    "SELECT item_id, timestamp, event_type FROM live_events"
+    " WHERE dataset_group_arn = ? AND user_id = ? AND item_id IS NOT NULL ORDER BY id DESC LIMIT ?"
+)
+_SESSION_HISTORY = (
+    "SELECT item_id, timestamp, event_type FROM live_events WHERE dataset_group_arn = ?"
+    " AND session_id = ? AND user_id IS NULL AND item_id IS NOT NULL ORDER BY id DESC LIMIT ?"
+)
 _PG_EVENTS_LOCK = 0x6F70_6576  # advisory lock key: event inserts commit in id order
 MAX_GROUP_REQUESTS = 256
 
@@ -480,19 +489,9 @@ class EventStore:
         does not grow with the history.
         """
         found: list[tuple[str, float, str]] = []
-        if user_id:
-            found += self._raw.rows(
-                "SELECT item_id, timestamp, event_type FROM live_events"
-                " WHERE dataset_group_arn = ? AND user_id = ? AND item_id IS NOT NULL ORDER BY id DESC LIMIT ?",
-                (dataset_group_arn, user_id, limit),
-            )[::-1]
-        anonymous = session_id or user_id
-        if anonymous:
-            found += self._raw.rows(
-                "SELECT item_id, timestamp, event_type FROM live_events WHERE dataset_group_arn = ?"
-                " AND session_id = ? AND user_id IS NULL AND item_id IS NOT NULL ORDER BY id DESC LIMIT ?",
-                (dataset_group_arn, anonymous, limit),
-            )[::-1]
+        for query, who in ((_USER_HISTORY, user_id), (_SESSION_HISTORY, session_id or user_id)):
+            if who:
+                found += self._raw.rows(query, (dataset_group_arn, who, limit))[::-1]
         return found
 
     def records(self, dataset_arn: str) -> list[dict[str, Any]]:
