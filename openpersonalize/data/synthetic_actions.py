@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from .schema import avro_schema
+
 DAY = 86_400
 NOW = 1_700_000_000
 REPEAT_DAYS = 7
@@ -33,31 +35,25 @@ ACTION_NAMES = (
     "student-plan",
     "family-plan",
 )
-ACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Actions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
+ACTIONS_SCHEMA = avro_schema(
+    "Actions",
+    [
         {"name": "ACTION_ID", "type": "string"},
         {"name": "VALUE", "type": ["null", "long"]},
         {"name": "CATEGORY", "type": ["null", "string"], "categorical": True},
         {"name": "ACTION_EXPIRATION_TIMESTAMP", "type": ["null", "long"]},
         {"name": "REPEAT_FREQUENCY", "type": ["null", "long"]},
     ],
-    "version": "1.0",
-}
-ACTION_INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "ActionInteractions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
+)
+ACTION_INTERACTIONS_SCHEMA = avro_schema(
+    "ActionInteractions",
+    [
         {"name": "USER_ID", "type": "string"},
         {"name": "ACTION_ID", "type": "string"},
         {"name": "TIMESTAMP", "type": "long"},
         {"name": "EVENT_TYPE", "type": "string"},
     ],
-    "version": "1.0",
-}
+)
 
 
 @dataclass(frozen=True)
