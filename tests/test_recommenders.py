@@ -220,11 +220,12 @@ def test_list_update_and_delete(vod, server, personalize) -> None:
 def shop_group(server, personalize) -> dict:
     """An ECOMMERCE group on the synthetic shop data (View and Purchase events)."""
     group = personalize.create_dataset_group(name=unique("shop"), domain="ECOMMERCE")["datasetGroupArn"]
-    ints = movielens.write_csv(shop.shop_interactions(), server.work / f"{unique('shop-ints')}.csv")
+    data = shop.shop_interactions()
+    ints = movielens.write_csv(data, server.work / f"{unique('shop-ints')}.csv")
     items = movielens.write_csv(shop.shop_items(), server.work / f"{unique('shop-items')}.csv")
     import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(ints), "ECOMMERCE")
     import_dataset(personalize, group, "ITEMS", SHOP_ITEMS, str(items), "ECOMMERCE")
-    return {"group": group}
+    return {"group": group, "data": data}
 
 
 def test_frequently_bought_together_answers_the_complement(shop_group, server, personalize) -> None:
@@ -236,6 +237,23 @@ def test_frequently_bought_together_answers_the_complement(shop_group, server, p
         got = _items(runtime, recommenderArn=arn, itemId=f"p{item}", numResults=5)  # userId is optional
         hits += got[0] == f"p{shop.complement(item)}"
     assert hits >= 36, hits
+
+
+def test_recommended_for_you_leaves_purchases_out_and_explores(shop_group, server, personalize) -> None:
+    arn = _recommender(
+        personalize,
+        shop_group["group"],
+        "aws-ecomm-recommended-for-you",
+        recommenderConfig={"itemExplorationConfig": {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}},
+    )
+    assert _active(personalize, arn)["recommenderConfig"]["itemExplorationConfig"]["explorationWeight"] == "0.3"
+    data = shop_group["data"]
+    purchases = data.filter(pc.equal(data["EVENT_TYPE"], shop.PURCHASE))
+    runtime = server.client("personalize-runtime")
+    for user in ("u1", "u2", "u3"):
+        bought = set(purchases.filter(pc.equal(purchases["USER_ID"], user))["ITEM_ID"].to_pylist())
+        got = _items(runtime, recommenderArn=arn, userId=user, numResults=50)
+        assert len(got) == 50 and bought and not set(got) & bought
 
 
 def test_required_event_type_missing_fails_the_recommender(server, personalize) -> None:
