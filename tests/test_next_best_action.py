@@ -13,12 +13,23 @@ import pyarrow.csv as pacsv
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import METRIC_KEYS, RECIPE, ROLE, avro_schema, error_code, error_message, import_dataset
+from helpers import (
+    METRIC_KEYS,
+    RECIPE,
+    ROLE,
+    avro_schema,
+    deploy,
+    error_code,
+    error_message,
+    import_dataset,
+    train,
+)
 from openpersonalize.data import movielens
 from openpersonalize.data import synthetic_actions as synthetic
 from server_harness import unique, wait_status
 
 EVERY = 100  # numResults asking for every action
+NBA = "aws-next-best-action"
 
 
 @pytest.fixture(scope="module")
@@ -57,23 +68,14 @@ def nba(server, personalize) -> dict:
         datasetGroupArn=group,
         schemaArn=personalize.create_schema(name=unique("users"), schema=json.dumps(users))["schemaArn"],
     )["datasetArn"]
-    solution = personalize.create_solution(
-        name=unique("nba"), datasetGroupArn=group, recipeArn=RECIPE + "aws-next-best-action"
-    )["solutionArn"]
-    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-    done = wait_status(
-        personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=version
-    )
-    assert done["status"] == "ACTIVE", done.get("failureReason")
-    campaign = personalize.create_campaign(name=unique("nba"), solutionVersionArn=version)["campaignArn"]
-    done = wait_status(personalize.describe_campaign, "campaign", campaignArn=campaign)
-    assert done["status"] == "ACTIVE", done.get("failureReason")
+    versions = train(personalize, group, [NBA])
+    campaign = deploy(personalize, versions)[NBA]
     tracking = personalize.describe_dataset(datasetArn=datasets["ACTION_INTERACTIONS"])["dataset"]["trackingId"]
     return {
         "data": data,
         "group": group,
         "datasets": datasets,
-        "version": version,
+        "version": versions[NBA],
         "campaign": campaign,
         "tracking_id": tracking,
     }
@@ -245,16 +247,7 @@ def test_without_action_interactions_every_score_is_zero(server, nba, personaliz
     personalize.create_dataset(
         name=unique("ai"), datasetType="ACTION_INTERACTIONS", datasetGroupArn=group, schemaArn=schema["schemaArn"]
     )
-    solution = personalize.create_solution(
-        name=unique("nba0"), datasetGroupArn=group, recipeArn=RECIPE + "aws-next-best-action"
-    )["solutionArn"]
-    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-    done = wait_status(
-        personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=version
-    )
-    assert done["status"] == "ACTIVE", done.get("failureReason")
-    campaign = personalize.create_campaign(name=unique("nba0"), solutionVersionArn=version)["campaignArn"]
-    assert wait_status(personalize.describe_campaign, "campaign", campaignArn=campaign)["status"] == "ACTIVE"
+    campaign = deploy(personalize, train(personalize, group, [NBA]))[NBA]
     actions = runtime.get_action_recommendations(campaignArn=campaign, userId="anyone", numResults=EVERY)["actionList"]
     rows = [r for r in nba["data"].actions.to_pylist() if r["ACTION_ID"] != synthetic.EXPIRED_ACTION]
     assert [a["score"] for a in actions] == [0.0] * len(actions)
