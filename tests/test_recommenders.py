@@ -4,13 +4,20 @@ the synthetic shop data with frequently-bought-together; and the bad input Perso
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from botocore.exceptions import ClientError
 
 from helpers import RECIPE, avro_schema, error_code, error_message, import_dataset, wait_until
+from openpersonalize.control.base import Control, Settings
+from openpersonalize.control.kinds import RECOMMENDER_TRAINING
+from openpersonalize.control.solutions import sweep_partial_models
 from openpersonalize.data import movielens, shop
+from openpersonalize.store.events import EventStore
+from openpersonalize.store.metadata import MetadataStore, Resource
 from server_harness import unique, wait_status
 
 VOD_ITEMS = avro_schema(
@@ -328,3 +335,19 @@ def test_list_recipes_by_domain(personalize) -> None:
     every = {r["name"]: r for r in personalize.list_recipes(recipeProvider="SERVICE")["recipes"]}
     assert every["aws-vod-top-picks"]["domain"] == "VIDEO_ON_DEMAND"
     assert "domain" not in every["aws-sims"]
+
+
+def test_starting_node_keeps_the_scratch_of_a_running_recommender_training(tmp_path) -> None:
+    """A node starting while another trains a recommender sweeps only the leftovers of finished trainings."""
+    store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
+    control = Control(Settings(data_dir=tmp_path), store, EventStore(store))
+    recommender = "arn:aws:personalize:r:1:recommender/rec"
+    store.insert(Resource(recommender, "recommender", "rec", None, "CREATE IN_PROGRESS", {}))
+    scratch = {}
+    for name, status in (("running", "CREATE IN_PROGRESS"), ("done", "ACTIVE")):
+        arn = f"{recommender}/{name}"
+        store.insert(Resource(arn, RECOMMENDER_TRAINING, "rec", recommender, status, {}))
+        scratch[name] = control.objects.scratch_model_dir(arn, "attempt")
+        scratch[name].mkdir(parents=True)
+    sweep_partial_models(control, running=set(), before=time.time() + 1)
+    assert scratch["running"].is_dir() and not scratch["done"].exists()

@@ -36,7 +36,7 @@ from .base import (
     insert_resource,
     refuse_if_in_use,
 )
-from .kinds import DATASET, DATASET_GROUP, SOLUTION, SOLUTION_VERSION
+from .kinds import DATASET, DATASET_GROUP, RECOMMENDER_TRAINING, SOLUTION, SOLUTION_VERSION
 from .recipe_catalogue import require_custom_recipe
 from .solution_config import check_training_config
 
@@ -332,9 +332,13 @@ def _write_live_events(control: Control, group: str, path: Path) -> Path | None:
 
 
 def sweep_partial_models(control: Control, running: set[str], before: float) -> None:
-    """Remove the scratch directories of killed training attempts, keeping those of ``running`` versions."""
+    """Remove the scratch directories of killed training attempts, keeping those of ``running`` versions
+    and of unfinished recommender trainings (their job runs under the recommender's ARN)."""
     objects = control.objects
-    busy = {objects.model_name(arn) for arn in running}
+    trainings = control.store.list(RECOMMENDER_TRAINING)
+    busy = {objects.model_name(arn) for arn in running} | {
+        objects.model_name(t.arn) for t in trainings if t.status in UNFINISHED
+    }
     remove_leftovers(objects.models_root.glob(PARTIAL_MODELS), lambda path: objects.scratch_owner(path) in busy, before)
 
 
