@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from ..data.csv_import import read_snapshot
 from ..errors import InvalidInputException, ResourceInUseException
 from ..jobs.runner import JobHandler
-from ..recipes.registry import MIN_USE_CASE_EVENTS, RecipeInfo, UseCase
+from ..recipes.registry import MIN_USE_CASE_EVENTS, RecipeInfo, UseCase, all_recipes
 from ..store.metadata import AlreadyExists, ParentGone, Resource
 from . import datasets, schemas, solutions
 from .base import (
@@ -51,7 +51,7 @@ REQUIRED_COLUMNS = ("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE")  # always t
 ModelLoader = Callable[[str], Any]
 
 
-def _use_case(call: Call, group: Resource, recipe_arn: str) -> tuple[RecipeInfo, UseCase]:
+def _domain_recipe(group: Resource, recipe_arn: str) -> tuple[RecipeInfo, UseCase]:
     """The recipe and its use case, which must be of the group's domain."""
     domain = group.doc.get("domain")
     if not domain:
@@ -78,11 +78,11 @@ def _group_datasets(control: Control, group_arn: str) -> dict[str, Resource]:
     return {d.doc["datasetType"]: d for d in control.store.children(group_arn, (DATASET.kind,))}
 
 
-def _check_datasets(recipe: RecipeInfo, present: dict[str, Resource]) -> None:
+def _check_datasets(name: str, use_case: UseCase, present: dict[str, Resource]) -> None:
     """The use case's datasets exist, and interactions were imported (the training needs them)."""
-    for kind in recipe.use_case.datasets if recipe.use_case else ("INTERACTIONS",):
+    for kind in use_case.datasets:
         if kind not in present:
-            raise InvalidInputException(f"recipeArn: {recipe.name} needs a {kind} dataset in the dataset group.")
+            raise InvalidInputException(f"recipeArn: {name} needs a {kind} dataset in the dataset group.")
     if not present["INTERACTIONS"].doc.get("_snapshot"):
         raise InvalidInputException("The dataset group has no imported INTERACTIONS data to train on.")
 
@@ -121,9 +121,10 @@ def _checked_config(call: Call, recipe: RecipeInfo, config: dict[str, Any], pres
     exploration = config.get("itemExplorationConfig")
     if exploration:
         if use_case is None or not use_case.exploration:
+            exploring = ", ".join(r.name for r in all_recipes() if r.use_case and r.use_case.exploration)
             raise InvalidInputException(
                 f"recommenderConfig.itemExplorationConfig: {recipe.name} does not explore new items "
-                "(only aws-vod-top-picks and aws-ecomm-recommended-for-you do)."
+                f"(only {exploring} do)."
             )
         check_exploration(exploration, "recommenderConfig.itemExplorationConfig")
     _training_columns(call.control, config.get("trainingDataConfig") or {}, present)
@@ -132,9 +133,9 @@ def _checked_config(call: Call, recipe: RecipeInfo, config: dict[str, Any], pres
 def create_recommender(call: Call) -> dict[str, Any]:
     p = call.params
     group = DATASET_GROUP.get(call, p["datasetGroupArn"])
-    recipe, _ = _use_case(call, group, p["recipeArn"])
+    recipe, use_case = _domain_recipe(group, p["recipeArn"])
     present = _group_datasets(call.control, group.arn)
-    _check_datasets(recipe, present)
+    _check_datasets(recipe.name, use_case, present)
     config = {"minRecommendationRequestsPerSecond": 1, **(p.get("recommenderConfig") or {})}
     _checked_config(call, recipe, config, present)
     arn = RECOMMENDER.arn(call, p["name"])
@@ -169,16 +170,14 @@ def update_recommender(call: Call) -> dict[str, Any]:
     retrain = (config.get("trainingDataConfig") or {}) != (current.get("trainingDataConfig") or {})
     update = {"recommenderConfig": config, "creationDateTime": stamp, "lastUpdatedDateTime": stamp}
     expect = {"_pending": None, "latestRecommenderUpdate": res.doc.get("latestRecommenderUpdate")}
-    if not retrain:
+    if retrain:
+        pending = {"trainingArn": _training_arn(res.arn), "recommenderConfig": config}
+        changes = {"_pending": pending, "latestRecommenderUpdate": {**update, "status": CREATE_PENDING}}
+    else:
         changes = {"recommenderConfig": config, "latestRecommenderUpdate": {**update, "status": ACTIVE}}
-        if call.store.update(res.arn, only_if=(ACTIVE,), expect=expect, **changes) is None:
-            raise ResourceInUseException(f"Recommender {res.arn} changed meanwhile; describe it and try again.")
-        return {"recommenderArn": res.arn}
-    pending = {"trainingArn": _training_arn(res.arn), "recommenderConfig": config}
-    changes = {"_pending": pending, "latestRecommenderUpdate": {**update, "status": CREATE_PENDING}}
     if call.store.update(res.arn, only_if=(ACTIVE,), expect=expect, **changes) is None:
         raise ResourceInUseException(f"Recommender {res.arn} changed meanwhile; describe it and try again.")
-    return _queued(call, res.arn, RECOMMENDER_TRAINING)
+    return _queued(call, res.arn, RECOMMENDER_TRAINING) if retrain else {"recommenderArn": res.arn}
 
 
 def _queued(call: Call, arn: str, job: str) -> dict[str, Any]:
