@@ -247,7 +247,15 @@ def test_without_action_interactions_every_score_is_zero(server, nba, personaliz
     personalize.create_dataset(
         name=unique("ai"), datasetType="ACTION_INTERACTIONS", datasetGroupArn=group, schemaArn=schema["schemaArn"]
     )
-    campaign = deploy(personalize, train(personalize, group, [NBA]))[NBA]
+    period = {"featureTransformationParameters": {"action_optimization_period": "21"}}  # Personalize's place for it
+    solution = personalize.create_solution(
+        name=unique("nba0"), datasetGroupArn=group, recipeArn=RECIPE + NBA, solutionConfig=period
+    )["solutionArn"]
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    done = wait_status(personalize.describe_solution_version, "solutionVersion", solutionVersionArn=version)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    assert done["tunedHPOParams"]["algorithmHyperParameters"]["action_optimization_period"] == "21"
+    campaign = deploy(personalize, {NBA: version})[NBA]
     actions = runtime.get_action_recommendations(campaignArn=campaign, userId="anyone", numResults=EVERY)["actionList"]
     rows = [r for r in nba["data"].actions.to_pylist() if r["ACTION_ID"] != synthetic.EXPIRED_ACTION]
     assert [a["score"] for a in actions] == [0.0] * len(actions)
@@ -372,6 +380,10 @@ def test_bad_input(nba, personalize, runtime, events) -> None:
         ({"performHPO": True}, "performHPO"),
         ({"eventType": "Taken"}, "eventType"),
         ({"solutionConfig": {"eventValueThreshold": "1"}}, "solutionConfig.eventValueThreshold"),
+        (
+            {"solutionConfig": {"featureTransformationParameters": {"action_optimization_period": "0"}}},
+            "action_optimization_period",
+        ),
     ):
         refused(
             personalize.create_solution,

@@ -29,7 +29,12 @@ def is_action_recipe(recipe_arn: str) -> bool:
 
 
 # What a solution of aws-next-best-action may set: the rest trains item recipes only (and is refused here).
-ACTION_SOLUTION_CONFIG = frozenset({"algorithmHyperParameters", "autoTrainingConfig"})
+# action_optimization_period is a featurization hyperparameter in Personalize; algorithmHyperParameters take it too.
+ACTION_SOLUTION_CONFIG = frozenset(
+    {"algorithmHyperParameters", "featureTransformationParameters", "autoTrainingConfig"}
+)
+PERIOD = "action_optimization_period"
+MAX_PERIOD_DAYS = 365
 
 
 def check_action_solution(params: dict[str, Any]) -> None:
@@ -42,9 +47,23 @@ def check_action_solution(params: dict[str, Any]) -> None:
     unused = sorted(set(config) - ACTION_SOLUTION_CONFIG)
     if unused:
         raise InvalidInputException(
-            f"solutionConfig.{unused[0]} is not available for aws-next-best-action (it takes algorithmHyperParameters "
-            "and autoTrainingConfig)."
+            f"solutionConfig.{unused[0]} is not available for aws-next-best-action (it takes "
+            f"{', '.join(sorted(ACTION_SOLUTION_CONFIG))})."
         )
+    for member in ("algorithmHyperParameters", "featureTransformationParameters"):
+        period = (config.get(member) or {}).get(PERIOD)
+        if period is not None and not _days(period):
+            raise InvalidInputException(
+                f"solutionConfig.{member}.{PERIOD} must be a number of days from 1 to {MAX_PERIOD_DAYS}, "
+                f"got {period!r}."
+            )
+
+
+def _days(value: str) -> bool:
+    try:
+        return 1 <= float(value) <= MAX_PERIOD_DAYS
+    except ValueError:
+        return False
 
 
 def check_action_data(control: Control, group_arn: str, by_type: dict[str, Resource]) -> None:

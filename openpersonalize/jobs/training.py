@@ -184,7 +184,8 @@ def train_from_snapshots(
 
     ``solution_config`` (the solution's solutionConfig) selects what trains (``TrainingSelection``).
     """
-    if actions:  # aws-next-best-action: the action datasets train it
+    if actions:  # aws-next-best-action: the action datasets train it (its period may be a featurization parameter)
+        params = {**params, **((solution_config or {}).get("featureTransformationParameters") or {})}
         return train_actions_from_snapshots(
             actions, action_interactions, live_action_events, interactions, live_events, params, out_dir, progress
         )

@@ -395,6 +395,7 @@ _CATALOGUE.append(
         "over the items they interacted with and the actions they took, declined or viewed.",
         "next_best_action:NextBestActionRecipe",
         feature_transformation="next-best-action",
+        default_feature_transformation_parameters={"action_optimization_period": "14"},
         default_hyperparameters={
             "action_optimization_period": "14",
             "ridge_lambda": "100",
