@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from job_children import sleep_in_child
 from ray_cluster import RayCluster, ray_cluster
 
-from helpers import RECIPE, ROLE, import_dataset, requires
+from helpers import RECIPE, ROLE, import_dataset, requires, wait_until
 from openpersonalize.data import movielens
+from openpersonalize.jobs import processes
 from openpersonalize.jobs.executors import LocalExecutor
 from server_harness import Server, unique, wait_status
 
 try:
     import ray
 
-    from openpersonalize.jobs.child import JobError
+    from openpersonalize.jobs.child import JobError, JobStopped
     from openpersonalize.jobs.process_pool import WorkerError
     from openpersonalize.jobs.ray_executor import RayExecutor
 except ImportError:  # the ray extra is missing: requires() below fails the module in CI, skips it elsewhere
@@ -98,6 +100,16 @@ def test_step_errors_come_back_with_their_message(joined: RayExecutor) -> None:
         joined.call(_failing_step, {"value": 7}, lambda: False, lambda _: None, 0.2)
     with pytest.raises(WorkerError, match="unsupported operand"):
         list(joined.ordered_map(_square_answerer, {"offset": "x"}, range(3), workers=2))
+
+
+def test_stopped_step_ends_its_child(joined: RayExecutor, tmp_path: Path) -> None:
+    """StopSolutionVersionCreation on Ray: the step's task is killed, and the child training in it with it."""
+    pid_file = tmp_path / "child.pid"
+    with pytest.raises(JobStopped):
+        joined.call(sleep_in_child, {"pid_file": str(pid_file)}, lambda: pid_file.exists(), lambda _: None, 0.2)
+    wait_until(lambda: pid_file.read_text(), what="child pid")
+    child = int(pid_file.read_text())
+    wait_until(lambda: not processes.alive(child), guard=30.0, what=f"the step's child {child} ending")
 
 
 def test_unreachable_cluster_is_refused_at_start(tmp_path: Path) -> None:

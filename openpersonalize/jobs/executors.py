@@ -45,7 +45,7 @@ class Executor(Protocol):
     ) -> Generator[Any, None, None]:
         """Each item answered by ``setup(**kwargs)``, built once per worker, in input order, a bounded number in flight.
 
-        Closing the generator early stops the workers' outstanding items.
+        Closing the generator early abandons the outstanding items (a pool's workers are stopped, Ray's finish unread).
         """
         ...
 

@@ -155,21 +155,19 @@ class RayExecutor:
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
         step = _run_step.options(max_retries=STEP_RETRIES, retry_exceptions=False, scheduling_strategy=here)
         ref = step.remote(fn, kwargs, os.environ.get(OMP_THREADS))
-        try:
-            while True:
-                try:
-                    kind, value = ray.get(ref, timeout=poll_seconds)
-                except GetTimeoutError:
-                    if should_stop():
-                        raise JobStopped() from None
-                    continue
-                except RayError as exc:
-                    raise JobError(f"The Ray task running the job failed: {_first_line(exc)}", str(exc)) from None
-                if kind == "error":
-                    raise JobError(*value)
-                return value
-        finally:
-            ray.cancel(ref, force=True)  # a no-op once it finished; ends it on stop or error
+        while True:
+            try:
+                kind, value = ray.get(ref, timeout=poll_seconds)
+            except GetTimeoutError:
+                if should_stop():
+                    _cancel_unfinished(ref)
+                    raise JobStopped() from None
+                continue
+            except RayError as exc:
+                raise JobError(f"The Ray task running the job failed: {_first_line(exc)}", str(exc)) from None
+            if kind == "error":
+                raise JobError(*value)
+            return value
 
     def ordered_map(
         self, setup: Callable[..., Callable[[Any], Any]], kwargs: dict[str, Any], items: Iterable[Any], workers: int
@@ -178,17 +176,25 @@ class RayExecutor:
         spec = ray.put((setup, kwargs))
         limit = DEPTH * max(1, int(ray.cluster_resources().get("CPU", 1)))
         task = _answer_item.options(max_retries=ITEM_RETRIES, retry_exceptions=False)
-        pending: deque[Any] = deque()
-        try:
-            for item in items:
-                if len(pending) >= limit:
-                    yield _item_result(pending.popleft())
-                pending.append(task.remote(token, spec, item))
-            while pending:
+        pending: deque[Any] = deque()  # closed early (a failed block): the others, at most ``limit``, finish unread
+        for item in items:
+            if len(pending) >= limit:
                 yield _item_result(pending.popleft())
-        finally:
-            for ref in pending:
-                ray.cancel(ref, force=True)
+            pending.append(task.remote(token, spec, item))
+        while pending:
+            yield _item_result(pending.popleft())
+
+
+def _cancel_unfinished(ref: Any) -> None:
+    """Kill a step's task that has not finished (its worker, and the step's child with it).
+
+    Never a finished one: Ray (2.60) aborts the owner, this server, when a task it cancelled
+    completes afterwards ("Tried to complete task that was not pending"); blocks are therefore
+    never cancelled.
+    """
+    ready, _ = ray.wait([ref], timeout=0)
+    if not ready:
+        ray.cancel(ref, force=True)
 
 
 def _item_result(ref: Any) -> Any:
