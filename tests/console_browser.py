@@ -42,6 +42,9 @@ class Tab:
         self.errors: list[str] = []
         self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on(
+            "response", lambda r: r.status >= 400 and self.errors.append(f"{r.status} {r.request.method} {r.url}")
+        )
 
     def sign_in(self, secret: str = SECRET_KEY, start: str = "/console/login") -> Any:
         """Open ``start`` (a console page sends the browser to sign in first), fill in the sign-in form;

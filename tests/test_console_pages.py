@@ -23,7 +23,7 @@ def demo(personalize, poc_group) -> dict:
     """The POC group with campaigns of its user-personalization, SIMS and popularity versions, a genre filter
     taking $GENRE, and an event tracker."""
     versions = poc_group["versions"]
-    names = ("aws-user-personalization", "aws-sims", "aws-popularity-count")
+    names = ("aws-user-personalization", "aws-sims", "aws-popularity-count", "aws-personalized-ranking")
     campaigns = deploy(personalize, {n: versions[n] for n in names})
     group = poc_group["group"]
     genre = personalize.create_filter(name=unique("genre"), datasetGroupArn=group, filterExpression=COMEDY_BY_PARAM)
@@ -102,6 +102,25 @@ def test_related_items_say_which_co_occurrences_count(tab: Tab, demo) -> None:
     tab.shot("try-it-sims")
     page.goto(arn_url(demo["campaigns"]["aws-popularity-count"]) + "?try=1&userId=" + HORROR_FAN)
     assert "does not explain" in page.locator("#results").inner_text()
+
+
+def test_ranking_a_pasted_list_is_what_boto3_gets(tab: Tab, demo, server, horror_history) -> None:
+    """GetPersonalizedRanking through Try it: the order boto3 gets, each item with its reasons."""
+    page = tab.page
+    campaign = demo["campaigns"]["aws-personalized-ranking"]
+    wanted = ["1", "2", "3", "5", "7", *horror_history[-5:]]
+    page.goto(arn_url(campaign))
+    page.fill("#userId", HORROR_FAN)
+    page.fill("#inputList", ", ".join(wanted))
+    page.click("button:has-text('Rank')")
+    shown = [row.get_attribute("data-item") for row in page.locator("#results tbody tr").all()]
+    answer = server.client("personalize-runtime").get_personalized_ranking(
+        campaignArn=campaign, userId=HORROR_FAN, inputList=wanted
+    )
+    assert shown == [item["itemId"] for item in answer["personalizedRanking"]]
+    reasons = page.locator("#results td.why").all_inner_texts()
+    assert all(re.match(r"(item-item|factors|transition|repeat) with|popularity", r) for r in reasons), reasons
+    tab.shot("try-it-ranking")
 
 
 def test_put_events_appear_in_the_live_tail(tab: Tab, demo, server) -> None:
