@@ -165,8 +165,24 @@ def test_excluded_columns_leave_the_training_data(personalize, shop):
     assert done["status"] == "CREATE FAILED" and "EVENT_VALUE" in done["failureReason"]
 
 
-def test_item_attribute_affinity_trains(personalize, shop):
-    _trained(personalize, shop, recipe="aws-item-attribute-affinity")
+def test_item_attribute_affinity_trains_and_segments_users(server, personalize, shop):
+    version = _trained(personalize, shop, recipe="aws-item-attribute-affinity")
+    work = server.work / unique("segments")
+    work.mkdir()
+    (work / "attributes.json").write_text(json.dumps({"itemAttributes": 'ITEMS.PRICE = "1.0"'}) + "\n")
+    arn = personalize.create_batch_segment_job(
+        jobName=unique("segment"),
+        solutionVersionArn=version,
+        roleArn="arn:aws:iam::000000000000:role/x",
+        numResults=5,
+        jobInput={"s3DataSource": {"path": str(work / "attributes.json")}},
+        jobOutput={"s3DataDestination": {"path": str(work) + "/"}},
+    )["batchSegmentJobArn"]
+    done = wait_status(personalize.describe_batch_segment_job, "batchSegmentJob", batchSegmentJobArn=arn)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    (line,) = (work / "attributes.json.out").read_text().splitlines()
+    users = json.loads(line)["output"]["usersList"]
+    assert len(set(users)) == 5 and all(u.startswith("u") for u in users)
 
 
 @pytest.mark.parametrize(
