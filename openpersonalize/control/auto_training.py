@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import InvalidInputException, ResourceInUseException
+from ..errors import ServiceError
 from . import training_schedule
 from .base import Call, Control
 from .kinds import SOLUTION
@@ -38,7 +38,7 @@ def train_due(control: Control) -> list[str]:
             continue
         try:
             created.append(new_version(Call(control, "", {}), claimed, AUTOTRAIN, AUTOMATIC))
-        except (InvalidInputException, ResourceInUseException) as exc:
+        except ServiceError as exc:  # nothing to train on, a version training, the solution deleted meanwhile
             log.warning("automatic training of %s skipped: %s", solution.arn, exc.message)
     if created:
         log.info("automatic training started %d solution versions", len(created))
