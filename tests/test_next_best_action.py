@@ -174,6 +174,27 @@ def test_put_actions_changes_the_catalogue_at_once(nba, runtime, events) -> None
     assert "brand-new" not in {a["actionId"] for a in _actions(runtime, nba, user, numResults=EVERY)}
 
 
+def test_an_action_with_extreme_longs_never_breaks_the_catalogue(nba, personalize, runtime, events) -> None:
+    """Any long is a valid ACTION_EXPIRATION_TIMESTAMP or VALUE: one beyond 2**53 used to fail every
+    GetActionRecommendations of the group (InternalFailure), filtered or not, until the action was overwritten."""
+    user, top = "u13", (1 << 63) - 1
+    events.put_actions(
+        datasetArn=nba["datasets"]["ACTIONS"],
+        actions=[{"actionId": "far-future", "properties": f'{{"actionExpirationTimestamp": {top}, "value": {top}}}'}],
+    )
+    assert "far-future" in {a["actionId"] for a in _actions(runtime, nba, user, numResults=EVERY)}
+    valuable = personalize.create_filter(
+        name=unique("f"), datasetGroupArn=nba["group"], filterExpression="INCLUDE ActionID WHERE Actions.VALUE > ($V)"
+    )["filterArn"]
+    kept = _actions(runtime, nba, user, numResults=EVERY, filterArn=valuable, filterValues={"V": str(1 << 62)})
+    assert [a["actionId"] for a in kept] == ["far-future"]
+    events.put_actions(  # expired since the smallest long: never recommended again
+        datasetArn=nba["datasets"]["ACTIONS"],
+        actions=[{"actionId": "far-future", "properties": f'{{"actionExpirationTimestamp": {-top - 1}}}'}],
+    )
+    assert "far-future" not in {a["actionId"] for a in _actions(runtime, nba, user, numResults=EVERY)}
+
+
 def test_action_filters(nba, personalize, runtime) -> None:
     exclude = personalize.create_filter(
         name=unique("f"),

@@ -44,9 +44,11 @@ def action_problem(values: Mapping[str, Any]) -> str | None:
 
 
 def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:
+    """A numeric column as floats, ``fill`` where missing; a long beyond 2**53 (any long a client may send)
+    is rounded, not refused: one action must never break the catalogue of every request."""
     if name not in table.column_names:
         return np.full(table.num_rows, fill, np.float64)
-    values = pc.cast(table[name], pa.float64()).to_numpy(zero_copy_only=False)
+    values = pc.cast(table[name], pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     return np.where(np.isnan(values), fill, values)
 
 

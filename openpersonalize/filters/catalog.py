@@ -172,7 +172,8 @@ class MetadataCatalog:
             kind = array.type
         if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
             numbers = np.full(self.size, np.nan)
-            numbers[indices] = array.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+            # safe=False: a long beyond 2**53 (a valid PutItems value) is rounded, never an error
+            numbers[indices] = array.cast(pa.float64(), safe=False).fill_null(np.nan).to_numpy(zero_copy_only=False)
             return MetadataColumn(name, True, self.size, self.case_sensitive, numbers=numbers, valid=~np.isnan(numbers))
         strings = array.cast(pa.string())
         split = pc.split_pattern(strings, self.separator)
