@@ -119,7 +119,7 @@ def test_ranking_a_pasted_list_is_what_boto3_gets(tab: Tab, demo, server, horror
     )
     assert shown == [item["itemId"] for item in answer["personalizedRanking"]]
     reasons = page.locator("#results td.why").all_inner_texts()
-    assert all(re.match(r"(item-item|factors|transition|repeat) with|popularity", r) for r in reasons), reasons
+    assert all(re.match(r"(item-item|factors|transition) with|repeat of|popularity", r) for r in reasons), reasons
     tab.shot("try-it-ranking")
 
 
