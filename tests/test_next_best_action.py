@@ -423,6 +423,29 @@ def test_bad_input(nba, personalize, runtime, events) -> None:
     assert transformation["featureTransformationArn"] == recipe["featureTransformationArn"]
 
 
+@pytest.mark.parametrize("repeat", ["0", "31", "-3"])
+def test_an_import_refuses_a_repeat_frequency_putactions_refuses(server, personalize, repeat: str) -> None:
+    """REPEAT_FREQUENCY is 1 to 30 days however the action arrives: the import used to store 0 (repeat at once),
+    31 or -3 (read as 0 days) where PutActions refuses them."""
+    path = server.work / f"{unique('actions')}.csv"
+    path.write_text(
+        f"ACTION_ID,VALUE,CATEGORY,ACTION_EXPIRATION_TIMESTAMP,REPEAT_FREQUENCY\nok,1,x,,7\nbad,2,x,,{repeat}\n"
+    )
+    group = personalize.create_dataset_group(name=unique("repeat"))["datasetGroupArn"]
+    schema = personalize.create_schema(name=unique("a"), schema=json.dumps(synthetic.ACTIONS_SCHEMA))["schemaArn"]
+    dataset = personalize.create_dataset(
+        name=unique("a"), datasetType="ACTIONS", datasetGroupArn=group, schemaArn=schema
+    )["datasetArn"]
+    job = personalize.create_dataset_import_job(
+        jobName=unique("imp"), datasetArn=dataset, dataSource={"dataLocation": str(path)}
+    )["datasetImportJobArn"]
+    done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
+    assert done["status"] == "CREATE FAILED"
+    assert done["failureReason"].endswith(
+        f"row 2, column REPEAT_FREQUENCY: REPEAT_FREQUENCY is a number of days from 1 to 30, got {repeat}."
+    )
+
+
 def _export(personalize, dataset: str, dst) -> list[dict]:
     arn = personalize.create_dataset_export_job(
         jobName=unique("exp"),

@@ -35,12 +35,26 @@ def event_kind(event_type: str | None) -> str | None:
     return kind if kind in EVENT_KINDS else None
 
 
+def _repeat_problem(repeat: Any) -> str:
+    return f"REPEAT_FREQUENCY is a number of days from 1 to {MAX_REPEAT_FREQUENCY_DAYS}, got {repeat}."
+
+
 def action_problem(values: Mapping[str, Any]) -> str | None:
     """Why an action's values (schema field names) cannot be used: a REPEAT_FREQUENCY outside 1 to 30 days."""
     repeat = next((v for k, v in values.items() if k.upper() == "REPEAT_FREQUENCY"), None)
     if repeat is not None and not 1 <= repeat <= MAX_REPEAT_FREQUENCY_DAYS:
-        return f"REPEAT_FREQUENCY is a number of days from 1 to {MAX_REPEAT_FREQUENCY_DAYS}, got {repeat}."
+        return _repeat_problem(repeat)
     return None
+
+
+def repeat_frequency_problem(column: pa.Array) -> tuple[int, str] | None:
+    """(row, why) of the first REPEAT_FREQUENCY outside 1 to 30 days in an imported column, the rule
+    ``action_problem`` applies to PutActions; None when every value is in range or empty."""
+    outside = pc.fill_null(pc.or_(pc.less(column, 1), pc.greater(column, MAX_REPEAT_FREQUENCY_DAYS)), False)
+    if not pc.any(outside).as_py():
+        return None
+    row = int(pc.index(outside, True).as_py())
+    return row, _repeat_problem(column[row].as_py())
 
 
 def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:

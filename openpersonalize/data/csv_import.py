@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from openpersonalize.data.actions import repeat_frequency_problem
 from openpersonalize.data.schema import (
     CATEGORICAL_MAX_LENGTH,
     DATASET_TYPES,
@@ -272,6 +273,9 @@ def _convert_batch(
         if not spec.nullable:
             _count(missing, spec.name, "empty", col.null_count)
         _check_length(source, col, spec, offset)
+        if spec.name.upper() == "REPEAT_FREQUENCY" and schema.dataset_type == "ACTIONS":
+            if found := repeat_frequency_problem(col):
+                raise _fail(source, offset + found[0] + 1, spec.name, found[1])
         if spec.name in policy.lenient:
             empty = col.null_count
             col = _parse_metadata(col, spec)
