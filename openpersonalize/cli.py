@@ -46,7 +46,7 @@ def serve(
     executor: Annotated[
         str,
         typer.Option(
-            help="Where import, training and batch steps run: local (this node's processes), ray (the Ray "
+            help="Where training and batch inference steps run: local (this node's processes), ray (the Ray "
             "cluster of RAY_ADDRESS) or ray://HOST:PORT."
         ),
     ] = LOCAL,
