@@ -405,6 +405,18 @@ def test_bad_input(nba, personalize, runtime, events) -> None:
             {"solutionConfig": {"featureTransformationParameters": {"action_optimization_period": "0"}}},
             "action_optimization_period",
         ),
+        # accepted until training failed ("Singular matrix") or fitted NaN weights that served as ACTIVE
+        *(
+            (
+                {"solutionConfig": {"algorithmHyperParameters": {"ridge_lambda": bad}}},
+                f"algorithmHyperParameters.ridge_lambda must be a number from 0.01 to 10000, got '{bad}'",
+            )
+            for bad in ("0", "-1", "nan", "abc")
+        ),
+        (
+            {"solutionConfig": {"algorithmHyperParameters": {"max_item_features": "1.5"}}},
+            "max_item_features must be an integer from 0 to 5000",
+        ),
     ):
         refused(
             personalize.create_solution,

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from ..data.csv_import import read_snapshot
 from ..data.tables import upsert_rows
 from ..errors import InvalidInputException
-from ..recipes.registry import PERSONALIZED_ACTIONS, get_recipe
+from ..recipes.registry import NEXT_BEST_ACTION_ARN, PERSONALIZED_ACTIONS, get_recipe
 from ..store.metadata import Resource
 from . import datasets
 from .base import Control
@@ -33,12 +33,18 @@ def is_action_recipe(recipe_arn: str) -> bool:
 ACTION_SOLUTION_CONFIG = frozenset(
     {"algorithmHyperParameters", "featureTransformationParameters", "autoTrainingConfig"}
 )
-PERIOD = "action_optimization_period"
-MAX_PERIOD_DAYS = 365
+
+
+def _bounds() -> dict[str, tuple[float, float, bool]]:
+    """name -> (lowest, highest, whether whole) of each aws-next-best-action hyperparameter (the registry's ranges)."""
+    ranges = get_recipe(NEXT_BEST_ACTION_ARN).hpo_ranges
+    whole = {r["name"]: (r["minValue"], r["maxValue"], True) for r in ranges["integerHyperParameterRanges"]}
+    return whole | {r["name"]: (r["minValue"], r["maxValue"], False) for r in ranges["continuousHyperParameterRanges"]}
 
 
 def check_action_solution(params: dict[str, Any]) -> None:
-    """CreateSolution's check for aws-next-best-action: no HPO, no eventType, no item-training configuration."""
+    """CreateSolution's check for aws-next-best-action: no HPO, no eventType, no item-training configuration,
+    and every hyperparameter a number within its range (training would fail on it, or fit nonsense)."""
     if params.get("performHPO"):
         raise InvalidInputException("performHPO is not available for aws-next-best-action; set its hyperparameters.")
     if params.get("eventType"):
@@ -50,20 +56,23 @@ def check_action_solution(params: dict[str, Any]) -> None:
             f"solutionConfig.{unused[0]} is not available for aws-next-best-action (it takes "
             f"{', '.join(sorted(ACTION_SOLUTION_CONFIG))})."
         )
+    bounds = _bounds()
     for member in ("algorithmHyperParameters", "featureTransformationParameters"):
-        period = (config.get(member) or {}).get(PERIOD)
-        if period is not None and not _days(period):
-            raise InvalidInputException(
-                f"solutionConfig.{member}.{PERIOD} must be a number of days from 1 to {MAX_PERIOD_DAYS}, "
-                f"got {period!r}."
-            )
+        for name, value in (config.get(member) or {}).items():
+            if name in bounds and not _within(value, *bounds[name]):
+                low, high, whole = bounds[name]
+                kind = "an integer" if whole else "a number"
+                raise InvalidInputException(
+                    f"solutionConfig.{member}.{name} must be {kind} from {low:g} to {high:g}, got {value!r}."
+                )
 
 
-def _days(value: str) -> bool:
+def _within(value: str, low: float, high: float, whole: bool) -> bool:
     try:
-        return 1 <= float(value) <= MAX_PERIOD_DAYS
+        number = float(value)
     except ValueError:
         return False
+    return low <= number <= high and (number.is_integer() or not whole)
 
 
 def check_action_data(control: Control, group_arn: str, by_type: dict[str, Resource]) -> None:
