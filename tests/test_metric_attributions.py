@@ -291,6 +291,36 @@ def test_imported_interactions_are_reported_as_bulk_data(world):
     personalize.delete_metric_attribution(metricAttributionArn=arn)
 
 
+def test_an_output_directory_swapped_for_a_link_is_refused_and_retried(world, tmp_path):
+    """The output directory checked at CreateMetricAttribution becomes a link out of the allowed roots: nothing
+    is written through it, failureReason names metricsOutputConfig's path (not a batch job's jobOutput), and
+    the hour is written once the directory is back."""
+    personalize, out = world["personalize"], world["work"] / "swapped"
+    out.mkdir()
+    arn = _attribution(personalize, world["group"], str(out))
+    try:
+        out.rmdir()
+        out.symlink_to(tmp_path, target_is_directory=True)
+        events = world["server"].client("personalize-events")
+        event = {"eventType": "click", "itemId": "i1", "sentAt": HOUR + 60}
+        events.put_events(trackingId=world["tracking"], userId="u1", sessionId="s1", eventList=[event])
+
+        def reason() -> str:
+            described = personalize.describe_metric_attribution(metricAttributionArn=arn)["metricAttribution"]
+            return described.get("failureReason", "")
+
+        wait_until(reason, what="the refused report")
+        assert "metricsOutputConfig.s3DataDestination.path" in reason() and "jobOutput" not in reason()
+        assert list(tmp_path.iterdir()) == []
+        out.unlink()
+        out.mkdir()
+        wait_until(lambda: _local_reports(out, "PUT_EVENTS"), what="the report written on a later publication")
+        assert _totals(_local_reports(out, "PUT_EVENTS")) == {("CLICKS", "SOURCE_NAME_UNDEFINED", HOUR): 1.0}
+        wait_until(lambda: not reason(), what="the failureReason cleared")
+    finally:
+        personalize.delete_metric_attribution(metricAttributionArn=arn)
+
+
 @pytest.mark.parametrize(
     ("metric", "named"),
     [

@@ -46,6 +46,7 @@ COLUMNS = ("METRIC_NAME", "EVENT_TYPE", "VALUE", "MATH_FUNCTION", "EVENT_ATTRIBU
 PREFIX = "AggregatedAttributionMetrics"
 BULK_SOURCE_FIELDS = ("RECOMMENDATION_ID", "EVENT_ATTRIBUTION_SOURCE")
 DEFAULT_INTERVAL_SECONDS = 60.0
+OUTPUT_PATH = "metricsOutputConfig.s3DataDestination.path"
 
 
 def _stamp(epoch: float) -> str:
@@ -105,7 +106,8 @@ def _destination(attribution: Resource) -> str | None:
 
 
 def _write(control: Control, location: str, name: str, body: bytes) -> None:
-    output = open_output(location, name, control.settings.roots, lambda: s3_client(control.settings.s3_endpoint_url))
+    roots, endpoint = control.settings.roots, control.settings.s3_endpoint_url
+    output = open_output(location, name, roots, lambda: s3_client(endpoint), OUTPUT_PATH)
     try:
         output.write(body)
     except BaseException:

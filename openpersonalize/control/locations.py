@@ -211,8 +211,15 @@ class S3Output:
         self._tmp.unlink(missing_ok=True)
 
 
-def open_output(location: str, name: str, roots: Roots, s3_factory: Callable[[], Any]) -> LocalOutput | S3Output:
-    """A new output file named ``name`` under the output directory or S3 prefix ``location``.
+def open_output(
+    location: str,
+    name: str,
+    roots: Roots,
+    s3_factory: Callable[[], Any],
+    field: str = "jobOutput.s3DataDestination.path",
+) -> LocalOutput | S3Output:
+    """A new output file named ``name`` under the output directory or S3 prefix ``location`` (the request's
+    ``field``, which refusals name).
 
     A local one is confined to the roots when it is created (see ``LocalOutput``).
     """
@@ -220,4 +227,4 @@ def open_output(location: str, name: str, roots: Roots, s3_factory: Callable[[],
         bucket, key = parse_s3(location)
         prefix = key if not key or key.endswith("/") else key + "/"
         return S3Output(s3_factory(), bucket, prefix + name)
-    return LocalOutput(local_path(location, roots, "jobOutput.s3DataDestination.path"), name, roots)
+    return LocalOutput(local_path(location, roots, field), name, roots)

@@ -13,12 +13,10 @@ from ..errors import InvalidInputException, ResourceAlreadyExistsException, Reso
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
 from .attribution_metrics import check_metrics, check_names, loaded, stored
-from .attribution_reports import publish
+from .attribution_reports import OUTPUT_PATH, publish
 from .base import ACTIVE, Call, Control, insert_resource, paginate_items
 from .kinds import DATASET_GROUP, METRIC_ATTRIBUTION
 from .locations import check_location
-
-OUTPUT_PATH = "metricsOutputConfig.s3DataDestination.path"
 
 
 def _output_config(call: Call, config: dict[str, Any]) -> dict[str, Any]:
