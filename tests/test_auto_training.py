@@ -187,6 +187,15 @@ def test_schedules_out_of_range_are_refused(personalize, group, expression):
     assert error_code(err) == "InvalidInputException" and "solutionUpdateConfig" in error_message(err)
 
 
+@pytest.mark.parametrize("expression", ["rate(1 day)", "rate(007 days)"])
+def test_every_rate_botocore_allows_within_30_days_is_taken(personalize, group, expression):
+    solution = _solution(
+        personalize, group, solutionConfig={"autoTrainingConfig": {"schedulingExpression": expression}}
+    )
+    described = personalize.describe_solution(solutionArn=solution)["solution"]
+    assert described["solutionConfig"]["autoTrainingConfig"]["schedulingExpression"] == expression
+
+
 def test_schedule_survives_a_restart(server, personalize, group):
     """Last in this module: the restarted server listens on another port."""
     clock = ManualClock()

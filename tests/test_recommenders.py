@@ -288,6 +288,15 @@ BAD_CREATES = [  # (group, recipe, recommenderConfig, words the InvalidInputExce
         {"trainingDataConfig": {"excludedDatasetColumns": {"INTERACTIONS": ["EVENT_TYPE"]}}},
         ("EVENT_TYPE", "required"),
     ),
+    # exploration settings Personalize does not have, or values that explore nothing, are not silently kept
+    (
+        "shop",
+        "aws-ecomm-recommended-for-you",
+        {"itemExplorationConfig": {"explorationWeigth": "0.3"}},
+        ("explorationWeigth",),
+    ),
+    ("vod", "aws-vod-top-picks", {"itemExplorationConfig": {"explorationItemAgeCutOff": "nan"}}, ("finite",)),
+    ("vod", "aws-vod-top-picks", {"itemExplorationConfig": {"explorationItemAgeCutOff": "-1"}}, ("above 0",)),
 ]
 
 

@@ -165,6 +165,47 @@ def test_excluded_columns_leave_the_training_data(personalize, shop):
     assert done["status"] == "CREATE FAILED" and "EVENT_VALUE" in done["failureReason"]
 
 
+def test_excluded_columns_are_taken_in_the_schemas_spelling(personalize, shop):
+    """A column named in another case is the schema's column: excluding event_value leaves the threshold nothing."""
+    excluded = {"excludedDatasetColumns": {"INTERACTIONS": ["event_value"]}}
+    done = _train(personalize, shop, solutionConfig={"eventValueThreshold": "5", "trainingDataConfig": excluded})
+    assert done["status"] == "CREATE FAILED" and "EVENT_VALUE" in done["failureReason"]
+    solution = personalize.describe_solution(solutionArn=done["solutionArn"])["solution"]
+    assert solution["solutionConfig"]["trainingDataConfig"] == {
+        "excludedDatasetColumns": {"INTERACTIONS": ["EVENT_VALUE"]}
+    }
+
+
+BAD_EXPLORATION = [  # an itemExplorationConfig and the words its InvalidInputException names
+    ({"explorationWeigth": "0.3"}, "explorationWeigth"),  # misspelt: it would be ignored
+    ({"explorationItemAgeCutOff": "nan"}, "explorationItemAgeCutOff must be a finite number"),
+    ({"explorationItemAgeCutOff": "0"}, "explorationItemAgeCutOff must be a number of days above 0"),
+]
+
+
+@pytest.mark.parametrize(("exploration", "words"), BAD_EXPLORATION)
+def test_campaigns_and_batch_jobs_refuse_exploration_they_cannot_honour(server, personalize, plain, exploration, words):
+    with pytest.raises(ClientError) as err:
+        personalize.create_campaign(
+            name=unique("explore"), solutionVersionArn=plain, campaignConfig={"itemExplorationConfig": exploration}
+        )
+    assert error_code(
+        err
+    ) == "InvalidInputException" and "campaignConfig.itemExplorationConfig." + words in error_message(err)
+    with pytest.raises(ClientError) as err:
+        personalize.create_batch_inference_job(
+            jobName=unique("explore"),
+            solutionVersionArn=plain,
+            roleArn="arn:aws:iam::000000000000:role/x",
+            jobInput={"s3DataSource": {"path": str(server.work / "in.json")}},
+            jobOutput={"s3DataDestination": {"path": str(server.work) + "/"}},
+            batchInferenceJobConfig={"itemExplorationConfig": exploration},
+        )
+    assert error_code(
+        err
+    ) == "InvalidInputException" and "batchInferenceJobConfig.itemExplorationConfig." + words in error_message(err)
+
+
 def test_item_attribute_affinity_trains_and_segments_users(server, personalize, shop):
     version = _trained(personalize, shop, recipe="aws-item-attribute-affinity")
     work = server.work / unique("segments")
@@ -193,6 +234,9 @@ def test_item_attribute_affinity_trains_and_segments_users(server, personalize, 
         ({"featureTransformationParameters": {"no_such": "1"}}, "featureTransformationParameters"),
         ({"optimizationObjective": {"itemAttribute": "PRICE"}}, "optimizationObjective"),  # on aws-sims
         ({"eventsConfig": {"eventParametersList": [{"weight": 0.5}]}}, "eventParametersList[0].eventType"),
+        # a column the dataset does not have, or a dataset the group does not have, would train as if unnamed
+        ({"trainingDataConfig": {"excludedDatasetColumns": {"ITEMS": ["GENRES"]}}}, "'GENRES' is not a column"),
+        ({"trainingDataConfig": {"includedDatasetColumns": {"USERS": ["AGE"]}}}, "no USERS dataset"),
     ],
 )
 def test_fields_that_cannot_train_are_refused(personalize, shop, config, named):

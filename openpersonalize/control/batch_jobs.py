@@ -41,6 +41,7 @@ from .base import (
     Control,
     Settings,
 )
+from .exploration import check_exploration
 from .kinds import BATCH_INFERENCE_JOB, BATCH_SEGMENT_JOB, FILTER, SOLUTION_VERSION, queue_job
 from .locations import LocationError, check_location, data_sources, local_path, open_output, s3_client
 from .resource_lookup import StoredResourceLookup
@@ -108,6 +109,7 @@ def create_batch_inference_job(call: Call) -> dict[str, Any]:
         )
     src, dst = _check_io(call)
     config = dict(p.get("batchInferenceJobConfig") or {})
+    check_exploration(config.get("itemExplorationConfig") or {}, "batchInferenceJobConfig.itemExplorationConfig")
     members = {
         "filterArn": _check_filter(call, version),
         "numResults": _num_results(call, MAX_RESULTS),

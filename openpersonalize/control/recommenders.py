@@ -23,7 +23,7 @@ from ..errors import InvalidInputException, ResourceInUseException
 from ..jobs.runner import JobHandler
 from ..recipes.registry import MIN_USE_CASE_EVENTS, RecipeInfo, UseCase, all_recipes
 from ..store.metadata import AlreadyExists, ParentGone, Resource
-from . import datasets, schemas, solutions
+from . import datasets, solutions
 from .base import (
     ACTIVE,
     CREATE_FAILED,
@@ -37,14 +37,14 @@ from .base import (
     now,
 )
 from .exploration import check_exploration
-from .kinds import DATASET, DATASET_GROUP, RECOMMENDER, RECOMMENDER_TRAINING
+from .kinds import DATASET_GROUP, RECOMMENDER, RECOMMENDER_TRAINING
 from .recipe_catalogue import require_recipe
+from .training_columns import checked_columns, group_datasets
 
 STOP_PENDING, STOP_IN_PROGRESS, INACTIVE = "STOP PENDING", "STOP IN_PROGRESS", "INACTIVE"
 START_PENDING, START_IN_PROGRESS = "START PENDING", "START IN_PROGRESS"
 BUSY = (CREATE_PENDING, CREATE_IN_PROGRESS, STOP_PENDING, STOP_IN_PROGRESS, START_PENDING, START_IN_PROGRESS)
 STATE_JOB = "recommender-state"
-DATASET_TYPES = ("INTERACTIONS", "ITEMS", "USERS")
 REQUIRED_COLUMNS = ("USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE")  # always trained on
 
 # Set by the runtime: loads (and caches) a trained model by its training's ARN, raising if it cannot.
@@ -73,11 +73,6 @@ def _domain_recipe(group: Resource, recipe_arn: str) -> tuple[RecipeInfo, UseCas
     return recipe, recipe.use_case
 
 
-def _group_datasets(control: Control, group_arn: str) -> dict[str, Resource]:
-    """The group's datasets by type."""
-    return {d.doc["datasetType"]: d for d in control.store.children(group_arn, (DATASET.kind,))}
-
-
 def _check_datasets(name: str, use_case: UseCase, present: dict[str, Resource]) -> None:
     """The use case's datasets exist, and interactions were imported (the training needs them)."""
     for kind in use_case.datasets:
@@ -87,33 +82,9 @@ def _check_datasets(name: str, use_case: UseCase, present: dict[str, Resource]) 
         raise InvalidInputException("The dataset group has no imported INTERACTIONS data to train on.")
 
 
-def _columns(control: Control, dataset: Resource) -> dict[str, str]:
-    """The dataset's optional columns: upper case -> as the schema spells them (the snapshot's column)."""
-    schema = schemas.load_schema(control.store.get(dataset.doc["schemaArn"]))
-    return {f.name.upper(): f.name for f in schema.fields if f.name.upper() not in REQUIRED_COLUMNS}
-
-
 def _training_columns(control: Control, config: dict[str, Any], present: dict[str, Resource]) -> dict[str, Any]:
-    """trainingDataConfig with every column checked against its dataset's schema and spelled as there
-    (what solutions' training selection drops or keeps); InvalidInputException naming a bad one."""
-    out: dict[str, dict[str, list[str]]] = {}
-    for member in ("excludedDatasetColumns", "includedDatasetColumns"):
-        for kind, names in (config.get(member) or {}).items():
-            where = f"recommenderConfig.trainingDataConfig.{member}.{kind}"
-            if kind not in DATASET_TYPES:
-                raise InvalidInputException(f"{where}: the dataset type must be one of {', '.join(DATASET_TYPES)}.")
-            if kind in out.get("excludedDatasetColumns", {}):
-                raise InvalidInputException(f"{where}: give included or excluded columns for a dataset, not both.")
-            if kind not in present:
-                raise InvalidInputException(f"{where}: the dataset group has no {kind} dataset.")
-            columns = _columns(control, present[kind])
-            for name in names:
-                if name.upper() in REQUIRED_COLUMNS:
-                    raise InvalidInputException(f"{where}: {name!r} is a required column and is always used.")
-                if name.upper() not in columns:
-                    raise InvalidInputException(f"{where}: {name!r} is not a column of the {kind} dataset.")
-            out.setdefault(member, {})[kind] = [columns[name.upper()] for name in names]
-    return out
+    """trainingDataConfig with every column checked against its dataset's schema and spelled as there."""
+    return checked_columns(control, config, present, "recommenderConfig.trainingDataConfig", REQUIRED_COLUMNS)
 
 
 def _checked_config(call: Call, recipe: RecipeInfo, config: dict[str, Any], present: dict[str, Resource]) -> None:
@@ -134,7 +105,7 @@ def create_recommender(call: Call) -> dict[str, Any]:
     p = call.params
     group = DATASET_GROUP.get(call, p["datasetGroupArn"])
     recipe, use_case = _domain_recipe(group, p["recipeArn"])
-    present = _group_datasets(call.control, group.arn)
+    present = group_datasets(call.control, group.arn)
     _check_datasets(recipe.name, use_case, present)
     config = {"minRecommendationRequestsPerSecond": 1, **(p.get("recommenderConfig") or {})}
     _checked_config(call, recipe, config, present)
@@ -165,7 +136,7 @@ def update_recommender(call: Call) -> dict[str, Any]:
     recipe = require_recipe(res.doc["recipeArn"])
     current = res.doc.get("recommenderConfig") or {}
     config = {**current, **call.params["recommenderConfig"]}
-    _checked_config(call, recipe, config, _group_datasets(call.control, res.doc["datasetGroupArn"]))
+    _checked_config(call, recipe, config, group_datasets(call.control, res.doc["datasetGroupArn"]))
     stamp = now()
     retrain = (config.get("trainingDataConfig") or {}) != (current.get("trainingDataConfig") or {})
     update = {"recommenderConfig": config, "creationDateTime": stamp, "lastUpdatedDateTime": stamp}
@@ -220,7 +191,7 @@ def delete_recommender(call: Call) -> dict[str, Any]:
 def _event_counts(control: Control, group_arn: str) -> Counter[str]:
     """Interactions per event type: imported and received through PutEvents."""
     counts: Counter[str] = Counter()
-    interactions = _group_datasets(control, group_arn).get("INTERACTIONS")
+    interactions = group_datasets(control, group_arn).get("INTERACTIONS")
     path = datasets.snapshot_path(control, interactions) if interactions else None
     tables = [read_snapshot(path, ["EVENT_TYPE"]) if path else None, control.events.all_events(group_arn)]
     for table in tables:
@@ -267,7 +238,7 @@ def _training(control: Control, recommender: Resource, pending: dict[str, Any]) 
     }
     try:
         doc["eventType"] = _training_event_type(control, recommender, recipe.use_case)
-        present = _group_datasets(control, recommender.doc["datasetGroupArn"])
+        present = group_datasets(control, recommender.doc["datasetGroupArn"])
         columns = _training_columns(control, config.get("trainingDataConfig") or {}, present)
     except (ValueError, InvalidInputException) as exc:
         doc["failureReason"] = str(exc)

@@ -39,6 +39,7 @@ from .base import (
 from .kinds import DATASET, DATASET_GROUP, RECOMMENDER_TRAINING, SOLUTION, SOLUTION_VERSION
 from .recipe_catalogue import require_custom_recipe
 from .solution_config import check_training_config
+from .training_columns import checked_columns, group_datasets
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,11 @@ def create_solution(call: Call) -> dict[str, Any]:
     if is_action_recipe(recipe.arn):
         check_action_solution(p)
     check_training_config(recipe, p.get("eventType"), config)
+    data_config = config.get("trainingDataConfig")
+    if data_config:
+        present = group_datasets(call.control, group.arn)
+        columns = checked_columns(call.control, data_config, present, "solutionConfig.trainingDataConfig")
+        config = {**config, "trainingDataConfig": columns}
     auto = bool(p.get("performAutoTraining", True))
     if auto or config.get("autoTrainingConfig"):
         when = training_schedule.expression(config)

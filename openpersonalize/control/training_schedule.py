@@ -19,7 +19,7 @@ FIRST_DELAY_SECONDS = 3600.0
 DAY_SECONDS = 86_400.0
 NEXT = "_nextAutoTraining"  # epoch seconds the next automatic training is due (None: automatic training is off)
 FIRST = "_firstAutoTraining"  # True until the first automatic training ran or was skipped
-_RATE = re.compile(r"rate\((\d{1,2}) days?\)")
+_RATE = re.compile(r"rate\((\d+) days?\)")
 
 
 def interval_seconds(expression: str, member: str = "autoTrainingConfig.schedulingExpression") -> float:
