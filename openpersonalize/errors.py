@@ -85,6 +85,16 @@ class ThrottlingException(ServiceError):
     status = 400
 
 
+class ServiceUnavailable(ServiceError):
+    """A store the server depends on cannot be reached right now (AWS's common 503; SDKs retry it with backoff).
+
+    The one 5xx a healthy server sends on purpose: the request was fine, the outage is elsewhere.
+    """
+
+    code = "ServiceUnavailable"
+    status = 503
+
+
 class InvalidSignatureException(ServiceError):
     code = "InvalidSignatureException"
     status = 403

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from ..errors import ResourceNotFoundException, ServiceUnavailable
 from ..recipes.registry import USER_PERSONALIZATION, get_recipe
 from ..runtime.resources import CampaignView, DatasetView, FilterView, GroupDatasets, VersionView
 from ..store.metadata import Resource
+from ..store.objects import ObjectMissing, ObjectStoreError
 from .base import ACTIVE, Control
 from .kinds import CAMPAIGN, DATASET, FILTER, RECOMMENDER, RECOMMENDER_TRAINING, SOLUTION_VERSION
+
+log = logging.getLogger(__name__)
 
 
 class StoredResourceLookup:
@@ -86,7 +91,16 @@ class StoredResourceLookup:
         return FilterView(res.arn, res.doc["datasetGroupArn"], res.doc["filterExpression"]) if res else None
 
     def local_copy(self, key: str | None) -> Path | None:
-        return self.control.objects.local_path(key)
+        """The key's local copy; a key gone from the store is ResourceNotFoundException, a store that cannot be
+        read ServiceUnavailable (the reason, which names the store, goes to the log, not to the client)."""
+        try:
+            return self.control.objects.local_path(key)
+        except ObjectMissing:
+            raise ResourceNotFoundException(f"The stored model or snapshot {key} no longer exists.") from None
+        except ObjectStoreError as exc:
+            log.warning("cannot read %s: %s", key, exc)
+            msg = f"The stored model or snapshot {key} cannot be read from the object store now; retry later."
+            raise ServiceUnavailable(msg) from None
 
     def active_campaigns(self) -> list[CampaignView]:
         return [self._campaign_view(c) for c in self.control.store.list(CAMPAIGN.kind) if c.status == ACTIVE]

@@ -12,6 +12,13 @@ local store the directory itself, for S3 a copy fetched once into this node's ca
 (``DATA_DIR/object-cache``), which is laid out like the store, so models are memory-mapped from
 local disk on every node. Work and scratch directories live under ``local_root`` (the store's
 own directory, or the cache), so a local publish is one rename.
+
+A key is a plain relative name under ``datasets/`` or ``models/``: an absolute key, a ``..`` segment
+or a path that resolves out of ``local_root`` (a link planted in the cache) is refused, and so is a
+stored file whose name would land outside the fetched directory. A failed fetch is remembered for
+``FAILURE_MEMO_SECONDS``, so requests queued behind a fetch from an unreachable store fail at once
+instead of each waiting out the store's timeouts. ``sweep_cache`` drops the cached copies of
+resources deleted through another node.
 """
 
 from __future__ import annotations
@@ -19,7 +26,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
+import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -36,10 +46,21 @@ PARTIAL_SNAPSHOTS = "*/.snapshot-*.tmp"  # new_snapshot's work directories, in e
 PARTIAL_MODELS = ".*.tmp"  # training attempts' scratch directories, beside the models
 CONNECT_SECONDS = 5.0
 REQUEST_SECONDS = 60.0
+FAILURE_MEMO_SECONDS = 5.0
+COPY_CHUNK = 1 << 20
 
 
 class ObjectStoreError(Exception):
     """The object store cannot be used (unreachable endpoint, missing bucket, refused credentials)."""
+
+
+class ObjectMissing(ObjectStoreError):
+    """A key the store does not hold (removed through another node, or not a key of this store at all)."""
+
+
+def _plain_relative(name: str) -> bool:
+    """Whether ``name`` is a relative POSIX path whose every segment is an ordinary name."""
+    return not name.startswith("/") and "\\" not in name and all(p not in ("", ".", "..") for p in name.split("/"))
 
 
 def new_snapshot(dataset_dir: Path) -> tuple[Path, Path, str]:
@@ -94,6 +115,8 @@ class ObjectStore:
         self.local_root = cache_dir if location.remote else location.local_dir
         self._fs: pafs.FileSystem | None = None
         self._base = location.url[len("s3://") :].strip("/") if location.remote else ""  # bucket/prefix
+        self._failures: dict[str, tuple[float, ObjectStoreError]] = {}  # key -> (until, why its fetch failed)
+        self._lock = threading.Lock()
 
     @classmethod
     def for_node(cls, url: str | None, data_dir: Path, endpoint_url: str | None = None) -> ObjectStore:
@@ -101,7 +124,10 @@ class ObjectStore:
         return cls(StoreLocation(url or str(data_dir / "objects"), endpoint_url), data_dir / CACHE_DIR)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_fs": None}
+        return {**self.__dict__, "_fs": None, "_failures": {}, "_lock": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
 
     @property
     def remote(self) -> bool:
@@ -203,33 +229,104 @@ class ObjectStore:
 
         Keys name immutable directories, so a cached copy is never stale. A fetch lands in a private
         directory and is renamed into place whole; concurrent fetches of one key keep the first.
+        ObjectMissing when the store does not hold the key, ObjectStoreError when it cannot be read.
         """
         if not key:
             return None
-        path = self.local_root / key
-        if not self.remote or path.exists():
+        path = self._confined(key)
+        if path.is_dir():
             return path
-        temp = self.local_root / FETCHING / uuid.uuid4().hex
-        temp.mkdir(parents=True)
+        if not self.remote:
+            raise ObjectMissing(f"object store {self.location.describe()}: {key} does not exist")
+        with self._lock:
+            until, failure = self._failures.get(key, (0.0, None))
+        if failure is not None and time.monotonic() < until:
+            raise failure
         try:
-            if self.filesystem.get_file_info(self.arrow_path(key)).type != pafs.FileType.Directory:
-                raise ObjectStoreError(f"object store {self.location.describe()}: {key} does not exist")
-            pafs.copy_files(self.arrow_path(key), str(temp), self.filesystem, pafs.LocalFileSystem(), use_threads=True)
+            self._fetch(key, path)
+        except ObjectStoreError as exc:
+            with self._lock:
+                self._failures[key] = (time.monotonic() + FAILURE_MEMO_SECONDS, exc)
+            raise
+        with self._lock:
+            self._failures.pop(key, None)
+        return path
+
+    def _confined(self, key: str) -> Path:
+        """``key``'s place under ``local_root``; ObjectMissing for a key no publish makes, ObjectStoreError
+        when the place resolves out of ``local_root`` (a link planted there)."""
+        if not _plain_relative(key) or key.split("/", 1)[0] not in (DATASETS, MODELS):
+            raise ObjectMissing(f"object store {self.location.describe()}: {key!r} is not an artifact key")
+        return self._inside(self.local_root / key)
+
+    def _inside(self, path: Path) -> Path:
+        """``path`` if it resolves inside ``local_root`` (links followed), else ObjectStoreError."""
+        root = self.local_root.resolve()
+        if not path.resolve().is_relative_to(root):
+            raise ObjectStoreError(f"{path} resolves outside {root} (a link in it?): refused")
+        return path
+
+    def _fetch(self, key: str, path: Path) -> None:
+        """Copy ``key``'s files into a private directory, then rename it to ``path``.
+
+        Every stored file's name is checked before anything is written: one that would land outside
+        the directory (``..``, an absolute name) refuses the whole key. Files are created exclusively.
+        """
+        source = self.arrow_path(key)
+        temp = self._inside(self.local_root / FETCHING) / uuid.uuid4().hex
+        temp.mkdir(parents=True)
+        where = f"object store {self.location.describe()}: fetching {key}"
+        try:
+            if self.filesystem.get_file_info(source).type != pafs.FileType.Directory:
+                raise ObjectMissing(f"object store {self.location.describe()}: {key} does not exist")
+            listed = self.filesystem.get_file_info(pafs.FileSelector(source, recursive=True))
+            files = {info.path[len(source) + 1 :]: info.path for info in listed if info.type == pafs.FileType.File}
+            odd = sorted(name for name in files if not _plain_relative(name))
+            if odd:
+                raise ObjectStoreError(f"{where} refused: it holds {odd[0]!r}, which names a place outside it")
+            for name, stored in files.items():
+                target = temp / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                with self.filesystem.open_input_stream(stored) as src, os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(src, out, COPY_CHUNK)
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.rename(temp, path)
             except OSError:  # another thread or process fetched it first
-                if not path.exists():
+                if not path.is_dir():
                     raise
+        except ObjectStoreError:
+            raise
         except OSError as exc:
-            raise ObjectStoreError(f"object store {self.location.describe()}: fetching {key} failed: {exc}") from exc
+            raise ObjectStoreError(f"{where} failed: {exc}") from exc
         finally:
             shutil.rmtree(temp, ignore_errors=True)
-        return path
 
     def clear_fetches(self) -> None:
         """Remove unfinished downloads; only while no process uses this cache (a node's start)."""
         shutil.rmtree(self.local_root / FETCHING, ignore_errors=True)
+
+    def sweep_cache(self, listed: Iterable[Path], existing_arns: Iterable[str]) -> list[str]:
+        """Drop cached copies of deleted resources' models and snapshots (another node deleted them); their keys.
+
+        ``listed`` comes from ``cached_resources``, called *before* ``existing_arns`` was read: a
+        resource's row is written before anything is published under its name, so a copy listed
+        first and named by no ARN read after belongs to a deleted resource. Only a remote store's
+        cache is swept (a local store is the artifacts themselves, removed by the deleting node).
+        """
+        names = {_safe_name(arn) for arn in existing_arns}
+        gone = [entry for entry in listed if entry.name not in names]
+        for entry in gone:
+            shutil.rmtree(self._inside(entry), ignore_errors=True)
+        return [entry.relative_to(self.local_root).as_posix() for entry in gone]
+
+    def cached_resources(self) -> list[Path]:
+        """The cache's per-resource directories (``models/<name>``, ``datasets/<name>``); none for a local store."""
+        if not self.remote:
+            return []
+        roots = [self.local_root / top for top in (MODELS, DATASETS)]
+        return [e for root in roots if root.is_dir() for e in root.iterdir() if not e.name.startswith(".")]
 
     # -- removal -------------------------------------------------------------------
     def remove_model(self, version_arn: str) -> None:
@@ -242,7 +339,7 @@ class ObjectStore:
 
     def _remove(self, prefix: str) -> None:
         """Remove a prefix; a failure is logged, not raised: the resource is gone, its leftovers break nothing."""
-        shutil.rmtree(self.local_root / prefix, ignore_errors=True)
+        shutil.rmtree(self._inside(self.local_root / prefix), ignore_errors=True)
         if self.remote:
             try:
                 self.filesystem.delete_dir(self.arrow_path(prefix))
