@@ -37,6 +37,7 @@ class RayCluster:
     """The running cluster: ``address`` (HOST:PORT of the head), ``client_address`` (ray://HOST:PORT)."""
 
     temp_dir: Path
+    env: dict[str, str] = field(default_factory=dict)  # more environment for the nodes (and so their workers)
     address: str = ""
     client_address: str = ""
     groups: list[int] = field(default_factory=list)
@@ -47,7 +48,7 @@ class RayCluster:
         cmd += _ports("node-manager-port", "object-manager-port", "metrics-export-port", "runtime-env-agent-port")
         cmd += _ports("dashboard-agent-grpc-port", "dashboard-agent-listen-port")
         path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "RAY_TMPDIR": str(self.temp_dir), "PYTHONPATH": path}
+        env = {**os.environ, **self.env, "RAY_TMPDIR": str(self.temp_dir), "PYTHONPATH": path}
         env.pop("RAY_ADDRESS", None)
         proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.groups.append(proc.pid)
@@ -104,9 +105,12 @@ def _group_alive(group: int) -> bool:
     return True
 
 
-def ray_cluster(nodes: int = 2) -> RayCluster:
-    """Start a local cluster of ``nodes`` one-CPU nodes (a short temp dir: Ray's sockets live there)."""
-    cluster = RayCluster(Path(tempfile.mkdtemp(prefix="opray-", dir="/tmp")))
+def ray_cluster(nodes: int = 2, env: dict[str, str] | None = None) -> RayCluster:
+    """Start a local cluster of ``nodes`` one-CPU nodes (a short temp dir: Ray's sockets live there).
+
+    ``env`` reaches the tasks: e.g. the object store's credentials, which batch workers need.
+    """
+    cluster = RayCluster(Path(tempfile.mkdtemp(prefix="opray-", dir="/tmp")), dict(env or {}))
     try:
         return cluster.start(nodes)
     except BaseException:

@@ -1,7 +1,8 @@
 """Two server nodes sharing one PostgreSQL database and one S3 object store, driven over boto3 (issue 15).
 
 What the README's "Running on several machines" starts: moto's S3 server as the object store, a
-fresh PostgreSQL database, nodes A and B (``serve --database-url postgresql+psycopg://…
+fresh PostgreSQL database, a local Ray cluster of two one-CPU nodes running the jobs' steps
+(``--executor ray``), nodes A and B (``serve --database-url postgresql+psycopg://…
 --object-store s3://…``, each with its own data dir and port). ml-latest-small is imported from
 s3:// and user-personalization trained; both nodes must answer alike, see each other's events
 at once, keep every acknowledged event of a SIGKILLed node, finish a training whose node was
@@ -26,6 +27,7 @@ import boto3
 import pytest
 import sqlalchemy as sa
 from botocore.exceptions import BotoCoreError, ClientError
+from ray_cluster import RayCluster, ray_cluster
 
 from helpers import RECIPE, ROLE, deploy, wait_until
 from openpersonalize.data import movielens
@@ -46,6 +48,7 @@ class Cluster:
     s3: object
     env: dict[str, str]
     root: Path
+    ray: RayCluster
 
     def client(self, node: str, service: str = "personalize"):
         return self.nodes[node].client(service)
@@ -68,14 +71,19 @@ def cluster(tmp_path_factory, s3_server, postgres_url) -> Iterator[Cluster]:
     )
     bucket = unique("multinode")
     s3.create_bucket(Bucket=bucket)
+    ray = ray_cluster(nodes=2, env=env)
     nodes = {}
-    for name in ("a", "b"):
-        (root / name).mkdir()
-        args = ["--object-store", f"s3://{bucket}/openpersonalize"]
-        nodes[name] = Server(root / name / "data", postgres_url, [], dict(env), args=args).start()
-    yield Cluster(nodes, postgres_url, bucket, s3, env, root)
-    for srv in nodes.values():
-        srv.stop()
+    try:
+        for name in ("a", "b"):
+            (root / name).mkdir()
+            args = ["--object-store", f"s3://{bucket}/openpersonalize", "--executor", "ray"]
+            node_env = {**env, "RAY_ADDRESS": ray.address}
+            nodes[name] = Server(root / name / "data", postgres_url, [], node_env, args=args).start()
+        yield Cluster(nodes, postgres_url, bucket, s3, env, root, ray)
+    finally:
+        for srv in nodes.values():
+            srv.stop()
+        ray.stop()
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +182,34 @@ def test_both_nodes_recommend_identically(cluster, campaign):
     for user in USERS:
         mine = _items(a, campaign["campaign"], user)
         assert mine and mine == _items(b, campaign["campaign"], user), user
+
+
+def test_batch_inference_on_ray_equals_get_recommendations(cluster, campaign):
+    """Trained and answered as Ray tasks (the version of ``campaign`` too): every line is GetRecommendations' list."""
+    lines = 4200  # more than four blocks of 1,024 lines: answered by the executor's workers
+    body = "".join(json.dumps({"userId": USERS[n % len(USERS)]}) + "\n" for n in range(lines))
+    cluster.s3.put_object(Bucket=cluster.bucket, Key="batch/users.json", Body=body.encode())
+    before = cluster.ray.task_counts()
+    job = cluster.client("a").create_batch_inference_job(
+        jobName=unique("batch"),
+        solutionVersionArn=campaign["version"],
+        roleArn=ROLE,
+        jobInput={"s3DataSource": {"path": f"s3://{cluster.bucket}/batch/users.json"}},
+        jobOutput={"s3DataDestination": {"path": f"s3://{cluster.bucket}/batch/out/"}},
+    )["batchInferenceJobArn"]
+    describe = cluster.client("b").describe_batch_inference_job
+    done = wait_status(describe, "batchInferenceJob", batchInferenceJobArn=job)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    ran = cluster.ray.task_counts() - before
+    assert ran["_answer_item"] >= lines // 1024 and cluster.ray.task_counts()["_run_step"] >= 1, ran
+    out = cluster.s3.get_object(Bucket=cluster.bucket, Key="batch/out/users.json.out")["Body"].read().decode()
+    answered = {}
+    for line in map(json.loads, out.splitlines()):
+        assert line["error"] is None, line
+        answered.setdefault(line["input"]["userId"], line["output"]["recommendedItems"])
+    runtime = cluster.client("b", "personalize-runtime")
+    for user in USERS:
+        assert answered[user] == [item for item, _ in _items(runtime, campaign["campaign"], user)], user
 
 
 def test_put_events_on_a_change_the_next_recommendations_on_b(cluster, group, campaign, horror_history):

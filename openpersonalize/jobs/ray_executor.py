@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import traceback
 import uuid
@@ -43,6 +44,7 @@ DEPTH = 2  # items in flight per cluster CPU
 OMP_THREADS = "OMP_NUM_THREADS"
 BUILT_KEEP = 4  # map states a worker process keeps (most recent first)
 
+_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 _built: dict[str, Callable[[Any], Any]] = {}  # in a worker process: map token -> its built answerer
 
 
@@ -164,7 +166,7 @@ class RayExecutor:
                     raise JobStopped() from None
                 continue
             except RayError as exc:
-                raise JobError(f"The Ray task running the job failed: {_first_line(exc)}", str(exc)) from None
+                raise JobError(f"The Ray task running the job failed: {_reason(exc)}", str(exc)) from None
             if kind == "error":
                 raise JobError(*value)
             return value
@@ -203,12 +205,13 @@ def _item_result(ref: Any) -> Any:
     except TaskCancelledError:
         raise WorkerError("A Ray task answering the job was cancelled.") from None
     except RayError as exc:
-        raise WorkerError(f"A Ray worker answering the job failed: {_first_line(exc)}", str(exc)) from None
+        raise WorkerError(f"A Ray worker answering the job failed: {_reason(exc)}", str(exc)) from None
     if kind == "error":
         raise WorkerError(*value)
     return value
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _reason(exc: BaseException) -> str:
+    """What a Ray error says went wrong: its last line (the underlying exception), without terminal colours."""
+    lines = [line.strip() for line in _COLOURS.sub("", str(exc)).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
