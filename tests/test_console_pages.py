@@ -3,6 +3,7 @@ at and tries, in a real browser, with a screenshot of every page under the test'
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from urllib.parse import quote
 import pytest
 from console_browser import Tab, chromium, open_tab
 
-from helpers import HORROR_FAN, deploy
+from helpers import HORROR_FAN, RECIPE, ROLE, deploy
 from openpersonalize.console.web import arn_url
 from server_harness import unique, wait_status
 
@@ -137,6 +138,45 @@ def test_put_events_appear_in_the_live_tail(tab: Tab, demo, server) -> None:
     page.locator(f"tr[data-event='{event_id}']").wait_for(timeout=2000)
     assert page.locator("#events tbody tr").first.get_attribute("data-event") == event_id  # newest first
     tab.shot("event-tracker")
+
+
+def test_a_batch_job_shows_its_locations_and_first_output_lines(tab: Tab, demo, personalize, server) -> None:
+    src = server.work / unique("console-batch") / "users.json"
+    src.parent.mkdir()
+    src.write_text("".join(json.dumps({"userId": u}) + "\n" for u in ("1", "2", "3")))
+    arn = personalize.create_batch_inference_job(
+        jobName=unique("console"),
+        solutionVersionArn=demo["versions"]["aws-user-personalization"],
+        roleArn=ROLE,
+        jobInput={"s3DataSource": {"path": f"file://{src}"}},
+        jobOutput={"s3DataDestination": {"path": str(src.parent / "out")}},
+        numResults=5,
+    )["batchInferenceJobArn"]
+    tab.page.goto(arn_url(arn))  # left while it runs: the page follows it until it ends
+    tab.page.locator("h2", has_text="Output preview").wait_for(timeout=120_000)
+    preview = [json.loads(line) for line in tab.page.locator("pre").inner_text().splitlines()]
+    assert [p["input"]["userId"] for p in preview] == ["1", "2", "3"]
+    assert all(len(p["output"]["recommendedItems"]) == 5 for p in preview)
+    facts = tab.page.locator("dl.facts").inner_text()
+    assert f"file://{src}" in facts and str(src.parent / "out") in facts
+    tab.shot("batch-job")
+
+
+def test_training_started_from_the_console_shows_its_progress(tab: Tab, demo, personalize) -> None:
+    solution = personalize.create_solution(
+        name=unique("console-train"), datasetGroupArn=demo["group"], recipeArn=RECIPE + "aws-user-personalization"
+    )["solutionArn"]
+    tab.page.goto(arn_url(solution))
+    tab.page.click("text=Create a solution version")
+    tab.page.wait_for_url("**/console/solution-version/**")
+    version = personalize.list_solution_versions(solutionArn=solution)["solutionVersions"][0]["solutionVersionArn"]
+    assert tab.page.url.endswith(arn_url(version))
+    if personalize.describe_solution_version(solutionVersionArn=version)["solutionVersion"]["status"] != "ACTIVE":
+        assert tab.page.locator("[role=progressbar]").count() == 1
+        tab.shot("training")
+        personalize.stop_solution_version(solutionVersionArn=version)
+    stopped = wait_status(personalize.describe_solution_version, "solutionVersion", solutionVersionArn=version)
+    tab.page.locator("#version-status .badge", has_text=stopped["status"]).wait_for()  # it follows the version
 
 
 def test_every_page_renders_without_browser_errors(tab: Tab, demo, personalize, browser, server, tmp_path) -> None:

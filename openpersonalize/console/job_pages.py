@@ -66,7 +66,7 @@ def job_page(kind_name: str) -> Any:
             "finished": finished,
             "elapsed": finished_duration(job),
             "rows": console.service.rows_imported(arn),
-            "progress": console.service.progress(arn),
+            "fraction": console.service.progress(arn),
             "lines": preview(console, output) if output and finished else [],
         }
         return Rendered("job.html", values)

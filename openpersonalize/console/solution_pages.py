@@ -104,7 +104,7 @@ def version_page(console: Console, page: PageRequest) -> Rendered:
     version = svc.describe(SOLUTION_VERSION, arn)
     values = {
         "version": version,
-        "progress": svc.progress(arn),
+        "fraction": svc.progress(arn),
         "finished": version["status"] in FINISHED,
         "metrics": METRICS,
         "values": _metrics(svc, version),
