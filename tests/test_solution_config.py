@@ -237,6 +237,16 @@ def test_item_attribute_affinity_trains_and_segments_users(server, personalize, 
         # a column the dataset does not have, or a dataset the group does not have, would train as if unnamed
         ({"trainingDataConfig": {"excludedDatasetColumns": {"ITEMS": ["GENRES"]}}}, "'GENRES' is not a column"),
         ({"trainingDataConfig": {"includedDatasetColumns": {"USERS": ["AGE"]}}}, "no USERS dataset"),
+        # a value training cannot read would fail the version late, or silently train with something else
+        (
+            {"algorithmHyperParameters": {"neighbours": "many"}},
+            "algorithmHyperParameters.neighbours must be an integer",
+        ),
+        (
+            {"algorithmHyperParameters": {"popularity_discount_factor": "inf"}},
+            "popularity_discount_factor must be a number",
+        ),
+        ({"algorithmHyperParameters": {"repeat_model": "sometimes"}}, "repeat_model must be true or false"),
     ],
 )
 def test_fields_that_cannot_train_are_refused(personalize, shop, config, named):
@@ -245,6 +255,30 @@ def test_fields_that_cannot_train_are_refused(personalize, shop, config, named):
             name=unique("bad"), datasetGroupArn=shop, recipeArn=RECIPE + "aws-sims", solutionConfig=config
         )
     assert error_code(err) == "InvalidInputException" and named in error_message(err)
+
+
+def test_user_personalization_hyperparameters_are_checked_by_kind(personalize, shop):
+    """hidden_dimension is read only when iALS weighs in: "abc" trained with the default, unnoticed."""
+    for name, value, words in (("hidden_dimension", "abc", "an integer"), ("recency_mask", "maybe", "one of true")):
+        with pytest.raises(ClientError) as err:
+            personalize.create_solution(
+                name=unique("bad"),
+                datasetGroupArn=shop,
+                recipeArn=RECIPE + "aws-user-personalization",
+                solutionConfig={"algorithmHyperParameters": {name: value}},
+            )
+        assert error_code(err) == "InvalidInputException"
+        assert f"algorithmHyperParameters.{name} must be {words}" in error_message(err)
+    taken = {"hidden_dimension": "128", "recency_mask": "FALSE", "ease_lambda": "150.5"}
+    solution = personalize.create_solution(
+        name=unique("good"),
+        datasetGroupArn=shop,
+        recipeArn=RECIPE + "aws-user-personalization",
+        performAutoTraining=False,
+        solutionConfig={"algorithmHyperParameters": taken},
+    )["solutionArn"]
+    described = personalize.describe_solution(solutionArn=solution)["solution"]
+    assert described["solutionConfig"]["algorithmHyperParameters"] == taken
 
 
 def test_objective_on_a_missing_attribute_fails_the_version(personalize, shop):

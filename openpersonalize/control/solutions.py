@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import uuid
 from collections.abc import Callable
@@ -49,15 +50,44 @@ MANUAL, AUTOMATIC = "MANUAL", "AUTOMATIC"  # a version's trainingType
 VersionTrained = Callable[[Control, str, str], None]
 
 
+def _is_number(value: str) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+def _expected(recipe: RecipeInfo, name: str) -> tuple[str, Callable[[str], bool]]:
+    """What a value of ``recipe``'s hyperparameter ``name`` must be (from its HPO range, else its default's
+    form), and the test a value passes; training reads it so, or would fail on it or silently take a default."""
+    ranges = recipe.hpo_ranges
+    values = next((e["values"] for e in ranges["categoricalHyperParameterRanges"] if e["name"] == name), None)
+    if values is not None:
+        return f"one of {', '.join(values)}", lambda v: v.lower() in values
+    if any(e["name"] == name for e in ranges["integerHyperParameterRanges"]):
+        return "an integer", lambda v: _is_number(v) and float(v).is_integer()
+    default = recipe.default_hyperparameters.get(name, "")
+    if default in ("true", "false"):
+        return "true or false", lambda v: v.lower() in ("true", "false")
+    if any(e["name"] == name for e in ranges["continuousHyperParameterRanges"]) or _is_number(default):
+        return "a number", _is_number
+    return "", lambda _v: True
+
+
 def _check_hyperparameters(recipe: RecipeInfo, config: dict[str, Any]) -> None:
     known = set(recipe.default_hyperparameters)
     for kind in recipe.hpo_ranges.values():
         known |= {r["name"] for r in kind}
-    for name in config.get("algorithmHyperParameters", {}) or {}:
+    for name, value in (config.get("algorithmHyperParameters", {}) or {}).items():
         if name not in known:
             raise InvalidInputException(
                 f"solutionConfig.algorithmHyperParameters: {name!r} is not a hyperparameter of {recipe.name} "
                 f"(known: {', '.join(sorted(known))})."
+            )
+        expected, passes = _expected(recipe, name)
+        if not passes(value):
+            raise InvalidInputException(
+                f"solutionConfig.algorithmHyperParameters.{name} must be {expected}, got {value!r}."
             )
     ranges = (config.get("hpoConfig") or {}).get("algorithmHyperParameterRanges") or {}
     for kind in ranges.values():
@@ -78,9 +108,9 @@ def create_solution(call: Call) -> dict[str, Any]:
     if not recipe.implemented:
         raise InvalidInputException(f"Recipe {recipe.arn} cannot be trained by this server yet.")
     config = p.get("solutionConfig") or {}
-    _check_hyperparameters(recipe, config)
     if is_action_recipe(recipe.arn):
-        check_action_solution(p)
+        check_action_solution(p)  # first: it names the range of a bad value
+    _check_hyperparameters(recipe, config)
     check_training_config(recipe, p.get("eventType"), config)
     data_config = config.get("trainingDataConfig")
     if data_config:
