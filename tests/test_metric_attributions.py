@@ -195,9 +195,10 @@ def test_events_are_attributed_per_source_and_hour(world):
     }
     wait_until(lambda: _totals(_local_reports(out, "PUT_EVENTS")) == expected, what="the hourly reports")
     reports = _local_reports(out, "PUT_EVENTS")
+    name = arn.rsplit("/", 1)[1]
     assert sorted(reports) == [
-        "AggregatedAttributionMetrics-PUT_EVENTS-20231114T220000Z.csv",
-        "AggregatedAttributionMetrics-PUT_EVENTS-20231114T230000Z.csv",
+        f"AggregatedAttributionMetrics-PUT_EVENTS-20231114T220000Z-{name}.csv",
+        f"AggregatedAttributionMetrics-PUT_EVENTS-20231114T230000Z-{name}.csv",
     ]
     listed = personalize.list_metric_attribution_metrics(metricAttributionArn=arn)["metrics"]
     assert sorted(listed, key=lambda m: m["metricName"]) == sorted(METRICS, key=lambda m: m["metricName"])
@@ -235,7 +236,7 @@ def test_events_are_attributed_per_source_and_hour(world):
         return {o["Key"]: s3.get_object(Bucket="attribution", Key=o["Key"])["Body"].read() for o in listing}
 
     wait_until(lambda: _totals(s3_reports()) == {("WATCHED", b, HOUR + 7200): 3.0}, what="the S3 report")
-    assert list(s3_reports()) == ["reports/AggregatedAttributionMetrics-PUT_EVENTS-20231115T000000Z.csv"]
+    assert list(s3_reports()) == [f"reports/AggregatedAttributionMetrics-PUT_EVENTS-20231115T000000Z-{name}.csv"]
     names = [m["metricName"] for m in personalize.list_metric_attribution_metrics(metricAttributionArn=arn)["metrics"]]
     assert sorted(names) == ["CLICKS", "DISCOUNTS", "WATCHED"]
 
@@ -289,6 +290,39 @@ def test_imported_interactions_are_reported_as_bulk_data(world):
     wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
     assert len(_local_reports(out, "INCREMENTAL")) == 1
     personalize.delete_metric_attribution(metricAttributionArn=arn)
+
+
+def test_attributions_sharing_an_output_path_keep_their_own_reports(world):
+    """Two dataset groups' attributions write to one directory: each hour file used to be named by the hour
+    alone, so the last publication overwrote the other group's totals of that hour."""
+    personalize, out = world["personalize"], world["work"] / "shared"
+    other = personalize.create_dataset_group(name=unique("ma2"))["datasetGroupArn"]
+    schema = personalize.create_schema(name=unique("i"), schema=json.dumps(INTERACTIONS))["schemaArn"]
+    personalize.create_dataset(name=unique("i"), datasetType="INTERACTIONS", datasetGroupArn=other, schemaArn=schema)
+    trackers = {
+        world["group"]: world["tracking"],
+        other: personalize.create_event_tracker(name=unique("t"), datasetGroupArn=other)["trackingId"],
+    }
+    arns = {group: _attribution(personalize, group, str(out), metrics=METRICS[:1]) for group in trackers}
+    try:
+        events = world["server"].client("personalize-events")
+        for n, tracking in enumerate(trackers.values(), start=1):
+            clicks = [{"eventType": "click", "itemId": "i1", "sentAt": HOUR + 5}] * (3 * n)
+            events.put_events(trackingId=tracking, userId="u1", sessionId="s1", eventList=clicks)
+        for n, arn in enumerate(arns.values(), start=1):
+            name = arn.rsplit("/", 1)[1]
+            report = out / f"AggregatedAttributionMetrics-PUT_EVENTS-20231114T220000Z-{name}.csv"
+            wait_until(report.exists, what=f"the report of {name}")
+            wait_until(
+                lambda r=report, n=n: (
+                    _totals({r.name: r.read_bytes()}) == {("CLICKS", "SOURCE_NAME_UNDEFINED", HOUR): 3.0 * n}
+                ),
+                what=f"{name}'s own totals",
+            )
+        assert len(_local_reports(out, "PUT_EVENTS")) == 2
+    finally:
+        for arn in arns.values():
+            personalize.delete_metric_attribution(metricAttributionArn=arn)
 
 
 def test_an_output_directory_swapped_for_a_link_is_refused_and_retried(world, tmp_path):

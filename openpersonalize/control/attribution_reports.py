@@ -6,9 +6,11 @@ has events it has not counted (or hours whose file is not written); the SQL job 
 one node. A publication counts the new events in batches (``AttributionStore.advance``: totals and
 mark move in one transaction, so an event counts once however the job is interrupted), then
 rewrites the file of every hour whose totals changed:
-``<s3DataDestination.path>/AggregatedAttributionMetrics-PUT_EVENTS-<hour, YYYYmmddTHHMMSSZ>.csv``
-with Personalize's columns METRIC_NAME, EVENT_TYPE, VALUE, MATH_FUNCTION, EVENT_ATTRIBUTION_SOURCE,
-TIMESTAMP (the hour's start, epoch seconds). A file always holds the hour's complete totals.
+``<s3DataDestination.path>/AggregatedAttributionMetrics-PUT_EVENTS-<hour, YYYYmmddTHHMMSSZ>-<attribution name>.csv``
+(the name keeps apart the files of attributions that share an output path, which would otherwise overwrite
+one another's) with Personalize's columns METRIC_NAME, EVENT_TYPE, VALUE, MATH_FUNCTION,
+EVENT_ATTRIBUTION_SOURCE, TIMESTAMP (the hour's start, epoch seconds). A file always holds the hour's complete
+totals.
 
 Imported interactions are Personalize's bulk data: an INTERACTIONS import job with
 ``publishAttributionMetricsToS3`` writes one file of the rows it imported,
@@ -144,7 +146,8 @@ def write_hours(control: Control, attribution: Resource) -> None:
     for hour, changes in sorted(store.dirty_hours(arn).items()):
         if location is not None:
             try:
-                _write(control, location, f"{PREFIX}-PUT_EVENTS-{_stamp(hour)}.csv", _csv(store.totals(arn, hour)))
+                name = f"{PREFIX}-PUT_EVENTS-{_stamp(hour)}-{attribution.name}.csv"
+                _write(control, location, name, _csv(store.totals(arn, hour)))
             except (LocationError, InvalidInputException) as exc:
                 _report_failure(control, attribution, f"Cannot write the metrics of {_stamp(hour)}: {exc}")
                 return
