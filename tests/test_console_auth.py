@@ -137,3 +137,24 @@ def test_long_tables_are_paginated(tab: Tab, server) -> None:
     tab.shot("groups-page-2")
     tab.page.click("text=First page")
     assert tab.page.locator("tbody tr").count() == 50
+
+
+def test_a_filter_is_created_then_deleted_after_confirmation(tab: Tab, server) -> None:
+    personalize = server.client("personalize")
+    group = personalize.create_dataset_group(name=unique("del"))["datasetGroupArn"]
+    tab.sign_in()
+    tab.page.goto("/console/dataset-group/" + group)
+    tab.page.click("text=Create a filter")
+    tab.page.fill("#filter-name", "comedies")
+    tab.page.fill("#filterExpression", 'INCLUDE ItemID WHERE Items.GENRE IN ("Comedy")')
+    tab.page.locator("#filter-check", has_text="The expression parses").wait_for()
+    tab.page.click("text=Create filter")
+    tab.page.wait_for_url("**/console/filter/**")
+    assert tab.page.locator("pre.expr .kw").all_inner_texts() == ["INCLUDE", "ItemID", "WHERE", "IN"]
+    tab.shot("filter")
+    tab.page.click("text=Delete filter")
+    assert personalize.list_filters(datasetGroupArn=group)["Filters"] != []  # nothing goes before the confirmation
+    tab.shot("delete-confirm")
+    tab.page.click("button:has-text('Delete')")
+    tab.page.wait_for_url("**/console/")
+    assert personalize.list_filters(datasetGroupArn=group)["Filters"] == []
