@@ -6,7 +6,8 @@ deployment shares. Several live nodes must serve from the same shared state: a S
 a local object store, or another object store than the live nodes' is refused with one line.
 A node beats every ``BEAT_SECONDS``; a row is live while its beat is younger than
 ``STALE_SECONDS`` and, on this host, while its process runs (a SIGKILLed node on this host is
-known dead at once).
+known dead at once). At start and every ``SWEEP_SECONDS`` the node also drops its cached copies of
+models and snapshots whose resource another node deleted (``ObjectStore.sweep_cache``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from .jobs import processes
-from .store.metadata import MetadataStore
+from .store.metadata import MetadataStore, resources
 from .store.nodes import NodeRow, NodeTable
 from .store.objects import ObjectStore, ObjectStoreError
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 BEAT_SECONDS = 5.0
 STALE_SECONDS = 30.0
+SWEEP_SECONDS = 60.0
 CONNECT_SECONDS = 5
 
 
@@ -60,12 +62,24 @@ def open_database(url: str) -> MetadataStore:
         raise StartupError(f"cannot reach the database {shown}: {_first_line(exc)}") from None
 
 
-class Node:
-    """This process's row in the registry and the thread that keeps it fresh."""
+def sweep_cache(store: MetadataStore, objects: ObjectStore) -> None:
+    """Drop the cached copies of deleted resources' artifacts (listed before the ARNs are read, see sweep_cache)."""
+    listed = objects.cached_resources()
+    if not listed:
+        return
+    with store.engine.connect() as conn:
+        arns = conn.execute(sa.select(resources.c.arn)).scalars().all()
+    for key in objects.sweep_cache(listed, arns):
+        log.info("dropped the cached copy of %s: its resource was deleted", key)
 
-    def __init__(self, table: NodeTable, row: NodeRow) -> None:
+
+class Node:
+    """This process's row in the registry and the thread that keeps it fresh (and its object cache swept)."""
+
+    def __init__(self, table: NodeTable, row: NodeRow, objects: ObjectStore) -> None:
         self.table = table
         self.row = row
+        self.objects = objects
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="node-heartbeat", daemon=True)
 
@@ -88,12 +102,23 @@ class Node:
             log.warning("could not remove node %s from the registry", self.row.id, exc_info=True)
 
     def _beat(self) -> None:
+        swept = time.monotonic()
         while not self._stop.wait(BEAT_SECONDS):
             try:
                 if not self.table.beat(self.row.id):  # removed as dead during a long pause: register again
                     self.table.register(self.row)
             except sa.exc.SQLAlchemyError:
                 log.warning("node heartbeat failed", exc_info=True)
+            if time.monotonic() - swept >= SWEEP_SECONDS:
+                swept = time.monotonic()
+                self.sweep()
+
+    def sweep(self) -> None:
+        """Drop cached copies of deleted resources now; a failure is logged (leftovers break nothing)."""
+        try:
+            sweep_cache(self.table.store, self.objects)
+        except (sa.exc.SQLAlchemyError, OSError, ObjectStoreError):  # leftovers waste disk, they break nothing
+            log.warning("sweeping the object cache failed", exc_info=True)
 
 
 def _live(row: NodeRow, now: float) -> bool:
@@ -148,6 +173,7 @@ def start_node(database_url: str, objects: ObjectStore, data_dir: Path, address:
             table.remove([row.id])
             raise StartupError(f"refusing to start: {why}")
     objects.clear_fetches()  # the data dir is this node's alone: a download left there was killed
-    node = Node(table, row)
+    node = Node(table, row, objects)
+    node.sweep()
     node.start()
     return node

@@ -4,11 +4,18 @@ SQLite, ends with one line naming the problem and a non-zero exit, before the po
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
-from helpers import own_server
+import boto3
+
+from helpers import own_server, wait_until
+from openpersonalize import node
+from openpersonalize.store.metadata import MetadataStore, Resource
+from openpersonalize.store.objects import ObjectStore
 from server_harness import ACCESS_KEY, SECRET_KEY, free_port
 
 
@@ -57,3 +64,37 @@ def test_a_second_node_on_one_sqlite_database_or_data_dir_is_refused(tmp_path):
         assert "refusing to start" in lines[0] and f"already uses the data dir {first.data_dir}" in lines[0]
     first.start()  # a node stopped cleanly left the registry: the same data dir starts again
     first.stop()
+
+
+def test_a_node_drops_its_cached_copy_of_a_model_deleted_through_another_node(tmp_path, s3_server, monkeypatch):
+    """The node's heartbeat thread sweeps its object cache: a deleted version's copy goes, a live one's stays."""
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(node, "BEAT_SECONDS", 0.05)
+    monkeypatch.setattr(node, "SWEEP_SECONDS", 0.0)
+    bucket = f"sweep-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    url = f"s3://{bucket}/p"
+    database = f"sqlite:///{tmp_path / 'metadata.db'}"
+    other_node = MetadataStore(database)
+    publisher = ObjectStore.for_node(url, tmp_path / "publisher", s3_server)
+    versions = [f"arn:aws:personalize:eu-west-3:000000000000:solution/s/{n}" for n in ("gone", "kept")]
+    mine = ObjectStore.for_node(url, tmp_path / "data", s3_server)
+    for arn in versions:
+        other_node.insert(Resource(arn, "solution_version", arn.rsplit("/", 1)[1], None, "ACTIVE", {}))
+        scratch = publisher.scratch_model_dir(arn, "a1")
+        (scratch / "model").mkdir(parents=True)
+        (scratch / "model" / "weights.npy").write_bytes(b"w")
+        mine.local_path(publisher.publish_model(scratch / "model", arn, "a1"))
+    cache = tmp_path / "data" / "object-cache" / "models"
+    handler = signal.getsignal(signal.SIGTERM)
+    started = node.start_node(database, mine, tmp_path / "data", "127.0.0.1:0")
+    try:
+        assert sorted(p.name for p in cache.iterdir()) == sorted(ObjectStore.model_name(a) for a in versions)
+        other_node.delete(versions[0])
+        wait_until(lambda: not (cache / ObjectStore.model_name(versions[0])).exists(), what="the sweep")
+        assert (cache / ObjectStore.model_name(versions[1]) / "a1" / "weights.npy").exists()
+    finally:
+        started.leave()
+        signal.signal(signal.SIGTERM, handler)

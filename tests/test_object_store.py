@@ -10,7 +10,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from openpersonalize.store.objects import ObjectStore, ObjectStoreError, StoreLocation, new_snapshot
+from openpersonalize.store import objects
+from openpersonalize.store.objects import ObjectMissing, ObjectStore, ObjectStoreError, StoreLocation, new_snapshot
 
 VERSION = "arn:aws:personalize:eu-west-3:000000000000:solution/s/abc"
 DATASET = "arn:aws:personalize:eu-west-3:000000000000:dataset/g/INTERACTIONS"
@@ -92,3 +93,81 @@ def test_unreachable_or_missing_store_is_one_line_naming_it(tmp_path, s3_env, s3
         missing.check()
     with pytest.raises(ObjectStoreError, match="no bucket named"):
         ObjectStore(StoreLocation("s3://", s3_server), tmp_path / "cache").check()
+
+
+def test_keys_never_leave_the_store_or_the_cache(tmp_path, s3_env, s3_server):
+    """Absolute keys, '..' segments and keys outside datasets/ and models/ are no keys: nothing is read there."""
+    local = ObjectStore.for_node(None, tmp_path / "local")
+    remote = ObjectStore.for_node(s3_env, tmp_path / "remote", s3_server)
+    for store in (local, remote):
+        for key in ("/etc", "models/../../../etc", "models/v/..", "models//x", "etc", "models\\..\\x"):
+            with pytest.raises(ObjectMissing, match="is not an artifact key"):
+                store.local_path(key)
+
+
+def test_a_stored_file_named_outside_its_directory_refuses_the_fetch(tmp_path, s3_env, s3_server):
+    bucket, prefix = s3_env[len("s3://") :].split("/", 1)
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/models/v/a1/manifest.json", Body=b"{}")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/models/v/a1/../../../../../escaped", Body=b"planted")
+    store = ObjectStore.for_node(s3_env, tmp_path / "node" / "data", s3_server)
+    with pytest.raises(ObjectStoreError, match="names a place outside it"):
+        store.local_path("models/v/a1")
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert not (tmp_path / "node" / "data" / "object-cache" / "models").exists()
+
+
+def test_a_link_planted_in_the_cache_is_refused(tmp_path, s3_env, s3_server):
+    """A link in DATA_DIR/object-cache pointing elsewhere: no fetch is written through it, no removal follows it."""
+    a = ObjectStore.for_node(s3_env, tmp_path / "a", s3_server)
+    key = a.publish_model(_model(a, "a1"), VERSION, "a1")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / ObjectStore.model_name(VERSION)).mkdir(parents=True)
+    (elsewhere / ObjectStore.model_name(VERSION) / "keep").write_text("not the cache's")
+    b = ObjectStore.for_node(s3_env, tmp_path / "b", s3_server)
+    (tmp_path / "b" / "object-cache").mkdir(parents=True)
+    (tmp_path / "b" / "object-cache" / "models").symlink_to(elsewhere)
+    with pytest.raises(ObjectStoreError, match="resolves outside"):
+        b.local_path(key)
+    with pytest.raises(ObjectStoreError, match="resolves outside"):
+        b.remove_model(VERSION)
+    assert sorted(p.name for p in elsewhere.rglob("*")) == ["keep", ObjectStore.model_name(VERSION)]
+
+
+def test_a_failed_fetch_is_remembered_for_a_moment(tmp_path, s3_env, s3_server, monkeypatch):
+    """Requests behind a failed fetch fail at once with its error instead of each trying the store again."""
+    a = ObjectStore.for_node(s3_env, tmp_path / "a", s3_server)
+    key = a.publish_model(_model(a, "a1"), VERSION, "a1")
+    down = ObjectStore.for_node(s3_env, tmp_path / "b", "http://127.0.0.1:1")
+    with pytest.raises(ObjectStoreError, match="fetching") as first:
+        down.local_path(key)
+    down.location = StoreLocation(s3_env, s3_server)  # the store is back...
+    down._fs = None
+    with pytest.raises(ObjectStoreError) as again:
+        down.local_path(key)
+    assert again.value is first.value  # ...but within the memo the remembered failure answers
+    monkeypatch.setattr(objects, "FAILURE_MEMO_SECONDS", 0.0)
+    down._failures.clear()
+    assert (down.local_path(key) / "weights.npy").read_bytes() == b"w" * 3000
+
+
+def test_sweep_drops_cached_copies_of_deleted_resources_only(tmp_path, s3_env, s3_server):
+    a = ObjectStore.for_node(s3_env, tmp_path / "a", s3_server)
+    model = a.publish_model(_model(a, "a1"), VERSION, "a1")
+    work, final, _ = new_snapshot(a.dataset_dir(DATASET))
+    (work / "part.parquet").write_bytes(b"PAR1")
+    work.rename(final)
+    snapshot = a.publish(final)
+    b = ObjectStore.for_node(s3_env, tmp_path / "b", s3_server)
+    b.local_path(model)
+    b.local_path(snapshot)
+    scratch = b.scratch_model_dir(VERSION + "x", "t1")  # a training's scratch: never swept
+    scratch.mkdir(parents=True)
+    listed = b.cached_resources()
+    assert b.sweep_cache(listed, [DATASET, "arn:aws:personalize:eu-west-3:000000000000:solution/other"]) == [
+        f"models/{ObjectStore.model_name(VERSION)}"
+    ]
+    cache = tmp_path / "b" / "object-cache"
+    assert not (cache / model).exists() and (cache / snapshot / "part.parquet").exists() and scratch.is_dir()
+    assert (b.local_path(model) / "weights.npy").read_bytes() == b"w" * 3000  # the store still holds it
+    assert ObjectStore.for_node(None, tmp_path / "local").cached_resources() == []  # a local store is no cache
