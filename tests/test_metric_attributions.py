@@ -436,3 +436,24 @@ def test_concurrent_publications_count_each_event_once(tmp_path):
         expected[(row["attribution_source"], int(row["timestamp"]) // 3600 * 3600)] += 1
     assert totals == expected and sum(totals.values()) == 25_000
     assert control.attribution.mark(arn) == control.events.max_event_id(group)
+
+
+def test_a_metric_removed_while_a_publication_counts_does_not_come_back(tmp_path):
+    """UpdateMetricAttribution removes a metric (and forgets its totals) while a publication that read the old
+    metrics is counting: that publication's batch used to add the removed metric's totals back, and its hour
+    files reported a metric the attribution no longer has."""
+    store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
+    control = Control(Settings(data_dir=tmp_path), store, EventStore(store))
+    group, arn = "arn:aws:personalize:r:1:dataset-group/g", "arn:aws:personalize:r:1:metric-attribution/m"
+    both = [{**METRICS[0], "column": None}, {**METRICS[0], "metricName": "GONE", "column": None}]
+    doc = {"datasetGroupArn": group, "metricsOutputConfig": {"roleArn": ROLE}, "metrics": both}
+    store.insert(Resource(arn, "metric-attribution", "m", None, "ACTIVE", doc))
+    stale = store.get(arn)
+    control.attribution.start(arn, 0)
+    row = {"dataset_group_arn": group, "tracking_id": "t", "session_id": "s", "event_type": "click", "item_id": "i"}
+    control.events.append_events([{**row, "timestamp": HOUR + n} for n in range(5)])
+    # what UpdateMetricAttribution(removeMetrics=["GONE"]) does, after the publication read ``stale``
+    store.update(arn, metrics=both[:1])
+    control.attribution.forget_metrics(arn, ["GONE"])
+    count_events(control, stale)
+    assert {(t.metric, t.value) for t in control.attribution.totals(arn)} == {("CLICKS", 5.0)}

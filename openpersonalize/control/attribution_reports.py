@@ -124,19 +124,35 @@ def _report_failure(control: Control, attribution: Resource, reason: str | None)
         control.store.update(attribution.arn, failureReason=reason)
 
 
+def _metrics_now(control: Control, arn: str) -> list[Metric] | None:
+    """The attribution's metrics as they are now (None: it was deleted)."""
+    attribution = control.store.get(arn)
+    return loaded(attribution.doc) if attribution is not None else None
+
+
 def count_events(control: Control, attribution: Resource) -> None:
-    """Count the group's events past the attribution's mark into its totals, a batch per transaction."""
-    store, group = control.attribution, attribution.doc["datasetGroupArn"]
+    """Count the group's events past the attribution's mark into its totals, a batch per transaction.
+
+    A batch counts the metrics read before it; one UpdateMetricAttribution removed or redefined meanwhile
+    (forgetting its totals) is forgotten again once the batch is in, so its old totals never come back.
+    """
+    store, arn, group = control.attribution, attribution.arn, attribution.doc["datasetGroupArn"]
     metrics = loaded(attribution.doc)
     items = ItemValues(control, group, metrics)
-    while (mark := store.mark(attribution.arn)) is not None:
+    while (mark := store.mark(arn)) is not None:
         events = control.events.events_since(group, mark, limit=BATCH_EVENTS)
         if not events:
             return
         interactions = [_live(e) for e in events]
         totals = fold(metrics, interactions, sources_of(interactions, store.sources), items.value)
-        if not store.advance(attribution.arn, mark, events[-1].id, totals):
+        if not store.advance(arn, mark, events[-1].id, totals):
             return  # another node counted them meanwhile
+        current = _metrics_now(control, arn)
+        if current is None:
+            return
+        if current != metrics:
+            store.forget_metrics(arn, sorted({m.name for m in metrics if m not in current}))
+            metrics, items = current, ItemValues(control, group, current)
 
 
 def write_hours(control: Control, attribution: Resource) -> None:
