@@ -311,6 +311,13 @@ def _domain_recipe(
 
 
 _FAMILY = {r.arn: r for r in _CATALOGUE}
+
+
+def _most_popular(name: str, domain: str, event_type: str, description: str) -> RecipeInfo:
+    """A use case ranking the items with the most ``event_type`` interactions (aws-popularity-count on them alone)."""
+    return _domain_recipe(name, _FAMILY[POPULARITY_ARN], description, UseCase(domain, event_type, True, "required"))
+
+
 _WATCH, _VIEW, _PURCHASE = "Watch", "View", "Purchase"
 # Item shelves rank by co-interaction counts (no popularity discount): the next item or the visit-mate is
 # more often a popular one; the ECOMMERCE ones add co-interactions within one visit (recipes/together.py).
@@ -331,12 +338,7 @@ _CATALOGUE += [
         {"trend_half_life_days": "30"},
         "popularity:RecentPopularityRecipe",
     ),
-    _domain_recipe(
-        "aws-vod-most-popular",
-        _FAMILY[POPULARITY_ARN],
-        "Most popular: the videos watched most.",
-        UseCase(VIDEO_ON_DEMAND, _WATCH, True, "required"),
-    ),
+    _most_popular("aws-vod-most-popular", VIDEO_ON_DEMAND, _WATCH, "Most popular: the videos watched most."),
     _domain_recipe(
         "aws-vod-more-like-x",
         _FAMILY[SIMILAR_ITEMS_ARN],
@@ -357,17 +359,9 @@ _CATALOGUE += [
         "Recommended for you: personalized product recommendations; purchased items are left out.",
         UseCase(ECOMMERCE, _VIEW, False, "required", _PURCHASE, exploration=True),
     ),
-    _domain_recipe(
-        "aws-ecomm-popular-items-by-views",
-        _FAMILY[POPULARITY_ARN],
-        "Most viewed: the items viewed most.",
-        UseCase(ECOMMERCE, _VIEW, True, "required"),
-    ),
-    _domain_recipe(
-        "aws-ecomm-popular-items-by-purchases",
-        _FAMILY[POPULARITY_ARN],
-        "Best sellers: the items purchased most.",
-        UseCase(ECOMMERCE, _PURCHASE, True, "required"),
+    _most_popular("aws-ecomm-popular-items-by-views", ECOMMERCE, _VIEW, "Most viewed: the items viewed most."),
+    _most_popular(
+        "aws-ecomm-popular-items-by-purchases", ECOMMERCE, _PURCHASE, "Best sellers: the items purchased most."
     ),
     _domain_recipe(
         "aws-ecomm-frequently-bought-together",
