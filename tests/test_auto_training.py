@@ -187,6 +187,19 @@ def test_schedules_out_of_range_are_refused(personalize, group, expression):
     assert error_code(err) == "InvalidInputException" and "solutionUpdateConfig" in error_message(err)
 
 
+def test_update_solution_refuses_events_config_next_best_action_does_not_train_with(personalize, group):
+    """aws-next-best-action trains on action interactions: an eventsConfig update would be kept and ignored."""
+    solution = personalize.create_solution(
+        name=unique("nba"), datasetGroupArn=group, recipeArn=RECIPE + "aws-next-best-action", performAutoTraining=False
+    )["solutionArn"]
+    events = {"eventParametersList": [{"eventType": "click", "weight": 0.5}]}
+    with pytest.raises(ClientError) as err:
+        personalize.update_solution(solutionArn=solution, solutionUpdateConfig={"eventsConfig": events})
+    assert error_code(err) == "InvalidInputException" and "solutionUpdateConfig.eventsConfig" in error_message(err)
+    described = personalize.describe_solution(solutionArn=solution)["solution"]
+    assert "latestSolutionUpdate" not in described and "eventsConfig" not in described.get("solutionConfig", {})
+
+
 @pytest.mark.parametrize("expression", ["rate(1 day)", "rate(007 days)"])
 def test_every_rate_botocore_allows_within_30_days_is_taken(personalize, group, expression):
     solution = _solution(

@@ -50,12 +50,7 @@ def check_action_solution(params: dict[str, Any]) -> None:
     if params.get("eventType"):
         raise InvalidInputException("eventType: aws-next-best-action trains on action interactions of every type.")
     config = params.get("solutionConfig") or {}
-    unused = sorted(set(config) - ACTION_SOLUTION_CONFIG)
-    if unused:
-        raise InvalidInputException(
-            f"solutionConfig.{unused[0]} is not available for aws-next-best-action (it takes "
-            f"{', '.join(sorted(ACTION_SOLUTION_CONFIG))})."
-        )
+    check_action_config(config, "solutionConfig")
     bounds = _bounds()
     for member in ("algorithmHyperParameters", "featureTransformationParameters"):
         for name, value in (config.get(member) or {}).items():
@@ -65,6 +60,17 @@ def check_action_solution(params: dict[str, Any]) -> None:
                 raise InvalidInputException(
                     f"solutionConfig.{member}.{name} must be {kind} from {low:g} to {high:g}, got {value!r}."
                 )
+
+
+def check_action_config(config: dict[str, Any], member: str) -> None:
+    """InvalidInputException naming the first member of ``config`` (``member``: solutionConfig or
+    solutionUpdateConfig) that aws-next-best-action does not train with."""
+    unused = sorted(set(config) - ACTION_SOLUTION_CONFIG)
+    if unused:
+        raise InvalidInputException(
+            f"{member}.{unused[0]} is not available for aws-next-best-action (it takes "
+            f"{', '.join(sorted(ACTION_SOLUTION_CONFIG))})."
+        )
 
 
 def _within(value: str, low: float, high: float, whole: bool) -> bool:

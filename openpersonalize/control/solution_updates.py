@@ -16,6 +16,7 @@ from ..errors import ResourceInUseException
 from ..jobs.runner import JobHandler
 from ..recipes.registry import get_recipe
 from . import training_schedule
+from .action_training import check_action_config, is_action_recipe
 from .base import ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, Call, Control, now
 from .kinds import SOLUTION
 from .solution_config import check_training_config
@@ -38,6 +39,8 @@ def update_solution(call: Call) -> dict[str, Any]:
             training_schedule.expression(merged), "solutionUpdateConfig.autoTrainingConfig.schedulingExpression"
         )
     recipe = get_recipe(res.doc["recipeArn"])
+    if is_action_recipe(res.doc["recipeArn"]):
+        check_action_config(config, "solutionUpdateConfig")
     if recipe is not None and config.get("eventsConfig"):
         check_training_config(recipe, res.doc.get("eventType"), {"eventsConfig": config["eventsConfig"]})
     stamp = now()
