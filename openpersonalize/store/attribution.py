@@ -9,12 +9,12 @@ exactly once whichever node publishes and however often a publication is interru
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .metadata import MetadataStore
+from .metadata import MetadataStore, dialect_insert
 
 _meta = sa.MetaData()
 
@@ -76,20 +76,12 @@ class AttributionStore:
     def __init__(self, metadata: MetadataStore) -> None:
         self.engine: Engine = metadata.engine
         self._writer: Engine = metadata.writer
-        self._postgres = self.engine.dialect.name == "postgresql"
         _meta.create_all(self._writer)
-
-    def _insert(self, table: sa.Table) -> sa.sql.Insert:
-        if self._postgres:
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
 
     # -- recommendation sources ------------------------------------------------
     def remember_source(self, key: str, source_arn: str) -> None:
         """Record that recommendationIds carrying ``key`` come from ``source_arn`` (kept if already there)."""
-        stmt = self._insert(recommendation_sources).values(key=key, source_arn=source_arn)
+        stmt = dialect_insert(self._writer, recommendation_sources).values(key=key, source_arn=source_arn)
         with self._writer.begin() as conn:
             conn.execute(stmt.on_conflict_do_nothing(index_elements=[recommendation_sources.c.key]))
 
@@ -105,7 +97,7 @@ class AttributionStore:
     # -- marks and totals --------------------------------------------------------
     def start(self, arn: str, through_id: int) -> None:
         """Begin counting ``arn``'s events after ``through_id`` (events older than the attribution never count)."""
-        stmt = self._insert(attribution_marks).values(arn=arn, through_id=through_id)
+        stmt = dialect_insert(self._writer, attribution_marks).values(arn=arn, through_id=through_id)
         with self._writer.begin() as conn:
             conn.execute(stmt.on_conflict_do_nothing(index_elements=[attribution_marks.c.arn]))
 
@@ -132,15 +124,7 @@ class AttributionStore:
 
     def _add(self, conn: Connection, arn: str, total: Total) -> None:
         t = attribution_totals
-        stmt = self._insert(t).values(
-            arn=arn,
-            metric=total.metric,
-            source=total.source,
-            hour=total.hour,
-            event_type=total.event_type,
-            function=total.function,
-            value=total.value,
-        )
+        stmt = dialect_insert(self._writer, t).values(arn=arn, **asdict(total))  # Total's fields are the columns
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[t.c.arn, t.c.metric, t.c.source, t.c.hour],
@@ -148,7 +132,7 @@ class AttributionStore:
             )
         )
         d = attribution_dirty
-        mark = self._insert(d).values(arn=arn, hour=total.hour, changes=1)
+        mark = dialect_insert(self._writer, d).values(arn=arn, hour=total.hour, changes=1)
         conn.execute(mark.on_conflict_do_update(index_elements=[d.c.arn, d.c.hour], set_={"changes": d.c.changes + 1}))
 
     def dirty_hours(self, arn: str) -> dict[int, int]:

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .action_events import ActionEventStore
-from .metadata import MetadataStore
+from .metadata import MetadataStore, dialect_insert
 
 _meta = sa.MetaData()
 
@@ -299,7 +299,7 @@ class EventStore:
             {"dataset_arn": dataset_arn, "record_id": rid, "properties": props, "received_at": now}
             for rid, props in latest.items()
         ]
-        stmt = self._upsert(live_records)
+        stmt = dialect_insert(self._writer, live_records)
         stmt = stmt.on_conflict_do_update(
             index_elements=[live_records.c.dataset_arn, live_records.c.record_id],
             set_={"properties": stmt.excluded.properties, "received_at": stmt.excluded.received_at},
@@ -308,17 +308,9 @@ class EventStore:
             conn.execute(stmt, values)
             self._bump(conn, dataset_arn)
 
-    def _upsert(self, table: sa.Table) -> Any:
-        """The dialect's INSERT, which offers ``on_conflict_do_update``."""
-        if self._postgres:
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
-
     def _bump(self, conn: Connection, key: str) -> None:
         """Advance ``key``'s live version inside the caller's write transaction."""
-        stmt = self._upsert(live_versions).values(key=key, version=1)
+        stmt = dialect_insert(self._writer, live_versions).values(key=key, version=1)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[live_versions.c.key], set_={"version": live_versions.c.version + 1}

@@ -88,6 +88,16 @@ def _row_to_resource(row: Any) -> Resource:
     return Resource(row.arn, row.kind, row.name, row.parent, row.status, json.loads(row.doc), row.created, row.updated)
 
 
+def dialect_insert(engine: Engine, table: sa.Table) -> Any:
+    """``engine``'s dialect's INSERT into ``table``, which offers ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update`` (the stores sharing this engine upsert with it)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 class MetadataStore:
     """All metadata access goes through here; one instance per process."""
 
