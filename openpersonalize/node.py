@@ -46,9 +46,27 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def shown_database(url: str) -> str:
+    """``url`` as messages may show it: its password, and any ``password`` query argument, as ``***``.
+
+    StartupError (naming no part of the URL, which may hold the secret) when it does not parse, or when
+    its host holds an ``@``: a password with an unescaped ``@`` (``%40``) whose tail parsed as the host.
+    """
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise StartupError(
+            f"--database-url is not a valid URL ({type(exc).__name__}); expected dialect+driver://user:password@host:port/db"
+        ) from None
+    if "@" in (parsed.host or ""):
+        raise StartupError("--database-url: its host holds '@'; percent-encode an '@' in the password as %40")
+    query = {k: "***" if "password" in k.lower() else v for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True)
+
+
 def open_database(url: str) -> MetadataStore:
-    """The metadata store at ``url``, or StartupError naming the database (password hidden) and the reason."""
-    shown = make_url(url).render_as_string(hide_password=True)
+    """The metadata store at ``url``, or StartupError naming the database (secrets hidden) and the reason."""
+    shown = shown_database(url)
     try:
         if make_url(url).get_backend_name() != "sqlite":  # fail fast instead of the driver's long default
             probe = sa.create_engine(url, connect_args={"connect_timeout": CONNECT_SECONDS})
@@ -58,6 +76,8 @@ def open_database(url: str) -> MetadataStore:
             finally:
                 probe.dispose()
         return MetadataStore(url)
+    except ImportError as exc:
+        raise StartupError(f"cannot use the database {shown}: its driver is not installed ({exc})") from None
     except sa.exc.SQLAlchemyError as exc:
         raise StartupError(f"cannot reach the database {shown}: {_first_line(exc)}") from None
 

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import boto3
+import pytest
 
 from helpers import own_server, wait_until
 from openpersonalize import node
@@ -38,6 +39,37 @@ def test_unreachable_postgresql_is_named(tmp_path):
     assert code == 1 and len(lines) == 1
     assert "cannot reach the database postgresql+psycopg://op:***@127.0.0.1:1/op" in lines[0]
     assert "hunter2" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql+psycopg://op:hunter2@127.0.0.1:notaport/op", "--database-url is not a valid URL"),
+        ("postgresql+psycopg://op:hun@ter2@127.0.0.1:1/op", "percent-encode an '@' in the password as %40"),
+        ("postgresql+psycopg://op@127.0.0.1:1/op?password=hunter2", "op@127.0.0.1:1/op?password=%2A%2A%2A"),
+        ("mysql://op:hunter2@127.0.0.1:1/op", "cannot use the database mysql://op:***@127.0.0.1:1/op: its driver"),
+    ],
+)
+def test_a_bad_database_url_is_one_line_that_never_shows_the_password(tmp_path, url, says):
+    """A URL that does not parse, a password with an unescaped '@' (its tail would be the 'host' a resolver error
+    echoes), a password given as a query argument, a driver not installed: one line, no traceback, no secret."""
+    code, lines = _serve(tmp_path / "data", "--database-url", url)
+    assert code == 1 and len(lines) == 1 and says in lines[0], lines
+    assert "hunter2" not in lines[0] and "ter2" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("store", "endpoint"),
+    [
+        ("s3://AKIAEXAMPLE:hunter2@bucket/prefix", "http://127.0.0.1:1"),
+        ("s3://bucket/p", "http://op:hunter2@127.0.0.1:1"),
+    ],
+)
+def test_credentials_in_the_object_store_urls_are_refused_unshown(tmp_path, store, endpoint):
+    env = {"OPENPERSONALIZE_S3_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1"}
+    code, lines = _serve(tmp_path / "data", "--object-store", store, **env)
+    assert code == 1 and len(lines) == 1, lines
+    assert "credentials do not belong in its URL or endpoint" in lines[0] and "hunter2" not in lines[0]
 
 
 def test_unreachable_s3_endpoint_is_named(tmp_path):

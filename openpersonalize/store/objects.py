@@ -58,6 +58,10 @@ class ObjectMissing(ObjectStoreError):
     """A key the store does not hold (removed through another node, or not a key of this store at all)."""
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _plain_relative(name: str) -> bool:
     """Whether ``name`` is a relative POSIX path whose every segment is an ordinary name."""
     return not name.startswith("/") and "\\" not in name and all(p not in ("", ".", "..") for p in name.split("/"))
@@ -73,6 +77,15 @@ def new_snapshot(dataset_dir: Path) -> tuple[Path, Path, str]:
     work = dataset_dir / f".snapshot-{token}.tmp"
     work.mkdir(parents=True)
     return work, dataset_dir / f"snapshot-{token}", token
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@`` (what messages and logs may show)."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}"
 
 
 def _safe_name(arn: str) -> str:
@@ -97,9 +110,10 @@ class StoreLocation:
         return Path(urlparse(self.url).path if self.url.startswith("file://") else self.url).resolve()
 
     def describe(self) -> str:
-        """The store as an error message names it."""
+        """The store as an error message names it (credentials in either URL shown as ``***``)."""
         if self.remote:
-            return f"{self.url} (endpoint {self.endpoint_url or 'AWS default'})"
+            endpoint = _without_userinfo(self.endpoint_url) if self.endpoint_url else "AWS default"
+            return f"{_without_userinfo(self.url)} (endpoint {endpoint})"
         return str(self.local_dir)
 
 
@@ -161,10 +175,17 @@ class ObjectStore:
         bucket = self._base.split("/", 1)[0]
         if not bucket:
             raise ObjectStoreError(f"object store {self.location.url}: no bucket named (s3://bucket/prefix)")
+        if "@" in bucket or _without_userinfo(self.location.endpoint_url or "") != (self.location.endpoint_url or ""):
+            raise ObjectStoreError(
+                f"object store {self.location.describe()}: credentials do not belong in its URL or endpoint; "
+                "give them in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the standard AWS credential chain)"
+            )
         try:
             info = self.filesystem.get_file_info(bucket)
+        except ValueError as exc:  # pyarrow's ArrowInvalid: not a bucket name
+            raise ObjectStoreError(f"object store {self.location.describe()}: {_first_line(exc)}") from None
         except OSError as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = _first_line(exc)
             raise ObjectStoreError(f"cannot reach the object store {self.location.describe()}: {reason}") from None
         if info.type != pafs.FileType.Directory:
             raise ObjectStoreError(f"object store {self.location.describe()}: bucket {bucket} does not exist")
