@@ -146,6 +146,20 @@ def test_more_like_x_answers_related_videos(vod, server) -> None:
     assert error_code(exc) == "InvalidInputException" and "itemId" in error_message(exc)
 
 
+def test_refusals_name_the_recommender_and_its_config(vod, server) -> None:
+    """A recommender's refusals name recommenderConfig and the recommender, not a campaign's members."""
+    runtime = server.client("personalize-runtime")
+    like, top = vod["like"]["recommenderArn"], vod["top"]["recommenderArn"]
+    with pytest.raises(ClientError) as exc:  # more-like-x was created without metadata
+        runtime.get_recommendations(recommenderArn=like, itemId="1", userId="10", metadataColumns={"ITEMS": ["GENRES"]})
+    assert error_code(exc) == "InvalidInputException"
+    assert "recommenderConfig.enableMetadataWithRecommendations" in error_message(exc)
+    with pytest.raises(ClientError) as exc:
+        runtime.get_recommendations(recommenderArn=top, itemId="1", userId="10")
+    assert error_code(exc) == "InvalidInputException"
+    assert "itemId" in error_message(exc) and top in error_message(exc) and "campaign" not in error_message(exc)
+
+
 def test_stopped_recommender_refuses_and_starts_again(vod, server, personalize) -> None:
     runtime = server.client("personalize-runtime")
     arn = vod["like"]["recommenderArn"]
