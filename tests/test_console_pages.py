@@ -174,7 +174,7 @@ def test_training_started_from_the_console_shows_its_progress(tab: Tab, demo, pe
     if personalize.describe_solution_version(solutionVersionArn=version)["solutionVersion"]["status"] != "ACTIVE":
         assert tab.page.locator("[role=progressbar]").count() == 1
         tab.shot("training")
-        personalize.stop_solution_version(solutionVersionArn=version)
+        personalize.stop_solution_version_creation(solutionVersionArn=version)
     stopped = wait_status(personalize.describe_solution_version, "solutionVersion", solutionVersionArn=version)
     tab.page.locator("#version-status .badge", has_text=stopped["status"]).wait_for()  # it follows the version
 
