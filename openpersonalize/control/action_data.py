@@ -10,7 +10,6 @@ Action interactions schema — and the batch is committed before the 200. PutAct
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from ..data.actions import event_kind
 from ..data.csv_import import read_snapshot
 from ..data.schema import DatasetSchema
 from ..errors import InvalidInputException, ResourceNotFoundException
+from ..runtime.cache import Recent
 from ..store.metadata import Resource
 from . import datasets, schemas
 from .base import Control
@@ -64,16 +64,14 @@ class ActionData:
 
     def __init__(self, control: Control) -> None:
         self.control = control
-        self._targets: dict[str, tuple[float, _Target]] = {}
+        self._targets: Recent[_Target] = Recent(CACHE_SECONDS)
         self._known: dict[tuple[str, str | None, int], frozenset[str]] = {}
         self._lock = threading.Lock()
 
     def _target(self, tracking_id: str) -> _Target:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._targets.get(tracking_id)
-        if hit and hit[0] > now:
-            return hit[1]
+        return self._targets.get(tracking_id, lambda: self._read_target(tracking_id))
+
+    def _read_target(self, tracking_id: str) -> _Target:
         dataset = action_interactions_dataset(self.control, tracking_id)
         if dataset is None:
             raise ResourceNotFoundException(
@@ -85,10 +83,7 @@ class ActionData:
             raise ResourceNotFoundException(f"Schema {dataset.doc['schemaArn']} does not exist.")
         found = self.control.store.children(group_arn, (DATASET.kind,))
         actions = next((d for d in found if d.doc.get("datasetType") == "ACTIONS"), None)
-        target = _Target(group_arn, schemas.load_schema(schema_res), actions)
-        with self._lock:
-            self._targets[tracking_id] = (now + CACHE_SECONDS, target)
-        return target
+        return _Target(group_arn, schemas.load_schema(schema_res), actions)
 
     def known_actions(self, actions: Resource) -> frozenset[str]:
         """The ACTION_IDs of an ACTIONS dataset: its snapshot's and those sent with PutActions."""

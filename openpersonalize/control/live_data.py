@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +19,7 @@ from .. import nesting
 from ..data.actions import action_problem
 from ..data.schema import ID_MAX_LENGTH, DatasetSchema, FieldSpec
 from ..errors import InvalidInputException, ResourceNotFoundException
+from ..runtime.cache import Recent
 from ..store.events import EventStore
 from . import event_trackers, schemas
 from .base import Call, Control
@@ -226,15 +225,12 @@ class LiveData:
         self.control = control
         self.events: EventStore = control.events
         self._lookup = Call(control, "", {})
-        self._targets: dict[str, tuple[float, _Target]] = {}
-        self._lock = threading.Lock()
+        self._targets: Recent[_Target] = Recent(TRACKER_TTL_SECONDS)
 
     def _target(self, tracking_id: str) -> _Target:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._targets.get(tracking_id)
-        if hit and hit[0] > now:
-            return hit[1]
+        return self._targets.get(tracking_id, lambda: self._read_target(tracking_id))
+
+    def _read_target(self, tracking_id: str) -> _Target:
         tracker = event_trackers.find_by_tracking_id(self._lookup, tracking_id)
         if tracker is None:
             raise ResourceNotFoundException(f"trackingId {tracking_id} does not exist.")
@@ -247,15 +243,11 @@ class LiveData:
         schema_res = self.control.store.get(dataset.doc["schemaArn"])
         if schema_res is None:
             raise ResourceNotFoundException(f"Schema {dataset.doc['schemaArn']} does not exist.")
-        target = _Target(group_arn, tracking_id, schemas.load_schema(schema_res))
-        with self._lock:
-            self._targets[tracking_id] = (now + TRACKER_TTL_SECONDS, target)
-        return target
+        return _Target(group_arn, tracking_id, schemas.load_schema(schema_res))
 
     def forget(self, tracking_id: str) -> None:
         """Drop a deleted tracker from the cache, so PutEvents with it fails at once."""
-        with self._lock:
-            self._targets.pop(tracking_id, None)
+        self._targets.discard(tracking_id)
 
     def put_events(self, batch: EventBatch) -> None:
         """Check every event against the tracker's Interactions schema, then store them all (committed)."""

@@ -8,6 +8,7 @@ costs, so it never runs on the event loop: inside ``on_event_loop()`` a cache mi
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -109,3 +110,39 @@ class ArrayCache(Generic[S]):
                 _, dropped = self._values.popitem(last=False)
                 self.bytes -= dropped.nbytes
         return value
+
+
+class Recent(Generic[V]):
+    """Values read at most once per ``ttl`` seconds per key, so hot paths ask the metadata store rarely.
+
+    At most ``capacity`` keys are kept, the oldest read dropped first: requests naming ever new (unknown)
+    ARNs or ids cannot grow it without bound.
+    """
+
+    def __init__(self, ttl: float = 1.0, capacity: int = 4096) -> None:
+        self.ttl, self.capacity = ttl, capacity
+        self._values: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, read: Callable[[], V]) -> V:
+        """The value read for ``key`` within the last ``ttl`` seconds, else ``read()`` (not kept if it raises)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._values.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+        value = read()
+        with self._lock:
+            self._values[key] = (now + self.ttl, value)
+            self._values.move_to_end(key)
+            while len(self._values) > self.capacity:
+                self._values.popitem(last=False)
+        return value
+
+    def discard(self, key: Hashable) -> None:
+        """Forget ``key``'s value, so the next ``get`` reads it again."""
+        with self._lock:
+            self._values.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._values)

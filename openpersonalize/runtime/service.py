@@ -14,10 +14,9 @@ import logging
 import re
 import secrets
 import threading
-import time
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,7 +29,7 @@ from ..recipes.artifacts import load_model
 from ..recipes.protocol import Model
 from ..recipes.registry import PERSONALIZED_ACTIONS, PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
 from .actions import ActionServing
-from .cache import ArrayCache, LoadingCache
+from .cache import ArrayCache, LoadingCache, Recent
 from .deployed import Deployed, LiveEvent, Promotion, RankedIds, history_digest
 from .id_index import IdIndex
 from .leaning import leaned
@@ -65,8 +64,6 @@ DEPLOYED_CACHE_SIZE = 32
 # recommender that answered.
 RECOMMENDATION_ID = re.compile(r"RID-([0-9a-f]{16})-[0-9a-f]{16}")
 
-V = TypeVar("V")
-
 
 class LiveReads(Protocol):
     """The live data the runtime reads (``store.events.EventStore`` implements it)."""
@@ -82,25 +79,6 @@ class LiveReads(Protocol):
     def records(self, dataset_arn: str) -> list[dict[str, Any]]: ...
 
     def record(self, dataset_arn: str, record_id: str) -> dict[str, Any] | None: ...
-
-
-class _Recent(Generic[V]):
-    """Values read at most once a second per key: the hot path asks the metadata store rarely."""
-
-    def __init__(self) -> None:
-        self._values: dict[Hashable, tuple[float, V]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, read: Callable[[], V]) -> V:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._values.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
-        value = read()
-        with self._lock:
-            self._values[key] = (now + VIEW_TTL_SECONDS, value)
-        return value
 
 
 @dataclass(frozen=True)
@@ -190,7 +168,7 @@ class RuntimeService:
         self.sources = sources
         self._source_keys: LoadingCache[str] = LoadingCache(1024)  # ARNs whose key is remembered
         self.scores: ArrayCache[ScoredItems] = ArrayCache(score_cache_bytes)
-        self._views: _Recent[Any] = _Recent()
+        self._views: Recent[Any] = Recent(VIEW_TTL_SECONDS)
         self.actions = ActionServing(resources, live, self.load_model, self._views)
         self._models: LoadingCache[Model] = LoadingCache(MODEL_CACHE_SIZE)
         self._deployed: LoadingCache[Deployed] = LoadingCache(DEPLOYED_CACHE_SIZE)
