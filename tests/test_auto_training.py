@@ -131,6 +131,39 @@ def test_schedule_trains_on_one_node_and_synced_campaigns_follow(server, persona
     assert len(_due(first, solution)) == 1
 
 
+def test_campaigns_deploy_solution_latest_and_follow_it(personalize, group):
+    """Personalize's form for synced campaigns: solutionVersionArn SolutionArn/$LATEST (was ResourceNotFound)."""
+    solution = _solution(personalize, group, performAutoTraining=False)
+    synced = {"syncWithLatestSolutionVersion": True}
+    with pytest.raises(ClientError) as err:  # nothing trained yet
+        personalize.create_campaign(name=unique("c"), solutionVersionArn=solution + "/$LATEST", campaignConfig=synced)
+    assert error_code(err) == "InvalidInputException" and "no ACTIVE solution version" in error_message(err)
+    with pytest.raises(ClientError) as err:
+        personalize.create_campaign(name=unique("c"), solutionVersionArn=solution + "-gone/$LATEST")
+    assert error_code(err) == "ResourceNotFoundException"
+    first = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    _active(personalize, first)
+    campaign = personalize.create_campaign(
+        name=unique("c"), solutionVersionArn=solution + "/$LATEST", campaignConfig=synced
+    )["campaignArn"]
+    assert wait_status(personalize.describe_campaign, "campaign", campaignArn=campaign)["solutionVersionArn"] == first
+    second = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    _active(personalize, second)
+    wait_until(
+        lambda: personalize.describe_campaign(campaignArn=campaign)["campaign"]["solutionVersionArn"] == second,
+        what="the campaign following the newest version",
+    )
+    personalize.update_campaign(campaignArn=campaign, solutionVersionArn=solution + "/$LATEST", minProvisionedTPS=2)
+    wait_until(
+        lambda: (
+            personalize.describe_campaign(campaignArn=campaign)["campaign"]["latestCampaignUpdate"]["status"]
+            == "ACTIVE"
+        ),
+        what="the update",
+    )
+    assert personalize.describe_campaign(campaignArn=campaign)["campaign"]["solutionVersionArn"] == second
+
+
 def test_a_manual_version_within_the_hour_skips_the_first_automatic_training(server, personalize, group):
     clock = ManualClock()
     solution = _solution(

@@ -27,15 +27,29 @@ from .base import (
     require_active,
 )
 from .exploration import check_exploration
-from .kinds import CAMPAIGN, SOLUTION_VERSION
+from .kinds import CAMPAIGN, SOLUTION, SOLUTION_VERSION
 
 DEPLOY_JOB = "campaign-deploy"
+LATEST = "/$LATEST"  # solutionVersionArn: SolutionArn/$LATEST, the solution's newest ACTIVE version
 
 # Set by the runtime: loads (and caches) a solution version's model, raising if it cannot.
 ModelLoader = Callable[[str], Any]
 
 
+def _latest_active(call: Call, solution_arn: str) -> str:
+    """The ARN of the solution's newest ACTIVE version (what ``SolutionArn/$LATEST`` names)."""
+    solution = SOLUTION.get(call, solution_arn)
+    for version in call.store.list(SOLUTION_VERSION.kind, parent=solution.arn):
+        if version.status == ACTIVE:
+            return version.arn
+    raise InvalidInputException(f"solutionVersionArn: solution {solution.arn} has no ACTIVE solution version yet.")
+
+
 def _active_version(call: Call, arn: str) -> Resource:
+    """The ACTIVE solution version ``arn`` names: a version's ARN, or ``SolutionArn/$LATEST`` as Personalize takes
+    it (with syncWithLatestSolutionVersion) for the solution's newest ACTIVE version."""
+    if arn.endswith(LATEST):
+        arn = _latest_active(call, arn.removesuffix(LATEST))
     version = SOLUTION_VERSION.get(call, arn)
     require_active(version, SOLUTION_VERSION.label)
     recipe = get_recipe(version.doc["recipeArn"])
