@@ -3,7 +3,9 @@
 At start a node checks that it reaches its database and its object store (one line naming the
 one it cannot reach), then registers in the node registry (``store/nodes.py``) every node of the
 deployment shares. Several live nodes must serve from the same shared state: a SQLite database,
-a local object store, or another object store than the live nodes' is refused with one line.
+a local object store, or another object store than the live nodes' is refused with one line. Stores
+are compared by ``ObjectStore.fingerprint`` (the URL and the id kept in the store itself), so one
+bucket name on two S3 services is two stores, and one store reached by two endpoint spellings is one.
 A node beats every ``BEAT_SECONDS``; a row is live while its beat is younger than
 ``STALE_SECONDS`` and, on this host, while its process runs (a SIGKILLed node on this host is
 known dead at once). At start and every ``SWEEP_SECONDS`` the node also drops its cached copies of
@@ -157,8 +159,8 @@ def _refusal(store: MetadataStore, objects: ObjectStore, me: NodeRow, other: Nod
         return f"{seen} already serves from this SQLite database; {several}"
     if not objects.remote:
         return f"{seen} is live and this node's object store {objects.location.describe()} is local; {several}"
-    if other.object_store != objects.location.url:
-        return f"{seen} serves from object store {other.object_store}, this node from {objects.location.url}"
+    if other.object_store != me.object_store:
+        return f"{seen} serves from object store {other.object_store}, this node from {me.object_store}"
     return None
 
 
@@ -168,6 +170,7 @@ def start_node(database_url: str, objects: ObjectStore, data_dir: Path, address:
     store = open_database(database_url)
     try:
         objects.check()
+        store_name = objects.fingerprint()
     except ObjectStoreError as exc:
         raise StartupError(str(exc)) from None
     table = NodeTable(store)
@@ -180,7 +183,7 @@ def start_node(database_url: str, objects: ObjectStore, data_dir: Path, address:
         start_token=processes.start_token(pid),
         address=address,
         data_dir=str(data_dir),
-        object_store=objects.location.url,
+        object_store=store_name,
         started=now,
         heartbeat=now,
     )

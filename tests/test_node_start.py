@@ -17,7 +17,7 @@ from helpers import own_server, wait_until
 from openpersonalize import node
 from openpersonalize.store.metadata import MetadataStore, Resource
 from openpersonalize.store.objects import ObjectStore
-from server_harness import ACCESS_KEY, SECRET_KEY, free_port
+from server_harness import ACCESS_KEY, SECRET_KEY, Server, free_port, wait_for_port
 
 
 def _serve(data_dir: Path, *args: str, **env: str) -> tuple[int, list[str]]:
@@ -130,3 +130,44 @@ def test_a_node_drops_its_cached_copy_of_a_model_deleted_through_another_node(tm
     finally:
         started.leave()
         signal.signal(signal.SIGTERM, handler)
+
+
+@pytest.mark.postgres
+def test_one_bucket_name_on_another_s3_service_is_another_store(tmp_path, s3_server, postgres_url):
+    """Node B names the same s3://bucket/prefix as the live node A, on another S3 service: refused. Node C reaches
+    A's service by another spelling of its endpoint, with a trailing slash in the URL: the same store, it starts."""
+    port = free_port()
+    other = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
+    try:
+        wait_for_port(port, other)
+        bucket = f"same-{uuid.uuid4().hex[:8]}"
+        for endpoint in (s3_server, f"http://127.0.0.1:{port}"):
+            s3 = boto3.client(
+                "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+            )
+            s3.create_bucket(Bucket=bucket)
+        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+        store = ["--object-store", f"s3://{bucket}/p"]
+        a = Server(tmp_path / "a", postgres_url, [], {**env, "OPENPERSONALIZE_S3_ENDPOINT_URL": s3_server}, args=store)
+        a.start()
+        try:
+            code, lines = _serve(
+                tmp_path / "b",
+                "--database-url",
+                postgres_url,
+                *store,
+                OPENPERSONALIZE_S3_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+                **env,
+            )
+            assert code == 1 and len(lines) == 1, lines
+            assert f"serves from object store s3://{bucket}/p (store " in lines[0] and "this node from" in lines[0]
+            spelled = s3_server.replace("127.0.0.1", "localhost")
+            c_env = {**env, "OPENPERSONALIZE_S3_ENDPOINT_URL": spelled}
+            c = Server(tmp_path / "c", postgres_url, [], c_env, args=["--object-store", f"s3://{bucket}/p/"])
+            c.start()
+            c.stop()
+        finally:
+            a.stop()
+    finally:
+        other.terminate()
+        other.wait(10)

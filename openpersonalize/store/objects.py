@@ -44,6 +44,7 @@ CACHE_DIR = "object-cache"  # a remote store's local copies, inside the node's d
 FETCHING = ".fetching"  # downloads in progress, inside the cache; renamed into place when whole
 PARTIAL_SNAPSHOTS = "*/.snapshot-*.tmp"  # new_snapshot's work directories, in each dataset's directory
 PARTIAL_MODELS = ".*.tmp"  # training attempts' scratch directories, beside the models
+STORE_ID = ".openpersonalize-store-id"  # the marker object naming a remote store, at its prefix
 CONNECT_SECONDS = 5.0
 REQUEST_SECONDS = 60.0
 FAILURE_MEMO_SECONDS = 5.0
@@ -189,6 +190,31 @@ class ObjectStore:
             raise ObjectStoreError(f"cannot reach the object store {self.location.describe()}: {reason}") from None
         if info.type != pafs.FileType.Directory:
             raise ObjectStoreError(f"object store {self.location.describe()}: bucket {bucket} does not exist")
+
+    def fingerprint(self) -> str:
+        """What nodes compare to know they share one store: its normalised URL and, for S3, the id its marker
+        object holds (written by the first node to look), so the same bucket name on another endpoint differs.
+
+        Two nodes starting at once on a store without a marker may both write one; the last write wins
+        and both read it back.
+        """
+        if not self.remote:
+            return str(self.local_dir)
+        marker = self.arrow_path(STORE_ID)
+        try:
+            if self.filesystem.get_file_info(marker).type != pafs.FileType.File:
+                written = self.local_root / FETCHING / uuid.uuid4().hex
+                written.parent.mkdir(parents=True, exist_ok=True)
+                written.write_text(uuid.uuid4().hex)
+                try:
+                    pafs.copy_files(str(written), marker, pafs.LocalFileSystem(), self.filesystem)
+                finally:
+                    written.unlink()
+            with self.filesystem.open_input_stream(marker) as stored:
+                store_id = stored.read(64).decode("ascii", "replace")
+        except OSError as exc:
+            raise ObjectStoreError(f"object store {self.location.describe()}: its id: {_first_line(exc)}") from None
+        return f"s3://{self._base} (store {store_id})"
 
     # -- where things are (local) --------------------------------------------------
     @property
