@@ -171,3 +171,11 @@ def test_sweep_drops_cached_copies_of_deleted_resources_only(tmp_path, s3_env, s
     assert not (cache / model).exists() and (cache / snapshot / "part.parquet").exists() and scratch.is_dir()
     assert (b.local_path(model) / "weights.npy").read_bytes() == b"w" * 3000  # the store still holds it
     assert ObjectStore.for_node(None, tmp_path / "local").cached_resources() == []  # a local store is no cache
+
+
+def test_fingerprint_names_the_store_itself(tmp_path, s3_env, s3_server):
+    """A local store is its directory; an S3 store its normalised URL and the id its marker holds (kept once made)."""
+    assert ObjectStore.for_node(None, tmp_path / "data").fingerprint() == str(tmp_path / "data" / "objects")
+    first = ObjectStore.for_node(s3_env, tmp_path / "a", s3_server).fingerprint()
+    again = ObjectStore.for_node(s3_env + "/", tmp_path / "b", s3_server.replace("127.0.0.1", "localhost"))
+    assert first.startswith(f"{s3_env} (store ") and again.fingerprint() == first

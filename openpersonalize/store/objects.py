@@ -199,7 +199,7 @@ class ObjectStore:
         and both read it back.
         """
         if not self.remote:
-            return str(self.local_dir)
+            return str(self.location.local_dir)
         marker = self.arrow_path(STORE_ID)
         try:
             if self.filesystem.get_file_info(marker).type != pafs.FileType.File:
