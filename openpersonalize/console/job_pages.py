@@ -59,6 +59,7 @@ def job_page(kind_name: str) -> Any:
         source, output = locations(job)
         finished = job.get("status") in FINISHED
         values = {
+            "arn": arn,
             "job": job,
             "label": kind.label,
             "source": source,
