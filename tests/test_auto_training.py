@@ -70,6 +70,20 @@ def group(server, personalize) -> str:
     return arn
 
 
+@pytest.fixture(scope="module")
+def stream(server, personalize, group):
+    """Streams one new watch event into the group (PutEvents): the new data an automatic training needs."""
+    tracker = personalize.create_event_tracker(name=unique("auto"), datasetGroupArn=group)
+    wait_status(personalize.describe_event_tracker, "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
+    events = server.client("personalize-events")
+
+    def put() -> None:
+        event = {"eventType": "watch", "itemId": f"i{random.randrange(40)}", "sentAt": time.time()}
+        events.put_events(trackingId=tracker["trackingId"], userId="u1", sessionId="s1", eventList=[event])
+
+    return put
+
+
 def _solution(personalize, group: str, **members) -> str:
     return personalize.create_solution(
         name=unique("auto"), datasetGroupArn=group, recipeArn=RECIPE + "aws-popularity-count", **members
@@ -97,7 +111,7 @@ def test_automatic_training_is_on_by_default_every_7_days(personalize, group):
     assert solution["solutionConfig"]["autoTrainingConfig"] == {"schedulingExpression": "rate(7 days)"}
 
 
-def test_schedule_trains_on_one_node_and_synced_campaigns_follow(server, personalize, group):
+def test_schedule_trains_on_one_node_and_synced_campaigns_follow(server, personalize, group, stream):
     clock = ManualClock()
     config = {"autoTrainingConfig": {"schedulingExpression": "rate(2 days)"}}
     solution = _solution(personalize, group, solutionConfig=config)
@@ -116,6 +130,7 @@ def test_schedule_trains_on_one_node_and_synced_campaigns_follow(server, persona
     clock.advance(2 * DAY - 120)
     assert _due(first, solution) == []
     clock.advance(120)
+    stream()
     (newer,) = _due(second, solution)
     _active(personalize, newer)
     wait_until(
@@ -124,11 +139,31 @@ def test_schedule_trains_on_one_node_and_synced_campaigns_follow(server, persona
     )
 
     clock.advance(9 * DAY)  # no node ran for four slots: one training, then the schedule goes on from now
+    stream()
     (caught_up,) = _due(first, solution)
     _active(personalize, caught_up)
     assert _due(first, solution) == []
     clock.advance(DAY)
+    stream()
     assert len(_due(first, solution)) == 1
+
+
+def test_a_slot_without_new_interactions_passes_without_training(server, personalize, group, stream):
+    """As in Personalize: automatic training runs only on data imported or streamed since the last training."""
+    clock = ManualClock()
+    solution = _solution(
+        personalize, group, solutionConfig={"autoTrainingConfig": {"schedulingExpression": "rate(1 day)"}}
+    )
+    clock.advance(HOUR + 60)
+    (first,) = _due(node(server, clock), solution)  # never trained: the group's data is new to it
+    _active(personalize, first)
+    clock.advance(DAY)
+    assert _due(node(server, clock), solution) == []  # nothing new: the slot passes
+    assert len(_versions(personalize, solution)) == 1
+    clock.advance(DAY)
+    stream()
+    (second,) = _due(node(server, clock), solution)
+    assert _active(personalize, second)["trainingType"] == "AUTOMATIC"
 
 
 def test_campaigns_deploy_solution_latest_and_follow_it(personalize, group):
@@ -164,7 +199,7 @@ def test_campaigns_deploy_solution_latest_and_follow_it(personalize, group):
     assert personalize.describe_campaign(campaignArn=campaign)["campaign"]["solutionVersionArn"] == second
 
 
-def test_a_manual_version_within_the_hour_skips_the_first_automatic_training(server, personalize, group):
+def test_a_manual_version_within_the_hour_skips_the_first_automatic_training(server, personalize, group, stream):
     clock = ManualClock()
     solution = _solution(
         personalize, group, solutionConfig={"autoTrainingConfig": {"schedulingExpression": "rate(1 day)"}}
@@ -174,6 +209,7 @@ def test_a_manual_version_within_the_hour_skips_the_first_automatic_training(ser
     clock.advance(HOUR + 60)
     assert _due(node(server, clock), solution) == []
     clock.advance(DAY)
+    stream()
     assert len(_due(node(server, clock), solution)) == 1
 
 

@@ -2,9 +2,11 @@
 
 Every node checks the schedules (``train_due``, run by the server every ``CHECK_SECONDS``); for a
 solution that is due, only the node whose compare-and-set moves its ``_nextAutoTraining`` on creates
-the version, so one node trains however many check. The version trains like any other (trainingMode
-AUTOTRAIN, trained in full; skipped while another version of the solution trains), and campaigns with
-syncWithLatestSolutionVersion move to it once it is ACTIVE (the ``trained`` hook, control/operations.py).
+the version, so one node trains however many check. As in Personalize, a solution trains automatically
+only when interactions were imported or streamed since its last training (``solutions.data_mark``);
+otherwise the slot passes. The version trains like any other (trainingMode AUTOTRAIN, trained in full;
+skipped while another version of the solution trains), and campaigns with syncWithLatestSolutionVersion
+move to it once it is ACTIVE (the ``trained`` hook, control/operations.py).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import logging
 
 from ..errors import ServiceError
+from ..store.metadata import Resource
 from . import training_schedule
-from .base import Call, Control
-from .kinds import SOLUTION
-from .solutions import AUTOMATIC, new_version
+from .base import CREATE_FAILED, CREATE_STOPPED, Call, Control
+from .kinds import SOLUTION, SOLUTION_VERSION
+from .solutions import AUTOMATIC, TRAINED_ON, data_mark, new_version
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,9 @@ def train_due(control: Control) -> list[str]:
         claimed = control.store.update(solution.arn, expect={training_schedule.NEXT: due}, **moved)
         if claimed is None:  # another node took this training, or the solution changed or went
             continue
+        if not _new_data(control, claimed):
+            log.info("automatic training of %s skipped: no new interactions since its last training", solution.arn)
+            continue
         try:
             created.append(new_version(Call(control, "", {}), claimed, AUTOTRAIN, AUTOMATIC))
         except ServiceError as exc:  # nothing to train on, a version training, the solution deleted meanwhile
@@ -43,3 +49,12 @@ def train_due(control: Control) -> list[str]:
     if created:
         log.info("automatic training started %d solution versions", len(created))
     return created
+
+
+def _new_data(control: Control, solution: Resource) -> bool:
+    """Whether interactions came (imported or streamed) since the solution's last training: Personalize trains
+    automatically only then. A failed or stopped version trained nothing; a solution never trained has new data."""
+    for version in control.store.list(SOLUTION_VERSION.kind, parent=solution.arn):
+        if version.status not in (CREATE_FAILED, CREATE_STOPPED):
+            return version.doc.get(TRAINED_ON) != data_mark(control, solution.doc["datasetGroupArn"])
+    return True

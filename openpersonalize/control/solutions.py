@@ -45,6 +45,8 @@ from .training_columns import checked_columns, group_datasets
 log = logging.getLogger(__name__)
 
 MANUAL, AUTOMATIC = "MANUAL", "AUTOMATIC"  # a version's trainingType
+TRAINED_ON = "_dataMark"  # a version's data_mark when it was created
+INTERACTION_DATASETS = ("INTERACTIONS", "ACTION_INTERACTIONS")
 
 # Called once a solution version is ACTIVE: (solution ARN, version ARN). Wired by control/operations.py.
 VersionTrained = Callable[[Control, str, str], None]
@@ -177,6 +179,16 @@ def create_solution_version(call: Call) -> dict[str, Any]:
     return {"solutionVersionArn": arn}
 
 
+def data_mark(control: Control, group_arn: str) -> list[Any]:
+    """Where the group's interactions stand: the newest live event, and each interactions dataset's snapshot and
+    live-record version. A version records it (``TRAINED_ON``): automatic training runs only once it moved."""
+    mark: list[Any] = [control.events.max_event_id(group_arn)]
+    for dataset in sorted(control.store.children(group_arn, (DATASET.kind,)), key=lambda d: d.arn):
+        if dataset.doc["datasetType"] in INTERACTION_DATASETS:
+            mark += [dataset.doc.get("_snapshotId"), control.events.live_version(dataset.arn)]
+    return mark
+
+
 def new_version(call: Call, solution: Resource, mode: str, training_type: str, name: str | None = None) -> str:
     """Queue the training of a new version of ``solution`` (``trainingMode`` ``mode``); its ARN.
 
@@ -214,6 +226,7 @@ def new_version(call: Call, solution: Resource, mode: str, training_type: str, n
         "trainingMode": mode,
         "trainingType": training_type,
         "_previous": previous,
+        TRAINED_ON: data_mark(call.control, solution.doc["datasetGroupArn"]),
     }
     insert_resource(
         call,
