@@ -129,9 +129,14 @@ def test_a_link_planted_in_the_cache_is_refused(tmp_path, s3_env, s3_server):
     (tmp_path / "b" / "object-cache" / "models").symlink_to(elsewhere)
     with pytest.raises(ObjectStoreError, match="resolves outside"):
         b.local_path(key)
-    with pytest.raises(ObjectStoreError, match="resolves outside"):
-        b.remove_model(VERSION)
+    b.remove_model(VERSION)  # the version is gone all the same (from the store too); the link is not followed
+    (tmp_path / "b" / "object-cache" / "datasets").mkdir()
+    (tmp_path / "b" / "object-cache" / "datasets" / "planted").symlink_to(elsewhere)
+    assert b.sweep_cache(b.cached_resources(), []) == ["models/" + ObjectStore.model_name(VERSION), "datasets/planted"]
     assert sorted(p.name for p in elsewhere.rglob("*")) == ["keep", ObjectStore.model_name(VERSION)]
+    assert not (tmp_path / "b" / "object-cache" / "datasets" / "planted").exists()
+    with pytest.raises(ObjectMissing):
+        ObjectStore.for_node(s3_env, tmp_path / "c", s3_server).local_path(key)
 
 
 def test_a_failed_fetch_is_remembered_for_a_moment(tmp_path, s3_env, s3_server, monkeypatch):

@@ -365,7 +365,7 @@ class ObjectStore:
         names = {_safe_name(arn) for arn in existing_arns}
         gone = [entry for entry in listed if entry.name not in names]
         for entry in gone:
-            shutil.rmtree(self._inside(entry), ignore_errors=True)
+            self._remove_local(entry)
         return [entry.relative_to(self.local_root).as_posix() for entry in gone]
 
     def cached_resources(self) -> list[Path]:
@@ -384,9 +384,19 @@ class ObjectStore:
         """Forget every snapshot of a deleted dataset, here and in the store."""
         self._remove(f"{DATASETS}/{_safe_name(dataset_arn)}")
 
+    def _remove_local(self, path: Path) -> None:
+        """Remove a directory under ``local_root``: a link there is unlinked, never followed; a failure is logged."""
+        try:
+            if path.is_symlink():
+                path.unlink()
+            else:
+                shutil.rmtree(self._inside(path), ignore_errors=True)
+        except (OSError, ObjectStoreError) as exc:
+            log.warning("not removing %s: %s", path, exc)
+
     def _remove(self, prefix: str) -> None:
         """Remove a prefix; a failure is logged, not raised: the resource is gone, its leftovers break nothing."""
-        shutil.rmtree(self._inside(self.local_root / prefix), ignore_errors=True)
+        self._remove_local(self.local_root / prefix)
         if self.remote:
             try:
                 self.filesystem.delete_dir(self.arrow_path(prefix))
