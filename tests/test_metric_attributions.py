@@ -325,6 +325,39 @@ def test_attributions_sharing_an_output_path_keep_their_own_reports(world):
             personalize.delete_metric_attribution(metricAttributionArn=arn)
 
 
+def test_an_items_dataset_recreated_without_a_summed_column_stalls_nothing(world):
+    """SUM(Items.PRICE) after the Items dataset is re-created without PRICE: every publication used to fail
+    reading the missing column (failureReason 'Internal error: ArrowInvalid ...'), so no metric of the
+    attribution counted anything again; now that metric sums nothing and the others count on."""
+    personalize, work = world["personalize"], world["work"]
+    group = personalize.create_dataset_group(name=unique("ma3"))["datasetGroupArn"]
+    schema = personalize.create_schema(name=unique("i"), schema=json.dumps(INTERACTIONS))["schemaArn"]
+    personalize.create_dataset(name=unique("i"), datasetType="INTERACTIONS", datasetGroupArn=group, schemaArn=schema)
+    tracking = personalize.create_event_tracker(name=unique("t"), datasetGroupArn=group)["trackingId"]
+    (work / "priced.csv").write_text("ITEM_ID,PRICE\ni1,2.5\n")
+    items = import_dataset(personalize, group, "ITEMS", ITEMS, str(work / "priced.csv"))
+    out = work / "recreated"
+    metrics = [METRICS[0], {"eventType": "click", "metricName": "SPENT", "expression": "SUM(Items.PRICE)"}]
+    arn = _attribution(personalize, group, str(out), metrics=metrics)
+    try:
+        personalize.delete_dataset(datasetArn=items)
+        wait_until(lambda: len(personalize.list_datasets(datasetGroupArn=group)["datasets"]) == 1, what="deletion")
+        (work / "coloured.csv").write_text("ITEM_ID,COLOUR\ni1,red\n")
+        coloured = avro_schema(
+            "Items", [{"name": "ITEM_ID", "type": "string"}, {"name": "COLOUR", "type": "string", "categorical": True}]
+        )
+        import_dataset(personalize, group, "ITEMS", coloured, str(work / "coloured.csv"))
+        events = world["server"].client("personalize-events")
+        click = {"eventType": "click", "itemId": "i1", "sentAt": HOUR + 1}
+        events.put_events(trackingId=tracking, userId="u1", sessionId="s1", eventList=[click, click])
+        wait_until(lambda: _local_reports(out, "PUT_EVENTS"), what="the report")
+        assert _totals(_local_reports(out, "PUT_EVENTS")) == {("CLICKS", "SOURCE_NAME_UNDEFINED", HOUR): 2.0}
+        described = personalize.describe_metric_attribution(metricAttributionArn=arn)["metricAttribution"]
+        assert "failureReason" not in described
+    finally:
+        personalize.delete_metric_attribution(metricAttributionArn=arn)
+
+
 def test_an_output_directory_swapped_for_a_link_is_refused_and_retried(world, tmp_path):
     """The output directory checked at CreateMetricAttribution becomes a link out of the allowed roots: nothing
     is written through it, failureReason names metricsOutputConfig's path (not a batch job's jobOutput), and

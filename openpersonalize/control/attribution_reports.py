@@ -37,7 +37,7 @@ from ..store.attribution import Total, TotalKey
 from ..store.events import StoredEvent
 from ..store.local_files import LocationError
 from ..store.metadata import Resource
-from . import datasets
+from . import datasets, schemas
 from .attribution_metrics import Interaction, Metric, fold, loaded, sources_of
 from .base import ACTIVE, Control
 from .kinds import DATASET, METRIC_ATTRIBUTION
@@ -66,10 +66,14 @@ class ItemValues:
     def _load(self) -> dict[str, dict[str, Any]]:
         found = self._control.store.children(self._group_arn, (DATASET.kind,))
         dataset = next((d for d in found if d.doc.get("datasetType") == "ITEMS"), None)
-        if dataset is None or not self._columns:
+        schema = dataset and self._control.store.get(dataset.doc["schemaArn"])
+        # an Items dataset re-created without a summed column: that metric sums nothing, the others count on
+        names = set(schemas.load_schema(schema).names) if schema else set()
+        columns = [c for c in self._columns if c in names]
+        if dataset is None or not columns:
             return {}
         snapshot = datasets.snapshot_path(self._control, dataset)
-        table = read_snapshot(snapshot, ["ITEM_ID", *self._columns])
+        table = read_snapshot(snapshot, ["ITEM_ID", *columns])
         rows = {str(r.pop("ITEM_ID")): r for r in table.to_pylist()} if table is not None else {}
         for record in self._control.events.records(dataset.arn):
             rows.setdefault(record["id"], {}).update(record["properties"])
