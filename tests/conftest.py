@@ -134,3 +134,12 @@ def poc_group(server, personalize, movielens_dir, horror_history) -> dict:
         "ITEMS": import_dataset(personalize, group, "ITEMS", movielens.ITEMS_SCHEMA, str(items)),
     }
     return {"group": group, "datasets": datasets, "versions": train(personalize, group, POC_RECIPES)}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium under Playwright, for the console's browser suites (tests/console_browser.py)."""
+    from console_browser import chromium
+
+    with chromium() as b:
+        yield b

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from console_browser import Tab, chromium, open_tab, signed_in_session
+from console_browser import Tab, open_tab, signed_in_session
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from helpers import own_server
@@ -20,12 +20,6 @@ from server_harness import ACCESS_KEY, SECRET_KEY, unique
 def server(tmp_path_factory):
     with own_server(tmp_path_factory.mktemp("console-auth")) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

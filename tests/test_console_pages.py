@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from console_browser import Tab, chromium, open_tab
+from console_browser import Tab, open_tab
 
 from helpers import HORROR_FAN, RECIPE, ROLE, deploy
 from openpersonalize.console.web import arn_url
@@ -31,12 +31,6 @@ def demo(personalize, poc_group) -> dict:
     tracker = personalize.create_event_tracker(name=unique("console"), datasetGroupArn=group)
     wait_status(personalize.describe_event_tracker, "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
     return {**poc_group, "campaigns": campaigns, "filter": genre["filterArn"], "tracker": tracker}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture
