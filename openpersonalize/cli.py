@@ -96,7 +96,11 @@ def serve(
         auto_training_check=auto_training_check,
         executor=executor,
     )
-    _, cred_path = load_credentials(data_dir.resolve())
+    try:
+        _, cred_path = load_credentials(data_dir.resolve())
+    except OSError as exc:
+        typer.echo(f"openpersonalize serve: cannot use the data dir {data_dir}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
     if cred_path is not None:
         console.print(f"Credentials for clients (aws_access_key_id / aws_secret_access_key): [bold]{cred_path}[/]")
     else:

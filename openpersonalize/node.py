@@ -166,7 +166,10 @@ def _refusal(store: MetadataStore, objects: ObjectStore, me: NodeRow, other: Nod
 
 def start_node(database_url: str, objects: ObjectStore, data_dir: Path, address: str) -> Node:
     """Check the database and the object store, join the registry and start the heartbeat; StartupError if not."""
-    data_dir.mkdir(parents=True, exist_ok=True)  # a SQLite database lies there by default
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)  # a SQLite database lies there by default
+    except OSError as exc:
+        raise StartupError(f"cannot use the data dir {data_dir}: {exc.strerror}") from None
     store = open_database(database_url)
     try:
         objects.check()

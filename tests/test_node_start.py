@@ -72,6 +72,16 @@ def test_credentials_in_the_object_store_urls_are_refused_unshown(tmp_path, stor
     assert "credentials do not belong in its URL or endpoint" in lines[0] and "hunter2" not in lines[0]
 
 
+def test_a_data_dir_or_local_store_that_cannot_be_made_is_one_line(tmp_path):
+    """A regular file where the data dir or the local object store should be: one line naming it (was a traceback)."""
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    code, lines = _serve(taken)
+    assert code == 1 and lines == [f"openpersonalize serve: cannot use the data dir {taken}: File exists"]
+    code, lines = _serve(tmp_path / "data", "--object-store", str(taken))
+    assert code == 1 and lines == [f"openpersonalize serve: object store {taken}: cannot make it: File exists"]
+
+
 def test_unreachable_s3_endpoint_is_named(tmp_path):
     code, lines = _serve(
         tmp_path / "data",

@@ -171,7 +171,12 @@ class ObjectStore:
     def check(self) -> None:
         """Raise ObjectStoreError (one line, naming the store) unless the store can be listed; make a local one."""
         if not self.remote:
-            self.local_root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.local_root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ObjectStoreError(f"object store {self.local_root}: cannot make it: {exc.strerror}") from None
+            if not os.access(self.local_root, os.W_OK | os.X_OK):
+                raise ObjectStoreError(f"object store {self.local_root}: this process may not write in it")
             return
         bucket = self._base.split("/", 1)[0]
         if not bucket:
