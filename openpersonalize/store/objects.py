@@ -181,7 +181,8 @@ class ObjectStore:
         bucket = self._base.split("/", 1)[0]
         if not bucket:
             raise ObjectStoreError(f"object store {self.location.url}: no bucket named (s3://bucket/prefix)")
-        if "@" in bucket or _without_userinfo(self.location.endpoint_url or "") != (self.location.endpoint_url or ""):
+        endpoint = self.location.endpoint_url or ""
+        if "@" in bucket or _without_userinfo(endpoint) != endpoint:
             raise ObjectStoreError(
                 f"object store {self.location.describe()}: credentials do not belong in its URL or endpoint; "
                 "give them in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the standard AWS credential chain)"
@@ -200,8 +201,9 @@ class ObjectStore:
         """What nodes compare to know they share one store: its normalised URL and, for S3, the id its marker
         object holds (written by the first node to look), so the same bucket name on another endpoint differs.
 
-        Two nodes starting at once on a store without a marker may both write one; the last write wins
-        and both read it back.
+        Two nodes starting at the same moment on a store without a marker may both write one: the later
+        to look then sees the other under another fingerprint and is refused once (a restart reads the
+        marker that stayed).
         """
         if not self.remote:
             return str(self.location.local_dir)
