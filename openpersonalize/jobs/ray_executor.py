@@ -10,8 +10,10 @@ child process as the local executor does.
 A worker that dies is retried by Ray (``STEP_RETRIES``/``ITEM_RETRIES`` times); after that, or
 when the step itself raises, the caller gets the same errors as from the local executor
 (``JobError``, ``WorkerError``) with the reason, so the job ends CREATE FAILED and never stays
-IN_PROGRESS; a batch output is committed only after its last block came back. The tasks are
-owned by this server process: when it dies, Ray ends them.
+IN_PROGRESS; a batch output is committed only after its last block came back. A head that stays
+unreachable for ``HEAD_GRACE_SECONDS`` fails the jobs waiting on it, while the server itself keeps
+serving (Ray would otherwise end it after a minute). The tasks are owned by this server process:
+when it dies, Ray ends them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import os
 import re
 import socket
+import time
 import traceback
 import uuid
 from collections import deque
@@ -42,6 +45,11 @@ STEP_RETRIES = 1  # a training step that lost its worker starts over once (it re
 ITEM_RETRIES = 3  # a batch block is a pure function of its lines: retry it freely
 DEPTH = 2  # items in flight per cluster CPU
 OMP_THREADS = "OMP_NUM_THREADS"
+POLL_SECONDS = 1.0  # how often a wait for a batch block looks at the cluster's head
+HEAD_GRACE_SECONDS = 60.0  # a head unreachable this long: its tasks are lost, the job fails with the reason
+# Ray ends a driver, this server, whose head was unreachable for a minute: serving must not depend on it
+RECONNECT_ENV = "RAY_gcs_rpc_server_reconnect_timeout_s"
+RECONNECT_SECONDS = 10 * 365 * 86400
 BUILT_KEEP = 4  # map states a worker process keeps (most recent first)
 
 _COLOURS = re.compile(r"\x1b\[[0-9;]*m")
@@ -124,6 +132,7 @@ class RayExecutor:
 
     def __init__(self, address: str) -> None:
         self.address = address
+        self._down_since: float | None = None
 
     @classmethod
     def join(cls, address: str) -> RayExecutor:
@@ -133,6 +142,7 @@ class RayExecutor:
         """
         if address != "auto":
             _reachable(address)
+        os.environ.setdefault(RECONNECT_ENV, str(RECONNECT_SECONDS))
         try:
             ray.init(
                 address=address,
@@ -164,6 +174,10 @@ class RayExecutor:
                 if should_stop():
                     _cancel_unfinished(ref)
                     raise JobStopped() from None
+                try:
+                    self._check_cluster()
+                except ConnectionError as exc:
+                    raise JobError(f"The Ray task running the job was lost: {exc}", "") from None
                 continue
             except RayError as exc:
                 raise JobError(f"The Ray task running the job failed: {_reason(exc)}", str(exc)) from None
@@ -181,10 +195,45 @@ class RayExecutor:
         pending: deque[Any] = deque()  # closed early (a failed block): the others, at most ``limit``, finish unread
         for item in items:
             if len(pending) >= limit:
-                yield _item_result(pending.popleft())
+                yield self._item_result(pending.popleft())
             pending.append(task.remote(token, spec, item))
         while pending:
-            yield _item_result(pending.popleft())
+            yield self._item_result(pending.popleft())
+
+    def _item_result(self, ref: Any) -> Any:
+        while True:
+            try:
+                kind, value = ray.get(ref, timeout=POLL_SECONDS)
+            except GetTimeoutError:
+                try:
+                    self._check_cluster()
+                except ConnectionError as exc:
+                    raise WorkerError(f"A Ray task answering the job was lost: {exc}") from None
+                continue
+            except TaskCancelledError:
+                raise WorkerError("A Ray task answering the job was cancelled.") from None
+            except RayError as exc:
+                raise WorkerError(f"A Ray worker answering the job failed: {_reason(exc)}", str(exc)) from None
+            if kind == "error":
+                raise WorkerError(*value)
+            return value
+
+    def _check_cluster(self) -> None:
+        """Raise ConnectionError once the cluster's head has not answered for ``HEAD_GRACE_SECONDS``.
+
+        A task of a cluster that is gone never finishes: without this a job would wait for ever.
+        """
+        if self.address == "auto":
+            return
+        try:
+            _reachable(self.address)
+        except ConnectionError:
+            now = time.monotonic()
+            self._down_since = self._down_since or now
+            if now - self._down_since >= HEAD_GRACE_SECONDS:
+                raise
+        else:
+            self._down_since = None
 
 
 def _cancel_unfinished(ref: Any) -> None:
@@ -197,18 +246,6 @@ def _cancel_unfinished(ref: Any) -> None:
     ready, _ = ray.wait([ref], timeout=0)
     if not ready:
         ray.cancel(ref, force=True)
-
-
-def _item_result(ref: Any) -> Any:
-    try:
-        kind, value = ray.get(ref)
-    except TaskCancelledError:
-        raise WorkerError("A Ray task answering the job was cancelled.") from None
-    except RayError as exc:
-        raise WorkerError(f"A Ray worker answering the job failed: {_reason(exc)}", str(exc)) from None
-    if kind == "error":
-        raise WorkerError(*value)
-    return value
 
 
 def _reason(exc: BaseException) -> str:
