@@ -458,6 +458,27 @@ def test_an_import_refuses_a_repeat_frequency_putactions_refuses(server, persona
     )
 
 
+def test_training_on_twenty_thousand_actions_keeps_the_thousand_most_recent(server, personalize, runtime) -> None:
+    """Personalize trains on at most 1,000 actions, those with the newest interactions. The model grew with the
+    square of every action in the dataset: 20,000 actions asked for a 60,000 x 60,000 matrix (29 GB) and
+    training exhausted the machine; now the stale actions are left out and the recent one is scored."""
+    now, day = int(time.time()), 86400
+    actions = server.work / f"{unique('actions')}.csv"
+    actions.write_text("ACTION_ID,VALUE\n" + "".join(f"a{n},1\n" for n in range(20_000)))
+    rows = ["USER_ID,ACTION_ID,TIMESTAMP,EVENT_TYPE"]
+    rows += [f"old{n},a{n},{now - 300 * day + n},Taken" for n in range(2_000)]  # long ago, one each
+    rows += [f"u{n},a19999,{now - day + n},{kind}" for n in range(60) for kind in ("Viewed", "Taken")]
+    interactions = server.work / f"{unique('action-interactions')}.csv"
+    interactions.write_text("\n".join(rows) + "\n")
+    schema = avro_schema("Actions", [{"name": "ACTION_ID", "type": "string"}, {"name": "VALUE", "type": "long"}])
+    group = personalize.create_dataset_group(name=unique("many"))["datasetGroupArn"]
+    import_dataset(personalize, group, "ACTIONS", schema, str(actions))
+    import_dataset(personalize, group, "ACTION_INTERACTIONS", synthetic.ACTION_INTERACTIONS_SCHEMA, str(interactions))
+    campaign = deploy(personalize, train(personalize, group, [NBA]))[NBA]
+    best = runtime.get_action_recommendations(campaignArn=campaign, userId="newcomer", numResults=3)["actionList"]
+    assert best[0]["actionId"] == "a19999" and best[0]["score"] > 0
+
+
 def _export(personalize, dataset: str, dst) -> list[dict]:
     arn = personalize.create_dataset_export_job(
         jobName=unique("exp"),

@@ -19,6 +19,9 @@ from .actions import DAY_SECONDS, EVENT_KINDS, event_kind
 
 KIND_CODES = {kind: code for code, kind in enumerate(EVENT_KINDS)}  # TAKEN 0, NOT_TAKEN 1, VIEWED 2
 MIN_SCORED_EVENTS = 50  # an action is scored with 50 Taken and 50 Not Taken or Viewed interactions
+# Personalize considers at most 1,000 actions in training, those with the most recent interactions first;
+# the model's size grows with the square of the action count, so more would exhaust memory and time.
+MAX_TRAINED_ACTIONS = 1000
 SCORED_WINDOW = 42 * DAY_SECONDS  # within six weeks of the newest action interaction
 
 
@@ -64,6 +67,16 @@ def _action_rows(table: pa.Table | None, action_ids: pa.Array) -> tuple[pa.Array
     )
 
 
+def _most_recent(n_actions: int, positions: np.ndarray, stamps: np.ndarray, limit: int) -> np.ndarray:
+    """The positions (ascending) of the ``limit`` actions with the newest interactions; ties and actions
+    without any go by position."""
+    if n_actions <= limit:
+        return np.arange(n_actions)
+    newest = np.full(n_actions, -np.inf)
+    np.maximum.at(newest, positions, stamps.astype(np.float64))
+    return np.sort(np.lexsort((np.arange(n_actions), -newest))[:limit])
+
+
 def _by_user(user_codes: np.ndarray, stamps: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
     """(order sorting rows by user then time, user_ptr)."""
     order = np.lexsort((stamps, user_codes))
@@ -95,7 +108,8 @@ class ActionTrainingData:
         interactions: pa.Table | None,
         max_items: int,
     ) -> ActionTrainingData:
-        """Index the data; interactions with actions missing from ``actions`` or of other event types are left out.
+        """Index the data; interactions with actions missing from ``actions`` or of other event types are left out,
+        and of more than ``MAX_TRAINED_ACTIONS`` actions only those with the newest interactions are trained.
 
         Vectorised with pyarrow: item interactions may be tens of millions of rows.
         """
@@ -103,6 +117,14 @@ class ActionTrainingData:
             _strings(actions, "ACTION_ID") if actions is not None and actions.num_rows else pa.array([], pa.string())
         )
         a_users, a_pos, a_kind, a_ts = _action_rows(action_interactions, action_ids)
+        kept = _most_recent(len(action_ids), a_pos, a_ts, MAX_TRAINED_ACTIONS)
+        if len(kept) < len(action_ids):
+            position = np.full(len(action_ids), -1, np.int32)
+            position[kept] = np.arange(len(kept), dtype=np.int32)
+            rows = position[a_pos] >= 0
+            action_ids = pc.take(action_ids, pa.array(kept))
+            a_users, a_pos = a_users.filter(pa.array(rows)), position[a_pos][rows]
+            a_kind, a_ts = a_kind[rows], a_ts[rows]
         feature_items = pa.array([], pa.string())
         i_users, i_feat, i_ts = pa.array([], pa.string()), np.zeros(0, np.int32), np.zeros(0, np.int64)
         if interactions is not None and interactions.num_rows and max_items > 0:
@@ -138,6 +160,13 @@ class ActionTrainingData:
     @property
     def n_actions(self) -> int:
         return len(self.action_ids)
+
+    def trained_rows(self, actions: pa.Table) -> pa.Table:
+        """The rows of ``actions`` (the table this data was built from) of the actions it trains, in its order."""
+        if len(self.action_ids) == actions.num_rows:
+            return actions
+        trained = pa.array(self.action_ids.tolist(), pa.string())
+        return actions.filter(pc.is_in(_strings(actions, "ACTION_ID"), value_set=trained))
 
     @property
     def n_features(self) -> int:

@@ -59,7 +59,7 @@ def train_actions_from_snapshots(
     period = param(merged, "action_optimization_period") * DAY_SECONDS
     metrics = evaluate_actions(
         data,
-        ActionCatalogue.of(actions_table),
+        ActionCatalogue.of(data.trained_rows(actions_table)),
         period,
         lambda train, until: recipe.fit_actions(train, merged, until).propensities,
     )
