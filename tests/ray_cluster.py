@@ -41,6 +41,7 @@ class RayCluster:
     address: str = ""
     client_address: str = ""
     groups: list[int] = field(default_factory=list)
+    watchdogs: list[subprocess.Popen] = field(default_factory=list)
 
     def _start(self, *args: str) -> None:
         cmd = [RAY, "start", "--num-cpus", "1", "--object-store-memory", str(OBJECT_STORE_BYTES)]
@@ -52,6 +53,7 @@ class RayCluster:
         env.pop("RAY_ADDRESS", None)
         proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.groups.append(proc.pid)
+        self.watchdogs.append(_watchdog(os.getpid(), proc.pid))
         out, _ = proc.communicate(timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"ray start failed: {out.decode(errors='replace')[-2000:]}")
@@ -87,7 +89,16 @@ class RayCluster:
             time.sleep(0.2)
         for group in self.groups:
             _kill_group(group, signal.SIGKILL)
+        for watchdog in self.watchdogs:
+            watchdog.kill()
+            watchdog.wait()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _watchdog(owner: int, group: int) -> subprocess.Popen:
+    """A shell killing ``group`` once ``owner`` (the test process) is gone, even SIGKILLed: no cluster outlives it."""
+    script = f"while kill -0 {owner} 2>/dev/null; do sleep 1; done; kill -9 -{group} 2>/dev/null"
+    return subprocess.Popen(["sh", "-c", script], start_new_session=True)
 
 
 def _kill_group(group: int, sig: signal.Signals) -> None:
