@@ -34,15 +34,40 @@ def on_event_loop() -> Iterator[None]:
         _on_loop.reset(token)
 
 
-class LoadingCache(Generic[V]):
+T = TypeVar("T")
+
+
+class _Bounded(Generic[T]):
+    """A lock and an insertion-ordered map of at most ``capacity`` entries, the oldest dropped first."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._values: OrderedDict[Hashable, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _keep(self, key: Hashable, value: T) -> None:
+        """Store ``value`` as the newest entry (the caller holds ``_lock``)."""
+        self._values[key] = value
+        self._values.move_to_end(key)
+        while len(self._values) > self.capacity:
+            self._values.popitem(last=False)
+
+    def discard(self, key: Hashable) -> None:
+        """Forget ``key``'s value, so the next ``get`` loads or reads it again."""
+        with self._lock:
+            self._values.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class LoadingCache(_Bounded[V]):
     """``get(key, load)`` returns the cached value or loads it exactly once, even under concurrency
     (concurrent callers of one key wait for one load); ``loads`` counts the loads run."""
 
     def __init__(self, capacity: int = 16) -> None:
-        self.capacity = capacity
+        super().__init__(capacity)
         self.loads = 0
-        self._values: OrderedDict[Hashable, V] = OrderedDict()
-        self._lock = threading.Lock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
 
     def get(self, key: Hashable, load: Callable[[], V]) -> V:
@@ -60,16 +85,9 @@ class LoadingCache(Generic[V]):
                 self.loads += 1
             value = load()
             with self._lock:
-                self._values[key] = value
+                self._keep(key, value)
                 self._key_locks.pop(key, None)
-                while len(self._values) > self.capacity:
-                    self._values.popitem(last=False)
             return value
-
-    def discard(self, key: Hashable) -> None:
-        """Forget ``key``'s value (one no request will ask for again)."""
-        with self._lock:
-            self._values.pop(key, None)
 
 
 class Sized(Protocol):
@@ -112,7 +130,7 @@ class ArrayCache(Generic[S]):
         return value
 
 
-class Recent(Generic[V]):
+class Recent(_Bounded[tuple[float, V]]):
     """Values read at most once per ``ttl`` seconds per key, so hot paths ask the metadata store rarely.
 
     At most ``capacity`` keys are kept, the oldest read dropped first: requests naming ever new (unknown)
@@ -120,9 +138,8 @@ class Recent(Generic[V]):
     """
 
     def __init__(self, ttl: float = 1.0, capacity: int = 4096) -> None:
-        self.ttl, self.capacity = ttl, capacity
-        self._values: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(capacity)
+        self.ttl = ttl
 
     def get(self, key: Hashable, read: Callable[[], V]) -> V:
         """The value read for ``key`` within the last ``ttl`` seconds, else ``read()`` (not kept if it raises)."""
@@ -133,16 +150,5 @@ class Recent(Generic[V]):
             return hit[1]
         value = read()
         with self._lock:
-            self._values[key] = (now + self.ttl, value)
-            self._values.move_to_end(key)
-            while len(self._values) > self.capacity:
-                self._values.popitem(last=False)
+            self._keep(key, (now + self.ttl, value))
         return value
-
-    def discard(self, key: Hashable) -> None:
-        """Forget ``key``'s value, so the next ``get`` reads it again."""
-        with self._lock:
-            self._values.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._values)
