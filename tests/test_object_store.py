@@ -9,9 +9,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
 from openpersonalize.store import objects
 from openpersonalize.store.objects import ObjectMissing, ObjectStore, ObjectStoreError, StoreLocation, new_snapshot
+from server_harness import free_port
 
 VERSION = "arn:aws:personalize:eu-west-3:000000000000:solution/s/abc"
 DATASET = "arn:aws:personalize:eu-west-3:000000000000:dataset/g/INTERACTIONS"
@@ -143,17 +145,20 @@ def test_a_failed_fetch_is_remembered_for_a_moment(tmp_path, s3_env, s3_server, 
     """Requests behind a failed fetch fail at once with its error instead of each trying the store again."""
     a = ObjectStore.for_node(s3_env, tmp_path / "a", s3_server)
     key = a.publish_model(_model(a, "a1"), VERSION, "a1")
-    down = ObjectStore.for_node(s3_env, tmp_path / "b", "http://127.0.0.1:1")
+    port = free_port()
+    b = ObjectStore.for_node(s3_env, tmp_path / "b", f"http://127.0.0.1:{port}")
     with pytest.raises(ObjectStoreError, match="fetching") as first:
-        down.local_path(key)
-    down.location = StoreLocation(s3_env, s3_server)  # the store is back...
-    down._fs = None
-    with pytest.raises(ObjectStoreError) as again:
-        down.local_path(key)
-    assert again.value is first.value  # ...but within the memo the remembered failure answers
-    monkeypatch.setattr(objects, "FAILURE_MEMO_SECONDS", 0.0)
-    down._failures.clear()
-    assert (down.local_path(key) / "weights.npy").read_bytes() == b"w" * 3000
+        b.local_path(key)
+    back = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)  # the store is back (moto's state)
+    back.start()
+    try:
+        with pytest.raises(ObjectStoreError) as again:
+            b.local_path(key)
+        assert again.value is first.value  # within the memo the remembered failure answers
+        monkeypatch.setattr(objects, "FAILURE_MEMO_SECONDS", 0.0)
+        assert (b.local_path(key) / "weights.npy").read_bytes() == b"w" * 3000
+    finally:
+        back.stop()
 
 
 def test_sweep_drops_cached_copies_of_deleted_resources_only(tmp_path, s3_env, s3_server):

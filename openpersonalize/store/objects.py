@@ -46,7 +46,8 @@ PARTIAL_SNAPSHOTS = "*/.snapshot-*.tmp"  # new_snapshot's work directories, in e
 PARTIAL_MODELS = ".*.tmp"  # training attempts' scratch directories, beside the models
 STORE_ID = ".openpersonalize-store-id"  # the marker object naming a remote store, at its prefix
 CONNECT_SECONDS = 5.0
-REQUEST_SECONDS = 60.0
+REQUEST_SECONDS = 60.0  # a data transfer's idle limit
+LISTING_SECONDS = 5.0  # a HEAD or a listing's: what a stalled store costs a fetch (three tries) before it fails
 FAILURE_MEMO_SECONDS = 5.0
 COPY_CHUNK = 1 << 20
 
@@ -129,8 +130,9 @@ class ObjectStore:
         self.location = location
         self.local_root = cache_dir if location.remote else location.local_dir
         self._fs: pafs.FileSystem | None = None
+        self._listing_fs: pafs.FileSystem | None = None
         self._base = location.url[len("s3://") :].strip("/") if location.remote else ""  # bucket/prefix
-        self._failures: dict[str, tuple[float, ObjectStoreError]] = {}  # key -> (until, why its fetch failed)
+        self._failures: dict[str, tuple[float, ObjectStoreError]] = {}  # key -> (when, why its fetch failed)
         self._lock = threading.Lock()
 
     @classmethod
@@ -139,7 +141,7 @@ class ObjectStore:
         return cls(StoreLocation(url or str(data_dir / "objects"), endpoint_url), data_dir / CACHE_DIR)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_fs": None, "_failures": {}, "_lock": None}
+        return {**self.__dict__, "_fs": None, "_listing_fs": None, "_failures": {}, "_lock": None}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state, _lock=threading.Lock())
@@ -153,16 +155,25 @@ class ObjectStore:
     def filesystem(self) -> pafs.FileSystem:
         """The store's pyarrow file system; keys live under ``arrow_path(key)`` in it."""
         if self._fs is None:
-            if self.remote:
-                self._fs = pafs.S3FileSystem(
-                    endpoint_override=self.location.endpoint_url,
-                    connect_timeout=CONNECT_SECONDS,
-                    request_timeout=REQUEST_SECONDS,
-                    retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3),
-                )
-            else:
-                self._fs = pafs.LocalFileSystem()
+            self._fs = self._open(REQUEST_SECONDS)
         return self._fs
+
+    @property
+    def _listing(self) -> pafs.FileSystem:
+        """The same store with a short request limit, for a fetch's HEAD and listing (see LISTING_SECONDS)."""
+        if self._listing_fs is None:
+            self._listing_fs = self._open(LISTING_SECONDS)
+        return self._listing_fs
+
+    def _open(self, request_seconds: float) -> pafs.FileSystem:
+        if not self.remote:
+            return pafs.LocalFileSystem()
+        return pafs.S3FileSystem(
+            endpoint_override=self.location.endpoint_url,
+            connect_timeout=CONNECT_SECONDS,
+            request_timeout=request_seconds,
+            retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3),
+        )
 
     def arrow_path(self, key: str) -> str:
         """A key's path in ``filesystem`` (``bucket/prefix/key`` on S3), e.g. for ``pyarrow.dataset``."""
@@ -293,14 +304,14 @@ class ObjectStore:
         if not self.remote:
             raise ObjectMissing(f"object store {self.location.describe()}: {key} does not exist")
         with self._lock:
-            until, failure = self._failures.get(key, (0.0, None))
-        if failure is not None and time.monotonic() < until:
+            failed, failure = self._failures.get(key, (0.0, None))
+        if failure is not None and time.monotonic() - failed < FAILURE_MEMO_SECONDS:
             raise failure
         try:
             self._fetch(key, path)
         except ObjectStoreError as exc:
             with self._lock:
-                self._failures[key] = (time.monotonic() + FAILURE_MEMO_SECONDS, exc)
+                self._failures[key] = (time.monotonic(), exc)
             raise
         with self._lock:
             self._failures.pop(key, None)
@@ -331,9 +342,9 @@ class ObjectStore:
         temp.mkdir(parents=True)
         where = f"object store {self.location.describe()}: fetching {key}"
         try:
-            if self.filesystem.get_file_info(source).type != pafs.FileType.Directory:
+            if self._listing.get_file_info(source).type != pafs.FileType.Directory:
                 raise ObjectMissing(f"object store {self.location.describe()}: {key} does not exist")
-            listed = self.filesystem.get_file_info(pafs.FileSelector(source, recursive=True))
+            listed = self._listing.get_file_info(pafs.FileSelector(source, recursive=True))
             files = {info.path[len(source) + 1 :]: info.path for info in listed if info.type == pafs.FileType.File}
             odd = sorted(name for name in files if not _plain_relative(name))
             if odd:
