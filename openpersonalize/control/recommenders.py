@@ -159,10 +159,14 @@ def _queued(call: Call, arn: str, job: str) -> dict[str, Any]:
 
 
 def _change_state(call: Call, ready: str, pending: str, verb: str) -> dict[str, Any]:
-    """Move a ``ready`` recommender to ``pending`` and queue the job that carries the change through."""
+    """Move a ``ready`` recommender to ``pending`` and queue the job that carries the change through; never while
+    an update retrains it (the state job would take the place of the training's job and end it)."""
     res = RECOMMENDER.get(call, call.params["recommenderArn"])
-    if call.store.update(res.arn, status=pending, only_if=(ready,)) is None:
-        raise ResourceInUseException(f"Recommender {res.arn} is {res.status}; only an {ready} recommender can {verb}.")
+    if call.store.update(res.arn, status=pending, only_if=(ready,), expect={"_pending": None}) is None:
+        now_is = "has an update in progress" if res.doc.get("_pending") else f"is {res.status}"
+        raise ResourceInUseException(
+            f"Recommender {res.arn} {now_is}; only an {ready} recommender with no update in progress can {verb}."
+        )
     return _queued(call, res.arn, STATE_JOB)
 
 
