@@ -103,8 +103,9 @@ def test_keys_never_leave_the_store_or_the_cache(tmp_path, s3_env, s3_server):
     remote = ObjectStore.for_node(s3_env, tmp_path / "remote", s3_server)
     for store in (local, remote):
         for key in ("/etc", "models/../../../etc", "models/v/..", "models//x", "etc", "models\\..\\x"):
-            with pytest.raises(ObjectMissing, match="is not an artifact key"):
+            with pytest.raises(ObjectMissing, match="is not an artifact key") as err:
                 store.local_path(key)
+            assert (err.value.code, err.value.status) == ("ResourceNotFoundException", 404)
 
 
 def test_a_stored_file_named_outside_its_directory_refuses_the_fetch(tmp_path, s3_env, s3_server):
@@ -149,6 +150,7 @@ def test_a_failed_fetch_is_remembered_for_a_moment(tmp_path, s3_env, s3_server, 
     b = ObjectStore.for_node(s3_env, tmp_path / "b", f"http://127.0.0.1:{port}")
     with pytest.raises(ObjectStoreError, match="fetching") as first:
         b.local_path(key)
+    assert (first.value.code, first.value.status) == ("ServiceUnavailable", 503)  # as any request path answers it
     back = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)  # the store is back (moto's state)
     back.start()
     try:

@@ -36,6 +36,8 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
+from ..errors import ResourceNotFoundException, ServiceUnavailable
+
 log = logging.getLogger(__name__)
 
 DATASETS = "datasets"
@@ -52,12 +54,19 @@ FAILURE_MEMO_SECONDS = 5.0
 COPY_CHUNK = 1 << 20
 
 
-class ObjectStoreError(Exception):
-    """The object store cannot be used (unreachable endpoint, missing bucket, refused credentials)."""
+class ObjectStoreError(ServiceUnavailable):
+    """The object store cannot be used (unreachable endpoint, missing bucket, refused credentials).
+
+    AWS-shaped (ServiceUnavailable, 503, which SDKs retry) wherever it reaches a client; jobs catch it
+    and fail with its message.
+    """
 
 
 class ObjectMissing(ObjectStoreError):
     """A key the store does not hold (removed through another node, or not a key of this store at all)."""
+
+    code = ResourceNotFoundException.code
+    status = ResourceNotFoundException.status
 
 
 def _first_line(exc: BaseException) -> str:
