@@ -323,6 +323,17 @@ _WATCH, _VIEW, _PURCHASE = "Watch", "View", "Purchase"
 # more often a popular one; the ECOMMERCE ones add co-interactions within one visit (recipes/together.py).
 _RELATED = {"popularity_discount_factor": "0"}
 _TOGETHER = {**_RELATED, "visit_gap_seconds": "1800", "visit_weight": "30"}
+# Viewed together: every viewer counts once (a repeat view is no stronger evidence, no viewer is left out) and
+# the visit term only breaks near-ties of the users' co-views. Chosen on the benchmark's seeds 0-4 and checked
+# on seeds 10-14 (NDCG@10 0.296 against raw co-occurrence's 0.290).
+_VIEWED_TOGETHER = {
+    **_TOGETHER,
+    "visit_weight": "0.5",
+    "event_strength_power": "0",
+    "min_cointeraction_count": "1",
+    "min_user_history_length_percentile": "0.0",
+    "max_user_history_length_percentile": "1.0",
+}
 _CATALOGUE += [
     _domain_recipe(
         "aws-vod-top-picks",
@@ -376,7 +387,7 @@ _CATALOGUE += [
         _FAMILY[SIMS_ARN],
         "Customers who viewed X also viewed: items viewed with an item; purchased ones left out.",
         UseCase(ECOMMERCE, _VIEW, False, "required", _PURCHASE),
-        _TOGETHER,
+        _VIEWED_TOGETHER,
         "together:TogetherRecipe",
     ),
 ]
