@@ -8,7 +8,8 @@ with its reaped children, plus every process of the Ray cluster) and the peak pr
 (PSS) of the processes doing the work, sampled every second: the server and its children (local),
 the server plus every process of the Ray cluster above its idle level (ray: the Ray workers and
 the children they run the steps in). Last, the ratios ray/local per stage (target for time: at
-most 1.25 on one machine).
+most 1.25 on one machine). Once, the object-store traffic of a node fetching the trained model
+it has not seen (published to moto's S3 server, fetched into an empty cache).
 
 The Ray cluster is local: a head and a second node of one CPU each (``tests/ray_cluster.py``, as
 CI starts it), so both executors have this machine's two cores.
@@ -21,12 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,9 +41,12 @@ from _harness import load_poc_group, start_server, tree_pss_mb, wait  # noqa: E4
 from ray_cluster import RayCluster, ray_cluster  # noqa: E402
 
 from openpersonalize.data.synthetic import ML25M_ITEMS, ML25M_ROWS, ML25M_USERS, write_interactions_csv  # noqa: E402
+from openpersonalize.store.objects import ObjectStore, StoreLocation  # noqa: E402
+from server_harness import free_port  # noqa: E402
 
 ROLE = "arn:aws:iam::000000000000:role/bench"
 STAGES = ("import", "training", "batch")
+SETTLE_SECONDS = 30  # a new Ray cluster's daemons and prestarted workers spend CPU seconds starting up
 
 
 def _cluster_pids(cluster: RayCluster | None) -> list[int]:
@@ -123,6 +131,40 @@ def measured(server_pid: int, cluster: RayCluster | None, out: dict[str, float])
         out["peak_mb"] = peak[0]
 
 
+def model_fetch(model: Path) -> dict[str, float]:
+    """A node's object-store traffic for a model it has not seen: published to S3 (moto's server), then
+    fetched by a fresh node's store into its empty cache; files, bytes and seconds of the fetch."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    s3.start()
+    credentials = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {name: os.environ.get(name) for name in credentials}
+    os.environ.update(credentials)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="scale")
+        location = StoreLocation("s3://scale/openpersonalize", endpoint)
+        with tempfile.TemporaryDirectory(prefix="op-scale-fetch-") as tmp:
+            writer = ObjectStore(location, Path(tmp) / "writer-cache")
+            copy = shutil.copytree(model, Path(tmp) / "model")
+            key = writer.publish_model(copy, "arn:aws:personalize:us-east-1:000000000000:solution/scale/v1", "a1")
+            reader = ObjectStore(location, Path(tmp) / "node-cache")
+            t0 = time.perf_counter()
+            fetched = reader.local_path(key)
+            seconds = time.perf_counter() - t0
+            files = [f for f in fetched.rglob("*") if f.is_file()]
+            return {"files": len(files), "mb": sum(f.stat().st_size for f in files) / 2**20, "seconds": seconds}
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        s3.stop()
+
+
 def run_stages(executor: str, csv: Path, users: int, cluster: RayCluster | None, ease_items: str) -> dict:
     """One fresh server on ``executor``: import, train, batch; each stage's seconds and peak memory."""
     if cluster is not None:
@@ -142,6 +184,9 @@ def run_stages(executor: str, csv: Path, users: int, cluster: RayCluster | None,
             )["solutionArn"]
             version = p.create_solution_version(solutionArn=solution)["solutionVersionArn"]
             wait(p.describe_solution_version, "solutionVersion", solutionVersionArn=version)
+        if cluster is None:
+            model = next(server.data_dir.glob("objects/models/*/*/manifest.json")).parent
+            results["fetch"] = model_fetch(model)
         src = server.work / "users.json"
         src.write_text("".join(json.dumps({"userId": str(u)}) + "\n" for u in range(1, users + 1)))
         with measured(server.proc.pid, cluster, results["batch"]):
@@ -189,7 +234,14 @@ def main() -> None:
     )
     local = run_stages("local", csv, args.users, None, args.ease_max_items)
     _report("local", local)
+    fetch = local["fetch"]
+    print(
+        f"model fetch by a new node from S3 (moto): {fetch['files']} files, {fetch['mb']:.0f} MB "
+        f"in {fetch['seconds']:.1f} s",
+        flush=True,
+    )
     cluster = ray_cluster(nodes=2)
+    time.sleep(SETTLE_SECONDS)
     try:
         on_ray = run_stages("ray", csv, args.users, cluster, args.ease_max_items)
     finally:
