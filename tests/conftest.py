@@ -136,9 +136,12 @@ def poc_group(server, personalize, movielens_dir, horror_history) -> dict:
     return {"group": group, "datasets": datasets, "versions": train(personalize, group, POC_RECIPES)}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium under Playwright, for the console's browser suites (tests/console_browser.py)."""
+    """Debian's Chromium under Playwright, for the console's browser suites (tests/console_browser.py).
+
+    One per module: Playwright's sync API runs an event loop in the test thread while it is open, so a
+    session-wide browser would leave later suites unable to ``asyncio.run``."""
     from console_browser import chromium
 
     with chromium() as b:

@@ -15,7 +15,7 @@ from openpersonalize.control.base import Control, Settings
 from openpersonalize.control.resource_lookup import StoredResourceLookup
 from openpersonalize.data import movielens
 from openpersonalize.runtime.requests import RankRequest
-from openpersonalize.runtime.service import RuntimeService
+from openpersonalize.runtime.service import DEPLOYED_CACHE_SIZE, RuntimeService
 from openpersonalize.server import ServerConfig
 from openpersonalize.store.events import EventStore
 from openpersonalize.store.metadata import MetadataStore
@@ -200,7 +200,7 @@ def test_a_new_process_preloads_deployed_campaigns(server, trained):
     service = RuntimeService(StoredResourceLookup(control), control.events)
     active = [c.arn for c in store.list("campaign") if c.status == "ACTIVE"]
     warmed = service.warm_campaigns()
-    assert warmed and warmed == active[:8]
+    assert warmed and warmed == active[:DEPLOYED_CACHE_SIZE]
     request = RankRequest(campaign_arn=trained["campaigns"]["aws-personalized-ranking"], user_id="1", input_list=["1"])
     ranked = service.rank(request)
     assert [r.item_id for r in ranked.items] == ["1"]
