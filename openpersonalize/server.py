@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -149,7 +150,8 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
         clock.start()
         if config.auto_training_check > 0:
             trainer.start()
-        threading.Thread(target=runtime.warm_campaigns, name="openpersonalize-warm", daemon=True).start()
+        gc.freeze()
+        threading.Thread(target=_warm_then_freeze, args=(runtime,), name="openpersonalize-warm", daemon=True).start()
 
     def shutdown() -> None:
         clock.stop()
@@ -172,6 +174,14 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
 def node_objects(config: ServerConfig) -> ObjectStore:
     """The object store ``config`` names, as the node's start checks open it."""
     return ObjectStore.for_node(config.object_store, Path(config.data_dir).resolve(), os.environ.get(S3_ENDPOINT_ENV))
+
+
+def _warm_then_freeze(runtime: RuntimeService) -> None:
+    """Preload the deployed campaigns, then move every object alive (modules, botocore's models, the loaded
+    deployments) out of the garbage collector's reach: a full collection walked them all, ~60 ms that a
+    request allocating a lot (a 500-item ranking) paid now and then, the p99 of a paced load."""
+    runtime.warm_campaigns()
+    gc.freeze()
 
 
 def app_from_env() -> PersonalizeApp:
