@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from helpers import HORROR_FAN, MOVIELENS, import_dataset, skip_or_fail, train
+from helpers import HORROR_FAN, MOVIELENS, import_dataset, s3_env, skip_or_fail, train
 from openpersonalize.data import movielens
 from server_harness import Server, free_port, unique
 
@@ -73,12 +73,7 @@ def server(request, tmp_path_factory, s3_server, movielens_dir) -> Server:
     root = tmp_path_factory.mktemp(f"server-{request.param}")
     work = root / "work"
     work.mkdir()
-    env = {
-        "OPENPERSONALIZE_S3_ENDPOINT_URL": s3_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = s3_env(s3_server)
     srv = Server(root / "data", database_url, [work, movielens_dir], env).start()
     srv.work = work  # type: ignore[attr-defined]
     yield srv

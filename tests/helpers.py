@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from openpersonalize.data.schema import avro_schema as avro_schema  # the one schema builder, for the suites
 from server_harness import Server, unique, wait_status
 
 RECIPE = "arn:aws:personalize:::recipe/"
@@ -63,14 +64,13 @@ def error_message(exc_info: pytest.ExceptionInfo) -> str:
     return exc_info.value.response["Error"]["Message"]
 
 
-def avro_schema(name: str, fields: list[dict[str, Any]]) -> dict[str, Any]:
-    """A Personalize dataset schema (Avro record) with these fields."""
+def s3_env(endpoint: str) -> dict[str, str]:
+    """A server's environment for S3 on the test endpoint (moto) with moto's fixed credentials."""
     return {
-        "type": "record",
-        "name": name,
-        "namespace": "com.amazonaws.personalize.schema",
-        "fields": fields,
-        "version": "1.0",
+        "OPENPERSONALIZE_S3_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
     }
 
 

@@ -23,6 +23,7 @@ from helpers import (
     error_code,
     error_message,
     import_dataset,
+    s3_env,
     wait_until,
 )
 from openpersonalize.control.attribution_reports import count_events
@@ -59,12 +60,7 @@ def world(tmp_path_factory, s3_server):
     root = tmp_path_factory.mktemp("attribution")
     work = root / "work"
     work.mkdir()
-    env = {
-        "OPENPERSONALIZE_S3_ENDPOINT_URL": s3_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = s3_env(s3_server)
     srv = Server(root / "data", None, [work], env, args=["--metrics-interval", "0.2"]).start()
     try:
         personalize = srv.client()

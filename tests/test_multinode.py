@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from botocore.exceptions import BotoCoreError, ClientError
 from ray_cluster import RayCluster, ray_cluster
 
-from helpers import RECIPE, ROLE, deploy, wait_until
+from helpers import RECIPE, ROLE, deploy, s3_env, wait_until
 from openpersonalize.data import movielens
 from server_harness import Server, unique, wait_status
 
@@ -60,12 +60,7 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, s3_server, postgres_url) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("multinode")
-    env = {
-        "OPENPERSONALIZE_S3_ENDPOINT_URL": s3_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = s3_env(s3_server)
     s3 = boto3.client(
         "s3", endpoint_url=s3_server, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="x"
     )
