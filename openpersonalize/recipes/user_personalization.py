@@ -21,6 +21,7 @@ from scipy.linalg import blas
 
 from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, exploration_config, param
+from openpersonalize.recipes.blocks import gram
 from openpersonalize.recipes.kernels import (
     best_indices,
     features_from_stats,
@@ -43,7 +44,7 @@ TRANSITION_WINDOW = 15  # how many following events a transition counts
 
 def ease_matrix(X: sp.csr_matrix, lam: float) -> np.ndarray:
     """Closed-form EASE weights B (diag 0) for a binary user x item matrix."""
-    return ease_from_gram((X.T @ X).toarray().astype(np.float32), lam)
+    return ease_from_gram(gram(X), lam)
 
 
 def ease_from_gram(G: np.ndarray, lam: float) -> np.ndarray:
@@ -514,7 +515,7 @@ class UserPersonalizationRecipe(Recipe):
         B_cal = None
         if len(candidates):
             Xc = X[:, candidates].tocsr()
-            G = (Xc.T @ Xc).toarray().astype(np.float32)
+            G = gram(Xc)
             if len(cal_users):
                 B_cal = ease_from_gram(G - holdout_gram(Xc, cal_users), lam)
             B = ease_from_gram(G, lam)
