@@ -11,7 +11,8 @@
 #   pip install 'openpersonalize[postgres,ray]'
 set -eu
 
-: "${DATABASE_URL:=postgresql+psycopg://op:op@db.internal/op}"
+# every machine: the server reads it, Ray's batch tasks take the password from it (never from their arguments)
+export OPENPERSONALIZE_DATABASE_URL="${OPENPERSONALIZE_DATABASE_URL:-postgresql+psycopg://op:op@db.internal/op}"
 : "${OBJECT_STORE:=s3://openpersonalize/prod}"
 : "${RAY_HEAD:=ray-head.internal:6379}"
 : "${DATA_DIR:=/var/lib/openpersonalize}"
@@ -33,7 +34,7 @@ node)
     # on a cluster machine); ray://HEAD:10001 (Ray Client) works instead where that is not wanted.
     ray start --address "$RAY_HEAD" --num-cpus 0 --disable-usage-stats
     RAY_ADDRESS="$RAY_HEAD" exec openpersonalize serve --host 0.0.0.0 --port 8080 --data-dir "$DATA_DIR" \
-        --database-url "$DATABASE_URL" --object-store "$OBJECT_STORE" --executor ray
+        --object-store "$OBJECT_STORE" --executor ray
     ;;
 *)
     echo "usage: $0 ray-head | ray-worker | node" >&2

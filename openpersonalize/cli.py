@@ -16,6 +16,7 @@ from .jobs import executors
 from .jobs.executors import LOCAL, ExecutorUnavailable
 from .node import StartupError, start_node
 from .server import CONFIG_ENV, ServerConfig, load_credentials, node_objects
+from .store.database_url import DATABASE_URL_ENV
 
 app = typer.Typer(
     help="Self-hosted recommendation engine that speaks the Amazon Personalize API.", no_args_is_help=True
@@ -34,7 +35,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port for all three protocols.")] = 8080,
     data_dir: Annotated[Path, typer.Option(help="Where metadata, datasets and models live.")] = Path("./data"),
     database_url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data dir), e.g. postgresql+psycopg://…")
+        str | None,
+        typer.Option(
+            envvar=DATABASE_URL_ENV,
+            help="SQLAlchemy URL (default: SQLite in the data dir), e.g. postgresql+psycopg://…; Ray machines need "
+            f"the same in {DATABASE_URL_ENV} (batch tasks are given it without its password).",
+        ),
     ] = None,
     object_store: Annotated[
         str | None,

@@ -31,6 +31,7 @@ from ray_cluster import RayCluster, ray_cluster
 
 from helpers import RECIPE, ROLE, deploy, s3_env, wait_until
 from openpersonalize.data import movielens
+from openpersonalize.store.database_url import DATABASE_URL_ENV
 from server_harness import Server, unique, wait_status
 
 pytestmark = pytest.mark.multinode
@@ -66,7 +67,7 @@ def cluster(tmp_path_factory, s3_server, postgres_url) -> Iterator[Cluster]:
     )
     bucket = unique("multinode")
     s3.create_bucket(Bucket=bucket)
-    ray = ray_cluster(nodes=2, env=env)
+    ray = ray_cluster(nodes=2, env={**env, DATABASE_URL_ENV: postgres_url})  # batch tasks' database password
     nodes = {}
     try:
         for name in ("a", "b"):

@@ -31,6 +31,7 @@ from ..runtime.batch_lines import inference_block_handler, segment_queries, segm
 from ..runtime.batch_session import BatchSession
 from ..runtime.requests import MAX_RESULTS
 from ..runtime.service import RuntimeService
+from ..store.database_url import for_worker, shareable
 from ..store.events import EventStore
 from ..store.local_files import Roots
 from ..store.metadata import MetadataStore, Resource
@@ -238,7 +239,7 @@ class _S3Factory:
 
 def _worker_handler(
     settings: Settings,
-    database_url: str,
+    database: str,
     version_arn: str,
     filter_arn: str | None,
     exploration: dict[str, Any] | None,
@@ -249,12 +250,30 @@ def _worker_handler(
 
     The worker opens the metadata store and the memory-mapped model itself and reads the live
     events once at its start, so its lines equal the runtime's answers as the parent's would.
+    ``database`` is the store's URL without its password (task arguments are visible on Ray); the
+    worker's environment supplies the rest (``store/database_url.py``).
     """
-    store = MetadataStore(database_url)
+    store = MetadataStore(for_worker(database))
     control = Control(settings, store, EventStore(store))
     service = RuntimeService(StoredResourceLookup(control), control.events)
     session = BatchSession(service, version_arn, filter_arn, exploration, live_snapshot=True, influence=influence)
     return inference_block_handler(session, k)
+
+
+def inference_workers(control: Control, doc: dict[str, Any], k: int) -> Workers:
+    """How a batch inference job's workers build their handler: the job's parameters, the store's URL without its
+    password (on Ray these are task arguments, which the cluster's dashboard and state API show)."""
+    config = doc.get("batchInferenceJobConfig") or {}
+    kwargs = {
+        "settings": control.settings,
+        "database": shareable(control.store.url),
+        "version_arn": doc["solutionVersionArn"],
+        "filter_arn": doc.get("filterArn"),
+        "exploration": config.get("itemExplorationConfig"),
+        "k": k,
+        "influence": config.get("rankingInfluence"),
+    }
+    return Workers(_worker_handler, kwargs)
 
 
 def run_batch_inference(control: Control, runtime: RuntimeService, arn: str) -> None:
@@ -273,18 +292,7 @@ def run_batch_inference(control: Control, runtime: RuntimeService, arn: str) -> 
         k = int(doc.get("numResults") or DEFAULT_RESULTS)
         session = BatchSession(runtime, doc["solutionVersionArn"], doc.get("filterArn"), exploration, True, influence)
         handle = inference_block_handler(session, k)
-        workers = Workers(
-            _worker_handler,
-            {
-                "settings": control.settings,
-                "database_url": control.store.url,
-                "version_arn": doc["solutionVersionArn"],
-                "filter_arn": doc.get("filterArn"),
-                "exploration": exploration,
-                "k": k,
-                "influence": influence,
-            },
-        )
+        workers = inference_workers(control, doc, k)
         done = 0
 
         def write_one(stream: Any, out: Any) -> dict[str, int]:
