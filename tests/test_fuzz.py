@@ -22,7 +22,7 @@ from fuzz_requests import CI_REQUESTS, REQUESTS_ENV, Report, Target, client, fuz
 from fuzz_shapes import mutate, valid
 from fuzz_world import seed_world
 
-from openpersonalize.api.shapes import validate_input
+from openpersonalize.api.validation import validate_input
 from openpersonalize.errors import InvalidInputException
 from server_harness import ACCESS_KEY, REGION, SECRET_KEY, Server
 

@@ -34,8 +34,9 @@ from ..errors import (
 from ..runtime.cache import NeedsWorker, on_event_loop
 from . import sigv4
 from .member_support import refuse_unsupported
-from .shapes import service_model, shape_output, validate_input
+from .shapes import service_model, shape_output
 from .uploads import Reservation, UploadBudget
+from .validation import validate_input
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.shapes import service_model, shape_output, validate_input
+from ..api.shapes import service_model, shape_output
+from ..api.validation import validate_input
 from ..control.base import Call, Control
 from ..control.kinds import KINDS, ResourceKind
 from ..control.operations import OPERATIONS
