@@ -8,9 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..data.csv_import import ImportFailure, import_csv
+from ..data.csv_import import ImportFailure, ImportResult, import_csv
+from ..data.csv_parts import PartsResult, PartTask, import_in_parts, part_bytes, plan_parts
+from ..data.schema import DatasetSchema
 from ..errors import InvalidInputException
+from ..jobs.executors import installed
 from ..jobs.leftovers import remove_leftovers
+from ..jobs.process_pool import WorkerError, default_processes
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
 from ..store.objects import PARTIAL_SNAPSHOTS, ObjectStoreError
@@ -46,25 +50,33 @@ def run_import(control: Control, arn: str, imported: Imported | None = None) -> 
     dataset = job and DATASET_IMPORT_JOB.parent_of(control, job, "The dataset was deleted before the import ran.")
     if job is None or dataset is None:
         return
-    schema_res = store.get(dataset.doc["schemaArn"])
     try:
-        previous = datasets.snapshot_path(control, dataset)
+        schema = schemas.load_schema(store.get(dataset.doc["schemaArn"]))
         sources = csv_sources(
             job.doc["dataSource"]["dataLocation"],
             control.settings.roots,
             lambda: s3_client(control.settings.s3_endpoint_url),
         )
-        result = import_csv(
-            sources,
-            schemas.load_schema(schema_res),
-            dataset.doc["datasetType"],
-            control.objects.dataset_dir(dataset.arn),
-            previous,
-            job.doc["importMode"],
-        )
-        if imported is not None:
-            imported(control, job, dataset, result.snapshot, previous)
-        key = control.objects.publish(result.snapshot)
+        tasks = plan_parts(sources, part_bytes())
+        if tasks is None:  # small: one pass in this process
+            previous = datasets.snapshot_path(control, dataset)
+            one_pass = import_csv(
+                sources,
+                schema,
+                dataset.doc["datasetType"],
+                control.objects.dataset_dir(dataset.arn),
+                previous,
+                job.doc["importMode"],
+            )
+            if imported is not None:
+                imported(control, job, dataset, one_pass.snapshot, previous)
+            key = control.objects.publish(one_pass.snapshot)
+            result: ImportResult | PartsResult = one_pass
+        else:
+            key, result = _import_in_parts(control, job, dataset, tasks, schema)
+            if imported is not None and job.doc.get("publishAttributionMetricsToS3"):  # it reads the rows: fetch them
+                snapshot = control.objects.local_path(key)
+                imported(control, job, dataset, snapshot, datasets.snapshot_path(control, dataset))
     except (ImportFailure, LocationError, InvalidInputException, ObjectStoreError) as exc:
         store.update(arn, status=CREATE_FAILED, failureReason=str(exc))
         return
@@ -83,6 +95,32 @@ def run_import(control: Control, arn: str, imported: Imported | None = None) -> 
         )
     # kept on the job record (not in the API's shape) for a console to show
     store.update(arn, status=ACTIVE, _rowsImported=result.rows, _missingValues=result.missing)
+
+
+def _import_in_parts(
+    control: Control, job: Resource, dataset: Resource, tasks: list[PartTask], schema: DatasetSchema
+) -> tuple[str, PartsResult]:
+    """A large import as tasks on the installed executor, each writing its part into a draft of the snapshot,
+    committed once every part is in; the new key. The draft is discarded on any failure."""
+    draft = control.objects.new_draft(dataset.arn)
+    try:
+        result = import_in_parts(
+            tasks,
+            schema,
+            dataset.doc["datasetType"],
+            draft,
+            control.objects.snapshot_files(dataset.doc.get("_snapshot")),
+            job.doc["importMode"],
+            installed().ordered_map,
+            default_processes(),
+        )
+        return control.objects.commit_draft(draft), result
+    except WorkerError as exc:
+        control.objects.discard_draft(draft)
+        raise ImportFailure(f"An import task failed: {exc.message}") from None
+    except BaseException:
+        control.objects.discard_draft(draft)
+        raise
 
 
 def missing_summary(missing: dict[str, dict[str, int]]) -> str:

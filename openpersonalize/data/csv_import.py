@@ -40,7 +40,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,6 +48,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from openpersonalize.data.actions import repeat_frequency_problem
@@ -81,12 +82,30 @@ class ImportFailure(Exception):
     """An import that cannot complete; the message names file, row and column where known."""
 
 
+class RowFailure(ImportFailure):
+    """A failure at a numbered data row: ``{name} row {row}{rest}``.
+
+    ``parsed`` tells how the row was counted: by the CSV module's records (blank lines count,
+    a row with the wrong number of columns) or by Arrow's rows (blank lines skipped, a bad value).
+    """
+
+    def __init__(self, name: str, row: int, rest: str, parsed: bool = False) -> None:
+        super().__init__(f"{name} row {row}{rest}")
+        self.name, self.row, self.rest, self.parsed = name, row, rest, parsed
+
+
 @dataclass
 class CsvSource:
-    """One CSV to import: a display name for messages and an opener for its bytes."""
+    """One CSV to import: a display name for messages and an opener for its bytes.
+
+    ``size`` (bytes) and ``open_at`` (its bytes from an offset on), when known, let a large file be
+    imported in byte ranges (``data/csv_parts.py``); both openers must then be picklable.
+    """
 
     name: str
     open: Callable[[], BinaryIO]
+    size: int | None = None
+    open_at: Callable[[int], BinaryIO] | None = None
 
 
 @dataclass
@@ -214,8 +233,8 @@ def _open_reader(
     return pacsv.open_csv(source.open(), read_options=read, convert_options=convert)
 
 
-def _fail(source: CsvSource, row: int, column: str, what: str) -> ImportFailure:
-    return ImportFailure(f"{source.name} row {row}, column {column}: {what}")
+def _fail(source: CsvSource, row: int, column: str, what: str) -> RowFailure:
+    return RowFailure(source.name, row, f", column {column}: {what}")
 
 
 def _first(mask: pa.Array) -> int:
@@ -372,9 +391,8 @@ def _diagnose_parse(source: CsvSource, expected: int) -> ImportFailure | None:
         next(reader, None)
         for row_no, row in enumerate(reader, start=1):
             if row and len(row) != expected:
-                return ImportFailure(
-                    f"{source.name} row {row_no}: expected {expected} columns as in the header, got {len(row)}"
-                )
+                rest = f": expected {expected} columns as in the header, got {len(row)}"
+                return RowFailure(source.name, row_no, rest, parsed=True)
     finally:
         stream.close()
     return None
@@ -382,11 +400,14 @@ def _diagnose_parse(source: CsvSource, expected: int) -> ImportFailure | None:
 
 @dataclass
 class _Sink:
-    """The new Parquet part being written, its buffered batches and the missing-value counts."""
+    """The new Parquet part being written (made at its first rows), its buffered batches, the missing-value counts."""
 
-    writer: pq.ParquetWriter
-    buffer: list[pa.RecordBatch]
-    missing: dict[str, dict[str, int]]
+    path: str
+    schema: pa.Schema
+    filesystem: pafs.FileSystem
+    missing: dict[str, dict[str, int]] = field(default_factory=dict)
+    buffer: list[pa.RecordBatch] = field(default_factory=list)
+    writer: pq.ParquetWriter | None = None
 
     def add(self, batch: pa.RecordBatch) -> None:
         self.buffer.append(batch)
@@ -395,12 +416,40 @@ class _Sink:
 
     def flush(self) -> None:
         if self.buffer:
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, self.schema, compression="snappy", filesystem=self.filesystem)
             self.writer.write_table(pa.Table.from_batches(self.buffer), row_group_size=_ROW_GROUP)
             self.buffer.clear()
 
+    def close(self) -> bool:
+        """Write what is buffered and close the part; whether there is one (no rows, no file)."""
+        self.flush()
+        if self.writer is None:
+            return False
+        self.writer.close()
+        return True
 
-def _stream_source(source: CsvSource, schema: DatasetSchema, policy: _Policy, sink: _Sink) -> int:
-    """Import one CSV into ``sink``; returns its data row count."""
+
+def write_part(
+    sources: Sequence[CsvSource], schema: DatasetSchema, path: str, filesystem: pafs.FileSystem, require_rows: bool
+) -> tuple[int, dict[str, dict[str, int]], bool]:
+    """Import ``sources`` into one Parquet file at ``path``: their data rows, the missing-value counts, whether
+    it was written (not when there were no rows). ``require_rows``: a source without data rows fails."""
+    policy = _Policy.of(schema)
+    sink = _Sink(path, policy.storage, filesystem)
+    try:
+        rows = sum(_stream_source(source, schema, policy, sink, require_rows) for source in sources)
+        return rows, sink.missing, sink.close()
+    except BaseException:
+        if sink.writer is not None:
+            sink.writer.close()
+        raise
+
+
+def _stream_source(
+    source: CsvSource, schema: DatasetSchema, policy: _Policy, sink: _Sink, require_rows: bool = True
+) -> int:
+    """Import one CSV into ``sink``; returns its data row count (a CSV without any fails when ``require_rows``)."""
     header = _read_header(source)
     if header is None:
         raise ImportFailure(f"{source.name}: file is empty (no header and no data rows)")
@@ -431,7 +480,7 @@ def _stream_source(source: CsvSource, schema: DatasetSchema, policy: _Policy, si
         raise ImportFailure(f"{source.name}: cannot read: {_describe(exc)}") from None
     except (pa.ArrowException, UnicodeDecodeError) as exc:
         raise ImportFailure(f"{source.name}: cannot read ({type(exc).__name__})") from None
-    if rows == 0:
+    if rows == 0 and require_rows:
         raise ImportFailure(f"{source.name}: no data rows (only a header)")
     return rows
 
@@ -471,50 +520,18 @@ def import_csv(
     previous snapshot (its files are hard-linked, not rewritten); Items/Users are upserted by id.
     On any failure the partial snapshot is removed and ImportFailure is raised.
     """
-    dtype = dataset_type.upper()
-    mode = mode.upper()
-    if mode not in MODES:
-        raise ImportFailure(f"Import mode {mode!r} is not valid; expected FULL or INCREMENTAL")
-    if dtype not in DATASET_TYPES:
-        raise ImportFailure(f"Importing {dataset_type} datasets is not supported")
+    id_field = id_field_of(schema, dataset_type, mode)
     if not sources:
         raise ImportFailure("No CSV files to import")
-    id_field = None
-    if dtype in ID_FIELDS:
-        spec = schema.field(ID_FIELDS[dtype])
-        if spec is None:
-            raise ImportFailure(f"Schema has no {ID_FIELDS[dtype]} field")
-        id_field = spec.name
-
     work, final, token = new_snapshot(dest_dir)
     try:
-        policy = _Policy.of(schema)
-        target = policy.storage
-        new_file = work / f"part-{token}.parquet"
-        rows = 0
-        with pq.ParquetWriter(new_file, target, compression="snappy") as writer:
-            sink = _Sink(writer, [], {})
-            for source in sources:
-                rows += _stream_source(source, schema, policy, sink)
-            sink.flush()
-
-        old_files = _parquet_files(previous) if mode == "INCREMENTAL" else []
-        for f in old_files:
-            if not _same_columns(pq.read_schema(f), target):
-                raise ImportFailure(f"Previous snapshot file {f.name} does not match the dataset schema")
-        if id_field is None:  # Interactions: append
-            total = rows
-            for f in old_files:
-                _carry_over(f, work / f.name, target)
-                total += pq.read_metadata(f).num_rows
-        else:  # Items / Users: one row per id, the newest wins
-            parts = [pq.read_table(f).cast(target) for f in old_files] + [pq.read_table(new_file)]
-            merged = _dedupe_last(pa.concat_tables(parts), id_field)
-            new_file.unlink()
-            pq.write_table(merged, work / f"part-{token}.parquet", compression="snappy")
-            total = merged.num_rows
+        local = pafs.LocalFileSystem()
+        new_file = str(work / f"part-{token}.parquet")
+        rows, missing, _ = write_part(sources, schema, new_file, local, require_rows=True)
+        old_files = [str(f) for f in _parquet_files(previous)] if mode.upper() == "INCREMENTAL" else []
+        total = finish_snapshot(local, str(work), token, [new_file], rows, old_files, schema, id_field)
         os.rename(work, final)
-        return ImportResult(snapshot=final, rows=rows, total_rows=total, missing=sink.missing)
+        return ImportResult(snapshot=final, rows=rows, total_rows=total, missing=missing)
     except ImportFailure:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -524,17 +541,69 @@ def import_csv(
         raise ImportFailure(f"Import failed ({type(exc).__name__}); the server log has the details") from exc
 
 
+def id_field_of(schema: DatasetSchema, dataset_type: str, mode: str) -> str | None:
+    """The id field whose newest row wins (Items, Users, Actions), None for appended data; checks type and mode."""
+    dtype = dataset_type.upper()
+    if mode.upper() not in MODES:
+        raise ImportFailure(f"Import mode {mode.upper()!r} is not valid; expected FULL or INCREMENTAL")
+    if dtype not in DATASET_TYPES:
+        raise ImportFailure(f"Importing {dataset_type} datasets is not supported")
+    if dtype not in ID_FIELDS:
+        return None
+    spec = schema.field(ID_FIELDS[dtype])
+    if spec is None:
+        raise ImportFailure(f"Schema has no {ID_FIELDS[dtype]} field")
+    return spec.name
+
+
+def finish_snapshot(
+    fs: pafs.FileSystem,
+    work: str,
+    token: str,
+    new_files: list[str],
+    rows: int,
+    old_files: list[str],
+    schema: DatasetSchema,
+    id_field: str | None,
+) -> int:
+    """Complete a snapshot whose new rows are ``new_files`` (in order) in ``work``; its total row count.
+
+    ``old_files`` (the previous snapshot's, INCREMENTAL only) are carried over as they are when no
+    field has an id (Interactions: hard-linked locally, copied inside S3), else merged with the new
+    rows so that the newest row per id wins, into one file.
+    """
+    target = _Policy.of(schema).storage
+    for f in old_files:
+        if not _same_columns(pq.read_schema(f, filesystem=fs), target):
+            raise ImportFailure(f"Previous snapshot file {f.rsplit('/', 1)[-1]} does not match the dataset schema")
+    if id_field is None:  # Interactions: append
+        total = rows
+        for f in old_files:
+            _carry_over(fs, f, f"{work}/{f.rsplit('/', 1)[-1]}", target)
+            total += pq.read_metadata(f, filesystem=fs).num_rows
+        return total
+    parts = [pq.read_table(f, filesystem=fs).cast(target) for f in old_files]
+    merged = _dedupe_last(pa.concat_tables(parts + [pq.read_table(f, filesystem=fs) for f in new_files]), id_field)
+    for f in new_files:
+        fs.delete_file(f)
+    pq.write_table(merged, f"{work}/part-{token}.parquet", compression="snappy", filesystem=fs)
+    return merged.num_rows
+
+
 def _same_columns(found: pa.Schema, target: pa.Schema) -> bool:
     """Same names and types; nullability may differ (older snapshots declared metadata not null)."""
     return [(f.name, f.type) for f in found] == [(f.name, f.type) for f in target]
 
 
-def _carry_over(src: Path, dst: Path, target: pa.Schema) -> None:
-    """Reuse a previous snapshot's file: hard-linked when its schema is ``target``, else rewritten to it."""
-    if pq.read_schema(src).equals(target):
-        _link_or_copy(src, dst)
+def _carry_over(fs: pafs.FileSystem, src: str, dst: str, target: pa.Schema) -> None:
+    """Reuse a previous snapshot's file: hard-linked (local) or copied (S3) when its schema is ``target``,
+    else rewritten to it."""
+    if not pq.read_schema(src, filesystem=fs).equals(target):
+        pq.write_table(pq.read_table(src, filesystem=fs).cast(target), dst, compression="snappy", filesystem=fs)
+    elif isinstance(fs, pafs.LocalFileSystem):
+        _link_or_copy(Path(src), Path(dst))
     else:
-        pq.write_table(pq.read_table(src).cast(target), dst, compression="snappy")
+        fs.copy_file(src, dst)
 
 
 def read_snapshot(path: Path | None, columns: list[str] | None = None) -> pa.Table | None:

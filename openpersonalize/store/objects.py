@@ -11,7 +11,9 @@ a snapshot or model key names one immutable directory. Reading works on a local 
 local store the directory itself, for S3 a copy fetched once into this node's cache directory
 (``DATA_DIR/object-cache``), which is laid out like the store, so models are memory-mapped from
 local disk on every node. Work and scratch directories live under ``local_root`` (the store's
-own directory, or the cache), so a local publish is one rename.
+own directory, or the cache), so a local publish is one rename. A large import's snapshot is
+written instead by its job workers, part by part, into a draft (``new_draft``: a work directory, or
+on S3 the new key's prefix, unreferenced until its key is stored) and committed or discarded whole.
 
 A key is a plain relative name under ``datasets/`` or ``models/``: an absolute key, a ``..`` segment
 or a path that resolves out of ``local_root`` (a link planted in the cache) is refused, and so is a
@@ -126,6 +128,25 @@ class StoreLocation:
             endpoint = _without_userinfo(self.endpoint_url) if self.endpoint_url else "AWS default"
             return f"{_without_userinfo(self.url)} (endpoint {endpoint})"
         return str(self.local_dir)
+
+
+@dataclass(frozen=True)
+class SnapshotDraft:
+    """A dataset snapshot being written by several workers, each a part file straight into the store.
+
+    ``path`` is where the parts go in the store's ``filesystem``: a local store's work directory
+    (``new_snapshot``), or on S3 the final key's prefix itself, which nothing refers to until the
+    key is stored in SQL (``ObjectStore.commit_draft``). Picklable, so workers on other machines write
+    to it; ``part(name)`` is a part's path.
+    """
+
+    store: ObjectStore
+    key: str
+    path: str
+    token: str
+
+    def part(self, name: str) -> str:
+        return f"{self.path}/{name}"
 
 
 class ObjectStore:
@@ -262,6 +283,10 @@ class ObjectStore:
         """A training attempt's scratch directory; ``publish_model`` makes its model the version's."""
         return self.models_root / f".{_safe_name(version_arn)}.{attempt}.tmp"
 
+    def remove_scratch(self, version_arn: str, attempt: str) -> None:
+        """Remove a training attempt's scratch directory, here and (what it published of it) in the store."""
+        self._remove(self.scratch_model_dir(version_arn, attempt).relative_to(self.local_root).as_posix())
+
     @staticmethod
     def scratch_owner(scratch: Path) -> str:
         """The model name a scratch directory (``scratch_model_dir``) was made for (see ``model_name``)."""
@@ -296,6 +321,46 @@ class ObjectStore:
             pafs.copy_files(str(path), self.arrow_path(key), pafs.LocalFileSystem(), self.filesystem, use_threads=True)
         except OSError as exc:
             raise ObjectStoreError(f"object store {self.location.describe()}: uploading {key} failed: {exc}") from exc
+
+    def new_draft(self, dataset_arn: str) -> SnapshotDraft:
+        """A new snapshot of a dataset that job workers write part files into themselves (``SnapshotDraft``)."""
+        if self.remote:
+            token = uuid.uuid4().hex[:12]
+            key = f"{DATASETS}/{_safe_name(dataset_arn)}/snapshot-{token}"
+            return SnapshotDraft(self, key, self.arrow_path(key), token)
+        work, final, token = new_snapshot(self.dataset_dir(dataset_arn))
+        return SnapshotDraft(self, final.relative_to(self.local_root).as_posix(), str(work), token)
+
+    def commit_draft(self, draft: SnapshotDraft) -> str:
+        """The finished draft's key (a local one is renamed into place first); storing the key publishes it."""
+        if not self.remote:
+            os.rename(draft.path, self.local_root / draft.key)
+        return draft.key
+
+    def discard_draft(self, draft: SnapshotDraft) -> None:
+        """Remove what a failed draft wrote (a failure to do so is logged: nothing refers to it)."""
+        if not self.remote:
+            shutil.rmtree(draft.path, ignore_errors=True)
+            return
+        try:
+            self.filesystem.delete_dir(draft.path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            log.warning("object store %s: removing draft %s failed", self.location.describe(), draft.key, exc_info=True)
+
+    def snapshot_files(self, key: str | None) -> list[str]:
+        """The Parquet files of a stored snapshot as ``filesystem`` paths, in name order (none for no key)."""
+        if not key:
+            return []
+        if not self.remote:
+            return [str(f) for f in sorted(self._confined(key).glob("*.parquet"))]
+        self._confined(key)
+        try:
+            listed = self.filesystem.get_file_info(pafs.FileSelector(self.arrow_path(key)))
+        except OSError as exc:
+            raise ObjectStoreError(f"object store {self.location.describe()}: listing {key} failed: {exc}") from exc
+        return sorted(i.path for i in listed if i.type == pafs.FileType.File and i.path.endswith(".parquet"))
 
     # -- reading -------------------------------------------------------------------
     def local_path(self, key: str | None) -> Path | None:
