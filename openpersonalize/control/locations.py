@@ -17,7 +17,8 @@ from urllib.parse import ParseResult, unquote, urlparse
 
 from ..data.csv_import import CsvSource
 from ..errors import InvalidInputException
-from ..store.local_files import OUTSIDE, LocalOutput, LocationError, Roots, list_files, open_read
+from ..store.local_files import OUTSIDE, LocalOutput, LocationError, Roots, list_files
+from ..store.sources import LocalFile, S3Object, file_size
 
 
 def s3_client(endpoint_url: str | None) -> Any:
@@ -96,7 +97,8 @@ def csv_sources(location: str, roots: Roots, s3_factory: Callable[[], Any]) -> l
     if location.startswith("s3://"):
         return _s3_sources(location, s3_factory())
     path, files = _local_files(location, roots, (".csv",), "CSV files")
-    return [CsvSource(path.name if p == path else str(p.relative_to(path)), _local_opener(p, roots)) for p in files]
+    named = [(path.name if p == path else str(p.relative_to(path)), LocalFile(p, roots)) for p in files]
+    return [CsvSource(name, file, file_size(file.path), file) for name, file in named]
 
 
 def _local_files(location: str, roots: Roots, suffixes: tuple[str, ...], what: str) -> tuple[Path, list[Path]]:
@@ -110,48 +112,36 @@ def _local_files(location: str, roots: Roots, suffixes: tuple[str, ...], what: s
 
 def _local_opener(path: Path, roots: Roots) -> Callable[[], BinaryIO]:
     """Opens ``path`` when called, checking it against the roots then (not only when listed)."""
-    return lambda: open_read(path, roots)
+    return LocalFile(path, roots)
 
 
-def _s3_keys(client: Any, location: str, prefix: str, keep: Callable[[str], bool]) -> list[str]:
-    """The object ``location`` names when it exists, else the ``keep`` keys listed under ``prefix``."""
+def _s3_keys(client: Any, location: str, prefix: str, keep: Callable[[str], bool]) -> dict[str, int]:
+    """The object ``location`` names when it exists, else the ``keep`` keys listed under ``prefix``; their sizes."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = parse_s3(location)
     try:
         if key and not key.endswith("/"):
             try:
-                client.head_object(Bucket=bucket, Key=key)
-                return [key]
+                return {key: client.head_object(Bucket=bucket, Key=key)["ContentLength"]}
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                     raise
-        keys: list[str] = []
+        keys: dict[str, int] = {}
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(o["Key"] for o in page.get("Contents", []) if keep(o["Key"]))
+            keys.update((o["Key"], o["Size"]) for o in page.get("Contents", []) if keep(o["Key"]))
         return keys
     except (ClientError, BotoCoreError) as exc:
         raise LocationError(f"Cannot read {location}: {exc}") from None
 
 
 def _s3_sources(location: str, client: Any) -> list[CsvSource]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     bucket, key = parse_s3(location)
     keys = _s3_keys(client, location, key, lambda k: k.lower().endswith(".csv"))
     if not keys:
         raise LocationError(f"No CSV objects at {location}")
-
-    def opener(k: str) -> Callable[[], Any]:
-        def open_object() -> Any:
-            try:
-                return client.get_object(Bucket=bucket, Key=k)["Body"]
-            except (ClientError, BotoCoreError) as exc:
-                raise LocationError(f"Cannot read s3://{bucket}/{k}: {exc}") from None
-
-        return open_object
-
-    return [CsvSource(f"s3://{bucket}/{k}", opener(k)) for k in sorted(keys)]
+    objects = [S3Object(bucket, k, client.meta.endpoint_url, client) for k in sorted(keys)]
+    return [CsvSource(f"s3://{bucket}/{o.key}", o, keys[o.key], o) for o in objects]
 
 
 def data_sources(
