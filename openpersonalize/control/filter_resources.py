@@ -1,5 +1,8 @@
-"""Filter resources: named filter expressions of a dataset group, checked by the filter grammar.
+"""Filter resources: named filter expressions of a dataset group, checked by the filter grammar and the group's schemas.
 
+A malformed expression is refused at once (InvalidInputException). One that names a field its dataset's
+schema lacks is created CREATE FAILED with the reason, as Personalize reports a filter that does not fit
+the group's data (``Filter.failureReason``); requests and jobs refuse a filter that is not ACTIVE.
 (The grammar itself is the ``filters`` package; Describe/List/Delete come from kinds.py.)
 """
 
@@ -9,16 +12,41 @@ from typing import Any
 
 from ..errors import InvalidInputException
 from ..filters import FilterSyntaxError, parse_filter
+from ..filters.model import FilterExpr
 from ..store.metadata import Resource
-from .base import ACTIVE, Call, insert_resource
+from . import schemas
+from .base import ACTIVE, CREATE_FAILED, Call, Control, insert_resource
 from .kinds import DATASET_GROUP, FILTER
+from .training_columns import group_datasets
+
+# the dataset whose schema holds a filter dataset's fields (Interactions: EVENT_TYPE only, checked by the grammar)
+_SCHEMA_OF = {"Items": "ITEMS", "CurrentItem": "ITEMS", "Users": "USERS", "CurrentUser": "USERS", "Actions": "ACTIONS"}
+
+
+def unknown_field(control: Control, group_arn: str, expr: FilterExpr) -> str | None:
+    """Why ``expr`` cannot filter the group's data: a field missing from its dataset's schema (None: all known).
+
+    Fields match the schema's case-insensitively, as filters apply them; a dataset the group does not
+    have yet is not checked.
+    """
+    present = group_datasets(control, group_arn)
+    for ref in sorted(expr.fields, key=str):
+        kind = _SCHEMA_OF.get(ref.dataset)
+        dataset = present.get(kind) if kind else None
+        if dataset is None:
+            continue
+        names = [f.name for f in schemas.load_schema(control.store.get(dataset.doc["schemaArn"])).fields]
+        if ref.name.upper() not in {name.upper() for name in names}:
+            known = ", ".join(names)
+            return f"Invalid filter expression: {ref} is not a field of the {kind} dataset (its fields: {known})."
+    return None
 
 
 def create_filter(call: Call) -> dict[str, Any]:
     p = call.params
     group = DATASET_GROUP.get(call, p["datasetGroupArn"])
     try:
-        parse_filter(p["filterExpression"])
+        expr = parse_filter(p["filterExpression"])
     except FilterSyntaxError as exc:
         raise InvalidInputException(f"filterExpression: {exc}") from None
     arn = FILTER.arn(call, p["name"])
@@ -28,7 +56,11 @@ def create_filter(call: Call) -> dict[str, Any]:
         "datasetGroupArn": group.arn,
         "filterExpression": p["filterExpression"],
     }
-    insert_resource(call, Resource(arn, FILTER.kind, p["name"], group.arn, ACTIVE, doc), FILTER.label)
+    failure = unknown_field(call.control, group.arn, expr)
+    if failure is not None:
+        doc["failureReason"] = failure
+    status = ACTIVE if failure is None else CREATE_FAILED
+    insert_resource(call, Resource(arn, FILTER.kind, p["name"], group.arn, status, doc), FILTER.label)
     return {"filterArn": arn}
 
 

@@ -88,7 +88,10 @@ class StoredResourceLookup:
 
     def filter(self, arn: str) -> FilterView | None:
         res = self._get(arn, FILTER.kind)
-        return FilterView(res.arn, res.doc["datasetGroupArn"], res.doc["filterExpression"]) if res else None
+        if res is None:
+            return None
+        failure = None if res.status == ACTIVE else res.doc.get("failureReason") or res.status
+        return FilterView(res.arn, res.doc["datasetGroupArn"], res.doc["filterExpression"], failure)
 
     def local_copy(self, key: str | None) -> Path | None:
         """The key's local copy; a key gone from the store is ResourceNotFoundException, a store that cannot be

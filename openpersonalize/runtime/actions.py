@@ -37,7 +37,7 @@ from ..filters import (
 from ..recipes.registry import PERSONALIZED_ACTIONS
 from .cache import LoadingCache
 from .requests import ActionRecommendRequest
-from .resources import CampaignView, DatasetView, ResourceLookup, VersionView
+from .resources import CampaignView, DatasetView, ResourceLookup, VersionView, usable_filter
 
 DEFAULT_ACTION_RESULTS = 5
 MAX_ACTION_RESULTS = 100
@@ -191,11 +191,7 @@ class ActionServing:
         user_id: str,
         values: Mapping[str, str],
     ) -> np.ndarray:
-        view = self.views.get(("filter", arn), lambda: self.resources.filter(arn))
-        if view is None:
-            raise ResourceNotFoundException(f"filterArn {arn} does not exist.")
-        if view.group_arn != group_arn:
-            raise InvalidInputException(f"filterArn {arn} belongs to another dataset group than the campaign.")
+        view = usable_filter(self.views.get(("filter", arn), lambda: self.resources.filter(arn)), arn, group_arn)
 
         def compiled() -> CompiledFilter:
             expr = parse_filter(view.expression)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import InvalidInputException, ResourceNotFoundException
 from ..recipes.registry import UseCase
 
 
@@ -60,11 +61,23 @@ class GroupDatasets:
 
 @dataclass(frozen=True)
 class FilterView:
-    """A filter: its dataset group and expression."""
+    """A filter: its dataset group and expression; ``failure`` is a failed filter's failureReason."""
 
     arn: str
     group_arn: str
     expression: str
+    failure: str | None = None
+
+
+def usable_filter(view: FilterView | None, arn: str, group_arn: str, field: str = "filterArn") -> FilterView:
+    """``view`` when a request on ``group_arn`` may apply it; else the client's error naming ``field``."""
+    if view is None:
+        raise ResourceNotFoundException(f"{field} {arn} does not exist.")
+    if view.failure is not None:
+        raise InvalidInputException(f"{field} {arn} is not ACTIVE: {view.failure}")
+    if view.group_arn != group_arn:
+        raise InvalidInputException(f"{field} {arn} belongs to another dataset group than the campaign.")
+    return view
 
 
 class ResourceLookup(Protocol):

@@ -45,7 +45,7 @@ from .requests import (
     RecommendedItem,
     RecommendRequest,
 )
-from .resources import CampaignView, DatasetView, ResourceLookup, VersionView
+from .resources import CampaignView, DatasetView, ResourceLookup, VersionView, usable_filter
 from .scored import HEAD_ITEMS, ScoredItems
 
 log = logging.getLogger(__name__)
@@ -304,11 +304,9 @@ class RuntimeService:
             expressions = self._filters.get(rule, lambda: parse_filter(rule)).expressions
         if not arn:
             return target.deployed.compiled(rule, FilterExpr(expressions)) if expressions else None
-        view = self._views.get(("filter", arn), lambda: self.resources.filter(arn))
-        if view is None:
-            raise ResourceNotFoundException(f"{field} {arn} does not exist.")
-        if view.group_arn != target.group_arn:
-            raise InvalidInputException(f"{field} {arn} belongs to another dataset group than the campaign.")
+        view = usable_filter(
+            self._views.get(("filter", arn), lambda: self.resources.filter(arn)), arn, target.group_arn, field
+        )
         expr = self._filters.get(arn, lambda: parse_filter(view.expression))
         if expressions:
             return target.deployed.compiled(f"{rule} | {arn}", FilterExpr(expressions + expr.expressions))
