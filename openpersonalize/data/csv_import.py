@@ -42,7 +42,7 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -402,9 +402,8 @@ def _diagnose_parse(source: CsvSource, expected: int) -> ImportFailure | None:
 class _Sink:
     """The new Parquet part being written (made at its first rows), its buffered batches, the missing-value counts."""
 
-    path: str
+    path: Path
     schema: pa.Schema
-    filesystem: pafs.FileSystem
     missing: dict[str, dict[str, int]] = field(default_factory=dict)
     buffer: list[pa.RecordBatch] = field(default_factory=list)
     writer: pq.ParquetWriter | None = None
@@ -417,7 +416,7 @@ class _Sink:
     def flush(self) -> None:
         if self.buffer:
             if self.writer is None:
-                self.writer = pq.ParquetWriter(self.path, self.schema, compression="snappy", filesystem=self.filesystem)
+                self.writer = pq.ParquetWriter(self.path, self.schema, compression="snappy")
             self.writer.write_table(pa.Table.from_batches(self.buffer), row_group_size=_ROW_GROUP)
             self.buffer.clear()
 
@@ -431,12 +430,12 @@ class _Sink:
 
 
 def write_part(
-    sources: Sequence[CsvSource], schema: DatasetSchema, path: str, filesystem: pafs.FileSystem, require_rows: bool
+    sources: Sequence[CsvSource], schema: DatasetSchema, path: Path, require_rows: bool
 ) -> tuple[int, dict[str, dict[str, int]], bool]:
-    """Import ``sources`` into one Parquet file at ``path``: their data rows, the missing-value counts, whether
-    it was written (not when there were no rows). ``require_rows``: a source without data rows fails."""
+    """Import ``sources`` into one local Parquet file at ``path``: their data rows, the missing-value counts,
+    whether it was written (not when there were no rows). ``require_rows``: a source without data rows fails."""
     policy = _Policy.of(schema)
-    sink = _Sink(path, policy.storage, filesystem)
+    sink = _Sink(path, policy.storage)
     try:
         rows = sum(_stream_source(source, schema, policy, sink, require_rows) for source in sources)
         return rows, sink.missing, sink.close()
@@ -525,11 +524,10 @@ def import_csv(
         raise ImportFailure("No CSV files to import")
     work, final, token = new_snapshot(dest_dir)
     try:
-        local = pafs.LocalFileSystem()
-        new_file = str(work / f"part-{token}.parquet")
-        rows, missing, _ = write_part(sources, schema, new_file, local, require_rows=True)
+        new_file = work / f"part-{token}.parquet"
+        rows, missing, _ = write_part(sources, schema, new_file, require_rows=True)
         old_files = [str(f) for f in _parquet_files(previous)] if mode.upper() == "INCREMENTAL" else []
-        total = finish_snapshot(local, str(work), token, [new_file], rows, old_files, schema, id_field)
+        total = finish_snapshot(LocalDraft(work, token), [str(new_file)], rows, old_files, schema, id_field)
         os.rename(work, final)
         return ImportResult(snapshot=final, rows=rows, total_rows=total, missing=missing)
     except ImportFailure:
@@ -556,22 +554,58 @@ def id_field_of(schema: DatasetSchema, dataset_type: str, mode: str) -> str | No
     return spec.name
 
 
+class PartSink(Protocol):
+    """Where a snapshot's part files go: read and copied in ``filesystem`` under ``path``; each new file is
+    written locally at ``scratch(name)`` first, then made a part by ``put`` (its path in ``filesystem``)."""
+
+    path: str
+    token: str
+
+    @property
+    def filesystem(self) -> pafs.FileSystem: ...
+
+    def scratch(self, name: str) -> Path: ...
+
+    def put(self, name: str, scratch: Path) -> str: ...
+
+
+@dataclass(frozen=True)
+class LocalDraft:
+    """A snapshot's work directory on this machine (``new_snapshot``): parts are written in place."""
+
+    work: Path
+    token: str
+
+    @property
+    def path(self) -> str:
+        return str(self.work)
+
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        return pafs.LocalFileSystem()
+
+    def scratch(self, name: str) -> Path:
+        return self.work / name
+
+    def put(self, name: str, scratch: Path) -> str:
+        return str(scratch)
+
+
 def finish_snapshot(
-    fs: pafs.FileSystem,
-    work: str,
-    token: str,
+    draft: PartSink,
     new_files: list[str],
     rows: int,
     old_files: list[str],
     schema: DatasetSchema,
     id_field: str | None,
 ) -> int:
-    """Complete a snapshot whose new rows are ``new_files`` (in order) in ``work``; its total row count.
+    """Complete a snapshot whose new rows are ``new_files`` (in order) in ``draft``; its total row count.
 
     ``old_files`` (the previous snapshot's, INCREMENTAL only) are carried over as they are when no
     field has an id (Interactions: hard-linked locally, copied inside S3), else merged with the new
     rows so that the newest row per id wins, into one file.
     """
+    fs = draft.filesystem
     target = _Policy.of(schema).storage
     for f in old_files:
         if not _same_columns(pq.read_schema(f, filesystem=fs), target):
@@ -579,15 +613,21 @@ def finish_snapshot(
     if id_field is None:  # Interactions: append
         total = rows
         for f in old_files:
-            _carry_over(fs, f, f"{work}/{f.rsplit('/', 1)[-1]}", target)
+            _carry_over(draft, f, target)
             total += pq.read_metadata(f, filesystem=fs).num_rows
         return total
     parts = [pq.read_table(f, filesystem=fs).cast(target) for f in old_files]
     merged = _dedupe_last(pa.concat_tables(parts + [pq.read_table(f, filesystem=fs) for f in new_files]), id_field)
     for f in new_files:
         fs.delete_file(f)
-    pq.write_table(merged, f"{work}/part-{token}.parquet", compression="snappy", filesystem=fs)
+    _put_table(draft, merged, f"part-{draft.token}.parquet")
     return merged.num_rows
+
+
+def _put_table(draft: PartSink, table: pa.Table, name: str) -> None:
+    scratch = draft.scratch(name)
+    pq.write_table(table, scratch, compression="snappy")
+    draft.put(name, scratch)
 
 
 def _same_columns(found: pa.Schema, target: pa.Schema) -> bool:
@@ -595,15 +635,16 @@ def _same_columns(found: pa.Schema, target: pa.Schema) -> bool:
     return [(f.name, f.type) for f in found] == [(f.name, f.type) for f in target]
 
 
-def _carry_over(fs: pafs.FileSystem, src: str, dst: str, target: pa.Schema) -> None:
+def _carry_over(draft: PartSink, src: str, target: pa.Schema) -> None:
     """Reuse a previous snapshot's file: hard-linked (local) or copied (S3) when its schema is ``target``,
     else rewritten to it."""
+    fs, name = draft.filesystem, src.rsplit("/", 1)[-1]
     if not pq.read_schema(src, filesystem=fs).equals(target):
-        pq.write_table(pq.read_table(src, filesystem=fs).cast(target), dst, compression="snappy", filesystem=fs)
+        _put_table(draft, pq.read_table(src, filesystem=fs).cast(target), name)
     elif isinstance(fs, pafs.LocalFileSystem):
-        _link_or_copy(Path(src), Path(dst))
+        _link_or_copy(Path(src), Path(draft.path) / name)
     else:
-        fs.copy_file(src, dst)
+        fs.copy_file(src, f"{draft.path}/{name}")
 
 
 def read_snapshot(path: Path | None, columns: list[str] | None = None) -> pa.Table | None:

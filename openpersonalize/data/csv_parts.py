@@ -240,8 +240,8 @@ def write_parts(schema: DatasetSchema, draft: SnapshotDraft) -> Callable[[PartTa
 
 
 def _write_task(task: PartTask, schema: DatasetSchema, draft: SnapshotDraft) -> PartOutcome:
-    fs = draft.store.filesystem
-    path = draft.part(task.part_name(draft.token))
+    name = task.part_name(draft.token)
+    scratch = draft.scratch(name)
     scans: list[_Scan] = []
     try:
         if task.end is None:
@@ -251,23 +251,25 @@ def _write_task(task: PartTask, schema: DatasetSchema, draft: SnapshotDraft) -> 
             if header is None or not _WHOLE_ROW.fullmatch(header):
                 return PartOutcome(unsafe=True)
             source = _range_source(task, header, scans)
-        rows, missing, written = write_part([source], schema, path, fs, require_rows=task.end is None)
+        rows, missing, written = write_part([source], schema, scratch, require_rows=task.end is None)
     except ImportFailure as exc:
-        _remove(fs, path)
+        scratch.unlink(missing_ok=True)
         if task.end is None:
             return PartOutcome(failure=_Failure(str(exc)))
         if isinstance(exc, RowFailure) and not exc.parsed and not any(scan.quotes for scan in scans):
             return PartOutcome(failure=_Failure(str(exc), exc.name, exc.row, exc.rest))
         return PartOutcome(unsafe=True)  # any other failure: the one pass over the file finds and words it
     except Exception as exc:  # as the one pass does: the message names no content, the log has the rest
-        _remove(fs, path)
+        scratch.unlink(missing_ok=True)
         log.exception("import task %s of %s failed", task.index, task.source.name)
         why = f"Import failed ({type(exc).__name__}); the job worker's log has the details"
         return PartOutcome(failure=_Failure(why))
     if task.end is not None and (any(scan.quotes for scan in scans) or not any(scan.complete for scan in scans)):
-        _remove(fs, path if written else None)
+        scratch.unlink(missing_ok=True)
         return PartOutcome(unsafe=True)
-    return PartOutcome(part=path if written else None, rows=rows, missing=missing)
+    if not written:
+        return PartOutcome(rows=rows, missing=missing)
+    return PartOutcome(part=draft.put(name, scratch), rows=rows, missing=missing)
 
 
 def _remove(fs: Any, path: str | None) -> None:
@@ -356,7 +358,7 @@ def import_in_parts(
     ImportFailure as the one pass would raise it; the caller discards the draft on any error.
     """
     id_field = id_field_of(schema, dataset_type, mode)
-    fs = draft.store.filesystem
+    fs = draft.filesystem
     outcomes = _run(tasks, schema, draft, mapper, workers)
     again, failure = _first_problem(tasks, outcomes)
     if again:
@@ -386,5 +388,5 @@ def import_in_parts(
     rows = sum(outcome.rows for outcome in outcomes)
     parts = [outcome.part for outcome in outcomes if outcome.part]
     old = old_files if mode.upper() == "INCREMENTAL" else []
-    total = finish_snapshot(fs, draft.path, draft.token, parts, rows, old, schema, id_field)
+    total = finish_snapshot(draft, parts, rows, old, schema, id_field)
     return PartsResult(rows=rows, total_rows=total, missing=missing)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -145,8 +146,31 @@ class SnapshotDraft:
     path: str
     token: str
 
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        return self.store.filesystem
+
     def part(self, name: str) -> str:
         return f"{self.path}/{name}"
+
+    def scratch(self, name: str) -> Path:
+        """Where a worker writes part ``name`` before ``put``: in place (local store), or a new temporary file."""
+        if not self.store.remote:
+            return Path(self.path) / name
+        return Path(tempfile.gettempdir()) / f"op-part-{uuid.uuid4().hex}-{name}"
+
+    def put(self, name: str, scratch: Path) -> str:
+        """Make the file written at ``scratch(name)`` part ``name`` of the draft (uploaded whole); its path."""
+        if not self.store.remote:
+            return str(scratch)
+        try:
+            pafs.copy_files(str(scratch), self.part(name), pafs.LocalFileSystem(), self.filesystem)
+        except OSError as exc:
+            where = self.store.location.describe()
+            raise ObjectStoreError(f"object store {where}: uploading {self.key}/{name} failed: {exc}") from exc
+        finally:
+            scratch.unlink(missing_ok=True)
+        return self.part(name)
 
 
 class ObjectStore:
