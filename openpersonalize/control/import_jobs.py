@@ -40,6 +40,9 @@ def create_dataset_import_job(call: Call) -> dict[str, Any]:
     return {"datasetImportJobArn": queue_job(call, DATASET_IMPORT_JOB, dataset, members)}
 
 
+STORE_FAILED = "The server could not store the imported data; its log has the reason."
+
+
 def run_import(control: Control, arn: str, imported: Imported | None = None) -> None:
     """Run one import job to ACTIVE or CREATE FAILED; the dataset switches snapshots only on success.
 
@@ -77,8 +80,12 @@ def run_import(control: Control, arn: str, imported: Imported | None = None) -> 
             if imported is not None and job.doc.get("publishAttributionMetricsToS3"):  # it reads the rows: fetch them
                 snapshot = control.objects.local_path(key)
                 imported(control, job, dataset, snapshot, datasets.snapshot_path(control, dataset))
-    except (ImportFailure, LocationError, InvalidInputException, ObjectStoreError) as exc:
+    except (ImportFailure, LocationError, InvalidInputException) as exc:
         store.update(arn, status=CREATE_FAILED, failureReason=str(exc))
+        return
+    except ObjectStoreError as exc:  # the server's own store: its address and bucket are for the log, not the caller
+        log.error("Dataset import job %s: %s", arn, exc)
+        store.update(arn, status=CREATE_FAILED, failureReason=STORE_FAILED)
         return
     store.update(
         dataset.arn,

@@ -18,6 +18,7 @@ from urllib.parse import ParseResult, unquote, urlparse
 from ..data.csv_import import CsvSource
 from ..errors import InvalidInputException
 from ..store.local_files import OUTSIDE, LocalOutput, LocationError, Roots, list_files
+from ..store.s3_errors import s3_failure
 from ..store.sources import LocalFile, S3Object, file_size
 
 
@@ -132,7 +133,7 @@ def _s3_keys(client: Any, location: str, prefix: str, keep: Callable[[str], bool
             keys.update((o["Key"], o["Size"]) for o in page.get("Contents", []) if keep(o["Key"]))
         return keys
     except (ClientError, BotoCoreError) as exc:
-        raise LocationError(f"Cannot read {location}: {exc}") from None
+        raise LocationError(f"Cannot read {location}: {s3_failure(exc)}") from None
 
 
 def _s3_sources(location: str, client: Any) -> list[CsvSource]:
@@ -190,7 +191,7 @@ class S3Output:
         try:
             self._client.upload_file(str(self._tmp), self._bucket, self._key)
         except (ClientError, BotoCoreError) as exc:
-            raise LocationError(f"Cannot write {self.final}: {exc}") from None
+            raise LocationError(f"Cannot write {self.final}: {s3_failure(exc)}") from None
         finally:
             self._tmp.unlink(missing_ok=True)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .local_files import LocationError, Roots, open_read
+from .s3_errors import s3_failure
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class S3Object:
         try:
             return self._client.get_object(Bucket=self.bucket, Key=self.key, **extra)["Body"]
         except (ClientError, BotoCoreError) as exc:
-            raise LocationError(f"Cannot read s3://{self.bucket}/{self.key}: {exc}") from None
+            raise LocationError(f"Cannot read s3://{self.bucket}/{self.key}: {s3_failure(exc)}") from None
 
 
 def file_size(path: Path) -> int | None:
