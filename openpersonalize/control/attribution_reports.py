@@ -41,7 +41,7 @@ from . import datasets, schemas
 from .attribution_metrics import Interaction, Metric, fold, loaded, sources_of
 from .base import ACTIVE, Control
 from .kinds import DATASET, METRIC_ATTRIBUTION
-from .locations import open_output, s3_client
+from .locations import destination
 
 BATCH_EVENTS = 10_000
 COLUMNS = ("METRIC_NAME", "EVENT_TYPE", "VALUE", "MATH_FUNCTION", "EVENT_ATTRIBUTION_SOURCE", "TIMESTAMP")
@@ -112,8 +112,8 @@ def _destination(attribution: Resource) -> str | None:
 
 
 def _write(control: Control, location: str, name: str, body: bytes) -> None:
-    roots, endpoint = control.settings.roots, control.settings.s3_endpoint_url
-    output = open_output(location, name, roots, lambda: s3_client(endpoint), OUTPUT_PATH)
+    settings = control.settings
+    output = destination(location, settings.roots, settings.s3_endpoint_url, OUTPUT_PATH).open(name)
     try:
         output.write(body)
     except BaseException:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterValueError, UserCatalog, compile_user_filter, parse_filter
-from ..jobs.batch import BlockHandler, Workers, dump_line, iter_lines, line_blocks, stream_jsonl_blocks
+from ..jobs.batch import BlockHandler, Workers, stream_jsonl_blocks
 from ..jobs.process_pool import WorkerError
 from ..jobs.runner import JobHandler
 from ..recipes.registry import (
@@ -27,7 +27,7 @@ from ..recipes.registry import (
     USER_SEGMENTATION,
     get_recipe,
 )
-from ..runtime.batch_lines import inference_block_handler, segment_queries, segment_users
+from ..runtime.batch_lines import inference_block_handler, segment_block_handler
 from ..runtime.batch_session import BatchSession
 from ..runtime.requests import MAX_RESULTS
 from ..runtime.service import RuntimeService
@@ -44,7 +44,7 @@ from .base import (
 )
 from .exploration import check_exploration
 from .kinds import BATCH_INFERENCE_JOB, BATCH_SEGMENT_JOB, FILTER, SOLUTION_VERSION, queue_job
-from .locations import LocationError, check_location, data_sources, local_path, open_output, s3_client
+from .locations import LocationError, check_location, data_sources, destination, local_path, s3_client
 from .resource_lookup import StoredResourceLookup
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 DEFAULT_RESULTS = 25
 MAX_SEGMENT_RESULTS = 5_000_000
 PROGRESS_SECONDS = 1.0
-SEGMENT_BLOCK_LINES = 1024  # segment queries answered together: the input is streamed a block at a time
 ITEM_AFFINITY = "arn:aws:personalize:::recipe/aws-item-affinity"
 ITEM_ATTRIBUTE_AFFINITY = "arn:aws:personalize:::recipe/aws-item-attribute-affinity"
 
@@ -205,11 +204,10 @@ def _outputs(control: Control, job: Resource, write_one: Callable[[Any, Any], di
     location = job.doc["jobInput"]["s3DataSource"]["path"]
     sources = data_sources(location, settings.roots, s3)
     top = _input_top(location, settings.roots)
+    place = destination(job.doc["jobOutput"]["s3DataDestination"]["path"], settings.roots, settings.s3_endpoint_url)
     totals = {"lines": 0, "errors": 0}
     for source in sources:
-        out = open_output(
-            job.doc["jobOutput"]["s3DataDestination"]["path"], output_name(top, source.name), settings.roots, s3
-        )
+        out = place.open(output_name(top, source.name))
         try:
             stream = source.open()
             try:
@@ -277,22 +275,71 @@ def inference_workers(control: Control, doc: dict[str, Any], k: int) -> Workers:
 
 
 def run_batch_inference(control: Control, runtime: RuntimeService, arn: str) -> None:
-    """Run one batch inference job to ACTIVE or CREATE FAILED.
-
-    A small input is answered in this process; a large one on worker processes (one per CPU),
-    which also keeps the server's own threads free for requests.
-    """
+    """Run one batch inference job to ACTIVE or CREATE FAILED (see ``_answer_lines``)."""
     job = BATCH_INFERENCE_JOB.start(control, arn)
     if job is None:
         return
-    doc = job.doc
-    try:
+
+    def build() -> tuple[BlockHandler, Workers]:
+        doc = job.doc
         config = doc.get("batchInferenceJobConfig") or {}
         exploration, influence = config.get("itemExplorationConfig"), config.get("rankingInfluence")
         k = int(doc.get("numResults") or DEFAULT_RESULTS)
         session = BatchSession(runtime, doc["solutionVersionArn"], doc.get("filterArn"), exploration, True, influence)
-        handle = inference_block_handler(session, k)
-        workers = inference_workers(control, doc, k)
+        return inference_block_handler(session, k), inference_workers(control, doc, k)
+
+    _answer_lines(control, job, build)
+
+
+def _segment_worker_handler(
+    settings: Settings, database: str, version_arn: str, filter_arn: str | None, k: int
+) -> BlockHandler:
+    """In a batch worker process: a segment job's block handler on a session of its own (see ``_worker_handler``)."""
+    store = MetadataStore(for_worker(database))
+    control = Control(settings, store, EventStore(store))
+    service = RuntimeService(StoredResourceLookup(control), control.events)
+    session = BatchSession(service, version_arn, live_snapshot=True)
+    return _segment_handler(control, session, version_arn, filter_arn, k)
+
+
+def _segment_handler(
+    control: Control, session: BatchSession, version_arn: str, filter_arn: str | None, k: int
+) -> BlockHandler:
+    """A segment job's block handler: item ids or an attribute expression per line, users of its filter."""
+    version = control.store.get(version_arn)
+    attribute = bool(version and version.doc.get("recipeArn") == ITEM_ATTRIBUTE_AFFINITY)
+    return segment_block_handler(session, attribute, k, _user_mask(control, session, filter_arn))
+
+
+def run_batch_segment(control: Control, runtime: RuntimeService, arn: str) -> None:
+    """Run one batch segment job to ACTIVE or CREATE FAILED (see ``_answer_lines``)."""
+    job = BATCH_SEGMENT_JOB.start(control, arn)
+    if job is None:
+        return
+
+    def build() -> tuple[BlockHandler, Workers]:
+        doc = job.doc
+        k = int(doc.get("numResults") or DEFAULT_RESULTS)
+        version_arn, filter_arn = doc["solutionVersionArn"], doc.get("filterArn")
+        session = BatchSession(runtime, version_arn, live_snapshot=True)
+        handle = _segment_handler(control, session, version_arn, filter_arn, k)
+        kwargs = {"version_arn": version_arn, "filter_arn": filter_arn, "k": k}
+        kwargs |= {"settings": control.settings, "database": shareable(control.store.url)}
+        return handle, Workers(_segment_worker_handler, kwargs)
+
+    _answer_lines(control, job, build)
+
+
+def _answer_lines(control: Control, job: Resource, build: Callable[[], tuple[BlockHandler, Workers]]) -> None:
+    """Answer every input file's lines with the handler ``build`` gives, each file into its output; the job's end.
+
+    A small input is answered in this process; a large one on the installed executor's workers
+    (this node's processes, one per CPU, or Ray tasks), which also keeps the server's own threads
+    free for requests. Output lines keep the input's order.
+    """
+    arn = job.arn
+    try:
+        handle, workers = build()
         done = 0
 
         def write_one(stream: Any, out: Any) -> dict[str, int]:
@@ -306,42 +353,6 @@ def run_batch_inference(control: Control, runtime: RuntimeService, arn: str) -> 
         log.error("%s: %s\n%s", arn, exc.message, exc.trace)
         control.store.update(arn, status=CREATE_FAILED, failureReason=exc.message)
         return
-    except (LocationError, InvalidInputException, ResourceNotFoundException, OSError) as exc:
-        control.store.update(arn, status=CREATE_FAILED, failureReason=_reason(exc))
-        return
-    control.store.update(arn, status=ACTIVE, _linesProcessed=totals["lines"], _lineErrors=totals["errors"])
-
-
-def run_batch_segment(control: Control, runtime: RuntimeService, arn: str) -> None:
-    """Run one batch segment job to ACTIVE or CREATE FAILED."""
-    job = BATCH_SEGMENT_JOB.start(control, arn)
-    if job is None:
-        return
-    doc = job.doc
-    try:
-        version = control.store.get(doc["solutionVersionArn"])
-        attribute = bool(version and version.doc.get("recipeArn") == ITEM_ATTRIBUTE_AFFINITY)
-        session = BatchSession(runtime, doc["solutionVersionArn"], live_snapshot=True)
-        allowed = _user_mask(control, session, doc.get("filterArn"))
-        k = int(doc.get("numResults") or DEFAULT_RESULTS)
-
-        def write_one(stream: Any, out: Any) -> dict[str, int]:
-            counts = {"lines": 0, "errors": 0}
-            for lines in line_blocks(iter_lines(stream), SEGMENT_BLOCK_LINES):
-                queries = segment_queries(lines, session, attribute)
-                good = [i for i, (_, q) in enumerate(queries) if not isinstance(q, str)]
-                users = segment_users(session, [queries[i][1] for i in good], k, allowed, _Progress(control, arn))
-                by_line = dict(zip(good, users, strict=True))
-                for i, (line, q) in enumerate(queries):
-                    if isinstance(q, str):
-                        counts["errors"] += 1
-                        out.write(dump_line({"input": line, "output": None, "error": q}))
-                    else:
-                        out.write(dump_line({"input": line, "output": {"usersList": by_line[i]}, "error": None}))
-                counts["lines"] += len(queries)
-            return counts
-
-        totals = _outputs(control, job, write_one)
     except (LocationError, InvalidInputException, ResourceNotFoundException, OSError) as exc:
         control.store.update(arn, status=CREATE_FAILED, failureReason=_reason(exc))
         return

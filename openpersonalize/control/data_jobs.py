@@ -1,4 +1,4 @@
-"""Dataset export jobs (dataset -> CSV) and data deletion jobs (remove users' data from a group)."""
+"""Data deletion jobs (remove users' data from a group), and the job table of exports (``dataset_export.py``) too."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 from ..data.csv_import import CsvSource, iter_snapshot_batches
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
-from ..store.metadata import Resource
 from ..store.objects import ObjectStoreError, new_snapshot
-from . import datasets, schemas
-from .base import ACTIVE, CREATE_FAILED, Call, Control
+from . import datasets
+from .base import Call, Control
+from .dataset_export import create_dataset_export_job, run_export
 from .kinds import (
     COMPLETED,
     DATA_DELETION_JOB,
@@ -31,114 +31,12 @@ from .kinds import (
     FAILED,
     queue_job,
 )
-from .locations import LocationError, check_location, data_sources, open_output, s3_client, source_location
+from .locations import LocationError, data_sources, s3_client, source_location
 
 log = logging.getLogger(__name__)
 
 USER_DATASETS = ("INTERACTIONS", "USERS", "ACTION_INTERACTIONS")
-RECORD_IDS = {"ITEMS": "ITEM_ID", "USERS": "USER_ID", "ACTIONS": "ACTION_ID"}
 CSV_BLOCK_BYTES = 1 << 20  # a deletion CSV is read this much at a time; no row may be longer
-
-
-# --------------------------------------------------------------------------- export
-def create_dataset_export_job(call: Call) -> dict[str, Any]:
-    p = call.params
-    dataset = DATASET.get(call, p["datasetArn"])
-    dst = p["jobOutput"]["s3DataDestination"]["path"]
-    check_location(dst, call.control.settings.roots, "jobOutput.s3DataDestination.path")
-    members = {"ingestionMode": p.get("ingestionMode", "BULK"), "jobOutput": {"s3DataDestination": {"path": dst}}}
-    return {"datasetExportJobArn": queue_job(call, DATASET_EXPORT_JOB, dataset, members)}
-
-
-def _live_rows(control: Control, dataset: Resource) -> list[dict[str, Any]]:
-    """What PutEvents / PutItems / PutUsers / PutActions / PutActionInteractions stored for the dataset, as rows
-    keyed by schema field name."""
-    events = control.events
-    kind = dataset.doc["datasetType"]
-    if kind == "ACTION_INTERACTIONS":
-        return events.actions.table(dataset.doc["datasetGroupArn"]).to_pylist()
-    if kind != "INTERACTIONS":
-        return [{RECORD_IDS[kind]: r["id"], **r["properties"]} for r in events.records(dataset.arn)]
-    rows = []
-    for e in events.group_events(dataset.doc["datasetGroupArn"]):
-        if e.user_id is None or e.item_id is None:
-            continue  # unclaimed sessions and item-less events are not interactions of a user yet
-        rows.append(
-            {
-                **(e.properties or {}),
-                "USER_ID": e.user_id,
-                "ITEM_ID": e.item_id,
-                "EVENT_TYPE": e.event_type,
-                "EVENT_VALUE": e.event_value,
-                "TIMESTAMP": int(e.timestamp),
-                "IMPRESSION": "|".join(e.impression) if e.impression else None,
-                "RECOMMENDATION_ID": e.recommendation_id,
-                "EVENT_ATTRIBUTION_SOURCE": e.attribution_source,
-            }
-        )
-    return rows
-
-
-def _live_batches(control: Control, dataset: Resource) -> list[pa.RecordBatch]:
-    """The dataset's live rows conformed to its schema's columns (the snapshot's CSV header)."""
-    rows = _live_rows(control, dataset)
-    if not rows:
-        return []
-    schema = schemas.load_schema(control.store.get(dataset.doc["schemaArn"])).arrow_schema()
-    by_name = {name.upper(): name for name in schema.names}
-    conformed = [{by_name[k.upper()]: v for k, v in row.items() if k.upper() in by_name} for row in rows]
-    return pa.Table.from_pylist(conformed, schema=schema).to_batches()
-
-
-def run_export(control: Control, arn: str) -> None:
-    """Write the dataset's rows as CSV under the output path: ``<jobName>/<datasetType>.csv``."""
-    store = control.store
-    job = DATASET_EXPORT_JOB.start(control, arn)
-    dataset = job and DATASET_EXPORT_JOB.parent_of(control, job, "The dataset was deleted before the export ran.")
-    if job is None or dataset is None:
-        return
-    mode = job.doc.get("ingestionMode", "BULK")
-    name = f"{job.doc['jobName']}/{dataset.doc['datasetType'].lower()}.csv"
-    settings = control.settings
-    try:
-        out = open_output(
-            job.doc["jobOutput"]["s3DataDestination"]["path"],
-            name,
-            settings.roots,
-            lambda: s3_client(settings.s3_endpoint_url),
-        )
-    except (LocationError, InvalidInputException, OSError) as exc:
-        store.update(arn, status=CREATE_FAILED, failureReason=getattr(exc, "message", None) or str(exc))
-        return
-    rows = 0
-    try:
-        snapshot = datasets.snapshot_path(control, dataset)
-        batches: Any = iter_snapshot_batches(snapshot) if mode in ("BULK", "ALL") else iter(())
-        live = _live_batches(control, dataset) if mode in ("PUT", "ALL") else []
-        writer = None
-        options = pacsv.WriteOptions(include_header=True)
-        for batch in _chain(batches, live):
-            if writer is None:
-                writer = pacsv.CSVWriter(out.handle, batch.schema, write_options=options)
-            writer.write_batch(batch)
-            rows += batch.num_rows
-        if writer is None:
-            schema = pq.read_schema(next(iter(sorted(snapshot.glob("*.parquet"))))) if snapshot else None
-            if schema is not None:
-                pacsv.CSVWriter(out.handle, schema, write_options=options).close()
-        else:
-            writer.close()
-        out.commit()
-    except (LocationError, OSError, pa.ArrowException) as exc:
-        out.discard()
-        store.update(arn, status=CREATE_FAILED, failureReason=f"Export failed: {exc}")
-        return
-    store.update(arn, status=ACTIVE, _rowsExported=rows)
-
-
-def _chain(first: Any, second: list[pa.RecordBatch]) -> Any:
-    yield from first
-    yield from second
 
 
 # --------------------------------------------------------------------------- deletion

@@ -9,7 +9,6 @@ or write arbitrary server files.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -17,16 +16,11 @@ from urllib.parse import ParseResult, unquote, urlparse
 
 from ..data.csv_import import CsvSource
 from ..errors import InvalidInputException
-from ..store.local_files import OUTSIDE, LocalOutput, LocationError, Roots, list_files
+from ..store.local_files import OUTSIDE, LocationError, Roots, list_files
+from ..store.outputs import Destination
+from ..store.outputs import s3_client as s3_client  # re-exported: the S3 client of job inputs too
 from ..store.s3_errors import s3_failure
 from ..store.sources import LocalFile, S3Object, file_size
-
-
-def s3_client(endpoint_url: str | None) -> Any:
-    """A boto3 S3 client for the configured S3-compatible endpoint and standard AWS credentials."""
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("OPENPERSONALIZE_S3_ENDPOINT_URL"))
 
 
 def parse_s3(location: str, field: str = "dataLocation") -> tuple[str, str]:
@@ -170,52 +164,14 @@ def data_sources(
     return [CsvSource(str(p), _local_opener(p, roots)) for p in files]
 
 
-class S3Output:
-    """A temporary local file uploaded to ``s3://bucket/key`` on commit, so a failed job leaves no partial output."""
+def destination(
+    location: str, roots: Roots, endpoint_url: str | None, field: str = "jobOutput.s3DataDestination.path"
+) -> Destination:
+    """The output directory or S3 prefix ``location`` (the request's ``field``, which refusals name).
 
-    def __init__(self, client: Any, bucket: str, key: str) -> None:
-        self._client, self._bucket, self._key = client, bucket, key
-        self.final = f"s3://{bucket}/{key}"
-        fd, tmp = tempfile.mkstemp(suffix=".part")
-        self._tmp = Path(tmp)
-        self.handle: BinaryIO = os.fdopen(fd, "wb")
-
-    def write(self, data: bytes) -> None:
-        self.handle.write(data)
-
-    def commit(self) -> None:
-        """Close the file and upload it."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        self.handle.close()
-        try:
-            self._client.upload_file(str(self._tmp), self._bucket, self._key)
-        except (ClientError, BotoCoreError) as exc:
-            raise LocationError(f"Cannot write {self.final}: {s3_failure(exc)}") from None
-        finally:
-            self._tmp.unlink(missing_ok=True)
-
-    def discard(self) -> None:
-        """Close and remove the temporary file (on failure)."""
-        if not self.handle.closed:
-            self.handle.close()
-        self._tmp.unlink(missing_ok=True)
-
-
-def open_output(
-    location: str,
-    name: str,
-    roots: Roots,
-    s3_factory: Callable[[], Any],
-    field: str = "jobOutput.s3DataDestination.path",
-) -> LocalOutput | S3Output:
-    """A new output file named ``name`` under the output directory or S3 prefix ``location`` (the request's
-    ``field``, which refusals name).
-
-    A local one is confined to the roots when it is created (see ``LocalOutput``).
+    A local one is resolved and checked against the roots here, and again whenever a file is opened in it.
     """
     if location.startswith("s3://"):
-        bucket, key = parse_s3(location)
-        prefix = key if not key or key.endswith("/") else key + "/"
-        return S3Output(s3_factory(), bucket, prefix + name)
-    return LocalOutput(local_path(location, roots, field), name, roots)
+        bucket, key = parse_s3(location, field)
+        return Destination.s3(bucket, key, endpoint_url)
+    return Destination.local(local_path(location, roots, field), roots)

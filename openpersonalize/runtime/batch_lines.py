@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterSyntaxError
 from ..filters.attributes import UnknownFieldError, attribute_items
-from ..jobs.batch import BlockHandler, LineError, parse_line, raw_input
+from ..jobs.batch import BlockHandler, LineError
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, USER_PERSONALIZATION
 from .batch_session import BatchSession
 from .leaning import leaned
@@ -173,34 +173,51 @@ def _attribute_items(expression: str, metadata: dict[str, list[Any]], n_items: i
         raise LineError(f"itemAttributes: {exc}") from None
 
 
-def segment_queries(lines: list[bytes], session: BatchSession, attribute: bool) -> list[tuple[Any, Any]]:
-    """(parsed input or raw text, item indices or an error message) per line."""
+def segment_items(line: dict[str, Any], session: BatchSession, attribute: bool) -> np.ndarray:
+    """The item indices a segment query line names (``itemAttributes`` when ``attribute``, else ``itemIds``).
+
+    LineError when the line names none the solution version knows.
+    """
     deployed = session.deployed
     index, n = deployed.model.item_index, len(deployed.item_ids)
-    out: list[tuple[Any, Any]] = []
-    for raw in lines:
-        try:
-            line = parse_line(raw)
-        except LineError as exc:
-            out.append((raw_input(raw), str(exc)))
-            continue
-        try:
-            if attribute:
-                expr = line.get("itemAttributes")
-                if not isinstance(expr, str) or not expr.strip():
-                    raise LineError("itemAttributes is required and must be a string.")
-                items = np.flatnonzero(_attribute_items(expr.strip(), deployed.item_columns, n))
-            else:
-                ids = line.get("itemIds")
-                if not isinstance(ids, list) or not ids:
-                    raise LineError("itemIds is required and must be a non-empty list of item ids.")
-                items = np.array(sorted({index[str(i)] for i in ids if str(i) in index}), np.int64)
-            if items.size == 0:
-                raise LineError("None of the line's items are known to the solution version.")
-            out.append((line, items))
-        except LineError as exc:
-            out.append((line, str(exc)))
-    return out
+    if attribute:
+        expr = line.get("itemAttributes")
+        if not isinstance(expr, str) or not expr.strip():
+            raise LineError("itemAttributes is required and must be a string.")
+        items = np.flatnonzero(_attribute_items(expr.strip(), deployed.item_columns, n))
+    else:
+        ids = line.get("itemIds")
+        if not isinstance(ids, list) or not ids:
+            raise LineError("itemIds is required and must be a non-empty list of item ids.")
+        items = np.array(sorted({index[str(i)] for i in ids if str(i) in index}), np.int64)
+    if items.size == 0:
+        raise LineError("None of the line's items are known to the solution version.")
+    return items
+
+
+def segment_block_handler(
+    session: BatchSession, attribute: bool, k: int, allowed_users: np.ndarray | None
+) -> BlockHandler:
+    """Answers a block of segment query lines together: ``{"usersList": [...]}`` for each, or the line's LineError.
+
+    The block's queries share one pass over the training users (``segment_users``).
+    """
+
+    def handle(lines: list[dict[str, Any]]) -> list[dict[str, Any] | LineError]:
+        out: list[dict[str, Any] | LineError] = []
+        slots, queries = [], []
+        for line in lines:
+            try:
+                queries.append(segment_items(line, session, attribute))
+                slots.append(len(out))
+                out.append({})
+            except LineError as exc:
+                out.append(exc)
+        for slot, users in zip(slots, segment_users(session, queries, k, allowed_users), strict=True):
+            out[slot] = {"usersList": users}
+        return out
+
+    return handle
 
 
 def segment_users(

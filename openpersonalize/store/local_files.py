@@ -172,6 +172,21 @@ def _open_confined(path: Path, roots: Roots) -> int:
     return fd
 
 
+def open_directory(path: Path, roots: Roots) -> int:
+    """A descriptor of the directory ``path`` if it lies inside an allowed root now, reached without following links.
+
+    FileNotFoundError when it does not exist; LocationError when it may not be used or cannot be opened.
+    """
+    denied = roots.denied_identities()
+    root, parts = _confine(path, roots)
+    try:
+        return _walk(root, parts, denied)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _error(path, exc) from None
+
+
 def open_read(path: Path, roots: Roots) -> BinaryIO:
     """``path`` opened for reading if it is a regular file inside an allowed root now."""
     fd = _open_confined(path, roots)
