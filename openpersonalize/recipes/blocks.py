@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 BLOCK_ENV = "OPENPERSONALIZE_BLOCK_INTERACTIONS"
 BLOCK_INTERACTIONS = 1_000_000  # a block's partial Gram matrix stays a fraction of the dense one
+FLOAT32_EXACT = float(1 << 24)  # integers below this are exact in float32
 
 
 class BlockMap(Protocol):
@@ -84,17 +85,20 @@ class CsrRows(NamedTuple):
     def of(cls, X: sp.csr_matrix, lo: int, hi: int) -> CsrRows:
         """Rows ``[lo, hi)`` of ``X``."""
         start, end = int(X.indptr[lo]), int(X.indptr[hi])
-        return cls(
-            np.asarray(X.indptr[lo : hi + 1], np.int64) - start, X.indices[start:end], X.data[start:end], X.shape[1]
-        )
+        return cls(X.indptr[lo : hi + 1] - X.indptr[lo], X.indices[start:end], X.data[start:end], X.shape[1])
 
     def matrix(self) -> sp.csr_matrix:
         return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(len(self.indptr) - 1, self.n_cols))
 
 
 def partial_gram(rows: CsrRows) -> sp.csr_matrix:
-    """One block's share of X^T X, in float64 (sparse)."""
-    X = rows.matrix().astype(np.float64)
+    """One block's share of X^T X (sparse): float32 where that is exact (integer values whose sums stay below
+    2^24, as counts do), float64 otherwise."""
+    X = rows.matrix()
+    data = np.asarray(X.data, np.float64)
+    top = float(np.abs(data).max(initial=0.0))
+    exact = np.array_equal(data, np.round(data)) and top * top * X.shape[0] < FLOAT32_EXACT
+    X = X.astype(np.float32 if exact else np.float64)
     return (X.T @ X).tocsr()
 
 
@@ -103,9 +107,11 @@ def gram(X: sp.csr_matrix) -> np.ndarray:
 
     Exact for integer-valued X (counts below 2^24 as float32, as a single product gives them).
     """
-    G = np.zeros((X.shape[1], X.shape[1]), np.float64)
+    n = X.shape[1]
+    G = np.zeros((n, n), np.float64)
+    flat = G.reshape(-1)
     blocks = (CsrRows.of(X, lo, hi) for lo, hi in user_blocks(X.indptr))
     for part in current()(partial_gram, blocks):
-        coo = part.tocoo()
-        G[coo.row, coo.col] += coo.data
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(part.indptr))
+        np.add.at(flat, rows * n + part.indices, np.asarray(part.data, np.float64))  # float64 both: numpy's fast path
     return G.astype(np.float32)
