@@ -145,8 +145,8 @@ def test_best_indices_equal_a_full_sort() -> None:
 
 
 def test_standardised_addition_is_the_z_score_less_a_constant() -> None:
-    from openpersonalize.recipes.kernels import row_spread, sparse_spread
-    from openpersonalize.recipes.user_personalization import _add_standardised
+    from openpersonalize.recipes.kernels import sparse_spread
+    from openpersonalize.recipes.personal_kernel import _add_row, _scaled_add
 
     rng = np.random.default_rng(4)
     n = 500
@@ -155,15 +155,15 @@ def test_standardised_addition_is_the_z_score_less_a_constant() -> None:
     vals = rng.normal(size=40).astype(np.float32)
     full = rng.random(n).astype(np.float32)
     s = base.copy()
-    _add_standardised(s, vals, 0.7, sparse_spread(n, vals), cols)
-    _add_standardised(s, full, 0.3, row_spread(full))
+    _scaled_add(s, cols, np.float32(0.7 / sparse_spread(n, vals)), vals)
+    _add_row(s, full, 0.3)
     sparse_row = np.zeros(n)
     sparse_row[cols] = vals
     want = base + 0.7 * (sparse_row - sparse_row.mean()) / sparse_row.std() + 0.3 * (full - full.mean()) / full.std()
     diff = s - want
     assert np.allclose(diff, diff[0], atol=1e-5)  # the same order and spread: only a constant apart
     flat = base.copy()
-    _add_standardised(flat, np.ones(n, np.float32), 1.0, 0.0)  # no spread: nothing added
+    _add_row(flat, np.ones(n, np.float32), 1.0)  # no spread: nothing added
     assert np.array_equal(flat, base)
 
 

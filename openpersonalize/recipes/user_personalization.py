@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
-from scipy.linalg import blas
 
 from openpersonalize.data.training_data import TrainingData, UserHistory
 from openpersonalize.recipes.base import BaseModel, exploration_config, param
@@ -32,6 +31,7 @@ from openpersonalize.recipes.kernels import (
     sparse_spread,
     weighted_rows,
 )
+from openpersonalize.recipes.personal_kernel import ModelArrays, Recency, ease_values, novel_row, ranked_head
 from openpersonalize.recipes.protocol import Contribution, Recipe
 from openpersonalize.recipes.registry import UP_ARN, UP_V2_ARN
 from openpersonalize.recipes.repeat import calibration_users, fit_calibration, holdout_gram
@@ -93,22 +93,6 @@ def als_fold_in(Y: np.ndarray, YtY: np.ndarray, items: np.ndarray, conf: np.ndar
     return np.linalg.solve(A, b)
 
 
-def _add_standardised(s: np.ndarray, part: np.ndarray, weight: float, spread: float, cols: Any = None) -> None:
-    """``s += weight * z(part)`` less a constant: z-scores' shifts are left out (they move every item alike).
-
-    A component with no spread adds nothing, as its z-score is zero. ``cols``: where ``part``'s
-    values lie (a row that is zero elsewhere); None for a full row.
-    """
-    if spread <= 0 or weight == 0:
-        return
-    if cols is None:
-        out = blas.saxpy(np.asarray(part, np.float32), s, a=weight / spread)  # in place for a float32 row
-        if out is not s:
-            s[:] = out
-    else:
-        s[cols] += np.float32(weight / spread) * np.asarray(part, np.float32)
-
-
 class _HistoryStats(NamedTuple):
     """One history's distinct items (sorted) with what recency weights and repeat features need."""
 
@@ -151,6 +135,24 @@ def _weighted_rows(B: np.ndarray, rows: np.ndarray, w: np.ndarray) -> np.ndarray
     return weighted_rows(B, np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(w, np.float32))
 
 
+_NO_ITEMS = np.zeros(0, np.int64)
+_NO_ROW = np.zeros(0, np.float32)
+
+
+class _Scoring(NamedTuple):
+    """What the fused kernels (``personal_kernel``) take of a model, derived once per loaded model."""
+
+    arrays: ModelArrays
+    recency: tuple[Recency, Recency]  # EASE and iALS's, the transitions'
+    transition_weight: float  # 0 without transitions
+    als_weight: float
+
+
+def _typed(a: dict[str, Any], name: str, dtype: Any, empty: tuple[int, ...]) -> np.ndarray:
+    """``a[name]`` as a contiguous ``dtype`` array, or an empty one of shape ``empty`` when the model has none."""
+    return np.ascontiguousarray(a[name], dtype) if name in a else np.zeros(empty, dtype)
+
+
 class UserPersonalizationModel(BaseModel):
     """EASE (+ iALS) scorer folding in the request-time history."""
 
@@ -160,10 +162,55 @@ class UserPersonalizationModel(BaseModel):
     explains = True
 
     def after_load(self) -> None:
-        """Rebuild derived state (iALS Gram matrix, dense transition rows, scaled priors)."""
+        """Rebuild derived state (iALS Gram matrix, dense transition rows, scaled priors, the kernels' arrays)."""
         self._yty = None
         self._transitions: TransitionScorer | None = None
         self._priors: dict[float, np.ndarray] = {}
+        self._scoring: _Scoring | None = None
+
+    def _kernel_inputs(self) -> _Scoring:
+        """The model's arrays and hyperparameters as the fused kernels take them (built on first use)."""
+        if self._scoring is not None:
+            return self._scoring
+        a = self.arrays
+        scorer = self._transition_scorer()
+        if scorer is None:
+            scorer = TransitionScorer(sp.csr_matrix((self.n_items, 0), dtype=np.float32))
+        arrays = ModelArrays(
+            ease_pos=_typed(a, "ease_pos", np.int64, (0,)) if "ease_pos" in a else np.full(self.n_items, -1),
+            ease_items=_typed(a, "ease_items", np.int64, (0,)),
+            ease_B=_typed(a, "ease_B", np.float32, (0, 0)),
+            tail_slot=_typed(a, "tail_slot", np.int32, (0,)),
+            tail_ptr=_typed(a, "tail_ptr", np.int64, (1,)),
+            tail_items=_typed(a, "tail_items", np.int32, (0,)),
+            tail_w=_typed(a, "tail_w", np.float32, (0,)),
+            tail_F=_typed(a, "tail_F", np.float32, (0, 0)),
+            t_slot=scorer.slot,
+            t_dense=scorer.dense,
+            t_indptr=scorer.indptr,
+            t_indices=np.ascontiguousarray(scorer.indices, np.int32),
+            t_data=scorer.data,
+            item_conv=_typed(a, "item_conv", np.float32, (0, 1)),
+            repeat_w=_typed(a, "repeat_w", np.float64, (0,)),
+            curve=_typed(a, "novel_curve", np.float64, (0,)).astype(np.float32),
+        )
+        p = self._recency_params()
+        recency = Recency(p["half_life"], p["floor"], _tail_rank(p["half_life"]), p["enabled"])
+        has_transitions = self._transition_scorer() is not None
+        tw = param(self.hyperparameters, "transition_weight") if has_transitions else 0.0
+        als_w = float(self.meta.get("als_weight", 0.0)) if "als_items" in a else 0.0
+        self._scoring = _Scoring(arrays, (recency, Recency(1.0, 0.0, _tail_rank(1.0), True)), tw, als_w)
+        return self._scoring
+
+    def _kernel_args(self, history: UserHistory, scoring: _Scoring) -> tuple[Any, ...]:
+        """``novel_row``'s arguments after the items for a history (the scaled prior first)."""
+        tw = scoring.transition_weight if len(history) else 0.0
+        live = history.live_items if history.live_items is not None else _NO_ITEMS
+        als_row = _NO_ROW
+        if scoring.als_weight > 0 and len(history):
+            items, w = _recency(_history_stats(history), **self._recency_params())
+            als_row = self._als_row(items, w)
+        return self._prior(1.0 - tw), scoring.recency, history.user, live, scoring.als_weight, als_row, tw
 
     def _recency_params(self) -> dict[str, Any]:
         """``_recency``'s keyword arguments from the hyperparameters."""
@@ -174,34 +221,26 @@ class UserPersonalizationModel(BaseModel):
             "enabled": param(p, "recency_mask", bool),
         }
 
-    def _novel_scores(self, history: UserHistory, stats: _HistoryStats | None = None) -> np.ndarray:
+    def _novel_scores(self, history: UserHistory) -> np.ndarray:
         """Item-item (+ iALS) and transition scores with a small popularity prior: a fresh float32 row.
 
         The blend ``(1 - tw) * (components + prior) + tw * z(transitions)`` of z-scored components, less
         a constant: only the order and spread of these scores matter (calibration and ranking), so each
-        component is one scaled addition into the row.
+        component is one scaled addition into the row (``personal_kernel.novel_row``).
         """
-        stats = stats or _history_stats(history)
-        scorer = self._transition_scorer()
-        tw = param(self.hyperparameters, "transition_weight") if scorer is not None and len(history) else 0.0
-        s = self._scaled_prior(1.0 - tw)
-        items, w = _recency(stats, **self._recency_params())
-        self._add_components(s, items, w, history, 1.0 - tw)
-        if scorer is not None and tw > 0:
-            items, w = _recency(stats, half_life=1.0, floor=0.0)
-            t = scorer.scores(items, w)
-            _add_standardised(s, t, tw, row_spread(t))
-        return s
+        scoring = self._kernel_inputs()
+        prior, *rest = self._kernel_args(history, scoring)
+        return novel_row(scoring.arrays, prior, history.items, *rest)
 
-    def _scaled_prior(self, scale: float) -> np.ndarray:
-        """A fresh float32 copy of ``scale`` times the popularity prior every row starts from (cached per scale)."""
+    def _prior(self, scale: float) -> np.ndarray:
+        """``scale`` times the popularity prior every row starts from (cached per scale; read-only for callers)."""
         prior = self._priors.get(scale)
         if prior is None:
             pop_w = param(self.hyperparameters, "popularity_weight")
             prior = self._priors[scale] = (scale * (pop_w + 1e-3) * self.popularity_scores().astype(np.float64)).astype(
                 np.float32
             )
-        return prior.copy()
+        return prior
 
     def _transition_scorer(self) -> TransitionScorer | None:
         """The transition matrix with its densest rows held dense (built once per model)."""
@@ -266,14 +305,11 @@ class UserPersonalizationModel(BaseModel):
         """
         if len(history) == 0 or exploration_config(context)[0] > 0 or "repeat_w" not in self.arrays:
             return None
-        st = _history_stats(history)
-        top = self._best_unseen(self._novel_scores(history, st), st.uniq)
-        if not len(top):
-            return None
-        rates = np.asarray(self.arrays["novel_curve"][: len(top)], np.float64).astype(np.float32)
-        repeat = self._repeat_scores(history, st).astype(np.float32)
-        keep = repeat >= rates[-1]
-        return np.concatenate([top, st.uniq[keep]]), np.concatenate([rates, repeat[keep]])
+        scoring = self._kernel_inputs()
+        ts = history.timestamps if history.timestamps is not None else np.arange(len(history), dtype=np.int64)
+        prior, *rest = self._kernel_args(history, scoring)
+        head = ranked_head(scoring.arrays, prior, history.items, ts, self._event_codes(history), *rest)
+        return head if len(head[0]) else None
 
     def _ease_row(self, items: np.ndarray, rows: np.ndarray, w: np.ndarray, history: UserHistory) -> np.ndarray:
         """Sum of the history's EASE rows by weight (float32); a long training history's old rows come summed.
@@ -283,21 +319,11 @@ class UserPersonalizationModel(BaseModel):
         only grew, its count is the same), so its share is in the profile; a touched one is taken
         back out of the profile and added with its new weight.
         """
-        B = np.asarray(self.arrays["ease_B"])
-        slots = self.arrays.get("tail_slot")
-        slot = int(slots[history.user]) if slots is not None and 0 <= history.user < len(slots) else -1
-        if slot < 0:
-            return _weighted_rows(B, rows, w)
-        ptr = self.arrays["tail_ptr"]
-        lo, hi = int(ptr[slot]), int(ptr[slot + 1])
-        tail = np.asarray(self.arrays["tail_items"][lo:hi], np.int64)
-        live = history.live_items
-        touched = np.isin(tail, live) if live is not None and len(live) else np.zeros(len(tail), bool)
-        keep = ~np.isin(items, tail[~touched], assume_unique=True)
-        pos = np.asarray(self.arrays["ease_pos"])
-        rows = np.concatenate([rows[keep], pos[tail[touched]]])
-        w = np.concatenate([w[keep], -np.asarray(self.arrays["tail_w"][lo:hi])[touched]])
-        return np.asarray(self.arrays["tail_F"][slot]) + _weighted_rows(B, rows, w)
+        live = history.live_items if history.live_items is not None else _NO_ITEMS
+        typed = (np.ascontiguousarray(items, np.int64), np.ascontiguousarray(rows, np.int64))
+        return ease_values(
+            self._kernel_inputs().arrays, *typed, np.ascontiguousarray(w, np.float32), history.user, live
+        )
 
     def build_tail_profiles(self, max_bytes: int = TAIL_PROFILE_BYTES) -> None:
         """Sum, once, the EASE rows of the old items of the longest training histories (their tail profiles).
@@ -342,10 +368,9 @@ class UserPersonalizationModel(BaseModel):
 
     def _row(self, history: UserHistory) -> np.ndarray:
         """``score_user``'s float32 scores before exploration (non-empty history)."""
-        stats = _history_stats(history)
-        scores = self._novel_scores(history, stats)
+        scores = self._novel_scores(history)
         if "repeat_w" in self.arrays:
-            scores = self._calibrated(history, scores, stats)
+            scores = self._calibrated(history, scores)
         return scores
 
     def explain(self, history: UserHistory, item_index: int, k: int = 3) -> list[Contribution]:
@@ -379,7 +404,7 @@ class UserPersonalizationModel(BaseModel):
             if total[n] > 0:
                 term = max(parts, key=lambda name: parts[name][n])
                 out.append(Contribution(term, float(total[n]), int(items[n])))
-        return out + [Contribution("popularity", float(self._scaled_prior(1.0 - tw)[j]))]
+        return out + [Contribution("popularity", float(self._prior(1.0 - tw)[j]))]
 
     def _ease_terms(self, items: np.ndarray, w: np.ndarray, history: UserHistory, j: int) -> np.ndarray:
         """Each history item's z-scored EASE part of item ``j``'s score (zero outside EASE)."""
@@ -417,32 +442,18 @@ class UserPersonalizationModel(BaseModel):
     def score_item(self, item_index: int) -> np.ndarray:
         """Related items: the single-item history's item-item (+ iALS) scores, popularity breaking ties."""
         history = UserHistory(np.array([item_index]))
-        s = (1e-3 * self.popularity_scores()).astype(np.float32)
-        items, w = _recency(_history_stats(history), **self._recency_params())
-        self._add_components(s, items, w, history, 1.0)
-        return s
+        scoring = self._kernel_inputs()
+        prior = (1e-3 * self.popularity_scores()).astype(np.float32)
+        _, recency, _, live, als_w, als_row, _ = self._kernel_args(history, scoring)
+        return novel_row(scoring.arrays, prior, history.items, recency, -1, live, als_w, als_row, 0.0)
 
-    def _add_components(
-        self, s: np.ndarray, items: np.ndarray, w: np.ndarray, history: UserHistory, scale: float
-    ) -> None:
-        """Add ``scale`` times the z-scored EASE (+ iALS) scores of a weighted history into ``s``, less a constant."""
-        ease_items = self.arrays.get("ease_items")
-        als_w = float(self.meta.get("als_weight", 0.0))
-        if ease_items is not None and len(ease_items):
-            pos = np.asarray(self.arrays["ease_pos"])[items]
-            ok = pos >= 0
-            if ok.any():
-                vals = self._ease_row(items[ok], pos[ok], w[ok], history)
-                _add_standardised(s, vals, scale * (1.0 - als_w), sparse_spread(self.n_items, vals), ease_items)
-        if als_w > 0 and "als_items" in self.arrays:
-            p = self.hyperparameters
-            Y = np.asarray(self.arrays["als_items"])
-            if getattr(self, "_yty", None) is None:
-                self._yty = Y.T.astype(np.float64) @ Y.astype(np.float64)
-            alpha, reg = ALS_ALPHA, param(p, "als_regularization")
-            x = als_fold_in(Y, self._yty, items, 1.0 + alpha * w, reg)
-            y = Y @ x.astype(np.float32)
-            _add_standardised(s, y, scale * als_w, row_spread(y))
+    def _als_row(self, items: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The iALS scores of every item for a weighted history (its fold-in user factor)."""
+        Y = np.asarray(self.arrays["als_items"])
+        if getattr(self, "_yty", None) is None:
+            self._yty = Y.T.astype(np.float64) @ Y.astype(np.float64)
+        x = als_fold_in(Y, self._yty, items, 1.0 + ALS_ALPHA * w, param(self.hyperparameters, "als_regularization"))
+        return Y @ x.astype(np.float32)
 
     # ------------------------------------------------------------- UPDATE
     def updated(self, data: TrainingData) -> UserPersonalizationModel:

@@ -1,0 +1,253 @@
+"""Fused (numba) per-request scoring of aws-user-personalization: one compiled call per request.
+
+``novel_row`` is the blend ``_novel_scores`` documents (popularity prior, z-scored EASE rows, iALS
+passed in, z-scored transitions) and ``ranked_head`` adds what ``best_items`` returns: the best
+unseen items with the rank curve's rates and the seen items whose repeat probability reaches them.
+As a chain of numpy calls a request made about forty calls and allocations, most of its cost on a
+few-dozen-event history; here each step keeps the arithmetic (and rounding) it had: the kernels of
+``kernels.py`` are called as they were, numpy's float32 steps are spelled out without fused
+multiply-adds, and BLAS's saxpy with them.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from .kernels import (
+    _features,
+    _history_stats,
+    _rank_weights,
+    _repeat_probability,
+    best_indices,
+    row_spread,
+    sparse_spread,
+    transition_row,
+    weighted_rows,
+)
+
+TRANSITION_LAST = 10  # history items whose transition rows a request adds
+
+
+class ModelArrays(NamedTuple):
+    """A model's arrays as the kernels take them (typed, contiguous; empty where a part is absent), built once."""
+
+    ease_pos: np.ndarray  # int64 per item: its EASE row, -1 outside EASE
+    ease_items: np.ndarray  # int64
+    ease_B: np.ndarray  # float32 (rows, rows)
+    tail_slot: np.ndarray  # int32 per training user: its tail profile, -1 for none
+    tail_ptr: np.ndarray  # int64
+    tail_items: np.ndarray  # int32
+    tail_w: np.ndarray  # float32
+    tail_F: np.ndarray  # float32 (profiles, rows)
+    t_slot: np.ndarray  # transitions (``TransitionScorer``'s arrays)
+    t_dense: np.ndarray
+    t_indptr: np.ndarray
+    t_indices: np.ndarray
+    t_data: np.ndarray
+    item_conv: np.ndarray  # float32 (items, event types); repeat model, empty without one
+    repeat_w: np.ndarray  # float64
+    curve: np.ndarray  # float32 unseen-item rank -> hit rate
+
+
+class Recency(NamedTuple):
+    """A recency weighting (``rank_weights``' parameters)."""
+
+    half_life: float
+    floor: float
+    tail_rank: float
+    enabled: bool
+
+
+@njit(cache=True, nogil=True)
+def _weights(rank: np.ndarray, counts: np.ndarray, r: Recency) -> np.ndarray:
+    return _rank_weights(rank, counts, r.half_life, r.floor, r.tail_rank, r.enabled)
+
+
+@njit(cache=True, nogil=True)
+def _in_sorted(sorted_values: np.ndarray, value: int) -> bool:
+    at = np.searchsorted(sorted_values, value)
+    return at < len(sorted_values) and sorted_values[at] == value
+
+
+@njit(cache=True, nogil=True)
+def ease_values(
+    a: ModelArrays, items: np.ndarray, rows: np.ndarray, w: np.ndarray, user: int, live: np.ndarray
+) -> np.ndarray:
+    """``w @ B[rows]`` for a history's distinct EASE items (sorted), rows and weights; a training user's tail
+    profile stands for its old items (``UserPersonalizationModel._ease_row``). ``live``: the items of the
+    events received since training."""
+    slot = a.tail_slot[user] if 0 <= user < len(a.tail_slot) else -1
+    if slot < 0:
+        return weighted_rows(a.ease_B, rows, w)
+    tail = a.tail_items[a.tail_ptr[slot] : a.tail_ptr[slot + 1]].astype(np.int64)
+    tail_w = a.tail_w[a.tail_ptr[slot] : a.tail_ptr[slot + 1]]
+    live_sorted = np.sort(live)
+    touched = np.zeros(len(tail), np.bool_)
+    for t in range(len(tail)):
+        touched[t] = _in_sorted(live_sorted, tail[t])
+    keep = np.ones(len(items), np.bool_)
+    for i in range(len(items)):
+        at = np.searchsorted(tail, items[i])
+        keep[i] = not (at < len(tail) and tail[at] == items[i] and not touched[at])
+    n_keep = np.count_nonzero(keep)
+    n_touched = np.count_nonzero(touched)
+    all_rows = np.empty(n_keep + n_touched, np.int64)
+    all_w = np.empty(n_keep + n_touched, np.float32)
+    k = 0
+    for i in range(len(items)):
+        if keep[i]:
+            all_rows[k], all_w[k] = rows[i], w[i]
+            k += 1
+    for t in range(len(tail)):
+        if touched[t]:
+            all_rows[k], all_w[k] = a.ease_pos[tail[t]], -tail_w[t]
+            k += 1
+    summed = weighted_rows(a.ease_B, all_rows, all_w)
+    profile = a.tail_F[slot]
+    for j in range(len(summed)):
+        summed[j] = profile[j] + summed[j]
+    return summed
+
+
+@njit(cache=True, nogil=True)
+def _scaled_add(s: np.ndarray, cols: np.ndarray, scale: np.float32, part: np.ndarray) -> None:
+    """numpy's ``s[cols] += scale * part`` in float32: a product rounded, then a sum rounded."""
+    for i in range(len(cols)):
+        s[cols[i]] = s[cols[i]] + np.float32(scale * part[i])
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _saxpy(s: np.ndarray, scale: np.float32, part: np.ndarray) -> None:
+    """BLAS's ``s += scale * part`` (float32, one fused multiply-add per item)."""
+    for j in range(len(s)):
+        s[j] += scale * part[j]
+
+
+@njit(cache=True, nogil=True)
+def _add_ease(
+    s: np.ndarray, a: ModelArrays, uniq: np.ndarray, w: np.ndarray, user: int, live: np.ndarray, weight: float
+) -> None:
+    """``s += weight * z(EASE row)`` less a constant (``_add_standardised`` over the EASE columns)."""
+    n_ok = 0
+    for i in range(len(uniq)):
+        if a.ease_pos[uniq[i]] >= 0:
+            n_ok += 1
+    if n_ok == 0:
+        return
+    items = np.empty(n_ok, np.int64)
+    rows = np.empty(n_ok, np.int64)
+    ok_w = np.empty(n_ok, np.float32)
+    k = 0
+    for i in range(len(uniq)):
+        p = a.ease_pos[uniq[i]]
+        if p >= 0:
+            items[k], rows[k], ok_w[k] = uniq[i], p, w[i]
+            k += 1
+    vals = ease_values(a, items, rows, ok_w, user, live)
+    spread = sparse_spread(len(s), vals)
+    if spread > 0 and weight != 0:
+        _scaled_add(s, a.ease_items, np.float32(weight / spread), vals)
+
+
+@njit(cache=True, nogil=True)
+def _add_row(s: np.ndarray, part: np.ndarray, weight: float) -> None:
+    """``s += weight * z(part)`` less a constant for a full row (``_add_standardised`` without columns)."""
+    spread = row_spread(part)
+    if spread > 0 and weight != 0:
+        _saxpy(s, np.float32(weight / spread), part)
+
+
+@njit(cache=True, nogil=True)
+def _novel(
+    a: ModelArrays,
+    prior: np.ndarray,
+    uniq: np.ndarray,
+    counts: np.ndarray,
+    rank: np.ndarray,
+    recency: tuple[Recency, Recency],
+    user: int,
+    live: np.ndarray,
+    als_weight: float,
+    als_row: np.ndarray,
+    tw: float,
+) -> np.ndarray:
+    s = prior.copy()
+    w = _weights(rank, counts, recency[0])
+    _add_ease(s, a, uniq, w, user, live, (1.0 - tw) * (1.0 - als_weight))
+    if len(als_row):
+        _add_row(s, als_row, (1.0 - tw) * als_weight)
+    if tw > 0:
+        tw_w = _weights(rank, counts, recency[1]).astype(np.float64)
+        t = transition_row(uniq, tw_w, TRANSITION_LAST, a.t_slot, a.t_dense, a.t_indptr, a.t_indices, a.t_data)
+        _add_row(s, t, tw)
+    return s
+
+
+@njit(cache=True, nogil=True)
+def novel_row(
+    a: ModelArrays,
+    prior: np.ndarray,
+    items: np.ndarray,
+    recency: tuple[Recency, Recency],
+    user: int,
+    live: np.ndarray,
+    als_weight: float,
+    als_row: np.ndarray,
+    tw: float,
+) -> np.ndarray:
+    """A history's (``items``, oldest first) unseen-item scores, ``_novel_scores``' blend: a fresh float32 row.
+
+    ``prior``: the popularity prior scaled by 1 - ``tw``, the transition weight (0 without transitions or
+    history); ``recency``: the EASE (and iALS) weighting and the transitions'; ``als_row``: the iALS fold-in's
+    scores (empty without iALS); ``user``: the training user the history extends (-1: none).
+    """
+    uniq, _, _, counts, rank = _history_stats(items)
+    return _novel(a, prior, uniq, counts, rank, recency, user, live, als_weight, als_row, tw)
+
+
+@njit(cache=True, nogil=True)
+def ranked_head(
+    a: ModelArrays,
+    prior: np.ndarray,
+    items: np.ndarray,
+    ts: np.ndarray,
+    events: np.ndarray,
+    recency: tuple[Recency, Recency],
+    user: int,
+    live: np.ndarray,
+    als_weight: float,
+    als_row: np.ndarray,
+    tw: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``best_items``' head of a non-empty history: the best unseen items with the curve's rates, then the seen
+    items whose repeat probability reaches the last rate, with theirs (float32); empty when no item is unseen."""
+    uniq, inv, last_pos, counts, rank = _history_stats(items)
+    s = _novel(a, prior, uniq, counts, rank, recency, user, live, als_weight, als_row, tw)
+    for i in range(len(uniq)):
+        s[uniq[i]] = -np.inf
+    top = best_indices(s, min(len(a.curve), len(s) - len(uniq)))
+    m = len(top)
+    if m == 0:
+        return top, np.zeros(0, np.float32)
+    conv = np.empty((len(uniq), a.item_conv.shape[1]), np.float32)
+    for i in range(len(uniq)):
+        conv[i] = a.item_conv[uniq[i]]
+    repeat = _repeat_probability(a.repeat_w, _features(inv, last_pos, counts, rank, ts, events, conv))
+    last = a.curve[m - 1]
+    n_keep = 0
+    for i in range(len(uniq)):
+        if np.float32(repeat[i]) >= last:
+            n_keep += 1
+    head = np.empty(m + n_keep, np.int64)
+    scores = np.empty(m + n_keep, np.float32)
+    head[:m] = top
+    scores[:m] = a.curve[:m]
+    k = m
+    for i in range(len(uniq)):
+        if np.float32(repeat[i]) >= last:
+            head[k], scores[k] = uniq[i], np.float32(repeat[i])
+            k += 1
+    return head, scores
