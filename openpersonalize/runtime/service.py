@@ -426,8 +426,10 @@ class RuntimeService:
                 raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
             log.info("loading the model of %s in thread %s", version_arn, threading.current_thread().name)
             model = load_model(self.resources.local_copy(version.model_key))
-            if len(model.user_ids):  # every kernel best_items uses runs in score_user too
-                model.score_user(model.training_history(str(model.user_ids[0])))
+            if len(model.user_ids):  # the compiled kernels of a full row and of a ranking head
+                history = model.training_history(str(model.user_ids[0]))
+                model.score_user(history)
+                model.best_items(history)
             IdIndex(["0"], {"0": 0}).positions(["0"])
             return model
 
