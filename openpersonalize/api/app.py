@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +31,7 @@ from ..errors import (
     ServiceError,
     UnknownOperationException,
 )
-from ..runtime.cache import NeedsWorker, on_event_loop
+from ..runtime.cache import NeedsWorker, call_on_event_loop
 from . import sigv4
 from .member_support import refuse_unsupported
 from .shapes import service_model, shape_output
@@ -82,8 +82,8 @@ class PersonalizeApp:
     ) -> None:
         """``inline_operations`` are REST operations answered on the event loop instead of a worker
         thread: CPU-bound and short (GetRecommendations), where the thread hand-off costs more than
-        the work and the GIL gives a thread no parallelism anyway. Their handlers run inside
-        ``on_event_loop()``: one that would load something (a model, a catalogue) raises ``NeedsWorker``
+        the work and the GIL gives a thread no parallelism anyway. Their handlers run in
+        ``call_on_event_loop``: one that would load something (a model, a catalogue) raises ``NeedsWorker``
         and the request is answered in a worker thread instead.
 
         ``preshaped_operations`` are REST operations whose handlers build their responses from the output
@@ -118,21 +118,22 @@ class PersonalizeApp:
         if mounted is not None:
             await mounted(scope, receive, send)
             return
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         headers = _header_map(scope["headers"])
+        declared = _declared_length(headers)
         wire = JSON_PROTOCOL if scope["path"] == "/" else REST_JSON_PROTOCOL
         try:
             # Everything the headers can tell is checked before a byte of the body is held.
             auth = sigv4.authorize(headers, self.credentials)
-            cap = _reserved_length(headers)
+            cap = _reserved_length(declared)
             reservation = self.uploads.reserve(_peer(scope) if cap else "", cap)
         except ServiceError as exc:
-            drained = await _discard_body(receive, headers, _drain_limit(exc))
+            drained = await _discard_body(receive, declared, _drain_limit(exc))
             await _respond_error(send, wire, exc, request_id, close=not drained)
             return
         with reservation:
             try:
-                body = await _read_body(receive, headers, reservation)
+                body = await _read_body(receive, declared, reservation)
             except _Disconnected:
                 return
             except ServiceError as exc:
@@ -174,8 +175,7 @@ class PersonalizeApp:
         route = self.rest_routes.get(scope["path"]) if scope["path"] != "/" else None
         if route is not None and route[1].name in self.inline_operations and len(body) <= INLINE_MAX_BODY_BYTES:
             try:
-                with on_event_loop():
-                    return self._answer(scope, headers, auth, body, route)
+                return call_on_event_loop(self._answer, scope, headers, auth, body, route)
             except NeedsWorker:
                 pass
         return await anyio.to_thread.run_sync(self._answer, scope, headers, auth, body, route)
@@ -188,10 +188,10 @@ class PersonalizeApp:
         body: bytes,
         route: tuple[str, OperationModel] | None,
     ) -> tuple[int, dict[str, Any]]:
-        path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        raw_path = scope.get("raw_path")
+        path = scope["path"] if raw_path is None else raw_path.decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
-        url = f"http://{headers['host']}{path}" + (f"?{query}" if query else "")
-        identity = sigv4.check_signature(auth, scope["method"], url, headers, body)
+        identity = sigv4.check_signature(auth, scope["method"], path, query, headers, body)
         params = _parse_json(body)
         if scope["method"] != "POST":  # both protocols carry every operation in a POST
             raise UnknownOperationException(f"No operation at {scope['method']} {scope['path']}")
@@ -232,7 +232,10 @@ def _missing_resource_message(operation: str, params: dict[str, Any]) -> str:
 
 def _header_map(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """Lower-cased header names; a repeated header's values joined with commas, as SigV4 signs them."""
-    headers: dict[str, str] = {}
+    headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in raw}
+    if len(headers) == len(raw):
+        return headers  # no header repeated: every request an SDK sends
+    headers = {}
     for key, value in raw:
         name, text = key.decode("latin-1").lower(), value.decode("latin-1")
         headers[name] = f"{headers[name]},{text}" if name in headers else text
@@ -244,7 +247,16 @@ def _declared_length(headers: Mapping[str, str]) -> int | None:
     if "transfer-encoding" in headers:
         return None
     declared = headers.get("content-length", "0").strip()
-    return int(declared) if declared.isdigit() else None
+    return int(declared) if declared.isascii() and declared.isdigit() else None
+
+
+def _request_id() -> str:
+    """A random (version 4) UUID, as AWS names its requests; ~5x cheaper than ``str(uuid.uuid4())``."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+_UUID_VARIANT = "89ab"
 
 
 def _peer(scope: Mapping[str, Any]) -> str:
@@ -264,10 +276,9 @@ def _peer(scope: Mapping[str, Any]) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-def _reserved_length(headers: Mapping[str, str]) -> int:
-    """The most the body may reserve of the upload budget as it arrives: its declared length, the
-    largest body when chunked, nothing when small; 413 past the largest."""
-    declared = _declared_length(headers)
+def _reserved_length(declared: int | None) -> int:
+    """The most a body of ``declared`` length may reserve of the upload budget as it arrives: its declared
+    length, the largest body when chunked (None), nothing when small; 413 past the largest."""
     if declared is None:
         return MAX_BODY_BYTES
     if declared > MAX_BODY_BYTES:
@@ -279,12 +290,12 @@ class _Disconnected(Exception):
     """The client went away (or missed its deadline) before its body arrived."""
 
 
-async def _read_body(receive: Receive, headers: Mapping[str, str], reservation: Reservation) -> bytes:
+async def _read_body(receive: Receive, declared: int | None, reservation: Reservation) -> bytes:
     """The whole body, reserving the upload budget as it arrives (a chunked body is refused past
     MAX_BODY_BYTES; ThrottlingException when the budget runs out)."""
     chunks: list[bytes] = []
     size = 0
-    more = _declared_length(headers) != 0
+    more = declared != 0
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -308,10 +319,9 @@ def _drain_limit(refusal: ServiceError) -> int:
     return DRAIN_LIMIT_BYTES if isinstance(refusal, RequestEntityTooLargeException) else SMALL_BODY_BYTES
 
 
-async def _discard_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bool:
+async def _discard_body(receive: Receive, declared: int | None, limit: int) -> bool:
     """Read and drop a body declared at most ``limit`` bytes long; True when all of it was read
     (False leaves it unread: the connection must then close)."""
-    declared = _declared_length(headers)
     if declared is None or declared > limit:
         return False
     more = declared > 0
@@ -324,7 +334,7 @@ async def _discard_body(receive: Receive, headers: Mapping[str, str], limit: int
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:
-    if not body.strip():
+    if not body or body.isspace():
         return {}
     try:
         nesting.check_json_depth(body)

@@ -17,6 +17,7 @@ from ..runtime.requests import (
     Ranking,
     RankRequest,
     Recommendations,
+    RecommendedItem,
     RecommendRequest,
 )
 from ..runtime.service import RuntimeService
@@ -71,18 +72,25 @@ def action_request(params: dict[str, Any]) -> ActionRecommendRequest:
 
 
 def recommendations_body(result: Recommendations) -> dict[str, Any]:
-    """GetRecommendations' response body."""
-    items = []
-    for item in result.items:
-        entry: dict[str, Any] = {"itemId": item.item_id, "score": item.score}
-        if item.promotion:
-            entry["promotionName"] = item.promotion
-        if item.metadata is not None:
-            entry["metadata"] = item.metadata
-        if item.reason:
-            entry["reason"] = list(item.reason)
-        items.append(entry)
+    """GetRecommendations' response body (a plain item, the usual one, in a single dict display)."""
+    items = [
+        {"itemId": item.item_id, "score": item.score}
+        if not item.promotion and item.metadata is None and not item.reason
+        else _recommended_entry(item)
+        for item in result.items
+    ]
     return {"itemList": items, "recommendationId": result.recommendation_id}
+
+
+def _recommended_entry(item: RecommendedItem) -> dict[str, Any]:
+    entry: dict[str, Any] = {"itemId": item.item_id, "score": item.score}
+    if item.promotion:
+        entry["promotionName"] = item.promotion
+    if item.metadata is not None:
+        entry["metadata"] = item.metadata
+    if item.reason:
+        entry["reason"] = list(item.reason)
+    return entry
 
 
 def ranking_body(result: Ranking) -> dict[str, Any]:

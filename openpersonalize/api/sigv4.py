@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ _AUTH = re.compile(
 )
 _AMZ_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
+_MAX_DATE_LENGTH = 32  # past anything _AMZ_DATE matches: longer values are refused before the parse cache
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ _SHOWN = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Authorization:
     """A request's Authorization header, checked against everything but the body."""
 
@@ -108,21 +110,20 @@ def authorize(headers: Mapping[str, str], credentials: Mapping[str, str], now: d
     if secret is None:
         raise UnrecognizedClientException("The security token included in the request is invalid.")
     amz_date = headers.get("x-amz-date", "")
-    stamp = _AMZ_DATE.match(amz_date)
-    try:
-        if stamp is None:
-            raise ValueError(amz_date)
-        signed_at = datetime(*(int(x) for x in stamp.groups()), tzinfo=UTC)
-    except ValueError:
-        raise InvalidSignatureException("X-Amz-Date header is missing or malformed") from None
+    signed_at = _signed_at(amz_date) if len(amz_date) <= _MAX_DATE_LENGTH else None
+    if signed_at is None:
+        raise InvalidSignatureException("X-Amz-Date header is missing or malformed")
     if not amz_date.startswith(scope_date):
         raise InvalidSignatureException("Credential scope date does not match X-Amz-Date")
-    skew = abs(((now or datetime.now(UTC)) - signed_at).total_seconds())
+    skew = abs((time.time() if now is None else now.timestamp()) - signed_at)
     if skew > MAX_CLOCK_SKEW_SECONDS:
         raise InvalidSignatureException("Signature expired: request time is more than 15 minutes from server time")
-    signed = tuple(h.strip().lower() for h in match.group("signed").split(";"))
-    for name in ALWAYS_SIGNED + tuple(h for h in SIGNED_WHEN_SENT if h in headers):
+    signed = _signed_names(match.group("signed"))
+    for name in ALWAYS_SIGNED:
         if name not in signed:
+            raise InvalidSignatureException(f"{_SHOWN[name]} must be a 'SignedHeader' in the AWS Authorization.")
+    for name in SIGNED_WHEN_SENT:
+        if name in headers and name not in signed:
             raise InvalidSignatureException(f"{_SHOWN[name]} must be a 'SignedHeader' in the AWS Authorization.")
     for name in signed:
         if name not in headers:
@@ -134,24 +135,54 @@ def authorize(headers: Mapping[str, str], credentials: Mapping[str, str], now: d
     )
 
 
+@lru_cache(maxsize=64)
+def _signed_at(amz_date: str) -> float | None:
+    """The epoch seconds of an ``X-Amz-Date`` (YYYYMMDDTHHMMSSZ), None when it is no such date.
+
+    A client sends the same one for a second's worth of requests, so parsing it once each is enough.
+    """
+    stamp = _AMZ_DATE.match(amz_date)
+    if stamp is None:
+        return None
+    try:
+        return datetime(*(int(x) for x in stamp.groups()), tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def _signed_names(text: str) -> tuple[str, ...]:
+    """The SignedHeaders list, lower-cased; a short one (every real one) is parsed once."""
+    return _parse_signed_names(text) if len(text) <= _MEMO_MAX_LENGTH else _split_names(text)
+
+
+def _split_names(text: str) -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in text.split(";"))
+
+
+_MEMO_MAX_LENGTH = 512
+_parse_signed_names = lru_cache(maxsize=64)(_split_names)
+
+
 def check_signature(
-    auth: Authorization, method: str, url: str, headers: Mapping[str, str], body: bytes
+    auth: Authorization, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
 ) -> SignedIdentity:
-    """Check the signature ``authorize`` parsed covers this method, URL, signed headers and body."""
+    """Check the signature ``authorize`` parsed covers this method, path, query, signed headers and body."""
     payload_hash = hashlib.sha256(body).hexdigest()
     declared_hash = headers.get("x-amz-content-sha256")
     if declared_hash is not None and declared_hash.lower() != payload_hash:
         # botocore's canonical request takes this header for the body's hash: it must be the body's.
         raise InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.")
-    signed = list(auth.signed)
-    fast = _plain_signature(method, url, headers, payload_hash, signed, auth.secret, auth.amz_date, auth.scope)
+    signed = auth.signed
+    fast = _plain_signature(method, path, query, headers, payload_hash, signed, auth.secret, auth.amz_date, auth.scope)
     if fast is not None and hmac.compare_digest(fast, auth.signature):
-        return SignedIdentity(auth.access_key_id, auth.region, auth.service)
+        return _identity(auth.access_key_id, auth.region, auth.service)
+    url = f"http://{headers['host']}{path}" + (f"?{query}" if query else "")
     request = AWSRequest(method=method, url=url, data=body)
     for name in signed:
         request.headers[name] = headers[name]
     request.context["timestamp"] = auth.amz_date
-    signer = _FixedHeadersSigner(Credentials(auth.access_key_id, auth.secret), auth.service, auth.region, signed)
+    credentials = Credentials(auth.access_key_id, auth.secret)
+    signer = _FixedHeadersSigner(credentials, auth.service, auth.region, list(signed))
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
     if not hmac.compare_digest(expected, auth.signature):
@@ -159,7 +190,12 @@ def check_signature(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method."
         )
-    return SignedIdentity(auth.access_key_id, auth.region, auth.service)
+    return _identity(auth.access_key_id, auth.region, auth.service)
+
+
+@lru_cache(maxsize=64)
+def _identity(access_key_id: str, region: str, service: str) -> SignedIdentity:
+    return SignedIdentity(access_key_id, region, service)
 
 
 def verify(
@@ -171,7 +207,8 @@ def verify(
     now: datetime | None = None,
 ) -> SignedIdentity:
     """Check the request's SigV4 signature against ``credentials`` (key id -> secret)."""
-    return check_signature(authorize(headers, credentials, now), method, url, headers, body)
+    parts = urlsplit(url)
+    return check_signature(authorize(headers, credentials, now), method, parts.path, parts.query, headers, body)
 
 
 _PLAIN_PATH = re.compile(r"^/[A-Za-z0-9\-._~/]*$")
@@ -182,16 +219,28 @@ def _signing_key(secret: str, scope: str) -> bytes:
     """The SigV4 key for ``DATE/REGION/SERVICE/aws4_request`` (it changes once a day per scope)."""
     key = ("AWS4" + secret).encode()
     for part in scope.split("/"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        key = hmac.digest(key, part.encode(), "sha256")
     return key
+
+
+@lru_cache(maxsize=256)
+def _plain_path(path: str) -> bool:
+    """A path botocore's canonical form leaves as it is: unreserved characters, no empty or dot segment."""
+    return bool(_PLAIN_PATH.match(path)) and "//" not in path and "/." not in path
+
+
+@lru_cache(maxsize=64)
+def _in_canonical_order(signed: tuple[str, ...]) -> bool:
+    return list(signed) == sorted(set(signed))
 
 
 def _plain_signature(
     method: str,
-    url: str,
+    path: str,
+    query: str,
     headers: Mapping[str, str],
     payload_hash: str,
-    signed: list[str],
+    signed: tuple[str, ...],
     secret: str,
     amz_date: str,
     scope: str,
@@ -203,12 +252,10 @@ def _plain_signature(
     is checked by botocore's signer instead, so it can only accept a signature botocore's
     canonical form also yields (tests compare the two).
     """
-    parsed = urlsplit(url)
-    if parsed.query or not _PLAIN_PATH.match(parsed.path) or "//" in parsed.path or "/." in parsed.path:
+    if query or len(path) > _MEMO_MAX_LENGTH or not _plain_path(path) or not _in_canonical_order(signed):
         return None
-    if signed != sorted(set(signed)):
-        return None
-    canonical_headers = "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in signed)
-    canonical = "\n".join([method, parsed.path, "", canonical_headers, ";".join(signed), payload_hash])
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    return hmac.new(_signing_key(secret, scope), to_sign.encode(), hashlib.sha256).hexdigest()
+    canonical_headers = "".join([f"{name}:{' '.join(headers[name].split())}\n" for name in signed])
+    canonical = f"{method}\n{path}\n\n{canonical_headers}\n{';'.join(signed)}\n{payload_hash}"
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{digest}"
+    return hmac.digest(_signing_key(secret, scope), to_sign.encode(), "sha256").hex()

@@ -28,12 +28,15 @@ class UploadBudget:
         self.peer_limit = peer_limit
         self.reserved = 0
         self.by_peer: dict[str, int] = {}
+        self._unmetered = Reservation(self, "", 0)
 
     def reserve(self, peer: str, cap: int) -> Reservation:
         """A reservation for a body of at most ``cap`` bytes from ``peer`` (0: a small body, never
         metered), holding its first grain already (ThrottlingException when it is not free)."""
+        if not cap:
+            return self._unmetered  # holds nothing, ever: one serves every small body
         reservation = Reservation(self, peer, cap)
-        reservation.cover(1 if cap else 0)
+        reservation.cover(1)
         return reservation
 
     def _take(self, peer: str, size: int) -> None:
@@ -64,7 +67,7 @@ class Reservation:
     def cover(self, received: int) -> None:
         """Hold at least ``received`` bytes (whole grains, at most the cap); ThrottlingException when
         the budget or the peer's share has no room."""
-        if received <= self.size:
+        if received <= self.size or not self.cap:
             return
         wanted = min(self.cap, -(-received // GRAIN) * GRAIN)
         self.budget._take(self.peer, wanted - self.size)

@@ -1,7 +1,7 @@
 """Thread-safe LRU caches: load-once values (models, catalogs, compiled filters) and score rows.
 
 A load (a model's memory maps, a catalogue's metadata, a compiled filter) costs what the stored data
-costs, so it never runs on the event loop: inside ``on_event_loop()`` a cache miss raises
+costs, so it never runs on the event loop: inside ``call_on_event_loop`` a cache miss raises
 ``NeedsWorker`` instead of loading, and the caller answers the request again in a worker thread.
 """
 
@@ -10,26 +10,28 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from contextvars import ContextVar
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 V = TypeVar("V")
+R = TypeVar("R")
 
 _on_loop: ContextVar[bool] = ContextVar("openpersonalize_on_event_loop", default=False)
 
 
 class NeedsWorker(Exception):
-    """A cache miss inside ``on_event_loop()``: the request must be answered again in a worker thread."""
+    """A cache miss inside ``call_on_event_loop``: the request must be answered again in a worker thread."""
 
 
-@contextmanager
-def on_event_loop() -> Iterator[None]:
-    """Mark the calls inside as running on the event loop: a load there raises ``NeedsWorker``."""
+def call_on_event_loop(call: Callable[..., R], *args: Any) -> R:
+    """``call(*args)`` marked as running on the event loop: a load inside raises ``NeedsWorker``.
+
+    A plain call, not a context manager: the runtime's inline answers pay this on every request.
+    """
     token = _on_loop.set(True)
     try:
-        yield
+        return call(*args)
     finally:
         _on_loop.reset(token)
 
