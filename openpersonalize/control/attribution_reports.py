@@ -46,6 +46,7 @@ from .locations import destination
 BATCH_EVENTS = 10_000
 COLUMNS = ("METRIC_NAME", "EVENT_TYPE", "VALUE", "MATH_FUNCTION", "EVENT_ATTRIBUTION_SOURCE", "TIMESTAMP")
 PREFIX = "AggregatedAttributionMetrics"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
 BULK_SOURCE_FIELDS = ("RECOMMENDATION_ID", "EVENT_ATTRIBUTION_SOURCE")
 DEFAULT_INTERVAL_SECONDS = 60.0
 OUTPUT_PATH = "metricsOutputConfig.s3DataDestination.path"
@@ -98,12 +99,19 @@ def _live(event: StoredEvent) -> Interaction:
     )
 
 
+def _text(cell: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula (CSV injection: sources and event types
+    come from PutEvents): one starting with = + - @, a tab or a carriage return gets a ' before it."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 def _csv(totals: Iterable[Total]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for t in totals:
-        writer.writerow((t.metric, t.event_type, repr(float(t.value)), t.function, t.source, t.hour))
+        value = repr(float(t.value))
+        writer.writerow((_text(t.metric), _text(t.event_type), value, _text(t.function), _text(t.source), t.hour))
     return out.getvalue().encode()
 
 
