@@ -18,7 +18,7 @@ from ..jobs.isolated import JobError, JobStopped, run_isolated
 from ..jobs.leftovers import remove_leftovers
 from ..jobs.runner import JobHandler, lease_lost
 from ..jobs.training import train_from_snapshots
-from ..recipes.registry import RecipeInfo
+from ..recipes.registry import RecipeInfo, get_recipe
 from ..store.metadata import Resource
 from ..store.objects import PARTIAL_MODELS, ObjectStoreError
 from . import datasets, training_schedule
@@ -43,6 +43,8 @@ from .solution_config import check_training_config
 from .training_columns import checked_columns, group_datasets
 
 log = logging.getLogger(__name__)
+
+UPDATE_RECIPES = ("aws-user-personalization", "aws-hrnn-coldstart")  # the recipes trainingMode UPDATE is for
 
 MANUAL, AUTOMATIC = "MANUAL", "AUTOMATIC"  # a version's trainingType
 TRAINED_ON = "_dataMark"  # a version's data_mark when it was created
@@ -189,6 +191,16 @@ def data_mark(control: Control, group_arn: str) -> list[Any]:
     return mark
 
 
+def _check_update_recipe(recipe_arn: str) -> None:
+    """trainingMode UPDATE is for User-Personalization (and the legacy HRNN-Coldstart) only, as Personalize documents
+    it (CreateSolutionVersion.trainingMode); any other recipe retrains in FULL."""
+    if get_recipe(recipe_arn).name not in UPDATE_RECIPES:
+        raise InvalidInputException(
+            f"trainingMode UPDATE is only available for solutions of the {' or '.join(UPDATE_RECIPES)} recipe; "
+            f"{recipe_arn} trains with FULL only."
+        )
+
+
 def new_version(call: Call, solution: Resource, mode: str, training_type: str, name: str | None = None) -> str:
     """Queue the training of a new version of ``solution`` (``trainingMode`` ``mode``); its ARN.
 
@@ -207,6 +219,7 @@ def new_version(call: Call, solution: Resource, mode: str, training_type: str, n
         )
     previous = None
     if mode == "UPDATE":
+        _check_update_recipe(solution.doc["recipeArn"])
         done = [v for v in call.store.list(SOLUTION_VERSION.kind, parent=solution.arn) if v.status == ACTIVE]
         if not done:
             raise InvalidInputException("trainingMode UPDATE needs an ACTIVE solution version to start from.")
