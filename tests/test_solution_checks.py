@@ -2,6 +2,8 @@
 
 * trainingMode UPDATE: botocore's CreateSolutionVersion.trainingMode documents it only for solutions of
   the User-Personalization recipe (or the legacy HRNN-Coldstart); every other recipe trained an UPDATE.
+* algorithmHyperParameters outside the recipe's documented range (DescribeRecipe's algorithm
+  defaultHyperParameterRanges, recipes/registry.py) were checked only for aws-next-best-action.
 """
 
 from __future__ import annotations
@@ -36,3 +38,37 @@ def test_update_training_is_refused_for_other_recipes(personalize, group) -> Non
         personalize.create_solution_version(solutionArn=solution, trainingMode="UPDATE")
     assert error_code(err) == "InvalidInputException"
     assert "trainingMode" in error_message(err) and "aws-user-personalization" in error_message(err)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "name", "value", "range_text"),
+    [
+        ("aws-user-personalization", "hidden_dimension", "4096", "from 32 to 256"),
+        ("aws-user-personalization-v2", "recency_floor", "1.5", "from 0 to 1"),
+        ("aws-sims", "popularity_discount_factor", "-0.1", "from 0 to 1"),
+        ("aws-sims", "min_cointeraction_count", "11", "from 0 to 10"),
+    ],
+)
+def test_hyperparameters_outside_their_range_are_refused(personalize, group, recipe, name, value, range_text) -> None:
+    with pytest.raises(ClientError) as err:
+        personalize.create_solution(
+            name=unique("bad"),
+            datasetGroupArn=group,
+            recipeArn=RECIPE + recipe,
+            solutionConfig={"algorithmHyperParameters": {name: value}},
+        )
+    assert error_code(err) == "InvalidInputException"
+    assert f"algorithmHyperParameters.{name}" in error_message(err) and range_text in error_message(err)
+
+
+def test_hyperparameters_at_their_bounds_are_taken(personalize, group) -> None:
+    taken = {"hidden_dimension": "256", "recency_floor": "0", "ease_lambda": "3000"}
+    solution = personalize.create_solution(
+        name=unique("edge"),
+        datasetGroupArn=group,
+        recipeArn=RECIPE + "aws-user-personalization",
+        performAutoTraining=False,
+        solutionConfig={"algorithmHyperParameters": taken},
+    )["solutionArn"]
+    described = personalize.describe_solution(solutionArn=solution)["solution"]
+    assert described["solutionConfig"]["algorithmHyperParameters"] == taken

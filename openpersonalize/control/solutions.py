@@ -93,6 +93,13 @@ def _check_hyperparameters(recipe: RecipeInfo, config: dict[str, Any]) -> None:
             raise InvalidInputException(
                 f"solutionConfig.algorithmHyperParameters.{name} must be {expected}, got {value!r}."
             )
+        bounds = recipe.bounds(name)
+        if bounds is not None and not bounds[0] <= float(value) <= bounds[1]:
+            low, high, whole = bounds
+            raise InvalidInputException(
+                f"solutionConfig.algorithmHyperParameters.{name} must be {'an integer' if whole else 'a number'} "
+                f"from {low:g} to {high:g}, got {value!r}."
+            )
     ranges = (config.get("hpoConfig") or {}).get("algorithmHyperParameterRanges") or {}
     for kind in ranges.values():
         for entry in kind:

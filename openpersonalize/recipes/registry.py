@@ -104,6 +104,14 @@ class RecipeInfo:
         """The recipe's name, the last part of its ARN (``aws-sims``)."""
         return self.arn.removeprefix(_RECIPE)
 
+    def bounds(self, name: str) -> tuple[float, float, bool] | None:
+        """(lowest, highest, whether whole) of hyperparameter ``name``'s documented range (None: no numeric one)."""
+        for kind, whole in (("integerHyperParameterRanges", True), ("continuousHyperParameterRanges", False)):
+            for entry in self.hpo_ranges[kind]:
+                if entry["name"] == name:
+                    return entry["minValue"], entry["maxValue"], whole
+        return None
+
     @property
     def algorithm_arn(self) -> str:
         """The ARN of the algorithm behind the recipe (same name)."""
