@@ -50,8 +50,8 @@ class UserHistory:
         return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), [])
 
 
-def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(codes int32, unique values as numpy str) in first-appearance order."""
+def dictionary_codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(codes int32, unique values as numpy str) in first-appearance order: 4 bytes a row, no Python strings."""
     enc = pc.dictionary_encode(column)
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.unify_dictionaries()
@@ -191,9 +191,9 @@ class TrainingData:
         if items is not None and items.num_rows:
             item_cols.append(_as_str(items["ITEM_ID"]))
         all_items = pa.chunked_array([c for col in item_cols for c in col.chunks], type=pa.string())
-        item_codes, item_ids = _encode(all_items)
+        item_codes, item_ids = dictionary_codes(all_items)
         inter_items = item_codes[:n_rows]
-        user_codes, user_ids = _encode(_as_str(interactions["USER_ID"]))
+        user_codes, user_ids = dictionary_codes(_as_str(interactions["USER_ID"]))
         if users is not None and users.num_rows:
             pass  # user metadata is not used by the current recipes; users without events have no row
         if "TIMESTAMP" in interactions.column_names:
@@ -201,7 +201,7 @@ class TrainingData:
         else:
             ts = np.arange(n_rows, dtype=np.int64)
         if "EVENT_TYPE" in interactions.column_names and n_rows:
-            ev_codes, ev_names = _encode(pc.fill_null(_as_str(interactions["EVENT_TYPE"]), ""))
+            ev_codes, ev_names = dictionary_codes(pc.fill_null(_as_str(interactions["EVENT_TYPE"]), ""))
             event_names = [str(x) for x in ev_names]
         else:
             ev_codes, event_names = np.zeros(n_rows, np.int32), [""]

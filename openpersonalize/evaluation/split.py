@@ -32,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from openpersonalize.data.training_data import dictionary_codes
+
 PROTOCOLS = ("personalize", "strict")
 
 
@@ -64,50 +66,67 @@ def split_interactions(
     if protocol not in PROTOCOLS:
         raise ValueError(f"Unknown evaluation protocol {protocol!r}; use one of {PROTOCOLS}.")
     strict = protocol == "strict"
-    users = pc.cast(interactions["USER_ID"], pa.string()).to_numpy(zero_copy_only=False)
-    items = pc.cast(interactions["ITEM_ID"], pa.string()).to_numpy(zero_copy_only=False)
-    ts = (
-        pc.cast(interactions["TIMESTAMP"], pa.int64()).to_numpy(zero_copy_only=False)
-        if "TIMESTAMP" in interactions.column_names
-        else np.arange(len(users))
-    )
-    events = (
-        pc.cast(interactions["EVENT_TYPE"], pa.string()).fill_null("").to_numpy(zero_copy_only=False)
-        if "EVENT_TYPE" in interactions.column_names
-        else np.full(len(users), "", dtype=object)
-    )
-    uniq, codes = np.unique(users, return_inverse=True)
+    codes, uniq = _sorted_codes(interactions["USER_ID"])
     counts = np.bincount(codes, minlength=len(uniq))
     rng = np.random.default_rng(seed)
     eligible = np.flatnonzero(counts >= min_interactions)
     n_test = int(round(len(eligible) * test_user_fraction)) if test_user_fraction < 1 else len(eligible)
     test = np.zeros(len(uniq), bool)
     test[rng.choice(eligible, size=n_test, replace=False) if n_test < len(eligible) else eligible] = True
-    order = np.lexsort((np.arange(len(ts)), ts, codes))  # stable chronological per user
-    ptr = np.zeros(len(uniq) + 1, np.int64)
-    np.cumsum(counts, out=ptr[1:])
     keep_train = ~test[codes]
+    rows = np.flatnonzero(~keep_train)  # only the test users' rows are read as strings
+    items, ts, events = _test_rows(interactions, rows)
+    order = np.lexsort((rows, ts, codes[rows]))  # stable chronological per user
+    del codes
+    ptr = np.zeros(int(test.sum()) + 1, np.int64)
+    np.cumsum(counts[test], out=ptr[1:])
     test_users: list[str] = []
     inputs: list[tuple[np.ndarray, np.ndarray]] = []
     input_events: list[np.ndarray] = []
     truths: list[set[str]] = []
-    for u in np.flatnonzero(test):
-        rows = order[ptr[u] : ptr[u + 1]]
+    for n, u in enumerate(np.flatnonzero(test)):
+        mine = order[ptr[n] : ptr[n + 1]]
         if strict:  # one interaction per item: its first occurrence
-            _, first = np.unique(items[rows], return_index=True)
-            rows = rows[np.sort(first)]
-        n_truth = max(1, int(round(len(rows) * holdout_fraction)))
-        inp, held = rows[:-n_truth], rows[-n_truth:]
+            _, first = np.unique(items[mine], return_index=True)
+            mine = mine[np.sort(first)]
+        n_truth = max(1, int(round(len(mine) * holdout_fraction)))
+        inp, held = mine[:-n_truth], mine[-n_truth:]
         if include_test_inputs:
-            keep_train[inp] = True
+            keep_train[rows[inp]] = True
         truth = set(items[held].tolist())
         if strict:
             truth -= set(items[inp].tolist())
         if not truth:
             continue
-        test_users.append(str(uniq[u]))
+        test_users.append(uniq[u])
         inputs.append((items[inp], ts[inp]))
         input_events.append(events[inp])
         truths.append(truth)
     train = interactions.filter(pa.array(keep_train))
     return EvalSplit(train, test_users, inputs, truths, exclude_seen=strict, input_events=input_events)
+
+
+def _sorted_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Each row's rank among the distinct ids in string order, and those ids (``np.unique``'s answer,
+    from int32 dictionary codes instead of a Python string per row)."""
+    codes, values = dictionary_codes(pc.cast(column, pa.string()))
+    uniq = values.tolist()
+    order = sorted(range(len(uniq)), key=uniq.__getitem__)
+    rank = np.empty(len(uniq), np.int32)
+    rank[order] = np.arange(len(uniq), dtype=np.int32)
+    return rank[codes], [uniq[i] for i in order]
+
+
+def _test_rows(interactions: pa.Table, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ITEM_ID (str objects), TIMESTAMP (int64; the row number without one) and EVENT_TYPE ("" when none)
+    of the given rows."""
+    taken = interactions.take(pa.array(rows, pa.int64()))
+    items = pc.cast(taken["ITEM_ID"], pa.string()).to_numpy(zero_copy_only=False)
+    names = taken.column_names
+    ts = pc.cast(taken["TIMESTAMP"], pa.int64()).to_numpy(zero_copy_only=False) if "TIMESTAMP" in names else rows
+    events = (
+        pc.cast(taken["EVENT_TYPE"], pa.string()).fill_null("").to_numpy(zero_copy_only=False)
+        if "EVENT_TYPE" in names
+        else np.full(len(rows), "", dtype=object)
+    )
+    return items, ts.astype(np.int64, copy=False), events
