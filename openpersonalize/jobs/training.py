@@ -144,7 +144,7 @@ def train_solution_version(
     eval_data = TrainingData.from_tables(split.train, items, users)
     eval_model = recipe.fit(eval_data, merged, seed=seed)
     metrics = evaluate_model(eval_model, split, n_catalogue_items=None)
-    del eval_model
+    del eval_model, eval_data, split  # the 90% copy and its index are not held through the final fit
     report(0.6)
     data = TrainingData.from_tables(filtered, items, users)
     model = recipe.fit(data, merged, seed=seed)
