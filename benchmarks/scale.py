@@ -165,8 +165,10 @@ def model_fetch(model: Path) -> dict[str, float]:
         s3.stop()
 
 
-def run_stages(executor: str, csv: Path, users: int, cluster: RayCluster | None, ease_items: str) -> dict:
-    """One fresh server on ``executor``: import, train, batch; each stage's seconds and peak memory."""
+def run_stages(
+    executor: str, csv: Path, users: int, cluster: RayCluster | None, ease_items: str, import_only: bool = False
+) -> dict:
+    """One fresh server on ``executor``: import, train, batch (or only import); each stage's seconds and peak memory."""
     if cluster is not None:
         os.environ["RAY_ADDRESS"] = cluster.address
     server = start_server(extra_args=("--executor", executor, "--allow-path", str(csv.parent)))
@@ -175,6 +177,8 @@ def run_stages(executor: str, csv: Path, users: int, cluster: RayCluster | None,
         p = server.client()
         with measured(server.proc.pid, cluster, results["import"]):
             group = load_poc_group(server, csv)["group"]
+        if import_only:
+            return results
         with measured(server.proc.pid, cluster, results["training"]):
             solution = p.create_solution(
                 name=f"scale-{executor}-{int(time.time())}",
@@ -210,6 +214,7 @@ def _report(label: str, results: dict) -> None:
     parts = [
         f"{s} {results[s]['seconds']:6.1f} s (CPU {results[s]['cpu_s']:6.1f} s) {results[s]['peak_mb']:5.0f} MB"
         for s in STAGES
+        if results[s]
     ]
     print(f"{label:<6} " + " | ".join(parts), flush=True)
 
@@ -221,6 +226,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=ML25M_ITEMS, help="synthetic items")
     parser.add_argument("--ease-max-items", default="5000", help="aws-user-personalization's ease_max_items")
     parser.add_argument("--work", type=Path, default=Path("/tmp/op-scale"), help="where the CSV is written")
+    parser.add_argument("--import-only", action="store_true", help="measure the import stage alone")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     csv = args.work / f"synthetic-{args.interactions}-{args.users}-{args.items}.csv"
@@ -232,23 +238,24 @@ def main() -> None:
         f"{csv.stat().st_size / 2**20:.0f} MB CSV ({time.perf_counter() - t0:.0f} s)",
         flush=True,
     )
-    local = run_stages("local", csv, args.users, None, args.ease_max_items)
+    local = run_stages("local", csv, args.users, None, args.ease_max_items, args.import_only)
     _report("local", local)
-    fetch = local["fetch"]
-    print(
-        f"model fetch by a new node from S3 (moto): {fetch['files']} files, {fetch['mb']:.0f} MB "
-        f"in {fetch['seconds']:.1f} s",
-        flush=True,
-    )
+    if "fetch" in local:
+        fetch = local["fetch"]
+        print(
+            f"model fetch by a new node from S3 (moto): {fetch['files']} files, {fetch['mb']:.0f} MB "
+            f"in {fetch['seconds']:.1f} s",
+            flush=True,
+        )
     cluster = ray_cluster(nodes=2)
     time.sleep(SETTLE_SECONDS)
     try:
-        on_ray = run_stages("ray", csv, args.users, cluster, args.ease_max_items)
+        on_ray = run_stages("ray", csv, args.users, cluster, args.ease_max_items, args.import_only)
     finally:
         cluster.stop()
     _report("ray", on_ray)
     for key, what in (("seconds", "time"), ("cpu_s", "CPU time"), ("peak_mb", "peak memory")):
-        ratios = [f"{s} {on_ray[s][key] / max(local[s][key], 1e-9):.2f}x" for s in STAGES]
+        ratios = [f"{s} {on_ray[s][key] / max(local[s][key], 1e-9):.2f}x" for s in STAGES if local[s]]
         print(f"ray/local {what}: " + ", ".join(ratios), flush=True)
 
 
