@@ -1,0 +1,183 @@
+"""Dataset exports in parts (issue 15): one executor task per part, published only when every part is written.
+
+A server whose parts hold 30,000 rows exports ml-latest-small's interactions over boto3: to
+``s3://`` (moto's server) as several CSV parts whose rows, in order, are the imported rows then the
+PutEvents ones; with one row group of its snapshot corrupted, it ends CREATE FAILED leaving nothing
+under the job's folder, neither the parts that were written nor their staging area; and the parts
+written by Ray tasks (a local two-node cluster, ``serve --executor ray``) equal, byte for byte, those
+of the local process pool.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import importlib.util
+import io
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+from ray_cluster import ray_cluster
+
+from helpers import ROLE, import_dataset, requires, s3_env
+from openpersonalize.control.dataset_export import PART_ROWS_ENV
+from openpersonalize.data import movielens
+from server_harness import Server, unique, wait_status
+
+PART_ROWS = 30_000
+ray_installed = importlib.util.find_spec("ray") is not None
+COLUMNS = ["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"]
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, s3_server: str, movielens_dir: Path) -> Server:
+    root = tmp_path_factory.mktemp("export-parts")
+    work = root / "work"
+    work.mkdir()
+    env = {**s3_env(s3_server), PART_ROWS_ENV: str(PART_ROWS)}
+    server = Server(root / "data", None, [work], env).start()
+    server.work = work  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(s3_server: str) -> Any:
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **keys)
+
+
+@pytest.fixture(scope="module")
+def ratings(movielens_dir: Path) -> list[list[str]]:
+    table = movielens.prepare_interactions(movielens_dir / "ratings.csv")
+    return [[str(v) for v in row.values()] for row in table.select(COLUMNS).to_pylist()]
+
+
+def _imported(node: Server, movielens_dir: Path) -> tuple[Any, str, str]:
+    """(client, group, INTERACTIONS dataset) of a new group holding ml-latest-small's interactions."""
+    personalize = node.client()
+    group = personalize.create_dataset_group(name=unique("export"))["datasetGroupArn"]
+    wait_status(personalize.describe_dataset_group, "datasetGroup", datasetGroupArn=group)
+    ints = movielens.prepare_interactions(movielens_dir / "ratings.csv")
+    path = movielens.write_csv(ints, node.work / (unique("ints") + ".csv"))  # type: ignore[attr-defined]
+    dataset = import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(path))
+    return personalize, group, dataset
+
+
+def _export(personalize: Any, dataset: str, path: str, mode: str) -> dict[str, Any]:
+    arn = personalize.create_dataset_export_job(
+        jobName=unique("exp"),
+        datasetArn=dataset,
+        ingestionMode=mode,
+        roleArn=ROLE,
+        jobOutput={"s3DataDestination": {"path": path}},
+    )["datasetExportJobArn"]
+    return wait_status(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=arn)
+
+
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+
+
+def test_export_to_s3_in_parts_holds_every_row_in_order(node, s3, movielens_dir, ratings):
+    personalize, group, dataset = _imported(node, movielens_dir)
+    tracker = personalize.create_event_tracker(name=unique("tracker"), datasetGroupArn=group)
+    wait_status(personalize.describe_event_tracker, "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
+    tracking = tracker["trackingId"]
+    sent = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    live = [["live-user", item, "watch", str(int(sent.timestamp()))] for item in ("1", "50", "260")]
+    node.client("personalize-events").put_events(
+        trackingId=tracking,
+        userId="live-user",
+        sessionId="s1",
+        eventList=[{"eventType": "watch", "itemId": item, "sentAt": sent} for _, item, _, _ in live],
+    )
+    bucket = unique("bucket")
+    s3.create_bucket(Bucket=bucket)
+
+    job = _export(personalize, dataset, f"s3://{bucket}/exports/", "ALL")
+
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    keys = _keys(s3, bucket, f"exports/{job['jobName']}/")
+    parts = -(-len(ratings) // PART_ROWS)
+    assert parts > 1
+    assert keys == [f"exports/{job['jobName']}/interactions_part{n:05d}.csv" for n in range(parts)]
+    rows = []
+    for key in keys:
+        text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        reader = csv.DictReader(io.StringIO(text))
+        assert reader.fieldnames == COLUMNS
+        rows.extend([row[c] for c in COLUMNS] for row in reader)
+    assert rows == ratings + live
+
+
+def _corrupt_row_group(snapshot: Path, group: int) -> None:
+    """Overwrite the pages of one row group of the snapshot's file, its footer left whole (metadata still reads)."""
+    (path,) = snapshot.glob("*.parquet")
+    meta = pq.read_metadata(path)
+    assert meta.num_row_groups > group, f"the snapshot has {meta.num_row_groups} row groups"
+    data = bytearray(path.read_bytes())
+    for column in range(meta.num_columns):
+        chunk = meta.row_group(group).column(column)
+        start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+        data[start : start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
+    path.write_bytes(bytes(data))
+    assert pq.read_metadata(path).num_rows == meta.num_rows
+
+
+def test_a_failed_part_leaves_nothing_that_looks_complete(node, s3, movielens_dir):
+    """The deletion rewrites the snapshot as one file of several row groups; the second one cannot be read."""
+    personalize, group, dataset = _imported(node, movielens_dir)
+    ids = node.work / (unique("delete") + ".csv")  # type: ignore[attr-defined]
+    ids.write_text("USER_ID\n7\n")
+    deletion = personalize.create_data_deletion_job(
+        jobName=unique("del"), datasetGroupArn=group, roleArn=ROLE, dataSource={"dataLocation": str(ids)}
+    )["dataDeletionJobArn"]
+    done = wait_status(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=deletion)
+    assert done["status"] == "COMPLETED", done.get("failureReason")
+    snapshots = (node.data_dir / "objects" / "datasets").glob(f"*{group.rsplit('/', 1)[1]}*/snapshot-*")
+    _corrupt_row_group(max(snapshots, key=lambda p: p.stat().st_mtime), 1)
+    bucket = unique("bucket")
+    s3.create_bucket(Bucket=bucket)
+
+    job = _export(personalize, dataset, f"s3://{bucket}/exports/", "BULK")
+
+    assert job["status"] == "CREATE FAILED"
+    assert job["failureReason"].startswith("Export failed: ") and "thrift" in job["failureReason"]
+    assert _keys(s3, bucket, "exports/") == []
+
+
+@requires(ray_installed, "Ray is not installed (pip install -e '.[ray]')")
+def test_export_on_ray_equals_local(tmp_path: Path, movielens_dir: Path, ratings: list[list[str]]) -> None:
+    """The same export's parts written by Ray tasks (``serve --executor ray``) and by this node's processes."""
+    work = tmp_path / "work"
+    work.mkdir()
+    cluster = ray_cluster(nodes=2)
+    try:
+
+        def export(executor: str, env: dict[str, str], dataset: str | None = None) -> tuple[str, list[Path]]:
+            settings = {PART_ROWS_ENV: str(PART_ROWS), **env}
+            node = Server(tmp_path / "data", None, [work], settings, ["--executor", executor]).start()
+            node.work = work  # type: ignore[attr-defined]
+            try:
+                if dataset is None:
+                    _, _, dataset = _imported(node, movielens_dir)
+                job = _export(node.client(), dataset, str(work / executor), "BULK")
+            finally:
+                node.stop()
+            assert job["status"] == "ACTIVE", job.get("failureReason")
+            return dataset, sorted((work / executor / job["jobName"]).iterdir())
+
+        before = cluster.task_counts()
+        dataset, on_ray = export("ray", {"RAY_ADDRESS": cluster.address})
+        ran = cluster.task_counts() - before
+        _, local = export("local", {}, dataset)
+    finally:
+        cluster.stop()
+    names = [f"interactions_part{n:05d}.csv" for n in range(-(-len(ratings) // PART_ROWS))]
+    assert [p.name for p in on_ray] == [p.name for p in local] == names
+    assert [p.read_bytes() for p in on_ray] == [p.read_bytes() for p in local]
+    assert ran["_answer_item"] >= len(names), ran
