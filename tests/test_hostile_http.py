@@ -340,6 +340,18 @@ def test_slow_body_loses_its_connection(server):
         assert _closed_by_server(sock)
 
 
+def test_a_stalled_request_after_an_answered_one_loses_its_connection(server):
+    """A kept-alive connection has one deadline timer, set for its first request: the second request's
+    deadline must still close the connection when that request stalls."""
+    headers = _signed(server, "/", b"{}", {**JSON_TYPE, "X-Amz-Target": "AmazonPersonalize.ListDatasetGroups"})
+    with _connect(server) as sock:
+        sock.sendall(_head(server, "/", 2, headers) + b"{}")
+        status, payload, _ = _response(sock)
+        assert status == 200 and "datasetGroups" in payload
+        sock.sendall(_head(server, "/", 1000, headers) + b'{"na')
+        assert _closed_by_server(sock)
+
+
 def test_bloated_headers_are_refused(server):
     with _connect(server) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bloat: " + b"a" * (MAX_HEADER_BYTES + 1024))

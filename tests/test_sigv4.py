@@ -9,6 +9,8 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openpersonalize.api import sigv4
 from openpersonalize.errors import InvalidSignatureException
@@ -110,3 +112,41 @@ def test_content_sha256_must_be_the_body_hash():
     unsigned_payload = _signed(url, b"{}", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
     with pytest.raises(InvalidSignatureException, match="x-amz-content-sha256"):
         sigv4.verify("POST", url, unsigned_payload, body, CREDS)
+
+
+def _mostly(valid: list[str], invalid: list[str]) -> st.SearchStrategy[str]:
+    """One of ``valid`` or ``invalid``, each valid one three times as likely (a third of the headers match)."""
+    return st.sampled_from(valid * 3 + invalid)
+
+
+_SPACES = _mostly([" ", "  ", "\t", "\u2003"], ["", "\n", ","])
+_COMMAS = _mostly([",", ", ", ",\t", ",\u2003"], ["", " ", " ,"])
+_WORDS = _mostly(["AKIDTEST/20260101/r/s/aws4_request", "host;x-amz-date"], ["a,b", "Signature=ab", "", "x y"])
+_AUTHORIZATIONS = st.tuples(
+    _mostly(["AWS4-HMAC-SHA256"], ["AWS4-HMAC-SHA25", " AWS4-HMAC-SHA256"]),
+    _SPACES,
+    _mostly(["Credential="], ["Credential"]),
+    _WORDS,
+    _COMMAS,
+    _mostly(["SignedHeaders="], [""]),
+    _WORDS,
+    _COMMAS,
+    _mostly(["Signature="], ["Signature", "Signature=Signature="]),
+    _mostly(["0123abcdef", "ABCDEF"], ["xyz", "", "ab Signature=cd", "beef ", "ab\n", "ab, Signature=cd"]),
+    _mostly(["", " ", "\n"], ["x"]),
+).map("".join)
+
+
+@settings(max_examples=1500, deadline=None, database=None)
+@given(_AUTHORIZATIONS)
+def test_authorization_parse_reads_what_the_whole_pattern_reads(text):
+    """The split parse (its head cached) accepts exactly what ``_AUTH`` matches, with the same groups."""
+    match = sigv4._AUTH.match(text.strip())
+    expected = None if match is None else (match.group("cred"), match.group("signed"), match.group("sig"))
+    assert sigv4._parse_authorization(text) == expected
+    assert sigv4._parse_authorization(text) == expected  # the second read comes from the cache
+
+
+def test_a_well_formed_authorization_parses():
+    text = "AWS4-HMAC-SHA256 Credential=K/20260101/r/s/aws4_request, SignedHeaders=host;x-amz-date, Signature=ab12"
+    assert sigv4._parse_authorization(text) == ("K/20260101/r/s/aws4_request", "host;x-amz-date", "ab12")

@@ -34,6 +34,9 @@ _AUTH = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),"
     r"\s*Signature=(?P<sig>[0-9a-fA-F]+)\s*$"
 )
+# _AUTH in two parts: what comes before the signature is the same for a client's requests all day.
+_AUTH_HEAD = re.compile(r"AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),\s*")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _AMZ_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
 _MAX_DATE_LENGTH = 32  # past anything _AMZ_DATE matches: longer values are refused before the parse cache
@@ -99,10 +102,11 @@ def authorize(headers: Mapping[str, str], credentials: Mapping[str, str], now: d
     authorization = headers.get("authorization")
     if not authorization:
         raise MissingAuthenticationTokenException("Missing Authentication Token")
-    match = _AUTH.match(authorization.strip())
-    if not match:
+    parsed = _parse_authorization(authorization)
+    if parsed is None:
         raise InvalidSignatureException("Authorization header is not a valid AWS4-HMAC-SHA256 signature")
-    parts = match.group("cred").split("/")
+    credential, signed_text, signature = parsed
+    parts = credential.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request":
         raise InvalidSignatureException("Credential scope must be KEY/DATE/REGION/SERVICE/aws4_request")
     key_id, scope_date, region, service, _ = parts
@@ -118,7 +122,7 @@ def authorize(headers: Mapping[str, str], credentials: Mapping[str, str], now: d
     skew = abs((time.time() if now is None else now.timestamp()) - signed_at)
     if skew > MAX_CLOCK_SKEW_SECONDS:
         raise InvalidSignatureException("Signature expired: request time is more than 15 minutes from server time")
-    signed = _signed_names(match.group("signed"))
+    signed = _signed_names(signed_text)
     for name in ALWAYS_SIGNED:
         if name not in signed:
             raise InvalidSignatureException(f"{_SHOWN[name]} must be a 'SignedHeader' in the AWS Authorization.")
@@ -130,9 +134,26 @@ def authorize(headers: Mapping[str, str], credentials: Mapping[str, str], now: d
             raise InvalidSignatureException(
                 f"'{name}' is named as a SignedHeader, but it does not exist in the HTTP request."
             )
-    return Authorization(
-        key_id, secret, "/".join(parts[1:]), region, service, signed, match.group("sig").lower(), amz_date
-    )
+    return Authorization(key_id, secret, "/".join(parts[1:]), region, service, signed, signature.lower(), amz_date)
+
+
+def _parse_authorization(text: str) -> tuple[str, str, str] | None:
+    """The credential, SignedHeaders and signature of an Authorization header, read as ``_AUTH`` reads
+    it; None when it does not match.
+
+    ``_AUTH`` takes the last ``Signature=`` (hex digits follow it to the end), so the header is split
+    there: the part before is parsed once per client and day (bounded cache), the signature checked alone.
+    """
+    head, found, signature = text.strip().rpartition("Signature=")
+    if not found or _HEX.fullmatch(signature) is None:
+        return None
+    parsed = _parse_head_once(head) if len(head) <= _MEMO_MAX_LENGTH else _parse_head(head)
+    return None if parsed is None else (*parsed, signature)
+
+
+def _parse_head(head: str) -> tuple[str, str] | None:
+    match = _AUTH_HEAD.fullmatch(head)
+    return None if match is None else (match.group("cred"), match.group("signed"))
 
 
 @lru_cache(maxsize=64)
@@ -161,6 +182,7 @@ def _split_names(text: str) -> tuple[str, ...]:
 
 _MEMO_MAX_LENGTH = 512
 _parse_signed_names = lru_cache(maxsize=64)(_split_names)
+_parse_head_once = lru_cache(maxsize=64)(_parse_head)
 
 
 def check_signature(

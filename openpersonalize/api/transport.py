@@ -22,6 +22,7 @@ MAX_HEADER_BYTES = 32 * 1024  # request line and headers together
 # second, and a slower body holds its share of the upload budget (api/uploads.py) the longer.
 MIN_BODY_RATE = 1024 * 1024
 UNKNOWN_BODY_LENGTH = 8 * 1024 * 1024  # the deadline of a chunked body assumes the largest one
+_TIMER_SLACK = 0.01  # seconds a deadline timer may fire early and still close (event-loop clocks tick in ms)
 
 
 _TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
@@ -33,7 +34,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, read_timeout: float = DEFAULT_READ_TIMEOUT, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.read_timeout = read_timeout
-        self._deadline: asyncio.TimerHandle | None = None
+        self._due: float | None = None  # loop time by which the current request must have arrived
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._reading_headers = True
         self._header_bytes = 0
 
@@ -43,6 +46,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -65,7 +71,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:
+        if self._due is None:
             self._arm(self.read_timeout)
 
     def on_headers_complete(self) -> None:
@@ -80,16 +86,35 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._expire)
+        """The current request must arrive within ``seconds`` from now.
+
+        One timer serves all of a connection's requests: it is set again only when it would fire after
+        the new deadline. A deadline moved later (every request's is) leaves it to fire early and re-arm,
+        once per ``read_timeout`` instead of twice per request.
+        """
+        due = self.loop.time() + seconds
+        self._due = due
+        if self._timer is None or self._timer_at > due:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._set_timer(due)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._due = None
+
+    def _set_timer(self, due: float) -> None:
+        self._timer = self.loop.call_at(due, self._expire)
+        self._timer_at = due
 
     def _expire(self) -> None:
-        self._deadline = None
+        self._timer = None
+        due = self._due
+        if due is None:
+            return  # between requests: uvicorn's keep-alive timer watches an idle connection
+        if due - self.loop.time() > _TIMER_SLACK:
+            self._set_timer(due)
+            return
+        self._due = None
         if not self.transport.is_closing():
             self.transport.close()
 
