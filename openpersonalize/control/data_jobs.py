@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -15,11 +12,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..data.csv_import import CsvSource, iter_snapshot_batches
+from ..data.csv_import import CsvSource
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
-from ..store.objects import ObjectStoreError, new_snapshot
-from . import datasets
+from ..store.metadata import Resource
+from ..store.objects import ObjectStore, ObjectStoreError
 from .base import Call, Control
 from .dataset_export import create_dataset_export_job, run_export
 from .kinds import (
@@ -101,34 +98,51 @@ def _without_row(exc: pa.ArrowInvalid) -> str:
     return ": ".join(str(exc).split(": ")[:2])
 
 
-def remove_users(snapshot: Path | None, dest_dir: Path, users: set[str]) -> tuple[Path, int, int] | None:
-    """Write a new snapshot without ``users``' rows; (path, rows removed, rows kept), None when nothing changes."""
-    if snapshot is None or not users:
+def _snapshot_batches(
+    objects: ObjectStore, files: list[str], columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The stored snapshot ``files``' record batches, read from the store (range reads on S3), one file at a time."""
+    for path in files:
+        with objects.filesystem.open_input_file(path) as source:
+            yield from pq.ParquetFile(source).iter_batches(columns=columns)
+
+
+def remove_users(objects: ObjectStore, dataset: Resource, users: set[str]) -> tuple[str, int, int] | None:
+    """Write a new snapshot of ``dataset`` without ``users``' rows; (its key, rows removed, rows kept), None when
+    nothing changes.
+
+    The snapshot is written as a draft of the store (``ObjectStore.new_draft``), discarded on failure:
+    storing the key the draft commits to is what publishes it.
+    """
+    files = objects.snapshot_files(dataset.doc.get("_snapshot"))
+    if not files or not users:
         return None
     wanted = pa.array(sorted(users), pa.string())
     removed = 0
-    for batch in iter_snapshot_batches(snapshot, ["USER_ID"]):
+    for batch in _snapshot_batches(objects, files, ["USER_ID"]):
         removed += int(pc.sum(pc.is_in(batch.column(0).cast(pa.string()), value_set=wanted)).as_py() or 0)
     if removed == 0:
         return None
-    work, final, token = new_snapshot(dest_dir)
+    draft = objects.new_draft(dataset.arn)
     kept = 0
     try:
+        name = f"part-{draft.token}.parquet"
+        scratch = draft.scratch(name)
         writer = None
-        for batch in iter_snapshot_batches(snapshot):
+        for batch in _snapshot_batches(objects, files):
             keep = pc.invert(pc.is_in(batch.column("USER_ID").cast(pa.string()), value_set=wanted))
             part = batch.filter(keep)
             if writer is None:
-                writer = pq.ParquetWriter(work / f"part-{token}.parquet", batch.schema, compression="snappy")
+                writer = pq.ParquetWriter(scratch, batch.schema, compression="snappy")
             writer.write_batch(part)
             kept += part.num_rows
         if writer is not None:
             writer.close()
-        os.rename(work, final)
+            draft.put(name, scratch)
+        return objects.commit_draft(draft), removed, kept
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        objects.discard_draft(draft)
         raise
-    return final, removed, kept
 
 
 def run_deletion(control: Control, arn: str) -> None:
@@ -144,13 +158,11 @@ def run_deletion(control: Control, arn: str) -> None:
         for dataset in store.children(group, (DATASET.kind,)):
             if dataset.doc.get("datasetType") not in USER_DATASETS:
                 continue
-            result = remove_users(
-                datasets.snapshot_path(control, dataset), control.objects.dataset_dir(dataset.arn), users
-            )
+            result = remove_users(control.objects, dataset, users)
             if result is None:
                 continue
-            path, removed, kept = result
-            store.update(dataset.arn, _snapshot=control.objects.publish(path), _rows=kept, _snapshotId=uuid.uuid4().hex)
+            key, removed, kept = result
+            store.update(dataset.arn, _snapshot=key, _rows=kept, _snapshotId=uuid.uuid4().hex)
             deleted += removed
         deleted += _delete_live(control, group, users)
     except (LocationError, InvalidInputException, OSError, pa.ArrowException, ObjectStoreError) as exc:
