@@ -1,11 +1,12 @@
 """Jobs on Ray (issue 15 item 3): the same results as the local executor, failures reported, never stuck.
 
 A local two-node Ray cluster (one CPU each) is started for the module and stopped after it. Over
-real HTTP with boto3, a server joined to it (``--executor ray``) trains user-personalization and
-runs a batch inference job large enough to go to the workers; the same data dir served with
+real HTTP with boto3, a server joined to it (``--executor ray``) trains user-personalization, its
+Gram matrices and transitions in several user blocks sent to the cluster as tasks, and runs a
+batch inference job large enough to go to the workers; the same data dir served with
 ``--executor local`` then answers the same batch job with the same lines, and a version it
-trains itself recommends the same items. The executor's own behaviour (order, a worker that
-dies, a step that raises, an unreachable cluster) is checked directly.
+trains itself (its blocks in its own process) recommends the same items. The executor's own
+behaviour (order, a worker that dies, a step that raises, an unreachable cluster) is checked directly.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from helpers import RECIPE, ROLE, import_dataset, requires, wait_until
 from openpersonalize.data import movielens
 from openpersonalize.jobs import processes
 from openpersonalize.jobs.executors import LocalExecutor
+from openpersonalize.recipes.blocks import BLOCK_ENV
 from server_harness import Server, unique, wait_status
 
 try:
@@ -40,11 +42,12 @@ except ImportError:  # the ray extra is missing: requires() below fails the modu
 pytestmark = requires(ray is not None, "Ray is not installed (pip install -e '.[ray]')")
 
 BATCH_LINES = 4200  # above POOL_MIN_BLOCKS blocks of 1024 lines: the job goes to the executor's workers
+SMALL_BLOCKS = {BLOCK_ENV: "20000"}  # ml-latest-small's 100k ratings in about 5 user blocks per partitioned step
 
 
 @pytest.fixture(scope="module")
 def cluster() -> RayCluster:
-    started = ray_cluster(nodes=2)
+    started = ray_cluster(nodes=2, env=SMALL_BLOCKS)
     yield started
     started.stop()
 
@@ -157,7 +160,7 @@ def test_training_and_batch_on_ray_equal_local(cluster: RayCluster, tmp_path: Pa
     src.write_text("".join(json.dumps({"userId": users[n % len(users)]}) + "\n" for n in range(BATCH_LINES)))
 
     def serve(*args: str, env: dict[str, str] | None = None) -> Server:
-        return Server(tmp_path / "data", None, [work], env=env or {}, args=list(args)).start()
+        return Server(tmp_path / "data", None, [work], env={**SMALL_BLOCKS, **(env or {})}, args=list(args)).start()
 
     before = cluster.task_counts()
     node = serve("--executor", "ray", env={"RAY_ADDRESS": cluster.address})
@@ -175,6 +178,8 @@ def test_training_and_batch_on_ray_equal_local(cluster: RayCluster, tmp_path: Pa
         node.stop()
     ran = cluster.task_counts() - before
     assert ran["_run_step"] >= 1 and ran["_answer_item"] >= BATCH_LINES // 1024, ran
+    # the Gram matrix and the transitions of both fits (offline metrics, final model), several blocks each
+    assert ran["training_block"] >= 4 * 3, ran
 
     node = serve("--executor", "local")
     try:

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from ..data.csv_import import read_snapshot
 from ..data.tables import upsert_rows
 from ..errors import InvalidInputException
+from ..jobs.training import ACTIONS, LIVE_ACTION_EVENTS
 from ..recipes.registry import NEXT_BEST_ACTION_ARN, PERSONALIZED_ACTIONS, get_recipe
 from ..store.metadata import Resource
 from . import datasets
@@ -93,29 +94,18 @@ def check_action_data(control: Control, group_arn: str, by_type: dict[str, Resou
         raise InvalidInputException(f"Dataset group {group_arn} has no ACTION_INTERACTIONS dataset.")
 
 
-def training_inputs(
-    control: Control, group_arn: str, snapshots: dict[str, str | None], scratch: Path
-) -> dict[str, Any]:
-    """The action datasets' part of the training job's arguments: the actions now, the live action interactions."""
+def training_inputs(control: Control, group_arn: str, snapshots: dict[str, str | None], inputs: Path) -> None:
+    """Write the action datasets' part of the training job's inputs into ``inputs``: the actions now, the live
+    action interactions (``snapshots``: the group's snapshot keys by dataset type)."""
     by_type = {d.doc["datasetType"]: d for d in control.store.children(group_arn, (datasets.DATASET.kind,))}
     actions = by_type.get("ACTIONS")
     records = (
         [{"ACTION_ID": r["id"], **r["properties"]} for r in control.events.records(actions.arn)] if actions else []
     )
-    table = upsert_rows(
-        read_snapshot(Path(snapshots["ACTIONS"])) if snapshots.get("ACTIONS") else None, records, "ACTION_ID"
-    )
+    table = upsert_rows(read_snapshot(control.objects.local_path(snapshots.get("ACTIONS"))), records, "ACTION_ID")
     if table is None:
         raise InvalidInputException(f"Dataset group {group_arn} has no actions to train on.")
-    actions_path = scratch / "actions.parquet"
-    pq.write_table(table, actions_path)
+    pq.write_table(table, inputs / ACTIONS)
     live = control.events.actions.table(group_arn)
-    live_path = None
     if live.num_rows:
-        live_path = scratch / "live-action-events.parquet"
-        pq.write_table(live, live_path)
-    return {
-        "actions": str(actions_path),
-        "action_interactions": snapshots.get("ACTION_INTERACTIONS"),
-        "live_action_events": str(live_path) if live_path else None,
-    }
+        pq.write_table(live, inputs / LIVE_ACTION_EVENTS)

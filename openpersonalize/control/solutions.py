@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,11 +16,11 @@ from ..errors import InvalidInputException, ResourceInUseException
 from ..jobs.isolated import JobError, JobStopped, run_isolated
 from ..jobs.leftovers import remove_leftovers
 from ..jobs.runner import JobHandler, lease_lost
-from ..jobs.training import train_from_snapshots
+from ..jobs.training import LIVE_EVENTS, train_from_snapshots
 from ..recipes.registry import RecipeInfo, get_recipe
 from ..store.metadata import Resource
 from ..store.objects import PARTIAL_MODELS, ObjectStoreError
-from . import datasets, training_schedule
+from . import training_schedule
 from .action_training import check_action_data, check_action_solution, is_action_recipe, training_inputs
 from .base import (
     ACTIVE,
@@ -300,32 +299,31 @@ def run_training(control: Control, arn: str, trained: VersionTrained) -> None:
     if store.update(arn, status=CREATE_IN_PROGRESS, only_if=(CREATE_PENDING, CREATE_IN_PROGRESS)) is None:
         store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
         return
-    snapshots = {}
-    for dataset in store.children(version.doc["datasetGroupArn"], (DATASET.kind,)):
-        path = datasets.snapshot_path(control, dataset)
-        snapshots[dataset.doc["datasetType"]] = str(path) if path else None
+    snapshots = {
+        dataset.doc["datasetType"]: dataset.doc.get("_snapshot")
+        for dataset in store.children(version.doc["datasetGroupArn"], (DATASET.kind,))
+    }
     if not snapshots.get("INTERACTIONS") and not is_action_recipe(version.doc["recipeArn"]):
         store.update(arn, status=CREATE_FAILED, failureReason="The dataset group has no imported INTERACTIONS data.")
         return
     attempt = uuid.uuid4().hex[:8]
-    scratch = control.objects.scratch_model_dir(arn, attempt)
-    scratch.mkdir(parents=True)
+    inputs = control.objects.scratch_model_dir(arn, attempt) / "inputs"
+    inputs.mkdir(parents=True)
     try:
-        result = _train_attempt(control, version, snapshots, scratch)
+        result = _train_attempt(control, version, snapshots, inputs)
         if result is None:
             return
-        model_key = control.objects.publish_model(scratch / "model", arn, attempt)
     except ObjectStoreError as exc:
         store.update(arn, status=CREATE_FAILED, only_if=(CREATE_IN_PROGRESS,), failureReason=str(exc))
         return
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        control.objects.remove_scratch(arn, attempt)
     finished = store.update(
         arn,
         status=ACTIVE,
         only_if=(CREATE_IN_PROGRESS,),
         _metrics=result["metrics"],
-        _model=model_key,
+        _model=result["model"],
         tunedHPOParams={"algorithmHyperParameters": result["tuned_params"]},
         trainingHours=result["training_seconds"] / 3600.0,
     )
@@ -337,30 +335,33 @@ def run_training(control: Control, arn: str, trained: VersionTrained) -> None:
 
 
 def _train_attempt(
-    control: Control, version: Resource, snapshots: dict[str, str | None], scratch: Path
+    control: Control, version: Resource, snapshots: dict[str, str | None], inputs: Path
 ) -> dict[str, Any] | None:
-    """Run the training child into ``scratch/model``; its result, or None once the version is settled."""
+    """Run the training step on the stored inputs; its result (with its model's key), or None once the version
+    is settled. The attempt's own inputs are written into ``inputs`` and published with it, so that the step
+    reads every input from the object store and runs on any machine."""
     store, arn = control.store, version.arn
     config = version.doc.get("solutionConfig") or {}
-    live_path = _write_live_events(control, version.doc["datasetGroupArn"], scratch / "live-events.parquet")
-    previous = version.doc.get("_previous")
+    group = version.doc["datasetGroupArn"]
+    _write_live_events(control, group, inputs / LIVE_EVENTS)
+    action_recipe = is_action_recipe(version.doc["recipeArn"])
+    if action_recipe:
+        training_inputs(control, group, snapshots, inputs)
+    previous = store.get(version.doc["_previous"]) if version.doc.get("_previous") else None
     kwargs = {
         "recipe_arn": version.doc["recipeArn"],
+        "objects": control.objects,
+        "version_arn": arn,
         "interactions": snapshots.get("INTERACTIONS"),
         "items": snapshots.get("ITEMS"),
         "users": snapshots.get("USERS"),
+        "inputs": control.objects.publish(inputs),
+        "previous": previous.doc.get("_model") if previous is not None else None,
         "params": dict(config.get("algorithmHyperParameters") or {}),
         "event_type": version.doc.get("eventType"),
         "perform_hpo": bool(version.doc.get("performHPO")),
         "hpo_config": config.get("hpoConfig"),
-        "out_dir": str(scratch / "model"),
-        "previous_dir": str(_model_copy(control, previous)) if previous else None,
-        "live_events": str(live_path) if live_path else None,
-        **(
-            training_inputs(control, version.doc["datasetGroupArn"], snapshots, scratch)
-            if is_action_recipe(version.doc["recipeArn"])
-            else {}
-        ),
+        "action_interactions": snapshots.get("ACTION_INTERACTIONS") if action_recipe else None,
         "solution_config": config,
     }
 
@@ -383,21 +384,12 @@ def _train_attempt(
     return None if lease_lost() else result
 
 
-def _model_copy(control: Control, version_arn: str) -> Path | None:
-    """A local copy of a version's model (fetched from the store), None when it has none (deleted meanwhile)."""
-    version = control.store.get(version_arn)
-    return control.objects.local_path(version.doc.get("_model")) if version is not None else None
-
-
-def _write_live_events(control: Control, group: str, path: Path) -> Path | None:
-    """Events received through PutEvents are interactions too: hand them to training as Parquet."""
+def _write_live_events(control: Control, group: str, path: Path) -> None:
+    """Events received through PutEvents are interactions too: hand them to training as Parquet (always written,
+    if empty, so that the attempt's stored inputs are never an empty directory, which S3 cannot hold)."""
     import pyarrow.parquet as pq
 
-    table = control.events.all_events(group)
-    if table.num_rows == 0:
-        return None
-    pq.write_table(table, path)
-    return path
+    pq.write_table(control.events.all_events(group), path)
 
 
 def sweep_partial_models(control: Control, running: set[str], before: float) -> None:

@@ -4,8 +4,10 @@ A map (``ordered_map``, batch blocks) is one task per item, spread over the clus
 per cluster CPU in flight, results taken in input order; each worker process builds the map's
 state once (``setup(**kwargs)``: it opens the metadata store and fetches the model from the object
 store itself) and keeps it for the map's later items. A step (``call``, training) is one task on
-the server's own Ray node (its inputs are the node's local copies of snapshots), run there in a
-child process as the local executor does.
+any node (it reads its inputs from the object store and publishes its model there), run in a child
+process as the local executor does; the training steps that partition over user blocks
+(``recipes/blocks.py``: the EASE Gram matrix, the item transitions) send their blocks from that
+child to the cluster as tasks of their own (``_with_ray_blocks``), summed in block order.
 
 A worker that dies is retried by Ray (``STEP_RETRIES``/``ITEM_RETRIES`` times); after that, or
 when the step itself raises, the caller gets the same errors as from the local executor
@@ -32,9 +34,9 @@ from typing import Any
 
 import ray
 from ray.exceptions import GetTimeoutError, RayError, TaskCancelledError
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..blas import single_threaded_blas
+from ..recipes import blocks
 from .child import JobError, JobStopped, run_in_child
 from .process_pool import WorkerError
 
@@ -51,6 +53,8 @@ HEAD_GRACE_SECONDS = 60.0  # a head unreachable this long: its tasks are lost, t
 RECONNECT_ENV = "RAY_gcs_rpc_server_reconnect_timeout_s"
 RECONNECT_SECONDS = 10 * 365 * 86400
 BUILT_KEEP = 4  # map states a worker process keeps (most recent first)
+ITEM_TASK = "_answer_item"  # the task names a cluster's logs show: a map's items (batch blocks)
+BLOCK_TASK = "training_block"  # and a training step's user blocks
 
 _COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 _built: dict[str, Callable[[Any], Any]] = {}  # in a worker process: map token -> its built answerer
@@ -64,18 +68,61 @@ def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
         return "error", (str(exc) or type(exc).__name__, traceback.format_exc())
 
 
-@ray.remote(num_cpus=0)  # pinned to the server's own node, whose CPUs are the server's (as a local child's are)
+@ray.remote(num_cpus=0)  # holds no CPU: its blocks, which do, can never wait behind it (or behind each other)
 def _run_step(fn: Callable[..., Any], kwargs: dict[str, Any], omp_threads: str | None) -> tuple[str, Any]:
     """The step in a fresh child of the Ray worker, as the local executor runs it in a child of the server.
 
     The child gets the server's OMP_NUM_THREADS (Ray sets 1 in its workers), so BLAS and OpenMP
     run with the thread counts a local child has and the model comes out the same to the bit.
     """
+    step = {"step": fn, "kwargs": kwargs, "address": ray.get_runtime_context().gcs_address}
     with _environ(OMP_THREADS, omp_threads):
         try:
-            return "ok", run_in_child(fn, kwargs)
+            return "ok", run_in_child(_with_ray_blocks, step)
         except JobError as exc:
             return "error", (exc.message, exc.trace)
+
+
+def _with_ray_blocks(
+    progress: Callable[[float], None], step: Callable[..., Any], kwargs: dict[str, Any], address: str
+) -> Any:
+    """In the step's child: the step, with the blocks of its partitioned training steps as tasks on the cluster.
+
+    The child joins the cluster at ``address`` as a Ray driver of its own, on its first block. Why
+    not the Ray worker it runs under: the step runs in a child process of that worker (its memory
+    returned when it ends, the server's BLAS threads, a stop that kills it at once, as on the local
+    executor), and a child of a worker is no worker, it cannot submit tasks through its parent's
+    connection; running the step in the worker itself would give all three up. The join costs a
+    second or two, once per training; the blocks are the child's own tasks, so they end with it
+    (a stopped or lost step leaves none running).
+    """
+    on_ray = _RayBlocks(address)
+    try:
+        with blocks.use(on_ray):
+            return step(progress=progress, **kwargs)
+    finally:
+        on_ray.close()
+
+
+def _block_answerer(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return fn
+
+
+class _RayBlocks:
+    """A ``BlockMap`` of Ray tasks (``ordered_map``: in order, retried, a bounded number in flight), joined lazily."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._executor: RayExecutor | None = None
+
+    def __call__(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        if self._executor is None:
+            self._executor = RayExecutor.join(self.address)
+        return self._executor.ordered_map(_block_answerer, {"fn": fn}, items, workers=0, task_name=BLOCK_TASK)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            ray.shutdown()
 
 
 @contextmanager
@@ -164,8 +211,7 @@ class RayExecutor:
         on_progress: Callable[[float], None],
         poll_seconds: float,
     ) -> Any:
-        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
-        step = _run_step.options(max_retries=STEP_RETRIES, retry_exceptions=False, scheduling_strategy=here)
+        step = _run_step.options(max_retries=STEP_RETRIES, retry_exceptions=False)
         ref = step.remote(fn, kwargs, os.environ.get(OMP_THREADS))
         while True:
             try:
@@ -186,12 +232,17 @@ class RayExecutor:
             return value
 
     def ordered_map(
-        self, setup: Callable[..., Callable[[Any], Any]], kwargs: dict[str, Any], items: Iterable[Any], workers: int
+        self,
+        setup: Callable[..., Callable[[Any], Any]],
+        kwargs: dict[str, Any],
+        items: Iterable[Any],
+        workers: int,
+        task_name: str = ITEM_TASK,
     ) -> Generator[Any, None, None]:
         token = uuid.uuid4().hex
         spec = ray.put((setup, kwargs))
         limit = DEPTH * max(1, int(ray.cluster_resources().get("CPU", 1)))
-        task = _answer_item.options(max_retries=ITEM_RETRIES, retry_exceptions=False)
+        task = _answer_item.options(max_retries=ITEM_RETRIES, retry_exceptions=False, name=task_name)
         pending: deque[Any] = deque()  # closed early (a failed block): the others, at most ``limit``, finish unread
         for item in items:
             if len(pending) >= limit:

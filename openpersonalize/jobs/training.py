@@ -11,7 +11,9 @@ previous version. The recipes themselves know nothing of splits, tuning or metri
 
 from __future__ import annotations
 
+import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +36,15 @@ from ..recipes.artifacts import has_artifact, load_model
 from ..recipes.objective import OBJECTIVE_LEAN, objective_lean
 from ..recipes.protocol import make_recipe
 from ..recipes.registry import get_recipe
+from ..store.objects import ObjectStore
 from .action_training import train_actions_from_snapshots
 
 MIN_INTERACTIONS = 1000
 MIN_USERS = 25
+# a training attempt's own inputs, in one stored directory (control writes them, the step reads them)
+LIVE_EVENTS = "live-events.parquet"  # events received through PutEvents
+ACTIONS = "actions.parquet"  # aws-next-best-action: the actions as they are now
+LIVE_ACTION_EVENTS = "live-action-events.parquet"  # PutActionInteractions
 
 
 class TrainingStoppedError(Exception):
@@ -164,51 +171,91 @@ def _lean(model: Any, objective: dict[str, Any] | None, items: pa.Table | None) 
 
 def train_from_snapshots(
     recipe_arn: str,
+    objects: ObjectStore,
+    version_arn: str,
     interactions: str | None,
     items: str | None,
     users: str | None,
+    inputs: str,
+    previous: str | None,
     params: dict[str, str],
     event_type: str | None,
     perform_hpo: bool,
     hpo_config: dict[str, Any] | None,
-    out_dir: str,
-    previous_dir: str | None,
     progress: Callable[[float], None],
-    live_events: str | None = None,
-    actions: str | None = None,
     action_interactions: str | None = None,
-    live_action_events: str | None = None,
     solution_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train a solution version from dataset snapshots plus live events; returns metrics and tuned params.
+    """Train a solution version from dataset snapshots plus live events; returns metrics, tuned params and its
+    model's key (``model``).
 
+    Every input is an object-store key (the snapshots, ``inputs``: the attempt's live events and actions
+    (``LIVE_EVENTS``, ``ACTIONS``, ``LIVE_ACTION_EVENTS``), ``previous``: the model an UPDATE starts from), read
+    here through ``objects``, and the
+    model is published into the store from here, so the step runs on whichever machine the executor picks.
     ``solution_config`` (the solution's solutionConfig) selects what trains (``TrainingSelection``).
     """
-    if actions:  # aws-next-best-action: the action datasets train it (its period may be a featurization parameter)
-        params = {**params, **((solution_config or {}).get("featureTransformationParameters") or {})}
-        return train_actions_from_snapshots(
-            actions, action_interactions, live_action_events, interactions, live_events, params, out_dir, progress
+    given = objects.local_path(inputs)
+    live_events = given / LIVE_EVENTS if pq.read_metadata(given / LIVE_EVENTS).num_rows else None
+
+    def train(out_dir: Path) -> dict[str, Any]:
+        if (given / ACTIONS).exists():  # aws-next-best-action: the action datasets train it
+            live_actions = given / LIVE_ACTION_EVENTS
+            return train_actions_from_snapshots(
+                str(given / ACTIONS),
+                _local(objects, action_interactions),
+                str(live_actions) if live_actions.exists() else None,
+                _local(objects, interactions),
+                str(live_events) if live_events else None,
+                {**params, **((solution_config or {}).get("featureTransformationParameters") or {})},  # its period
+                str(out_dir),
+                progress,
+            )
+        table = read_snapshot(objects.local_path(interactions))
+        if live_events:
+            table = append_rows(table, pq.read_table(live_events))
+        result = train_solution_version(
+            recipe_arn,
+            table,
+            read_snapshot(objects.local_path(items)) if items else None,
+            read_snapshot(objects.local_path(users)) if users else None,
+            params,
+            event_type,
+            perform_hpo,
+            hpo_config,
+            out_dir,
+            previous_dir=objects.local_path(previous),
+            progress=progress,
+            selection=TrainingSelection.from_solution(event_type, solution_config or {}),
+            objective=(solution_config or {}).get("optimizationObjective"),
         )
-    table = read_snapshot(Path(interactions))
-    if live_events:
-        table = append_rows(table, pq.read_table(live_events))
-    result = train_solution_version(
-        recipe_arn,
-        table,
-        read_snapshot(Path(items)) if items else None,
-        read_snapshot(Path(users)) if users else None,
-        params,
-        event_type,
-        perform_hpo,
-        hpo_config,
-        Path(out_dir),
-        previous_dir=Path(previous_dir) if previous_dir else None,
-        progress=progress,
-        selection=TrainingSelection.from_solution(event_type, solution_config or {}),
-        objective=(solution_config or {}).get("optimizationObjective"),
-    )
-    return {
-        "metrics": dict(result.metrics),
-        "tuned_params": dict(result.tuned_params),
-        "training_seconds": float(result.training_seconds),
-    }
+        return {
+            "metrics": dict(result.metrics),
+            "tuned_params": dict(result.tuned_params),
+            "training_seconds": float(result.training_seconds),
+        }
+
+    try:
+        return _published(objects, version_arn, train)
+    finally:
+        if objects.remote:  # this node's copy of the attempt's inputs (the store keeps them for a retry)
+            shutil.rmtree(given, ignore_errors=True)
+
+
+def _published(objects: ObjectStore, version_arn: str, train: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """``train(out_dir)``'s result with the key (``model``) of the model it wrote, published under a new attempt
+    (a step that Ray retries elsewhere publishes a model of its own); the scratch directory never outlives it."""
+    attempt = uuid.uuid4().hex[:8]
+    work = objects.scratch_model_dir(version_arn, attempt)
+    work.mkdir(parents=True)
+    try:
+        result = train(work / "model")
+        return {**result, "model": objects.publish_model(work / "model", version_arn, attempt)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _local(objects: ObjectStore, key: str | None) -> str | None:
+    """A local copy of a stored key, as a string path (None for none)."""
+    path = objects.local_path(key)
+    return str(path) if path else None
