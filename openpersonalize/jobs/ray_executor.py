@@ -43,7 +43,7 @@ from .process_pool import WorkerError
 log = logging.getLogger(__name__)
 
 CONNECT_SECONDS = 5.0
-STEP_RETRIES = 1  # a training step that lost its worker starts over once (it rewrites its scratch output)
+STEP_RETRIES = 1  # a training step that lost its worker starts over once (publishing a model of its own)
 ITEM_RETRIES = 3  # a batch block is a pure function of its lines: retry it freely
 DEPTH = 2  # items in flight per cluster CPU
 OMP_THREADS = "OMP_NUM_THREADS"
