@@ -1,11 +1,11 @@
 """Dataset exports in parts (issue 15): one executor task per part, published only when every part is written.
 
-A server whose parts hold 30,000 rows exports ml-latest-small's interactions over boto3: to
-``s3://`` (moto's server) as several CSV parts whose rows, in order, are the imported rows then the
-PutEvents ones; with one row group of its snapshot corrupted, it ends CREATE FAILED leaving nothing
-under the job's folder, neither the parts that were written nor their staging area; and the parts
-written by Ray tasks (a local two-node cluster, ``serve --executor ray``) equal, byte for byte, those
-of the local process pool.
+A server on an S3 object store (moto's server) whose parts hold 30,000 rows exports
+ml-latest-small's interactions over boto3: to ``s3://`` as several CSV parts whose rows, in order,
+are the imported rows then the PutEvents ones; with one row group of its snapshot corrupted, it
+ends CREATE FAILED leaving nothing under the job's folder, neither the parts that were written nor
+their staging area. The parts written by Ray tasks (a local two-node cluster, ``serve --executor
+ray``) equal, byte for byte, those of the local process pool.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import importlib.util
 import io
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +31,27 @@ from server_harness import Server, unique, wait_status
 PART_ROWS = 30_000
 ray_installed = importlib.util.find_spec("ray") is not None
 COLUMNS = ["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"]
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory, s3_server: str, movielens_dir: Path) -> Server:
-    root = tmp_path_factory.mktemp("export-parts")
-    work = root / "work"
-    work.mkdir()
-    env = {**s3_env(s3_server), PART_ROWS_ENV: str(PART_ROWS)}
-    server = Server(root / "data", None, [work], env).start()
-    server.work = work  # type: ignore[attr-defined]
-    yield server
-    server.stop()
+STORE_BUCKET = f"store-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
 def s3(s3_server: str) -> Any:
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     return boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **keys)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, s3_server: str, s3: Any) -> Server:
+    """A server on an object store in S3 (``STORE_BUCKET``), as in production: parts read the snapshot from there."""
+    root = tmp_path_factory.mktemp("export-parts")
+    work = root / "work"
+    work.mkdir()
+    s3.create_bucket(Bucket=STORE_BUCKET)
+    env = {**s3_env(s3_server), PART_ROWS_ENV: str(PART_ROWS)}
+    server = Server(root / "data", None, [work], env, ["--object-store", f"s3://{STORE_BUCKET}/store"]).start()
+    server.work = work  # type: ignore[attr-defined]
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -114,23 +118,29 @@ def test_export_to_s3_in_parts_holds_every_row_in_order(node, s3, movielens_dir,
     assert rows == ratings + live
 
 
-def _corrupt_row_group(snapshot: Path, group: int) -> None:
-    """Overwrite the pages of one row group of the snapshot's file, its footer left whole (metadata still reads)."""
-    (path,) = snapshot.glob("*.parquet")
-    meta = pq.read_metadata(path)
+def _snapshot_keys(s3: Any, group: str) -> set[str]:
+    """The stored Parquet files of the group's snapshots (every snapshot ever published, newest included)."""
+    name = group.rsplit("/", 1)[1]
+    return {k for k in _keys(s3, STORE_BUCKET, "store/datasets/") if name in k and k.endswith(".parquet")}
+
+
+def _corrupt_row_group(s3: Any, key: str, group: int) -> None:
+    """Overwrite the pages of one row group of a stored Parquet file, its footer left whole (metadata still reads)."""
+    data = bytearray(s3.get_object(Bucket=STORE_BUCKET, Key=key)["Body"].read())
+    meta = pq.read_metadata(io.BytesIO(data))
     assert meta.num_row_groups > group, f"the snapshot has {meta.num_row_groups} row groups"
-    data = bytearray(path.read_bytes())
     for column in range(meta.num_columns):
         chunk = meta.row_group(group).column(column)
         start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
         data[start : start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
-    path.write_bytes(bytes(data))
-    assert pq.read_metadata(path).num_rows == meta.num_rows
+    assert pq.read_metadata(io.BytesIO(data)).num_rows == meta.num_rows
+    s3.put_object(Bucket=STORE_BUCKET, Key=key, Body=bytes(data))
 
 
 def test_a_failed_part_leaves_nothing_that_looks_complete(node, s3, movielens_dir):
     """The deletion rewrites the snapshot as one file of several row groups; the second one cannot be read."""
     personalize, group, dataset = _imported(node, movielens_dir)
+    imported = _snapshot_keys(s3, group)
     ids = node.work / (unique("delete") + ".csv")  # type: ignore[attr-defined]
     ids.write_text("USER_ID\n7\n")
     deletion = personalize.create_data_deletion_job(
@@ -138,8 +148,8 @@ def test_a_failed_part_leaves_nothing_that_looks_complete(node, s3, movielens_di
     )["dataDeletionJobArn"]
     done = wait_status(personalize.describe_data_deletion_job, "dataDeletionJob", dataDeletionJobArn=deletion)
     assert done["status"] == "COMPLETED", done.get("failureReason")
-    snapshots = (node.data_dir / "objects" / "datasets").glob(f"*{group.rsplit('/', 1)[1]}*/snapshot-*")
-    _corrupt_row_group(max(snapshots, key=lambda p: p.stat().st_mtime), 1)
+    (rewritten,) = _snapshot_keys(s3, group) - imported
+    _corrupt_row_group(s3, rewritten, 1)
     bucket = unique("bucket")
     s3.create_bucket(Bucket=bucket)
 
