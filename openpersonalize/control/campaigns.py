@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
 from ..recipes.registry import USER_SEGMENTATION, get_recipe
-from ..store.metadata import Resource
+from ..store.metadata import Connection, Resource
 from .base import (
     ACTIVE,
     CREATE_FAILED,
@@ -103,8 +103,11 @@ def update_campaign(call: Call) -> dict[str, Any]:
         "minProvisionedTPS": p.get("minProvisionedTPS", res.doc["minProvisionedTPS"]),
         "campaignConfig": _config(p, res.doc.get("campaignConfig")),
     }
-    if not _queue_switch(call.control, res, pending):
+    with call.store.transaction() as conn:
+        queued = _queue_switch(call.control, res, pending, conn)
+    if not queued:
         _refuse_update(res)
+    call.control.wake_jobs()
     return {"campaignArn": res.arn}
 
 
@@ -112,8 +115,9 @@ def _refuse_update(res: Resource) -> None:
     refuse_if_in_use(res, [res], CAMPAIGN.label + " update")
 
 
-def _queue_switch(control: Control, read: Resource, pending: dict[str, Any]) -> bool:
-    """Record a pending update (shown as latestCampaignUpdate) and queue the deploy job that applies it.
+def _queue_switch(control: Control, read: Resource, pending: dict[str, Any], within: Connection) -> bool:
+    """Record a pending update (shown as latestCampaignUpdate) and queue the deploy job that applies it, both in
+    the caller's transaction ``within`` (the caller wakes the job runner once it committed).
 
     Only while the campaign's pending and latest update are still those of ``read``, the state
     ``pending`` was derived from: a switch queued or applied since then is neither overwritten nor
@@ -122,21 +126,25 @@ def _queue_switch(control: Control, read: Resource, pending: dict[str, Any]) -> 
     stamp = now()
     update = {**pending, "status": CREATE_PENDING, "creationDateTime": stamp, "lastUpdatedDateTime": stamp}
     expect = {key: read.doc.get(key) for key in ("_pending", "latestCampaignUpdate")}
-    if control.store.update(read.arn, expect=expect, _pending=pending, latestCampaignUpdate=update) is None:
+    store = control.store
+    if store.update(read.arn, expect=expect, within=within, _pending=pending, latestCampaignUpdate=update) is None:
         return False
-    control.store.enqueue(read.arn, DEPLOY_JOB)
-    control.wake_jobs()
+    store.enqueue(read.arn, DEPLOY_JOB, within=within)
     return True
 
 
-def sync_to_version(control: Control, solution_arn: str, version_arn: str) -> None:
-    """Campaigns with ``syncWithLatestSolutionVersion`` move to a solution's newest ACTIVE version."""
-    for campaign in control.store.children(solution_arn, (CAMPAIGN.kind,)):
-        while campaign is not None and not _sync_one(control, campaign, version_arn):
-            campaign = control.store.get(campaign.arn)  # a switch was queued meanwhile: build on it
+def sync_to_version(control: Control, solution_arn: str, version_arn: str, within: Connection) -> None:
+    """Campaigns with ``syncWithLatestSolutionVersion`` move to a solution's newest ACTIVE version.
+
+    Their switches are queued in ``within``, the transaction that writes the version ACTIVE: whoever reads
+    the version ACTIVE reads the switch queued too (the caller wakes the job runner once it committed).
+    """
+    for campaign in control.store.children(solution_arn, (CAMPAIGN.kind,), within):
+        while campaign is not None and not _sync_one(control, campaign, version_arn, within):
+            campaign = control.store.get(campaign.arn, within)  # a switch was queued meanwhile: build on it
 
 
-def _sync_one(control: Control, campaign: Resource, version_arn: str) -> bool:
+def _sync_one(control: Control, campaign: Resource, version_arn: str, within: Connection) -> bool:
     """Queue ``campaign``'s move to ``version_arn``, on top of any pending update; False if that changed meanwhile."""
     replacing = campaign.doc.get("_pending")
     target = replacing or campaign.doc
@@ -148,7 +156,7 @@ def _sync_one(control: Control, campaign: Resource, version_arn: str) -> bool:
         "minProvisionedTPS": target["minProvisionedTPS"],
         "campaignConfig": config,
     }
-    return _queue_switch(control, campaign, pending)
+    return _queue_switch(control, campaign, pending, within)
 
 
 def run_deploy(control: Control, load_model: ModelLoader, arn: str) -> None:

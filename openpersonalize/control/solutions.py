@@ -18,7 +18,7 @@ from ..jobs.leftovers import remove_leftovers
 from ..jobs.runner import JobHandler, lease_lost
 from ..jobs.training import LIVE_EVENTS, train_from_snapshots
 from ..recipes.registry import RecipeInfo, get_recipe
-from ..store.metadata import Resource
+from ..store.metadata import Connection, Resource
 from ..store.objects import PARTIAL_MODELS, ObjectStoreError
 from . import training_schedule
 from .action_training import check_action_data, check_action_solution, is_action_recipe, training_inputs
@@ -50,7 +50,7 @@ TRAINED_ON = "_dataMark"  # a version's data_mark when it was created
 INTERACTION_DATASETS = ("INTERACTIONS", "ACTION_INTERACTIONS")
 
 # Called once a solution version is ACTIVE: (solution ARN, version ARN). Wired by control/operations.py.
-VersionTrained = Callable[[Control, str, str], None]
+VersionTrained = Callable[[Control, str, str, Connection], None]
 
 
 def _is_number(value: str) -> bool:
@@ -318,20 +318,33 @@ def run_training(control: Control, arn: str, trained: VersionTrained) -> None:
         return
     finally:
         control.objects.remove_scratch(arn, attempt)
-    finished = store.update(
+    finished = _finish(
+        control,
         arn,
-        status=ACTIVE,
-        only_if=(CREATE_IN_PROGRESS,),
+        version.doc["solutionArn"],
+        trained,
         _metrics=result["metrics"],
         _model=result["model"],
         tunedHPOParams={"algorithmHyperParameters": result["tuned_params"]},
         trainingHours=result["training_seconds"] / 3600.0,
     )
-    if finished is None:  # stopped (or deleted) while the last step ran
+    if not finished:  # stopped (or deleted) while the last step ran
         control.objects.remove_model(arn)
         store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
         return
-    trained(control, version.doc["solutionArn"], arn)
+
+
+def _finish(control: Control, arn: str, solution_arn: str, trained: VersionTrained, **changes: Any) -> bool:
+    """Write the trained version ACTIVE (with ``changes``) and queue the switch of the campaigns synced to its
+    solution (``trained``) in one transaction: nobody reads the version ACTIVE while its campaigns show no switch
+    to it. False when the version was stopped or deleted meanwhile."""
+    store = control.store
+    with store.transaction() as conn:
+        if store.update(arn, ACTIVE, (CREATE_IN_PROGRESS,), within=conn, **changes) is None:
+            return False
+        trained(control, solution_arn, arn, conn)
+    control.wake_jobs()
+    return True
 
 
 def _train_attempt(

@@ -127,6 +127,24 @@ class MetadataStore:
         with self._writer.begin() as conn:
             yield conn
 
+    @contextmanager
+    def _writing(self, within: Connection | None) -> Iterator[Connection]:
+        """The caller's transaction ``within`` (its writes commit with the caller's), else a transaction of its own."""
+        if within is not None:
+            yield within
+        else:
+            with self.transaction() as conn:
+                yield conn
+
+    @contextmanager
+    def _reading(self, within: Connection | None) -> Iterator[Connection]:
+        """The caller's transaction ``within`` (it sees that transaction's writes), else a connection of its own."""
+        if within is not None:
+            yield within
+        else:
+            with self.engine.connect() as conn:
+                yield conn
+
     # -- resources -------------------------------------------------------
     def insert(
         self,
@@ -174,8 +192,8 @@ class MetadataStore:
         except sa.exc.IntegrityError as exc:
             raise AlreadyExists(res.arn) from exc
 
-    def get(self, arn: str) -> Resource | None:
-        with self.engine.connect() as conn:
+    def get(self, arn: str, within: Connection | None = None) -> Resource | None:
+        with self._reading(within) as conn:
             row = conn.execute(sa.select(resources).where(resources.c.arn == arn)).first()
         return _row_to_resource(row) if row else None
 
@@ -185,15 +203,17 @@ class MetadataStore:
         status: str | None = None,
         only_if: tuple[str, ...] | None = None,
         expect: dict[str, Any] | None = None,
+        within: Connection | None = None,
         **doc_changes: Any,
     ) -> Resource | None:
         """Merge ``doc_changes`` into the document (and set status); returns the new state.
 
         With ``only_if``, nothing changes (and None is returned) unless the current status is
         one of those: a status transition that cannot overwrite a concurrent one. ``expect`` is the
-        same for document fields (a missing field reads as None): a compare-and-set.
+        same for document fields (a missing field reads as None): a compare-and-set. ``within``: in
+        the caller's transaction, so that several writes are seen together or not at all.
         """
-        with self.transaction() as conn:
+        with self._writing(within) as conn:
             row = conn.execute(sa.select(resources).where(resources.c.arn == arn).with_for_update()).first()
             if row is None or (only_if is not None and row.status not in only_if):
                 return None
@@ -251,11 +271,13 @@ class MetadataStore:
         with self.engine.connect() as conn:
             return [_row_to_resource(row) for row in conn.execute(query)]
 
-    def children(self, parent: str, kinds: tuple[str, ...] | None = None) -> list[Resource]:
+    def children(
+        self, parent: str, kinds: tuple[str, ...] | None = None, within: Connection | None = None
+    ) -> list[Resource]:
         query = sa.select(resources).where(resources.c.parent == parent)
         if kinds:
             query = query.where(resources.c.kind.in_(kinds))
-        with self.engine.connect() as conn:
+        with self._reading(within) as conn:
             return [_row_to_resource(row) for row in conn.execute(query)]
 
     def find(self, kind: str, **doc_equals: Any) -> list[Resource]:
@@ -279,8 +301,8 @@ class MetadataStore:
             conn.execute(tags.delete().where(tags.c.arn == arn, tags.c.key.in_(keys)))
 
     # -- job queue ---------------------------------------------------------
-    def enqueue(self, arn: str, kind: str) -> None:
-        with self.transaction() as conn:
+    def enqueue(self, arn: str, kind: str, within: Connection | None = None) -> None:
+        with self._writing(within) as conn:
             conn.execute(jobs.delete().where(jobs.c.arn == arn))
             conn.execute(jobs.insert().values(arn=arn, kind=kind, attempts=0))
 
