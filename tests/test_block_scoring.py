@@ -203,6 +203,7 @@ def test_best_items_are_the_head_of_the_full_ranking(data: TrainingData) -> None
         assert len(items) >= len(model.arrays["novel_curve"]) and len(np.unique(items)) == len(items)
         assert np.array_equal(values, full[items])
         assert np.delete(full, items).max() < values.min()  # everything left out ranks below
+        assert np.array_equal(items, top_k(full, len(items)).indices)  # and it comes ranked
         for k in (1, 25, len(items)):
             got, want = top_k_of(items, values, k), top_k(full, k)
             assert np.array_equal(got.indices, want.indices) and np.array_equal(got.scores, want.scores)

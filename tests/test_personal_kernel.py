@@ -107,7 +107,9 @@ def _best_items(model: UserPersonalizationModel, history: UserHistory) -> tuple[
     rates = np.asarray(model.arrays["novel_curve"][: len(top)], np.float32)
     repeat = model._repeat_scores(history, _history_stats(history)).astype(np.float32)
     keep = repeat >= rates[-1]
-    return np.concatenate([top, uniq[keep]]), np.concatenate([rates, repeat[keep]])
+    items, scores = np.concatenate([top, uniq[keep]]), np.concatenate([rates, repeat[keep]])
+    order = np.lexsort((items, -scores.astype(np.float64)))  # ranked: score descending, ties by lower item
+    return items[order], scores[order]
 
 
 def _histories(model: UserPersonalizationModel) -> list[UserHistory]:

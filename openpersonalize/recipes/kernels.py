@@ -22,28 +22,36 @@ def history_stats(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 @njit(cache=True, nogil=True)
 def _history_stats(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = len(items)
-    order = np.argsort(items, kind="mergesort")  # stable: a run's last event is the item's newest
+    keys = np.empty(n, np.int64)
+    for e in range(n):  # by item, then by event: a run's last event is the item's newest
+        keys[e] = (items[e] << 32) | e  # item indices and history lengths stay below 2^31
+    keys.sort()  # distinct keys: a plain sort of integers, no argsort
     runs = 0
     for j in range(n):
-        if j == 0 or items[order[j]] != items[order[j - 1]]:
+        if j == 0 or keys[j] >> 32 != keys[j - 1] >> 32:
             runs += 1
     uniq = np.empty(runs, np.int64)
     counts = np.zeros(runs, np.int64)
     last_pos = np.empty(runs, np.int64)
     inv = np.empty(n, np.int64)
+    newest_of = np.full(n, -1, np.int64)  # per event: the run it is the newest event of
     r = -1
     for j in range(n):
-        e = order[j]
-        if j == 0 or items[e] != items[order[j - 1]]:
+        item, e = keys[j] >> 32, keys[j] & 0xFFFFFFFF
+        if j == 0 or item != uniq[r]:
             r += 1
-            uniq[r] = items[e]
+            uniq[r] = item
         counts[r] += 1
         last_pos[r] = e
         inv[e] = r
-    rank = np.empty(runs, np.float64)
-    newest_first = np.argsort(-last_pos)
     for i in range(runs):
-        rank[newest_first[i]] = i
+        newest_of[last_pos[i]] = i
+    rank = np.empty(runs, np.float64)
+    k = 0
+    for e in range(n - 1, -1, -1):
+        if newest_of[e] >= 0:
+            rank[newest_of[e]] = k
+            k += 1
     return uniq, inv, last_pos, counts, rank
 
 
@@ -228,6 +236,23 @@ def _sorted_candidates(s: np.ndarray, where: np.ndarray, bound: float, m: int) -
             c += 1
     order = np.argsort(values[:c], kind="mergesort")  # stable: equal values keep the lower index first
     return cand[order[:m]]
+
+
+@njit(cache=True, nogil=True)
+def ranked_order(items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Positions of the finite ``scores`` by score descending, ties by lower item (``items`` distinct); a list
+    already in that order (a ranking head) is only checked."""
+    ok = np.flatnonzero(np.isfinite(scores))
+    ranked = len(ok) == len(scores)
+    for i in range(1, len(scores)):
+        if not ranked:
+            break
+        a, b = scores[i - 1], scores[i]
+        ranked = a > b or (a == b and items[i - 1] < items[i])
+    if ranked:
+        return ok
+    by_item = ok[np.argsort(items[ok], kind="mergesort")]
+    return by_item[np.argsort(-scores[by_item], kind="mergesort")]  # stable: equal scores keep the item order
 
 
 @njit(cache=True, nogil=True, fastmath=True)

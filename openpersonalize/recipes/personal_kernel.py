@@ -22,6 +22,7 @@ from .kernels import (
     _rank_weights,
     _repeat_probability,
     best_indices,
+    ranked_order,
     row_spread,
     sparse_spread,
     transition_row,
@@ -222,8 +223,9 @@ def ranked_head(
     als_row: np.ndarray,
     tw: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``best_items``' head of a non-empty history: the best unseen items with the curve's rates, then the seen
-    items whose repeat probability reaches the last rate, with theirs (float32); empty when no item is unseen."""
+    """``best_items``' head of a non-empty history, ranked (score descending, ties by lower item): the best unseen
+    items with the curve's rates and the seen items whose repeat probability reaches the last rate, with theirs
+    (float32); empty when no item is unseen."""
     uniq, inv, last_pos, counts, rank = _history_stats(items)
     s = _novel(a, prior, uniq, counts, rank, recency, user, live, als_weight, als_row, tw)
     for i in range(len(uniq)):
@@ -250,4 +252,5 @@ def ranked_head(
         if np.float32(repeat[i]) >= last:
             head[k], scores[k] = uniq[i], np.float32(repeat[i])
             k += 1
-    return head, scores
+    order = ranked_order(head, scores.astype(np.float64))
+    return head[order], scores[order]

@@ -296,8 +296,8 @@ class UserPersonalizationModel(BaseModel):
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The head of ``score_user``'s ranking with its scores (float32), without scoring the whole catalogue.
 
-        Every item left out scores strictly below each one returned, so ranking these (score
-        descending, ties by lower index) gives the first places of ``top_k`` of the full row exactly.
+        Every item left out scores strictly below each one returned, so these, ranked (score descending,
+        ties by lower index, the order they come in), are the first places of ``top_k`` of the full row.
         They are the best unseen items, which carry the rank curve's rates, and the seen items whose
         repeat probability reaches the lowest of those rates: every other unseen item sits in the
         linear tail below it (at most 0.99 of it). None where the row has no such head (no history,

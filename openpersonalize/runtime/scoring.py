@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..recipes.kernels import ranked_order
+
 SCORE_DIGITS = 7
 
 
@@ -41,10 +43,9 @@ def top_k(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Rank
 
 def top_k_of(items: np.ndarray, scores: np.ndarray, k: int) -> Ranked:
     """``top_k`` over distinct candidate items that hold the best of a row: by score, ties by lower index."""
-    s = np.asarray(scores, dtype=np.float64)
-    ok = np.isfinite(s)
-    items, s = np.asarray(items, np.int64)[ok], s[ok]
-    order = np.lexsort((items, -s))[: max(k, 0)]
+    s = np.ascontiguousarray(scores, dtype=np.float64)
+    items = np.ascontiguousarray(items, np.int64)
+    order = ranked_order(items, s)[: max(k, 0)]
     return Ranked(items[order], s[order])
 
 
