@@ -287,10 +287,11 @@ def get_solution_metrics(call: Call) -> dict[str, Any]:
 
 
 def run_training(control: Control, arn: str, trained: VersionTrained) -> None:
-    """Train one solution version in a child process to ACTIVE, CREATE FAILED or CREATE STOPPED.
+    """Train one solution version on the installed executor to ACTIVE, CREATE FAILED or CREATE STOPPED.
 
-    Each attempt trains into its own scratch directory, published to the model directory by one
-    rename: a child of an earlier attempt that still runs can never write into what a rerun wrote.
+    The step trains into a scratch directory of its own and publishes the model under a new attempt
+    key (``jobs/training.py``): a step of an earlier attempt that still runs can never write into
+    what a rerun wrote. This attempt's inputs live under its own scratch prefix, removed at the end.
     """
     store = control.store
     version = store.get(arn)
