@@ -179,7 +179,13 @@ def best_indices(s: np.ndarray, m: int) -> np.ndarray:
     if len(finite) < m:
         return _sorted_candidates(s, np.arange(n), -np.inf, m)
     bound = _lower_bound(finite, m)
-    hit = np.flatnonzero((maxima >= bound) | np.isnan(maxima))
+    hit = np.empty(groups, np.int64)
+    n_hit = 0
+    for g in range(groups):
+        if maxima[g] >= bound or np.isnan(maxima[g]):
+            hit[n_hit] = g
+            n_hit += 1
+    hit = hit[:n_hit]
     where = np.empty(len(hit) * rows + n - rows * groups, np.int64)  # ascending: row by row, then the rest
     k = 0
     for r in range(rows):
