@@ -20,7 +20,7 @@ from ..data.actions import action_problem
 from ..data.schema import ID_MAX_LENGTH, DatasetSchema, FieldSpec
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..runtime.cache import Recent
-from ..store.events import EventStore
+from ..store.events import DatasetGone, EventStore
 from . import event_trackers, schemas
 from .base import Call, Control
 from .kinds import DATASET
@@ -97,11 +97,13 @@ class RecordBatch:
 
 @dataclass(frozen=True)
 class _Target:
-    """Where a trackingId's events go, and the schema they are checked against."""
+    """Where a trackingId's events go (the group and its INTERACTIONS dataset), and the schema they are checked
+    against."""
 
     group_arn: str
     tracking_id: str
     schema: DatasetSchema
+    dataset_arn: str
 
 
 # -- properties ------------------------------------------------------------------------------------
@@ -243,7 +245,7 @@ class LiveData:
         schema_res = self.control.store.get(dataset.doc["schemaArn"])
         if schema_res is None:
             raise ResourceNotFoundException(f"Schema {dataset.doc['schemaArn']} does not exist.")
-        return _Target(group_arn, tracking_id, schemas.load_schema(schema_res))
+        return _Target(group_arn, tracking_id, schemas.load_schema(schema_res), dataset.arn)
 
     def forget(self, tracking_id: str) -> None:
         """Drop a deleted tracker from the cache, so PutEvents with it fails at once."""
@@ -288,7 +290,13 @@ class LiveData:
                     "attribution_source": event.attribution_source,
                 }
             )
-        self.events.append_events(rows)
+        try:
+            self.events.append_events(rows, target.dataset_arn)
+        except DatasetGone:  # deleted since this node cached the tracker (another node's DeleteDataset)
+            self.forget(batch.tracking_id)
+            raise ResourceNotFoundException(
+                f"trackingId {batch.tracking_id}: its dataset group's INTERACTIONS dataset was deleted."
+            ) from None
 
     def put_records(self, batch: RecordBatch) -> None:
         """Check every record against the ITEMS / USERS dataset's schema, then upsert them all (committed)."""

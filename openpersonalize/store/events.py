@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .action_events import ActionEventStore
-from .metadata import MetadataStore, dialect_insert
+from .metadata import MetadataStore, dialect_insert, resources
 
 _meta = sa.MetaData()
 
@@ -151,13 +151,18 @@ def _to_db(row: Mapping[str, Any], received_at: float) -> dict[str, Any]:
     return out
 
 
+class DatasetGone(Exception):
+    """The dataset the events were sent for was deleted: they are not stored."""
+
+
 class _Pending:
-    """One caller's rows waiting for the group commit."""
+    """One caller's rows waiting for the group commit, and the dataset that must still exist when they commit."""
 
-    __slots__ = ("rows", "done", "error")
+    __slots__ = ("rows", "dataset_arn", "done", "error")
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, rows: list[dict[str, Any]], dataset_arn: str | None) -> None:
         self.rows = rows
+        self.dataset_arn = dataset_arn
         self.done = threading.Event()
         self.error: BaseException | None = None
 
@@ -225,16 +230,18 @@ class EventStore:
         self._thread: threading.Thread | None = None
 
     # -- writes ----------------------------------------------------------
-    def append_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def append_events(self, rows: Sequence[Mapping[str, Any]], dataset_arn: str | None = None) -> None:
         """Store events durably (committed before return), in one transaction with their session joins.
 
         Each row has the keys of ``EVENT_FIELDS`` (missing ones are NULL). A row carrying both
         ``user_id`` and ``session_id`` also gives that user every earlier anonymous event
-        (``user_id`` NULL) of the same session in the same dataset group.
+        (``user_id`` NULL) of the same session in the same dataset group. With ``dataset_arn`` (the
+        group's INTERACTIONS dataset) they are stored only while that dataset exists, else DatasetGone:
+        events sent with a tracker another node still caches never outlive the dataset's purge.
         """
         if not rows:
             return
-        pending = _Pending([dict(r) for r in rows])
+        pending = _Pending([dict(r) for r in rows], dataset_arn)
         with self._cond:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._commit_loop, name="event-group-commit", daemon=True)
@@ -266,16 +273,40 @@ class EventStore:
 
     def _commit(self, group: list[_Pending]) -> None:
         received = time.time()
-        values = [_to_db(row, received) for pending in group for row in pending.rows]
-        joins = {
-            (v["dataset_group_arn"], v["session_id"], v["user_id"]) for v in values if v["user_id"] and v["session_id"]
-        }
         with self._writer.begin() as conn:
             if self._postgres:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_EVENTS_LOCK})
+            kept = self._while_datasets_exist(conn, group)
+            values = [_to_db(row, received) for pending in kept for row in pending.rows]
+            if not values:
+                return
+            joins = {
+                (v["dataset_group_arn"], v["session_id"], v["user_id"])
+                for v in values
+                if v["user_id"] and v["session_id"]
+            }
             conn.execute(live_events.insert(), values)
             for group_arn, session_id, user_id in sorted(joins):
                 self._join_session(conn, group_arn, session_id, user_id)
+
+    @staticmethod
+    def _while_datasets_exist(conn: Connection, group: list[_Pending]) -> list[_Pending]:
+        """The callers whose dataset still exists; the others get DatasetGone.
+
+        The datasets' rows are read FOR SHARE in the commit's transaction (SQLite: its writers take turns
+        anyway), so a DeleteDataset either commits first, and these events are refused, or waits for this
+        commit, and its purge of the group's events comes after them.
+        """
+        arns = sorted({p.dataset_arn for p in group if p.dataset_arn is not None})
+        query = sa.select(resources.c.arn).where(resources.c.arn.in_(arns)).with_for_update(read=True)
+        alive = {row.arn for row in conn.execute(query)} if arns else set()
+        kept = []
+        for pending in group:
+            if pending.dataset_arn is None or pending.dataset_arn in alive:
+                kept.append(pending)
+            else:
+                pending.error = DatasetGone(pending.dataset_arn)
+        return kept
 
     @staticmethod
     def _join_session(conn: Connection, group_arn: str, session_id: str, user_id: str) -> None:
