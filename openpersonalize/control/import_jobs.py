@@ -109,6 +109,8 @@ def _import_in_parts(
 ) -> tuple[str, PartsResult]:
     """A large import as tasks on the installed executor, each writing its part into a draft of the snapshot,
     committed once every part is in; the new key. The draft is discarded on any failure."""
+    mode = job.doc["importMode"]
+    kept = control.objects.snapshot_files(dataset.doc.get("_snapshot")) if mode.upper() == "INCREMENTAL" else []
     draft = control.objects.new_draft(dataset.arn)
     try:
         result = import_in_parts(
@@ -116,8 +118,8 @@ def _import_in_parts(
             schema,
             dataset.doc["datasetType"],
             draft,
-            control.objects.snapshot_files(dataset.doc.get("_snapshot")),
-            job.doc["importMode"],
+            kept,
+            mode,
             installed().ordered_map,
             default_processes(),
         )
@@ -125,6 +127,13 @@ def _import_in_parts(
     except WorkerError as exc:
         control.objects.discard_draft(draft)
         raise ImportFailure(f"An import task failed: {exc.message}") from None
+    except (ImportFailure, ObjectStoreError):
+        control.objects.discard_draft(draft)
+        raise
+    except Exception as exc:  # as the one pass words it: the log has the details
+        control.objects.discard_draft(draft)
+        log.exception("import job %s failed", job.arn)
+        raise ImportFailure(f"Import failed ({type(exc).__name__}); the server log has the details") from exc
     except BaseException:
         control.objects.discard_draft(draft)
         raise

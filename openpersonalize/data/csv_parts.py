@@ -354,7 +354,7 @@ def import_in_parts(
 ) -> PartsResult:
     """Run ``tasks`` (``plan_parts``) on ``mapper`` into ``draft`` and finish the snapshot there (not committed).
 
-    ``old_files``: the previous snapshot's files in the store's file system (used when INCREMENTAL).
+    ``old_files``: the previous snapshot's files in the store's file system to keep (INCREMENTAL), else none.
     ImportFailure as the one pass would raise it; the caller discards the draft on any error.
     """
     id_field = id_field_of(schema, dataset_type, mode)
@@ -387,6 +387,5 @@ def import_in_parts(
                 into[kind] = into.get(kind, 0) + n
     rows = sum(outcome.rows for outcome in outcomes)
     parts = [outcome.part for outcome in outcomes if outcome.part]
-    old = old_files if mode.upper() == "INCREMENTAL" else []
-    total = finish_snapshot(draft, parts, rows, old, schema, id_field)
+    total = finish_snapshot(draft, parts, rows, old_files, schema, id_field)
     return PartsResult(rows=rows, total_rows=total, missing=missing)

@@ -377,9 +377,11 @@ class ObjectStore:
         """The Parquet files of a stored snapshot as ``filesystem`` paths, in name order (none for no key)."""
         if not key:
             return []
+        path = self._confined(key)
         if not self.remote:
-            return [str(f) for f in sorted(self._confined(key).glob("*.parquet"))]
-        self._confined(key)
+            if not path.is_dir():
+                raise ObjectMissing(f"object store {self.location.describe()}: {key} does not exist")
+            return [str(f) for f in sorted(path.glob("*.parquet"))]
         try:
             listed = self.filesystem.get_file_info(pafs.FileSelector(self.arrow_path(key)))
         except OSError as exc:
