@@ -6,12 +6,22 @@ the same training rows, test users, inputs, events and truths on tables with sev
 ids, null event types, equal timestamps, and without TIMESTAMP or EVENT_TYPE.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from openpersonalize.evaluation.split import split_interactions
+from openpersonalize.data.synthetic import interaction_batches
+from openpersonalize.data.training_data import TrainingData
+from openpersonalize.evaluation.evaluate import evaluate_model
+from openpersonalize.evaluation.split import EvalSplit, split_interactions
+from openpersonalize.jobs.training import train_solution_version
+from openpersonalize.recipes.artifacts import load_model
+from openpersonalize.recipes.user_personalization import UserPersonalizationRecipe
+
+UP_ARN = "arn:aws:personalize:::recipe/aws-user-personalization"
 
 
 def _reference(table: pa.Table, seed: int, fraction: float, include_inputs: bool, strict: bool) -> tuple:
@@ -43,7 +53,7 @@ def _reference(table: pa.Table, seed: int, fraction: float, include_inputs: bool
         truth = {items[r] for r in held} - ({items[r] for r in inp} if strict else set())
         if truth:
             cases.append((uniq[u], [items[r] for r in inp], [int(ts[r]) for r in inp], [events[r] for r in inp], truth))
-    return table.filter(pa.array(keep)), cases
+    return keep, cases
 
 
 def _table(rng: np.random.Generator, timestamps: bool, event_types: bool, int_ids: bool) -> pa.Table:
@@ -77,8 +87,8 @@ def test_split_matches_the_documented_reference(case: int) -> None:
         include_test_inputs=include_inputs,
         protocol="strict" if strict else "personalize",
     )
-    train, cases = _reference(table, case, fraction, include_inputs, strict)
-    assert split.train.equals(train)
+    keep, cases = _reference(table, case, fraction, include_inputs, strict)
+    assert split.train.equals(table.filter(pa.array(keep)))
     assert split.exclude_seen == strict
     got = [
         (user, items.tolist(), ts.tolist(), events.tolist(), truth)
@@ -88,3 +98,29 @@ def test_split_matches_the_documented_reference(case: int) -> None:
     ]
     assert got == cases
     assert len(cases) >= 10
+
+
+def test_training_metrics_and_model_follow_the_reference_split(tmp_path: Path) -> None:
+    """The job's offline metrics are the reference split's (fit on its training rows, scored on its test
+    users) and its model is the fit on every interaction: freeing the split before the final fit and reading
+    its training rows through a mask change no figure and no array."""
+    table = pa.Table.from_batches(list(interaction_batches(n_users=400, n_items=150, n_rows=12_000, seed=3)))
+    result = train_solution_version(UP_ARN, table, None, None, {}, None, False, None, tmp_path / "model")
+
+    keep, cases = _reference(table, 0, 0.1, False, False)
+    users = [c[0] for c in cases]
+    inputs = [(np.array(c[1], dtype=object), np.array(c[2], np.int64)) for c in cases]
+    events = [np.array(c[3], dtype=object) for c in cases]
+    reference = EvalSplit(table, keep, users, inputs, [c[4] for c in cases], input_events=events)
+    recipe = UserPersonalizationRecipe()
+    eval_model = recipe.fit(TrainingData.from_tables(table.filter(pa.array(keep))), {}, seed=0)
+    assert result.metrics == evaluate_model(eval_model, reference)
+    assert result.metrics["precision_at_25"] > 0
+
+    model = load_model(tmp_path / "model", mmap=False)
+    expected = recipe.fit(TrainingData.from_tables(table), {}, seed=0)
+    assert sorted(model.arrays) == sorted(expected.arrays) and sorted(model.sparse) == sorted(expected.sparse)
+    for name, array in expected.arrays.items():
+        np.testing.assert_array_equal(model.arrays[name], array, err_msg=name)
+    for name, matrix in expected.sparse.items():
+        assert (model.sparse[name] != matrix).nnz == 0, name

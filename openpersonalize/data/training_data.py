@@ -289,20 +289,25 @@ class TrainingData:
     def matrix(self) -> sp.csr_matrix:
         """User x item CSR matrix of interaction counts (float32); weighted counts with ``event_weights``."""
         if self._matrix is None:
-            m = sp.csr_matrix(
-                (self._weights(), (self.hist_users, self.hist_items)),
-                shape=(self.n_users, self.n_items),
-                dtype=np.float32,
-            )
-            m.sum_duplicates()
-            self._matrix = m
+            self._matrix = self._counts()
         return self._matrix
+
+    def _counts(self) -> sp.csr_matrix:
+        m = sp.csr_matrix(
+            (self._weights(), (self.hist_users, self.hist_items)),
+            shape=(self.n_users, self.n_items),
+            dtype=np.float32,
+        )
+        m.sum_duplicates()
+        return m
 
     def presence(self) -> sp.csr_matrix:
         """User x item: 1 where the user interacted with the item, or with ``event_weights`` the largest weight
-        of their events on it (a user who bought and clicked an item counts as a buyer)."""
+        of their events on it (a user who bought and clicked an item counts as a buyer).
+
+        Built without caching ``matrix``: a recipe that reads only this does not hold a second copy."""
         if self.event_weights is None:
-            m = self.matrix.copy()
+            m = self._matrix.copy() if self._matrix is not None else self._counts()
             m.data[:] = 1.0
             return m
         keys = self.hist_users.astype(np.int64) * self.n_items + self.hist_items

@@ -39,14 +39,24 @@ PROTOCOLS = ("personalize", "strict")
 
 @dataclass
 class EvalSplit:
-    """Training interactions + per-test-user input history and ground truth."""
+    """Training interactions + per-test-user input history and ground truth.
 
-    train: pa.Table
+    The training interactions are ``source``'s rows where ``train_rows`` is set; ``train`` filters them
+    on each use, so no 90% copy of the interactions outlives the step that reads it.
+    """
+
+    source: pa.Table
+    train_rows: np.ndarray  # bool per row of ``source``
     test_users: list[str]
     inputs: list[tuple[np.ndarray, np.ndarray]]  # (ITEM_ID strings, TIMESTAMPs), oldest first
     truths: list[set[str]]
     exclude_seen: bool = False  # strict protocol: never recommend items in the input history
     input_events: list[np.ndarray] = field(default_factory=list)  # EVENT_TYPE per input row ("" when none)
+
+    @property
+    def train(self) -> pa.Table:
+        """The training interactions (a new table each time: read it once and let it go)."""
+        return self.source.filter(pa.array(self.train_rows))
 
 
 def split_interactions(
@@ -102,8 +112,9 @@ def split_interactions(
         inputs.append((items[inp], ts[inp]))
         input_events.append(events[inp])
         truths.append(truth)
-    train = interactions.filter(pa.array(keep_train))
-    return EvalSplit(train, test_users, inputs, truths, exclude_seen=strict, input_events=input_events)
+    return EvalSplit(
+        interactions, keep_train, test_users, inputs, truths, exclude_seen=strict, input_events=input_events
+    )
 
 
 def _sorted_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
