@@ -139,6 +139,25 @@ def test_bad_value_in_a_late_range_names_its_row_in_the_file(
     assert not written.exists() or list(written.iterdir()) == [], "the failed import left parts behind"
 
 
+def test_malformed_row_in_a_late_range_is_found_by_a_whole_file_pass(
+    local_node: Server, ratings: pa.Table, tmp_path: Path
+) -> None:
+    """Row 140,000 has a column too many: its range gives the file back to one task, which words it as the one pass."""
+    work: Path = local_node.work  # type: ignore[attr-defined]
+    lines = write(ratings, tmp_path / "rows.csv").read_bytes().split(b"\n")
+    lines[140_000] += b",extra"
+    bad = work / "malformed.csv"
+    bad.write_bytes(b"\n".join(lines))
+    with pytest.raises(ImportFailure) as expected:
+        one_pass([bad], INTERACTIONS, "INTERACTIONS", tmp_path / "one")
+    assert str(expected.value) == "malformed.csv row 140000: expected 4 columns as in the header, got 5"
+
+    personalize = local_node.client()
+    dataset = create_dataset(personalize, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA)
+    done = run_import(personalize, dataset, str(bad))
+    assert (done["status"], done["failureReason"]) == ("CREATE FAILED", str(expected.value))
+
+
 def test_prefix_of_objects_into_an_s3_store(
     s3_server: str, movielens_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
