@@ -3,9 +3,9 @@
 Over boto3, servers on the local executor whose split size is forced down to 64 KiB
 (``OPENPERSONALIZE_IMPORT_PART_BYTES``) import an unquoted file in byte ranges, a prefix of several
 S3 objects (one split, one quoted and so imported whole after its ranges found a quote, one small)
-into an S3 object store, and a file with a bad value in a late range. Each snapshot is compared
-with what the single-process import (``import_csv``) makes of the same files, row for row and in
-order; the failure with its message, row number included.
+into an S3 object store, a file with a bad value in a late range and one with a malformed row
+there. Each snapshot is compared with what the single-process import (``import_csv``) makes of the
+same files, row for row and in order; each failure with the one pass's message, row number included.
 """
 
 from __future__ import annotations
