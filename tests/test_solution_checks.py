@@ -61,14 +61,18 @@ def test_hyperparameters_outside_their_range_are_refused(personalize, group, rec
     assert f"algorithmHyperParameters.{name}" in error_message(err) and range_text in error_message(err)
 
 
-def test_hyperparameters_at_their_bounds_are_taken(personalize, group) -> None:
-    taken = {"hidden_dimension": "256", "recency_floor": "0", "ease_lambda": "3000"}
-    solution = personalize.create_solution(
-        name=unique("edge"),
-        datasetGroupArn=group,
-        recipeArn=RECIPE + "aws-user-personalization",
-        performAutoTraining=False,
-        solutionConfig={"algorithmHyperParameters": taken},
+@pytest.mark.parametrize(
+    ("recipe", "name", "value"),
+    [
+        ("aws-user-personalization", "hidden_dimension", "256"),
+        ("aws-user-personalization-v2", "recency_floor", "0"),
+        ("aws-sims", "min_cointeraction_count", "10"),
+    ],
+)
+def test_hyperparameters_at_their_bounds_are_taken(personalize, group, recipe, name, value) -> None:
+    config = {"algorithmHyperParameters": {name: value}}
+    created = personalize.create_solution(
+        name=unique("edge"), datasetGroupArn=group, recipeArn=RECIPE + recipe, solutionConfig=config
     )["solutionArn"]
-    described = personalize.describe_solution(solutionArn=solution)["solution"]
-    assert described["solutionConfig"]["algorithmHyperParameters"] == taken
+    described = personalize.describe_solution(solutionArn=created)["solution"]["solutionConfig"]
+    assert described["algorithmHyperParameters"] == {name: value}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,23 +127,13 @@ class MetadataStore:
         with self._writer.begin() as conn:
             yield conn
 
-    @contextmanager
-    def _writing(self, within: Connection | None) -> Iterator[Connection]:
+    def _writing(self, within: Connection | None) -> AbstractContextManager[Connection]:
         """The caller's transaction ``within`` (its writes commit with the caller's), else a transaction of its own."""
-        if within is not None:
-            yield within
-        else:
-            with self.transaction() as conn:
-                yield conn
+        return nullcontext(within) if within is not None else self.transaction()
 
-    @contextmanager
-    def _reading(self, within: Connection | None) -> Iterator[Connection]:
+    def _reading(self, within: Connection | None) -> AbstractContextManager[Connection]:
         """The caller's transaction ``within`` (it sees that transaction's writes), else a connection of its own."""
-        if within is not None:
-            yield within
-        else:
-            with self.engine.connect() as conn:
-                yield conn
+        return nullcontext(within) if within is not None else self.engine.connect()
 
     # -- resources -------------------------------------------------------
     def insert(
