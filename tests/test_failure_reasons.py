@@ -12,8 +12,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ProxyConnectionError, ReadTimeoutError
 
-from helpers import s3_env
+from helpers import s3_env, wait_until
 from openpersonalize.data import movielens
+from openpersonalize.jobs.runner import JobHandler, JobRunner
+from openpersonalize.store.metadata import MetadataStore
 from openpersonalize.store.s3_errors import s3_failure
 from server_harness import Server, free_port, unique, wait_status
 
@@ -93,3 +95,22 @@ def test_s3_failure_keeps_s3s_answer_and_drops_addresses() -> None:
         assert type(exc).__name__ in s3_failure(exc)
     denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
     assert "AccessDenied" in s3_failure(denied) and "Access Denied" in s3_failure(denied)
+
+
+def test_a_job_cut_off_mid_read_does_not_name_the_endpoint(tmp_path) -> None:
+    """An S3 read failing inside a job's body (a timeout while streaming an object) reaches the job runner's
+    catch-all, whose failureReason used to be the exception's text: 'Read timeout on endpoint URL: ...'."""
+    store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
+    reasons: list[str] = []
+
+    def run(_arn: str) -> None:
+        raise ReadTimeoutError(endpoint_url="http://10.0.0.5:9000/bucket/in.csv")
+
+    runner = JobRunner(store, {"import": JobHandler(run, lambda _arn, why: reasons.append(why))}, poll_seconds=0.05)
+    store.enqueue("arn:job", "import")
+    runner.start()
+    try:
+        wait_until(lambda: reasons, what="the job's failure")
+    finally:
+        runner.stop()
+    assert reasons == ["Internal error: the S3 endpoint could not be reached (ReadTimeoutError)"]

@@ -21,7 +21,10 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ..store.metadata import MetadataStore
+from ..store.s3_errors import s3_failure
 from . import processes
 
 log = logging.getLogger(__name__)
@@ -134,7 +137,7 @@ class JobRunner:
         except Exception as exc:
             log.exception("job %s failed", arn)
             if handler is not None:
-                handler.fail(arn, f"Internal error: {type(exc).__name__}: {exc}")
+                handler.fail(arn, f"Internal error: {_reason(exc)}")
         finally:
             _lease.reset(lease)
             self.store.finish_job(arn, self.owner)
@@ -147,3 +150,11 @@ class JobRunner:
                 self._release_dead_local_owners()
             except Exception:
                 log.exception("job heartbeat failed")
+
+
+def _reason(exc: Exception) -> str:
+    """An unexpected failure as the job's failureReason: an S3 call's (a read cut mid-stream) without the endpoint
+    the server reached it at (``store/s3_errors.py``), anything else as its type and message."""
+    if isinstance(exc, BotoCoreError | ClientError):
+        return s3_failure(exc)
+    return f"{type(exc).__name__}: {exc}"
