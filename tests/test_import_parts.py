@@ -162,7 +162,8 @@ def test_prefix_of_objects_into_an_s3_store(
     s3_server: str, movielens_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Items from three S3 objects (split in ranges; quoted, so whole; small) into an S3 object store,
-    the newest row per item winning: the one pass's snapshot, read back from the store."""
+    the newest row per item winning, then the first again (INCREMENTAL, merged with the previous
+    snapshot read from S3): the one pass's snapshots, read back from the store."""
     items = movielens.prepare_items(movielens_dir / "movies.csv")
     updated = items.slice(5000).set_column(
         1, "GENRE", pc.binary_join_element_wise(items.slice(5000)["GENRE"], "|New", "")
@@ -191,9 +192,14 @@ def test_prefix_of_objects_into_an_s3_store(
         done = run_import(personalize, dataset, f"s3://{bucket}/input/")
         assert done["status"] == "ACTIVE", done.get("failureReason")
         key = snapshot_key(server, dataset)
+        done = run_import(personalize, dataset, f"s3://{bucket}/input/a.csv", mode="INCREMENTAL")
+        assert done["status"] == "ACTIVE", done.get("failureReason")
+        merged_key = snapshot_key(server, dataset)
     finally:
         server.stop()
-    fetched = ObjectStore(StoreLocation(store_url, s3_server), tmp_path / "reader").local_path(key)
+    reader = ObjectStore(StoreLocation(store_url, s3_server), tmp_path / "reader")
     expected = one_pass(files, ITEMS, "ITEMS", tmp_path / "one")
-    assert read_snapshot(fetched).equals(read_snapshot(expected.snapshot))
+    assert read_snapshot(reader.local_path(key)).equals(read_snapshot(expected.snapshot))
     assert expected.total_rows == items.num_rows
+    again = one_pass(files[:1], ITEMS, "ITEMS", tmp_path / "one", expected.snapshot, "INCREMENTAL")
+    assert read_snapshot(reader.local_path(merged_key)).equals(read_snapshot(again.snapshot))
