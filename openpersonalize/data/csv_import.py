@@ -3,7 +3,9 @@
 Each import writes a new immutable snapshot directory of Parquet files holding the
 dataset's complete data. CSVs are streamed block by block with ``pyarrow.csv.open_csv``;
 validation is vectorised. When Arrow rejects a value the (slow) diagnostic pass re-reads
-the source to name the exact row and column.
+the source to name the exact row and column. This module is the one pass (``import_csv``) and
+the pieces a large import's tasks share with it (``write_part``, ``finish_snapshot``; the tasks
+themselves: ``data/csv_parts.py``).
 
 Values that cannot be read (the rule, and where it comes from)
 --------------------------------------------------------------
