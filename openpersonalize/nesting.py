@@ -29,11 +29,18 @@ def _tokens(opens: str, closes: str, binary: bool) -> re.Pattern[Any]:
     return re.compile(pattern.encode() if binary else pattern, re.DOTALL)
 
 
+@cache
+def _needles(opens: str, binary: bool) -> tuple[str | bytes, ...]:
+    return tuple(ch.encode() for ch in opens) if binary else tuple(opens)
+
+
 def too_deep_at(text: str | bytes, opens: str, closes: str, limit: int) -> int | None:
     """The offset of the first bracket (outside strings) nested deeper than ``limit``; None if there is none."""
     binary = isinstance(text, bytes | bytearray)
-    needles = [ch.encode() for ch in opens] if binary else list(opens)
-    if sum(text.count(needle) for needle in needles) <= limit:
+    opened = 0
+    for needle in _needles(opens, binary):
+        opened += text.count(needle)
+    if opened <= limit:
         return None  # even if every opening bracket nested, the bound holds
     depth = 0
     for match in _tokens(opens, closes, binary).finditer(text):
