@@ -86,10 +86,10 @@ class BaseModel(Model):
         self.arrays.update(
             item_ids=np.asarray(data.item_ids, dtype=str),
             user_ids=np.asarray(data.user_ids, dtype=str),
-            user_ptr=data.user_ptr.astype(np.int64),
-            hist_items=data.hist_items.astype(np.int32),
-            hist_ts=data.hist_ts.astype(np.int64),
-            hist_events=data.hist_events.astype(np.int16),
+            user_ptr=data.user_ptr.astype(np.int64, copy=False),  # the training data's own arrays, not copies
+            hist_items=data.hist_items.astype(np.int32, copy=False),
+            hist_ts=data.hist_ts.astype(np.int64, copy=False),
+            hist_events=data.hist_events.astype(np.int16, copy=False),
             item_counts=counts.astype(np.float32),
             item_created=data.item_created.astype(np.int64),
         )
