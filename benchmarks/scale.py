@@ -15,6 +15,8 @@ The Ray cluster is local: a head and a second node of one CPU each (``tests/ray_
 CI starts it), so both executors have this machine's two cores.
 
     python benchmarks/scale.py [--interactions 25000000] [--users 162541] [--items 62423]
+    python benchmarks/scale.py --interactions 25000000 --executor local --results r.json  # then:
+    python benchmarks/scale.py --interactions 25000000 --executor ray --results r.json    # prints the ratios
 """
 
 from __future__ import annotations
@@ -227,36 +229,58 @@ def main() -> None:
     parser.add_argument("--ease-max-items", default="5000", help="aws-user-personalization's ease_max_items")
     parser.add_argument("--work", type=Path, default=Path("/tmp/op-scale"), help="where the CSV is written")
     parser.add_argument("--import-only", action="store_true", help="measure the import stage alone")
+    parser.add_argument(
+        "--executor", choices=("local", "ray", "both"), default="both", help="run one executor's half, or both"
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="JSON file each half adds its figures to; the ratios are printed once it holds both halves",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     csv = args.work / f"synthetic-{args.interactions}-{args.users}-{args.items}.csv"
     t0 = time.perf_counter()
-    if not csv.exists():
-        write_interactions_csv(csv, n_users=args.users, n_items=args.items, n_rows=args.interactions, seed=1)
+    if not csv.exists():  # written under another name first: an interrupted run leaves no truncated CSV behind
+        partial = csv.with_suffix(".partial")
+        write_interactions_csv(partial, n_users=args.users, n_items=args.items, n_rows=args.interactions, seed=1)
+        partial.rename(csv)
     print(
         f"synthetic: {args.interactions} interactions, {args.users} users, {args.items} items, "
         f"{csv.stat().st_size / 2**20:.0f} MB CSV ({time.perf_counter() - t0:.0f} s)",
         flush=True,
     )
-    local = run_stages("local", csv, args.users, None, args.ease_max_items, args.import_only)
-    _report("local", local)
-    if "fetch" in local:
-        fetch = local["fetch"]
-        print(
-            f"model fetch by a new node from S3 (moto): {fetch['files']} files, {fetch['mb']:.0f} MB "
-            f"in {fetch['seconds']:.1f} s",
-            flush=True,
-        )
-    cluster = ray_cluster(nodes=2)
-    time.sleep(SETTLE_SECONDS)
-    try:
-        on_ray = run_stages("ray", csv, args.users, cluster, args.ease_max_items, args.import_only)
-    finally:
-        cluster.stop()
-    _report("ray", on_ray)
-    for key, what in (("seconds", "time"), ("cpu_s", "CPU time"), ("peak_mb", "peak memory")):
-        ratios = [f"{s} {on_ray[s][key] / max(local[s][key], 1e-9):.2f}x" for s in STAGES if local[s]]
-        print(f"ray/local {what}: " + ", ".join(ratios), flush=True)
+    results = json.loads(args.results.read_text()) if args.results and args.results.exists() else {}
+    if args.executor in ("local", "both"):
+        results["local"] = run_stages("local", csv, args.users, None, args.ease_max_items, args.import_only)
+        _report("local", results["local"])
+        if "fetch" in results["local"]:
+            fetch = results["local"]["fetch"]
+            print(
+                f"model fetch by a new node from S3 (moto): {fetch['files']} files, {fetch['mb']:.0f} MB "
+                f"in {fetch['seconds']:.1f} s",
+                flush=True,
+            )
+        _save(args.results, results)
+    if args.executor in ("ray", "both"):
+        cluster = ray_cluster(nodes=2)
+        time.sleep(SETTLE_SECONDS)
+        try:
+            results["ray"] = run_stages("ray", csv, args.users, cluster, args.ease_max_items, args.import_only)
+        finally:
+            cluster.stop()
+        _report("ray", results["ray"])
+        _save(args.results, results)
+    if "local" in results and "ray" in results:
+        local, on_ray = results["local"], results["ray"]
+        for key, what in (("seconds", "time"), ("cpu_s", "CPU time"), ("peak_mb", "peak memory")):
+            ratios = [f"{s} {on_ray[s][key] / max(local[s][key], 1e-9):.2f}x" for s in STAGES if local[s]]
+            print(f"ray/local {what}: " + ", ".join(ratios), flush=True)
+
+
+def _save(path: Path | None, results: dict) -> None:
+    if path is not None:
+        path.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
