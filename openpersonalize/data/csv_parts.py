@@ -316,7 +316,7 @@ def _first_problem(tasks: list[PartTask], outcomes: list[PartOutcome]) -> tuple[
     for task, outcome in zip(tasks, outcomes, strict=False):
         if task.file != file:
             if file >= 0 and file not in again and rows == 0:
-                return again, ImportFailure(f"{tasks_of(tasks, file)[0].source.name}: no data rows (only a header)")
+                return again, ImportFailure(f"{_tasks_of(tasks, file)[0].source.name}: no data rows (only a header)")
             file, rows = task.file, 0
         if file in again:
             continue
@@ -327,11 +327,11 @@ def _first_problem(tasks: list[PartTask], outcomes: list[PartOutcome]) -> tuple[
             return again, _shifted(outcome.failure, rows)
         rows += outcome.rows
     if file >= 0 and file not in again and rows == 0 and len(outcomes) == len(tasks):
-        return again, ImportFailure(f"{tasks_of(tasks, file)[0].source.name}: no data rows (only a header)")
+        return again, ImportFailure(f"{_tasks_of(tasks, file)[0].source.name}: no data rows (only a header)")
     return again, None
 
 
-def tasks_of(tasks: list[PartTask], file: int) -> list[PartTask]:
+def _tasks_of(tasks: list[PartTask], file: int) -> list[PartTask]:
     return [task for task in tasks if task.file == file]
 
 
@@ -365,7 +365,7 @@ def import_in_parts(
         for task, outcome in zip(tasks, outcomes, strict=False):
             if task.file in again:
                 _remove(fs, outcome.part)
-        whole = [PartTask(file, 0, tasks_of(tasks, file)[0].source) for file in sorted(again)]
+        whole = [PartTask(file, 0, _tasks_of(tasks, file)[0].source) for file in sorted(again)]
         redone = dict(zip(sorted(again), _run(whole, schema, draft, mapper, workers), strict=False))
         merged_tasks, merged = [], []
         for task, outcome in zip(tasks, outcomes, strict=False):
