@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import deploy, error_code, error_message
+from helpers import ROLE, deploy, error_code, error_message
 from server_harness import unique, wait_status
 
 
@@ -47,5 +47,20 @@ def test_a_failed_filter_is_refused_by_get_recommendations(server, personalize, 
     runtime = server.client("personalize-runtime")
     with pytest.raises(ClientError) as exc:
         runtime.get_recommendations(campaignArn=campaign, userId="1", filterArn=failed["filterArn"])
+    assert error_code(exc) == "InvalidInputException"
+    assert "filterArn" in error_message(exc) and "NO_SUCH_FIELD" in error_message(exc)
+
+
+def test_a_failed_filter_is_refused_by_batch_jobs(personalize, poc_group) -> None:
+    failed = _filter(personalize, poc_group["group"], 'INCLUDE ItemID WHERE Items.NO_SUCH_FIELD IN ("x")')
+    with pytest.raises(ClientError) as exc:
+        personalize.create_batch_inference_job(
+            jobName=unique("b"),
+            solutionVersionArn=poc_group["versions"]["aws-popularity-count"],
+            filterArn=failed["filterArn"],
+            roleArn=ROLE,
+            jobInput={"s3DataSource": {"path": "s3://bucket/in.json"}},
+            jobOutput={"s3DataDestination": {"path": "s3://bucket/out/"}},
+        )
     assert error_code(exc) == "InvalidInputException"
     assert "filterArn" in error_message(exc) and "NO_SUCH_FIELD" in error_message(exc)

@@ -83,6 +83,8 @@ def _check_filter(call: Call, version: Resource) -> str | None:
         res = FILTER.get(call, arn)
         if res.doc["datasetGroupArn"] != version.doc["datasetGroupArn"]:
             raise InvalidInputException(f"filterArn {arn} belongs to another dataset group than the solution version.")
+        if res.status != ACTIVE:
+            raise InvalidInputException(f"filterArn {arn} is not ACTIVE: {res.doc.get('failureReason') or res.status}")
     return arn
 
 
