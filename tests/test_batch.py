@@ -322,6 +322,43 @@ def test_item_affinity_segment(server, personalize, group, movielens_dir):
     assert error_code(err) == "InvalidInputException"
 
 
+def test_large_segment_on_workers_equals_small_segment(server, personalize, group):
+    """A segment input of several blocks is answered on the executor's workers: every query line gets the users an
+    in-process job gives it, error lines stay errors, in input order."""
+    lines = []
+    for n in range(POOL_MIN_BLOCKS * BLOCK_LINES + 100):
+        if n % 50 == 0:
+            lines.append(json.dumps({"itemIds": [str(1 + n % 300), "1240"]}))
+        else:
+            lines.append("not json" if n % 50 == 1 else json.dumps({"itemIds": ["no-such-item"]}))
+    src = server.work / unique("segments") / "items.json"
+    src.parent.mkdir()
+    src.write_text("\n".join(lines) + "\n")
+    small = src.parent / "small.json"
+    small.write_text("\n".join(lines[:300]) + "\n")
+    for path in (src, small):
+        arn = personalize.create_batch_segment_job(
+            jobName=unique("seg"),
+            solutionVersionArn=group["versions"]["aws-item-affinity"],
+            roleArn=ROLE,
+            numResults=5,
+            jobInput={"s3DataSource": {"path": str(path)}},
+            jobOutput={"s3DataDestination": {"path": str(src.parent)}},
+        )["batchSegmentJobArn"]
+        job = wait_status(personalize.describe_batch_segment_job, "batchSegmentJob", batchSegmentJobArn=arn)
+        assert job["status"] == "ACTIVE", job.get("failureReason")
+    large_out = (src.parent / "items.json.out").read_text().splitlines()
+    small_out = (src.parent / "small.json.out").read_text().splitlines()
+    assert len(large_out) == len(lines) and large_out[:300] == small_out
+    in_process = {json.dumps(json.loads(line)["input"]): line for line in small_out[::50]}
+    assert len(in_process) == 6
+    for n, line in enumerate(large_out):
+        if n % 50 == 0:
+            assert line == in_process[lines[n]]
+        else:
+            assert json.loads(line)["output"] is None and json.loads(line)["error"]
+
+
 def test_attribute_expression():
     meta = {"GENRE": ["Comedy|Drama", "Action", None, "comedy"], "YEAR": [1995, 1995, 2000, 2001]}
     assert attribute_items('ITEMS.GENRE = "Comedy"', meta, 4).tolist() == [True, False, False, True]
