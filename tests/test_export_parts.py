@@ -4,7 +4,8 @@ A server on an S3 object store (moto's server) whose parts hold 30,000 rows expo
 ml-latest-small's interactions over boto3: to ``s3://`` as several CSV parts whose rows, in order,
 are the imported rows then the PutEvents ones; with one row group of its snapshot corrupted, it
 ends CREATE FAILED leaving nothing under the job's folder, neither the parts that were written nor
-their staging area. The parts written by Ray tasks (a local two-node cluster, ``serve --executor
+their staging area; links planted where a local export's parts and staging area go are never
+followed. The parts written by Ray tasks (a local two-node cluster, ``serve --executor
 ray``) equal, byte for byte, those of the local process pool.
 """
 
@@ -71,9 +72,9 @@ def _imported(node: Server, movielens_dir: Path) -> tuple[Any, str, str]:
     return personalize, group, dataset
 
 
-def _export(personalize: Any, dataset: str, path: str, mode: str) -> dict[str, Any]:
+def _export(personalize: Any, dataset: str, path: str, mode: str, name: str | None = None) -> dict[str, Any]:
     arn = personalize.create_dataset_export_job(
-        jobName=unique("exp"),
+        jobName=name or unique("exp"),
         datasetArn=dataset,
         ingestionMode=mode,
         roleArn=ROLE,
@@ -86,8 +87,14 @@ def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
 
 
-def test_export_to_s3_in_parts_holds_every_row_in_order(node, s3, movielens_dir, ratings):
-    personalize, group, dataset = _imported(node, movielens_dir)
+@pytest.fixture(scope="module")
+def imported(node: Server, movielens_dir: Path) -> tuple[Any, str, str]:
+    """A group of the suite's own with ml-latest-small's interactions (the tests that leave it whole share it)."""
+    return _imported(node, movielens_dir)
+
+
+def test_export_to_s3_in_parts_holds_every_row_in_order(node, s3, imported, ratings):
+    personalize, group, dataset = imported
     tracker = personalize.create_event_tracker(name=unique("tracker"), datasetGroupArn=group)
     wait_status(personalize.describe_event_tracker, "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
     tracking = tracker["trackingId"]
@@ -116,6 +123,28 @@ def test_export_to_s3_in_parts_holds_every_row_in_order(node, s3, movielens_dir,
         assert reader.fieldnames == COLUMNS
         rows.extend([row[c] for c in COLUMNS] for row in reader)
     assert rows == ratings + live
+
+
+def test_a_local_export_never_writes_through_planted_links(node, imported, ratings, tmp_path):
+    """Links planted where the parts and their staging area go, leading out of the allowed directory, are replaced
+    or skipped, never followed: the files outside keep their content, the parts are regular files."""
+    personalize, _, dataset = imported
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.csv").write_text("untouched\n")
+    dst, name = node.work / unique("local"), unique("exp")  # type: ignore[attr-defined]
+    (dst / name).mkdir(parents=True)
+    (dst / name / ".staging-0123456789abcdef").symlink_to(outside, target_is_directory=True)
+    (dst / name / "interactions_part00001.csv").symlink_to(outside / "victim.csv")
+
+    job = _export(personalize, dataset, str(dst), "BULK", name)
+
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.csv"]
+    assert (outside / "victim.csv").read_text() == "untouched\n"
+    parts = sorted(p for p in (dst / name).iterdir() if p.suffix == ".csv")
+    assert len(parts) == -(-len(ratings) // PART_ROWS) and not any(p.is_symlink() for p in parts)
+    assert sum(len(p.read_text().splitlines()) - 1 for p in parts) == len(ratings)
 
 
 def _snapshot_keys(s3: Any, group: str) -> set[str]:
