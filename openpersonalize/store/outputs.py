@@ -139,7 +139,8 @@ class Staging:
     def publish(self, names: list[str]) -> None:
         """Move the staged ``names`` into ``folder``, replacing files (never following links) of the same names.
 
-        A failure part way removes the files already moved, so the folder never holds part of the set.
+        A failure part way removes the files already moved, so the folder never holds part of the set. The
+        staging area is removed afterwards as far as it can be (what stays is hidden and cleared by the next run).
         """
         dest = self.destination
         moved: list[str] = []
@@ -151,9 +152,11 @@ class Staging:
                     _local_move(dest, self.folder, f"{STAGING}{self.token}", name)
                 moved.append(name)
         except BaseException:
-            self._remove(moved)
+            with contextlib.suppress(LocationError, OSError):
+                self._remove(moved)
             raise
-        self.clear()
+        with contextlib.suppress(LocationError, OSError):
+            self.clear()
 
     def _remove(self, names: list[str]) -> None:
         dest = self.destination
