@@ -5,7 +5,8 @@ personalized-ranking, deploys campaigns and filters, then drives the runtime API
 from separate load-generator processes on loopback with keep-alive clients. Beside it, with
 the same worker count and the same load generator, runs the floor (``floor_app.py``: a bare
 Starlette + uvicorn endpoint that parses the body, scores a dense 9,742 x 64 matrix and answers
-the top 25); every request kind prints its throughput as a ratio of the floor's, and its
+the top 25); every request kind (GetRecommendations plain, filtered and with metadata,
+GetPersonalizedRanking, PutEvents) prints its throughput as a ratio of the floor's, and its
 latency under a paced load of ``--rate`` requests a second (issue 14: GetRecommendations at
 >= 0.8x the floor with the score cache off and 2 workers; p99 <= 5 ms at 1,000 req/s).
 
@@ -93,6 +94,19 @@ def scenarios(server, group: str, up: str, rank: str, users: list[str], items: l
         for n in (25, 500):
             bodies = [{"campaignArn": rank, "userId": u, "inputList": rng.sample(items, n)} for u in users]
             out.append((f"GetPersonalizedRanking ({n} items)", "/personalize-ranking", bodies))
+    # Last: the events it records join the users' histories (and what the filters above see).
+    tracker = p.create_event_tracker(name=f"bench-events-{group[-6:]}", datasetGroupArn=group)
+    wait(p.describe_event_tracker, "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
+    events = [
+        {
+            "trackingId": tracker["trackingId"],
+            "userId": u,
+            "sessionId": f"bench-{u}",
+            "eventList": [{"eventType": "watch", "itemId": rng.choice(items), "sentAt": 1_700_000_000 + n}],
+        }
+        for n, u in enumerate(users)
+    ]
+    out.append(("PutEvents (1 event)", "/events", events))
     return out
 
 
@@ -125,15 +139,19 @@ def run(server, label: str, cases: list, cache_mb: int, args, bare_endpoint: Flo
         f"{http['p99_ms']:7.2f}ms {http['rps']:9.0f} {1:8.2f}x {paced['p50_ms']:7.2f}ms {paced['p99_ms']:7.2f}ms",
         flush=True,
     )
+    in_process = {"/recommendations": "GetRecommendations", "/personalize-ranking": "GetPersonalizedRanking"}
     for name, path, bodies in cases:
-        handler = routes["GetRecommendations" if path == "/recommendations" else "GetPersonalizedRanking"]
-        it = iter(range(10**9))
-        bare = floor(lambda bodies=bodies, handler=handler, it=it: handler("us-east-1", bodies[next(it) % len(bodies)]))
+        proc = f"{'':>9} {'':>9}"  # PutEvents: no in-process column (its handler writes to the store)
+        if path in in_process:
+            handler = routes[in_process[path]]
+            it = iter(range(10**9))
+            bare = floor(lambda bodies=bodies, h=handler, it=it: h("us-east-1", bodies[next(it) % len(bodies)]))
+            proc = f"{bare['p50_ms']:7.2f}ms {bare['p99_ms']:7.2f}ms"
         requests = [(path, *signed(server.url, path, b)) for b in bodies]
         http = drive(server.port, requests, args.clients, args.seconds)
         paced = drive(server.port, requests, args.paced_clients, args.seconds, rate=args.rate)
         print(
-            f"{name:42} {bare['p50_ms']:7.2f}ms {bare['p99_ms']:7.2f}ms {http['p50_ms']:7.2f}ms "
+            f"{name:42} {proc} {http['p50_ms']:7.2f}ms "
             f"{http['p99_ms']:7.2f}ms {http['rps']:9.0f} {http['rps'] / bare_endpoint.rps:8.2f}x "
             f"{paced['p50_ms']:7.2f}ms {paced['p99_ms']:7.2f}ms",
             flush=True,
