@@ -32,8 +32,18 @@ from .kernels import (
 TRANSITION_LAST = 10  # history items whose transition rows a request adds
 
 
+class Recency(NamedTuple):
+    """A recency weighting (``rank_weights``' parameters)."""
+
+    half_life: float
+    floor: float
+    tail_rank: float
+    enabled: bool
+
+
 class ModelArrays(NamedTuple):
-    """A model's arrays as the kernels take them (typed, contiguous; empty where a part is absent), built once."""
+    """A model's arrays and blend weights as the kernels take them (typed, contiguous; empty where a part is
+    absent), built once per loaded model."""
 
     ease_pos: np.ndarray  # int64 per item: its EASE row, -1 outside EASE
     ease_items: np.ndarray  # int64
@@ -51,15 +61,19 @@ class ModelArrays(NamedTuple):
     item_conv: np.ndarray  # float32 (items, event types); repeat model, empty without one
     repeat_w: np.ndarray  # float64
     curve: np.ndarray  # float32 unseen-item rank -> hit rate
+    recency: tuple[Recency, Recency]  # EASE and iALS's, the transitions'
+    transition_weight: float  # 0 without transitions
+    als_weight: float  # 0 without iALS
 
 
-class Recency(NamedTuple):
-    """A recency weighting (``rank_weights``' parameters)."""
+class Fold(NamedTuple):
+    """What a history brings to the blend besides its events."""
 
-    half_life: float
-    floor: float
-    tail_rank: float
-    enabled: bool
+    prior: np.ndarray  # the popularity prior scaled by 1 - ``tw``
+    user: int  # the training user the history extends (-1: none), for its tail profile
+    live: np.ndarray  # int64 items of the events received since training
+    als_row: np.ndarray  # float32 iALS fold-in scores (empty without iALS)
+    tw: float  # the transition weight (0 without transitions or history)
 
 
 @njit(cache=True, nogil=True)
@@ -162,72 +176,35 @@ def _add_row(s: np.ndarray, part: np.ndarray, weight: float) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _novel(
-    a: ModelArrays,
-    prior: np.ndarray,
-    uniq: np.ndarray,
-    counts: np.ndarray,
-    rank: np.ndarray,
-    recency: tuple[Recency, Recency],
-    user: int,
-    live: np.ndarray,
-    als_weight: float,
-    als_row: np.ndarray,
-    tw: float,
-) -> np.ndarray:
-    s = prior.copy()
-    w = _weights(rank, counts, recency[0])
-    _add_ease(s, a, uniq, w, user, live, (1.0 - tw) * (1.0 - als_weight))
-    if len(als_row):
-        _add_row(s, als_row, (1.0 - tw) * als_weight)
-    if tw > 0:
-        tw_w = _weights(rank, counts, recency[1]).astype(np.float64)
+def _novel(a: ModelArrays, q: Fold, uniq: np.ndarray, counts: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    s = q.prior.copy()
+    w = _weights(rank, counts, a.recency[0])
+    _add_ease(s, a, uniq, w, q.user, q.live, (1.0 - q.tw) * (1.0 - a.als_weight))
+    if len(q.als_row):
+        _add_row(s, q.als_row, (1.0 - q.tw) * a.als_weight)
+    if q.tw > 0:
+        tw_w = _weights(rank, counts, a.recency[1]).astype(np.float64)
         t = transition_row(uniq, tw_w, TRANSITION_LAST, a.t_slot, a.t_dense, a.t_indptr, a.t_indices, a.t_data)
-        _add_row(s, t, tw)
+        _add_row(s, t, q.tw)
     return s
 
 
 @njit(cache=True, nogil=True)
-def novel_row(
-    a: ModelArrays,
-    prior: np.ndarray,
-    items: np.ndarray,
-    recency: tuple[Recency, Recency],
-    user: int,
-    live: np.ndarray,
-    als_weight: float,
-    als_row: np.ndarray,
-    tw: float,
-) -> np.ndarray:
-    """A history's (``items``, oldest first) unseen-item scores, ``_novel_scores``' blend: a fresh float32 row.
-
-    ``prior``: the popularity prior scaled by 1 - ``tw``, the transition weight (0 without transitions or
-    history); ``recency``: the EASE (and iALS) weighting and the transitions'; ``als_row``: the iALS fold-in's
-    scores (empty without iALS); ``user``: the training user the history extends (-1: none).
-    """
+def novel_row(a: ModelArrays, q: Fold, items: np.ndarray) -> np.ndarray:
+    """A history's (``items``, oldest first) unseen-item scores, ``_novel_scores``' blend: a fresh float32 row."""
     uniq, _, _, counts, rank = _history_stats(items)
-    return _novel(a, prior, uniq, counts, rank, recency, user, live, als_weight, als_row, tw)
+    return _novel(a, q, uniq, counts, rank)
 
 
 @njit(cache=True, nogil=True)
 def ranked_head(
-    a: ModelArrays,
-    prior: np.ndarray,
-    items: np.ndarray,
-    ts: np.ndarray,
-    events: np.ndarray,
-    recency: tuple[Recency, Recency],
-    user: int,
-    live: np.ndarray,
-    als_weight: float,
-    als_row: np.ndarray,
-    tw: float,
+    a: ModelArrays, q: Fold, items: np.ndarray, ts: np.ndarray, events: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``best_items``' head of a non-empty history, ranked (score descending, ties by lower item): the best unseen
     items with the curve's rates and the seen items whose repeat probability reaches the last rate, with theirs
     (float32); empty when no item is unseen."""
     uniq, inv, last_pos, counts, rank = _history_stats(items)
-    s = _novel(a, prior, uniq, counts, rank, recency, user, live, als_weight, als_row, tw)
+    s = _novel(a, q, uniq, counts, rank)
     for i in range(len(uniq)):
         s[uniq[i]] = -np.inf
     top = best_indices(s, min(len(a.curve), len(s) - len(uniq)))

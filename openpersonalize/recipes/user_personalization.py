@@ -31,7 +31,7 @@ from openpersonalize.recipes.kernels import (
     sparse_spread,
     weighted_rows,
 )
-from openpersonalize.recipes.personal_kernel import ModelArrays, Recency, ease_values, novel_row, ranked_head
+from openpersonalize.recipes.personal_kernel import Fold, ModelArrays, Recency, ease_values, novel_row, ranked_head
 from openpersonalize.recipes.protocol import Contribution, Recipe
 from openpersonalize.recipes.registry import UP_ARN, UP_V2_ARN
 from openpersonalize.recipes.repeat import calibration_users, fit_calibration, holdout_gram
@@ -139,15 +139,6 @@ _NO_ITEMS = np.zeros(0, np.int64)
 _NO_ROW = np.zeros(0, np.float32)
 
 
-class _Scoring(NamedTuple):
-    """What the fused kernels (``personal_kernel``) take of a model, derived once per loaded model."""
-
-    arrays: ModelArrays
-    recency: tuple[Recency, Recency]  # EASE and iALS's, the transitions'
-    transition_weight: float  # 0 without transitions
-    als_weight: float
-
-
 def _typed(a: dict[str, Any], name: str, dtype: Any, empty: tuple[int, ...]) -> np.ndarray:
     """``a[name]`` as a contiguous ``dtype`` array, or an empty one of shape ``empty`` when the model has none."""
     return np.ascontiguousarray(a[name], dtype) if name in a else np.zeros(empty, dtype)
@@ -166,9 +157,9 @@ class UserPersonalizationModel(BaseModel):
         self._yty = None
         self._transitions: TransitionScorer | None = None
         self._priors: dict[float, np.ndarray] = {}
-        self._scoring: _Scoring | None = None
+        self._scoring: ModelArrays | None = None
 
-    def _kernel_inputs(self) -> _Scoring:
+    def _kernel_inputs(self) -> ModelArrays:
         """The model's arrays and hyperparameters as the fused kernels take them (built on first use)."""
         if self._scoring is not None:
             return self._scoring
@@ -176,7 +167,10 @@ class UserPersonalizationModel(BaseModel):
         scorer = self._transition_scorer()
         if scorer is None:
             scorer = TransitionScorer(sp.csr_matrix((self.n_items, 0), dtype=np.float32))
-        arrays = ModelArrays(
+        p = self._recency_params()
+        recency = Recency(p["half_life"], p["floor"], _tail_rank(p["half_life"]), p["enabled"])
+        has_transitions = self._transition_scorer() is not None
+        self._scoring = ModelArrays(
             ease_pos=_typed(a, "ease_pos", np.int64, (0,)) if "ease_pos" in a else np.full(self.n_items, -1),
             ease_items=_typed(a, "ease_items", np.int64, (0,)),
             ease_B=_typed(a, "ease_B", np.float32, (0, 0)),
@@ -193,24 +187,22 @@ class UserPersonalizationModel(BaseModel):
             item_conv=_typed(a, "item_conv", np.float32, (0, 1)),
             repeat_w=_typed(a, "repeat_w", np.float64, (0,)),
             curve=_typed(a, "novel_curve", np.float64, (0,)).astype(np.float32),
+            recency=(recency, Recency(1.0, 0.0, _tail_rank(1.0), True)),
+            transition_weight=param(self.hyperparameters, "transition_weight") if has_transitions else 0.0,
+            als_weight=float(self.meta.get("als_weight", 0.0)) if "als_items" in a else 0.0,
         )
-        p = self._recency_params()
-        recency = Recency(p["half_life"], p["floor"], _tail_rank(p["half_life"]), p["enabled"])
-        has_transitions = self._transition_scorer() is not None
-        tw = param(self.hyperparameters, "transition_weight") if has_transitions else 0.0
-        als_w = float(self.meta.get("als_weight", 0.0)) if "als_items" in a else 0.0
-        self._scoring = _Scoring(arrays, (recency, Recency(1.0, 0.0, _tail_rank(1.0), True)), tw, als_w)
         return self._scoring
 
-    def _kernel_args(self, history: UserHistory, scoring: _Scoring) -> tuple[Any, ...]:
-        """``novel_row``'s arguments after the items for a history (the scaled prior first)."""
-        tw = scoring.transition_weight if len(history) else 0.0
+    def _fold(self, history: UserHistory, model: ModelArrays, prior: np.ndarray | None = None) -> Fold:
+        """What the kernels take of a history besides its events (``prior``: the default scaled prior)."""
+        tw = model.transition_weight if len(history) and prior is None else 0.0
         live = history.live_items if history.live_items is not None else _NO_ITEMS
         als_row = _NO_ROW
-        if scoring.als_weight > 0 and len(history):
+        if model.als_weight > 0 and len(history):
             items, w = _recency(_history_stats(history), **self._recency_params())
             als_row = self._als_row(items, w)
-        return self._prior(1.0 - tw), scoring.recency, history.user, live, scoring.als_weight, als_row, tw
+        user = history.user if prior is None else -1
+        return Fold(self._prior(1.0 - tw) if prior is None else prior, user, live, als_row, tw)
 
     def _recency_params(self) -> dict[str, Any]:
         """``_recency``'s keyword arguments from the hyperparameters."""
@@ -228,9 +220,8 @@ class UserPersonalizationModel(BaseModel):
         a constant: only the order and spread of these scores matter (calibration and ranking), so each
         component is one scaled addition into the row (``personal_kernel.novel_row``).
         """
-        scoring = self._kernel_inputs()
-        prior, *rest = self._kernel_args(history, scoring)
-        return novel_row(scoring.arrays, prior, history.items, *rest)
+        model = self._kernel_inputs()
+        return novel_row(model, self._fold(history, model), history.items)
 
     def _prior(self, scale: float) -> np.ndarray:
         """``scale`` times the popularity prior every row starts from (cached per scale; read-only for callers)."""
@@ -305,10 +296,9 @@ class UserPersonalizationModel(BaseModel):
         """
         if len(history) == 0 or exploration_config(context)[0] > 0 or "repeat_w" not in self.arrays:
             return None
-        scoring = self._kernel_inputs()
+        model = self._kernel_inputs()
         ts = history.timestamps if history.timestamps is not None else np.arange(len(history), dtype=np.int64)
-        prior, *rest = self._kernel_args(history, scoring)
-        head = ranked_head(scoring.arrays, prior, history.items, ts, self._event_codes(history), *rest)
+        head = ranked_head(model, self._fold(history, model), history.items, ts, self._event_codes(history))
         return head if len(head[0]) else None
 
     def _ease_row(self, items: np.ndarray, rows: np.ndarray, w: np.ndarray, history: UserHistory) -> np.ndarray:
@@ -321,9 +311,7 @@ class UserPersonalizationModel(BaseModel):
         """
         live = history.live_items if history.live_items is not None else _NO_ITEMS
         typed = (np.ascontiguousarray(items, np.int64), np.ascontiguousarray(rows, np.int64))
-        return ease_values(
-            self._kernel_inputs().arrays, *typed, np.ascontiguousarray(w, np.float32), history.user, live
-        )
+        return ease_values(self._kernel_inputs(), *typed, np.ascontiguousarray(w, np.float32), history.user, live)
 
     def build_tail_profiles(self, max_bytes: int = TAIL_PROFILE_BYTES) -> None:
         """Sum, once, the EASE rows of the old items of the longest training histories (their tail profiles).
@@ -442,10 +430,9 @@ class UserPersonalizationModel(BaseModel):
     def score_item(self, item_index: int) -> np.ndarray:
         """Related items: the single-item history's item-item (+ iALS) scores, popularity breaking ties."""
         history = UserHistory(np.array([item_index]))
-        scoring = self._kernel_inputs()
         prior = (1e-3 * self.popularity_scores()).astype(np.float32)
-        _, recency, _, live, als_w, als_row, _ = self._kernel_args(history, scoring)
-        return novel_row(scoring.arrays, prior, history.items, recency, -1, live, als_w, als_row, 0.0)
+        model = self._kernel_inputs()
+        return novel_row(model, self._fold(history, model, prior), history.items)
 
     def _als_row(self, items: np.ndarray, w: np.ndarray) -> np.ndarray:
         """The iALS scores of every item for a weighted history (its fold-in user factor)."""
