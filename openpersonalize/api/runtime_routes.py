@@ -14,6 +14,7 @@ from ..runtime.requests import (
     DEFAULT_RESULTS,
     ActionRecommendRequest,
     PromotionRequest,
+    RankedItem,
     Ranking,
     RankRequest,
     Recommendations,
@@ -94,16 +95,24 @@ def _recommended_entry(item: RecommendedItem) -> dict[str, Any]:
 
 
 def ranking_body(result: Ranking) -> dict[str, Any]:
-    """GetPersonalizedRanking's response body (an unscored item has no ``score``)."""
-    items = []
-    for item in result.items:
-        entry: dict[str, Any] = {"itemId": item.item_id}
-        if item.score is not None:
-            entry["score"] = item.score
-        if item.metadata is not None:
-            entry["metadata"] = item.metadata
-        items.append(entry)
+    """GetPersonalizedRanking's response body (an unscored item has no ``score``; a scored one without
+    metadata, the usual one, is built in a single dict display)."""
+    items = [
+        {"itemId": item.item_id, "score": item.score}
+        if item.score is not None and item.metadata is None
+        else _ranked_entry(item)
+        for item in result.items
+    ]
     return {"personalizedRanking": items, "recommendationId": result.recommendation_id}
+
+
+def _ranked_entry(item: RankedItem) -> dict[str, Any]:
+    entry: dict[str, Any] = {"itemId": item.item_id}
+    if item.score is not None:
+        entry["score"] = item.score
+    if item.metadata is not None:
+        entry["metadata"] = item.metadata
+    return entry
 
 
 def runtime_routes(runtime: RuntimeService) -> dict[str, RestHandler]:
