@@ -150,3 +150,19 @@ def test_authorization_parse_reads_what_the_whole_pattern_reads(text):
 def test_a_well_formed_authorization_parses():
     text = "AWS4-HMAC-SHA256 Credential=K/20260101/r/s/aws4_request, SignedHeaders=host;x-amz-date, Signature=ab12"
     assert sigv4._parse_authorization(text) == ("K/20260101/r/s/aws4_request", "host;x-amz-date", "ab12")
+
+
+def test_a_request_signing_many_headers_is_checked_by_botocore():
+    """The direct path (and its caches) takes only the few headers SDKs sign; more still verify, by botocore."""
+    url = "http://127.0.0.1:8080/recommendations"
+    headers = _signed(url, b"{}", {f"X-Extra-{i:02d}": str(i) for i in range(40)})
+    auth = sigv4.authorize(headers, CREDS)
+    assert len(auth.signed) > sigv4._PLAIN_MAX_SIGNED
+    payload = hashlib.sha256(b"{}").hexdigest()
+    fast = sigv4._plain_signature(
+        "POST", "/recommendations", "", headers, payload, auth.signed, "test-secret", auth.amz_date, auth.scope
+    )
+    assert fast is None
+    assert sigv4.verify("POST", url, headers, b"{}", CREDS).access_key_id == "AKIDTEST"
+    with pytest.raises(InvalidSignatureException):
+        sigv4.verify("POST", url, {**headers, "x-extra-07": "8"}, b"{}", CREDS)

@@ -181,6 +181,7 @@ def _split_names(text: str) -> tuple[str, ...]:
 
 
 _MEMO_MAX_LENGTH = 512
+_PLAIN_MAX_SIGNED = 32  # SDKs sign 3 to 6 headers
 _parse_signed_names = lru_cache(maxsize=64)(_split_names)
 _parse_head_once = lru_cache(maxsize=64)(_parse_head)
 
@@ -274,7 +275,9 @@ def _plain_signature(
     is checked by botocore's signer instead, so it can only accept a signature botocore's
     canonical form also yields (tests compare the two).
     """
-    if query or len(path) > _MEMO_MAX_LENGTH or not _plain_path(path) or not _in_canonical_order(signed):
+    if query or len(path) > _MEMO_MAX_LENGTH or len(signed) > _PLAIN_MAX_SIGNED:
+        return None  # what the caches below must not hold goes to botocore's signer
+    if not _plain_path(path) or not _in_canonical_order(signed):
         return None
     canonical_headers = "".join([f"{name}:{' '.join(headers[name].split())}\n" for name in signed])
     canonical = f"{method}\n{path}\n\n{canonical_headers}\n{';'.join(signed)}\n{payload_hash}"

@@ -285,17 +285,20 @@ _COMPILERS: dict[str, Callable[[Shape], Validator]] = {
 }
 
 
-@cache
 def _pattern_test(shape: Shape) -> Callable[[str], bool] | None:
-    """Whether a string matches the shape's pattern (linear-time RE2); None when it has none or we relax it.
-
-    Verdicts on short strings are remembered: the same ARN comes with every request, and RE2's
-    Python binding costs microseconds a call.
-    """
+    """Whether a string matches the shape's pattern (linear-time RE2); None when it has none or we relax it."""
     pattern = None if shape.name in RELAXED_PATTERNS else shape.metadata.get("pattern")
-    if not pattern:
-        return None
-    compiled = compile_pattern(pattern, shape.metadata.get("max"))
+    return _matcher(pattern, shape.metadata.get("max")) if pattern else None
+
+
+@cache
+def _matcher(pattern: str, max_length: int | None) -> Callable[[str], bool]:
+    """A pattern's test, one per distinct pattern and length bound (the models share a few dozen).
+
+    Verdicts on short strings are remembered, in a bounded cache: the same ARN comes with every
+    request, and RE2's Python binding costs microseconds a call.
+    """
+    compiled = compile_pattern(pattern, max_length)
 
     @lru_cache(maxsize=_MEMO_ENTRIES)
     def remembered(value: str) -> bool:
