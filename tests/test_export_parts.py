@@ -220,3 +220,20 @@ def test_export_on_ray_equals_local(tmp_path: Path, movielens_dir: Path, ratings
     assert [p.name for p in on_ray] == [p.name for p in local] == names
     assert [p.read_bytes() for p in on_ray] == [p.read_bytes() for p in local]
     assert ran["_answer_item"] >= len(names), ran
+
+
+def test_a_lost_snapshot_fails_without_naming_the_store(node, s3, movielens_dir, s3_server):
+    """The server's object store is the operator's: its bucket and endpoint go to the log, not to the caller."""
+    personalize, group, dataset = _imported(node, movielens_dir)
+    for key in _snapshot_keys(s3, group):
+        s3.delete_object(Bucket=STORE_BUCKET, Key=key)
+    bucket = unique("bucket")
+    s3.create_bucket(Bucket=bucket)
+
+    job = _export(personalize, dataset, f"s3://{bucket}/exports/", "BULK")
+
+    assert job["status"] == "CREATE FAILED"
+    reason = job["failureReason"]
+    assert STORE_BUCKET not in reason and s3_server not in reason and "127.0.0.1" not in reason, reason
+    assert "could not read the dataset's stored data" in reason, reason
+    assert _keys(s3, bucket, "exports/") == []

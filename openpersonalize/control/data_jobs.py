@@ -16,7 +16,7 @@ from ..data.csv_import import CsvSource
 from ..errors import InvalidInputException
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
-from ..store.objects import ObjectStore, ObjectStoreError
+from ..store.objects import ObjectStore, ObjectStoreError, failure_reason
 from .base import Call, Control
 from .dataset_export import create_dataset_export_job, run_export
 from .kinds import (
@@ -165,7 +165,10 @@ def run_deletion(control: Control, arn: str) -> None:
             store.update(dataset.arn, _snapshot=key, _rows=kept, _snapshotId=uuid.uuid4().hex)
             deleted += removed
         deleted += _delete_live(control, group, users)
-    except (LocationError, InvalidInputException, OSError, pa.ArrowException, ObjectStoreError) as exc:
+    except ObjectStoreError as exc:
+        store.update(arn, status=FAILED, failureReason=failure_reason(exc, arn, "read or store the dataset's data"))
+        return
+    except (LocationError, InvalidInputException, OSError, pa.ArrowException) as exc:
         store.update(arn, status=FAILED, failureReason=getattr(exc, "message", None) or str(exc))
         return
     store.update(arn, status=COMPLETED, numDeleted=deleted)

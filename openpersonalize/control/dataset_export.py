@@ -27,7 +27,7 @@ from ..errors import InvalidInputException
 from ..jobs.executors import installed
 from ..jobs.process_pool import WorkerError, default_processes
 from ..store.metadata import Resource
-from ..store.objects import ObjectStore, ObjectStoreError
+from ..store.objects import ObjectStore, ObjectStoreError, failure_reason
 from ..store.outputs import Staging
 from . import schemas
 from .base import ACTIVE, CREATE_FAILED, Call, Control
@@ -221,7 +221,10 @@ def run_export(control: Control, arn: str) -> None:
     except WorkerError as exc:
         _failed(control, arn, staging, exc.message)
         return
-    except (LocationError, OSError, pa.ArrowException, ObjectStoreError) as exc:
+    except ObjectStoreError as exc:
+        _failed(control, arn, staging, failure_reason(exc, arn, "read the dataset's stored data"))
+        return
+    except (LocationError, OSError, pa.ArrowException) as exc:
         _failed(control, arn, staging, getattr(exc, "message", None) or str(exc))
         return
     store.update(arn, status=ACTIVE, _rowsExported=rows)

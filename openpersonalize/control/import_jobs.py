@@ -17,7 +17,7 @@ from ..jobs.leftovers import remove_leftovers
 from ..jobs.process_pool import WorkerError, default_processes
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
-from ..store.objects import PARTIAL_SNAPSHOTS, ObjectStoreError
+from ..store.objects import PARTIAL_SNAPSHOTS, ObjectStoreError, failure_reason
 from . import datasets, schemas
 from .base import ACTIVE, CREATE_FAILED, Call, Control
 from .kinds import DATASET, DATASET_IMPORT_JOB, queue_job
@@ -38,9 +38,6 @@ def create_dataset_import_job(call: Call) -> dict[str, Any]:
         "publishAttributionMetricsToS3": p.get("publishAttributionMetricsToS3", False),
     }
     return {"datasetImportJobArn": queue_job(call, DATASET_IMPORT_JOB, dataset, members)}
-
-
-STORE_FAILED = "The server could not store the imported data; its log has the reason."
 
 
 def run_import(control: Control, arn: str, imported: Imported | None = None) -> None:
@@ -83,9 +80,8 @@ def run_import(control: Control, arn: str, imported: Imported | None = None) -> 
     except (ImportFailure, LocationError, InvalidInputException) as exc:
         store.update(arn, status=CREATE_FAILED, failureReason=str(exc))
         return
-    except ObjectStoreError as exc:  # the server's own store: its address and bucket are for the log, not the caller
-        log.error("Dataset import job %s: %s", arn, exc)
-        store.update(arn, status=CREATE_FAILED, failureReason=STORE_FAILED)
+    except ObjectStoreError as exc:
+        store.update(arn, status=CREATE_FAILED, failureReason=failure_reason(exc, arn, "store the imported data"))
         return
     store.update(
         dataset.arn,

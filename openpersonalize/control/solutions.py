@@ -19,7 +19,7 @@ from ..jobs.runner import JobHandler, lease_lost
 from ..jobs.training import LIVE_EVENTS, train_from_snapshots
 from ..recipes.registry import RecipeInfo, get_recipe
 from ..store.metadata import Connection, Resource
-from ..store.objects import PARTIAL_MODELS, ObjectStoreError
+from ..store.objects import PARTIAL_MODELS, ObjectStoreError, failure_reason
 from . import training_schedule
 from .action_training import check_action_data, check_action_solution, is_action_recipe, training_inputs
 from .base import (
@@ -315,7 +315,8 @@ def run_training(control: Control, arn: str, trained: VersionTrained) -> None:
         if result is None:
             return
     except ObjectStoreError as exc:
-        store.update(arn, status=CREATE_FAILED, only_if=(CREATE_IN_PROGRESS,), failureReason=str(exc))
+        reason = failure_reason(exc, arn, "read the training data or store the model")
+        store.update(arn, status=CREATE_FAILED, only_if=(CREATE_IN_PROGRESS,), failureReason=reason)
         return
     finally:
         control.objects.remove_scratch(arn, attempt)

@@ -65,6 +65,15 @@ class ObjectStoreError(ServiceUnavailable):
     """
 
 
+def failure_reason(exc: ObjectStoreError, job_arn: str, what: str) -> str:
+    """What a job's caller reads when the server's object store failed it (``what`` could not be done).
+
+    The store's endpoint and bucket are the operator's business: they go to the log, never to the caller.
+    """
+    log.error("%s: the object store failed: %s", job_arn, exc)
+    return f"The server could not {what}; its log has the reason."
+
+
 class ObjectMissing(ObjectStoreError):
     """A key the store does not hold (removed through another node, or not a key of this store at all)."""
 
