@@ -31,9 +31,9 @@ def sleeping_answerer(pid_file: str) -> Callable[[Any], Any]:
 
 def main(mode: str, pid_file: str) -> None:
     if mode == "isolated":
-        from openpersonalize.jobs.isolated import run_isolated
+        from openpersonalize.jobs.isolated import Step, run_isolated
 
-        run_isolated(sleep_in_child, {"pid_file": pid_file})
+        run_isolated(Step(sleep_in_child, {"pid_file": pid_file}))
     else:
         from openpersonalize.jobs.process_pool import OrderedPool
 

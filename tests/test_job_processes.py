@@ -17,7 +17,7 @@ from job_children import sleep_in_child
 
 from helpers import requires, wait_until
 from openpersonalize.jobs import processes
-from openpersonalize.jobs.isolated import JobStopped, run_isolated
+from openpersonalize.jobs.isolated import JobStopped, Step, run_isolated
 from openpersonalize.jobs.leftovers import remove_leftovers
 from openpersonalize.jobs.runner import JobHandler, JobRunner
 from openpersonalize.store.metadata import MetadataStore, jobs
@@ -137,7 +137,7 @@ def test_stopped_child_is_killed_and_reaped(tmp_path):
         return pid_file.exists() and bool(pid_file.read_text())
 
     with pytest.raises(JobStopped):
-        run_isolated(sleep_in_child, {"pid_file": str(pid_file)}, should_stop, poll_seconds=0.05)
+        run_isolated(Step(sleep_in_child, {"pid_file": str(pid_file)}, should_stop, poll_seconds=0.05))
     assert not Path(f"/proc/{pid_file.read_text()}").exists()  # gone, not even a zombie
 
 

@@ -26,6 +26,7 @@ from ray_cluster import RayCluster, ray_cluster
 from helpers import RECIPE, ROLE, import_dataset, requires, wait_until
 from openpersonalize.data import movielens
 from openpersonalize.jobs import processes
+from openpersonalize.jobs.child import Step
 from openpersonalize.jobs.executors import LocalExecutor
 from openpersonalize.recipes.blocks import BLOCK_ENV
 from server_harness import Server, unique, wait_status
@@ -98,9 +99,9 @@ def test_dead_worker_is_retried(joined: RayExecutor, tmp_path: Path) -> None:
 
 
 def test_step_errors_come_back_with_their_message(joined: RayExecutor) -> None:
-    assert joined.call(_step, {"value": 21}, lambda: False, lambda _: None, 0.2) == 42
+    assert joined.call(Step(_step, {"value": 21}, poll_seconds=0.2)) == 42
     with pytest.raises(JobError, match="no model for 7"):
-        joined.call(_failing_step, {"value": 7}, lambda: False, lambda _: None, 0.2)
+        joined.call(Step(_failing_step, {"value": 7}, poll_seconds=0.2))
     with pytest.raises(WorkerError, match="unsupported operand"):
         list(joined.ordered_map(_square_answerer, {"offset": "x"}, range(3), workers=2))
 
@@ -109,7 +110,7 @@ def test_stopped_step_ends_its_child(joined: RayExecutor, tmp_path: Path) -> Non
     """StopSolutionVersionCreation on Ray: the step's task is killed, and the child training in it with it."""
     pid_file = tmp_path / "child.pid"
     with pytest.raises(JobStopped):
-        joined.call(sleep_in_child, {"pid_file": str(pid_file)}, lambda: pid_file.exists(), lambda _: None, 0.2)
+        joined.call(Step(sleep_in_child, {"pid_file": str(pid_file)}, pid_file.exists, poll_seconds=0.2))
     wait_until(lambda: pid_file.read_text(), what="child pid")
     child = int(pid_file.read_text())
     wait_until(lambda: not processes.alive(child), guard=30.0, what=f"the step's child {child} ending")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputException, ResourceInUseException
-from ..jobs.isolated import JobError, JobStopped, run_isolated
+from ..jobs.isolated import JobError, JobStopped, Step, run_isolated
 from ..jobs.leftovers import remove_leftovers
 from ..jobs.runner import JobHandler, lease_lost
 from ..jobs.training import LIVE_EVENTS, train_from_snapshots
@@ -388,7 +388,7 @@ def _train_attempt(
         return current is None or current.status == CREATE_STOPPING or lease_lost()
 
     try:
-        result = run_isolated(train_from_snapshots, kwargs, should_stop, on_progress=record_progress)
+        result = run_isolated(Step(train_from_snapshots, kwargs, should_stop, on_progress=record_progress))
     except JobStopped:  # asked to stop, deleted, or taken over by another process (which then settles it)
         store.update(arn, status=CREATE_STOPPED, only_if=(CREATE_STOPPING,))
         return None

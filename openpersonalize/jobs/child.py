@@ -3,7 +3,7 @@
 The API process keeps its GIL for requests, the child's memory is returned to the
 OS when it ends, a crash there becomes a job failure instead of a server crash,
 and a stop request terminates the child at once. The child never outlives the job: it dies with
-its parent (even a SIGKILLed one) and is killed and reaped whenever ``run_isolated`` returns.
+its parent (even a SIGKILLed one) and is killed and reaped whenever ``run_in_child`` returns.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import multiprocessing as mp
 import os
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import processes
@@ -30,6 +31,29 @@ class JobError(Exception):
         self.trace = trace
 
 
+def _never() -> bool:
+    return False
+
+
+def _ignore(_fraction: float) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One job step (a training): ``fn(progress=..., **kwargs)`` run away from the server's threads.
+
+    ``fn`` (module-level) and ``kwargs`` travel to where the step runs, so both must pickle;
+    ``should_stop`` and ``on_progress`` stay with the caller, which looks every ``poll_seconds``.
+    """
+
+    fn: Callable[..., Any]
+    kwargs: dict[str, Any]
+    should_stop: Callable[[], bool] = _never
+    on_progress: Callable[[float], None] = _ignore
+    poll_seconds: float = 1.0
+
+
 def _child(conn: Any, fn: Callable[..., Any], kwargs: dict[str, Any], parent_pid: int) -> None:
     processes.die_with_parent(parent_pid)
 
@@ -45,36 +69,30 @@ def _child(conn: Any, fn: Callable[..., Any], kwargs: dict[str, Any], parent_pid
         conn.close()
 
 
-def run_in_child(
-    fn: Callable[..., Any],
-    kwargs: dict[str, Any],
-    should_stop: Callable[[], bool] = lambda: False,
-    on_progress: Callable[[float], None] = lambda _: None,
-    poll_seconds: float = 1.0,
-) -> Any:
-    """Call ``fn(progress=..., **kwargs)`` in a spawned process and return its (picklable) result."""
+def run_in_child(step: Step) -> Any:
+    """Run ``step`` in a spawned process and return its (picklable) result."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, fn, kwargs, os.getpid()), daemon=True)
+    proc = ctx.Process(target=_child, args=(child, step.fn, step.kwargs, os.getpid()), daemon=True)
     proc.start()
     child.close()
     try:
         while True:
-            if parent.poll(poll_seconds):
+            if parent.poll(step.poll_seconds):
                 try:
                     kind, value = parent.recv()
                 except EOFError:
                     proc.join()
                     raise JobError(f"The training process died (exit code {proc.exitcode})", "") from None
                 if kind == "progress":
-                    on_progress(value)
+                    step.on_progress(value)
                 elif kind == "done":
                     return value
                 else:
                     raise JobError(*value)
             elif not proc.is_alive():
                 raise JobError(f"The training process died (exit code {proc.exitcode})", "")
-            if should_stop():
+            if step.should_stop():
                 raise JobStopped()
     finally:
         processes.stop(proc)

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Protocol
 
-from .child import run_in_child
+from .child import Step, run_in_child
 from .process_pool import OrderedPool
 
 LOCAL = "local"
@@ -29,15 +29,8 @@ class Executor(Protocol):
 
     name: str
 
-    def call(
-        self,
-        fn: Callable[..., Any],
-        kwargs: dict[str, Any],
-        should_stop: Callable[[], bool],
-        on_progress: Callable[[float], None],
-        poll_seconds: float,
-    ) -> Any:
-        """``fn(progress=..., **kwargs)`` (a module-level function) away from the server; its picklable result."""
+    def call(self, step: Step) -> Any:
+        """``step`` run away from the server; its picklable result."""
         ...
 
     def ordered_map(
@@ -55,15 +48,8 @@ class LocalExecutor:
 
     name = LOCAL
 
-    def call(
-        self,
-        fn: Callable[..., Any],
-        kwargs: dict[str, Any],
-        should_stop: Callable[[], bool],
-        on_progress: Callable[[float], None],
-        poll_seconds: float,
-    ) -> Any:
-        return run_in_child(fn, kwargs, should_stop, on_progress, poll_seconds)
+    def call(self, step: Step) -> Any:
+        return run_in_child(step)
 
     def ordered_map(
         self, setup: Callable[..., Callable[[Any], Any]], kwargs: dict[str, Any], items: Iterable[Any], workers: int

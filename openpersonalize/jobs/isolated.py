@@ -7,21 +7,14 @@ as a task on the cluster (``jobs/ray_executor.py``). Either way the result, a fa
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from .child import JobError, JobStopped
+from .child import JobError, JobStopped, Step
 from .executors import installed
 
-__all__ = ["JobError", "JobStopped", "run_isolated"]
+__all__ = ["JobError", "JobStopped", "Step", "run_isolated"]
 
 
-def run_isolated(
-    fn: Callable[..., Any],
-    kwargs: dict[str, Any],
-    should_stop: Callable[[], bool] = lambda: False,
-    on_progress: Callable[[float], None] = lambda _: None,
-    poll_seconds: float = 1.0,
-) -> Any:
-    """Call ``fn(progress=..., **kwargs)`` on the installed executor and return its (picklable) result."""
-    return installed().call(fn, kwargs, should_stop, on_progress, poll_seconds)
+def run_isolated(step: Step) -> Any:
+    """Run ``step`` on the installed executor and return its (picklable) result."""
+    return installed().call(step)

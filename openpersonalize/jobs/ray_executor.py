@@ -37,7 +37,7 @@ from ray.exceptions import GetTimeoutError, RayError, TaskCancelledError
 
 from ..blas import single_threaded_blas
 from ..recipes import blocks
-from .child import JobError, JobStopped, run_in_child
+from .child import JobError, JobStopped, Step, run_in_child
 from .process_pool import WorkerError
 
 log = logging.getLogger(__name__)
@@ -75,10 +75,10 @@ def _run_step(fn: Callable[..., Any], kwargs: dict[str, Any], omp_threads: str |
     The child gets the server's OMP_NUM_THREADS (Ray sets 1 in its workers), so BLAS and OpenMP
     run with the thread counts a local child has and the model comes out the same to the bit.
     """
-    step = {"step": fn, "kwargs": kwargs, "address": ray.get_runtime_context().gcs_address}
+    step = Step(_with_ray_blocks, {"step": fn, "kwargs": kwargs, "address": ray.get_runtime_context().gcs_address})
     with _environ(OMP_THREADS, omp_threads):
         try:
-            return "ok", run_in_child(_with_ray_blocks, step)
+            return "ok", run_in_child(step)
         except JobError as exc:
             return "error", (exc.message, exc.trace)
 
@@ -203,21 +203,14 @@ class RayExecutor:
             raise ConnectionError(f"cannot join the Ray cluster at {address}: {reason}") from None
         return cls(address)
 
-    def call(
-        self,
-        fn: Callable[..., Any],
-        kwargs: dict[str, Any],
-        should_stop: Callable[[], bool],
-        on_progress: Callable[[float], None],
-        poll_seconds: float,
-    ) -> Any:
-        step = _run_step.options(max_retries=STEP_RETRIES, retry_exceptions=False)
-        ref = step.remote(fn, kwargs, os.environ.get(OMP_THREADS))
+    def call(self, step: Step) -> Any:
+        task = _run_step.options(max_retries=STEP_RETRIES, retry_exceptions=False)
+        ref = task.remote(step.fn, step.kwargs, os.environ.get(OMP_THREADS))
         while True:
             try:
-                kind, value = ray.get(ref, timeout=poll_seconds)
+                kind, value = ray.get(ref, timeout=step.poll_seconds)
             except GetTimeoutError:
-                if should_stop():
+                if step.should_stop():
                     _cancel_unfinished(ref)
                     raise JobStopped() from None
                 try:
