@@ -308,7 +308,7 @@ def run_training(control: Control, arn: str, trained: VersionTrained) -> None:
         store.update(arn, status=CREATE_FAILED, failureReason="The dataset group has no imported INTERACTIONS data.")
         return
     attempt = uuid.uuid4().hex[:8]
-    inputs = control.objects.scratch_model_dir(arn, attempt) / "inputs"
+    inputs = control.objects.training_inputs_dir(arn, attempt)
     inputs.mkdir(parents=True)
     try:
         result = _train_attempt(control, version, snapshots, inputs)

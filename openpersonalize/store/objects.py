@@ -316,6 +316,10 @@ class ObjectStore:
         """A training attempt's scratch directory; ``publish_model`` makes its model the version's."""
         return self.models_root / f".{_safe_name(version_arn)}.{attempt}.tmp"
 
+    def training_inputs_dir(self, version_arn: str, attempt: str) -> Path:
+        """Where an attempt writes its own inputs (live events, actions) before ``publish``: inside its scratch."""
+        return self.scratch_model_dir(version_arn, attempt) / "inputs"
+
     def remove_scratch(self, version_arn: str, attempt: str) -> None:
         """Remove a training attempt's scratch directory, here and (what it published of it) in the store."""
         self._remove(self.scratch_model_dir(version_arn, attempt).relative_to(self.local_root).as_posix())
