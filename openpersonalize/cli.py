@@ -16,7 +16,7 @@ from .jobs import executors
 from .jobs.executors import LOCAL, ExecutorUnavailable
 from .node import StartupError, start_node
 from .server import CONFIG_ENV, ServerConfig, load_credentials, node_objects
-from .store.database_url import DATABASE_URL_ENV
+from .store.database_url import DATABASE_URL_ENV, export_for_workers
 
 app = typer.Typer(
     help="Self-hosted recommendation engine that speaks the Amazon Personalize API.", no_args_is_help=True
@@ -123,6 +123,7 @@ def serve(
         raise typer.Exit(1) from None
     console.print(f"Listening on http://{host}:{port} (endpoint_url for boto3)")
     os.environ[CONFIG_ENV] = config.to_env()
+    export_for_workers(config.resolved_database_url())  # batch workers take the password from here, not their arguments
     try:
         uvicorn.run(
             "openpersonalize.server:app_from_env",

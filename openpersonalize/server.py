@@ -29,7 +29,6 @@ from .jobs.executors import LOCAL
 from .jobs.periodic import Periodic
 from .jobs.runner import JobRunner
 from .runtime.service import DEFAULT_SCORE_CACHE_BYTES, RuntimeService
-from .store.database_url import export_for_workers
 from .store.events import EventStore
 from .store.metadata import MetadataStore
 from .store.objects import ObjectStore, StoreLocation
@@ -131,7 +130,6 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
         object_store=config.object_store,
     )
     store = MetadataStore(config.resolved_database_url())
-    export_for_workers(store.url)  # batch workers take the password from here, never from their arguments
     control = Control(settings, store, EventStore(store))
     live = LiveData(control)
     control.forget_tracking_id = live.forget

@@ -9,6 +9,7 @@ PostgreSQL server with a password is covered by tests/test_batch.py's postgres b
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from types import SimpleNamespace
@@ -45,3 +46,14 @@ def test_worker_takes_the_environment_only_for_the_same_database(monkeypatch: py
 def test_sqlite_urls_pass_unchanged(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'metadata.db'}"
     assert shareable(url) == url and for_worker(url) == url
+
+
+def test_an_app_built_in_process_leaves_the_environment_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only ``openpersonalize serve`` (the process whose workers need it) exports the URL: an app built inside
+    another program (tests, the embedded server) once set it there, and every server that program started
+    afterwards opened that database (a test's deleted one) instead of its own."""
+    from openpersonalize.server import ServerConfig, build_app
+
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    build_app(ServerConfig(data_dir=str(tmp_path / "data")))
+    assert DATABASE_URL_ENV not in os.environ
