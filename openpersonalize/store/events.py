@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .action_events import ActionEventStore
-from .metadata import MetadataStore, dialect_insert, resources
+from .metadata import MetadataStore, dialect_insert
+from .raw_sql import RawReads, RawTransaction, RawWrites
 
 _meta = sa.MetaData()
 
@@ -100,6 +101,10 @@ _SESSION_HISTORY = (
     "SELECT item_id, timestamp, event_type FROM live_events WHERE dataset_group_arn = ?"
     " AND session_id = ? AND user_id IS NULL AND item_id IS NOT NULL ORDER BY id DESC LIMIT ?"
 )
+_EVENT_COLUMNS = (*EVENT_FIELDS, "received_at")
+_INSERT_EVENT = f"INSERT INTO live_events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
+# A user's event gives the user every earlier anonymous event of the same session in the group.
+_JOIN_SESSION = "UPDATE live_events SET user_id = ? WHERE dataset_group_arn = ? AND session_id = ? AND user_id IS NULL"
 _PG_EVENTS_LOCK = 0x6F70_6576  # advisory lock key: event inserts commit in id order
 MAX_GROUP_REQUESTS = 256
 
@@ -167,50 +172,6 @@ class _Pending:
         self.error: BaseException | None = None
 
 
-class _RawReads:
-    """Per-thread DB-API connections for the runtime's hot-path reads.
-
-    SQLAlchemy Core costs ~150-400 us a query here against ~10 us for the same indexed
-    SELECT on a plain cursor, and GetRecommendations reads live data on every request.
-    Connections run in autocommit, so every read sees the latest commit.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._local = threading.local()
-
-    def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self.engine.raw_connection()
-            if self.engine.dialect.name == "postgresql":
-                conn.rollback()  # autocommit can only be switched on outside a transaction
-                conn.dbapi_connection.autocommit = True
-            conn.detach()  # owned by this thread, not the pool
-            self._local.conn = conn
-        return conn
-
-    def rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """Run one SELECT (``?`` placeholders); a broken connection is replaced once."""
-        sql = sql.replace("?", self.mark)
-        for attempt in (1, 2):
-            conn = self._connection()
-            try:
-                cursor = conn.cursor()
-                try:
-                    cursor.execute(sql, params)
-                    return cursor.fetchall()
-                finally:
-                    cursor.close()
-            except self.engine.dialect.loaded_dbapi.Error:
-                self._local.conn = None
-                conn.invalidate()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-
 class EventStore:
     """Live events and records; one per process, sharing ``MetadataStore``'s engine."""
 
@@ -223,7 +184,8 @@ class EventStore:
             with self._writer.begin() as conn:
                 for ddl in _PG_NEWEST_FIRST_INDEXES:
                     conn.execute(sa.text(ddl))
-        self._raw = _RawReads(self.engine)
+        self._raw = RawReads(self.engine)
+        self._raw_writes = RawWrites(self.engine)
         self.actions = ActionEventStore(self.engine, self._writer, self._raw.rows)
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
@@ -273,10 +235,10 @@ class EventStore:
 
     def _commit(self, group: list[_Pending]) -> None:
         received = time.time()
-        with self._writer.begin() as conn:
+        with self._raw_writes.transaction() as sql:
             if self._postgres:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_EVENTS_LOCK})
-            kept = self._while_datasets_exist(conn, group)
+                sql.execute("SELECT pg_advisory_xact_lock(CAST(? AS BIGINT))", (_PG_EVENTS_LOCK,))
+            kept = self._while_datasets_exist(sql, group)
             values = [_to_db(row, received) for pending in kept for row in pending.rows]
             if not values:
                 return
@@ -285,12 +247,11 @@ class EventStore:
                 for v in values
                 if v["user_id"] and v["session_id"]
             }
-            conn.execute(live_events.insert(), values)
+            sql.executemany(_INSERT_EVENT, [[v[name] for name in _EVENT_COLUMNS] for v in values])
             for group_arn, session_id, user_id in sorted(joins):
-                self._join_session(conn, group_arn, session_id, user_id)
+                sql.execute(_JOIN_SESSION, (user_id, group_arn, session_id))
 
-    @staticmethod
-    def _while_datasets_exist(conn: Connection, group: list[_Pending]) -> list[_Pending]:
+    def _while_datasets_exist(self, sql: RawTransaction, group: list[_Pending]) -> list[_Pending]:
         """The callers whose dataset still exists; the others get DatasetGone.
 
         The datasets' rows are read FOR SHARE in the commit's transaction (SQLite: its writers take turns
@@ -298,8 +259,11 @@ class EventStore:
         commit, and its purge of the group's events comes after them.
         """
         arns = sorted({p.dataset_arn for p in group if p.dataset_arn is not None})
-        query = sa.select(resources.c.arn).where(resources.c.arn.in_(arns)).with_for_update(read=True)
-        alive = {row.arn for row in conn.execute(query)} if arns else set()
+        alive: set[str] = set()
+        if arns:
+            share = " FOR SHARE" if self._postgres else ""
+            query = f"SELECT arn FROM resources WHERE arn IN ({', '.join('?' * len(arns))}){share}"
+            alive = {arn for (arn,) in sql.execute(query, arns)}
         kept = []
         for pending in group:
             if pending.dataset_arn is None or pending.dataset_arn in alive:
@@ -307,16 +271,6 @@ class EventStore:
             else:
                 pending.error = DatasetGone(pending.dataset_arn)
         return kept
-
-    @staticmethod
-    def _join_session(conn: Connection, group_arn: str, session_id: str, user_id: str) -> None:
-        conn.execute(
-            live_events.update()
-            .where(live_events.c.dataset_group_arn == group_arn)
-            .where(live_events.c.session_id == session_id)
-            .where(live_events.c.user_id.is_(None))
-            .values(user_id=user_id)
-        )
 
     def upsert_records(self, dataset_arn: str, records: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """Insert or replace (record id, properties) pairs of an ITEMS/USERS dataset; committed on return."""
