@@ -1,19 +1,19 @@
 """The model walk the compiled validator replaced (openpersonalize/api/validation.py), kept as its oracle.
 
 This is the per-request validator the server ran before validation was compiled per shape, word for
-word: test_validation checks the compiled one reports the same errors (and leaves the same nulls
-out) on generated inputs of every operation of the three Personalize models.
+word, less the two small helpers both share (how a value is shown in a message, how a member path is
+joined), imported from the validator: test_validation checks the compiled one reports the same errors
+(and leaves the same nulls out) on generated inputs of every operation of the three Personalize models.
 """
 
 from __future__ import annotations
 
-import reprlib
 from typing import Any
 
 from botocore.model import OperationModel, Shape
 
 from openpersonalize.api.patterns import compile_pattern
-from openpersonalize.api.validation import RELAXED_PATTERNS
+from openpersonalize.api.validation import RELAXED_PATTERNS, _describe, _join
 from openpersonalize.errors import InvalidInputException
 
 _MAX_REPORTED = 5
@@ -62,21 +62,6 @@ def _without_nulls(shape: Shape, value: Any) -> Any:
     if kind == "map" and shape.value.type_name in _NESTED:
         return {key: _without_nulls(shape.value, item) for key, item in value.items()}
     return value
-
-
-def _bounded_repr() -> reprlib.Repr:
-    """A repr of a few levels and items: the work is bounded however deep or wide the value is."""
-    shown = reprlib.Repr()
-    shown.maxlevel, shown.maxstring, shown.maxother = 3, 64, 64
-    return shown
-
-
-_REPR = _bounded_repr()
-
-
-def _describe(value: Any) -> str:
-    text = _REPR.repr(value) if not isinstance(value, str) else value
-    return text if len(text) <= 64 else text[:61] + "..."
 
 
 def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
@@ -164,7 +149,3 @@ def _check_size(size: float, meta: dict, where: str, what: str, errors: list[str
         rel = "be less than or equal to" if what == "value" else f"have {what} less than or equal to"
         errors.append(f"Value '{shown}' at '{where}' failed to satisfy constraint: Member must {rel} {high}")
     return False
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
