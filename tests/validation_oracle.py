@@ -1,9 +1,10 @@
 """The model walk the compiled validator replaced (openpersonalize/api/validation.py), kept as its oracle.
 
 This is the per-request validator the server ran before validation was compiled per shape, word for
-word, less the two small helpers both share (how a value is shown in a message, how a member path is
-joined), imported from the validator: test_validation checks the compiled one reports the same errors
-(and leaves the same nulls out) on generated inputs of every operation of the three Personalize models.
+word, less what both share, imported from the validator (how a value and a size error are worded, how
+a member path is joined, the expected type of each kind): test_validation checks the compiled one
+reports the same errors (and leaves the same nulls out) on generated inputs of every operation of the
+three Personalize models.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from botocore.model import OperationModel, Shape
 
 from openpersonalize.api.patterns import compile_pattern
-from openpersonalize.api.validation import RELAXED_PATTERNS, _describe, _join
+from openpersonalize.api.validation import _CONTAINERS, _SCALARS, RELAXED_PATTERNS, _describe, _join, _report_size
 from openpersonalize.errors import InvalidInputException
 
 _MAX_REPORTED = 5
@@ -118,34 +119,10 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
         _check_size(value, meta, where, "value", errors, value)
 
 
-# The Python type a shape's JSON value must have, and the words of the error when it has not.
-_CONTAINERS: dict[str, tuple[type, str]] = {
-    "structure": (dict, "an object"),
-    "list": (list, "a list"),
-    "map": (dict, "a map"),
-}
-
-_SCALARS: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "string": (str, "a string"),
-    "integer": (int, "an integer"),
-    "long": (int, "an integer"),
-    "float": ((int, float), "a number"),
-    "double": ((int, float), "a number"),
-    "boolean": (bool, "a boolean"),
-    "timestamp": ((int, float, str), "a timestamp"),
-}
-
-
 def _check_size(size: float, meta: dict, where: str, what: str, errors: list[str], value: Any) -> bool:
     """Report ``size`` outside the shape's bounds; True when it is within them."""
     low, high = meta.get("min"), meta.get("max")
     if (low is None or size >= low) and (high is None or size <= high):
         return True
-    shown = _describe(value)
-    if low is not None and size < low:
-        rel = "be greater than or equal to" if what == "value" else f"have {what} greater than or equal to"
-        errors.append(f"Value '{shown}' at '{where}' failed to satisfy constraint: Member must {rel} {low}")
-    if high is not None and size > high:
-        rel = "be less than or equal to" if what == "value" else f"have {what} less than or equal to"
-        errors.append(f"Value '{shown}' at '{where}' failed to satisfy constraint: Member must {rel} {high}")
+    _report_size(size, meta, where, what, errors, value)
     return False
