@@ -98,10 +98,6 @@ class RawWrites:
     def __init__(self, engine: Engine) -> None:
         self._owned = _Owned(engine, autocommit=False)
 
-    @property
-    def postgres(self) -> bool:
-        return self._owned.postgres
-
     @contextmanager
     def transaction(self) -> Iterator[RawTransaction]:
         """One transaction: committed when the block ends, rolled back (and the connection replaced) on error."""
