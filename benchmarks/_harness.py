@@ -230,17 +230,34 @@ def drive(
     }
 
 
-def start_floor(workers: int) -> tuple[subprocess.Popen, int]:
-    """The bare Starlette endpoint of ``floor_app.py`` under uvicorn with ``workers`` processes; (process, port)."""
+def start_floor(workers: int, models: dict[str, Path] | None = None) -> tuple[subprocess.Popen, int]:
+    """The bare Starlette endpoints of ``floor_app.py`` under uvicorn with ``workers`` processes; (process, port).
+
+    ``models`` (campaign ARN -> model artifact directory) are what its model floor serves; the call returns
+    once a worker has answered a model-floor request for each (every worker loads them before it accepts).
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env["FLOOR_MODELS"] = json.dumps({arn: str(path) for arn, path in (models or {}).items()})
     cmd = [sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(ROOT / "benchmarks")]
     cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, env=env)
     _wait_listening(port)
+    for arn in models or {}:
+        body = json.dumps({"campaignArn": arn, "userId": ""}).encode()
+        status, payload = _post(port, "/model-recommendations", body)
+        if status != 200:
+            raise RuntimeError(f"model floor for {arn}: HTTP {status}: {payload[:300]!r}")
     return proc, port
+
+
+def _post(port: int, path: str, body: bytes) -> tuple[int, bytes]:
+    """One JSON POST on a fresh connection (waits while the workers start): (status, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=300) as sock:
+        status, payload, _ = _exchange(sock, _raw_request(port, path, body, {"Content-Type": "application/json"}), b"")
+    return status, payload
 
 
 def _wait_listening(port: int, seconds: float = 60) -> None:

@@ -1,14 +1,21 @@
-"""Runtime latency and throughput over HTTP, beside the in-process cost and a bare-endpoint floor.
+"""Runtime latency and throughput over HTTP, beside the in-process cost and two bare-endpoint floors.
 
 Starts a server, imports the POC data, trains user-personalization and
 personalized-ranking, deploys campaigns and filters, then drives the runtime API
 from separate load-generator processes on loopback with keep-alive clients. Beside it, with
-the same worker count and the same load generator, runs the floor (``floor_app.py``: a bare
-Starlette + uvicorn endpoint that parses the body, scores a dense 9,742 x 64 matrix and answers
-the top 25); every request kind (GetRecommendations plain, filtered and with metadata,
-GetPersonalizedRanking, PutEvents) prints its throughput as a ratio of the floor's, and its
+the same worker count and the same load generator, run two floors (``floor_app.py``, bare
+Starlette + uvicorn endpoints that parse the body and answer the top 25 as JSON):
+
+- the dense floor scores a dense 9,742 x 64 matrix (issue 14's bar);
+- the model floor scores with the trained user-personalization model the campaign serves
+  (its ``best_items``, else ``score_user``, for the user's training history).
+
+Every request kind (GetRecommendations plain, filtered and with metadata, GetPersonalizedRanking,
+PutEvents) prints its throughput as a ratio of each floor's (``/floor`` and ``/model``), and its
 latency under a paced load of ``--rate`` requests a second (issue 14: GetRecommendations at
->= 0.8x the floor with the score cache off and 2 workers; p99 <= 5 ms at 1,000 req/s).
+>= 0.8x the dense floor with the score cache off and 2 workers; p99 <= 5 ms at 1,000 req/s).
+The ratio to the model floor is the server's own overhead (SigV4, validation, live-history
+reads, filters, result shaping) beyond what its model costs.
 
     python benchmarks/runtime.py [--workers 2] [--clients 4] [--seconds 8] [--rate 1000] [--warm] [--large]
 
@@ -110,35 +117,43 @@ def scenarios(server, group: str, up: str, rank: str, users: list[str], items: l
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class Floor:
-    """The bare Starlette endpoint (``floor_app.py``), measured beside every table."""
+    """A bare Starlette endpoint of ``floor_app.py`` (one route of its server), measured beside every table."""
 
     port: int
-    rps: float = 0.0
+    path: str
+    name: str
 
     def measure(self, bodies: list[dict], args) -> tuple[dict, dict]:
-        requests = [("/recommendations", orjson.dumps(b), {"Content-Type": "application/json"}) for b in bodies]
+        """Closed-loop throughput and paced latency, as for the server's requests."""
+        requests = [(self.path, orjson.dumps(b), {"Content-Type": "application/json"}) for b in bodies]
         http = drive(self.port, requests, args.clients, args.seconds)
         paced = drive(self.port, requests, args.paced_clients, args.seconds, rate=args.rate)
-        self.rps = http["rps"]
         return http, paced
 
 
-def run(server, label: str, cases: list, cache_mb: int, args, bare_endpoint: Floor) -> None:
-    """Print one table: the floor endpoint, then every case in-process and over HTTP from separate client
-    processes: closed-loop throughput (and its ratio to the floor's), and p50/p99 at ``--rate`` req/s paced."""
+def row(name: str, proc: str, http: dict, paced: dict, floor_rps: float, model_rps: float) -> str:
+    """One table line: latencies, throughput and its ratios to the dense and the model floor."""
+    return (
+        f"{name:42} {proc} {http['p50_ms']:7.2f}ms {http['p99_ms']:7.2f}ms {http['rps']:9.0f} "
+        f"{http['rps'] / floor_rps:8.2f}x {http['rps'] / model_rps:8.2f}x {paced['p50_ms']:7.2f}ms "
+        f"{paced['p99_ms']:7.2f}ms"
+    )
+
+
+def run(server, label: str, cases: list, cache_mb: int, args, floors: tuple[Floor, Floor]) -> None:
+    """Print one table: the two floor endpoints, then every case in-process and over HTTP from separate client
+    processes: closed-loop throughput (and its ratios to the floors'), and p50/p99 at ``--rate`` req/s paced."""
     service = runtime_service(server, cache_mb)
     routes = runtime_routes(service)
     print(f"\n{label}")
-    heads = ["proc p50", "proc p99", "HTTP p50", "HTTP p99", "req/s", "/floor", "paced p50", "paced p99"]
+    heads = ["proc p50", "proc p99", "HTTP p50", "HTTP p99", "req/s", "/floor", "/model", "paced p50", "paced p99"]
     print(f"{'request':42} " + " ".join(f"{h:>9}" for h in heads))
-    http, paced = bare_endpoint.measure(cases[0][2], args)
-    print(
-        f"{'floor: bare Starlette, 9,742 x 64 top 25':42} {'':>9} {'':>9} {http['p50_ms']:7.2f}ms "
-        f"{http['p99_ms']:7.2f}ms {http['rps']:9.0f} {1:8.2f}x {paced['p50_ms']:7.2f}ms {paced['p99_ms']:7.2f}ms",
-        flush=True,
-    )
+    measured = [(floor.name, *floor.measure(cases[0][2], args)) for floor in floors]
+    floor_rps, model_rps = (http["rps"] for _, http, _ in measured)
+    for name, http, paced in measured:
+        print(row(name, f"{'':>9} {'':>9}", http, paced, floor_rps, model_rps), flush=True)
     in_process = {"/recommendations": "GetRecommendations", "/personalize-ranking": "GetPersonalizedRanking"}
     for name, path, bodies in cases:
         proc = f"{'':>9} {'':>9}"  # PutEvents: no in-process column (its handler writes to the store)
@@ -150,22 +165,19 @@ def run(server, label: str, cases: list, cache_mb: int, args, bare_endpoint: Flo
         requests = [(path, *signed(server.url, path, b)) for b in bodies]
         http = drive(server.port, requests, args.clients, args.seconds)
         paced = drive(server.port, requests, args.paced_clients, args.seconds, rate=args.rate)
-        print(
-            f"{name:42} {proc} {http['p50_ms']:7.2f}ms "
-            f"{http['p99_ms']:7.2f}ms {http['rps']:9.0f} {http['rps'] / bare_endpoint.rps:8.2f}x "
-            f"{paced['p50_ms']:7.2f}ms {paced['p99_ms']:7.2f}ms",
-            flush=True,
-        )
+        print(row(name, proc, http, paced, floor_rps, model_rps), flush=True)
 
 
-def catalogue(server, group: str, up: str, rank: str, args) -> tuple[str, list]:
+def catalogue(server, group: str, up: str, rank: str, args) -> tuple[str, list, Path]:
+    """The table's description, its cases, and the directory of the user-personalization model it serves."""
     service = runtime_service(server)
     campaign = service.resources.campaign(up)
     model = service.load_model(campaign.version_arn)
+    model_dir = service.resources.local_copy(service.resources.version(campaign.version_arn).model_key)
     users = [str(u) for u in model.user_ids[: args.users].tolist()]
     items = [str(i) for i in model.item_ids.tolist()]
     about = f"{len(items):,} items, {len(model.user_ids):,} users, {len(users)} users cycled"
-    return about, scenarios(server, group, up, rank, users, items)
+    return about, scenarios(server, group, up, rank, users, items), model_dir
 
 
 def main() -> None:
@@ -183,38 +195,51 @@ def main() -> None:
     single_threaded_blas()  # as the server does, so the floor measures the same arithmetic
     cold = ("--score-cache-mb", "0")
     server = start_server(workers=args.workers, extra_args=cold)
-    floor_proc, floor_port = start_floor(args.workers)
-    bare_endpoint = Floor(floor_port)
+    floor_proc = None
     try:
         g = load_poc_group(server)
         up = train_and_deploy(server, g["group"], "aws-user-personalization")
         rank = train_and_deploy(server, g["group"], "aws-personalized-ranking")
         print(f"trained user-personalization in {up['train_seconds']:.1f}s, ranking in {rank['train_seconds']:.1f}s")
-        tables = [("ml-latest-small", *catalogue(server, g["group"], up["campaign"], rank["campaign"], args))]
+        tables = [
+            ("ml-latest-small", up["campaign"], *catalogue(server, g["group"], up["campaign"], rank["campaign"], args))
+        ]
         if args.large:
             csv = server.work / "synthetic.csv"
             write_interactions_csv(csv, n_users=20_000, n_items=62_423, n_rows=2_000_000, seed=1)
             g2 = load_poc_group(server, interactions_csv=csv)
             up2 = train_and_deploy(server, g2["group"], "aws-user-personalization")
             print(f"trained 62k-item user-personalization in {up2['train_seconds']:.1f}s")
-            tables.append(("synthetic 62k-item catalogue", *catalogue(server, g2["group"], up2["campaign"], "", args)))
+            large = catalogue(server, g2["group"], up2["campaign"], "", args)
+            tables.append(("synthetic 62k-item catalogue", up2["campaign"], *large))
+        floor_proc, floor_port = start_floor(args.workers, {campaign: path for _, campaign, _, _, path in tables})
+        floors = (
+            Floor(floor_port, "/recommendations", "floor: bare Starlette, 9,742 x 64 top 25"),
+            Floor(floor_port, "/model-recommendations", "model floor: bare Starlette, the model"),
+        )
         print(
             f"server and floor workers={args.workers}, load clients={args.clients} (own processes), "
-            f"paced: {args.paced_clients} clients at {args.rate:.0f} req/s in all, {args.seconds:.0f}s each"
+            f"paced: {args.paced_clients} clients at {args.rate:.0f} req/s in all, {args.seconds:.0f}s each\n"
+            "/floor: throughput over the dense floor's (body parsed, a dense 9,742 x 64 matrix scored, top 25 "
+            "as JSON); /model: over the model floor's (the same bare endpoint scoring with the campaign's own "
+            "user-personalization model: best_items, else score_user, of the user's training history). The "
+            "first is the whole cost of the server; the second its cost beyond its model (SigV4, validation, "
+            "live history, filters, result shaping)"
         )
-        for name, about, cases in tables:
-            run(server, f"{name} ({about}); score cache off: every request scores", cases, 0, args, bare_endpoint)
+        for name, _, about, cases, _ in tables:
+            run(server, f"{name} ({about}); score cache off: every request scores", cases, 0, args, floors)
         if args.warm:
             server.stop()
             warm = ("--score-cache-mb", str(args.cache_mb))
             server = start_server(workers=args.workers, root=server.data_dir.parent, extra_args=warm)
-            for name, about, cases in tables:
+            for name, _, about, cases, _ in tables:
                 label = f"{name} ({about}); score cache {args.cache_mb} MB: users repeat"
-                run(server, label, cases, args.cache_mb, args, bare_endpoint)
+                run(server, label, cases, args.cache_mb, args, floors)
     finally:
         server.stop()
-        floor_proc.terminate()
-        floor_proc.wait(20)
+        if floor_proc is not None:
+            floor_proc.terminate()
+            floor_proc.wait(20)
 
 
 if __name__ == "__main__":
