@@ -45,7 +45,7 @@ from .requests import (
     RecommendedItem,
     RecommendRequest,
 )
-from .resources import CampaignView, DatasetView, ResourceLookup, VersionView, usable_filter
+from .resources import CampaignView, DatasetView, GroupDatasets, ResourceLookup, VersionView, usable_filter
 from .scored import HEAD_ITEMS, ScoredItems
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ class LiveReads(Protocol):
 
     def live_version(self, key: str) -> int: ...
 
+    def serving_reads(
+        self, dataset_group_arn: str, user_id: str | None, limit: int, version_key: str | None
+    ) -> tuple[int, list[tuple[str, float, str]]]: ...
+
     def records(self, dataset_arn: str) -> list[dict[str, Any]]: ...
 
     def record(self, dataset_arn: str, record_id: str) -> dict[str, Any] | None: ...
@@ -92,6 +96,17 @@ class Target:
     @property
     def recipe_type(self) -> str:
         return self.deployed.recipe_type
+
+
+def _known_events(target: Target, events: Sequence[tuple[str, float, str]]) -> list[LiveEvent]:
+    """Live events (item id, timestamp, event type) of the items the target's model knows, as ``LiveEvent``s."""
+    log.debug("read %d live events for a request", len(events))
+    index = target.deployed.model.item_index
+    return [
+        LiveEvent(idx, int(stamp), event_type)
+        for item_id, stamp, event_type in events
+        if (idx := index.get(item_id)) is not None
+    ]
 
 
 def _users_table(resources: ResourceLookup, snapshot: DatasetView) -> dict[str, dict[str, Any]]:
@@ -179,7 +194,8 @@ class RuntimeService:
     # -- the entry points ------------------------------------------------------
     def recommend(self, request: RecommendRequest) -> Recommendations:
         """GetRecommendations: a user's or an item's best items from a campaign."""
-        campaign, target = self._campaign(request.campaign_arn, request.recommender_arn)
+        campaign, version = self._campaign(request.campaign_arn, request.recommender_arn)
+        target, history = self._serving(version, request.user_id)
         recommendation_id = self.recommendation_id(request.recommender_arn or campaign.arn)
         deployed, kind = target.deployed, target.recipe_type
         k = request.num_results
@@ -201,7 +217,6 @@ class RuntimeService:
         columns = _metadata_columns(campaign, request.metadata_columns)
         excluded = use_case.excluded_event_type if use_case is not None else None
         filt = self.item_filter(target, request.filter_arn, excluded_event_type=excluded)
-        history = self.history(target, user_id)
         context = _context(campaign, request.context)
         promotion = request.promotions[0] if request.promotions else None
         ranked = self.top_items(
@@ -232,7 +247,8 @@ class RuntimeService:
 
     def rank(self, request: RankRequest) -> Ranking:
         """GetPersonalizedRanking: the caller's items ordered for a user."""
-        campaign, target = self._campaign(request.campaign_arn, None)
+        campaign, version = self._campaign(request.campaign_arn, None)
+        target, history = self._serving(version, request.user_id)
         recommendation_id = self.recommendation_id(campaign.arn)
         deployed = target.deployed
         if deployed.recipe_type != PERSONALIZED_RANKING:
@@ -247,7 +263,6 @@ class RuntimeService:
             raise InvalidInputException("userId is required for GetPersonalizedRanking.")
         columns = _metadata_columns(campaign, request.metadata_columns)
         filt = self.item_filter(target, request.filter_arn)
-        history = self.history(target, user_id)
         context = _context(campaign, request.context)
         influence = campaign.ranking_influence
         ranked = self.ranked_items(
@@ -321,15 +336,7 @@ class RuntimeService:
         """
         if not (user_id or session_id):
             return []
-        index = target.deployed.model.item_index
-        live = []
-        events = self.live.item_history(target.group_arn, user_id, session_id, MAX_LIVE_EVENTS)
-        log.debug("read %d live events for a request", len(events))
-        for item_id, stamp, event_type in events:
-            idx = index.get(item_id)
-            if idx is not None:
-                live.append(LiveEvent(idx, int(stamp), event_type))
-        return live
+        return _known_events(target, self.live.item_history(target.group_arn, user_id, session_id, MAX_LIVE_EVENTS))
 
     def history(self, target: Target, user_id: str | None, session_id: str | None = None) -> UserHistory:
         """Training history plus live events (a PutEvents 200 is visible at once)."""
@@ -376,7 +383,6 @@ class RuntimeService:
         promoted ones mixed in: (item index, rounded score, promotion name). Scores lean towards the model's
         optimization objective and the campaign's rankingInfluence (``influence``)."""
         deployed = target.deployed
-        user = deployed.user_context(user_id, history)
         current = None
         lean = deployed.lean(influence)
         if target.recipe_type == RELATED_ITEMS:
@@ -386,8 +392,11 @@ class RuntimeService:
             scores = self.user_scores(target, history, context, ranked=lean is None, cache=cache)
         if lean is not None:
             scores = leaned(scores.scores if isinstance(scores, ScoredItems) else scores, lean)
-        allowed = deployed.mask(filt, filter_values, user, current)
-        promoted = self._promotion(target, promotion, user, current) if promotion is not None else None
+        allowed = promoted = None
+        if filt is not None or promotion is not None:  # the user's metadata may be a read of live records
+            user = deployed.user_context(user_id, history)
+            allowed = deployed.mask(filt, filter_values, user, current)
+            promoted = self._promotion(target, promotion, user, current) if promotion is not None else None
         return deployed.recommend(scores, k, allowed, promoted)
 
     def ranked_items(
@@ -408,7 +417,8 @@ class RuntimeService:
         lean = deployed.lean(influence)
         if lean is not None:
             scores = leaned(scores, lean)
-        allowed = deployed.mask(filt, filter_values, deployed.user_context(user_id, history), None)
+        user = deployed.user_context(user_id, history) if filt is not None else None
+        allowed = None if user is None else deployed.mask(filt, filter_values, user, None)
         return deployed.rank(scores, item_ids, allowed)
 
     # -- loading ---------------------------------------------------------------
@@ -459,8 +469,8 @@ class RuntimeService:
     def _version(self, arn: str) -> VersionView | None:
         return self._views.get(("version", arn), lambda: self.resources.version(arn))
 
-    def _campaign(self, arn: str | None, recommender_arn: str | None) -> tuple[CampaignView, Target]:
-        """The campaign or recommender a request names, ACTIVE, and its deployment."""
+    def _campaign(self, arn: str | None, recommender_arn: str | None) -> tuple[CampaignView, VersionView]:
+        """The campaign or recommender a request names, ACTIVE, and the solution version it serves."""
         if arn and recommender_arn:
             raise InvalidInputException("Give campaignArn or recommenderArn, not both.")
         if recommender_arn:
@@ -480,17 +490,34 @@ class RuntimeService:
             raise ResourceNotFoundException(f"The model of {label.lower()} {arn} no longer exists.")
         if version.recipe_type == PERSONALIZED_ACTIONS:
             raise InvalidInputException(f"{label} {arn} recommends actions: call GetActionRecommendations.")
-        return campaign, self._target(version)
+        return campaign, version
+
+    def _serving(self, version: VersionView, user_id: str | None) -> tuple[Target, UserHistory]:
+        """A request's deployment and the user's history (training plus live events), from one read of live
+        data: the user's newest events and the ITEMS live-records version come in one round trip."""
+        group = self._group(version)
+        items_version, events = self.live.serving_reads(
+            version.group_arn, user_id, MAX_LIVE_EVENTS, group.items.arn if group.items else None
+        )
+        target = self._deployment(version, group, items_version)
+        return target, target.deployed.history(user_id, _known_events(target, events))
+
+    def _group(self, version: VersionView) -> GroupDatasets:
+        return self._views.get(("datasets", version.group_arn), lambda: self.resources.datasets(version.group_arn))
 
     def _target(self, version: VersionView) -> Target:
         """The version's deployment, rebuilt when its ITEMS/USERS snapshot or live ITEMS records change."""
-        group = self._views.get(("datasets", version.group_arn), lambda: self.resources.datasets(version.group_arn))
+        group = self._group(version)
+        return self._deployment(version, group, self.live.live_version(group.items.arn) if group.items else 0)
+
+    def _deployment(self, version: VersionView, group: GroupDatasets, items_version: int) -> Target:
+        """The version's deployment for its group's datasets at ``items_version`` of the live ITEMS records."""
         items, users = group.items, group.users
         live = self.live
         key = (
             version.arn,
             items.snapshot_id if items else None,
-            live.live_version(items.arn) if items else None,
+            items_version if items else None,
             users.arn if users else None,
             users.snapshot_id if users else None,
         )

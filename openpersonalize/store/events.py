@@ -101,6 +101,13 @@ _SESSION_HISTORY = (
     "SELECT item_id, timestamp, event_type FROM live_events WHERE dataset_group_arn = ?"
     " AND session_id = ? AND user_id IS NULL AND item_id IS NOT NULL ORDER BY id DESC LIMIT ?"
 )
+# A request's whole read of live data in one statement (one round trip to PostgreSQL): the user's newest
+# events (part 0), the unclaimed session's (part 1), then the ITEMS live-records version (part 2).
+_SERVING_READ = (
+    f"SELECT * FROM ({_USER_HISTORY.replace('SELECT ', 'SELECT 0 AS part, id, ', 1)}) AS u"
+    f" UNION ALL SELECT * FROM ({_SESSION_HISTORY.replace('SELECT ', 'SELECT 1 AS part, id, ', 1)}) AS s"
+    " UNION ALL SELECT 2, version, NULL, 0, NULL FROM live_versions WHERE key = ?"
+)
 _EVENT_COLUMNS = (*EVENT_FIELDS, "received_at")
 _INSERT_EVENT = f"INSERT INTO live_events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
 # A user's event gives the user every earlier anonymous event of the same session in the group.
@@ -470,6 +477,23 @@ class EventStore:
             if who:
                 found += self._raw.rows(query, (dataset_group_arn, who, limit))[::-1]
         return found
+
+    def serving_reads(
+        self, dataset_group_arn: str, user_id: str | None, limit: int, version_key: str | None
+    ) -> tuple[int, list[tuple[str, float, str]]]:
+        """``live_version(version_key)`` and ``item_history(dataset_group_arn, user_id, None, limit)`` read by
+        one statement: what a runtime request reads of live data, in one round trip and one snapshot."""
+        rows = self._raw.rows(
+            _SERVING_READ, (dataset_group_arn, user_id, limit, dataset_group_arn, user_id, limit, version_key)
+        )
+        version = 0
+        parts: tuple[list[tuple[int, str, float, str]], ...] = ([], [])
+        for part, ident, item_id, stamp, event_type in rows:
+            if part == 2:
+                version = int(ident)
+            else:
+                parts[part].append((ident, item_id, stamp, event_type))
+        return version, [event[1:] for part in parts for event in sorted(part)]
 
     def records(self, dataset_arn: str) -> list[dict[str, Any]]:
         """Live records of a dataset, by id: ``{"id", "properties" (schema field names), "received_at"}``."""
