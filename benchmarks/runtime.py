@@ -27,6 +27,7 @@ again with it on (the benchmark cycles ``--users`` users, so after the first rou
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 from dataclasses import dataclass
@@ -147,7 +148,8 @@ def run(server, label: str, cases: list, cache_mb: int, args, floors: tuple[Floo
     processes: closed-loop throughput (and its ratios to the floors'), and p50/p99 at ``--rate`` req/s paced."""
     service = runtime_service(server, cache_mb)
     routes = runtime_routes(service)
-    print(f"\n{label}")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\n{label}; load average {load} (other work on the machine skews the ratios)")
     heads = ["proc p50", "proc p99", "HTTP p50", "HTTP p99", "req/s", "/floor", "/model", "paced p50", "paced p99"]
     print(f"{'request':42} " + " ".join(f"{h:>9}" for h in heads))
     measured = [(floor.name, *floor.measure(cases[0][2], args)) for floor in floors]
