@@ -159,11 +159,28 @@ def test_four_rows_at_a_time_equal_row_by_row() -> None:
         assert np.array_equal(weighted_rows(B, rows, w), _row_by_row(B, rows, w)), n
 
 
+def _full_sort_head(s: np.ndarray, m: int) -> np.ndarray:
+    finite = np.flatnonzero(np.isfinite(s))
+    return finite[np.lexsort((finite, -s[finite].astype(np.float64)))][:m]
+
+
 def test_head_selection_bound_keeps_every_best_value() -> None:
     rng = np.random.default_rng(8)
-    for n, m in ((9742, 200), (20_000, 500), (8192, 2000)):
+    for n, m in ((9742, 200), (20_000, 500), (8192, 2000), (9742, 3000), (3000, 200), (9742, 9742)):
         s = np.round(rng.normal(size=n), 2).astype(np.float32)  # ties across the bound
         s[: n // 3] = s[0]
-        finite = np.flatnonzero(np.isfinite(s))
-        want = finite[np.lexsort((finite, -s[finite].astype(np.float64)))][:m]
-        assert np.array_equal(best_indices(s, m), want), (n, m)
+        assert np.array_equal(best_indices(s, m), _full_sort_head(s, m)), (n, m)
+
+
+def test_head_selection_orders_signed_zeros_infinities_and_nan() -> None:
+    rng = np.random.default_rng(9)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 3e38, -3e38], np.float32)
+    for n, m in ((9742, 200), (5000, 40), (600, 600)):
+        s = rng.choice(specials, n)
+        plain = rng.random(n) < 0.6
+        s[plain] = np.round(rng.normal(size=plain.sum()), 1)  # negative, positive, tied
+        got = best_indices(s, m)
+        assert np.array_equal(got, _full_sort_head(s, m)), (n, m)
+        assert np.isfinite(s[got]).all()
+    zeros = np.array([-0.0, 0.0, -0.0, 1.0, -1.0, -0.0], np.float32)  # -0.0 and 0.0 tie: lower index first
+    assert best_indices(zeros, 6).tolist() == [3, 0, 1, 2, 5, 4]

@@ -161,46 +161,35 @@ def _repeat_probability(weights: np.ndarray, feats: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def best_indices(s: np.ndarray, m: int) -> np.ndarray:
-    """Indices of the ``m`` largest finite values of ``s``, best first, ties by lower index (fewer when fewer exist).
+    """Indices of the ``m`` largest finite values of ``s`` (float32), best first, ties by lower index (fewer when
+    fewer exist).
 
     A value that ``m`` of the maxima of 2048 strided groups reach bounds the ``m``-th best value from
     below (``m`` distinct values are at least that large), so only the groups whose maximum reaches that
-    bound (or is NaN) are searched, and only their few values at or above it are sorted.
+    bound are searched, and only their few values at or above it are ranked.
     """
     n = len(s)
     groups = 2048
-    rows = n // groups
-    if rows < 2 or m >= groups:
-        return _sorted_candidates(s, np.arange(n), -np.inf, m)
-    maxima = s[:groups].copy()
-    for r in range(1, rows):
-        np.maximum(maxima, s[r * groups : (r + 1) * groups], maxima)
+    everything = np.zeros(1, np.int64)
+    if n < 2 * groups or m >= groups:
+        return _ranked_candidates(s, everything, 1, -np.inf, m)
+    maxima = np.full(groups, -np.inf, np.float32)  # NaN left out: it is never a candidate
+    for start in range(0, n, groups):
+        part = s[start : start + groups]
+        for g in range(len(part)):
+            maxima[g] = part[g] if part[g] > maxima[g] else maxima[g]
     finite = maxima[np.isfinite(maxima)]
     if len(finite) < m:
-        return _sorted_candidates(s, np.arange(n), -np.inf, m)
+        return _ranked_candidates(s, everything, 1, -np.inf, m)
     bound = _lower_bound(finite, m)
-    hit = np.empty(groups, np.int64)
-    n_hit = 0
-    for g in range(groups):
-        if maxima[g] >= bound or np.isnan(maxima[g]):
-            hit[n_hit] = g
-            n_hit += 1
-    hit = hit[:n_hit]
-    where = np.empty(len(hit) * rows + n - rows * groups, np.int64)  # ascending: row by row, then the rest
-    k = 0
-    for r in range(rows):
-        for g in hit:
-            where[k] = r * groups + g
-            k += 1
-    where[k:] = np.arange(rows * groups, n)
-    return _sorted_candidates(s, where, bound, m)
+    return _ranked_candidates(s, np.flatnonzero(maxima >= bound), groups, bound, m)
 
 
 @njit(cache=True, nogil=True)
 def _count_at_least(x: np.ndarray, t: float) -> int:
     c = 0
-    for v in x:
-        c += 1 if v >= t else 0
+    for j in range(len(x)):  # indexed: a ``for v in x`` loop is not vectorised
+        c += 1 if x[j] >= t else 0
     return c
 
 
@@ -229,19 +218,59 @@ def _lower_bound(x: np.ndarray, m: int) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _sorted_candidates(s: np.ndarray, where: np.ndarray, bound: float, m: int) -> np.ndarray:
-    """The ``m`` best finite values of ``s`` at ``where`` (ascending) that reach ``bound``: by value, then index."""
-    cand = np.empty(len(where), np.int64)
-    values = np.empty(len(where), np.float64)
+def _ranked_candidates(s: np.ndarray, hit: np.ndarray, step: int, bound: float, m: int) -> np.ndarray:
+    """The ``m`` best finite values of ``s`` (float32) that reach ``bound`` at the places ``row * step + g`` (``g`` in
+    ``hit``, ascending), by value then index: gathered in index order, then one stable integer sort of the values."""
+    n = len(s)
+    bits = s.view(np.int32)
+    cand = np.empty(len(hit) * ((n + step - 1) // step), np.int64)
+    keys = np.empty(len(cand), np.int64)
     c = 0
-    for j in where:
-        v = s[j]
-        if v >= bound and np.isfinite(v):
-            cand[c] = j
-            values[c] = -v
-            c += 1
-    order = np.argsort(values[:c], kind="mergesort")  # stable: equal values keep the lower index first
-    return cand[order[:m]]
+    for base in range(0, n, step):
+        for g in hit:
+            j = base + g
+            if j < n and s[j] >= bound and np.isfinite(s[j]):
+                cand[c] = j
+                keys[c] = -_order_bits(bits[j])
+                c += 1
+    return cand[_stable_order(keys[:c])[:m]]
+
+
+@njit(cache=True, nogil=True)
+def _order_bits(bits: np.int32) -> np.int64:
+    """A float32's bits (not NaN) as an integer in the float's order, -0.0 as 0.0."""
+    k = np.int64(bits)
+    if k < 0:
+        k ^= 0x7FFFFFFF  # a negative float: the larger its magnitude, the lower
+    return 0 if k == -1 else k
+
+
+@njit(cache=True, nogil=True)
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """The positions of ``keys`` (int64) by key, equal keys in position order: a byte-wise radix sort over the keys'
+    span only (numba's quicksort takes ten times as long on some few-hundred-key inputs, its mergesort several)."""
+    n = len(keys)
+    order = np.arange(n)
+    if n < 2:
+        return order
+    lo = keys.min()
+    span = keys.max() - lo
+    spare = np.empty(n, np.int64)
+    counts = np.empty(257, np.int64)
+    shift = 0
+    while shift < 64 and span >> shift:
+        counts[:] = 0
+        for i in order:
+            counts[((keys[i] - lo) >> shift & 255) + 1] += 1
+        for d in range(256):
+            counts[d + 1] += counts[d]
+        for i in order:
+            d = (keys[i] - lo) >> shift & 255
+            spare[counts[d]] = i
+            counts[d] += 1
+        order, spare = spare, order
+        shift += 8
+    return order
 
 
 @njit(cache=True, nogil=True)
