@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openpersonalize.recipes.kernels import (
+    _stable_order,
     features_from_stats,
     history_stats,
     rank_weights,
@@ -25,7 +26,7 @@ def _reference_stats(items: np.ndarray):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 30), min_size=1, max_size=80))
+@given(st.lists(st.one_of(st.integers(0, 30), st.integers(0, 2**31 - 1)), min_size=1, max_size=80))
 def test_history_stats_match_numpy(items):
     items = np.array(items, np.int64)
     for got, want in zip(history_stats(items), _reference_stats(items), strict=True):
@@ -70,3 +71,10 @@ def test_weighted_rows_equal_the_product():
     w = rng.random(40).astype(np.float32)
     assert np.allclose(weighted_rows(B, rows, w), w @ B[rows], rtol=1e-4, atol=1e-4)
     assert not weighted_rows(B, rows[:0], w[:0]).any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(-5, 5), st.integers(-(2**61), 2**61)), max_size=300))
+def test_stable_order_is_a_stable_argsort(keys):
+    keys = np.array(keys, np.int64)
+    assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))

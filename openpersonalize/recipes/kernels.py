@@ -22,13 +22,10 @@ def history_stats(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 @njit(cache=True, nogil=True)
 def _history_stats(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = len(items)
-    keys = np.empty(n, np.int64)
-    for e in range(n):  # by item, then by event: a run's last event is the item's newest
-        keys[e] = (items[e] << 32) | e  # item indices and history lengths stay below 2^31
-    keys.sort()  # distinct keys: a plain sort of integers, no argsort
+    by_item = _stable_order(items)  # by item, then by event: a run's last event is the item's newest
     runs = 0
     for j in range(n):
-        if j == 0 or keys[j] >> 32 != keys[j - 1] >> 32:
+        if j == 0 or items[by_item[j]] != items[by_item[j - 1]]:
             runs += 1
     uniq = np.empty(runs, np.int64)
     counts = np.zeros(runs, np.int64)
@@ -37,10 +34,10 @@ def _history_stats(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     newest_of = np.full(n, -1, np.int64)  # per event: the run it is the newest event of
     r = -1
     for j in range(n):
-        item, e = keys[j] >> 32, keys[j] & 0xFFFFFFFF
-        if j == 0 or item != uniq[r]:
+        e = by_item[j]
+        if j == 0 or items[e] != uniq[r]:
             r += 1
-            uniq[r] = item
+            uniq[r] = items[e]
         counts[r] += 1
         last_pos[r] = e
         inv[e] = r
