@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openpersonalize.recipes.kernels import (
+    _largest,
     _stable_order,
     features_from_stats,
     history_stats,
@@ -78,3 +79,13 @@ def test_weighted_rows_equal_the_product():
 def test_stable_order_is_a_stable_argsort(keys):
     keys = np.array(keys, np.int64)
     assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.0, -0.0, 0.5, 1.0, 2.0, np.nan, np.inf, -np.inf, -1.0]), max_size=40),
+    st.integers(0, 12),
+)
+def test_largest_is_the_head_of_a_stable_descending_argsort(x, m):
+    x = np.array(x, np.float64)
+    assert np.array_equal(_largest(x, m), np.argsort(-x, kind="stable")[:m])

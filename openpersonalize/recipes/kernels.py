@@ -334,8 +334,7 @@ def transition_row(
     (``slot`` >= 0, a row of ``dense``) are added whole, the others from their sparse entries."""
     n = dense.shape[1]
     out = np.zeros(n, np.float32)
-    keep = np.argsort(-weights, kind="mergesort")[:last]
-    for i in keep:
+    for i in _largest(weights, last):
         row = items[i]
         w = np.float32(weights[i])
         s = slot[row]
@@ -347,6 +346,23 @@ def transition_row(
             for p in range(indptr[row], indptr[row + 1]):
                 out[indices[p]] += w * data[p]
     return out
+
+
+@njit(cache=True, nogil=True)
+def _largest(x: np.ndarray, m: int) -> np.ndarray:
+    """``np.argsort(-x, kind="stable")[:m]``: the positions of the ``m`` largest values, largest first, ties by
+    position, NaN last; by insertion into the ``m`` kept (a few comparisons a value when ``m`` is small)."""
+    top = np.empty(min(m, len(x)), np.int64)
+    k = 0
+    for i in range(len(x)):
+        p = k
+        while p > 0 and (x[i] > x[top[p - 1]] or (np.isnan(x[top[p - 1]]) and not np.isnan(x[i]))):
+            p -= 1
+        if p < len(top):
+            k = min(k + 1, len(top))
+            top[p + 1 : k] = top[p : k - 1].copy()
+            top[p] = i
+    return top
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})

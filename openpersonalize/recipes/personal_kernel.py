@@ -183,7 +183,7 @@ def _novel(a: ModelArrays, q: Fold, uniq: np.ndarray, counts: np.ndarray, rank: 
     if len(q.als_row):
         _add_row(s, q.als_row, (1.0 - q.tw) * a.als_weight)
     if q.tw > 0:
-        tw_w = _weights(rank, counts, a.recency[1]).astype(np.float64)
+        tw_w = _weights(rank, counts, a.recency[1])
         t = transition_row(uniq, tw_w, TRANSITION_LAST, a.t_slot, a.t_dense, a.t_indptr, a.t_indices, a.t_data)
         _add_row(s, t, q.tw)
     return s
