@@ -27,6 +27,7 @@ from openpersonalize.recipes.kernels import (
     sparse_spread,
     weighted_rows,
 )
+from openpersonalize.recipes.personal_kernel import _head_order
 from openpersonalize.recipes.user_personalization import (
     UserPersonalizationModel,
     UserPersonalizationRecipe,
@@ -184,3 +185,19 @@ def test_head_selection_orders_signed_zeros_infinities_and_nan() -> None:
         assert np.isfinite(s[got]).all()
     zeros = np.array([-0.0, 0.0, -0.0, 1.0, -1.0, -0.0], np.float32)  # -0.0 and 0.0 tie: lower index first
     assert best_indices(zeros, 6).tolist() == [3, 0, 1, 2, 5, 4]
+
+
+def test_head_order_merges_the_seen_items_into_the_ranked_curve() -> None:
+    rng = np.random.default_rng(10)
+    levels = np.float32([0.5, 0.25, 0.25, 0.125, 0.0625])  # few values: ties within and across the parts
+    for trial in range(300):
+        m, k = int(rng.integers(0, 12)), int(rng.integers(0, 6))
+        items = rng.choice(60, m + k, replace=False)
+        rates = rng.choice(levels, m)
+        if trial % 3:  # the curve's part ranked (score descending, ties by item), as best_items builds it
+            items[:m] = items[:m][np.lexsort((items[:m], -rates))]
+            rates = np.sort(rates)[::-1]
+        items[m:] = np.sort(items[m:])  # the seen items come by ascending item
+        scores = np.concatenate([rates, rng.choice(levels, k)]).astype(np.float32)
+        want = np.lexsort((items, -scores.astype(np.float64)))
+        assert np.array_equal(_head_order(items, scores, m), want), trial

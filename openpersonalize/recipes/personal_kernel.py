@@ -19,8 +19,10 @@ from numba import njit
 from .kernels import (
     _features,
     _history_stats,
+    _order_bits,
     _rank_weights,
     _repeat_probability,
+    _stable_order,
     best_indices,
     ranked_order,
     row_spread,
@@ -229,5 +231,38 @@ def ranked_head(
         if np.float32(repeat[i]) >= last:
             head[k], scores[k] = uniq[i], np.float32(repeat[i])
             k += 1
-    order = ranked_order(head, scores.astype(np.float64))
+    order = _head_order(head, scores, m)
     return head[order], scores[order]
+
+
+@njit(cache=True, nogil=True)
+def _before(s1: float, i1: int, s2: float, i2: int) -> bool:
+    return s1 > s2 or (s1 == s2 and i1 < i2)
+
+
+@njit(cache=True, nogil=True)
+def _head_order(head: np.ndarray, scores: np.ndarray, m: int) -> np.ndarray:
+    """``ranked_order(head, scores)`` for a head whose first ``m`` entries (the best unseen items with the curve's
+    rates) come ranked, as they do under a decreasing curve, and the others (seen items) by ascending item: these
+    few are sorted by score (stably, so ties stay by item) and merged in; any other head is sorted whole."""
+    n = len(head)
+    ranked = np.isfinite(scores).all()
+    for i in range(1, m):
+        ranked = ranked and _before(scores[i - 1], head[i - 1], scores[i], head[i])
+    if not ranked:
+        return ranked_order(head, scores.astype(np.float64))
+    bits = scores[m:].view(np.int32)
+    keys = np.empty(n - m, np.int64)
+    for i in range(n - m):
+        keys[i] = -_order_bits(bits[i])
+    rest = m + _stable_order(keys)
+    order = np.empty(n, np.int64)
+    a = b = 0
+    for k in range(n):
+        if b == len(rest) or (a < m and _before(scores[a], head[a], scores[rest[b]], head[rest[b]])):
+            order[k] = a
+            a += 1
+        else:
+            order[k] = rest[b]
+            b += 1
+    return order
