@@ -72,12 +72,25 @@ def _rank_weights(
     rank: np.ndarray, counts: np.ndarray, half_life: float, floor: float, tail_rank: float, enabled: bool
 ) -> np.ndarray:
     out = np.empty(len(rank), np.float32)
+    log_counts = _log_counts(counts)
     for i in range(len(rank)):
         w = 1.0
         if enabled and half_life > 0:
             decay = 0.0 if rank[i] >= tail_rank else 0.5 ** (rank[i] / half_life)
             w = floor + (1.0 - floor) * decay
-        out[i] = w * (1.0 + 0.1 * math.log(counts[i]))
+        out[i] = w * (1.0 + 0.1 * log_counts[i])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _log_counts(counts: np.ndarray) -> np.ndarray:
+    """``math.log`` of each (positive) count, taken once per distinct count: a history's counts are mostly 1 or 2."""
+    table = np.full(counts.max() + 1 if len(counts) else 1, np.nan)
+    out = np.empty(len(counts))
+    for i in range(len(counts)):
+        if np.isnan(table[counts[i]]):
+            table[counts[i]] = math.log(counts[i])
+        out[i] = table[counts[i]]
     return out
 
 
@@ -119,6 +132,7 @@ def _features(inv, last_pos, counts, rank, ts, events, conv_rows):  # features_f
     for j in range(len(ts)):
         t_max = max(t_max, float(ts[j]))
     feats = np.empty((n, N_FEATURES), np.float32)
+    log_counts = _log_counts(counts)
     for i in range(n):
         dt = max(t_max - float(ts[last_pos[i]]), 0.0)
         same = 1.0 if dt == 0 else 0.0
@@ -135,7 +149,7 @@ def _features(inv, last_pos, counts, rank, ts, events, conv_rows):  # features_f
         feats[i, 3] = math.log1p(rank[i])
         feats[i, 4] = missing
         feats[i, 5] = missing * same
-        feats[i, 6] = math.log(counts[i])
+        feats[i, 6] = log_counts[i]
         feats[i, 7] = any_missing
     return feats
 
