@@ -99,15 +99,17 @@ def ease_values(
     slot = a.tail_slot[user] if 0 <= user < len(a.tail_slot) else -1
     if slot < 0:
         return weighted_rows(a.ease_B, rows, w)
-    tail = a.tail_items[a.tail_ptr[slot] : a.tail_ptr[slot + 1]].astype(np.int64)
+    tail = a.tail_items[a.tail_ptr[slot] : a.tail_ptr[slot + 1]]  # ascending, as ``items``
     tail_w = a.tail_w[a.tail_ptr[slot] : a.tail_ptr[slot + 1]]
     live_sorted = np.sort(live)
     touched = np.zeros(len(tail), np.bool_)
     for t in range(len(tail)):
         touched[t] = _in_sorted(live_sorted, tail[t])
     keep = np.ones(len(items), np.bool_)
-    for i in range(len(items)):
-        at = np.searchsorted(tail, items[i])
+    at = 0
+    for i in range(len(items)):  # a merge of the two ascending lists
+        while at < len(tail) and tail[at] < items[i]:
+            at += 1
         keep[i] = not (at < len(tail) and tail[at] == items[i] and not touched[at])
     n_keep = np.count_nonzero(keep)
     n_touched = np.count_nonzero(touched)
