@@ -76,7 +76,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not previous:  # the new request's cycle: its task has not run yet
+            self.cycle.transport = HeldHeaders(self.transport, self.loop)
         self._arm(self.read_timeout + _declared_length(self.headers) / MIN_BODY_RATE)
 
     def on_message_complete(self) -> None:
@@ -117,6 +120,44 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._due = None
         if not self.transport.is_closing():
             self.transport.close()
+
+
+class HeldHeaders:
+    """A response's transport as uvicorn's cycle writes to it: the status line and headers (its first write)
+    wait for the body's first write, or for the end of this turn of the event loop, and leave with it.
+
+    uvicorn writes them as soon as the app starts its response, then the body: two sends and two TCP
+    segments (the sockets run with TCP_NODELAY) for every small answer, each waking the client.
+    """
+
+    __slots__ = ("_transport", "_loop", "_held", "_started")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        if not self._started:
+            self._started = True
+            self._held = data
+            self._loop.call_soon(self.flush)
+            return
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        """Send the headers if no body has taken them along (a streamed body's first chunk is late)."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
 
 
 def _declared_length(headers: list[tuple[bytes, bytes]]) -> int:
