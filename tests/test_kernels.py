@@ -79,6 +79,8 @@ def test_weighted_rows_equal_the_product():
 def test_stable_order_is_a_stable_argsort(keys):
     keys = np.array(keys, np.int64)
     assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
+    narrow = (keys % 2**31).astype(np.int32)
+    assert np.array_equal(_stable_order(narrow), np.argsort(narrow, kind="stable"))
 
 
 @settings(max_examples=200, deadline=None)

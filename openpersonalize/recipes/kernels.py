@@ -258,14 +258,15 @@ def _order_bits(bits: np.int32) -> np.int64:
 
 @njit(cache=True, nogil=True)
 def _stable_order(keys: np.ndarray) -> np.ndarray:
-    """The positions of ``keys`` (int64) by key, equal keys in position order: a byte-wise radix sort over the keys'
-    span only (numba's quicksort takes ten times as long on some few-hundred-key inputs, its mergesort several)."""
+    """The positions of ``keys`` (integers spanning less than 2^63) by key, equal keys in position order: a byte-wise
+    radix sort over the keys' span only (numba's quicksort takes ten times as long on some few-hundred-key inputs,
+    its mergesort several)."""
     n = len(keys)
     order = np.arange(n)
     if n < 2:
         return order
-    lo = keys.min()
-    span = keys.max() - lo
+    lo = np.int64(keys.min())  # int64 arithmetic whatever the keys' width: no shift past it
+    span = np.int64(keys.max()) - lo
     spare = np.empty(n, np.int64)
     counts = np.empty(257, np.int64)
     shift = 0
