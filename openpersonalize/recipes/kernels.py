@@ -211,7 +211,10 @@ def _lower_bound(x: np.ndarray, m: int) -> float:
     Bisection on the value by branch-free counts: a quickselect's unpredictable branches cost several
     times as much on the 2048 group maxima of ``best_indices`` (so does numba's ``np.partition``).
     """
-    lo, hi = float(x.min()), float(x.max())
+    lo = hi = x[0]
+    for j in range(len(x)):  # one pass: numba's min() and max() take one each, at twice the time
+        lo, hi = min(lo, x[j]), max(hi, x[j])
+    lo, hi = float(lo), float(hi)
     if _count_at_least(x, hi) >= m:
         return hi
     for _ in range(64):  # at least m values reach lo, fewer than m reach hi
