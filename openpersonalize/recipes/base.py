@@ -75,13 +75,14 @@ class BaseModel(Model):
         self._item_index: dict[str, int] | None = None
         self._popularity: np.ndarray | None = None
         self._event_lookup: dict[str, int] | None = None
+        self._event_names: np.ndarray | None = None
         self._hyperparameters: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ common state
     def set_common(self, data: TrainingData, recipe_arn: str, params: dict[str, Any]) -> None:
         """Store ids, histories, popularity, item times and normalised item features."""
         counts = data.item_counts()
-        self._popularity = None
+        self._popularity = self._event_lookup = self._event_names = None
         self._hyperparameters = None
         self.arrays.update(
             item_ids=np.asarray(data.item_ids, dtype=str),
@@ -157,7 +158,9 @@ class BaseModel(Model):
         if u is None:
             return UserHistory.empty()
         lo, hi = int(self.arrays["user_ptr"][u]), int(self.arrays["user_ptr"][u + 1])
-        names = np.asarray(self.meta.get("event_names", [""]), dtype=object)
+        names = self._event_names
+        if names is None:
+            names = self._event_names = np.asarray(self.meta.get("event_names", [""]), dtype=object)
         return UserHistory(
             np.asarray(self.arrays["hist_items"][lo:hi], np.int64),
             np.asarray(self.arrays["hist_ts"][lo:hi], np.int64),
