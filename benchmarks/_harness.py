@@ -57,7 +57,11 @@ class BenchServer:
         self.proc.wait(20)
 
 
-def start_server(workers: int = 1, root: Path | None = None, extra_args: tuple[str, ...] = ()) -> BenchServer:
+def start_server(
+    workers: int = 1, root: Path | None = None, extra_args: tuple[str, ...] = (), code: Path | None = None
+) -> BenchServer:
+    """A server on a free port; ``code``: a checkout whose ``openpersonalize`` it runs instead of this one (it
+    starts outside any checkout, since ``python -m`` imports the working directory's package first)."""
     import socket
 
     root = root or Path(tempfile.mkdtemp(prefix="op-bench-"))
@@ -67,9 +71,11 @@ def start_server(workers: int = 1, root: Path | None = None, extra_args: tuple[s
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "OPENPERSONALIZE_ACCESS_KEY_ID": KEY, "OPENPERSONALIZE_SECRET_ACCESS_KEY": SECRET}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     cmd = [sys.executable, "-m", "openpersonalize.cli", "serve", "--port", str(port), "--data-dir", str(root / "data")]
     cmd += ["--allow-path", str(work), "--workers", str(workers), "--log-level", "warning", *extra_args]
-    proc = subprocess.Popen(cmd, env=env)
+    proc = subprocess.Popen(cmd, env=env, cwd=root if code is not None else None)
     _wait_listening(port)
     return BenchServer(proc, port, root / "data", work)
 
