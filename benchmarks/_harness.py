@@ -291,20 +291,40 @@ def floor(call, repeat: int = 300) -> dict:
 
 def tree_pss_mb(pid: int) -> float:
     """Proportional set size of ``pid`` and its descendants (batch workers): shared model pages counted once."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        todo += children.get(p, [])
+    total = 0.0
+    for p in process_family(pid):
         try:
             rollup = Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
         except OSError:
             continue
         total += sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:")) / 1024
     return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of the processes plus their reaped children (a training child, finished pool workers)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def process_family(pid: int) -> list[int]:
+    """``pid`` and its live descendants (a server's uvicorn workers, their children)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    family, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        family.append(p)
+        todo += children.get(p, [])
+    return family

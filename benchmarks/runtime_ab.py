@@ -23,7 +23,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import ROOT, BenchServer, drive, load_poc_group, signed, start_server, train_and_deploy  # noqa: E402
+from _harness import (  # noqa: E402
+    ROOT,
+    BenchServer,
+    cpu_seconds,
+    drive,
+    load_poc_group,
+    process_family,
+    signed,
+    start_server,
+    train_and_deploy,
+)
 
 WARMUP_ATTEMPTS = 60  # closed-loop seconds a server may take to answer at all (numba compiles on a cold cache)
 
@@ -32,29 +42,6 @@ def checkout(rev: str, into: Path) -> Path:
     """``rev`` checked out (detached) in a worktree at ``into``."""
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(into), rev], check=True)
     return into
-
-
-def server_cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` and its descendants (uvicorn's workers), children reaped included."""
-    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
-    family = {pid}
-    pairs = [tuple(map(int, line.split())) for line in table.splitlines()]
-    grew = True
-    while grew:
-        grew = False
-        for child, parent in pairs:
-            if parent in family and child not in family:
-                family.add(child)
-                grew = True
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for p in family:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += sum(int(f) for f in fields[11:15]) / tick
-    return total
 
 
 def requests(server: BenchServer, users: int) -> list[tuple[str, bytes, dict]]:
@@ -101,9 +88,9 @@ def main() -> None:
         for r in range(args.rounds):
             for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
                 server = servers[name]
-                before = server_cpu_seconds(server.proc.pid)
+                before = cpu_seconds(process_family(server.proc.pid))
                 out = drive(server.port, reqs[name], args.clients, args.seconds)
-                spent = server_cpu_seconds(server.proc.pid) - before
+                spent = cpu_seconds(process_family(server.proc.pid)) - before
                 served = out["n"] * (args.seconds + 1.0) / args.seconds  # drive's warm-up second serves too
                 results[name].append((1e6 * spent / served, out["rps"]))
                 cpu, rps = results[name][-1]

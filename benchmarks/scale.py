@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _harness import load_poc_group, start_server, tree_pss_mb, wait  # noqa: E402
+from _harness import cpu_seconds, load_poc_group, start_server, tree_pss_mb, wait  # noqa: E402
 from ray_cluster import RayCluster, ray_cluster  # noqa: E402
 
 from openpersonalize.data.synthetic import ML25M_ITEMS, ML25M_ROWS, ML25M_USERS, write_interactions_csv  # noqa: E402
@@ -80,18 +80,6 @@ def _cluster_pss_mb(cluster: RayCluster | None) -> float:
     return sum(_pss_mb(pid) for pid in _cluster_pids(cluster))
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """CPU time of the processes plus their reaped children (a training child, finished pool workers)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(v) for v in fields[11:15])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def _pss_mb(pid: int) -> float:
     try:
         rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
@@ -106,7 +94,7 @@ def measured(server_pid: int, cluster: RayCluster | None, out: dict[str, float])
     cluster_base = _cluster_pss_mb(cluster)
 
     def cpu() -> float:
-        return _cpu_seconds([server_pid, *_cluster_pids(cluster)])
+        return cpu_seconds([server_pid, *_cluster_pids(cluster)])
 
     cpu0 = cpu()
 
