@@ -23,12 +23,15 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 ROOT = Path(__file__).resolve().parents[1]
-MOVIELENS = ROOT.parent / "shared" / "datasets" / "ml-latest-small"
+
 KEY, SECRET, REGION = "AKIDBENCHMARK", "benchmark-secret", "us-east-1"
 CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
 sys.path.insert(0, str(ROOT))
 
 from openpersonalize.data import movielens  # noqa: E402
+from openpersonalize.demo import bundled_movielens  # noqa: E402
+
+MOVIELENS = bundled_movielens(Path(tempfile.gettempdir()) / "openpersonalize-bench-data")  # the package's copy
 
 
 @dataclass

@@ -56,12 +56,24 @@ class DemoError(RuntimeError):
 
 
 def bundled_movielens(target: Path) -> Path:
-    """Unpack the ml-latest-small copy shipped in the package (GroupLens licence in its README.txt)."""
+    """Unpack the ml-latest-small copy shipped in the package (GroupLens licence in its README.txt) into
+    ``target/ml-latest-small``: unpacked beside it and moved in whole, so that processes sharing ``target``
+    (the test suite's, the benchmarks') never read half a file."""
     out = target / "ml-latest-small"
     if not (out / "ratings.csv").exists():
-        archive = resources.files("openpersonalize.datasets").joinpath("ml-latest-small.zip")
-        with resources.as_file(archive) as path, zipfile.ZipFile(path) as zf:
-            zf.extractall(target)
+        target.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=target))
+        try:
+            archive = resources.files("openpersonalize.datasets").joinpath("ml-latest-small.zip")
+            with resources.as_file(archive) as path, zipfile.ZipFile(path) as zf:
+                zf.extractall(staging)
+            if not out.exists():
+                (staging / "ml-latest-small").replace(out)
+        except OSError:
+            if not (out / "ratings.csv").exists():  # not another process's copy, moved in first: a real failure
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

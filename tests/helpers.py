@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,12 +17,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from openpersonalize.data.schema import avro_schema as avro_schema  # the one schema builder, for the suites
+from openpersonalize.demo import bundled_movielens
 from server_harness import Server, unique, wait_status
 
 RECIPE = "arn:aws:personalize:::recipe/"
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 HORROR_FAN = "horror-fan"  # a user of the shared POC group whose whole history is 40 horror movies
-MOVIELENS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ml-latest-small"
+# The ml-latest-small copy the package ships, unpacked once per machine: the suites need nothing beside the repository.
+MOVIELENS = bundled_movielens(Path(tempfile.gettempdir()) / "openpersonalize-test-data")
 # GetSolutionMetrics' keys as Personalize reports them, written out rather than imported from
 # openpersonalize.evaluation.metrics, so that a change there fails the tests instead of passing them.
 METRIC_KEYS = frozenset(

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import MOVIELENS as ML
 from openpersonalize.data import movielens
 from openpersonalize.data.csv_import import (
     CsvSource,
@@ -23,7 +24,6 @@ from openpersonalize.data.csv_import import (
 )
 from openpersonalize.data.schema import DatasetSchema, parse_schema
 
-ML = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"
 INTERACTIONS = parse_schema(json.dumps(movielens.INTERACTIONS_SCHEMA))
 ITEMS = parse_schema(json.dumps(movielens.ITEMS_SCHEMA))
 NOTEBOOK02_ITEMS = parse_schema(json.dumps(poc_notebook02.ITEMS_SCHEMA))
