@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server_harness import free_port
+from server_harness import free_ports
 
 OBJECT_STORE_BYTES = 80 * 1024 * 1024
 TASK_MARK = ":task_name:"  # what a Ray worker writes to its log as it starts a task
@@ -28,8 +28,14 @@ TESTS = Path(__file__).resolve().parent  # on the workers' path: tasks may call 
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
-def _ports(*names: str) -> list[str]:
-    return [arg for name in names for arg in (f"--{name}", str(free_port()))]
+NODE_PORTS = (
+    "node-manager-port",
+    "object-manager-port",
+    "metrics-export-port",
+    "runtime-env-agent-port",
+    "dashboard-agent-grpc-port",
+    "dashboard-agent-listen-port",
+)
 
 
 @dataclass
@@ -42,12 +48,16 @@ class RayCluster:
     client_address: str = ""
     groups: list[int] = field(default_factory=list)
     watchdogs: list[subprocess.Popen] = field(default_factory=list)
+    ports: set[int] = field(default_factory=set)  # every port given to a node: a later node gets none of them
 
-    def _start(self, *args: str) -> None:
+    def _start(self, *args: str, own_ports: tuple[str, ...] = ()) -> dict[str, int]:
+        """Start one node; ``own_ports`` are more port options to choose, returned with the node's."""
+        names = own_ports + NODE_PORTS
+        ports = dict(zip(names, free_ports(len(names), frozenset(self.ports)), strict=True))
+        self.ports.update(ports.values())
         cmd = [RAY, "start", "--num-cpus", "1", "--object-store-memory", str(OBJECT_STORE_BYTES)]
         cmd += ["--disable-usage-stats", *args]
-        cmd += _ports("node-manager-port", "object-manager-port", "metrics-export-port", "runtime-env-agent-port")
-        cmd += _ports("dashboard-agent-grpc-port", "dashboard-agent-listen-port")
+        cmd += [arg for name, port in ports.items() for arg in (f"--{name}", str(port))]
         path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, **self.env, "RAY_TMPDIR": str(self.temp_dir), "PYTHONPATH": path}
         env.pop("RAY_ADDRESS", None)
@@ -57,12 +67,13 @@ class RayCluster:
         out, _ = proc.communicate(timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"ray start failed: {out.decode(errors='replace')[-2000:]}")
+        return ports
 
     def start(self, nodes: int) -> RayCluster:
         """A head and ``nodes - 1`` more nodes on this machine."""
-        port, client = free_port(), free_port()
-        self._start("--head", "--port", str(port), "--ray-client-server-port", str(client), "--include-dashboard=false")
-        self.address, self.client_address = f"127.0.0.1:{port}", f"ray://127.0.0.1:{client}"
+        ports = self._start("--head", "--include-dashboard=false", own_ports=("port", "ray-client-server-port"))
+        self.address = f"127.0.0.1:{ports['port']}"
+        self.client_address = f"ray://127.0.0.1:{ports['ray-client-server-port']}"
         for _ in range(nodes - 1):
             self._start("--address", self.address)
         return self
