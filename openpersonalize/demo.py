@@ -57,24 +57,30 @@ class DemoError(RuntimeError):
 
 def bundled_movielens(target: Path) -> Path:
     """Unpack the ml-latest-small copy shipped in the package (GroupLens licence in its README.txt) into
-    ``target/ml-latest-small``: unpacked beside it and moved in whole, so that processes sharing ``target``
-    (the test suite's, the benchmarks') never read half a file."""
+    ``target/ml-latest-small``, filling in any file that is missing or whose size is not the archive's (a folder
+    someone made, an interrupted unpack). Each file is unpacked beside it and moved in whole, so that processes
+    sharing ``target`` (the test suite's, the benchmarks') never read half a file."""
     out = target / "ml-latest-small"
-    if not (out / "ratings.csv").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=target))
-        try:
-            archive = resources.files("openpersonalize.datasets").joinpath("ml-latest-small.zip")
-            with resources.as_file(archive) as path, zipfile.ZipFile(path) as zf:
-                zf.extractall(staging)
-            if not out.exists():
-                (staging / "ml-latest-small").replace(out)
-        except OSError:
-            if not (out / "ratings.csv").exists():  # not another process's copy, moved in first: a real failure
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    archive = resources.files("openpersonalize.datasets").joinpath("ml-latest-small.zip")
+    with resources.as_file(archive) as path, zipfile.ZipFile(path) as zf:
+        missing = [m for m in zf.infolist() if not m.is_dir() and not _unpacked(target / m.filename, m.file_size)]
+        if missing:
+            out.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=target))
+            try:
+                for member in missing:
+                    Path(zf.extract(member, staging)).replace(target / member.filename)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _unpacked(path: Path, size: int) -> bool:
+    """Whether ``path`` holds a whole unpacked file of ``size`` bytes."""
+    try:
+        return path.stat().st_size == size
+    except FileNotFoundError:
+        return False
 
 
 def download_ml25m(target: Path) -> Path:
