@@ -14,6 +14,7 @@ from helpers import HORROR_FAN, METRIC_KEYS, RECIPE, avro_schema, deploy, error_
 from openpersonalize.control.base import Control, Settings
 from openpersonalize.control.resource_lookup import StoredResourceLookup
 from openpersonalize.data import movielens
+from openpersonalize.errors import InvalidInputException
 from openpersonalize.runtime.requests import RankRequest
 from openpersonalize.runtime.service import DEPLOYED_CACHE_SIZE, RuntimeService
 from openpersonalize.server import ServerConfig
@@ -193,17 +194,44 @@ def test_promotions_mix_in_flagged_items(server, personalize, trained, movies):
     assert [i for i in ids if i not in promoted] == [i for i in plain if i not in promoted][:15]
 
 
-def test_a_new_process_preloads_deployed_campaigns(server, trained):
-    """What each server process runs at startup: the newest ACTIVE campaigns load before any request."""
+def _in_process(server) -> tuple[Control, RuntimeService]:
+    """A server process's control plane and runtime over ``server``'s database and files."""
     store = MetadataStore(ServerConfig(str(server.data_dir), server.database_url).resolved_database_url())
     control = Control(Settings(data_dir=server.data_dir), store, EventStore(store))
-    service = RuntimeService(StoredResourceLookup(control), control.events)
-    active = [c.arn for c in store.list("campaign") if c.status == "ACTIVE"]
+    return control, RuntimeService(StoredResourceLookup(control), control.events)
+
+
+def test_a_new_process_preloads_deployed_campaigns(server, trained):
+    """What each server process runs at startup: the newest ACTIVE campaigns load before any request."""
+    control, service = _in_process(server)
+    active = [c.arn for c in control.store.list("campaign") if c.status == "ACTIVE"]
     warmed = service.warm_campaigns()
     assert warmed and warmed == active[:DEPLOYED_CACHE_SIZE]
     request = RankRequest(campaign_arn=trained["campaigns"]["aws-personalized-ranking"], user_id="1", input_list=["1"])
     ranked = service.rank(request)
     assert [r.item_id for r in ranked.items] == ["1"]
+
+
+def test_a_bad_ranking_request_reads_no_live_data(server, trained, monkeypatch):
+    """GetPersonalizedRanking refuses a wrong campaign, an empty or too long inputList and a missing userId
+    before it reads the user's live events (one SQL round trip each request would waste)."""
+    control, service = _in_process(server)
+    reads = []
+    read = control.events.serving_reads
+    monkeypatch.setattr(control.events, "serving_reads", lambda *args: reads.append(args) or read(*args))
+    ranking, up = trained["campaigns"]["aws-personalized-ranking"], trained["campaigns"]["aws-user-personalization"]
+    refused = {
+        "PERSONALIZED_RANKING recipe": RankRequest(campaign_arn=up, user_id="1", input_list=["1"]),
+        "got 0": RankRequest(campaign_arn=ranking, user_id="1", input_list=[]),
+        "got 501": RankRequest(campaign_arn=ranking, user_id="1", input_list=[str(i) for i in range(501)]),
+        "userId is required": RankRequest(campaign_arn=ranking, user_id=None, input_list=["1"]),
+    }
+    for message, request in refused.items():
+        with pytest.raises(InvalidInputException, match=message):
+            service.rank(request)
+    assert reads == []
+    service.rank(RankRequest(campaign_arn=ranking, user_id="1", input_list=["1"]))
+    assert len(reads) == 1
 
 
 def test_unknown_user_gets_cold_start(server, trained, popularity, horror_history):

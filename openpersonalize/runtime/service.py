@@ -248,10 +248,7 @@ class RuntimeService:
     def rank(self, request: RankRequest) -> Ranking:
         """GetPersonalizedRanking: the caller's items ordered for a user."""
         campaign, version = self._campaign(request.campaign_arn, None)
-        target, history = self._serving(version, request.user_id)
-        recommendation_id = self.recommendation_id(campaign.arn)
-        deployed = target.deployed
-        if deployed.recipe_type != PERSONALIZED_RANKING:
+        if version.recipe_type != PERSONALIZED_RANKING:
             raise InvalidInputException("GetPersonalizedRanking needs a campaign of a PERSONALIZED_RANKING recipe.")
         input_list = request.input_list
         if not 1 <= len(input_list) <= MAX_RESULTS:
@@ -261,6 +258,9 @@ class RuntimeService:
         user_id = request.user_id
         if not user_id:
             raise InvalidInputException("userId is required for GetPersonalizedRanking.")
+        target, history = self._serving(version, user_id)
+        recommendation_id = self.recommendation_id(campaign.arn)
+        deployed = target.deployed
         columns = _metadata_columns(campaign, request.metadata_columns)
         filt = self.item_filter(target, request.filter_arn)
         context = _context(campaign, request.context)
