@@ -176,7 +176,7 @@ def _exchange(sock: socket.socket, raw: bytes, pending: bytes) -> tuple[int, byt
     return int(head[9:12]), buf[end + 4 : stop], buf[stop:]
 
 
-def _load_worker(args: tuple) -> list[float]:
+def _load_worker(args: tuple) -> tuple[list[float], int]:
     """One keep-alive client replaying pre-built requests over a raw socket.
 
     A replay client (as wrk is) spends a small fraction of the CPU that http.client's header parsing
@@ -185,7 +185,7 @@ def _load_worker(args: tuple) -> list[float]:
     With an ``interval`` (paced mode, as wrk2), request i is due at start + i * interval: the client
     waits for that moment when ahead and sends at once when behind, and a latency runs from the due
     time, so a server that falls behind shows it in the latencies instead of slowing the load down
-    (no coordinated omission).
+    (no coordinated omission). Returns the measured latencies and how many requests it sent in all.
     """
     port, requests, seconds, warmup, interval, offset = args
     raws = [_raw_request(port, path, body, headers) for path, body, headers in requests]
@@ -214,29 +214,56 @@ def _load_worker(args: tuple) -> list[float]:
         if t0 >= start_measure:
             latencies.append(time.perf_counter() - t0)
     sock.close()
-    return latencies
+    return latencies, i
 
 
 def drive(
-    port: int, requests: list[tuple[str, bytes, dict]], clients: int, seconds: float, rate: float | None = None
+    port: int,
+    requests: list[tuple[str, bytes, dict]],
+    clients: int,
+    seconds: float,
+    rate: float | None = None,
+    server_pid: int | None = None,
 ) -> dict:
     """Concurrent keep-alive clients in separate processes; throughput and latency percentiles.
 
     Without ``rate`` each client sends its next request as soon as the last is answered (throughput);
     with it the clients together send ``rate`` requests a second on a fixed schedule (latency at a load).
+    With ``server_pid``, also ``cpu_us``: the CPU its processes spent per request (warm-up ones included),
+    from ``/proc``. Unlike throughput it does not move with the load generator's share of a small machine.
     """
     interval = clients / rate if rate else 0.0
     ctx = get_context("spawn")
     with ctx.Pool(clients) as pool:
         jobs = [(port, requests, seconds, 1.0, interval, n * interval / clients) for n in range(clients)]
+        before = cpu_seconds(process_family(server_pid)) if server_pid else 0.0
         results = pool.map(_load_worker, jobs)
-    lat = sorted(x for r in results for x in r)
-    return {
+        spent = cpu_seconds(process_family(server_pid)) - before if server_pid else 0.0
+    lat = sorted(x for r, _ in results for x in r)
+    out = {
         "rps": len(lat) / seconds,
         "p50_ms": 1000 * lat[len(lat) // 2],
         "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
         "n": len(lat),
     }
+    if server_pid:
+        out["cpu_us"] = 1e6 * spent / sum(sent for _, sent in results)
+    return out
+
+
+WARMUP_ATTEMPTS = 60  # closed-loop rounds a server may take to answer at all (numba compiles on a cold cache)
+
+
+def warm(port: int, requests: list[tuple[str, bytes, dict]], clients: int, seconds: float = 2.0) -> None:
+    """Drive until a round of ``seconds`` sees answers (every worker's model loaded, its kernels compiled),
+    so that what a measurement counts is serving, not loading."""
+    for _ in range(WARMUP_ATTEMPTS):
+        try:
+            drive(port, requests, clients, seconds)
+            return
+        except IndexError:  # no request finished inside the window
+            continue
+    raise RuntimeError(f"server on port {port} never answered")
 
 
 def start_floor(workers: int, models: dict[str, Path] | None = None) -> tuple[subprocess.Popen, int]:

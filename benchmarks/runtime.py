@@ -15,7 +15,11 @@ PutEvents) prints its throughput as a ratio of each floor's (``/floor`` and ``/m
 latency under a paced load of ``--rate`` requests a second (issue 14: GetRecommendations at
 >= 0.8x the dense floor with the score cache off and 2 workers; p99 <= 5 ms at 1,000 req/s).
 The ratio to the model floor is the server's own overhead (SigV4, validation, live-history
-reads, filters, result shaping) beyond what its model costs.
+reads, filters, result shaping) beyond what its model costs. Each closed-loop row also prints the
+CPU the server (or floor) spent per request, all its processes counted from ``/proc``, and the
+floors' CPU per request over it: the ratios a server alone on its cores would reach. On a small
+machine the load generator shares the cores, and those ratios move far less from run to run than
+the throughput ones.
 
     python benchmarks/runtime.py [--workers 2] [--clients 4] [--seconds 8] [--rate 1000] [--warm] [--large]
 
@@ -46,6 +50,7 @@ from _harness import (  # noqa: E402
     start_server,
     train_and_deploy,
     wait,
+    warm,
 )
 
 from openpersonalize.api.runtime_routes import runtime_routes  # noqa: E402
@@ -123,23 +128,28 @@ class Floor:
     """A bare Starlette endpoint of ``floor_app.py`` (one route of its server), measured beside every table."""
 
     port: int
+    pid: int
     path: str
     name: str
 
     def measure(self, bodies: list[dict], args) -> tuple[dict, dict]:
-        """Closed-loop throughput and paced latency, as for the server's requests."""
+        """Closed-loop throughput (and CPU per request) and paced latency, as for the server's requests."""
         requests = [(self.path, orjson.dumps(b), {"Content-Type": "application/json"}) for b in bodies]
-        http = drive(self.port, requests, args.clients, args.seconds)
+        warm(self.port, requests, args.clients)
+        http = drive(self.port, requests, args.clients, args.seconds, server_pid=self.pid)
         paced = drive(self.port, requests, args.paced_clients, args.seconds, rate=args.rate)
         return http, paced
 
 
-def row(name: str, proc: str, http: dict, paced: dict, floor_rps: float, model_rps: float) -> str:
-    """One table line: latencies, throughput and its ratios to the dense and the model floor."""
+def row(name: str, proc: str, http: dict, paced: dict, floors: tuple[dict, dict]) -> str:
+    """One table line: latencies, throughput and its ratios to the dense and the model floor's, the server's
+    CPU per request and the floors' over it (the throughput ratios a CPU-bound server would reach)."""
+    dense, model = floors
     return (
         f"{name:42} {proc} {http['p50_ms']:7.2f}ms {http['p99_ms']:7.2f}ms {http['rps']:9.0f} "
-        f"{http['rps'] / floor_rps:8.2f}x {http['rps'] / model_rps:8.2f}x {paced['p50_ms']:7.2f}ms "
-        f"{paced['p99_ms']:7.2f}ms"
+        f"{http['rps'] / dense['rps']:8.2f}x {http['rps'] / model['rps']:8.2f}x {http['cpu_us']:7.0f}us "
+        f"{dense['cpu_us'] / http['cpu_us']:8.2f}x {model['cpu_us'] / http['cpu_us']:8.2f}x "
+        f"{paced['p50_ms']:7.2f}ms {paced['p99_ms']:7.2f}ms"
     )
 
 
@@ -150,12 +160,13 @@ def run(server, label: str, cases: list, cache_mb: int, args, floors: tuple[Floo
     routes = runtime_routes(service)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\n{label}; load average {load} (other work on the machine skews the ratios)")
-    heads = ["proc p50", "proc p99", "HTTP p50", "HTTP p99", "req/s", "/floor", "/model", "paced p50", "paced p99"]
+    heads = ["proc p50", "proc p99", "HTTP p50", "HTTP p99", "req/s", "/floor", "/model"]
+    heads += ["CPU/req", "cpu/floor", "cpu/model", "paced p50", "paced p99"]
     print(f"{'request':42} " + " ".join(f"{h:>9}" for h in heads))
     measured = [(floor.name, *floor.measure(cases[0][2], args)) for floor in floors]
-    floor_rps, model_rps = (http["rps"] for _, http, _ in measured)
+    floor_http = (measured[0][1], measured[1][1])
     for name, http, paced in measured:
-        print(row(name, f"{'':>9} {'':>9}", http, paced, floor_rps, model_rps), flush=True)
+        print(row(name, f"{'':>9} {'':>9}", http, paced, floor_http), flush=True)
     in_process = {"/recommendations": "GetRecommendations", "/personalize-ranking": "GetPersonalizedRanking"}
     for name, path, bodies in cases:
         proc = f"{'':>9} {'':>9}"  # PutEvents: no in-process column (its handler writes to the store)
@@ -165,9 +176,10 @@ def run(server, label: str, cases: list, cache_mb: int, args, floors: tuple[Floo
             bare = floor(lambda bodies=bodies, h=handler, it=it: h("us-east-1", bodies[next(it) % len(bodies)]))
             proc = f"{bare['p50_ms']:7.2f}ms {bare['p99_ms']:7.2f}ms"
         requests = [(path, *signed(server.url, path, b)) for b in bodies]
-        http = drive(server.port, requests, args.clients, args.seconds)
+        warm(server.port, requests, args.clients)
+        http = drive(server.port, requests, args.clients, args.seconds, server_pid=server.proc.pid)
         paced = drive(server.port, requests, args.paced_clients, args.seconds, rate=args.rate)
-        print(row(name, proc, http, paced, floor_rps, model_rps), flush=True)
+        print(row(name, proc, http, paced, floor_http), flush=True)
 
 
 def catalogue(server, group: str, up: str, rank: str, args) -> tuple[str, list, Path]:
@@ -216,8 +228,8 @@ def main() -> None:
             tables.append(("synthetic 62k-item catalogue", up2["campaign"], *large))
         floor_proc, floor_port = start_floor(args.workers, {campaign: path for _, campaign, _, _, path in tables})
         floors = (
-            Floor(floor_port, "/recommendations", "floor: bare Starlette, 9,742 x 64 top 25"),
-            Floor(floor_port, "/model-recommendations", "model floor: bare Starlette, the model"),
+            Floor(floor_port, floor_proc.pid, "/recommendations", "floor: bare Starlette, 9,742 x 64 top 25"),
+            Floor(floor_port, floor_proc.pid, "/model-recommendations", "model floor: bare Starlette, the model"),
         )
         print(
             f"server and floor workers={args.workers}, load clients={args.clients} (own processes), "
@@ -226,7 +238,9 @@ def main() -> None:
             "as JSON); /model: over the model floor's (the same bare endpoint scoring with the campaign's own "
             "user-personalization model: best_items, else score_user, of the user's training history). The "
             "first is the whole cost of the server; the second its cost beyond its model (SigV4, validation, "
-            "live history, filters, result shaping)"
+            "live history, filters, result shaping). CPU/req: the server's CPU per closed-loop request (all its "
+            "processes, from /proc); cpu/floor, cpu/model: the floor's CPU per request over it, the ratio a "
+            "server alone on its cores would reach, unmoved by the load generator's share of this machine"
         )
         for name, _, about, cases, _ in tables:
             run(server, f"{name} ({about}); score cache off: every request scores", cases, 0, args, floors)

@@ -26,16 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (  # noqa: E402
     ROOT,
     BenchServer,
-    cpu_seconds,
     drive,
     load_poc_group,
-    process_family,
     signed,
     start_server,
     train_and_deploy,
+    warm,
 )
-
-WARMUP_ATTEMPTS = 60  # closed-loop seconds a server may take to answer at all (numba compiles on a cold cache)
 
 
 def checkout(rev: str, into: Path) -> Path:
@@ -50,17 +47,6 @@ def requests(server: BenchServer, users: int) -> list[tuple[str, bytes, dict]]:
     campaign = train_and_deploy(server, group, "aws-user-personalization")["campaign"]
     bodies = [{"campaignArn": campaign, "userId": str(u)} for u in range(1, users + 1)]
     return [("/recommendations", *signed(server.url, "/recommendations", b)) for b in bodies]
-
-
-def warm(server: BenchServer, reqs: list, clients: int) -> None:
-    """Drive until the server answers within a round (model loaded, kernels compiled)."""
-    for _ in range(WARMUP_ATTEMPTS):
-        try:
-            drive(server.port, reqs, clients, 2.0)
-            return
-        except IndexError:  # no request finished inside the window
-            continue
-    raise RuntimeError(f"server on port {server.port} never answered")
 
 
 def main() -> None:
@@ -82,17 +68,14 @@ def main() -> None:
             servers[name] = start_server(args.workers, scratch / f"run-{name}", ("--score-cache-mb", "0"), tree)
         reqs = {name: requests(server, args.users) for name, server in servers.items()}
         for name, server in servers.items():
-            warm(server, reqs[name], args.clients)
+            warm(server.port, reqs[name], args.clients)
         print(f"A = {args.a}, B = {args.b or 'working tree'}; {args.workers} worker(s), {args.clients} clients")
         results: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
         for r in range(args.rounds):
             for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
                 server = servers[name]
-                before = cpu_seconds(process_family(server.proc.pid))
-                out = drive(server.port, reqs[name], args.clients, args.seconds)
-                spent = cpu_seconds(process_family(server.proc.pid)) - before
-                served = out["n"] * (args.seconds + 1.0) / args.seconds  # drive's warm-up second serves too
-                results[name].append((1e6 * spent / served, out["rps"]))
+                out = drive(server.port, reqs[name], args.clients, args.seconds, server_pid=server.proc.pid)
+                results[name].append((out["cpu_us"], out["rps"]))
                 cpu, rps = results[name][-1]
                 print(f"round {r} {name}: {cpu:6.0f} us CPU/request {rps:7.0f} req/s", flush=True)
         med = {k: (statistics.median(c for c, _ in v), statistics.median(t for _, t in v)) for k, v in results.items()}
