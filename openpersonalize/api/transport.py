@@ -155,6 +155,10 @@ class HeldHeaders:
             if not self._transport.is_closing():
                 self._transport.write(held)
 
+    def is_closing(self) -> bool:
+        """Whether the connection is closing (uvicorn asks before it writes ``100 Continue``)."""
+        return self._transport.is_closing()
+
     def close(self) -> None:
         self.flush()
         self._transport.close()

@@ -1,0 +1,82 @@
+"""The HTTP connection layer on the wire (api/transport.py): what curl, pipelining clients and odd request
+sequences send, over raw sockets against a real server, since an SDK would hide the bytes.
+
+Each test replays a probe that broke the server: ``Expect: 100-continue`` uploads (curl sends the header for
+bodies over 1 KiB), pipelined requests that together pass the header bound, and a request answered on a
+connection the server has just closed.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from helpers import own_server
+from server_harness import ACCESS_KEY, REGION, SECRET_KEY
+
+WAIT = 60  # seconds a test waits for the server before calling it stuck
+GROUP_ARN = "arn:aws:personalize:eu-west-3:000000000000:dataset-group/"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with own_server(tmp_path_factory.mktemp("wire")) as srv:
+        yield srv
+
+
+def _request(server, target: str, body: bytes, extra: dict[str, str] | None = None) -> tuple[bytes, bytes]:
+    """A botocore-signed control-plane request as raw bytes: (request line and headers, body)."""
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"AmazonPersonalize.{target}"}
+    request = AWSRequest(method="POST", url=server.url + "/", data=body, headers=headers)
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "personalize", REGION).add_auth(request)
+    lines = ["POST / HTTP/1.1", f"Host: 127.0.0.1:{server.port}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in {**request.headers, **(extra or {})}.items() if k.lower() != "host"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode(), body
+
+
+def _describe(server, name: str, last: bool = False) -> bytes:
+    """A DescribeDatasetGroup of a group that does not exist: its ResourceNotFoundException names ``name``.
+    ``last`` asks the server to close the connection after answering (the client never half-closes: uvicorn
+    drops a half-closed connection)."""
+    payload = json.dumps({"datasetGroupArn": GROUP_ARN + name}).encode()
+    head, body = _request(server, "DescribeDatasetGroup", payload, {"Connection": "close"} if last else None)
+    return head + body
+
+
+def _read_to_close(sock: socket.socket) -> bytes:
+    out = b""
+    while chunk := sock.recv(65536):
+        out += chunk
+    return out
+
+
+def _responses(raw: bytes) -> list[tuple[bytes, bytes]]:
+    """(status line, body) of each response in a byte stream of Content-Length responses."""
+    found = []
+    while raw:
+        head, _, raw = raw.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        length = next(int(v) for k, _, v in (line.partition(b": ") for line in lines[1:]) if k == b"content-length")
+        found.append((lines[0], raw[:length]))
+        raw = raw[length:]
+    return found
+
+
+def _server_log(server) -> str:
+    return (server.data_dir.parent / f"server-{server.port}.log").read_text()
+
+
+def test_expect_100_continue_upload_gets_continue_then_its_answer(server):
+    head, body = _request(server, "ListDatasetGroups", b'{"maxResults": 5}', {"Expect": "100-continue"})
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
+        sock.sendall(head)
+        assert sock.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body + _describe(server, "after-continue", last=True))
+        (first, listed), (second, described) = _responses(_read_to_close(sock))
+    assert first == b"HTTP/1.1 200 OK" and json.loads(listed) == {"datasetGroups": []}
+    assert second == b"HTTP/1.1 400 Bad Request" and b"after-continue" in described
