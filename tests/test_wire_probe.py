@@ -17,6 +17,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from helpers import own_server
+from openpersonalize.api.transport import MAX_HEADER_BYTES
 from server_harness import ACCESS_KEY, REGION, SECRET_KEY
 
 WAIT = 60  # seconds a test waits for the server before calling it stuck
@@ -80,3 +81,15 @@ def test_expect_100_continue_upload_gets_continue_then_its_answer(server):
         (first, listed), (second, described) = _responses(_read_to_close(sock))
     assert first == b"HTTP/1.1 200 OK" and json.loads(listed) == {"datasetGroups": []}
     assert second == b"HTTP/1.1 400 Bad Request" and b"after-continue" in described
+
+
+def test_pipelined_requests_past_the_header_bound_are_all_answered_in_order(server):
+    """Each request's headers are small; only their sum, sent in one write, passes MAX_HEADER_BYTES."""
+    names = [f"pipelined-{i}" for i in range(160)]
+    burst = b"".join(_describe(server, name, last=name == names[-1]) for name in names)
+    assert len(burst) > 2 * MAX_HEADER_BYTES
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
+        sock.sendall(burst)
+        answers = _responses(_read_to_close(sock))
+    assert [status for status, _ in answers] == [b"HTTP/1.1 400 Bad Request"] * len(names)
+    assert [json.loads(body)["message"].split("/")[-1].split()[0] for _, body in answers] == names

@@ -21,6 +21,7 @@ MAX_HEADER_BYTES = 32 * 1024  # request line and headers together
 # Bytes per second a body must at least arrive at: clients on loopback or a LAN send megabytes a
 # second, and a slower body holds its share of the upload budget (api/uploads.py) the longer.
 MIN_BODY_RATE = 1024 * 1024
+HEADER_PIECE = 4096  # bytes fed to the parser at a time while a request's headers are awaited
 UNKNOWN_BODY_LENGTH = 8 * 1024 * 1024  # the deadline of a chunked body assumes the largest one
 _TIMER_SLACK = 0.01  # seconds a deadline timer may fire early and still close (event-loop clocks tick in ms)
 
@@ -53,21 +54,27 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser, but at most MAX_HEADER_BYTES before a request's headers are complete
-        (httptools buffers a header without bound until it ends)."""
-        if not self._reading_headers:
+        (httptools buffers a header without bound until it ends).
+
+        While headers are awaited the data goes in pieces of at most HEADER_PIECE bytes, each charged
+        whole to the request reading its headers after it: a piece that ends one request and starts the
+        next charges the next with all of it, so pipelined requests are each counted from their own
+        start (give or take one piece) rather than from the first byte of the read that held them.
+        """
+        while self._reading_headers and data:
+            allowance = MAX_HEADER_BYTES - self._header_bytes
+            if allowance <= 0:
+                self.transport.write(_TOO_LARGE)
+                self.transport.close()
+                return
+            size = min(allowance, HEADER_PIECE)
+            piece, data = data[:size], data[size:]
+            super().data_received(piece)
+            self._header_bytes += len(piece)
+            if self.transport.is_closing():
+                return
+        if data:
             super().data_received(data)
-            return
-        allowance = MAX_HEADER_BYTES - self._header_bytes
-        self._header_bytes += min(len(data), allowance)
-        super().data_received(data[:allowance])
-        rest = data[allowance:]
-        if not rest or self.transport.is_closing():
-            return
-        if self._reading_headers:
-            self.transport.write(_TOO_LARGE)
-            self.transport.close()
-            return
-        super().data_received(rest)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
