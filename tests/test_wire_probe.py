@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -93,3 +94,18 @@ def test_pipelined_requests_past_the_header_bound_are_all_answered_in_order(serv
         answers = _responses(_read_to_close(sock))
     assert [status for status, _ in answers] == [b"HTTP/1.1 400 Bad Request"] * len(names)
     assert [json.loads(body)["message"].split("/")[-1].split()[0] for _, body in answers] == names
+
+
+def test_client_gone_after_pipelining_leaves_no_internal_error(server):
+    """A client sends two pipelined requests and resets the connection at once. uvicorn marks only the newest
+    request disconnected, so the first one's answer went to a closed transport (uvloop raises): the app logged
+    an unhandled error for a request nobody was waiting for."""
+    for attempt in range(5):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
+            sock.sendall(_describe(server, f"gone-{attempt}") + _describe(server, f"gone-too-{attempt}"))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
+        sock.sendall(_describe(server, "still-serving", last=True))
+        assert b"still-serving" in _read_to_close(sock)
+    log = _server_log(server)
+    assert "unhandled error" not in log and "Exception in ASGI application" not in log, log[-2000:]

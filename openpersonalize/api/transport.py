@@ -153,7 +153,9 @@ class HeldHeaders:
             return
         if self._held is not None:
             data, self._held = self._held + data, None
-        self._transport.write(data)
+        # Closed under a pipelined request (uvicorn marks only the newest disconnected): uvloop would raise.
+        if not self._transport.is_closing():
+            self._transport.write(data)
 
     def flush(self) -> None:
         """Send the headers if no body has taken them along (a streamed body's first chunk is late)."""
