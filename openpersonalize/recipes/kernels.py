@@ -12,6 +12,10 @@ import math
 import numpy as np
 from numba import njit
 
+from .kernel_cache import stamp_with_both_sources
+
+stamp_with_both_sources()  # before the decorators: kernels are compiled into personal_kernel's cache entries
+
 
 def history_stats(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A history's distinct items, sorted, with (per event) its distinct item's position, and per distinct

@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit, types
 from numba.experimental import structref
 
+from .kernel_cache import stamp_with_both_sources
 from .kernels import (
     _features,
     _history_stats,
@@ -31,6 +32,8 @@ from .kernels import (
     transition_row,
     weighted_rows,
 )
+
+stamp_with_both_sources()  # before the decorators (kernels.py, imported first, has done it too)
 
 TRANSITION_LAST = 10  # history items whose transition rows a request adds
 
