@@ -198,6 +198,10 @@ def test_exploration_brings_new_items(tables) -> None:
     explored = np.argsort(-model.score_user(h, {"itemExplorationConfig": {"explorationWeight": "0.5"}}))[:25]
     assert not cold & set(plain.tolist())
     assert len(cold & set(explored.tolist())) >= 3
+    for weight in ("0.3", "0.99", "1"):  # the largest weight lifts the bonus most: scores stay within 0 to 1
+        scores = model.score_user(h, {"itemExplorationConfig": {"explorationWeight": weight}})
+        finite = scores[np.isfinite(scores)]
+        assert len(finite) == len(scores) and 0.0 <= finite.min() and finite.max() <= 1.0, (weight, finite.max())
 
 
 def test_update_adds_item_faster_than_full(tables, tmp_path: Path) -> None:

@@ -322,4 +322,5 @@ def test_reason_names_promoted_and_explored_items(personalize, runtime, shop, pl
     campaign = deploy(personalize, {"c": plain}, campaignConfig=explore)["c"]
     items = runtime.get_recommendations(campaignArn=campaign, userId=COLD_USER, numResults=20)["itemList"]
     assert {i["itemId"] for i in items if i.get("reason") == ["Exploration"]} == set(HOT)
+    assert all(0.0 <= i["score"] <= 1.0 for i in items), items  # Personalize's scale, exploration or not
     assert all("reason" not in i for i in items if i["itemId"] in GOLD)

@@ -205,7 +205,8 @@ class BaseModel(Model):
 
         Eligible items are those created/first seen within the age cut-off; each gets a
         bonus growing with the weight and with how few interactions it has, ordered by
-        how well its metadata matches the user's history.
+        how well its metadata matches the user's history. The blend stays on Personalize's
+        scale of scores, 0 to 1 (both inclusive).
         """
         weight, _, _ = exploration_config(context)
         eligible = self.exploration_items(context)
@@ -225,7 +226,7 @@ class BaseModel(Model):
             match = np.clip(feats @ (profile / norm), 0.0, 1.0)
         bonus = coldness * (0.5 + 0.5 * match) * eligible
         factor = 2.0 * weight / max(1.0 - weight, 1e-3)
-        out = s_n + factor * bonus
+        out = (s_n + factor * bonus) / (1.0 + factor)  # each part is at most 1
         return np.where(finite, out, scores).astype(np.float32)
 
     # ---------------------------------------------------------- persistence
