@@ -5,7 +5,9 @@ other files into its own entry ("Cache invalidation fails to recognize changes i
 file", numba's caching notes; numba#1833). ``personal_kernel.py``'s kernels call ``kernels.py``'s, so after an
 upgrade or an edit that changes ``kernels.py`` alone they kept running its old code from the cache. Here every
 function of either file is stamped with the hash of both: a change to either recompiles both, where numba
-would have put them anyway (``NUMBA_CACHE_DIR``, else beside the sources or the user's cache folder).
+would have put them (``NUMBA_CACHE_DIR``), else in the user's cache folder: beside the sources (numba's default
+when they are writable) only when that folder cannot be written, so that a checkout or an installed package holds
+no compiled code.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from numba.core.caching import CacheImpl, _CacheLocator
+from numba.core.caching import CacheImpl, InTreeCacheLocator, _CacheLocator
 
 SOURCES = tuple(Path(__file__).resolve().with_name(name) for name in ("kernels.py", "personal_kernel.py"))
 
@@ -52,7 +54,8 @@ class KernelSourcesLocator(_CacheLocator):
     def from_function(cls, py_func: Callable[..., Any], py_file: str) -> KernelSourcesLocator | None:
         if Path(py_file).resolve() not in SOURCES:
             return None
-        for locator in CacheImpl._locator_classes:
+        in_tree_last = sorted(CacheImpl._locator_classes, key=lambda locator: locator is InTreeCacheLocator)
+        for locator in in_tree_last:
             inner = None if locator is cls else locator.from_function(py_func, py_file)
             if inner is not None:
                 return cls(inner)
