@@ -125,7 +125,10 @@ def fit_repeat_model(
 
 
 def hit_rate_curve(hits: np.ndarray, n_users: int, length: int) -> np.ndarray:
-    """Smooth, decreasing P(hit at rank j), j = 1..length: a least-squares power law a * j^-b."""
+    """Smooth, decreasing P(hit at rank j), j = 1..length: a least-squares power law a * j^-b.
+
+    ``a`` (the rate at rank 1) is capped at 1: it is a probability and becomes a public score, and a fit
+    to rates near 1 at the first ranks (a predictable catalogue) overshoots it."""
     ranks = np.arange(1, length + 1, dtype=np.float64)
     rate = np.asarray(hits, np.float64)[:length] / max(n_users, 1)
     if not rate.any():
@@ -139,7 +142,7 @@ def hit_rate_curve(hits: np.ndarray, n_users: int, length: int) -> np.ndarray:
         if err < best[0]:
             best = (err, a, b)
     _, a, b = best
-    return np.maximum(a * ranks**-b, 1e-6).astype(np.float32)
+    return np.maximum(min(a, 1.0) * ranks**-b, 1e-6).astype(np.float32)
 
 
 def holdout_gram(X: sp.csr_matrix, users: np.ndarray) -> np.ndarray:

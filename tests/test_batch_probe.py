@@ -1,0 +1,86 @@
+"""Batch jobs fed as Personalize users write their inputs, over boto3 (an outside probe's findings).
+
+A catalogue whose users are predictable (60 users, each with 20 consecutive items of 25) trained with
+User-Personalization and Item-Affinity: batch scores stay on Personalize's scale, 0 to 1, where the
+rank-1 hit rate fitted during training overshot 1 (1.13 seen); an input file written on Windows (a BOM,
+CRLF line ends, blank lines, no final newline) is answered line by line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import ROLE, import_dataset, train
+from openpersonalize.data import movielens
+from server_harness import unique, wait_status
+
+HEADER = "USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\n"
+
+
+@pytest.fixture(scope="module")
+def predictable(server, personalize) -> dict[str, str]:
+    """User u watches items u*7 .. u*7+19 (mod 25) in order: the next item is easy to guess."""
+    rows = "".join(f"u{u},i{(u * 7 + k) % 25},click,{u * 100 + k}\n" for u in range(60) for k in range(20))
+    data = server.work / f"{unique('predictable')}.csv"
+    data.write_text(HEADER + rows)
+    group = personalize.create_dataset_group(name=unique("predictable"))["datasetGroupArn"]
+    import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(data))
+    return train(personalize, group, ["aws-user-personalization", "aws-item-affinity"])
+
+
+def _job_dirs(server) -> tuple[Path, Path]:
+    src = server.work / unique("in")
+    src.mkdir()
+    return src, server.work / unique("out")
+
+
+def _inference(personalize, version: str, src: Path, dst: Path, **kwargs) -> list[dict]:
+    arn = personalize.create_batch_inference_job(
+        jobName=unique("batch"),
+        solutionVersionArn=version,
+        roleArn=ROLE,
+        jobInput={"s3DataSource": {"path": str(src)}},
+        jobOutput={"s3DataDestination": {"path": str(dst)}},
+        **kwargs,
+    )["batchInferenceJobArn"]
+    job = wait_status(personalize.describe_batch_inference_job, "batchInferenceJob", batchInferenceJobArn=arn)
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    return [json.loads(line) for line in (dst / f"{src.name}.out").read_text().splitlines()]
+
+
+def _segment(personalize, version: str, src: Path, dst: Path) -> list[dict]:
+    arn = personalize.create_batch_segment_job(
+        jobName=unique("seg"),
+        solutionVersionArn=version,
+        roleArn=ROLE,
+        numResults=5,
+        jobInput={"s3DataSource": {"path": str(src)}},
+        jobOutput={"s3DataDestination": {"path": str(dst)}},
+    )["batchSegmentJobArn"]
+    job = wait_status(personalize.describe_batch_segment_job, "batchSegmentJob", batchSegmentJobArn=arn)
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    return [json.loads(line) for line in (dst / f"{src.name}.out").read_text().splitlines()]
+
+
+def test_scores_of_a_predictable_catalogue_stay_within_0_and_1(server, personalize, predictable):
+    src, dst = _job_dirs(server)
+    users = [f"u{u}" for u in range(0, 60, 3)]
+    (src / "users.json").write_text("".join(json.dumps({"userId": u}) + "\n" for u in users))
+    lines = _inference(personalize, predictable["aws-user-personalization"], src / "users.json", dst, numResults=25)
+    assert [line["input"]["userId"] for line in lines] == users
+    for line in lines:
+        scores = line["output"]["scores"]
+        assert len(scores) == 25 and all(0.0 <= s <= 1.0 for s in scores), (line["input"], scores[:3])
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_a_windows_written_input_is_answered_line_by_line(server, personalize, predictable):
+    """UTF-8 with a BOM, CRLF line ends, blank lines and no newline after the last line, as Notepad saves it."""
+    src, dst = _job_dirs(server)
+    (src / "users.json").write_bytes(b'\xef\xbb\xbf{"userId": "u1"}\r\n\r\n{"userId": "u2"}\r\n   \r\n{"userId": "u3"}')
+    lines = _inference(personalize, predictable["aws-user-personalization"], src / "users.json", dst, numResults=3)
+    assert [line["input"] for line in lines] == [{"userId": "u1"}, {"userId": "u2"}, {"userId": "u3"}]
+    assert all(line["error"] is None and len(line["output"]["recommendedItems"]) == 3 for line in lines)
