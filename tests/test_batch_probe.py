@@ -2,8 +2,9 @@
 
 A catalogue whose users are predictable (60 users, each with 20 consecutive items of 25) trained with
 User-Personalization and Item-Affinity: batch scores stay on Personalize's scale, 0 to 1, where the
-rank-1 hit rate fitted during training overshot 1 (1.13 seen); an input file written on Windows (a BOM,
-CRLF line ends, blank lines, no final newline) is answered line by line.
+rank-1 hit rate fitted during training overshot 1 (1.13 seen); an Item-Affinity line as Personalize
+documents it, ``{"itemId": "105"}``, is answered; an input file written on Windows (a BOM, CRLF line
+ends, blank lines, no final newline) is answered line by line.
 """
 
 from __future__ import annotations
@@ -75,6 +76,18 @@ def test_scores_of_a_predictable_catalogue_stay_within_0_and_1(server, personali
         scores = line["output"]["scores"]
         assert len(scores) == 25 and all(0.0 <= s <= 1.0 for s in scores), (line["input"], scores[:3])
         assert scores == sorted(scores, reverse=True)
+
+
+def test_an_item_affinity_line_as_personalize_documents_it(server, personalize, predictable):
+    src, dst = _job_dirs(server)
+    inputs = [{"itemId": "i1"}, {"itemIds": ["i1"]}, {"itemId": "nope"}, {"itemId": ""}]
+    (src / "items.json").write_text("".join(json.dumps(line) + "\n" for line in inputs))
+    lines = _segment(personalize, predictable["aws-item-affinity"], src / "items.json", dst)
+    assert [line["input"] for line in lines] == inputs
+    assert lines[0]["error"] is None and len(lines[0]["output"]["usersList"]) == 5
+    assert lines[0]["output"] == lines[1]["output"]
+    assert lines[2]["output"] is None and "known" in lines[2]["error"]
+    assert lines[3]["output"] is None and "itemId" in lines[3]["error"]
 
 
 def test_a_windows_written_input_is_answered_line_by_line(server, personalize, predictable):

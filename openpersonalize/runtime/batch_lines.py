@@ -174,9 +174,10 @@ def _attribute_items(expression: str, metadata: dict[str, list[Any]], n_items: i
 
 
 def segment_items(line: dict[str, Any], session: BatchSession, attribute: bool) -> np.ndarray:
-    """The item indices a segment query line names (``itemAttributes`` when ``attribute``, else ``itemIds``).
+    """The item indices a segment query line names (``itemAttributes`` when ``attribute``, else its items).
 
-    LineError when the line names none the solution version knows.
+    An Item-Affinity line names one item as Personalize documents it, ``{"itemId": "105"}``, or several
+    as ``{"itemIds": [...]}``. LineError when the line names none the solution version knows.
     """
     deployed = session.deployed
     index, n = deployed.model.item_index, len(deployed.item_ids)
@@ -186,9 +187,9 @@ def segment_items(line: dict[str, Any], session: BatchSession, attribute: bool) 
             raise LineError("itemAttributes is required and must be a string.")
         items = np.flatnonzero(_attribute_items(expr.strip(), deployed.item_columns, n))
     else:
-        ids = line.get("itemIds")
+        ids = line.get("itemIds") if "itemIds" in line else [_string(line, "itemId")]
         if not isinstance(ids, list) or not ids:
-            raise LineError("itemIds is required and must be a non-empty list of item ids.")
+            raise LineError("itemIds must be a non-empty list of item ids (or give one itemId).")
         items = np.array(sorted({index[str(i)] for i in ids if str(i) in index}), np.int64)
     if items.size == 0:
         raise LineError("None of the line's items are known to the solution version.")
