@@ -1,8 +1,9 @@
 """Filter resources: named filter expressions of a dataset group, checked by the filter grammar and the group's schemas.
 
 A malformed expression is refused at once (InvalidInputException). One that names a field its dataset's
-schema lacks is created CREATE FAILED with the reason, as Personalize reports a filter that does not fit
-the group's data (``Filter.failureReason``); requests and jobs refuse a filter that is not ACTIVE.
+schema lacks, or a boolean or textual field, is created CREATE FAILED with the reason, as Personalize reports a
+filter that does not fit the group's data (``Filter.failureReason``); requests and jobs refuse a filter that
+is not ACTIVE.
 (The grammar itself is the ``filters`` package; Describe/List/Delete come from kinds.py.)
 """
 
@@ -23,11 +24,12 @@ from .training_columns import group_datasets
 _SCHEMA_OF = {"Items": "ITEMS", "CurrentItem": "ITEMS", "Users": "USERS", "CurrentUser": "USERS", "Actions": "ACTIONS"}
 
 
-def unknown_field(control: Control, group_arn: str, expr: FilterExpr) -> str | None:
-    """Why ``expr`` cannot filter the group's data: a field missing from its dataset's schema (None: all known).
+def unusable_field(control: Control, group_arn: str, expr: FilterExpr) -> str | None:
+    """Why ``expr`` cannot filter the group's data (None: every field fits).
 
-    Fields match the schema's case-insensitively, as filters apply them; a dataset the group does not
-    have yet is not checked.
+    A field must be in its dataset's schema (case-insensitively, as filters apply them), and must be neither
+    boolean nor textual: Personalize's filter guidelines refuse filters on boolean fields and on unstructured
+    textual metadata. A dataset the group does not have yet is not checked.
     """
     present = group_datasets(control, group_arn)
     for ref in sorted(expr.fields, key=str):
@@ -35,10 +37,18 @@ def unknown_field(control: Control, group_arn: str, expr: FilterExpr) -> str | N
         dataset = present.get(kind) if kind else None
         if dataset is None:
             continue
-        names = [f.name for f in schemas.load_schema(control.store.get(dataset.doc["schemaArn"])).fields]
-        if ref.name.upper() not in {name.upper() for name in names}:
-            known = ", ".join(names)
+        schema = schemas.load_schema(control.store.get(dataset.doc["schemaArn"]))
+        spec = schema.field(ref.name)
+        if spec is None:
+            known = ", ".join(schema.names)
             return f"Invalid filter expression: {ref} is not a field of the {kind} dataset (its fields: {known})."
+        if spec.type == "boolean":
+            return (
+                f"Invalid filter expression: {ref} is a boolean field; filters can't use boolean fields "
+                '(store "True"/"False" strings or 0/1 numbers instead).'
+            )
+        if spec.textual:
+            return f"Invalid filter expression: {ref} is a textual field; filters can't use unstructured text."
     return None
 
 
@@ -56,7 +66,7 @@ def create_filter(call: Call) -> dict[str, Any]:
         "datasetGroupArn": group.arn,
         "filterExpression": p["filterExpression"],
     }
-    failure = unknown_field(call.control, group.arn, expr)
+    failure = unusable_field(call.control, group.arn, expr)
     if failure is not None:
         doc["failureReason"] = failure
     status = ACTIVE if failure is None else CREATE_FAILED

@@ -1,0 +1,66 @@
+"""Filters as Personalize users meet them over boto3: expressions its guidelines refuse for the group's data.
+
+Personalize's "Guidelines and requirements" for filter expressions: "You can't create filter expressions that
+filter using values with a boolean type in your schema" and "You can't use filters to include or exclude items
+based on unstructured textual item metadata". Such a filter fits the grammar, so (as with a field the schema
+lacks) it ends CREATE FAILED with a failureReason naming the field; it used to end ACTIVE.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import avro_schema
+from server_harness import unique, wait_status
+
+ITEMS = avro_schema(
+    "Items",
+    [
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "ON_SALE", "type": "boolean"},
+        {"name": "DESCRIPTION", "type": ["null", "string"], "textual": True},
+        {"name": "GENRE", "type": "string", "categorical": True},
+    ],
+)
+USERS = avro_schema("Users", [{"name": "USER_ID", "type": "string"}, {"name": "PREMIUM", "type": "boolean"}])
+
+
+@pytest.fixture(scope="module")
+def group(personalize) -> str:
+    """A dataset group whose Items and Users schemas have boolean and textual fields (no data needed)."""
+    arn = personalize.create_dataset_group(name=unique("flt"))["datasetGroupArn"]
+    for kind, schema in (("ITEMS", ITEMS), ("USERS", USERS)):
+        schema_arn = personalize.create_schema(name=unique("s"), schema=json.dumps(schema))["schemaArn"]
+        personalize.create_dataset(name=unique("d"), datasetType=kind, datasetGroupArn=arn, schemaArn=schema_arn)
+    return arn
+
+
+def _filter(personalize, group: str, expression: str) -> dict:
+    arn = personalize.create_filter(name=unique("f"), datasetGroupArn=group, filterExpression=expression)["filterArn"]
+    return wait_status(personalize.describe_filter, "filter", filterArn=arn)
+
+
+@pytest.mark.parametrize(
+    ("expression", "field", "kind"),
+    [
+        ('INCLUDE ItemID WHERE Items.ON_SALE IN ("true")', "ON_SALE", "boolean"),
+        ('EXCLUDE ItemID WHERE Items.on_sale = "false"', "on_sale", "boolean"),
+        ('INCLUDE ItemID WHERE Items.GENRE IN ("x") IF CurrentUser.PREMIUM = "true"', "PREMIUM", "boolean"),
+        ('INCLUDE ItemID WHERE Items.DESCRIPTION IN ("great")', "DESCRIPTION", "textual"),
+        (
+            'INCLUDE ItemID WHERE Items.GENRE IN ("x") | EXCLUDE ItemID WHERE Items.DESCRIPTION IN ($D)',
+            "DESCRIPTION",
+            "textual",
+        ),
+    ],
+)
+def test_boolean_and_textual_fields_fail_the_filter(personalize, group, expression, field, kind) -> None:
+    done = _filter(personalize, group, expression)
+    assert done["status"] == "CREATE FAILED", done
+    assert field in done["failureReason"] and kind in done["failureReason"], done["failureReason"]
+
+
+def test_categorical_field_of_the_same_schema_stays_active(personalize, group) -> None:
+    assert _filter(personalize, group, 'INCLUDE ItemID WHERE Items.GENRE IN ("x")')["status"] == "ACTIVE"
