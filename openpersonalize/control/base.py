@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .. import nesting
 from ..errors import (
     InvalidInputException,
     InvalidNextTokenException,
@@ -192,7 +193,7 @@ def _decode_token(token: str | None, kind: str) -> int:
     if not token:
         return 0
     try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        data = nesting.loads(base64.urlsafe_b64decode(token.encode()))  # a forged token may nest deep
         if data["k"] == kind and isinstance(data["o"], int) and data["o"] >= 0:
             return data["o"]
     except (ValueError, KeyError, TypeError, binascii.Error):
