@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InvalidInputException
+from ..errors import InvalidInputException, ResourceInUseException
 from ..jobs.runner import JobHandler
 from ..recipes.registry import USER_SEGMENTATION, get_recipe
 from ..store.metadata import Connection, Resource
@@ -23,7 +23,6 @@ from .base import (
     Control,
     insert_resource,
     now,
-    refuse_if_in_use,
     require_active,
 )
 from .exploration import check_exploration
@@ -112,7 +111,12 @@ def update_campaign(call: Call) -> dict[str, Any]:
 
 
 def _refuse_update(res: Resource) -> None:
-    refuse_if_in_use(res, [res], CAMPAIGN.label + " update")
+    """ResourceInUseException naming what is still in progress: the campaign's creation or its latest update."""
+    if res.status != ACTIVE:
+        doing = f"it is {res.status}"
+    else:
+        doing = f"its latest update is {(res.doc.get('latestCampaignUpdate') or {}).get('status', 'in progress')}"
+    raise ResourceInUseException(f"{CAMPAIGN.label} {res.arn} cannot be updated while {doing}; retry once it is done.")
 
 
 def _queue_switch(control: Control, read: Resource, pending: dict[str, Any], within: Connection) -> bool:
