@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
-from helpers import avro_schema
+from helpers import avro_schema, deploy, error_code, error_message
+from openpersonalize.data import movielens
 from server_harness import unique, wait_status
 
 ITEMS = avro_schema(
@@ -64,3 +66,30 @@ def test_boolean_and_textual_fields_fail_the_filter(personalize, group, expressi
 
 def test_categorical_field_of_the_same_schema_stays_active(personalize, group) -> None:
     assert _filter(personalize, group, 'INCLUDE ItemID WHERE Items.GENRE IN ("x")')["status"] == "ACTIVE"
+
+
+def test_current_item_filters_apply_to_related_items_only(server, personalize, poc_group, movielens_dir) -> None:
+    """Personalize: "You can apply a filter with the CurrentItem element only if your domain use case or custom
+    recipe generates related items recommendations". A user-personalization campaign answered an empty list."""
+    genres = {
+        r["ITEM_ID"]: set(r["GENRE"].split("|"))
+        for r in movielens.prepare_items(movielens_dir / "movies.csv").to_pylist()
+    }
+    same = _filter(personalize, poc_group["group"], "INCLUDE ItemID WHERE Items.GENRE IN (CurrentItem.GENRE)")
+    other = _filter(personalize, poc_group["group"], "EXCLUDE ItemID WHERE Items.GENRE IN (CurrentItem.GENRE)")
+    versions = poc_group["versions"]
+    campaigns = deploy(personalize, {k: versions[k] for k in ("aws-user-personalization", "aws-sims")})
+    runtime = server.client("personalize-runtime")
+    with pytest.raises(ClientError) as exc:
+        runtime.get_recommendations(
+            campaignArn=campaigns["aws-user-personalization"], userId="1", filterArn=same["filterArn"]
+        )
+    assert error_code(exc) == "InvalidInputException"
+    assert "filterArn" in error_message(exc) and "CurrentItem" in error_message(exc)
+    for item in ("1", "2571"):
+        for filt, shares in ((same, True), (other, False)):
+            answer = runtime.get_recommendations(
+                campaignArn=campaigns["aws-sims"], itemId=item, numResults=50, filterArn=filt["filterArn"]
+            )["itemList"]
+            assert answer
+            assert all(bool(genres[r["itemId"]] & genres[item]) is shares for r in answer)
