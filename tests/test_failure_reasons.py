@@ -11,8 +11,9 @@ import json
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ProxyConnectionError, ReadTimeoutError
+from test_file_confinement import _train
 
-from helpers import s3_env, wait_until
+from helpers import ROLE, s3_env, wait_until
 from openpersonalize.data import movielens
 from openpersonalize.jobs.runner import JobHandler, JobRunner
 from openpersonalize.store.metadata import MetadataStore
@@ -114,3 +115,24 @@ def test_a_job_cut_off_mid_read_does_not_name_the_endpoint(tmp_path) -> None:
     finally:
         runner.stop()
     assert reasons == ["Internal error: the S3 endpoint could not be reached (ReadTimeoutError)"]
+
+
+def test_a_batch_output_into_a_missing_bucket_names_the_location_not_a_temporary_file(server, personalize) -> None:
+    """boto3's upload wraps S3's answer in 'Failed to upload /tmp/tmpXXXX.part to ...', which reached the
+    failureReason as 'Internal error: S3UploadFailedError: ...' (seen over boto3 by a probe)."""
+    version = _train(server.work, personalize)["version"]
+    users = server.work / f"{unique('users')}.json"
+    users.write_text('{"userId": "u1"}\n')
+    location = f"s3://{unique('nobucket')}/out/"
+    job = personalize.create_batch_inference_job(
+        jobName=unique("batch"),
+        solutionVersionArn=version,
+        roleArn=ROLE,
+        jobInput={"s3DataSource": {"path": str(users)}},
+        jobOutput={"s3DataDestination": {"path": location}},
+    )["batchInferenceJobArn"]
+    done = wait_status(personalize.describe_batch_inference_job, "batchInferenceJob", batchInferenceJobArn=job)
+    assert done["status"] == "CREATE FAILED"
+    reason = done["failureReason"]
+    assert reason.startswith(f"Cannot write {location}{users.name}.out: ") and "NoSuchBucket" in reason, reason
+    assert ".part" not in reason and "Internal error" not in reason, reason

@@ -56,6 +56,7 @@ class S3Output:
 
     def commit(self) -> None:
         """Close the file and upload it."""
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
         self.handle.close()
@@ -63,6 +64,10 @@ class S3Output:
             self._client.upload_file(str(self._tmp), self._bucket, self._key)
         except (ClientError, BotoCoreError) as exc:
             raise LocationError(f"Cannot write {self.final}: {s3_failure(exc)}") from None
+        except S3UploadFailedError as exc:  # boto3 wraps S3's answer in a message naming the local temporary file
+            cause = exc.__context__
+            reason = s3_failure(cause) if isinstance(cause, ClientError | BotoCoreError) else "the upload failed"
+            raise LocationError(f"Cannot write {self.final}: {reason}") from None
         finally:
             self._tmp.unlink(missing_ok=True)
 
