@@ -10,13 +10,16 @@ ends, blank lines, no final newline) is answered line by line.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_file_confinement import _batch
+from test_job_input_bounds import _segment
 
-from helpers import ROLE, import_dataset, train
+from helpers import import_dataset, train
 from openpersonalize.data import movielens
-from server_harness import unique, wait_status
+from server_harness import unique
 
 HEADER = "USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\n"
 
@@ -32,45 +35,26 @@ def predictable(server, personalize) -> dict[str, str]:
     return train(personalize, group, ["aws-user-personalization", "aws-item-affinity"])
 
 
-def _job_dirs(server) -> tuple[Path, Path]:
-    src = server.work / unique("in")
-    src.mkdir()
-    return src, server.work / unique("out")
+def _input(server, name: str) -> Path:
+    """Where a test writes its job's input: a file in a directory of its own."""
+    folder = server.work / unique("in")
+    folder.mkdir()
+    return folder / name
 
 
-def _inference(personalize, version: str, src: Path, dst: Path, **kwargs) -> list[dict]:
-    arn = personalize.create_batch_inference_job(
-        jobName=unique("batch"),
-        solutionVersionArn=version,
-        roleArn=ROLE,
-        jobInput={"s3DataSource": {"path": str(src)}},
-        jobOutput={"s3DataDestination": {"path": str(dst)}},
-        **kwargs,
-    )["batchInferenceJobArn"]
-    job = wait_status(personalize.describe_batch_inference_job, "batchInferenceJob", batchInferenceJobArn=arn)
+def _answers(run: Callable[..., dict], personalize, version: str, src: Path) -> list[dict]:
+    """Run a batch job (``_batch`` or ``_segment``) over ``src``; the lines of its output."""
+    job = run(personalize, version, src, src.parent.with_name(unique("out")))
     assert job["status"] == "ACTIVE", job.get("failureReason")
-    return [json.loads(line) for line in (dst / f"{src.name}.out").read_text().splitlines()]
-
-
-def _segment(personalize, version: str, src: Path, dst: Path) -> list[dict]:
-    arn = personalize.create_batch_segment_job(
-        jobName=unique("seg"),
-        solutionVersionArn=version,
-        roleArn=ROLE,
-        numResults=5,
-        jobInput={"s3DataSource": {"path": str(src)}},
-        jobOutput={"s3DataDestination": {"path": str(dst)}},
-    )["batchSegmentJobArn"]
-    job = wait_status(personalize.describe_batch_segment_job, "batchSegmentJob", batchSegmentJobArn=arn)
-    assert job["status"] == "ACTIVE", job.get("failureReason")
-    return [json.loads(line) for line in (dst / f"{src.name}.out").read_text().splitlines()]
+    out = Path(job["jobOutput"]["s3DataDestination"]["path"]) / f"{src.name}.out"
+    return [json.loads(line) for line in out.read_text().splitlines()]
 
 
 def test_scores_of_a_predictable_catalogue_stay_within_0_and_1(server, personalize, predictable):
-    src, dst = _job_dirs(server)
+    src = _input(server, "users.json")
     users = [f"u{u}" for u in range(0, 60, 3)]
-    (src / "users.json").write_text("".join(json.dumps({"userId": u}) + "\n" for u in users))
-    lines = _inference(personalize, predictable["aws-user-personalization"], src / "users.json", dst, numResults=25)
+    src.write_text("".join(json.dumps({"userId": u}) + "\n" for u in users))
+    lines = _answers(_batch, personalize, predictable["aws-user-personalization"], src)
     assert [line["input"]["userId"] for line in lines] == users
     for line in lines:
         scores = line["output"]["scores"]
@@ -79,10 +63,10 @@ def test_scores_of_a_predictable_catalogue_stay_within_0_and_1(server, personali
 
 
 def test_an_item_affinity_line_as_personalize_documents_it(server, personalize, predictable):
-    src, dst = _job_dirs(server)
+    src = _input(server, "items.json")
     inputs = [{"itemId": "i1"}, {"itemIds": ["i1"]}, {"itemId": "nope"}, {"itemId": ""}]
-    (src / "items.json").write_text("".join(json.dumps(line) + "\n" for line in inputs))
-    lines = _segment(personalize, predictable["aws-item-affinity"], src / "items.json", dst)
+    src.write_text("".join(json.dumps(line) + "\n" for line in inputs))
+    lines = _answers(_segment, personalize, predictable["aws-item-affinity"], src)
     assert [line["input"] for line in lines] == inputs
     assert lines[0]["error"] is None and len(lines[0]["output"]["usersList"]) == 5
     assert lines[0]["output"] == lines[1]["output"]
@@ -92,8 +76,8 @@ def test_an_item_affinity_line_as_personalize_documents_it(server, personalize, 
 
 def test_a_windows_written_input_is_answered_line_by_line(server, personalize, predictable):
     """UTF-8 with a BOM, CRLF line ends, blank lines and no newline after the last line, as Notepad saves it."""
-    src, dst = _job_dirs(server)
-    (src / "users.json").write_bytes(b'\xef\xbb\xbf{"userId": "u1"}\r\n\r\n{"userId": "u2"}\r\n   \r\n{"userId": "u3"}')
-    lines = _inference(personalize, predictable["aws-user-personalization"], src / "users.json", dst, numResults=3)
+    src = _input(server, "users.json")
+    src.write_bytes(b'\xef\xbb\xbf{"userId": "u1"}\r\n\r\n{"userId": "u2"}\r\n   \r\n{"userId": "u3"}')
+    lines = _answers(_batch, personalize, predictable["aws-user-personalization"], src)
     assert [line["input"] for line in lines] == [{"userId": "u1"}, {"userId": "u2"}, {"userId": "u3"}]
-    assert all(line["error"] is None and len(line["output"]["recommendedItems"]) == 3 for line in lines)
+    assert all(line["error"] is None and len(line["output"]["recommendedItems"]) == 25 for line in lines)
