@@ -1,9 +1,10 @@
-"""Filters as Personalize users meet them over boto3: expressions its guidelines refuse for the group's data.
+"""Filters as Personalize users meet them over boto3, against the rules of Personalize's filter guidelines.
 
-Personalize's "Guidelines and requirements" for filter expressions: "You can't create filter expressions that
-filter using values with a boolean type in your schema" and "You can't use filters to include or exclude items
-based on unstructured textual item metadata". Such a filter fits the grammar, so (as with a field the schema
-lacks) it ends CREATE FAILED with a failureReason naming the field; it used to end ACTIVE.
+- "You can't create filter expressions that filter using values with a boolean type in your schema", nor filter
+  on unstructured textual metadata: such a filter fits the grammar, so (as with a field the schema lacks) it ends
+  CREATE FAILED with a failureReason naming the field; it used to end ACTIVE.
+- A CurrentItem filter applies only to related-items recipes; a user-personalization campaign answered [].
+- Item interactions filters can't be used with the Item-Attribute-Affinity recipe; its segment job took one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import avro_schema, deploy, error_code, error_message
+from helpers import ROLE, avro_schema, deploy, error_code, error_message, train
 from openpersonalize.data import movielens
 from server_harness import unique, wait_status
 
@@ -93,3 +94,28 @@ def test_current_item_filters_apply_to_related_items_only(server, personalize, p
             )["itemList"]
             assert answer
             assert all(bool(genres[r["itemId"]] & genres[item]) is shares for r in answer)
+
+
+def test_interactions_filters_are_refused_for_item_attribute_affinity(server, personalize, poc_group) -> None:
+    """Personalize: "You can't use item interactions filters with the Item-Attribute-Affinity recipe". A batch
+    segment job with one was accepted and ran; Item-Affinity still takes it."""
+    watched = _filter(personalize, poc_group["group"], 'EXCLUDE UserID WHERE Interactions.EVENT_TYPE IN ("watch")')
+    attribute = train(personalize, poc_group["group"], ["aws-item-attribute-affinity"])["aws-item-attribute-affinity"]
+    src = server.work / f"{unique('seg')}.json"
+    src.write_text('{"itemAttributes": "ITEMS.GENRE = \\"Comedy\\""}\n')
+
+    def segment_job(version: str) -> str:
+        return personalize.create_batch_segment_job(
+            jobName=unique("seg"),
+            solutionVersionArn=version,
+            filterArn=watched["filterArn"],
+            roleArn=ROLE,
+            jobInput={"s3DataSource": {"path": str(src)}},
+            jobOutput={"s3DataDestination": {"path": str(src.parent)}},
+        )["batchSegmentJobArn"]
+
+    with pytest.raises(ClientError) as exc:
+        segment_job(attribute)
+    assert error_code(exc) == "InvalidInputException"
+    assert "filterArn" in error_message(exc) and "Interactions" in error_message(exc)
+    assert segment_job(poc_group["versions"]["aws-item-affinity"]).startswith("arn:")

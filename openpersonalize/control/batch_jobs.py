@@ -136,6 +136,11 @@ def create_batch_segment_job(call: Call) -> dict[str, Any]:
         expr = parse_filter(call.store.get(filter_arn).doc["filterExpression"])  # type: ignore[union-attr]
         if expr.target != "UserID":
             raise InvalidInputException("A batch segment job's filter must select UserID.")
+        if expr.uses_interactions and version.doc["recipeArn"] == ITEM_ATTRIBUTE_AFFINITY:
+            raise InvalidInputException(
+                f"filterArn {filter_arn} filters on Interactions, which the Item-Attribute-Affinity recipe can't "
+                "apply (as in Personalize); filter on Users fields instead."
+            )
     members = {"filterArn": filter_arn, "numResults": _num_results(call, MAX_SEGMENT_RESULTS), **_io_members(src, dst)}
     return {"batchSegmentJobArn": queue_job(call, BATCH_SEGMENT_JOB, version, members)}
 
