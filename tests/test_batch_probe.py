@@ -75,9 +75,13 @@ def test_an_item_affinity_line_as_personalize_documents_it(server, personalize, 
 
 
 def test_a_windows_written_input_is_answered_line_by_line(server, personalize, predictable):
-    """UTF-8 with a BOM, CRLF line ends, blank lines and no newline after the last line, as Notepad saves it."""
+    """UTF-8 with a BOM, CRLF line ends, blank lines and no newline after the last line, as Notepad saves it;
+    a file whose first line is left empty held only the BOM there, answered with an error line."""
     src = _input(server, "users.json")
     src.write_bytes(b'\xef\xbb\xbf{"userId": "u1"}\r\n\r\n{"userId": "u2"}\r\n   \r\n{"userId": "u3"}')
     lines = _answers(_batch, personalize, predictable["aws-user-personalization"], src)
     assert [line["input"] for line in lines] == [{"userId": "u1"}, {"userId": "u2"}, {"userId": "u3"}]
     assert all(line["error"] is None and len(line["output"]["recommendedItems"]) == 25 for line in lines)
+    src.write_bytes(b'\xef\xbb\xbf\r\n{"userId": "u1"}\r\n')  # the first line left empty: no error line for it
+    lines = _answers(_batch, personalize, predictable["aws-user-personalization"], src)
+    assert [(line["input"], line["error"]) for line in lines] == [({"userId": "u1"}, None)]

@@ -32,6 +32,7 @@ MAX_LINE_BYTES = 1 << 20  # far above any valid line (a user, an item, 500 item 
 PREFIX_BYTES = 200  # what an error line echoes of an input line that is not a JSON object
 READ_BYTES = 1 << 20
 POOL_MIN_BLOCKS = 4  # below this many blocks, starting worker processes costs more than it saves
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark, opening files saved "UTF-8 with BOM" (json.loads skips it)
 
 
 class LineError(Exception):
@@ -136,10 +137,12 @@ def dump_line(value: dict[str, Any]) -> bytes:
 
 
 def line_blocks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
-    """The non-blank lines in lists of ``size`` (an over-long line always counts, to be answered with its error)."""
+    """The non-blank lines in lists of ``size`` (an over-long line always counts, to be answered with its error).
+
+    A line holding only a byte order mark is blank: the first line of a file saved with one, left empty."""
     block: list[bytes] = []
     for line in lines:
-        if not line.strip() and not isinstance(line, OverlongLine):
+        if line.strip() in (b"", BOM) and not isinstance(line, OverlongLine):
             continue
         block.append(line)
         if len(block) >= size:
