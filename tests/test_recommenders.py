@@ -201,6 +201,9 @@ def test_update_of_training_data_retrains_while_the_old_model_serves(vod, server
     assert described["status"] == "ACTIVE"
     assert described["latestRecommenderUpdate"]["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE")
     assert len(_items(runtime, recommenderArn=arn, itemId="1", userId="10", numResults=5)) == 5
+    with pytest.raises(ClientError) as exc:  # it said "is ACTIVE; it can be updated once ACTIVE"
+        personalize.update_recommender(recommenderArn=arn, recommenderConfig={"minRecommendationRequestsPerSecond": 2})
+    assert error_code(exc) == "ResourceInUseException" and "update in progress" in error_message(exc)
     with pytest.raises(ClientError) as exc:  # stopping took the retraining's job: the update ended CREATE FAILED
         personalize.stop_recommender(recommenderArn=arn)
     assert error_code(exc) == "ResourceInUseException" and "update in progress" in error_message(exc)

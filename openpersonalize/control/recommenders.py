@@ -131,8 +131,10 @@ def update_recommender(call: Call) -> dict[str, Any]:
     """New recommenderConfig over the current one: applied at once, or after a retraining when
     trainingDataConfig changes (the current model serves meanwhile)."""
     res = RECOMMENDER.get(call, call.params["recommenderArn"])
-    if res.status != ACTIVE or res.doc.get("_pending"):
+    if res.status != ACTIVE:
         raise ResourceInUseException(f"Recommender {res.arn} is {res.status}; it can be updated once ACTIVE.")
+    if res.doc.get("_pending"):
+        raise ResourceInUseException(f"Recommender {res.arn} has an update in progress; retry once it is done.")
     recipe = require_recipe(res.doc["recipeArn"])
     current = res.doc.get("recommenderConfig") or {}
     config = {**current, **call.params["recommenderConfig"]}
