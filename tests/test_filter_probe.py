@@ -5,6 +5,7 @@
   CREATE FAILED with a failureReason naming the field; it used to end ACTIVE.
 - A CurrentItem filter applies only to related-items recipes; a user-personalization campaign answered [].
 - Item interactions filters can't be used with the Item-Attribute-Affinity recipe; its segment job took one.
+- A filter uses at most 10 distinct dataset fields; one field spelt in two cases was counted twice.
 """
 
 from __future__ import annotations
@@ -119,3 +120,17 @@ def test_interactions_filters_are_refused_for_item_attribute_affinity(server, pe
     assert error_code(exc) == "InvalidInputException"
     assert "filterArn" in error_message(exc) and "Interactions" in error_message(exc)
     assert segment_job(poc_group["versions"]["aws-item-affinity"]).startswith("arn:")
+
+
+def test_one_field_in_two_cases_counts_once_toward_the_field_limit(personalize) -> None:
+    """Fields match the schema case-insensitively, so Items.F0 and Items.f0 are one of the 10 distinct fields a
+    filter may use; the second spelling was counted as an 11th field and the filter refused."""
+    group = personalize.create_dataset_group(name=unique("flt"))["datasetGroupArn"]
+    conditions = [f'Items.F{n} IN ("a")' for n in range(10)] + ['Items.f0 IN ("b")']
+    expression = "INCLUDE ItemID WHERE " + " AND ".join(conditions)
+    assert _filter(personalize, group, expression)["status"] == "ACTIVE"
+    with pytest.raises(ClientError) as exc:
+        personalize.create_filter(
+            name=unique("f"), datasetGroupArn=group, filterExpression=expression + ' AND Items.F10 IN ("c")'
+        )
+    assert error_code(exc) == "InvalidInputException" and "10 distinct dataset fields" in error_message(exc)

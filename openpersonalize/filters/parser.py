@@ -217,10 +217,12 @@ class _Builder:
                     f"every combined expression must filter {first.target}, not {expr.target}", expr.position
                 )
         result = FilterExpr(tuple(expressions), self.text)
-        if len(result.fields) > MAX_DISTINCT_FIELDS:
+        # field names match the schema's case-insensitively, so Items.GENRE and Items.genre are one field
+        distinct = {(ref.dataset, ref.name.upper()) for ref in result.fields}
+        if len(distinct) > MAX_DISTINCT_FIELDS:
             raise self.fail(
                 f"a filter can use at most {MAX_DISTINCT_FIELDS} distinct dataset fields "
-                f"(this one uses {len(result.fields)})",
+                f"(this one uses {len(distinct)})",
                 0,
             )
         return result
