@@ -6,6 +6,7 @@
 - A CurrentItem filter applies only to related-items recipes; a user-personalization campaign answered [].
 - Item interactions filters can't be used with the Item-Attribute-Affinity recipe; its segment job took one.
 - A filter uses at most 10 distinct dataset fields; one field spelt in two cases was counted twice.
+- A UserID (user segment) filter has no CurrentUser to test: CreateFilter took an IF clause, the jobs then failed.
 """
 
 from __future__ import annotations
@@ -134,3 +135,14 @@ def test_one_field_in_two_cases_counts_once_toward_the_field_limit(personalize) 
             name=unique("f"), datasetGroupArn=group, filterExpression=expression + ' AND Items.F10 IN ("c")'
         )
     assert error_code(exc) == "InvalidInputException" and "10 distinct dataset fields" in error_message(exc)
+
+
+def test_user_segment_filters_take_no_if_clause(personalize, group) -> None:
+    """IF tests the CurrentUser, the user recommendations are for; a user segment has none. CreateFilter accepted
+    such a UserID filter and every batch segment job using it failed with 'Internal error: ValueError'."""
+    expression = 'INCLUDE UserID WHERE Interactions.EVENT_TYPE IN ("click") IF CurrentUser.PREMIUM = "1"'
+    with pytest.raises(ClientError) as exc:
+        personalize.create_filter(name=unique("f"), datasetGroupArn=group, filterExpression=expression)
+    assert error_code(exc) == "InvalidInputException"
+    column = expression.index(" IF ") + 2
+    assert "IF CurrentUser" in error_message(exc) and error_message(exc).endswith(f"column {column}")

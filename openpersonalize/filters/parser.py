@@ -235,6 +235,12 @@ class _Builder:
         where = self.node(tree.children[3])
         if_conditions: tuple[Condition, ...] = ()
         if len(tree.children) > 4:
+            if target == "UserID":
+                raise self.fail(
+                    "IF CurrentUser conditions apply to ItemID and ActionID filters only: a user segment has no "
+                    "current user",
+                    _first_pos(tree.children[4]),
+                )
             if_conditions = tuple(self.predicate(p) for p in tree.children[4].children if isinstance(p, Tree))
         conditions = list(iter_conditions(where))
         dataset = conditions[0].field.dataset
