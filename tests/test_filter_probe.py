@@ -7,6 +7,7 @@
 - Item interactions filters can't be used with the Item-Attribute-Affinity recipe; its segment job took one.
 - A filter uses at most 10 distinct dataset fields; one field spelt in two cases was counted twice.
 - A UserID (user segment) filter has no CurrentUser to test: CreateFilter took an IF clause, the jobs then failed.
+- A UserID filter on item recommendations answered 500 (GetRecommendations, promotions) or failed the batch job.
 """
 
 from __future__ import annotations
@@ -71,17 +72,22 @@ def test_categorical_field_of_the_same_schema_stays_active(personalize, group) -
     assert _filter(personalize, group, 'INCLUDE ItemID WHERE Items.GENRE IN ("x")')["status"] == "ACTIVE"
 
 
-def test_current_item_filters_apply_to_related_items_only(server, personalize, poc_group, movielens_dir) -> None:
+@pytest.fixture(scope="module")
+def campaigns(personalize, poc_group) -> dict[str, str]:
+    """User-personalization and SIMS campaigns of the shared POC group."""
+    versions = poc_group["versions"]
+    return deploy(personalize, {k: versions[k] for k in ("aws-user-personalization", "aws-sims")})
+
+
+def test_current_item_filters_apply_to_related_items_only(
+    server, personalize, poc_group, campaigns, movielens_dir
+) -> None:
     """Personalize: "You can apply a filter with the CurrentItem element only if your domain use case or custom
     recipe generates related items recommendations". A user-personalization campaign answered an empty list."""
-    genres = {
-        r["ITEM_ID"]: set(r["GENRE"].split("|"))
-        for r in movielens.prepare_items(movielens_dir / "movies.csv").to_pylist()
-    }
+    items = movielens.prepare_items(movielens_dir / "movies.csv").to_pylist()
+    genres = {r["ITEM_ID"]: set(r["GENRE"].split("|")) for r in items}
     same = _filter(personalize, poc_group["group"], "INCLUDE ItemID WHERE Items.GENRE IN (CurrentItem.GENRE)")
     other = _filter(personalize, poc_group["group"], "EXCLUDE ItemID WHERE Items.GENRE IN (CurrentItem.GENRE)")
-    versions = poc_group["versions"]
-    campaigns = deploy(personalize, {k: versions[k] for k in ("aws-user-personalization", "aws-sims")})
     runtime = server.client("personalize-runtime")
     with pytest.raises(ClientError) as exc:
         runtime.get_recommendations(
@@ -146,3 +152,38 @@ def test_user_segment_filters_take_no_if_clause(personalize, group) -> None:
     assert error_code(exc) == "InvalidInputException"
     column = expression.index(" IF ") + 2
     assert "IF CurrentUser" in error_message(exc) and error_message(exc).endswith(f"column {column}")
+
+
+def test_user_segment_filters_are_refused_for_item_recommendations(server, personalize, poc_group, campaigns) -> None:
+    """A UserID filter on GetRecommendations or a promotion answered 500 InternalFailure, and a batch inference job
+    took it and failed with 'Internal error: ValueError'; each is the client's InvalidInputException now."""
+    users = _filter(personalize, poc_group["group"], 'INCLUDE UserID WHERE Interactions.EVENT_TYPE IN ("watch")')
+    runtime = server.client("personalize-runtime")
+    up = campaigns["aws-user-personalization"]
+    calls = [
+        ("filterArn", lambda: runtime.get_recommendations(campaignArn=up, userId="1", filterArn=users["filterArn"])),
+        (
+            "promotions.1.filterArn",
+            lambda: runtime.get_recommendations(
+                campaignArn=up,
+                userId="1",
+                promotions=[{"name": "p", "percentPromotedItems": 20, "filterArn": users["filterArn"]}],
+            ),
+        ),
+        (
+            "filterArn",
+            lambda: personalize.create_batch_inference_job(
+                jobName=unique("b"),
+                solutionVersionArn=poc_group["versions"]["aws-user-personalization"],
+                filterArn=users["filterArn"],
+                roleArn=ROLE,
+                jobInput={"s3DataSource": {"path": "s3://bucket/in.json"}},
+                jobOutput={"s3DataDestination": {"path": "s3://bucket/out/"}},
+            ),
+        ),
+    ]
+    for field, call in calls:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_code(exc) == "InvalidInputException", (field, error_message(exc))
+        assert error_message(exc).startswith(f"{field} {users['filterArn']}") and "UserID" in error_message(exc)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import InvalidInputException, ResourceNotFoundException
 from ..filters import FilterValueError, UserCatalog, compile_user_filter, parse_filter
+from ..filters.model import FilterExpr
 from ..jobs.batch import BlockHandler, Workers, stream_jsonl_blocks
 from ..jobs.process_pool import WorkerError
 from ..jobs.runner import JobHandler
@@ -88,6 +89,17 @@ def _check_filter(call: Call, version: Resource) -> str | None:
     return arn
 
 
+def _job_filter(call: Call, version: Resource, target: str, job: str) -> tuple[str | None, FilterExpr | None]:
+    """The request's filterArn (checked by ``_check_filter``) and its expression, which must select ``target``."""
+    arn = _check_filter(call, version)
+    if not arn:
+        return None, None
+    expr = parse_filter(call.store.get(arn).doc["filterExpression"])  # type: ignore[union-attr]
+    if expr.target != target:
+        raise InvalidInputException(f"filterArn {arn} is a {expr.target} filter; {job} needs a {target} filter.")
+    return arn, expr
+
+
 def _num_results(call: Call, limit: int) -> int:
     k = call.params.get("numResults", DEFAULT_RESULTS)
     if not 1 <= k <= limit:
@@ -112,8 +124,9 @@ def create_batch_inference_job(call: Call) -> dict[str, Any]:
     src, dst = _check_io(call)
     config = dict(p.get("batchInferenceJobConfig") or {})
     check_exploration(config.get("itemExplorationConfig") or {}, "batchInferenceJobConfig.itemExplorationConfig")
+    filter_arn, _ = _job_filter(call, version, "ItemID", "Batch inference")
     members = {
-        "filterArn": _check_filter(call, version),
+        "filterArn": filter_arn,
         "numResults": _num_results(call, MAX_RESULTS),
         **_io_members(src, dst),
         "batchInferenceJobConfig": config,
@@ -131,16 +144,12 @@ def create_batch_segment_job(call: Call) -> dict[str, Any]:
             "(aws-item-affinity or aws-item-attribute-affinity)."
         )
     src, dst = _check_io(call)
-    filter_arn = _check_filter(call, version)
-    if filter_arn:
-        expr = parse_filter(call.store.get(filter_arn).doc["filterExpression"])  # type: ignore[union-attr]
-        if expr.target != "UserID":
-            raise InvalidInputException("A batch segment job's filter must select UserID.")
-        if expr.uses_interactions and version.doc["recipeArn"] == ITEM_ATTRIBUTE_AFFINITY:
-            raise InvalidInputException(
-                f"filterArn {filter_arn} filters on Interactions, which the Item-Attribute-Affinity recipe can't "
-                "apply (as in Personalize); filter on Users fields instead."
-            )
+    filter_arn, expr = _job_filter(call, version, "UserID", "A batch segment job")
+    if expr is not None and expr.uses_interactions and version.doc["recipeArn"] == ITEM_ATTRIBUTE_AFFINITY:
+        raise InvalidInputException(
+            f"filterArn {filter_arn} filters on Interactions, which the Item-Attribute-Affinity recipe can't "
+            "apply (as in Personalize); filter on Users fields instead."
+        )
     members = {"filterArn": filter_arn, "numResults": _num_results(call, MAX_SEGMENT_RESULTS), **_io_members(src, dst)}
     return {"batchSegmentJobArn": queue_job(call, BATCH_SEGMENT_JOB, version, members)}
 

@@ -308,8 +308,8 @@ class RuntimeService:
     def item_filter(
         self, target: Target, arn: str | None, field: str = "filterArn", excluded_event_type: str | None = None
     ) -> CompiledFilter | None:
-        """The filter ``arn`` compiled for the target's items (None without one); it must be of the same group,
-        and only a related-items recipe may apply a ``CurrentItem`` filter (Personalize's filter guidelines).
+        """The filter ``arn`` compiled for the target's items (None without one); it must be an ItemID filter of the
+        same group, and only a related-items recipe may apply a ``CurrentItem`` filter (Personalize's guidelines).
 
         With ``excluded_event_type`` (a recommender's use case), items the user has interactions of that
         type with are excluded first, as by ``EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN (type)``.
@@ -324,6 +324,8 @@ class RuntimeService:
             self._views.get(("filter", arn), lambda: self.resources.filter(arn)), arn, target.group_arn, field
         )
         expr = self._filters.get(arn, lambda: parse_filter(view.expression))
+        if expr.target != "ItemID":
+            raise InvalidInputException(f"{field} {arn} is a {expr.target} filter; item recommendations need ItemID.")
         if expr.uses_current_item and target.recipe_type != RELATED_ITEMS:
             raise InvalidInputException(
                 f"{field} {arn} uses CurrentItem, which only a related-items recipe (such as aws-similar-items) "
