@@ -96,7 +96,7 @@ def _job_filter(call: Call, version: Resource, target: str, job: str) -> tuple[s
         return None, None
     expr = parse_filter(call.store.get(arn).doc["filterExpression"])  # type: ignore[union-attr]
     if expr.target != target:
-        raise InvalidInputException(f"filterArn {arn} is a {expr.target} filter; {job} needs a {target} filter.")
+        raise InvalidInputException(f"filterArn {arn} is a filter of {expr.target}; {job} needs a {target} filter.")
     return arn, expr
 
 

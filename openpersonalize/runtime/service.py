@@ -325,7 +325,9 @@ class RuntimeService:
         )
         expr = self._filters.get(arn, lambda: parse_filter(view.expression))
         if expr.target != "ItemID":
-            raise InvalidInputException(f"{field} {arn} is a {expr.target} filter; item recommendations need ItemID.")
+            raise InvalidInputException(
+                f"{field} {arn} is a filter of {expr.target}; item recommendations need an ItemID filter."
+            )
         if expr.uses_current_item and target.recipe_type != RELATED_ITEMS:
             raise InvalidInputException(
                 f"{field} {arn} uses CurrentItem, which only a related-items recipe (such as aws-similar-items) "
