@@ -6,8 +6,8 @@ file", numba's caching notes; numba#1833). ``personal_kernel.py``'s kernels call
 upgrade or an edit that changes ``kernels.py`` alone they kept running its old code from the cache. Here every
 function of either file is stamped with the hash of both: a change to either recompiles both, where numba
 would have put them (``NUMBA_CACHE_DIR``), else in the user's cache folder: beside the sources (numba's default
-when they are writable) only when that folder cannot be written, so that a checkout or an installed package holds
-no compiled code.
+when they are writable) only when that folder cannot be written, so that the kernels' compiled code stays out of
+a checkout or an installed package.
 """
 
 from __future__ import annotations
