@@ -60,19 +60,21 @@ class BenchServer:
         self.proc.wait(20)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_server(
     workers: int = 1, root: Path | None = None, extra_args: tuple[str, ...] = (), code: Path | None = None
 ) -> BenchServer:
     """A server on a free port; ``code``: a checkout whose ``openpersonalize`` it runs instead of this one (it
     starts outside any checkout, since ``python -m`` imports the working directory's package first)."""
-    import socket
-
     root = root or Path(tempfile.mkdtemp(prefix="op-bench-"))
     work = root / "work"
     work.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     env = {**os.environ, "OPENPERSONALIZE_ACCESS_KEY_ID": KEY, "OPENPERSONALIZE_SECRET_ACCESS_KEY": SECRET}
     if code is not None:
         env["PYTHONPATH"] = str(code)
@@ -272,9 +274,7 @@ def start_floor(workers: int, models: dict[str, Path] | None = None) -> tuple[su
     ``models`` (campaign ARN -> model artifact directory) are what its model floor serves; the call returns
     once a worker has answered a model-floor request for each (every worker loads them before it accepts).
     """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env["FLOOR_MODELS"] = json.dumps({arn: str(path) for arn, path in (models or {}).items()})
     cmd = [sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(ROOT / "benchmarks")]
