@@ -41,7 +41,7 @@ ALS = {**V1, "als_weight": "0.3", "hidden_dimension": "16", "als_iterations": "3
 @njit(fastmath=True)
 def _row_by_row(B: np.ndarray, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
     out = np.zeros(B.shape[1], np.float32)
-    for i in np.argsort(rows):
+    for i in np.argsort(rows, kind="stable"):
         wi = np.float32(w[i])
         row = B[rows[i]]
         for j in range(len(out)):

@@ -389,14 +389,15 @@ def _largest(x: np.ndarray, m: int) -> np.ndarray:
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def weighted_rows(B: np.ndarray, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``w @ B[rows]`` (float32) read in place, rows in ascending order (sequential reads of a memory-mapped
-    matrix): no gathered copy of the rows, which costs as much as the product.
+    """``w @ B[rows]`` (float32) read in place, rows in ascending order and equal rows in input order
+    (sequential reads of a memory-mapped matrix): no gathered copy of the rows, which costs as much as the
+    product. The order is fully defined so that the sum does not depend on a sort's handling of ties.
 
     Four rows are read side by side (memory reads overlap: the rows come from memory, not the cache), each
     sum still taken in row order, one fused multiply-add per row, so the result is the row-by-row one's.
     """
     out = np.zeros(B.shape[1], np.float32)
-    order = np.argsort(rows)
+    order = np.argsort(rows, kind="mergesort")  # stable: equal rows keep their input order
     n = len(order)
     i = 0
     while i + 4 <= n:
