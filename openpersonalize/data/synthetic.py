@@ -26,7 +26,7 @@ def user_activity(n_users: int, n_rows: int, rng: np.random.Generator) -> np.nda
     weights = rng.lognormal(mean=0.0, sigma=1.2, size=n_users)
     counts = np.maximum(5, np.floor(weights / weights.sum() * n_rows)).astype(np.int64)
     diff = n_rows - int(counts.sum())
-    idx = np.argsort(-counts)
+    idx = np.argsort(-counts, kind="stable")  # the same data on every CPU
     step = 1 if diff > 0 else -1
     i = 0
     while diff != 0:

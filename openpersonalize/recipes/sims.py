@@ -127,7 +127,7 @@ class SimsModel(BaseModel):
     def _recent_neighbours(self, history: UserHistory) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
         """The user's 50 most recent items, their weights (recency over the row's max) and neighbour rows."""
         items, w = recency_weights(history, half_life=4.0, floor=0.02)
-        recent = np.argsort(-w)[:50]
+        recent = np.argsort(-w, kind="stable")[:50]  # ties (floor weights) by item, on any CPU
         rows = self.sparse["neighbours"][items[recent]]
         scale = np.asarray(rows.max(axis=1).todense()).ravel()
         scale[scale == 0] = 1.0
