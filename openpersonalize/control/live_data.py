@@ -137,7 +137,7 @@ def _convert(spec: FieldSpec, value: Any, where: str) -> Any:
             return value.lower() == "true"
         raise InvalidInputException(f"{where}: field {spec.name} must be a boolean, got {value!r}.")
     if isinstance(value, bool):
-        raise InvalidInputException(f"{where}: field {spec.name} must be a {kind}, got {value!r}.")
+        raise InvalidInputException(f"{where}: field {spec.name} must be of type {kind}, got {value!r}.")
     number: float | int
     try:
         if isinstance(value, str):
@@ -147,9 +147,9 @@ def _convert(spec: FieldSpec, value: Any, where: str) -> Any:
         else:
             raise ValueError
     except ValueError:
-        raise InvalidInputException(f"{where}: field {spec.name} must be a {kind}, got {value!r}.") from None
+        raise InvalidInputException(f"{where}: field {spec.name} must be of type {kind}, got {value!r}.") from None
     if isinstance(number, float) and not math.isfinite(number):
-        raise InvalidInputException(f"{where}: field {spec.name} must be a finite {kind}, got {value!r}.")
+        raise InvalidInputException(f"{where}: field {spec.name} must be a finite {kind} value, got {value!r}.")
     if kind in INT_RANGES:
         if isinstance(number, float):
             if not number.is_integer():
