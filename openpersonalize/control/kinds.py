@@ -131,7 +131,9 @@ def _kind(
     )
 
 
-DATASET_GROUP = _kind("DatasetGroup", deletion=Deletion())
+DATA_DELETION_JOB = _kind("DataDeletionJob", parent=("datasetGroupArn", None), status=DELETION_JOB)
+# A finished data deletion job goes with its group: Personalize has no operation deleting one.
+DATASET_GROUP = _kind("DatasetGroup", deletion=Deletion(finished_go_along=(DATA_DELETION_JOB.kind,)))
 SCHEMA = _kind("Schema", status=NO_STATUS, deletion=Deletion(referenced_by=("dataset", "schemaArn")))
 DATASET_IMPORT_JOB = _kind("DatasetImportJob", parent=("datasetArn", None), status=LIFECYCLE)
 DATASET_EXPORT_JOB = _kind("DatasetExportJob", parent=("datasetArn", None), status=LIFECYCLE)
@@ -140,7 +142,6 @@ DATASET = _kind(
     parent=("datasetGroupArn", DATASET_GROUP.kind),
     deletion=Deletion(finished_go_along=(DATASET_IMPORT_JOB.kind, DATASET_EXPORT_JOB.kind)),
 )
-DATA_DELETION_JOB = _kind("DataDeletionJob", parent=("datasetGroupArn", None), status=DELETION_JOB)
 SOLUTION_VERSION = _kind("SolutionVersion", parent=("solutionArn", "solution"), status=LIFECYCLE)
 BATCH_INFERENCE_JOB = _kind("BatchInferenceJob", parent=("solutionVersionArn", None), status=LIFECYCLE)
 BATCH_SEGMENT_JOB = _kind("BatchSegmentJob", parent=("solutionVersionArn", None), status=LIFECYCLE)
