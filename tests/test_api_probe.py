@@ -2,16 +2,20 @@
 
 A dataset group that had a data deletion job could never be deleted: the finished job counted as a
 dependent ("Delete them first"), and Personalize has no operation deleting a data deletion job.
+DeleteDatasetGroup refused for its recommender named the recommender's internal training (an ARN no
+operation knows) and the dataset's finished import job among what to "Delete first".
+StopRecommender and StartRecommender on a recommender still being created said it "has an update in progress".
 """
 
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ROLE, error_code, wait_until
+from helpers import RECIPE, ROLE, error_code, error_message, import_dataset, wait_until
 from openpersonalize.data import movielens
 from server_harness import unique
 
@@ -46,3 +50,38 @@ def test_a_group_whose_data_deletion_job_finished_can_be_deleted(server, persona
     with pytest.raises(ClientError) as err:
         personalize.describe_dataset_group(datasetGroupArn=group)
     assert error_code(err) == "ResourceNotFoundException"
+
+
+@pytest.fixture(scope="module")
+def vod_group(server, personalize) -> dict[str, str]:
+    """A VIDEO_ON_DEMAND group with too few interactions to train (900) and a top-picks recommender on it."""
+    rng = random.Random(1)
+    rows = [f"u{u},i{rng.randrange(40)},watch,{1_600_000_000 + 100 * u + k}" for u in range(60) for k in range(15)]
+    path = server.work / f"{unique('vod')}.csv"
+    path.write_text("USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\n" + "\n".join(rows) + "\n")
+    group = personalize.create_dataset_group(name=unique("vod"), domain="VIDEO_ON_DEMAND")["datasetGroupArn"]
+    dataset = import_dataset(
+        personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(path), "VIDEO_ON_DEMAND"
+    )
+    recommender = personalize.create_recommender(
+        name=unique("top"), datasetGroupArn=group, recipeArn=RECIPE + "aws-vod-top-picks"
+    )["recommenderArn"]
+    return {"group": group, "dataset": dataset, "recommender": recommender}
+
+
+def test_stop_and_start_of_a_recommender_being_created_name_its_status(vod_group, personalize):
+    for call in (personalize.stop_recommender, personalize.start_recommender):
+        with pytest.raises(ClientError) as err:
+            call(recommenderArn=vod_group["recommender"])
+        assert error_code(err) == "ResourceInUseException"
+        assert "is CREATE " in error_message(err) and "has an update" not in error_message(err), error_message(err)
+
+
+def test_a_group_in_use_names_only_what_the_user_can_delete(vod_group, personalize):
+    with pytest.raises(ClientError) as err:
+        personalize.delete_dataset_group(datasetGroupArn=vod_group["group"])
+    assert error_code(err) == "ResourceInUseException"
+    message = error_message(err)
+    assert vod_group["recommender"] in message and vod_group["dataset"] in message, message
+    assert vod_group["recommender"] + "/" not in message, message  # its internal training
+    assert "dataset-import-job/" not in message, message

@@ -144,7 +144,10 @@ def delete_resource(
     """
 
     def guard(dependents: list[Resource]) -> list[Resource]:
-        refuse_if_in_use(res, [d for d in dependents if blocks(d)], label)
+        blocking = [d for d in dependents if blocks(d)]
+        # name the outermost: a blocking dataset's import jobs, a recommender's internal trainings go with it
+        above = {d.arn for d in blocking}
+        refuse_if_in_use(res, [d for d in blocking if d.parent not in above], label)
         return [d for d in dependents if not blocks(d)]
 
     return call.store.delete(res.arn, guard, referenced_by)

@@ -165,7 +165,7 @@ def _change_state(call: Call, ready: str, pending: str, verb: str) -> dict[str, 
     an update retrains it (the state job would take the place of the training's job and end it)."""
     res = RECOMMENDER.get(call, call.params["recommenderArn"])
     if call.store.update(res.arn, status=pending, only_if=(ready,), expect={"_pending": None}) is None:
-        now_is = "has an update in progress" if res.doc.get("_pending") else f"is {res.status}"
+        now_is = "has an update in progress" if res.status == ready else f"is {res.status}"
         raise ResourceInUseException(
             f"Recommender {res.arn} {now_is}; only an {ready} recommender with no update in progress can {verb}."
         )
