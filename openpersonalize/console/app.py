@@ -8,6 +8,7 @@ from importlib import resources
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -17,6 +18,7 @@ from ..control.base import Control
 from ..runtime.service import RuntimeService
 from . import campaign_pages, data_pages, home, job_pages, resource_pages, solution_pages
 from .auth import COOKIE_PATH, LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE, ConsoleAuth
+from .headers import SecurityHeaders
 from .service import ConsoleService
 from .web import Console, FormTooLarge, Rendered, read_form
 
@@ -42,7 +44,7 @@ def _login_routes(console: Console) -> list[Route]:
         return response
 
     async def login(request: Request) -> Response:
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):
             if console.session_of(request) is not None:
                 return RedirectResponse(_safe_next(request.query_params.get("next")), 303)
             return login_page(request)
@@ -65,7 +67,12 @@ def _login_routes(console: Console) -> list[Route]:
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
         return response
 
+    def root(_request: Request) -> Response:
+        """``/console`` to ``/console/`` by a relative redirect (Starlette's own would name the request's Host)."""
+        return RedirectResponse("/console/", 307)
+
     return [
+        Route("/console", root),
         Route("/console/login", login, methods=["GET", "POST"]),
         Route("/console/logout", console.page(logout), methods=["POST"]),
     ]
@@ -91,4 +98,4 @@ def console_app(control: Control, runtime: RuntimeService, credentials: Mapping[
         *job_pages.routes(console),
         Mount("/console/static", StaticFiles(directory=str(static)), name="static"),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

@@ -14,12 +14,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..control.kinds import CAMPAIGN, FILTER, SOLUTION_VERSION
-from ..errors import ServiceError
+from ..errors import InvalidInputException, ServiceError
 from ..recipes.registry import PERSONALIZED_RANKING, RELATED_ITEMS, get_recipe
 from ..runtime.explanations import campaign_target, explain, item_metadata
 from ..runtime.requests import MAX_RESULTS, PromotionRequest, RankRequest, RecommendRequest
 from .service import ConsoleService, region_of
-from .web import Console, PageRequest, Rendered, arn_url
+from .web import Console, PageRequest, Rendered, arn_url, whole_number
 
 PARAM = re.compile(r"\$([A-Za-z0-9_]{1,50})")
 TITLE_COLUMNS = ("TITLE", "NAME", "ITEM_NAME", "PRODUCT_NAME")
@@ -43,7 +43,19 @@ def _values(query: dict[str, str], prefix: str, filt: dict[str, Any] | None) -> 
 
 
 def _number(text: str | None, default: int) -> int:
-    return int(text) if text and text.isdigit() else default
+    value = whole_number(text)
+    return default if value is None else value
+
+
+def _tps(form: dict[str, str], default: int | None) -> int | None:
+    """The form's minProvisionedTPS (``default`` when left empty); anything but a whole number is refused."""
+    text = form.get("minProvisionedTPS", "").strip()
+    if not text:
+        return default
+    value = whole_number(text)
+    if value is None:
+        raise InvalidInputException(f"minProvisionedTPS: {text[:40]!r} is not a whole number.")
+    return value
 
 
 def _try(console: Console, campaign: dict[str, Any], recipe_type: str, filters: list[dict[str, Any]], q: dict) -> dict:
@@ -142,9 +154,11 @@ def update_campaign(console: Console, page: PageRequest) -> Response:
     """UpdateCampaign from the campaign page (another version, another minimum TPS); the switch runs as a job."""
     arn = page.path["arn"]
     form = page.form
-    params: dict[str, Any] = {"campaignArn": arn, "solutionVersionArn": form.get("solutionVersionArn") or None}
-    if form.get("minProvisionedTPS", "").isdigit():
-        params["minProvisionedTPS"] = int(form["minProvisionedTPS"])
+    params: dict[str, Any] = {
+        "campaignArn": arn,
+        "solutionVersionArn": form.get("solutionVersionArn") or None,
+        "minProvisionedTPS": _tps(form, None),
+    }
     console.service.call("UpdateCampaign", region_of(arn), **params)
     return RedirectResponse(arn_url(arn), 303)
 
@@ -153,13 +167,12 @@ def create_campaign(console: Console, page: PageRequest) -> Response:
     """CreateCampaign (deploy) for a solution version, from its solution's page."""
     form = page.form
     version = form.get("solutionVersionArn", "")
-    tps = form.get("minProvisionedTPS", "1")
     campaign = console.service.call(
         "CreateCampaign",
         region_of(version),
         name=form.get("name", "").strip(),
         solutionVersionArn=version,
-        minProvisionedTPS=int(tps) if tps.isdigit() else 1,
+        minProvisionedTPS=_tps(form, 1),
         campaignConfig={"enableMetadataWithRecommendations": form.get("metadata") == "on"},
     )
     return RedirectResponse(arn_url(campaign["campaignArn"]), 303)

@@ -60,8 +60,15 @@ class PageRequest:
     partial: bool  # an htmx request: answer with the fragment only
 
     def page_number(self) -> int:
-        value = self.query.get("page", "1")
-        return max(int(value), 1) if value.isdigit() else 1
+        return max(whole_number(self.query.get("page")) or 1, 1)
+
+
+def whole_number(text: str | None) -> int | None:
+    """``text`` as a whole number when it is one in at most 18 ASCII digits, else None. (``str.isdigit`` also says
+    yes to "²", and ``int`` refuses over 4300 digits: both once turned a typo in a form or link into a 500.)"""
+    if text and len(text) <= 18 and text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 @dataclass
@@ -145,6 +152,12 @@ def _environment() -> Environment:
     return env
 
 
+def _path_and_query(request: Request) -> str:
+    """Where a signed-out browser was going, query included (a shared Try-it link is its query)."""
+    query = request.url.query
+    return request.url.path + ("?" + query if query else "")
+
+
 Handler = Callable[["Console", PageRequest], "Response | Rendered"]
 
 
@@ -172,9 +185,9 @@ class Console:
             session = self.session_of(request)
             partial = request.headers.get("hx-request") == "true"
             if session is None:
-                if partial or request.method != "GET":
+                if partial or request.method not in ("GET", "HEAD"):
                     return PlainTextResponse("Sign in first.", 401, headers={"HX-Redirect": "/console/login"})
-                return RedirectResponse("/console/login?" + urlencode({"next": request.url.path}), 303)
+                return RedirectResponse("/console/login?" + urlencode({"next": _path_and_query(request)}), 303)
             form: dict[str, str] = {}
             csrf = self.auth.csrf_token(session)
             if request.method == "POST":

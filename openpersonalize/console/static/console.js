@@ -1,4 +1,4 @@
-// openpersonalize console: local times, sortable tables, charts, the CSRF header for htmx. Pages work without it.
+// openpersonalize console: local times, sortable tables, charts, Back links, the CSRF header for htmx. Pages work without it.
 (function () {
   "use strict";
   function localTimes(root) {
@@ -61,7 +61,12 @@
       new uPlot(opts, spec.data, el);
     });
   }
-  function init(root) { localTimes(root); sortable(root); charts(root); }
+  function backLinks(root) {  // the error page's Back (no javascript: URL: the CSP allows no inline script)
+    root.querySelectorAll("a[data-back]").forEach(function (a) {
+      a.addEventListener("click", function (e) { if (history.length > 1) { e.preventDefault(); history.back(); } });
+    });
+  }
+  function init(root) { localTimes(root); sortable(root); charts(root); backLinks(root); }
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
   document.addEventListener("htmx:configRequest", function (e) {

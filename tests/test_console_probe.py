@@ -1,0 +1,270 @@
+"""The console probed as an attacker and a careless user would: framing, sniffing and caching headers, hostile
+names, events and item metadata rendered as text (a real browser sees no script run), numbers no form checks,
+HEAD requests, a Host header the server does not own, and a shared Try-it link opened before signing in."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+from console_browser import Tab, open_tab, signed_in_session
+
+from helpers import avro_schema, deploy, import_dataset, own_server, train
+from openpersonalize.console.web import arn_url
+from server_harness import ACCESS_KEY, SECRET_KEY, unique, wait_status
+
+HOSTILE = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>"
+ODD_NUMBERS = ("²", "9" * 5000)  # str.isdigit() says yes to both; int() refuses both
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with own_server(tmp_path_factory.mktemp("console-probe")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def hostile(server) -> dict[str, str]:
+    """A group whose items' titles and event types are HTML, an ACTIVE popularity campaign on it, a filter whose
+    string literal closes the <pre> it is shown in, an import that failed on a path full of markup, and a tracker
+    that received an event made of markup."""
+    personalize = server.client("personalize")
+    group = personalize.create_dataset_group(name=unique("hostile"))["datasetGroupArn"]
+    items = [f"i{n}" for n in range(30)]
+    csv_title = HOSTILE.replace('"', '""')
+    (server.work / "items.csv").write_text(
+        "ITEM_ID,TITLE\n" + "".join(f'{item},"{csv_title} {item}"\n' for item in items)
+    )
+    rows = [
+        f"u{u},{items[(u * 7 + k) % 30]},{1_700_000_000 + u * 100 + k},<b>click</b>\n"
+        for u in range(90)
+        for k in range(12)
+    ]
+    (server.work / "interactions.csv").write_text("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n" + "".join(rows))
+    fields = [
+        {"name": n, "type": "long" if n == "TIMESTAMP" else "string"} for n in ("USER_ID", "ITEM_ID", "TIMESTAMP")
+    ]
+    interactions = import_dataset(
+        personalize,
+        group,
+        "INTERACTIONS",
+        avro_schema("Interactions", [*fields, {"name": "EVENT_TYPE", "type": "string"}]),
+        str(server.work / "interactions.csv"),
+    )
+    title = {"name": "TITLE", "type": "string"}
+    item_fields = [{"name": "ITEM_ID", "type": "string"}, title]
+    import_dataset(personalize, group, "ITEMS", avro_schema("Items", item_fields), str(server.work / "items.csv"))
+    failed = personalize.create_dataset_import_job(
+        jobName=unique("bad"),
+        datasetArn=interactions,
+        dataSource={"dataLocation": str(server.work / "<script>alert(3)</script>.csv")},
+    )["datasetImportJobArn"]
+    assert (
+        wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=failed)["status"]
+        == "CREATE FAILED"
+    )
+    expression = 'EXCLUDE ItemID WHERE Items.TITLE IN ("</pre><script>alert(4)</script>")'
+    filt = personalize.create_filter(name=unique("xss"), datasetGroupArn=group, filterExpression=expression)
+    version = train(personalize, group, ["aws-popularity-count"])["aws-popularity-count"]
+    config = {"enableMetadataWithRecommendations": True}
+    campaign = deploy(personalize, {"pop": version}, campaignConfig=config)["pop"]
+    tracker = personalize.create_event_tracker(name=unique("xss"), datasetGroupArn=group)
+    wait_status(personalize.describe_event_tracker, "eventTracker", eventTrackerArn=tracker["eventTrackerArn"])
+    server.client("personalize-events").put_events(
+        trackingId=tracker["trackingId"],
+        userId=HOSTILE,
+        sessionId=HOSTILE,
+        eventList=[{"eventType": HOSTILE, "itemId": HOSTILE, "eventId": HOSTILE, "sentAt": 1_700_000_000}],
+    )
+    return {
+        "group": group,
+        "dataset": interactions,
+        "failed": failed,
+        "filter": filt["filterArn"],
+        "campaign": campaign,
+        "tracker": tracker["eventTrackerArn"],
+    }
+
+
+@pytest.fixture
+def tab(browser, server, tmp_path: Path):
+    with open_tab(browser, server, tmp_path, signed_in=True) as t:
+        yield t
+
+
+def _get(server, path: str, session: requests.Session | None = None, **kwargs) -> requests.Response:
+    return (session or requests).get(server.url + path, allow_redirects=False, **kwargs)
+
+
+def test_no_console_answer_may_be_framed_or_sniffed_and_pages_are_not_cached(server, hostile) -> None:
+    session, _ = signed_in_session(server)
+    answers = {
+        "sign-in page": _get(server, "/console/login"),
+        "sign-in redirect": _get(server, "/console/"),
+        "home": _get(server, "/console/", session),
+        "group": _get(server, arn_url(hostile["group"]), session),
+        "error page": _get(server, "/console/dataset-group/nonsense", session),
+        "not found": _get(server, "/console/no-such-page", session),
+        "static": _get(server, "/console/static/console.js"),
+    }
+    assert [answers[name].status_code for name in answers] == [200, 303, 200, 200, 400, 404, 200]
+    for name, answer in answers.items():
+        headers = answer.headers
+        assert headers.get("x-frame-options") == "DENY", name
+        assert "frame-ancestors 'none'" in headers.get("content-security-policy", ""), name
+        assert "script-src 'self'" in headers["content-security-policy"], name
+        assert headers.get("x-content-type-options") == "nosniff", name
+        assert headers.get("referrer-policy") == "same-origin", name
+        if name != "static":  # what a page shows must not stay in a cache after signing out
+            assert "no-store" in headers.get("cache-control", ""), name
+
+
+def test_a_console_page_in_another_sites_frame_stays_empty(browser, server, tmp_path: Path) -> None:
+    """Clickjacking: an attacker's page frames the delete confirmation under a decoy button."""
+    tab = Tab(browser, server, tmp_path)
+    try:
+        tab.sign_in()
+        # another site (localhost is not 127.0.0.1) on this machine, as Chromium lets only local pages frame local ones
+        tab.page.goto(server.url.replace("127.0.0.1", "localhost") + "/console/static/console.css")
+        tab.page.set_content(f'<iframe name="victim" src="{server.url}/console/dataset-groups"></iframe>')
+        frame = tab.page.frame(name="victim")
+        frame.wait_for_load_state()
+        assert frame.locator("header.top .brand").count() == 0, "the console rendered inside another site's frame"
+    finally:
+        tab.close()
+
+
+def test_hostile_names_events_and_metadata_are_shown_as_text(server, hostile) -> None:
+    session, csrf = signed_in_session(server)
+    try_it = arn_url(hostile["campaign"]) + "?" + urlencode({"try": "1", "userId": HOSTILE, "numResults": "5"})
+    pages = {
+        "home": "/console/",
+        "group": arn_url(hostile["group"]),
+        "dataset": arn_url(hostile["dataset"]),
+        "failed import": arn_url(hostile["failed"]),
+        "filter": arn_url(hostile["filter"]),
+        "tracker": arn_url(hostile["tracker"]),
+        "try it": try_it,
+        "delete": "/console/delete?" + urlencode({"arn": hostile["filter"]}),
+    }
+    for name, path in pages.items():
+        answer = _get(server, path, session)
+        assert answer.status_code == 200, (name, answer.text[-300:])
+        assert not re.search(r"<script>alert|<img src=x|<b>click|</pre><script", answer.text), name
+    assert "&lt;script&gt;alert(1)" in _get(server, try_it, session).text  # the titles are there, as text
+    assert "&lt;b&gt;click" in _get(server, arn_url(hostile["dataset"]), session).text
+    check = session.post(
+        server.url + "/console/filters/check", data={"csrf": csrf, "filterExpression": 'INCLUDE "' + HOSTILE}
+    )
+    assert check.status_code == 200 and "<script>" not in check.text and "&lt;script&gt;" in check.text
+
+
+def test_no_script_of_a_hostile_name_runs_in_a_browser(tab: Tab, hostile) -> None:
+    """Every page with attacker-chosen text, in Chromium under the console's CSP: no dialog opens, no console error
+    (the CSP refuses nothing the console itself needs: htmx, uPlot, console.js)."""
+    dialogs: list[str] = []
+    tab.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try_it = arn_url(hostile["campaign"]) + "?" + urlencode({"try": "1", "userId": "u1", "numResults": "5"})
+    tab.page.goto(arn_url(hostile["dataset"]))
+    tab.page.locator(".chart canvas").first.wait_for()  # uPlot drew under the CSP
+    for path in ("/console/", arn_url(hostile["group"]), arn_url(hostile["failed"])):
+        tab.page.goto(path)
+    tab.page.goto(arn_url(hostile["tracker"]))
+    tab.page.wait_for_function("document.querySelector('#events') && htmx")
+    tab.page.goto(try_it)
+    assert HOSTILE in tab.page.locator("#results .title").first.inner_text()
+    tab.page.goto(arn_url(hostile["group"]))
+    tab.page.click("text=Create a filter")
+    tab.page.fill("#filterExpression", 'INCLUDE ItemID WHERE Items.TITLE IN ("</pre><script>alert(5)</script>")')
+    tab.page.locator("#filter-check", has_text="The expression parses").wait_for()  # htmx POST with the CSRF header
+    tab.shot("hostile-filter-check")
+    assert dialogs == []
+
+
+def test_the_error_pages_back_link_works_without_inline_script(browser, server, tmp_path: Path) -> None:
+    tab = Tab(browser, server, tmp_path)
+    try:
+        tab.sign_in()
+        tab.page.goto("/console/dataset-groups")
+        tab.page.goto("/console/dataset-group/nonsense")
+        tab.page.click("text=Back")
+        tab.page.wait_for_url("**/console/dataset-groups")
+        assert not [e for e in tab.errors if "Content Security Policy" in e], tab.errors
+    finally:
+        tab.close()
+
+
+@pytest.mark.parametrize("odd", ODD_NUMBERS, ids=["superscript-two", "5000-digits"])
+def test_odd_numbers_in_a_query_or_form_are_no_server_errors(server, hostile, odd: str) -> None:
+    session, csrf = signed_in_session(server)
+    paged = _get(server, arn_url(hostile["dataset"]) + "?" + urlencode({"page": odd}), session)
+    assert paged.status_code == 200 and "Import jobs" in paged.text
+    for field in ("numResults", "promotionPercent"):
+        query = {"try": "1", "userId": "u1", field: odd, "promotionFilterArn": hostile["filter"]}
+        answer = _get(server, arn_url(hostile["campaign"]) + "?" + urlencode(query), session)
+        assert answer.status_code == 200, (field, answer.text[-200:])
+        assert 'id="results"' in answer.text or "InvalidInputException" in answer.text, field
+    personalize = server.client("personalize")
+    version = personalize.describe_campaign(campaignArn=hostile["campaign"])["campaign"]["solutionVersionArn"]
+    forms = {
+        arn_url(hostile["campaign"]) + "/update": {"solutionVersionArn": version},
+        "/console/campaigns": {"name": unique("odd"), "solutionVersionArn": version},
+    }
+    for path, form in forms.items():
+        answer = session.post(
+            server.url + path, data={**form, "minProvisionedTPS": odd, "csrf": csrf}, allow_redirects=False
+        )
+        assert answer.status_code == 400, (path, answer.status_code, answer.text[-200:])
+        assert "minProvisionedTPS" in answer.text, path
+    campaign = personalize.describe_campaign(campaignArn=hostile["campaign"])["campaign"]
+    assert "latestCampaignUpdate" not in campaign and campaign["minProvisionedTPS"] == 1
+    assert len(personalize.list_campaigns()["campaigns"]) == 1  # nothing deployed with a TPS it never asked for
+
+
+def test_head_requests_answer_as_gets_do(server) -> None:
+    """Link checkers and uptime probes send HEAD: the sign-in page is there, and a page sends them to sign in."""
+    login = requests.head(server.url + "/console/login", allow_redirects=False)
+    assert login.status_code == 200 and login.headers["content-type"].startswith("text/html")
+    home = requests.head(server.url + "/console/", allow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"].startswith("/console/login")
+
+
+def test_the_console_root_never_redirects_to_a_host_from_the_request(server) -> None:
+    answer = requests.get(server.url + "/console", headers={"Host": "evil.example"}, allow_redirects=False)
+    assert answer.status_code in (301, 302, 303, 307, 308)
+    assert answer.headers["location"] == "/console/"
+
+
+def test_a_shared_try_it_link_opened_before_signing_in_lands_on_its_answer(server, hostile) -> None:
+    """Try it is a GET form so that an answer can be shared; whoever opens the link signed out must, once signed
+    in, see that answer (the query too), not the bare campaign page."""
+    link = arn_url(hostile["campaign"]) + "?" + urlencode({"try": "1", "userId": "u3", "numResults": "4"})
+    session = requests.Session()
+    sent = session.get(server.url + link, allow_redirects=False)
+    assert sent.status_code == 303
+    target = parse_qs(urlsplit(sent.headers["location"]).query)["next"][0]
+    assert target == link
+    form = session.get(server.url + sent.headers["location"]).text
+    token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    assert re.search(r'name="next" value="([^"]+)"', form).group(1).replace("&amp;", "&") == link
+    fields = {"csrf": token, "access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY, "next": target}
+    signed_in = session.post(server.url + "/console/login", data=fields, allow_redirects=False)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == link
+    answer = session.get(server.url + link)
+    assert answer.status_code == 200 and len(re.findall(r'<tr class="result"', answer.text)) == 4
+
+
+def test_an_outside_next_is_never_followed(server) -> None:
+    """Open redirects: whatever ``next`` a link carries, signing in lands on a console page of this server."""
+    session = requests.Session()
+    for target in ("//evil.example/", "https://evil.example/console/", "/console/\\\\evil.example", "/\t/evil.example"):
+        form = session.get(server.url + "/console/login?" + urlencode({"next": target})).text
+        token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        fields = {"csrf": token, "access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY, "next": target}
+        answer = requests.post(
+            server.url + "/console/login", data=fields, cookies=session.cookies, allow_redirects=False
+        )
+        assert answer.status_code == 303 and answer.headers["location"] == "/console/", target
