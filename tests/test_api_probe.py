@@ -5,12 +5,15 @@ dependent ("Delete them first"), and Personalize has no operation deleting a dat
 DeleteDatasetGroup refused for its recommender named the recommender's internal training (an ARN no
 operation knows) and the dataset's finished import job among what to "Delete first".
 StopRecommender and StartRecommender on a recommender still being created said it "has an update in progress".
+DescribeAlgorithm's algorithmImage lacked dockerURI, a member the model requires (SDKs with strict decoders, such as
+amazonka, fail on it), and its name held a '/' its pattern does not allow.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 from botocore.exceptions import ClientError
@@ -85,3 +88,13 @@ def test_a_group_in_use_names_only_what_the_user_can_delete(vod_group, personali
     assert vod_group["recommender"] in message and vod_group["dataset"] in message, message
     assert vod_group["recommender"] + "/" not in message, message  # its internal training
     assert "dataset-import-job/" not in message, message
+
+
+def test_every_algorithm_image_has_what_the_model_requires(personalize):
+    recipes = [r for page in personalize.get_paginator("list_recipes").paginate() for r in page["recipes"]]
+    assert len(recipes) > 20
+    for recipe in recipes:
+        algorithm = personalize.describe_recipe(recipeArn=recipe["recipeArn"])["recipe"]["algorithmArn"]
+        image = personalize.describe_algorithm(algorithmArn=algorithm)["algorithm"]["algorithmImage"]
+        assert image.get("dockerURI"), (algorithm, image)
+        assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9\-_]{0,62}", image["name"]), (algorithm, image)

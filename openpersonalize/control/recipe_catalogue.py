@@ -74,7 +74,7 @@ def describe_algorithm(call: Call) -> dict[str, Any]:
         "algorithm": {
             "name": name,
             "algorithmArn": arn,
-            "algorithmImage": {"name": f"openpersonalize/{name}"},
+            "algorithmImage": {"name": name, "dockerURI": f"openpersonalize/{name}"},  # dockerURI is required
             "defaultHyperParameters": recipe.default_hyperparameters,
             "defaultHyperParameterRanges": recipe.hpo_ranges,
             "defaultResourceConfig": {"maxNumberOfTrainingJobs": "20", "maxParallelTrainingJobs": "1"},
