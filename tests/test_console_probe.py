@@ -268,3 +268,36 @@ def test_an_outside_next_is_never_followed(server) -> None:
             server.url + "/console/login", data=fields, cookies=session.cookies, allow_redirects=False
         )
         assert answer.status_code == 303 and answer.headers["location"] == "/console/", target
+
+
+def test_a_form_sent_after_the_session_ended_leads_back_to_its_page(browser, server, hostile, tmp_path: Path) -> None:
+    """Eight hours on, the tab still open: the next form sent (plain or htmx) goes to the sign-in page, and signing
+    in returns to the page the form was on (not a bare 'Sign in first.' text, not the home page); nothing is done."""
+    tab = Tab(browser, server, tmp_path)
+    try:
+        tab.sign_in()
+        group = arn_url(hostile["group"])
+        tab.page.goto(group)
+        tab.context.clear_cookies()  # the session ended
+        tab.page.click("text=Create a filter")
+        tab.page.fill("#filter-name", "late")
+        tab.page.fill("#filterExpression", 'INCLUDE ItemID WHERE Items.TITLE IN ("x")')  # htmx checks it as typed
+        tab.page.wait_for_url("**/console/login?**")
+        assert parse_qs(urlsplit(tab.page.url).query)["next"] == [group]
+        tab.sign_in(start=tab.page.url)
+        assert urlsplit(tab.page.url).path == group
+        dataset = arn_url(hostile["dataset"])
+        tab.page.goto(dataset)
+        tab.context.clear_cookies()
+        tab.page.click("text=Start an import job")
+        tab.page.fill("#dataLocation", str(server.work / "interactions.csv"))
+        tab.page.click("text=Start import")
+        tab.page.wait_for_url("**/console/login?**")
+        assert parse_qs(urlsplit(tab.page.url).query)["next"] == [dataset]
+        assert "Sign in" in tab.page.locator("h1").inner_text()
+        tab.sign_in(start=tab.page.url)
+        assert urlsplit(tab.page.url).path == dataset
+    finally:
+        tab.close()
+    personalize = server.client("personalize")
+    assert len(personalize.list_dataset_import_jobs(datasetArn=hostile["dataset"])["datasetImportJobs"]) == 2  # its own

@@ -1,7 +1,7 @@
 """The console's HTTP plumbing: pages behind the session, bounded form bodies, CSRF checks, rendering.
 
 A page handler is a plain function ``(Console, PageRequest) -> Response | Rendered``; ``Console.page``
-wraps it: no session -> the sign-in page (or 401 for htmx and JSON requests), a POST without this
+wraps it: no session -> the sign-in page and back (htmx requests: 401 saying where), a POST without this
 session's CSRF token -> 403, then the handler runs in a worker thread (it reads the store) and its
 template is rendered with the server time it took in a ``Server-Timing`` header.
 """
@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
@@ -152,10 +153,14 @@ def _environment() -> Environment:
     return env
 
 
-def _path_and_query(request: Request) -> str:
-    """Where a signed-out browser was going, query included (a shared Try-it link is its query)."""
-    query = request.url.query
-    return request.url.path + ("?" + query if query else "")
+def _return_to(request: Request) -> str:
+    """The page to come back to once signed in: the one asked for, query included (a shared Try-it link is its
+    query); for a form or an htmx request, the page it was sent from (the sign-in page keeps console paths only)."""
+    if request.method in ("GET", "HEAD") and request.headers.get("hx-request") != "true":
+        url = request.url
+    else:
+        url = URL(request.headers.get("hx-current-url") or request.headers.get("referer") or "/console/")
+    return url.path + ("?" + url.query if url.query else "")
 
 
 Handler = Callable[["Console", PageRequest], "Response | Rendered"]
@@ -185,9 +190,10 @@ class Console:
             session = self.session_of(request)
             partial = request.headers.get("hx-request") == "true"
             if session is None:
-                if partial or request.method not in ("GET", "HEAD"):
-                    return PlainTextResponse("Sign in first.", 401, headers={"HX-Redirect": "/console/login"})
-                return RedirectResponse("/console/login?" + urlencode({"next": _path_and_query(request)}), 303)
+                login = "/console/login?" + urlencode({"next": _return_to(request)})
+                if partial:
+                    return PlainTextResponse("Sign in first.", 401, headers={"HX-Redirect": login})
+                return RedirectResponse(login, 303)
             form: dict[str, str] = {}
             csrf = self.auth.csrf_token(session)
             if request.method == "POST":
