@@ -7,6 +7,8 @@ operation knows) and the dataset's finished import job among what to "Delete fir
 StopRecommender and StartRecommender on a recommender still being created said it "has an update in progress".
 DescribeAlgorithm's algorithmImage lacked dockerURI, a member the model requires (SDKs with strict decoders, such as
 amazonka, fail on it), and its name held a '/' its pattern does not allow.
+DeleteDataset went through while a solution version of its group was training; Personalize documents "You can't
+delete a dataset if an associated DatasetImportJob or SolutionVersion is in the CREATE PENDING or IN PROGRESS state".
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from helpers import RECIPE, ROLE, error_code, error_message, import_dataset, wait_until
 from openpersonalize.data import movielens
-from server_harness import unique
+from server_harness import unique, wait_status
 
 
 def _group_with_interactions(personalize) -> tuple[str, str]:
@@ -98,3 +100,21 @@ def test_every_algorithm_image_has_what_the_model_requires(personalize):
         image = personalize.describe_algorithm(algorithmArn=algorithm)["algorithm"]["algorithmImage"]
         assert image.get("dockerURI"), (algorithm, image)
         assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9\-_]{0,62}", image["name"]), (algorithm, image)
+
+
+def test_a_dataset_whose_group_is_training_cannot_be_deleted(server, personalize):
+    rows = [f"u{u},i{(u * 7 + k * k) % 30},click,{1_600_000_000 + 100 * u + k}" for u in range(60) for k in range(20)]
+    path = server.work / f"{unique('training')}.csv"
+    path.write_text("USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\n" + "\n".join(rows) + "\n")
+    group = personalize.create_dataset_group(name=unique("training"))["datasetGroupArn"]
+    dataset = import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(path))
+    solution = personalize.create_solution(
+        name=unique("training"), datasetGroupArn=group, recipeArn=RECIPE + "aws-user-personalization"
+    )["solutionArn"]
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    with pytest.raises(ClientError) as err:
+        personalize.delete_dataset(datasetArn=dataset)
+    assert error_code(err) == "ResourceInUseException"
+    assert version in error_message(err), error_message(err)
+    wait_status(personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=version)
+    personalize.delete_dataset(datasetArn=dataset)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ResourceNotFoundException
+from ..errors import ResourceInUseException, ResourceNotFoundException
 from ..store.metadata import Resource
 from . import base
 from .base import (
@@ -52,12 +52,13 @@ class Deletion:
     ``guarded`` False: only the resource goes (it has no dependents). Otherwise a dependent
     refuses the delete (ResourceInUseException), unless its kind is in ``finished_go_along`` and
     it is finished: then it is deleted with the resource. Descendants count at every depth: a
-    solution's versions and their batch jobs alike.
+    solution's versions and their batch jobs alike. ``busy`` names what else, still unfinished, refuses it.
     """
 
     guarded: bool = True
     finished_go_along: tuple[str, ...] = ()
     referenced_by: tuple[str, str] | None = None
+    busy: Callable[[Call, Resource], list[str]] | None = None  # unfinished work elsewhere that holds it (ARNs)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,18 @@ def _kind(
     )
 
 
+def _group_trainings(call: Call, dataset: Resource) -> list[str]:
+    """The dataset group's solution versions and recommenders still training: Personalize refuses DeleteDataset
+    while an associated SolutionVersion is CREATE PENDING or IN PROGRESS."""
+    group = dataset.doc["datasetGroupArn"]
+    recommenders = call.store.children(group, (RECOMMENDER.kind,))
+    training = [r.arn for r in recommenders if r.status in base.UNFINISHED or r.doc.get("_pending")]
+    for solution in call.store.children(group, (SOLUTION.kind,)):
+        versions = call.store.children(solution.arn, (SOLUTION_VERSION.kind,))
+        training += [v.arn for v in versions if v.status in base.UNFINISHED]
+    return training
+
+
 DATA_DELETION_JOB = _kind("DataDeletionJob", parent=("datasetGroupArn", None), status=DELETION_JOB)
 # A finished data deletion job goes with its group: Personalize has no operation deleting one.
 DATASET_GROUP = _kind("DatasetGroup", deletion=Deletion(finished_go_along=(DATA_DELETION_JOB.kind,)))
@@ -140,7 +153,7 @@ DATASET_EXPORT_JOB = _kind("DatasetExportJob", parent=("datasetArn", None), stat
 DATASET = _kind(
     "Dataset",
     parent=("datasetGroupArn", DATASET_GROUP.kind),
-    deletion=Deletion(finished_go_along=(DATASET_IMPORT_JOB.kind, DATASET_EXPORT_JOB.kind)),
+    deletion=Deletion(finished_go_along=(DATASET_IMPORT_JOB.kind, DATASET_EXPORT_JOB.kind), busy=_group_trainings),
 )
 SOLUTION_VERSION = _kind("SolutionVersion", parent=("solutionArn", "solution"), status=LIFECYCLE)
 BATCH_INFERENCE_JOB = _kind("BatchInferenceJob", parent=("solutionVersionArn", None), status=LIFECYCLE)
@@ -244,6 +257,12 @@ def _blocks(deletion: Deletion) -> Callable[[Resource], bool]:
 def delete_operation(kind: ResourceKind, deletion: Deletion, after: AfterDelete | None) -> Operation:
     def delete_one(call: Call) -> dict[str, Any]:
         res = kind.get(call, call.params[kind.arn_key])
+        busy = deletion.busy(call, res) if deletion.busy is not None else []
+        if busy:
+            raise ResourceInUseException(
+                f"{kind.label} {res.arn} is in use by unfinished work: {', '.join(sorted(busy)[:5])}; "
+                "retry once it is done."
+            )
         if deletion.guarded:
             gone = delete_resource(call, res, kind.label, _blocks(deletion), deletion.referenced_by)
         else:
