@@ -301,3 +301,23 @@ def test_a_form_sent_after_the_session_ended_leads_back_to_its_page(browser, ser
         tab.close()
     personalize = server.client("personalize")
     assert len(personalize.list_dataset_import_jobs(datasetArn=hostile["dataset"])["datasetImportJobs"]) == 2  # its own
+
+
+def test_behind_a_tls_proxy_the_cookies_are_secure(server) -> None:
+    """Behind a load balancer that ends TLS (README: "behind any load balancer") the server sees plain HTTP; the
+    proxy's X-Forwarded-Proto says the browser used HTTPS, so the cookies must be Secure (never sent over HTTP).
+    A client lying about it only makes its own cookie stricter."""
+    behind = {"X-Forwarded-Proto": "https"}
+    form = requests.get(server.url + "/console/login", headers=behind)
+    assert "; secure" in form.headers["set-cookie"].lower()
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    fields = {"csrf": token, "access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY, "next": "/console/"}
+    nonce = form.headers["set-cookie"].split(";")[0]  # as the browser sends it back over HTTPS
+    signed_in = requests.post(
+        server.url + "/console/login", data=fields, headers={**behind, "Cookie": nonce}, allow_redirects=False
+    )
+    assert signed_in.status_code == 303
+    session_cookie = [c for c in signed_in.raw.headers.getlist("set-cookie") if c.startswith("op_console=")]
+    assert len(session_cookie) == 1 and "; secure" in session_cookie[0].lower()
+    plain = requests.get(server.url + "/console/login")  # plain HTTP on this machine: no Secure, or nothing works
+    assert "secure" not in plain.headers["set-cookie"].lower()

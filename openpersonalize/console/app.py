@@ -78,9 +78,16 @@ def _login_routes(console: Console) -> list[Route]:
     ]
 
 
+def _over_https(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS: directly, or through a proxy that ends TLS and says so in
+    X-Forwarded-Proto (a client lying about it only gets a stricter cookie)."""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
 def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
     """An HttpOnly, SameSite=Strict cookie for the console's paths only (Secure over HTTPS)."""
-    secure = request.url.scheme == "https"
+    secure = _over_https(request)
     response.set_cookie(name, value, max_age, path=COOKIE_PATH, httponly=True, samesite="strict", secure=secure)
 
 
