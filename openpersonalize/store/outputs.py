@@ -42,26 +42,29 @@ def s3_client(endpoint_url: str | None) -> Any:
 
 
 class S3Output:
-    """A temporary local file uploaded to ``s3://bucket/key`` on commit, so a failed job leaves no partial output."""
+    """A temporary local file uploaded to ``s3://bucket/key`` on commit, so a failed job leaves no partial output.
+
+    The file has no name (``tempfile.TemporaryFile``): the system frees it when the process ends, even
+    killed, so a job killed mid-output leaves nothing behind in the temporary directory.
+    """
 
     def __init__(self, client: Any, bucket: str, key: str) -> None:
         self._client, self._bucket, self._key = client, bucket, key
         self.final = f"s3://{bucket}/{key}"
-        fd, tmp = tempfile.mkstemp(suffix=".part")
-        self._tmp = Path(tmp)
-        self.handle: BinaryIO = os.fdopen(fd, "wb")
+        self.handle: BinaryIO = tempfile.TemporaryFile(suffix=".part")
 
     def write(self, data: bytes) -> None:
         self.handle.write(data)
 
     def commit(self) -> None:
-        """Close the file and upload it."""
+        """Upload the file, then close it."""
         from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
-        self.handle.close()
+        self.handle.flush()
+        self.handle.seek(0)
         try:
-            self._client.upload_file(str(self._tmp), self._bucket, self._key)
+            self._client.upload_fileobj(self.handle, self._bucket, self._key)
         except (ClientError, BotoCoreError) as exc:
             raise LocationError(f"Cannot write {self.final}: {s3_failure(exc)}") from None
         except S3UploadFailedError as exc:  # boto3 wraps S3's answer in a message naming the local temporary file
@@ -69,13 +72,11 @@ class S3Output:
             reason = s3_failure(cause) if isinstance(cause, ClientError | BotoCoreError) else "the upload failed"
             raise LocationError(f"Cannot write {self.final}: {reason}") from None
         finally:
-            self._tmp.unlink(missing_ok=True)
+            self.handle.close()
 
     def discard(self) -> None:
-        """Close and remove the temporary file (on failure)."""
-        if not self.handle.closed:
-            self.handle.close()
-        self._tmp.unlink(missing_ok=True)
+        """Close the temporary file, which removes it (on failure)."""
+        self.handle.close()
 
 
 Output = LocalOutput | S3Output
