@@ -9,6 +9,8 @@ DescribeAlgorithm's algorithmImage lacked dockerURI, a member the model requires
 amazonka, fail on it), and its name held a '/' its pattern does not allow.
 DeleteDataset went through while a solution version of its group was training; Personalize documents "You can't
 delete a dataset if an associated DatasetImportJob or SolutionVersion is in the CREATE PENDING or IN PROGRESS state".
+CreateSolutionVersion and DeleteSolution refused for a version still training told the user to "Delete them first",
+which no operation can do to a solution version.
 """
 
 from __future__ import annotations
@@ -102,7 +104,9 @@ def test_every_algorithm_image_has_what_the_model_requires(personalize):
         assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9\-_]{0,62}", image["name"]), (algorithm, image)
 
 
-def test_a_dataset_whose_group_is_training_cannot_be_deleted(server, personalize):
+def _training(server, personalize) -> tuple[str, str, str, str]:
+    """A group of 1,200 clicks whose user-personalization solution has just started training a version:
+    (group, dataset, solution, version)."""
     rows = [f"u{u},i{(u * 7 + k * k) % 30},click,{1_600_000_000 + 100 * u + k}" for u in range(60) for k in range(20)]
     path = server.work / f"{unique('training')}.csv"
     path.write_text("USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\n" + "\n".join(rows) + "\n")
@@ -112,9 +116,27 @@ def test_a_dataset_whose_group_is_training_cannot_be_deleted(server, personalize
         name=unique("training"), datasetGroupArn=group, recipeArn=RECIPE + "aws-user-personalization"
     )["solutionArn"]
     version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    return group, dataset, solution, version
+
+
+def test_a_dataset_whose_group_is_training_cannot_be_deleted(server, personalize):
+    _group, dataset, _solution, version = _training(server, personalize)
     with pytest.raises(ClientError) as err:
         personalize.delete_dataset(datasetArn=dataset)
     assert error_code(err) == "ResourceInUseException"
     assert version in error_message(err), error_message(err)
     wait_status(personalize.describe_solution_version, "solutionVersion", timeout=600, solutionVersionArn=version)
     personalize.delete_dataset(datasetArn=dataset)
+
+
+def test_a_solution_training_a_version_says_to_wait_not_to_delete(server, personalize):
+    _group, _dataset, solution, version = _training(server, personalize)
+    for call in (
+        lambda: personalize.create_solution_version(solutionArn=solution),
+        lambda: personalize.delete_solution(solutionArn=solution),
+    ):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert error_code(err) == "ResourceInUseException"
+        assert version in error_message(err) and "Delete" not in error_message(err), error_message(err)
+    personalize.stop_solution_version_creation(solutionVersionArn=version)

@@ -34,6 +34,7 @@ CREATE_FAILED = "CREATE FAILED"
 CREATE_STOPPING = "CREATE STOPPING"
 CREATE_STOPPED = "CREATE STOPPED"
 UNFINISHED = (CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_STOPPING)
+IN_PROGRESS = (*UNFINISHED, "PENDING", "IN_PROGRESS")  # with a data deletion job's own statuses
 
 
 @dataclass
@@ -154,9 +155,13 @@ def delete_resource(
 
 
 def refuse_if_in_use(res: Resource, dependents: list[Resource], label: str) -> None:
+    """ResourceInUseException naming ``dependents``: to delete them, or, when all are still in progress (a
+    training version, a running job: nothing deletes those), to wait for them."""
     if dependents:
         names = ", ".join(sorted(d.arn for d in dependents)[:5])
-        raise ResourceInUseException(f"{label} {res.arn} is in use by: {names}. Delete them first.")
+        running = all(d.status in IN_PROGRESS for d in dependents)
+        advice = "Retry once they are done." if running else "Delete them first."
+        raise ResourceInUseException(f"{label} {res.arn} is in use by: {names}. {advice}")
 
 
 def require_active(res: Resource, label: str) -> None:
