@@ -321,3 +321,17 @@ def test_behind_a_tls_proxy_the_cookies_are_secure(server) -> None:
     assert len(session_cookie) == 1 and "; secure" in session_cookie[0].lower()
     plain = requests.get(server.url + "/console/login")  # plain HTTP on this machine: no Secure, or nothing works
     assert "secure" not in plain.headers["set-cookie"].lower()
+
+
+def test_a_filter_refused_by_the_service_comes_back_with_what_was_typed(server, hostile) -> None:
+    """Pages are no-store (nothing cached after signing out), so Back no longer restores a form from the browser's
+    cache: a CreateFilter the service refuses (a name taken) must answer with the form as typed and the reason."""
+    session, csrf = signed_in_session(server)
+    name = server.client("personalize").describe_filter(filterArn=hostile["filter"])["filter"]["name"]
+    expression = 'INCLUDE ItemID WHERE Items.TITLE IN ("kept as typed")'
+    form = {"csrf": csrf, "name": name, "datasetGroupArn": hostile["group"], "filterExpression": expression}
+    answer = session.post(server.url + "/console/filters", data=form, allow_redirects=False)
+    assert answer.status_code == 200  # a page with the reason, as a refused sign-in is
+    assert "ResourceAlreadyExistsException" in answer.text and "already exists" in answer.text
+    assert f'value="{name}"' in answer.text
+    assert "&#34;kept as typed&#34;)</textarea>" in answer.text

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..control.kinds import EVENT_TRACKER, FILTER
-from ..errors import InvalidInputException
+from ..errors import InvalidInputException, ServiceError
 from ..filters import FilterSyntaxError, parse_filter
 from .highlight import highlight
 from .service import region_of
@@ -59,8 +59,8 @@ def create_filter(console: Console, page: PageRequest) -> Response | Rendered:
             datasetGroupArn=group,
             filterExpression=expression,
         )["filterArn"]
-    except InvalidInputException as exc:
-        return Rendered("filter_new.html", {**verdict, "form": page.form, "message": exc.message})
+    except ServiceError as exc:  # a name taken, a group gone: the form comes back as typed (pages are no-store)
+        return Rendered("filter_new.html", {**verdict, "form": page.form, "message": f"{exc.code}: {exc.message}"})
     return RedirectResponse(arn_url(arn), 303)
 
 
