@@ -324,8 +324,8 @@ def test_behind_a_tls_proxy_the_cookies_are_secure(server) -> None:
 
 
 def test_a_filter_refused_by_the_service_comes_back_with_what_was_typed(server, hostile) -> None:
-    """Pages are no-store (nothing cached after signing out), so Back no longer restores a form from the browser's
-    cache: a CreateFilter the service refuses (a name taken) must answer with the form as typed and the reason."""
+    """A CreateFilter the service refuses (a name taken) answers as a bad expression does: the form as typed with the
+    reason beside it, not an error page to go Back from."""
     session, csrf = signed_in_session(server)
     name = server.client("personalize").describe_filter(filterArn=hostile["filter"])["filter"]["name"]
     expression = 'INCLUDE ItemID WHERE Items.TITLE IN ("kept as typed")'

@@ -59,7 +59,7 @@ def create_filter(console: Console, page: PageRequest) -> Response | Rendered:
             datasetGroupArn=group,
             filterExpression=expression,
         )["filterArn"]
-    except ServiceError as exc:  # a name taken, a group gone: the form comes back as typed (pages are no-store)
+    except ServiceError as exc:  # a name taken, a group gone: the reason beside the form as typed, as for a bad one
         return Rendered("filter_new.html", {**verdict, "form": page.form, "message": f"{exc.code}: {exc.message}"})
     return RedirectResponse(arn_url(arn), 303)
 
