@@ -11,6 +11,9 @@ DeleteDataset went through while a solution version of its group was training; P
 delete a dataset if an associated DatasetImportJob or SolutionVersion is in the CREATE PENDING or IN PROGRESS state".
 CreateSolutionVersion and DeleteSolution refused for a version still training told the user to "Delete them first",
 which no operation can do to a solution version.
+UpdateDataset replaced the schema of an Interactions dataset and dropped a field's categorical attribute, both of
+which Personalize's guidelines refuse ("You can't replace the schema of an Item interactions dataset, Action
+interactions dataset or Actions dataset"; "you can't change their data types or attributes").
 """
 
 from __future__ import annotations
@@ -140,3 +143,29 @@ def test_a_solution_training_a_version_says_to_wait_not_to_delete(server, person
         assert error_code(err) == "ResourceInUseException"
         assert version in error_message(err) and "Delete" not in error_message(err), error_message(err)
     personalize.stop_solution_version_creation(solutionVersionArn=version)
+
+
+def _schema(personalize, schema: dict) -> str:
+    return personalize.create_schema(name=unique("probe"), schema=json.dumps(schema))["schemaArn"]
+
+
+def test_update_dataset_keeps_interactions_schemas_and_field_attributes(personalize):
+    group, interactions = _group_with_interactions(personalize)
+    wider = {**movielens.INTERACTIONS_SCHEMA}
+    wider["fields"] = [*wider["fields"], {"name": "DEVICE", "type": ["null", "string"], "categorical": True}]
+    with pytest.raises(ClientError) as err:
+        personalize.update_dataset(datasetArn=interactions, schemaArn=_schema(personalize, wider))
+    assert error_code(err) == "InvalidInputException" and "INTERACTIONS" in error_message(err), error_message(err)
+
+    items = personalize.create_dataset(
+        name=unique("probe"),
+        datasetType="ITEMS",
+        datasetGroupArn=group,
+        schemaArn=_schema(personalize, movielens.ITEMS_SCHEMA),
+    )["datasetArn"]
+    plain_genre = {**movielens.ITEMS_SCHEMA}
+    plain_genre["fields"] = [{k: v for k, v in f.items() if k != "categorical"} for f in plain_genre["fields"]]
+    with pytest.raises(ClientError) as err:
+        personalize.update_dataset(datasetArn=items, schemaArn=_schema(personalize, plain_genre))
+    assert error_code(err) == "InvalidInputException" and "GENRE" in error_message(err), error_message(err)
+    assert personalize.describe_dataset(datasetArn=items)["dataset"].get("latestDatasetUpdate") is None

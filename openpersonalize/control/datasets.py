@@ -57,8 +57,17 @@ def create_dataset(call: Call) -> dict[str, Any]:
     return {"datasetArn": arn}
 
 
+# Personalize replaces the schema of Items and Users datasets only
+FIXED_SCHEMA_TYPES = ("INTERACTIONS", *ACTION_TYPES)
+
+
 def update_dataset(call: Call) -> dict[str, Any]:
     res = DATASET.get(call, call.params["datasetArn"])
+    if res.doc["datasetType"] in FIXED_SCHEMA_TYPES:
+        raise reject(
+            f"datasetArn: the schema of an {res.doc['datasetType']} dataset can't be replaced "
+            "(only Items and Users datasets take a new schema)."
+        )
     group = call.store.get(res.parent) if res.parent else None
     schema_arn = call.params["schemaArn"]
     _check_schema(call, schema_arn, res.doc["datasetType"], group.doc.get("domain") if group else None)
@@ -75,7 +84,7 @@ def update_dataset(call: Call) -> dict[str, Any]:
 
 
 def _check_compatible(call: Call, res: Resource, schema_arn: str) -> None:
-    """A new schema may add nullable fields but must keep every existing field and its type."""
+    """A new schema may add nullable fields but must keep every existing field, its type and its attributes."""
     old = schemas.load_schema(call.store.get(res.doc["schemaArn"]))
     new = schemas.load_schema(call.store.get(schema_arn))
     for field in old.fields:
@@ -84,6 +93,9 @@ def _check_compatible(call: Call, res: Resource, schema_arn: str) -> None:
             raise reject(f"schemaArn: the new schema drops field {field.name}, which the dataset already has.")
         if replacement.type != field.type:
             raise reject(f"schemaArn: field {field.name} changes type from {field.type} to {replacement.type}.")
+        for attribute in ("nullable", "categorical", "textual"):
+            if getattr(replacement, attribute) != getattr(field, attribute):
+                raise reject(f"schemaArn: field {field.name} changes its {attribute} attribute; keep it as it is.")
     for field in new.fields:
         if old.field(field.name) is None and not field.nullable:
             raise reject(f"schemaArn: new field {field.name} must be nullable so existing rows stay valid.")
