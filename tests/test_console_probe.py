@@ -335,3 +335,13 @@ def test_a_filter_refused_by_the_service_comes_back_with_what_was_typed(server, 
     assert "ResourceAlreadyExistsException" in answer.text and "already exists" in answer.text
     assert f'value="{name}"' in answer.text
     assert "&#34;kept as typed&#34;)</textarea>" in answer.text
+
+
+def test_signing_out_says_so(server) -> None:
+    """Sign out lands on the sign-in page with ``signed_out=1``: the page must say the browser is signed out (a
+    shared machine's next user sees it was done), and the old page is gone."""
+    session, csrf = signed_in_session(server)
+    answer = session.post(server.url + "/console/logout", data={"csrf": csrf})
+    assert answer.url.endswith("/console/login?signed_out=1")
+    assert re.search(r'role="status"[^>]*>[^<]*signed out', answer.text, re.IGNORECASE), answer.text[-600:]
+    assert _get(server, "/console/", session).status_code == 303

@@ -38,7 +38,11 @@ def _login_routes(console: Console) -> list[Route]:
         browsers log error statuses as console errors and htmx would not show it)."""
         started = time.perf_counter()
         nonce = request.cookies.get(LOGIN_COOKIE) or auth.login_nonce()
-        values = {"login_csrf": auth.login_token(nonce), "next": _safe_next(request.query_params.get("next"))}
+        values = {
+            "login_csrf": auth.login_token(nonce),
+            "next": _safe_next(request.query_params.get("next")),
+            "signed_out": request.query_params.get("signed_out") == "1",
+        }
         response = console.render(Rendered("login.html", {**values, "error": error}), {}, started)
         _set_cookie(response, request, LOGIN_COOKIE, nonce, LOGIN_SECONDS)
         return response
