@@ -5,6 +5,10 @@ HEAD requests, a Host header the server does not own, and a shared Try-it link o
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -122,17 +126,43 @@ def test_no_console_answer_may_be_framed_or_sniffed_and_pages_are_not_cached(ser
             assert "no-store" in headers.get("cache-control", ""), name
 
 
-def test_a_console_page_in_another_sites_frame_stays_empty(browser, server, tmp_path: Path) -> None:
-    """Clickjacking: an attacker's page frames the delete confirmation under a decoy button."""
+@contextmanager
+def attacker_site(html: str) -> Iterator[str]:
+    """Another web server on this machine (same site as the console: another port of 127.0.0.1, so the console's
+    SameSite=Strict cookie goes along with its frames) serving one page; its URL."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(html.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_console_page_in_another_sites_frame_stays_empty(browser, server, hostile, tmp_path: Path) -> None:
+    """Clickjacking: a page of another app on the same host frames the signed-in delete confirmation under a decoy
+    button. The browser must refuse to render it."""
+    delete = server.url + "/console/delete?" + urlencode({"arn": hostile["filter"]})
     tab = Tab(browser, server, tmp_path)
     try:
         tab.sign_in()
-        # another site (localhost is not 127.0.0.1) on this machine, as Chromium lets only local pages frame local ones
-        tab.page.goto(server.url.replace("127.0.0.1", "localhost") + "/console/static/console.css")
-        tab.page.set_content(f'<iframe name="victim" src="{server.url}/console/dataset-groups"></iframe>')
-        frame = tab.page.frame(name="victim")
-        frame.wait_for_load_state()
-        assert frame.locator("header.top .brand").count() == 0, "the console rendered inside another site's frame"
+        with attacker_site(f'<iframe name="victim" src="{delete}" width="800" height="600"></iframe>') as url:
+            tab.page.goto(url)
+            frame = tab.page.frame(name="victim")
+            frame.wait_for_load_state()
+            assert frame.locator("button.danger").count() == 0, "the delete confirmation rendered in another's frame"
     finally:
         tab.close()
 
