@@ -2,8 +2,10 @@
 
 A dataset group with a tiny interactions + items dataset, campaigns of three recipe types
 (user personalization, related items, ranking), filters, an event tracker; a dataset group with
-an empty users dataset and a solution (training it fails at once: no data); spare resources for
-the operations that delete what they name. ``seed_world`` returns the real values by request
+an empty users dataset, empty actions and action interactions datasets, a data deletion job and a
+solution (training it fails at once: no data); a VIDEO_ON_DEMAND group with an empty interactions
+dataset and a recommender (its training fails at once too); spare resources for the operations that
+delete or stop what they name. ``seed_world`` returns the real values by request
 member name (ARNs, ids, names, expressions, locations).
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 from fuzz_cases import World
 
 from openpersonalize.data.movielens import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
+from openpersonalize.data.synthetic_actions import ACTION_INTERACTIONS_SCHEMA, ACTIONS_SCHEMA
 from server_harness import unique, wait_status
 
 RECIPE = "arn:aws:personalize:::recipe/"
@@ -76,15 +79,19 @@ def seed_world(p: Any, work: Path | None) -> World:
     users = p.create_dataset(
         name=unique("d"), datasetType="USERS", datasetGroupArn=empty_group, schemaArn=users_schema_arn
     )["datasetArn"]
+    actions = {kind: _dataset(p, empty_group, kind, schema) for kind, schema in ACTION_SCHEMAS.items()}
+    action_tracking = p.describe_dataset(datasetArn=actions["ACTION_INTERACTIONS"])["dataset"]["trackingId"]
     tracker = p.create_event_tracker(name=unique("t"), datasetGroupArn=group)
     recipes = [r["recipeArn"] for r in p.list_recipes()["recipes"]]
     values: dict[str, list[Any]] = {
         "datasetGroupArn": [group, empty_group],
         "schemaArn": [*schema_arns, users_schema_arn],
-        "datasetArn": [*datasets.values(), users],
+        "datasetArn": [*datasets.values(), users, *actions.values()],
         "eventTrackerArn": [tracker["eventTrackerArn"]],
         "metricAttributionArn": [_metric_attribution(p, group, work)],
-        "trackingId": [tracker["trackingId"]],
+        "dataDeletionJobArn": [_data_deletion_job(p, empty_group, work)],
+        "trackingId": [tracker["trackingId"], action_tracking],
+        "actionId": ["a1", "a2"],
         "filterArn": [_filter(p, group, expression) for expression in FILTERS],
         "solutionArn": [_solution(p, empty_group)],
         "recipeArn": recipes,
@@ -104,8 +111,9 @@ def seed_world(p: Any, work: Path | None) -> World:
     }
     if work is not None:
         values.update(_trained(p, group, datasets, work))
+        values["recommenderArn"] = [_recommender(p, work)]
     values["resourceArn"] = [arn for key, arns in values.items() if key.endswith("Arn") for arn in arns]
-    return World(values, _expendable(p))
+    return World(values, _expendable(p, work))
 
 
 def _metric_attribution(p: Any, group: str, work: Path | None) -> str:
@@ -119,6 +127,41 @@ def _metric_attribution(p: Any, group: str, work: Path | None) -> str:
     )["metricAttributionArn"]
 
 
+ACTION_SCHEMAS = {"ACTIONS": ACTIONS_SCHEMA, "ACTION_INTERACTIONS": ACTION_INTERACTIONS_SCHEMA}
+
+
+def _dataset(p: Any, group: str, kind: str, schema: dict[str, Any], domain: str | None = None) -> str:
+    """An empty dataset of ``kind`` in ``group`` (its schema of ``domain``, if any)."""
+    extra = {"domain": domain} if domain else {}
+    schema_arn = p.create_schema(name=unique("s"), schema=json.dumps(schema), **extra)["schemaArn"]
+    return p.create_dataset(name=unique("d"), datasetType=kind, datasetGroupArn=group, schemaArn=schema_arn)[
+        "datasetArn"
+    ]
+
+
+def _recommender(p: Any, work: Path) -> str:
+    """A top-picks recommender of a new VIDEO_ON_DEMAND group of three interactions: its training fails at once."""
+    group = p.create_dataset_group(name=unique("fuzz-vod"), domain="VIDEO_ON_DEMAND")["datasetGroupArn"]
+    dataset = _dataset(p, group, "INTERACTIONS", INTERACTIONS_SCHEMA, "VIDEO_ON_DEMAND")
+    rows = work / f"{unique('fuzz-vod')}.csv"
+    rows.write_text("USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\n" + "".join(f"u{n},i{n},watch,{n}\n" for n in range(3)))
+    job = p.create_dataset_import_job(jobName=unique("imp"), datasetArn=dataset, dataSource={"dataLocation": str(rows)})
+    _wait_active(p.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job["datasetImportJobArn"])
+    recipe = RECIPE + "aws-vod-top-picks"
+    return p.create_recommender(name=unique("rec"), datasetGroupArn=group, recipeArn=recipe)["recommenderArn"]
+
+
+def _data_deletion_job(p: Any, group: str, work: Path | None) -> str:
+    """A data deletion job of ``group`` (deleting two users when the server has ``work`` to read them from)."""
+    location = "s3://fuzz-bucket/users.csv"
+    if work is not None:
+        (work / "fuzz-delete.csv").write_text("USER_ID\nu1\nu2\n")
+        location = str(work / "fuzz-delete.csv")
+    return p.create_data_deletion_job(
+        jobName=unique("del"), datasetGroupArn=group, dataSource={"dataLocation": location}, roleArn=ROLE
+    )["dataDeletionJobArn"]
+
+
 def _filter(p: Any, group: str, expression: str) -> str:
     return p.create_filter(name=unique("f"), datasetGroupArn=group, filterExpression=expression)["filterArn"]
 
@@ -129,12 +172,14 @@ def _solution(p: Any, group: str) -> str:
     return p.create_solution(name=unique("sol"), datasetGroupArn=group, recipeArn=recipe)["solutionArn"]
 
 
-def _expendable(p: Any) -> dict[str, list[str]]:
+def _expendable(p: Any, work: Path | None) -> dict[str, list[str]]:
     """Resources for the operations that delete or stop what they name to act on."""
     groups = [p.create_dataset_group(name=unique("fuzz-spare"))["datasetGroupArn"] for _ in range(3)]
     schemas = [p.create_schema(name=unique("s"), schema=json.dumps(ITEMS_SCHEMA))["schemaArn"] for _ in range(3)]
     dataset = p.create_dataset(name=unique("d"), datasetType="ITEMS", datasetGroupArn=groups[0], schemaArn=schemas[0])
+    spare = {"recommenderArn": [_recommender(p, work)]} if work is not None else {}
     return {
+        **spare,
         "datasetGroupArn": groups,
         "schemaArn": schemas,
         "datasetArn": [dataset["datasetArn"]],
