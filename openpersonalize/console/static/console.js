@@ -1,4 +1,4 @@
-// openpersonalize console: local times, sortable tables, charts, Back links, the CSRF header for htmx. Pages work without it.
+// openpersonalize console: local times, sortable tables, charts, Back links, htmx's CSRF header. Pages work without it.
 (function () {
   "use strict";
   function localTimes(root) {
