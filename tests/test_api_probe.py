@@ -14,6 +14,9 @@ which no operation can do to a solution version.
 UpdateDataset replaced the schema of an Interactions dataset and dropped a field's categorical attribute, both of
 which Personalize's guidelines refuse ("You can't replace the schema of an Item interactions dataset, Action
 interactions dataset or Actions dataset"; "you can't change their data types or attributes").
+A domain dataset group took an aws-next-best-action solution and an ActionID filter, though "You can't create next
+best action resources, including Actions and Action Interactions datasets, in a domain dataset group": the
+solution could only fail to train.
 """
 
 from __future__ import annotations
@@ -169,3 +172,18 @@ def test_update_dataset_keeps_interactions_schemas_and_field_attributes(personal
         personalize.update_dataset(datasetArn=items, schemaArn=_schema(personalize, plain_genre))
     assert error_code(err) == "InvalidInputException" and "GENRE" in error_message(err), error_message(err)
     assert personalize.describe_dataset(datasetArn=items)["dataset"].get("latestDatasetUpdate") is None
+
+
+def test_a_domain_group_takes_no_next_best_action_resources(vod_group, personalize):
+    with pytest.raises(ClientError) as err:
+        personalize.create_solution(
+            name=unique("nba"), datasetGroupArn=vod_group["group"], recipeArn=RECIPE + "aws-next-best-action"
+        )
+    assert error_code(err) == "InvalidInputException" and "recipeArn" in error_message(err), error_message(err)
+    with pytest.raises(ClientError) as err:
+        personalize.create_filter(
+            name=unique("nba"),
+            datasetGroupArn=vod_group["group"],
+            filterExpression='EXCLUDE ActionID WHERE Action_Interactions.EVENT_TYPE IN ("Taken")',
+        )
+    assert error_code(err) == "InvalidInputException" and "filterExpression" in error_message(err), error_message(err)

@@ -59,6 +59,10 @@ def create_filter(call: Call) -> dict[str, Any]:
         expr = parse_filter(p["filterExpression"])
     except FilterSyntaxError as exc:
         raise InvalidInputException(f"filterExpression: {exc}") from None
+    if expr.target == "ActionID" and group.doc.get("domain"):
+        raise InvalidInputException(
+            f"filterExpression: a domain dataset group ({group.doc['domain']}) has no actions to filter."
+        )
     arn = FILTER.arn(call, p["name"])
     doc = {
         "name": p["name"],

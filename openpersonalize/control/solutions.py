@@ -119,6 +119,11 @@ def create_solution(call: Call) -> dict[str, Any]:
         raise InvalidInputException(f"Recipe {recipe.arn} cannot be trained by this server yet.")
     config = p.get("solutionConfig") or {}
     if is_action_recipe(recipe.arn):
+        if group.doc.get("domain"):
+            raise InvalidInputException(
+                f"recipeArn: {recipe.name} can't train in a domain dataset group ({group.doc['domain']}), which "
+                "holds no next best action resources."
+            )
         check_action_solution(p)  # first: it names the range of a bad value
     _check_hyperparameters(recipe, config)
     check_training_config(recipe, p.get("eventType"), config)
