@@ -375,3 +375,23 @@ def test_signing_out_says_so(server) -> None:
     assert answer.url.endswith("/console/login?signed_out=1")
     assert re.search(r'role="status"[^>]*>[^<]*signed out', answer.text, re.IGNORECASE), answer.text[-600:]
     assert _get(server, "/console/", session).status_code == 303
+
+
+def test_a_same_site_page_cannot_delete_through_the_signed_in_browser(browser, server, hostile, tmp_path) -> None:
+    """CSRF from where SameSite=Strict does not help: another port of the same host auto-submits the delete form
+    (the session cookie goes along); without the session's token it is refused and the filter stays."""
+    form = (
+        f'<form id="f" method="post" action="{server.url}/console/delete">'
+        f'<input name="arn" value="{hostile["filter"]}"><input name="csrf" value="guess"></form>'
+        '<script>document.getElementById("f").submit()</script>'
+    )
+    tab = Tab(browser, server, tmp_path)
+    try:
+        tab.sign_in()
+        with attacker_site(form) as url:
+            with tab.page.expect_response(lambda r: r.url.endswith("/console/delete")) as answer:
+                tab.page.goto(url)
+            assert answer.value.status == 403
+    finally:
+        tab.close()
+    assert server.client("personalize").describe_filter(filterArn=hostile["filter"])["filter"]["status"] == "ACTIVE"
