@@ -17,6 +17,8 @@ interactions dataset or Actions dataset"; "you can't change their data types or 
 A domain dataset group took an aws-next-best-action solution and an ActionID filter, though "You can't create next
 best action resources, including Actions and Action Interactions datasets, in a domain dataset group": the
 solution could only fail to train.
+TagResource and ListTagsForResource took the ARN of a recommender's internal training, a resource no other
+operation knows.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from helpers import RECIPE, ROLE, error_code, error_message, import_dataset, wait_until
+from openpersonalize.control.kinds import RECOMMENDER_TRAINING
 from openpersonalize.data import movielens
+from openpersonalize.store.metadata import MetadataStore
 from server_harness import unique, wait_status
 
 
@@ -187,3 +191,20 @@ def test_a_domain_group_takes_no_next_best_action_resources(vod_group, personali
             filterExpression='EXCLUDE ActionID WHERE Action_Interactions.EVENT_TYPE IN ("Taken")',
         )
     assert error_code(err) == "InvalidInputException" and "filterExpression" in error_message(err), error_message(err)
+
+
+def test_an_internal_training_is_no_taggable_resource(server, vod_group, personalize):
+    store = MetadataStore(server.database_url or f"sqlite:///{server.data_dir.resolve() / 'metadata.db'}")
+    try:
+        trainings = store.children(vod_group["recommender"], (RECOMMENDER_TRAINING,))
+    finally:
+        store.engine.dispose()
+    assert trainings
+    for call in (
+        lambda arn: personalize.tag_resource(resourceArn=arn, tags=[{"tagKey": "k", "tagValue": "v"}]),
+        lambda arn: personalize.list_tags_for_resource(resourceArn=arn),
+        lambda arn: personalize.untag_resource(resourceArn=arn, tagKeys=["k"]),
+    ):
+        with pytest.raises(ClientError) as err:
+            call(trainings[0].arn)
+        assert error_code(err) == "ResourceNotFoundException"

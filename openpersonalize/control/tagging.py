@@ -6,11 +6,14 @@ from typing import Any
 
 from ..errors import ResourceNotFoundException
 from .base import Call
+from .kinds import KINDS
 from .tag_rules import check_count, checked_keys, checked_tags
 
 
 def _require(call: Call, arn: str) -> None:
-    if call.store.get(arn) is None:
+    """A resource of a kind the API names (never an internal one, such as a recommender's training)."""
+    res = call.store.get(arn)
+    if res is None or res.kind not in KINDS:
         raise ResourceNotFoundException(f"Resource {arn} does not exist.")
 
 
