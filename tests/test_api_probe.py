@@ -19,6 +19,9 @@ best action resources, including Actions and Action Interactions datasets, in a 
 solution could only fail to train.
 TagResource and ListTagsForResource took the ARN of a recommender's internal training, a resource no other
 operation knows.
+A dataset group took any number of PENDING data deletion jobs; Personalize allows "up to 5 deletion jobs with a
+status of PENDING for a dataset group" (checked on the control plane without a job runner: over HTTP the jobs
+leave PENDING as soon as the runner claims them).
 """
 
 from __future__ import annotations
@@ -31,8 +34,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from helpers import RECIPE, ROLE, error_code, error_message, import_dataset, wait_until
+from openpersonalize.control.base import Call, Control, Settings
 from openpersonalize.control.kinds import RECOMMENDER_TRAINING
+from openpersonalize.control.operations import OPERATIONS
 from openpersonalize.data import movielens
+from openpersonalize.errors import LimitExceededException
+from openpersonalize.store.events import EventStore
 from openpersonalize.store.metadata import MetadataStore
 from server_harness import unique, wait_status
 
@@ -208,3 +215,26 @@ def test_an_internal_training_is_no_taggable_resource(server, vod_group, persona
         with pytest.raises(ClientError) as err:
             call(trainings[0].arn)
         assert error_code(err) == "ResourceNotFoundException"
+
+
+def test_a_group_holds_at_most_five_pending_data_deletion_jobs(tmp_path):
+    store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
+    control = Control(Settings(data_dir=tmp_path), store, EventStore(store))
+
+    def call(operation: str, **params) -> dict:
+        return OPERATIONS[operation](Call(control, "eu-west-3", params))
+
+    try:
+        group = call("CreateDatasetGroup", name="deletions")["datasetGroupArn"]
+        source = {"dataLocation": "s3://bucket/users.csv"}
+        jobs = [
+            call("CreateDataDeletionJob", jobName=f"delete-{n}", datasetGroupArn=group, dataSource=source, roleArn=ROLE)
+            for n in range(5)
+        ]
+        with pytest.raises(LimitExceededException) as err:
+            call("CreateDataDeletionJob", jobName="delete-5", datasetGroupArn=group, dataSource=source, roleArn=ROLE)
+        assert "5" in str(err.value) and "PENDING" in str(err.value)
+        store.update(jobs[0]["dataDeletionJobArn"], status="IN_PROGRESS")  # a runner claimed one
+        call("CreateDataDeletionJob", jobName="delete-5", datasetGroupArn=group, dataSource=source, roleArn=ROLE)
+    finally:
+        store.engine.dispose()

@@ -13,7 +13,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..data.csv_import import CsvSource
-from ..errors import InvalidInputException
+from ..errors import InvalidInputException, LimitExceededException
 from ..jobs.runner import JobHandler
 from ..store.metadata import Resource
 from ..store.objects import ObjectStore, ObjectStoreError, failure_reason
@@ -26,6 +26,7 @@ from .kinds import (
     DATASET_EXPORT_JOB,
     DATASET_GROUP,
     FAILED,
+    PENDING,
     queue_job,
 )
 from .locations import LocationError, data_sources, s3_client, source_location
@@ -34,13 +35,22 @@ log = logging.getLogger(__name__)
 
 USER_DATASETS = ("INTERACTIONS", "USERS", "ACTION_INTERACTIONS")
 CSV_BLOCK_BYTES = 1 << 20  # a deletion CSV is read this much at a time; no row may be longer
+MAX_PENDING_DELETIONS = 5  # Personalize: "up to 5 deletion jobs with a status of PENDING for a dataset group"
 
 
 # --------------------------------------------------------------------------- deletion
 def create_data_deletion_job(call: Call) -> dict[str, Any]:
     group = DATASET_GROUP.get(call, call.params["datasetGroupArn"])
     members = {"dataSource": {"dataLocation": source_location(call.params, call.control.settings.roots)}}
-    return {"dataDeletionJobArn": queue_job(call, DATA_DELETION_JOB, group, members)}
+
+    def pending_limit(siblings: list[Resource]) -> None:
+        if sum(job.status == PENDING for job in siblings) >= MAX_PENDING_DELETIONS:
+            raise LimitExceededException(
+                f"Dataset group {group.arn} already has {MAX_PENDING_DELETIONS} PENDING data deletion jobs, "
+                "the most it may have; retry once one has started."
+            )
+
+    return {"dataDeletionJobArn": queue_job(call, DATA_DELETION_JOB, group, members, pending_limit)}
 
 
 def read_user_ids(control: Control, location: str) -> set[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ResourceInUseException, ResourceNotFoundException
-from ..store.metadata import Resource
+from ..store.metadata import InsertGuard, Resource
 from . import base
 from .base import (
     Call,
@@ -207,10 +207,13 @@ KINDS: dict[str, ResourceKind] = {
 }
 
 
-def queue_job(call: Call, kind: ResourceKind, parent: Resource, members: dict[str, Any]) -> str:
+def queue_job(
+    call: Call, kind: ResourceKind, parent: Resource, members: dict[str, Any], guard: InsertGuard | None = None
+) -> str:
     """Store a new job of ``kind`` (named by the request's jobName) under ``parent`` and queue it; its ARN.
 
-    Its document is the name, ARN and parent ARN, ``members``, and the request's roleArn.
+    Its document is the name, ARN and parent ARN, ``members``, and the request's roleArn; ``guard`` sees the
+    parent's other jobs of the kind and may refuse (see ``insert_resource``).
     """
     p = call.params
     arn = kind.arn(call, p["jobName"])
@@ -218,7 +221,7 @@ def queue_job(call: Call, kind: ResourceKind, parent: Resource, members: dict[st
     doc = {"jobName": p["jobName"], kind.arn_key: arn, kind.parent_key: parent.arn, **members}
     doc["roleArn"] = p.get("roleArn")
     res = Resource(arn, kind.kind, p["jobName"], parent.arn, kind.status.initial, doc)
-    insert_resource(call, res, kind.label, job_kind=kind.kind)
+    insert_resource(call, res, kind.label, job_kind=kind.kind, guard=guard)
     return arn
 
 
