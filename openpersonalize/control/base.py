@@ -34,7 +34,7 @@ CREATE_FAILED = "CREATE FAILED"
 CREATE_STOPPING = "CREATE STOPPING"
 CREATE_STOPPED = "CREATE STOPPED"
 UNFINISHED = (CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_STOPPING)
-IN_PROGRESS = (*UNFINISHED, "PENDING", "IN_PROGRESS")  # with a data deletion job's own statuses
+STILL_RUNNING = (*UNFINISHED, "PENDING", "IN_PROGRESS")  # with a data deletion job's own statuses
 
 
 @dataclass
@@ -159,7 +159,7 @@ def refuse_if_in_use(res: Resource, dependents: list[Resource], label: str) -> N
     training version, a running job: nothing deletes those), to wait for them."""
     if dependents:
         names = ", ".join(sorted(d.arn for d in dependents)[:5])
-        running = all(d.status in IN_PROGRESS for d in dependents)
+        running = all(d.status in STILL_RUNNING for d in dependents)
         advice = "Retry once they are done." if running else "Delete them first."
         raise ResourceInUseException(f"{label} {res.arn} is in use by: {names}. {advice}")
 
