@@ -12,7 +12,7 @@ from console_browser import Tab, open_tab, signed_in_session
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from helpers import own_server
-from openpersonalize.console.auth import SESSION_COOKIE, SESSION_SECONDS, session_serializer
+from openpersonalize.console.auth import SESSION_COOKIE, SESSION_SECONDS, cookie_name, session_serializer
 from server_harness import ACCESS_KEY, SECRET_KEY, unique
 
 
@@ -29,17 +29,17 @@ def tab(browser, server, tmp_path: Path):
 
 
 def _home_status(server, cookie: str | None, **headers: str) -> int:
-    cookies = {SESSION_COOKIE: cookie} if cookie else {}
+    cookies = {cookie_name(SESSION_COOKIE, server.port): cookie} if cookie else {}
     return requests.get(server.url + "/console/", cookies=cookies, headers=headers, allow_redirects=False).status_code
 
 
-def test_sign_in_then_out(tab: Tab) -> None:
+def test_sign_in_then_out(tab: Tab, server) -> None:
     tab.page.goto("/console/dataset-groups")
     assert tab.page.url.endswith("/console/login?next=%2Fconsole%2Fdataset-groups")
     tab.shot("login")
     assert tab.sign_in(start="/console/dataset-groups").status == 303
     assert tab.page.url.endswith("/console/dataset-groups")
-    cookie = next(c for c in tab.context.cookies() if c["name"] == SESSION_COOKIE)
+    cookie = next(c for c in tab.context.cookies() if c["name"] == cookie_name(SESSION_COOKIE, server.port))
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
     assert 0 < cookie["expires"] - time.time() <= SESSION_SECONDS
     tab.page.goto("/console/")
@@ -54,7 +54,7 @@ def test_sign_in_then_out(tab: Tab) -> None:
 def test_a_wrong_secret_is_refused(tab: Tab, server) -> None:
     tab.sign_in(secret=SECRET_KEY + "x")
     assert "wrong" in tab.page.locator("[role=alert]").inner_text()
-    assert not [c for c in tab.context.cookies() if c["name"] == SESSION_COOKIE]
+    assert not [c for c in tab.context.cookies() if c["name"] == cookie_name(SESSION_COOKIE, server.port)]
     tab.shot("login-refused")
     tab.page.goto("/console/")
     assert "/console/login" in tab.page.url

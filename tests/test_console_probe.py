@@ -17,8 +17,9 @@ import requests
 from console_browser import Tab, open_tab, signed_in_session
 
 from helpers import avro_schema, deploy, import_dataset, own_server, train
+from openpersonalize.console.auth import SESSION_COOKIE, cookie_name
 from openpersonalize.console.web import arn_url
-from server_harness import ACCESS_KEY, SECRET_KEY, unique, wait_status
+from server_harness import ACCESS_KEY, SECRET_KEY, Server, unique, wait_status
 
 HOSTILE = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>"
 ODD_NUMBERS = ("²", "9" * 5000)  # str.isdigit() says yes to both; int() refuses both
@@ -347,7 +348,8 @@ def test_behind_a_tls_proxy_the_cookies_are_secure(server) -> None:
         server.url + "/console/login", data=fields, headers={**behind, "Cookie": nonce}, allow_redirects=False
     )
     assert signed_in.status_code == 303
-    session_cookie = [c for c in signed_in.raw.headers.getlist("set-cookie") if c.startswith("op_console=")]
+    name = cookie_name(SESSION_COOKIE, server.port)
+    session_cookie = [c for c in signed_in.raw.headers.getlist("set-cookie") if c.startswith(name + "=")]
     assert len(session_cookie) == 1 and "; secure" in session_cookie[0].lower()
     plain = requests.get(server.url + "/console/login")  # plain HTTP on this machine: no Secure, or nothing works
     assert "secure" not in plain.headers["set-cookie"].lower()
@@ -395,3 +397,24 @@ def test_a_same_site_page_cannot_delete_through_the_signed_in_browser(browser, s
     finally:
         tab.close()
     assert server.client("personalize").describe_filter(filterArn=hostile["filter"])["filter"]["status"] == "ACTIVE"
+
+
+def test_two_servers_on_one_host_keep_their_sessions_apart(browser, server, tmp_path: Path) -> None:
+    """Browsers keep cookies per host, not per port: with ``serve`` on one port and ``demo --keep`` on another (each
+    with its own key pair), signing in to one must not sign the browser out of the other."""
+    second = Server(tmp_path / "data", None, [], env={"OPENPERSONALIZE_SECRET_ACCESS_KEY": "another-secret"}).start()
+    first = Tab(browser, server, tmp_path)
+    try:
+        first.sign_in()
+        other = first.context.new_page()
+        other.goto(second.url + "/console/login")
+        other.fill("#access_key_id", ACCESS_KEY)
+        other.fill("#secret_access_key", "another-secret")
+        other.click("button[type=submit]")
+        other.wait_for_url(second.url + "/console/")
+        for page, url in ((first.page, server.url), (other, second.url)):
+            page.goto(url + "/console/dataset-groups")
+            assert page.url == url + "/console/dataset-groups", "signed out by the other server's sign-in"
+    finally:
+        first.close()
+        second.stop()

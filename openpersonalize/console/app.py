@@ -17,10 +17,10 @@ from starlette.staticfiles import StaticFiles
 from ..control.base import Control
 from ..runtime.service import RuntimeService
 from . import campaign_pages, data_pages, home, job_pages, resource_pages, solution_pages
-from .auth import COOKIE_PATH, LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE, ConsoleAuth
+from .auth import COOKIE_PATH, LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE, ConsoleAuth, cookie_name
 from .headers import SecurityHeaders
 from .service import ConsoleService
-from .web import Console, FormTooLarge, Rendered, read_form
+from .web import Console, FormTooLarge, PageRequest, Rendered, read_form
 
 
 def _safe_next(target: str | None) -> str:
@@ -37,7 +37,7 @@ def _login_routes(console: Console) -> list[Route]:
         """The sign-in form (a refused sign-in comes back to it with the reason, as a page, not an error status:
         browsers log error statuses as console errors and htmx would not show it)."""
         started = time.perf_counter()
-        nonce = request.cookies.get(LOGIN_COOKIE) or auth.login_nonce()
+        nonce = _cookie(request, LOGIN_COOKIE) or auth.login_nonce()
         values = {
             "login_csrf": auth.login_token(nonce),
             "next": _safe_next(request.query_params.get("next")),
@@ -56,19 +56,19 @@ def _login_routes(console: Console) -> list[Route]:
             form = await read_form(request)
         except FormTooLarge:
             return PlainTextResponse("Form too large.", 413)
-        if not auth.check_login_token(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
+        if not auth.check_login_token(_cookie(request, LOGIN_COOKIE), form.get("csrf")):
             return PlainTextResponse("Missing or wrong CSRF token: reload the sign-in page.", 403)
         key_id = form.get("access_key_id", "").strip()
         if not auth.check_secret(key_id, form.get("secret_access_key", "")):
             return login_page(request, "The access key id or the secret access key is wrong.")
         response = RedirectResponse(_safe_next(form.get("next")), 303)
         _set_cookie(response, request, SESSION_COOKIE, auth.issue(key_id), auth.max_age)
-        response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+        _clear_cookie(response, LOGIN_COOKIE, request.url.port)
         return response
 
-    def logout(_console: Console, _page: object) -> Response:
+    def logout(_console: Console, page: PageRequest) -> Response:
         response = RedirectResponse("/console/login?" + urlencode({"signed_out": "1"}), 303)
-        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+        _clear_cookie(response, SESSION_COOKIE, page.port)
         return response
 
     def root(_request: Request) -> Response:
@@ -89,9 +89,19 @@ def _over_https(request: Request) -> bool:
     return request.url.scheme == "https" or forwarded == "https"
 
 
+def _cookie(request: Request, base: str) -> str | None:
+    """The value of console cookie ``base`` for the server this request reached."""
+    return request.cookies.get(cookie_name(base, request.url.port))
+
+
+def _clear_cookie(response: Response, base: str, port: int | None) -> None:
+    response.delete_cookie(cookie_name(base, port), path=COOKIE_PATH, httponly=True, samesite="strict")
+
+
 def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
     """An HttpOnly, SameSite=Strict cookie for the console's paths only (Secure over HTTPS)."""
     secure = _over_https(request)
+    name = cookie_name(name, request.url.port)
     response.set_cookie(name, value, max_age, path=COOKIE_PATH, httponly=True, samesite="strict", secure=secure)
 
 

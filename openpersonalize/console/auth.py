@@ -26,6 +26,13 @@ COOKIE_PATH = "/console"
 _SALT = "openpersonalize-console-session"
 
 
+def cookie_name(base: str, port: int | None) -> str:
+    """The name of cookie ``base`` for the server the browser reached on ``port``: browsers keep cookies per host,
+    not per port, so two servers on one host (``serve`` on 8080, a demo on another port) sharing one name would
+    overwrite each other's sessions."""
+    return f"{base}_{port}" if port else base
+
+
 @dataclass(frozen=True)
 class Session:
     """A signed-in browser: the key id it signed in with and the nonce its CSRF token is bound to."""

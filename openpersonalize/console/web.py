@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from ..errors import ServiceError
-from .auth import SESSION_COOKIE, ConsoleAuth, Session
+from .auth import SESSION_COOKIE, ConsoleAuth, Session, cookie_name
 from .service import ConsoleService, resource_type
 
 MAX_FORM_BYTES = 64 * 1024
@@ -59,6 +59,7 @@ class PageRequest:
     session: Session
     csrf: str
     partial: bool  # an htmx request: answer with the fragment only
+    port: int | None  # the port the browser reached (it names the cookies: auth.cookie_name)
 
     def page_number(self) -> int:
         return max(whole_number(self.query.get("page")) or 1, 1)
@@ -180,7 +181,7 @@ class Console:
         return HTMLResponse(html, rendered.status, headers={"Server-Timing": f"app;dur={ms:.1f}"})
 
     def session_of(self, request: Request) -> Session | None:
-        return self.auth.session(request.cookies.get(SESSION_COOKIE))
+        return self.auth.session(request.cookies.get(cookie_name(SESSION_COOKIE, request.url.port)))
 
     def page(self, handler: Handler) -> Callable[[Request], Any]:
         """An endpoint serving ``handler`` to signed-in browsers only (see the module docstring)."""
@@ -204,7 +205,8 @@ class Console:
                 token = form.get("csrf") or request.headers.get("x-csrf-token")
                 if not self.auth.check_csrf(session, token):
                     return PlainTextResponse("Missing or wrong CSRF token: reload the page and try again.", 403)
-            page = PageRequest(dict(request.path_params), dict(request.query_params), form, session, csrf, partial)
+            query = dict(request.query_params)
+            page = PageRequest(dict(request.path_params), query, form, session, csrf, partial, request.url.port)
             try:
                 result = await run_in_threadpool(handler, self, page)
             except ServiceError as exc:
