@@ -22,6 +22,8 @@ operation knows.
 A dataset group took any number of PENDING data deletion jobs; Personalize allows "up to 5 deletion jobs with a
 status of PENDING for a dataset group" (checked on the control plane without a job runner: over HTTP the jobs
 leave PENDING as soon as the runner claims them).
+UpdateSolution's refusal of a bad eventsConfig named solutionConfig.eventsConfig..., a member CreateSolution has;
+the request's is solutionUpdateConfig.
 """
 
 from __future__ import annotations
@@ -238,3 +240,17 @@ def test_a_group_holds_at_most_five_pending_data_deletion_jobs(tmp_path):
         call("CreateDataDeletionJob", jobName="delete-5", datasetGroupArn=group, dataSource=source, roleArn=ROLE)
     finally:
         store.engine.dispose()
+
+
+def test_update_solution_refusals_name_the_update_member(personalize):
+    group, _dataset = _group_with_interactions(personalize)
+    solution = personalize.create_solution(
+        name=unique("probe"), datasetGroupArn=group, recipeArn=RECIPE + "aws-user-personalization"
+    )["solutionArn"]
+    twice = [{"eventType": "click", "weight": 0.5}, {"eventType": "click", "weight": 0.3}]
+    with pytest.raises(ClientError) as err:
+        personalize.update_solution(
+            solutionArn=solution, solutionUpdateConfig={"eventsConfig": {"eventParametersList": twice}}
+        )
+    assert error_code(err) == "InvalidInputException"
+    assert "solutionUpdateConfig.eventsConfig.eventParametersList" in error_message(err), error_message(err)

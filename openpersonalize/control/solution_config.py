@@ -13,10 +13,13 @@ from ..errors import InvalidInputException
 from ..recipes.registry import PERSONALIZED_RANKING, USER_PERSONALIZATION, RecipeInfo
 
 
-def check_training_config(recipe: RecipeInfo, event_type: str | None, config: dict[str, Any]) -> None:
-    """InvalidInputException naming the first solutionConfig member ``recipe`` cannot train with."""
+def check_training_config(
+    recipe: RecipeInfo, event_type: str | None, config: dict[str, Any], member: str = "solutionConfig"
+) -> None:
+    """InvalidInputException naming the first member of ``config`` (the request's ``member``) ``recipe`` cannot
+    train with."""
     try:
-        TrainingSelection.from_solution(event_type, config)
+        TrainingSelection.from_solution(event_type, config, member)
     except ValueError as exc:
         raise InvalidInputException(str(exc)) from None
     known = recipe.default_feature_transformation_parameters

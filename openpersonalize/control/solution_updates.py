@@ -42,7 +42,8 @@ def update_solution(call: Call) -> dict[str, Any]:
     if is_action_recipe(res.doc["recipeArn"]):
         check_action_config(config, "solutionUpdateConfig")
     if recipe is not None and config.get("eventsConfig"):
-        check_training_config(recipe, res.doc.get("eventType"), {"eventsConfig": config["eventsConfig"]})
+        events = {"eventsConfig": config["eventsConfig"]}
+        check_training_config(recipe, res.doc.get("eventType"), events, "solutionUpdateConfig")
     stamp = now()
     update = {
         "solutionUpdateConfig": config,

@@ -45,13 +45,16 @@ class TrainingSelection:
     history_percentiles: tuple[float, float] | None = None
 
     @classmethod
-    def from_solution(cls, event_type: str | None, config: dict[str, Any]) -> TrainingSelection:
-        """Parse a solution's eventType and solutionConfig; ValueError naming the member that is wrong."""
+    def from_solution(
+        cls, event_type: str | None, config: dict[str, Any], member: str = "solutionConfig"
+    ) -> TrainingSelection:
+        """Parse a solution's eventType and ``config`` (the request's ``member``, solutionConfig or UpdateSolution's
+        solutionUpdateConfig); ValueError naming the member that is wrong."""
         threshold = config.get("eventValueThreshold")
         events: dict[str, EventParameters] = {}
         for n, entry in enumerate((config.get("eventsConfig") or {}).get("eventParametersList") or []):
             name = entry.get("eventType")
-            where = f"solutionConfig.eventsConfig.eventParametersList[{n}]"
+            where = f"{member}.eventsConfig.eventParametersList[{n}]"
             if not name:
                 raise ValueError(f"{where}.eventType is required.")
             if name in events:
