@@ -148,28 +148,35 @@ def update_recommender(call: Call) -> dict[str, Any]:
         changes = {"_pending": pending, "latestRecommenderUpdate": {**update, "status": CREATE_PENDING}}
     else:
         changes = {"recommenderConfig": config, "latestRecommenderUpdate": {**update, "status": ACTIVE}}
-    if call.store.update(res.arn, only_if=(ACTIVE,), expect=expect, **changes) is None:
+    job = RECOMMENDER_TRAINING if retrain else None
+    if not _changed(call, res.arn, job, only_if=(ACTIVE,), expect=expect, **changes):
         raise ResourceInUseException(f"Recommender {res.arn} changed meanwhile; describe it and try again.")
-    return _queued(call, res.arn, RECOMMENDER_TRAINING) if retrain else {"recommenderArn": res.arn}
+    return {"recommenderArn": res.arn}
 
 
-def _queued(call: Call, arn: str, job: str) -> dict[str, Any]:
-    """Queue the recommender's ``job``; the response naming it."""
-    call.store.enqueue(arn, job)
-    call.control.wake_jobs()
-    return {"recommenderArn": arn}
+def _changed(call: Call, arn: str, job: str | None, **update: Any) -> bool:
+    """``MetadataStore.update(arn, **update)`` and, when it applied, ``job`` queued in the same transaction (a
+    server killed between the two left the change pending for ever); whether it applied."""
+    with call.store.transaction() as conn:
+        if call.store.update(arn, within=conn, **update) is None:
+            return False
+        if job is not None:
+            call.store.enqueue(arn, job, within=conn)
+    if job is not None:
+        call.control.wake_jobs()
+    return True
 
 
 def _change_state(call: Call, ready: str, pending: str, verb: str) -> dict[str, Any]:
     """Move a ``ready`` recommender to ``pending`` and queue the job that carries the change through; never while
     an update retrains it (the state job would take the place of the training's job and end it)."""
     res = RECOMMENDER.get(call, call.params["recommenderArn"])
-    if call.store.update(res.arn, status=pending, only_if=(ready,), expect={"_pending": None}) is None:
+    if not _changed(call, res.arn, STATE_JOB, status=pending, only_if=(ready,), expect={"_pending": None}):
         now_is = "has an update in progress" if res.status == ready else f"is {res.status}"
         raise ResourceInUseException(
             f"Recommender {res.arn} {now_is}; only an {ready} recommender with no update in progress can {verb}."
         )
-    return _queued(call, res.arn, STATE_JOB)
+    return {"recommenderArn": res.arn}
 
 
 def stop_recommender(call: Call) -> dict[str, Any]:

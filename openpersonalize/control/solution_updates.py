@@ -53,9 +53,11 @@ def update_solution(call: Call) -> dict[str, Any]:
         "creationDateTime": stamp,
         "lastUpdatedDateTime": stamp,
     }
-    if call.store.update(res.arn, expect={"latestSolutionUpdate": latest}, latestSolutionUpdate=update) is None:
-        raise ResourceInUseException(f"Solution {res.arn} was updated meanwhile; try again.")
-    call.store.enqueue(res.arn, UPDATE_JOB)
+    expect = {"latestSolutionUpdate": latest}
+    with call.store.transaction() as conn:  # recorded and queued together: a crash between left it pending for ever
+        if call.store.update(res.arn, expect=expect, within=conn, latestSolutionUpdate=update) is None:
+            raise ResourceInUseException(f"Solution {res.arn} was updated meanwhile; try again.")
+        call.store.enqueue(res.arn, UPDATE_JOB, within=conn)
     call.control.wake_jobs()
     return {"solutionArn": res.arn}
 
