@@ -76,7 +76,7 @@ def usable_filter(view: FilterView | None, arn: str, group_arn: str, field: str 
     if view.failure is not None:
         raise InvalidInputException(f"{field} {arn} is not ACTIVE: {view.failure}")
     if view.group_arn != group_arn:
-        raise InvalidInputException(f"{field} {arn} belongs to another dataset group than the campaign.")
+        raise InvalidInputException(f"{field} {arn} belongs to another dataset group than the campaign or recommender.")
     return view
 
 
