@@ -7,7 +7,6 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -111,15 +110,24 @@ def test_batch_output_to_s3_killed_half_way_leaves_no_temporary_file(crashable):
     assert _files_below(crashable.tmp) == []
 
 
-# --------------------------------------------------------------------------- a request killed half way (PostgreSQL)
-# A request that records a change and queues the job carrying it out must do both in one transaction: a server
-# killed between the two left the change pending for ever, and every retry refused. The test holds the jobs table
-# locked, so the request stops at its queueing, and kills the server there; on PostgreSQL the rest runs on.
+# --------------------------------------------------------------------------- killed between two writes (PostgreSQL)
+# What must be seen together (a change and the job carrying it out, a job's result and its end) is written in one
+# transaction: a server killed between two left a change pending for ever, or a job's result applied twice. The tests
+# hold a lock the server's next write waits on, and kill the server there (on PostgreSQL the rest runs on).
+
+
+@dataclass
+class PgCrashable:
+    """A PostgreSQL server of this suite alone, a VIDEO_ON_DEMAND group and its interactions dataset."""
+
+    server: Server
+    work: Path
+    group: str
+    dataset: str
 
 
 @pytest.fixture(scope="module")
-def pg_crashable(tmp_path_factory, postgres_url, movielens_dir) -> Iterator[tuple[Server, str]]:
-    """A PostgreSQL server of this suite alone and a VIDEO_ON_DEMAND group with a few thousand interactions."""
+def pg_crashable(tmp_path_factory, postgres_url, movielens_dir) -> Iterator[PgCrashable]:
     root = tmp_path_factory.mktemp("crash-pg")
     work = root / "work"
     work.mkdir()
@@ -129,37 +137,55 @@ def pg_crashable(tmp_path_factory, postgres_url, movielens_dir) -> Iterator[tupl
         ratings = movielens.prepare_interactions(movielens_dir / "ratings.csv").slice(0, 4000)
         csv = movielens.write_csv(ratings, work / "interactions.csv")
         group = personalize.create_dataset_group(name=unique("vod"), domain="VIDEO_ON_DEMAND")["datasetGroupArn"]
-        import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(csv), "VIDEO_ON_DEMAND")
-        yield server, group
+        schema = movielens.INTERACTIONS_SCHEMA
+        dataset = import_dataset(personalize, group, "INTERACTIONS", schema, str(csv), "VIDEO_ON_DEMAND")
+        yield PgCrashable(server, work, group, dataset)
     finally:
         server.stop()
 
 
-@contextmanager
-def _jobs_locked(database_url: str) -> Iterator[sa.Connection]:
-    """The jobs table locked against writes (reads go on) until the block ends; a connection for looking on."""
-    engine = sa.create_engine(database_url)
-    try:  # the onlooker commits each read: a transaction would keep its first view of pg_stat_activity
-        with engine.connect() as locker, engine.connect().execution_options(isolation_level="AUTOCOMMIT") as onlooker:
-            locker.execute(sa.text("LOCK TABLE jobs IN EXCLUSIVE MODE"))
-            yield onlooker
-            locker.rollback()
-    finally:
-        engine.dispose()
+class Locks:
+    """The test's own connections to the server's database, each holding the locks it took until rolled back."""
+
+    def __init__(self, database_url: str) -> None:
+        self.engine = sa.create_engine(database_url)
+        # the onlooker commits each read: a transaction would keep its first view of pg_stat_activity
+        self.onlooker = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def hold(self, statement: str, **params: str) -> sa.Connection:
+        """A connection that ran ``statement`` in a transaction left open."""
+        holder = self.engine.connect()
+        holder.execute(sa.text(statement), params)
+        return holder
+
+    def blocking(self, holder: sa.Connection, query: str = "%") -> bool:
+        """Whether a session running a statement like ``query`` waits on a lock ``holder`` holds."""
+        pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid)) AND query ILIKE :query"
+        return self.onlooker.execute(sa.text(waiting), {"pid": pid, "query": query}).scalar() > 0
+
+    def close(self) -> None:
+        self.onlooker.close()
+        self.engine.dispose()
 
 
-def _kill_while_queueing(server: Server, request: Callable[[], object]) -> None:
+@pytest.fixture
+def locks(pg_crashable) -> Iterator[Locks]:
+    held = Locks(pg_crashable.server.database_url)
+    yield held
+    held.close()
+
+
+def _kill_while_queueing(server: Server, locks: Locks, request: Callable[[], object]) -> None:
     """Send ``request`` while the jobs table is locked, SIGKILL the server once the request waits to queue its
     job, then restart it."""
-    with _jobs_locked(server.database_url) as onlooker:
-        sent = threading.Thread(target=_ignoring_the_cut, args=(request,))
-        sent.start()
-        waiting = sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE 'DELETE FROM jobs%'"
-        )
-        wait_until(lambda: onlooker.execute(waiting).scalar() > 0, what="the request waiting to queue its job")
-        server.kill()
-        sent.join()
+    holder = locks.hold("LOCK TABLE jobs IN EXCLUSIVE MODE")  # writes wait, reads go on
+    sent = threading.Thread(target=_ignoring_the_cut, args=(request,))
+    sent.start()
+    wait_until(lambda: locks.blocking(holder, "DELETE FROM jobs%"), what="the request waiting to queue its job")
+    server.kill()
+    sent.join()
+    holder.close()
     server.start()
 
 
@@ -169,8 +195,8 @@ def _ignoring_the_cut(request: Callable[[], object]) -> None:
 
 
 @pytest.mark.postgres
-def test_update_solution_cut_before_its_job_was_queued_can_be_retried(pg_crashable):
-    server, group = pg_crashable
+def test_update_solution_cut_before_its_job_was_queued_can_be_retried(pg_crashable, locks):
+    server, group = pg_crashable.server, pg_crashable.group
     personalize = server.client()
     solution = personalize.create_solution(
         name=unique("upd"), datasetGroupArn=group, recipeArn=RECIPE + "aws-user-personalization"
@@ -179,7 +205,7 @@ def test_update_solution_cut_before_its_job_was_queued_can_be_retried(pg_crashab
     update = partial(
         personalize.update_solution, solutionArn=solution, performAutoTraining=True, solutionUpdateConfig=config
     )
-    _kill_while_queueing(server, update)
+    _kill_while_queueing(server, locks, update)
 
     server.client().update_solution(solutionArn=solution, performAutoTraining=True, solutionUpdateConfig=config)
 
@@ -191,15 +217,15 @@ def test_update_solution_cut_before_its_job_was_queued_can_be_retried(pg_crashab
 
 
 @pytest.mark.postgres
-def test_stop_recommender_cut_before_its_job_was_queued_can_be_retried(pg_crashable):
-    server, group = pg_crashable
+def test_stop_recommender_cut_before_its_job_was_queued_can_be_retried(pg_crashable, locks):
+    server, group = pg_crashable.server, pg_crashable.group
     personalize = server.client()
     arn = personalize.create_recommender(
         name=unique("pop"), datasetGroupArn=group, recipeArn=RECIPE + "aws-vod-most-popular"
     )["recommenderArn"]
     done = wait_status(personalize.describe_recommender, "recommender", recommenderArn=arn)
     assert done["status"] == "ACTIVE", done.get("failureReason")
-    _kill_while_queueing(server, partial(personalize.stop_recommender, recommenderArn=arn))
+    _kill_while_queueing(server, locks, partial(personalize.stop_recommender, recommenderArn=arn))
 
     server.client().stop_recommender(recommenderArn=arn)
 
@@ -207,3 +233,45 @@ def test_stop_recommender_cut_before_its_job_was_queued_can_be_retried(pg_crasha
         return server.client().describe_recommender(recommenderArn=arn)["recommender"]["status"] == "INACTIVE"
 
     wait_until(stopped, what="the retried stop done")
+
+
+@pytest.mark.postgres
+def test_incremental_import_killed_as_it_ends_adds_its_rows_once(pg_crashable, locks, movielens_dir):
+    """The rerun of an import whose snapshot was already the dataset's added its rows a second time."""
+    server, dataset = pg_crashable.server, pg_crashable.dataset
+    personalize = server.client()
+    before = _exported_rows(pg_crashable, unique("before"))
+    more = movielens.prepare_interactions(movielens_dir / "ratings.csv").slice(50_000, 1000)
+    csv = movielens.write_csv(more, pg_crashable.work / f"{unique('more')}.csv")
+    # the import's switch of the dataset's snapshot waits on this share lock (its creation takes one too)
+    on_dataset = locks.hold("SELECT arn FROM resources WHERE arn = :arn FOR SHARE", arn=dataset)
+    job = personalize.create_dataset_import_job(
+        jobName=unique("more"), datasetArn=dataset, dataSource={"dataLocation": str(csv)}, importMode="INCREMENTAL"
+    )["datasetImportJobArn"]
+    wait_until(lambda: locks.blocking(on_dataset), what="the import switching snapshots")
+    on_job = locks.hold("SELECT arn FROM resources WHERE arn = :arn FOR UPDATE", arn=job)
+    on_dataset.close()  # the snapshot switch goes on; the job's end waits on the lock of its row
+    wait_until(lambda: locks.blocking(on_job), what="the import ending")
+    server.kill()
+    on_job.close()
+    server.start()
+
+    personalize = server.client()
+    done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    assert _exported_rows(pg_crashable, unique("after")) == before + more.num_rows
+
+
+def _exported_rows(pg_crashable: PgCrashable, name: str) -> int:
+    """The dataset's rows as an export job writes them (a CSV file with a header row)."""
+    personalize = pg_crashable.server.client()
+    out = pg_crashable.work / name
+    job = personalize.create_dataset_export_job(
+        jobName=name,
+        datasetArn=pg_crashable.dataset,
+        roleArn=ROLE,
+        jobOutput={"s3DataDestination": {"path": f"{out}/"}},
+    )["datasetExportJobArn"]
+    done = wait_status(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=job)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    return sum(len(f.read_text().splitlines()) - 1 for f in (out / name).glob("*.csv"))

@@ -83,12 +83,6 @@ def run_import(control: Control, arn: str, imported: Imported | None = None) -> 
     except ObjectStoreError as exc:
         store.update(arn, status=CREATE_FAILED, failureReason=failure_reason(exc, arn, "store the imported data"))
         return
-    store.update(
-        dataset.arn,
-        _snapshot=key,
-        _rows=result.total_rows,
-        _snapshotId=uuid.uuid4().hex,
-    )
     if result.missing:
         log.warning(
             "Dataset import job %s into %s: values stored as missing (null): %s",
@@ -96,8 +90,11 @@ def run_import(control: Control, arn: str, imported: Imported | None = None) -> 
             dataset.arn,
             missing_summary(result.missing),
         )
-    # kept on the job record (not in the API's shape) for a console to show
-    store.update(arn, status=ACTIVE, _rowsImported=result.rows, _missingValues=result.missing)
+    # one transaction: an import killed between the two writes was run again, and INCREMENTAL added its rows twice
+    with store.transaction() as conn:
+        store.update(dataset.arn, within=conn, _snapshot=key, _rows=result.total_rows, _snapshotId=uuid.uuid4().hex)
+        # kept on the job record (not in the API's shape) for a console to show
+        store.update(arn, status=ACTIVE, within=conn, _rowsImported=result.rows, _missingValues=result.missing)
 
 
 def _import_in_parts(
