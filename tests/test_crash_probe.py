@@ -4,6 +4,7 @@ with the job finished or failed with a reason, and what the killed run had writt
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +19,9 @@ from botocore.exceptions import BotoCoreError
 
 from helpers import RECIPE, ROLE, import_dataset, s3_env, wait_until
 from openpersonalize.data import movielens
+from openpersonalize.data.csv_parts import PART_BYTES_ENV
+from openpersonalize.jobs import processes
+from openpersonalize.store.objects import CACHE_DIR, FETCHING
 from server_harness import Server, unique, wait_status
 
 BATCH_USERS = 20_000  # several blocks of lines: the batch runs long enough to be killed half way
@@ -70,15 +74,17 @@ def crashable(tmp_path_factory, s3_server, movielens_dir) -> Iterator[Crashable]
         server.stop()
 
 
-def _open_below(pid: int, directory: Path) -> bool:
-    """Whether process ``pid`` holds a file open below ``directory`` (a file without a name counts too)."""
-    fds = Path(f"/proc/{pid}/fd")
+def _open_below(pid: int, directory: Path, named: str = "") -> bool:
+    """Whether process ``pid`` holds a file open below ``directory`` (a file without a name counts too), with
+    ``named`` in its name."""
     found = False
-    for fd in fds.iterdir():
-        try:
-            found = found or os.readlink(fd).startswith(f"{directory}/")
-        except FileNotFoundError:  # closed meanwhile
-            continue
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(FileNotFoundError):  # closed meanwhile
+                target = os.readlink(fd)
+                found = found or (target.startswith(str(directory).rstrip("/") + "/") and named in target)
+    except FileNotFoundError:  # the process ended
+        return False
     return found
 
 
@@ -108,6 +114,43 @@ def test_batch_output_to_s3_killed_half_way_leaves_no_temporary_file(crashable):
     body = crashable.s3.get_object(Bucket=crashable.bucket, Key="out/users.json.out")["Body"].read()
     assert body.count(b"\n") == BATCH_USERS
     assert _files_below(crashable.tmp) == []
+
+
+def _writing_a_part(pid: int) -> bool:
+    """Whether a job child of ``pid`` (an import task) holds a snapshot part open."""
+    return any(_open_below(child, Path("/"), "part-") for child in processes.job_children(pid))
+
+
+def test_import_into_s3_killed_half_way_leaves_no_part_behind(crashable, tmp_path, movielens_dir, s3_server):
+    """An import in parts writes each part locally before uploading it; a killed task's file must not stay."""
+    work, tmp = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    tmp.mkdir()
+    env = {**s3_env(s3_server), "TMPDIR": str(tmp), PART_BYTES_ENV: "100000"}  # about ten parts
+    store = ["--object-store", f"s3://{crashable.bucket}/{unique('store')}"]
+    server = Server(tmp_path / "data", None, [work], env, args=store).start()
+    try:
+        ratings = movielens.prepare_interactions(movielens_dir / "ratings.csv").slice(0, 40_000)
+        csv = movielens.write_csv(ratings, work / "interactions.csv")
+        personalize = server.client()
+        group = personalize.create_dataset_group(name=unique("parts"))["datasetGroupArn"]
+        schema = personalize.create_schema(name=unique("s"), schema=json.dumps(movielens.INTERACTIONS_SCHEMA))
+        dataset = personalize.create_dataset(
+            name=unique("d"), datasetType="INTERACTIONS", datasetGroupArn=group, schemaArn=schema["schemaArn"]
+        )["datasetArn"]
+        job = personalize.create_dataset_import_job(
+            jobName=unique("parts"), datasetArn=dataset, dataSource={"dataLocation": str(csv)}
+        )["datasetImportJobArn"]
+        wait_until(lambda: _writing_a_part(server.proc.pid), what="an import task writing its part")
+        server.kill()
+        server.start()
+        personalize = server.client()
+        done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
+        assert done["status"] == "ACTIVE", done.get("failureReason")
+        assert _files_below(tmp) == []
+        assert _files_below(server.data_dir / CACHE_DIR / FETCHING) == []
+    finally:
+        server.stop()
 
 
 # --------------------------------------------------------------------------- killed between two writes (PostgreSQL)

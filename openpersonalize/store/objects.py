@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -46,7 +45,7 @@ log = logging.getLogger(__name__)
 DATASETS = "datasets"
 MODELS = "models"
 CACHE_DIR = "object-cache"  # a remote store's local copies, inside the node's data dir
-FETCHING = ".fetching"  # downloads in progress, inside the cache; renamed into place when whole
+FETCHING = ".fetching"  # transfers in progress, inside the cache: downloads (renamed into place when whole), uploads
 PARTIAL_SNAPSHOTS = "*/.snapshot-*.tmp"  # new_snapshot's work directories, in each dataset's directory
 PARTIAL_MODELS = ".*.tmp"  # training attempts' scratch directories, beside the models
 STORE_ID = ".openpersonalize-store-id"  # the marker object naming a remote store, at its prefix
@@ -163,10 +162,13 @@ class SnapshotDraft:
         return f"{self.path}/{name}"
 
     def scratch(self, name: str) -> Path:
-        """Where a worker writes part ``name`` before ``put``: in place (local store), or a new temporary file."""
+        """Where a worker writes part ``name`` before ``put``: in place (local store), or a new file among the
+        cache's transfers, which the node clears at its start (a killed task's part does not stay for good)."""
         if not self.store.remote:
             return Path(self.path) / name
-        return Path(tempfile.gettempdir()) / f"op-part-{uuid.uuid4().hex}-{name}"
+        transfers = self.store.local_root / FETCHING
+        transfers.mkdir(parents=True, exist_ok=True)
+        return transfers / f"part-{uuid.uuid4().hex}-{name}"
 
     def put(self, name: str, scratch: Path) -> str:
         """Make the file written at ``scratch(name)`` part ``name`` of the draft (uploaded whole); its path."""
@@ -482,7 +484,8 @@ class ObjectStore:
             shutil.rmtree(temp, ignore_errors=True)
 
     def clear_fetches(self) -> None:
-        """Remove unfinished downloads; only while no process uses this cache (a node's start)."""
+        """Remove unfinished transfers (downloads, parts to upload); only while no process uses this cache (a node's
+        start)."""
         shutil.rmtree(self.local_root / FETCHING, ignore_errors=True)
 
     def sweep_cache(self, listed: Iterable[Path], existing_arns: Iterable[str]) -> list[str]:
