@@ -23,7 +23,7 @@ from ..errors import (
 from ..store.attribution import AttributionStore
 from ..store.events import EventStore
 from ..store.local_files import Roots
-from ..store.metadata import AlreadyExists, InsertGuard, MetadataStore, ParentGone, Resource
+from ..store.metadata import AlreadyExists, Connection, InsertGuard, MetadataStore, ParentGone, Resource
 from ..store.objects import ObjectStore
 from .tag_rules import checked_tags
 
@@ -137,8 +137,10 @@ def delete_resource(
     label: str,
     blocks: Callable[[Resource], bool] = lambda _: True,
     referenced_by: tuple[str, str] | None = None,
+    also: Callable[[Connection], None] | None = None,
 ) -> list[Resource]:
-    """Delete ``res`` in one transaction with its children (and ``referenced_by`` users, see the store).
+    """Delete ``res`` in one transaction with its children (and ``referenced_by`` users, see the store), and
+    ``also``'s writes.
 
     A dependent for which ``blocks`` holds refuses the delete (ResourceInUseException); the others
     are deleted with it and returned, so the caller can remove their files.
@@ -151,7 +153,7 @@ def delete_resource(
         refuse_if_in_use(res, [d for d in blocking if d.parent not in above], label)
         return [d for d in dependents if not blocks(d)]
 
-    return call.store.delete(res.arn, guard, referenced_by)
+    return call.store.delete(res.arn, guard, referenced_by, also)
 
 
 def refuse_if_in_use(res: Resource, dependents: list[Resource], label: str) -> None:

@@ -102,9 +102,8 @@ def _check_compatible(call: Call, res: Resource, schema_arn: str) -> None:
 
 
 def forget_data(call: Call, dataset: Resource, _gone: list[Resource]) -> None:
-    """After DeleteDataset: its snapshots and its live events or records go too."""
+    """After DeleteDataset: its snapshots go too (its live data went in the delete's transaction, kinds.py)."""
     call.control.objects.remove_dataset(dataset.arn)
-    call.control.events.forget_dataset(dataset.arn, dataset.doc["datasetGroupArn"], dataset.doc["datasetType"])
 
 
 OPERATIONS = {"CreateDataset": create_dataset, "UpdateDataset": update_dataset}

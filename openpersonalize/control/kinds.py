@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ..errors import ResourceInUseException, ResourceNotFoundException
-from ..store.metadata import InsertGuard, Resource
+from ..store.metadata import Connection, InsertGuard, Resource
 from . import base
 from .base import (
     Call,
@@ -59,6 +60,7 @@ class Deletion:
     finished_go_along: tuple[str, ...] = ()
     referenced_by: tuple[str, str] | None = None
     busy: Callable[[Call, Resource], list[str]] | None = None  # unfinished work elsewhere that holds it (ARNs)
+    within: Callable[[Call, Resource, Connection], None] | None = None  # what goes in the delete's transaction
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,13 @@ def _group_trainings(call: Call, dataset: Resource) -> list[str]:
     return training
 
 
+def _forget_live_data(call: Call, dataset: Resource, conn: Connection) -> None:
+    """A dataset's live events or records go in the transaction that deletes it: a server killed between the two
+    left them to its campaigns and to a dataset created again under its name."""
+    doc = dataset.doc
+    call.control.events.forget_dataset(dataset.arn, doc["datasetGroupArn"], doc["datasetType"], conn)
+
+
 DATA_DELETION_JOB = _kind("DataDeletionJob", parent=("datasetGroupArn", None), status=DELETION_JOB)
 # A finished data deletion job goes with its group: Personalize has no operation deleting one.
 DATASET_GROUP = _kind("DatasetGroup", deletion=Deletion(finished_go_along=(DATA_DELETION_JOB.kind,)))
@@ -153,7 +162,11 @@ DATASET_EXPORT_JOB = _kind("DatasetExportJob", parent=("datasetArn", None), stat
 DATASET = _kind(
     "Dataset",
     parent=("datasetGroupArn", DATASET_GROUP.kind),
-    deletion=Deletion(finished_go_along=(DATASET_IMPORT_JOB.kind, DATASET_EXPORT_JOB.kind), busy=_group_trainings),
+    deletion=Deletion(
+        finished_go_along=(DATASET_IMPORT_JOB.kind, DATASET_EXPORT_JOB.kind),
+        busy=_group_trainings,
+        within=_forget_live_data,
+    ),
 )
 SOLUTION_VERSION = _kind("SolutionVersion", parent=("solutionArn", "solution"), status=LIFECYCLE)
 BATCH_INFERENCE_JOB = _kind("BatchInferenceJob", parent=("solutionVersionArn", None), status=LIFECYCLE)
@@ -266,10 +279,11 @@ def delete_operation(kind: ResourceKind, deletion: Deletion, after: AfterDelete 
                 f"{kind.label} {res.arn} is in use by unfinished work: {', '.join(sorted(busy)[:5])}; "
                 "retry once it is done."
             )
+        also = partial(deletion.within, call, res) if deletion.within is not None else None
         if deletion.guarded:
-            gone = delete_resource(call, res, kind.label, _blocks(deletion), deletion.referenced_by)
+            gone = delete_resource(call, res, kind.label, _blocks(deletion), deletion.referenced_by, also)
         else:
-            gone = call.store.delete(res.arn)
+            gone = call.store.delete(res.arn, also=also)
         if after is not None:
             after(call, res, gone)
         return {}

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 _meta = sa.MetaData()
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -131,9 +132,10 @@ class ActionEventStore:
                     cols[name].append(value)
         return pa.table(cols, schema=TABLE_SCHEMA)
 
-    def forget_group(self, dataset_group_arn: str) -> None:
-        """Drop a deleted ACTION_INTERACTIONS dataset's live rows (a re-created one starts empty)."""
-        with self._writer.begin() as conn:
+    def forget_group(self, dataset_group_arn: str, within: Connection | None = None) -> None:
+        """Drop a deleted ACTION_INTERACTIONS dataset's live rows (a re-created one starts empty), in the transaction
+        ``within`` when given."""
+        with nullcontext(within) if within is not None else self._writer.begin() as conn:
             conn.execute(live_action_events.delete().where(live_action_events.c.dataset_group_arn == dataset_group_arn))
 
     def delete_users(self, dataset_group_arn: str, user_ids: Sequence[str]) -> int:

@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,16 +332,18 @@ class EventStore:
                 self._bump(conn, users_dataset_arn)
         return removed + self.actions.delete_users(dataset_group_arn, user_ids)
 
-    def forget_dataset(self, dataset_arn: str, dataset_group_arn: str, dataset_type: str) -> None:
+    def forget_dataset(
+        self, dataset_arn: str, dataset_group_arn: str, dataset_type: str, within: Connection | None = None
+    ) -> None:
         """Drop the live data a dataset held: an INTERACTIONS dataset's events, an ITEMS/USERS dataset's records.
 
-        Called once the dataset is deleted, so a dataset (or group) re-created under the same name, and so
-        the same ARN, starts empty, as it does in Personalize.
+        Called in the transaction ``within`` that deletes the dataset, so a dataset (or group) re-created under
+        the same name, and so the same ARN, starts empty, as it does in Personalize.
         """
         if dataset_type == "ACTION_INTERACTIONS":
-            self.actions.forget_group(dataset_group_arn)
+            self.actions.forget_group(dataset_group_arn, within)
             return
-        with self._writer.begin() as conn:
+        with nullcontext(within) if within is not None else self._writer.begin() as conn:
             if dataset_type == "INTERACTIONS":
                 conn.execute(live_events.delete().where(live_events.c.dataset_group_arn == dataset_group_arn))
             else:

@@ -222,7 +222,11 @@ class MetadataStore:
         return res
 
     def delete(
-        self, arn: str, guard: DeleteGuard | None = None, referenced_by: tuple[str, str] | None = None
+        self,
+        arn: str,
+        guard: DeleteGuard | None = None,
+        referenced_by: tuple[str, str] | None = None,
+        also: Callable[[Connection], None] | None = None,
     ) -> list[Resource]:
         """Delete a resource, serialised against inserts of its dependents (see ``insert``).
 
@@ -231,7 +235,8 @@ class MetadataStore:
         under a child meanwhile is seen), plus the resources of kind ``referenced_by[0]`` whose
         document field ``referenced_by[1]`` names it. ``guard(dependents)`` may raise to refuse the
         delete; the dependents it returns are deleted with the resource, and returned. Without a
-        guard only the resource itself goes.
+        guard only the resource itself goes. ``also(conn)`` writes in the same transaction what must go with
+        the row (its live data), so a crash cannot leave one without the other.
         """
         with self.transaction() as conn:
             if not _locked(conn, arn, shared=False):
@@ -248,6 +253,8 @@ class MetadataStore:
             conn.execute(resources.delete().where(resources.c.arn.in_(gone)))
             conn.execute(tags.delete().where(tags.c.arn.in_(gone)))
             conn.execute(jobs.delete().where(jobs.c.arn.in_(gone)))
+            if also is not None:
+                also(conn)
         return doomed
 
     def list(self, kind: str, parent: str | None = None, offset: int = 0, limit: int | None = None) -> list[Resource]:
