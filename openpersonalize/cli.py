@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,13 +16,23 @@ from .api.transport import DEFAULT_READ_TIMEOUT, uvicorn_options
 from .jobs import executors
 from .jobs.executors import LOCAL, ExecutorUnavailable
 from .node import StartupError, start_node
-from .server import CONFIG_ENV, ServerConfig, load_credentials, node_objects
+from .server import CONFIG_ENV, CredentialsError, ServerConfig, load_credentials, node_objects
 from .store.database_url import DATABASE_URL_ENV, export_for_workers
 
 app = typer.Typer(
     help="Self-hosted recommendation engine that speaks the Amazon Personalize API.", no_args_is_help=True
 )
 console = Console(stderr=True)
+
+
+class LogLevel(StrEnum):
+    """The levels both ``logging`` and uvicorn know (an unknown one was a traceback)."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
 
 
 @app.callback()
@@ -32,7 +43,7 @@ def _root() -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback unless you mean to expose it).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port for all three protocols.")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port for all three protocols.")] = 8080,
     data_dir: Annotated[Path, typer.Option(help="Where metadata, datasets and models live.")] = Path("./data"),
     database_url: Annotated[
         str | None,
@@ -64,15 +75,16 @@ def serve(
         ),
     ] = None,
     account_id: Annotated[str, typer.Option(help="Account id used in ARNs.")] = "000000000000",
-    workers: Annotated[int, typer.Option(help="Server processes sharing the port.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes sharing the port.")] = 1,
     score_cache_mb: Annotated[
-        int, typer.Option(help="Per-process memory for memoised user scores (0 turns the cache off).")
+        int, typer.Option(min=0, help="Per-process memory for memoised user scores (0 turns the cache off).")
     ] = ServerConfig.score_cache_mb,
     read_timeout: Annotated[
         float,
         typer.Option(
+            min=0.1,
             help="Seconds a client has to send a request's headers; its body gets as long again, "
-            "plus a second per 64 KiB. A request that misses it loses its connection."
+            "plus a second per 64 KiB. A request that misses it loses its connection.",
         ),
     ] = DEFAULT_READ_TIMEOUT,
     metrics_interval: Annotated[
@@ -87,10 +99,10 @@ def serve(
             "(one node trains each due version however many check); 0: this node never starts one.",
         ),
     ] = ServerConfig.auto_training_check,
-    log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="Logging level.")] = LogLevel.info,
 ) -> None:
     """Run the server (control plane, runtime and events APIs on one port)."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level.value.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(
         data_dir=str(data_dir.resolve()),
         database_url=database_url,
@@ -102,13 +114,22 @@ def serve(
         auto_training_check=auto_training_check,
         executor=executor,
     )
+    for allowed in allow_path or []:
+        if allowed.exists() and not allowed.is_dir():
+            typer.echo(f"openpersonalize serve: --allow-path {allowed} is not a directory", err=True)
+            raise typer.Exit(1)
     try:
         _, cred_path = load_credentials(data_dir.resolve())
     except OSError as exc:
         typer.echo(f"openpersonalize serve: cannot use the data dir {data_dir}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
+    except CredentialsError as exc:
+        typer.echo(f"openpersonalize serve: {exc}", err=True)
+        raise typer.Exit(1) from None
     if cred_path is not None:
-        console.print(f"Credentials for clients (aws_access_key_id / aws_secret_access_key): [bold]{cred_path}[/]")
+        console.print(
+            f"Credentials for clients (aws_access_key_id / aws_secret_access_key): [bold]{cred_path}[/]", soft_wrap=True
+        )
     else:
         console.print("Credentials: from OPENPERSONALIZE_ACCESS_KEY_ID / OPENPERSONALIZE_SECRET_ACCESS_KEY")
     try:
@@ -131,7 +152,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            log_level=log_level.lower(),
+            log_level=log_level.value,
             **uvicorn_options(read_timeout),
         )
     finally:
@@ -147,7 +168,7 @@ def demo(
     fast: Annotated[bool, typer.Option(help="Fewer example tables (for CI).")] = False,
     keep: Annotated[bool, typer.Option(help="Keep everything and leave the server running.")] = False,
     data_dir: Annotated[Path | None, typer.Option(help="Server data dir (default: a temporary one).")] = None,
-    port: Annotated[int, typer.Option(help="Port for the embedded server (0 = any free port).")] = 0,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port for the embedded server (0 = any free port).")] = 0,
 ) -> None:
     """Run the Amazon Personalize POC workflow end to end on MovieLens (offline by default)."""
     from .demo import DemoError, run_demo
@@ -156,7 +177,7 @@ def demo(
     out = Console()
     try:
         run_demo(out, dataset=dataset, full=full, fast=fast, keep=keep, data_dir=data_dir, port=port)
-    except DemoError as exc:
+    except (DemoError, CredentialsError) as exc:
         console.print(f"[red]demo failed:[/] {exc}")
         raise typer.Exit(1) from None
 

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 CONFIG_ENV = "OPENPERSONALIZE_SERVER_CONFIG"
 CREDENTIALS_FILE = "credentials.json"
+ACCESS_KEY_ID_ENV = "OPENPERSONALIZE_ACCESS_KEY_ID"
+SECRET_ACCESS_KEY_ENV = "OPENPERSONALIZE_SECRET_ACCESS_KEY"
 S3_ENDPOINT_ENV = "OPENPERSONALIZE_S3_ENDPOINT_URL"
 
 
@@ -66,12 +68,25 @@ class ServerConfig:
         return cls(**json.loads(os.environ[CONFIG_ENV]))
 
 
+class CredentialsError(Exception):
+    """The credentials cannot be used; the message is one line that never holds a secret."""
+
+
 def load_credentials(data_dir: Path) -> tuple[dict[str, str], Path | None]:
-    """The accepted key pair: from the environment, else generated once into the data dir (mode 0600)."""
-    key_id = os.environ.get("OPENPERSONALIZE_ACCESS_KEY_ID")
-    secret = os.environ.get("OPENPERSONALIZE_SECRET_ACCESS_KEY")
+    """The accepted key pair: from the environment, else generated once into the data dir (mode 0600).
+
+    One of the two variables without the other is refused (CredentialsError): generating a pair then
+    left a node of a deployment refusing every client signing with the deployment's keys.
+    """
+    key_id = os.environ.get(ACCESS_KEY_ID_ENV)
+    secret = os.environ.get(SECRET_ACCESS_KEY_ENV)
     if key_id and secret:
         return {key_id: secret}, None
+    if key_id or secret:
+        raise CredentialsError(
+            f"set both {ACCESS_KEY_ID_ENV} and {SECRET_ACCESS_KEY_ENV}, or neither (a key pair is then generated "
+            "into the data dir)"
+        )
     path = data_dir / CREDENTIALS_FILE
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -82,8 +97,22 @@ def load_credentials(data_dir: Path) -> tuple[dict[str, str], Path | None]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(pair, handle, indent=2)
-    pair = json.loads(path.read_text())
-    return {pair["aws_access_key_id"]: pair["aws_secret_access_key"]}, path
+    return _stored_pair(path), path
+
+
+def _stored_pair(path: Path) -> dict[str, str]:
+    """The pair in ``path``, or CredentialsError naming the file but none of its content."""
+    try:
+        pair = json.loads(path.read_text())
+        key_id, secret = pair["aws_access_key_id"], pair["aws_secret_access_key"]
+    except (ValueError, KeyError, TypeError):
+        key_id = secret = None
+    if not (isinstance(key_id, str) and isinstance(secret, str) and key_id and secret):
+        raise CredentialsError(
+            f"{path} is not a JSON object with aws_access_key_id and aws_secret_access_key; "
+            "repair it, or remove it to have a new pair generated"
+        )
+    return {key_id: secret}
 
 
 def server_state_paths(config: ServerConfig) -> list[Path]:

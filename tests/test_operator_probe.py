@@ -1,0 +1,135 @@
+"""``openpersonalize serve`` / ``demo`` as an operator meets them: a bad option value, a damaged credentials file or
+half-set credential variables end with one line naming the problem and a non-zero exit, never a traceback, a
+server on another port than asked, or a node accepting other keys than its peers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from openpersonalize import cli
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def no_start(monkeypatch):
+    """Nothing may start: a refused command must stop before the node and the port."""
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the server started despite a bad option")
+
+    monkeypatch.setattr(cli, "start_node", refuse)
+    monkeypatch.setattr(cli.uvicorn, "run", refuse)
+
+
+def _invoke(*args: str, **env: str):
+    return runner.invoke(cli.app, list(args), env=env or None)
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["serve", "--port", "99999"], "--port"),  # was accepted and bound port 34463 (99999 & 0xFFFF)
+        (["serve", "--port", "-1"], "--port"),
+        (["serve", "--log-level", "bogus"], "--log-level"),  # was a ValueError traceback
+        (["serve", "--log-level", "trace"], "--log-level"),  # uvicorn's level, unknown to logging: traceback
+        (["serve", "--workers", "0"], "--workers"),
+        (["serve", "--read-timeout", "-1"], "--read-timeout"),  # every request would lose its connection
+        (["serve", "--score-cache-mb", "-5"], "--score-cache-mb"),
+        (["demo", "--port", "70000"], "--port"),
+    ],
+)
+def test_a_bad_option_value_is_refused_before_anything_starts(tmp_path, no_start, args, names):
+    result = _invoke(*args, "--data-dir", str(tmp_path / "data"))
+    assert result.exit_code == 2, result.output
+    assert names in result.output and "Traceback" not in result.output
+
+
+def test_log_level_takes_any_case(tmp_path, monkeypatch):
+    """``--log-level DEBUG`` and ``debug`` both reach uvicorn in its spelling."""
+    seen = {}
+    monkeypatch.setattr(cli, "start_node", lambda *a, **k: type("N", (), {"leave": lambda self: None})())
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **k: seen.update(k))
+    monkeypatch.setattr(cli, "export_for_workers", lambda url: None)
+    monkeypatch.delenv(cli.CONFIG_ENV, raising=False)
+    result = _invoke("serve", "--log-level", "DEBUG", "--data-dir", str(tmp_path / "data"))
+    assert result.exit_code == 0, result.output
+    assert seen["log_level"] == "debug"
+
+
+def test_allow_path_naming_a_file_is_refused(tmp_path, no_start):
+    """``--allow-path`` names directories; a file there is a mistake said in one line."""
+    afile = tmp_path / "ratings.csv"
+    afile.write_text("USER_ID,ITEM_ID,TIMESTAMP\n")
+    result = _invoke("serve", "--data-dir", str(tmp_path / "data"), "--allow-path", str(afile))
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [f"openpersonalize serve: --allow-path {afile} is not a directory"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"aws_access_key_id": "OPKEY", "aws_secret_access_key": "s3cr3t-value',  # cut short
+        '{"aws_access_key_id": "OPKEY"}',  # no secret
+        '["OPKEY", "s3cr3t-value"]',
+    ],
+)
+def test_a_damaged_credentials_file_is_one_line_without_its_content(tmp_path, no_start, content):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "credentials.json").write_text(content)
+    result = _invoke("serve", "--data-dir", str(data))
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"openpersonalize serve: {data / 'credentials.json'}"), lines
+    assert "s3cr3t" not in result.output and "OPKEY" not in result.output
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"OPENPERSONALIZE_ACCESS_KEY_ID": "AKIDSET"},
+        {"OPENPERSONALIZE_SECRET_ACCESS_KEY": "only-the-secret"},
+    ],
+)
+def test_half_set_credential_variables_are_refused(tmp_path, no_start, env):
+    """One of the pair set (the other forgotten on one node) silently generated another key pair: that node
+    refused every client signing with the deployment's keys. Refused in one line naming both variables."""
+    result = _invoke("serve", "--data-dir", str(tmp_path / "data"), **env)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "openpersonalize serve: set both OPENPERSONALIZE_ACCESS_KEY_ID and OPENPERSONALIZE_SECRET_ACCESS_KEY, "
+        "or neither (a key pair is then generated into the data dir)"
+    ]
+    assert "only-the-secret" not in result.output
+    assert not (tmp_path / "data" / "credentials.json").exists()
+
+
+def test_generated_credentials_are_private_and_shown_only_by_path(tmp_path, monkeypatch):
+    """First start: credentials.json is mode 0600 and the output names its path, never the secret."""
+    monkeypatch.setattr(cli, "start_node", lambda *a, **k: type("N", (), {"leave": lambda self: None})())
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **k: None)
+    monkeypatch.setattr(cli, "export_for_workers", lambda url: None)
+    monkeypatch.delenv(cli.CONFIG_ENV, raising=False)
+    data = tmp_path / "data"
+    result = _invoke("serve", "--data-dir", str(data))
+    assert result.exit_code == 0, result.output
+    path = data / "credentials.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    secret = json.loads(path.read_text())["aws_secret_access_key"]
+    assert secret not in result.output and str(path) in result.output.splitlines()[0]
+
+
+def test_help_never_shows_the_database_url_from_the_environment():
+    result = _invoke("serve", "--help", OPENPERSONALIZE_DATABASE_URL="postgresql+psycopg://op:hunter2@db/op")
+    assert result.exit_code == 0 and "hunter2" not in result.output
+
+
+def test_demo_with_half_set_credential_variables_says_so(tmp_path):
+    result = _invoke("demo", "--data-dir", str(tmp_path / "data"), OPENPERSONALIZE_ACCESS_KEY_ID="AKIDSET")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    said = " ".join(result.output.split())
+    assert "demo failed: set both OPENPERSONALIZE_ACCESS_KEY_ID and OPENPERSONALIZE_SECRET_ACCESS_KEY" in said
