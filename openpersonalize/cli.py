@@ -114,10 +114,10 @@ def serve(
         auto_training_check=auto_training_check,
         executor=executor,
     )
-    for allowed in allow_path or []:
-        if allowed.exists() and not allowed.is_dir():
-            typer.echo(f"openpersonalize serve: --allow-path {allowed} is not a directory", err=True)
-            raise typer.Exit(1)
+    refusal = _location_refusal(object_store, allow_path or [])
+    if refusal:
+        typer.echo(f"openpersonalize serve: {refusal}", err=True)
+        raise typer.Exit(1)
     try:
         _, cred_path = load_credentials(data_dir.resolve())
     except OSError as exc:
@@ -157,6 +157,21 @@ def serve(
         )
     finally:
         node.leave()
+
+
+def _location_refusal(object_store: str | None, allow_paths: list[Path]) -> str | None:
+    """Why ``--object-store`` or an ``--allow-path`` cannot be meant, or None.
+
+    A URL of another scheme than s3:// or file:// was taken for a relative directory (``gs://b/p`` became
+    ./gs:/b/p); only its scheme is named, since the rest may hold credentials.
+    """
+    scheme, sep, _ = (object_store or "").partition("://")
+    if sep and scheme not in ("s3", "file"):
+        return f"--object-store takes s3://bucket/prefix or a directory, not a {scheme}:// URL"
+    for allowed in allow_paths:
+        if allowed.exists() and not allowed.is_dir():
+            return f"--allow-path {allowed} is not a directory"
+    return None
 
 
 @app.command()

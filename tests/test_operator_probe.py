@@ -133,3 +133,18 @@ def test_demo_with_half_set_credential_variables_says_so(tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output
     said = " ".join(result.output.split())
     assert "demo failed: set both OPENPERSONALIZE_ACCESS_KEY_ID and OPENPERSONALIZE_SECRET_ACCESS_KEY" in said
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://op:hunter2@host/objects", "gs://bucket/prefix", "S3://bucket/prefix", "minio://b"]
+)
+def test_an_object_store_url_of_another_scheme_is_refused(tmp_path, no_start, url):
+    """Anything but s3:// or a directory (file:// or a path) was taken for a relative directory: ``gs://b/p``
+    became ./gs:/b/p beside the current directory, a store no other node shares. Refused naming the scheme only."""
+    result = _invoke("serve", "--data-dir", str(tmp_path / "data"), "--object-store", url)
+    assert result.exit_code == 1
+    scheme = url.split("://")[0]
+    assert result.output.strip().splitlines() == [
+        f"openpersonalize serve: --object-store takes s3://bucket/prefix or a directory, not a {scheme}:// URL"
+    ]
+    assert "hunter2" not in result.output
