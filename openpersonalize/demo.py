@@ -417,6 +417,16 @@ class Demo:
         self.console.print(table)
 
 
+def _start_server(data_dir: Path, allowed: list[Path], port: int) -> embedded.EmbeddedServer:
+    """The embedded server, or DemoError saying why not (a data dir that cannot be made, a port in use)."""
+    try:
+        return embedded.start(data_dir, allowed, port=port)
+    except OSError as exc:
+        raise DemoError(f"cannot use the data dir {data_dir}: {exc.strerror or exc}") from None
+    except RuntimeError as exc:  # uvicorn has logged the reason, e.g. the address already in use
+        raise DemoError(f"{exc} on port {port}") from None
+
+
 def run_demo(
     console: Console,
     dataset: Path | None = None,
@@ -436,7 +446,7 @@ def run_demo(
             dataset = download_ml25m(root) if full else bundled_movielens(root)
         if not (dataset / "ratings.csv").exists() or not (dataset / "movies.csv").exists():
             raise DemoError(f"{dataset} must contain MovieLens ratings.csv and movies.csv")
-        server = embedded.start(data_dir, [work, root], port=port)
+        server = _start_server(data_dir, [work, root], port)
         console.print(f"embedded server at {server.url} (data in {data_dir})")
         demo = Demo(dataset, work, console, fast=fast, keep=keep)
         demo.run(server)

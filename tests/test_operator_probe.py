@@ -5,6 +5,7 @@ server on another port than asked, or a node accepting other keys than its peers
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from typer.testing import CliRunner
@@ -148,3 +149,21 @@ def test_an_object_store_url_of_another_scheme_is_refused(tmp_path, no_start, ur
         f"openpersonalize serve: --object-store takes s3://bucket/prefix or a directory, not a {scheme}:// URL"
     ]
     assert "hunter2" not in result.output
+
+
+def test_demo_on_a_data_dir_that_is_a_file_says_so(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    result = _invoke("demo", "--fast", "--data-dir", str(taken))
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"demo failed: cannot use the data dir {taken}: File exists" in " ".join(result.output.split())
+
+
+def test_demo_on_a_port_in_use_says_so(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _invoke("demo", "--fast", "--data-dir", str(tmp_path / "data"), "--port", str(port))
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"demo failed: the embedded server did not start on port {port}" in " ".join(result.output.split())
