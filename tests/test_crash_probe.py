@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -121,36 +123,72 @@ def _writing_a_part(pid: int) -> bool:
     return any(_open_below(child, Path("/"), "part-") for child in processes.job_children(pid))
 
 
+@contextmanager
+def _s3_store_server(crashable: Crashable, root: Path, s3_server: str, **env: str) -> Iterator[tuple[Server, str]]:
+    """A server of one test on an S3 object store of its own (and its TMPDIR ``root/tmp``); the store's prefix."""
+    (root / "work").mkdir()
+    (root / "tmp").mkdir()
+    prefix = unique("store")
+    store = ["--object-store", f"s3://{crashable.bucket}/{prefix}"]
+    env = {**s3_env(s3_server), "TMPDIR": str(root / "tmp"), **env}
+    server = Server(root / "data", None, [root / "work"], env, args=store).start()
+    try:
+        yield server, prefix
+    finally:
+        server.stop()
+
+
+def _import_job(personalize, csv: Path) -> str:
+    """A new group and Interactions dataset, and the ARN of the import job of ``csv`` into it."""
+    group = personalize.create_dataset_group(name=unique("crash"))["datasetGroupArn"]
+    schema = personalize.create_schema(name=unique("s"), schema=json.dumps(movielens.INTERACTIONS_SCHEMA))
+    dataset = personalize.create_dataset(
+        name=unique("d"), datasetType="INTERACTIONS", datasetGroupArn=group, schemaArn=schema["schemaArn"]
+    )["datasetArn"]
+    return personalize.create_dataset_import_job(
+        jobName=unique("import"), datasetArn=dataset, dataSource={"dataLocation": str(csv)}
+    )["datasetImportJobArn"]
+
+
 def test_import_into_s3_killed_half_way_leaves_no_part_behind(crashable, tmp_path, movielens_dir, s3_server):
     """An import in parts writes each part locally before uploading it; a killed task's file must not stay."""
-    work, tmp = tmp_path / "work", tmp_path / "tmp"
-    work.mkdir()
-    tmp.mkdir()
-    env = {**s3_env(s3_server), "TMPDIR": str(tmp), PART_BYTES_ENV: "100000"}  # about ten parts
-    store = ["--object-store", f"s3://{crashable.bucket}/{unique('store')}"]
-    server = Server(tmp_path / "data", None, [work], env, args=store).start()
-    try:
+    with _s3_store_server(crashable, tmp_path, s3_server, **{PART_BYTES_ENV: "100000"}) as (server, _):  # ten parts
         ratings = movielens.prepare_interactions(movielens_dir / "ratings.csv").slice(0, 40_000)
-        csv = movielens.write_csv(ratings, work / "interactions.csv")
-        personalize = server.client()
-        group = personalize.create_dataset_group(name=unique("parts"))["datasetGroupArn"]
-        schema = personalize.create_schema(name=unique("s"), schema=json.dumps(movielens.INTERACTIONS_SCHEMA))
-        dataset = personalize.create_dataset(
-            name=unique("d"), datasetType="INTERACTIONS", datasetGroupArn=group, schemaArn=schema["schemaArn"]
-        )["datasetArn"]
-        job = personalize.create_dataset_import_job(
-            jobName=unique("parts"), datasetArn=dataset, dataSource={"dataLocation": str(csv)}
-        )["datasetImportJobArn"]
+        job = _import_job(server.client(), movielens.write_csv(ratings, tmp_path / "work" / "interactions.csv"))
         wait_until(lambda: _writing_a_part(server.proc.pid), what="an import task writing its part")
         server.kill()
         server.start()
         personalize = server.client()
         done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
         assert done["status"] == "ACTIVE", done.get("failureReason")
-        assert _files_below(tmp) == []
+        assert _files_below(tmp_path / "tmp") == []
         assert _files_below(server.data_dir / CACHE_DIR / FETCHING) == []
-    finally:
-        server.stop()
+
+
+def test_training_killed_on_s3_leaves_nothing_once_its_solution_is_deleted(crashable, tmp_path, s3_server):
+    """A killed training attempt's inputs (the group's live events) stayed in the store after DeleteSolution."""
+    with _s3_store_server(crashable, tmp_path, s3_server) as (server, prefix):
+        csv = shutil.copy(crashable.work / "interactions.csv", tmp_path / "work")
+        personalize = server.client()
+        job = _import_job(personalize, Path(csv))
+        done = wait_status(personalize.describe_dataset_import_job, "datasetImportJob", datasetImportJobArn=job)
+        assert done["status"] == "ACTIVE", done.get("failureReason")
+        group = personalize.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]["datasetArn"]
+        group = personalize.describe_dataset(datasetArn=group)["dataset"]["datasetGroupArn"]
+        solution = personalize.create_solution(
+            name=unique("killed"), datasetGroupArn=group, recipeArn=RECIPE + "aws-popularity-count"
+        )["solutionArn"]
+        version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+        wait_until(lambda: processes.job_children(server.proc.pid), what="the training step starting")
+        server.kill()
+        server.start()
+        personalize = server.client()
+        done = wait_status(personalize.describe_solution_version, "solutionVersion", solutionVersionArn=version)
+        assert done["status"] == "ACTIVE", done.get("failureReason")
+        personalize.delete_solution(solutionArn=solution)
+        name = version.split(":", 5)[-1].replace("/", "__")
+        listed = crashable.s3.list_objects_v2(Bucket=crashable.bucket, Prefix=f"{prefix}/models/")
+        assert [o["Key"] for o in listed.get("Contents", []) if name in o["Key"]] == []
 
 
 # --------------------------------------------------------------------------- killed between two writes (PostgreSQL)

@@ -511,8 +511,27 @@ class ObjectStore:
 
     # -- removal -------------------------------------------------------------------
     def remove_model(self, version_arn: str) -> None:
-        """Forget every model of a solution version (deleted or stopped), here and in the store."""
-        self._remove(f"{MODELS}/{_safe_name(version_arn)}")
+        """Forget every model of a solution version (deleted or stopped), here and in the store, and what training
+        attempts killed half way left under their scratch prefixes (their inputs: the group's live events)."""
+        name = _safe_name(version_arn)
+        self._remove(f"{MODELS}/{name}")
+        for scratch in self._scratch_names(name):
+            self._remove(f"{MODELS}/{scratch}")
+
+    def _scratch_names(self, name: str) -> list[str]:
+        """The scratch directories (``scratch_model_dir``) of model ``name``'s training attempts, here and in the
+        store (a listing that fails is logged: they break nothing)."""
+        prefix = f".{name}."
+        names = {path.name for path in self.models_root.glob(PARTIAL_MODELS) if path.name.startswith(prefix)}
+        if self.remote:
+            try:
+                top = pafs.FileSelector(self.arrow_path(MODELS), allow_not_found=True)
+                listed = self._listing.get_file_info(top)
+            except OSError:
+                log.warning("object store %s: listing %s failed", self.location.describe(), MODELS, exc_info=True)
+                listed = []
+            names |= {i.base_name for i in listed if i.base_name.startswith(prefix) and i.base_name.endswith(".tmp")}
+        return sorted(names)
 
     def remove_dataset(self, dataset_arn: str) -> None:
         """Forget every snapshot of a deleted dataset, here and in the store."""
