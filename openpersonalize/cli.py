@@ -35,6 +35,13 @@ class LogLevel(StrEnum):
     debug = "debug"
 
 
+def _account_id(value: str) -> str:
+    """``--account-id`` as ARNs need it: 12 ASCII digits (``a:b/c`` made ARNs no parser reads back)."""
+    if not (len(value) == 12 and value.isascii() and value.isdigit()):
+        raise typer.BadParameter("an account id is 12 digits, e.g. 000000000000")
+    return value
+
+
 @app.callback()
 def _root() -> None:
     """openpersonalize: serve the Personalize API, or run the end-to-end demo."""
@@ -74,7 +81,9 @@ def serve(
             "only s3:// locations). The data dir and database are never usable, even inside one."
         ),
     ] = None,
-    account_id: Annotated[str, typer.Option(help="Account id used in ARNs.")] = "000000000000",
+    account_id: Annotated[
+        str, typer.Option(callback=_account_id, help="Account id used in ARNs (12 digits).")
+    ] = "000000000000",
     workers: Annotated[int, typer.Option(min=1, help="Server processes sharing the port.")] = 1,
     score_cache_mb: Annotated[
         int, typer.Option(min=0, help="Per-process memory for memoised user scores (0 turns the cache off).")

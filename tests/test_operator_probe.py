@@ -41,6 +41,9 @@ def _invoke(*args: str, **env: str):
         (["serve", "--read-timeout", "-1"], "--read-timeout"),  # every request would lose its connection
         (["serve", "--score-cache-mb", "-5"], "--score-cache-mb"),
         (["demo", "--port", "70000"], "--port"),
+        (["serve", "--account-id", "a:b/c"], "--account-id"),  # ARNs were arn:aws:personalize:us-east-1:a:b/c:...
+        (["serve", "--account-id", ""], "--account-id"),
+        (["serve", "--account-id", "12345"], "--account-id"),
     ],
 )
 def test_a_bad_option_value_is_refused_before_anything_starts(tmp_path, no_start, args, names):
