@@ -13,9 +13,12 @@ import uvicorn
 from rich.console import Console
 
 from .api.transport import DEFAULT_READ_TIMEOUT, uvicorn_options
+from .control.dataset_export import PART_ROWS_ENV
+from .data.csv_parts import PART_BYTES_ENV
 from .jobs import executors
 from .jobs.executors import LOCAL, ExecutorUnavailable
 from .node import StartupError, start_node
+from .recipes.blocks import BLOCK_ENV
 from .server import CONFIG_ENV, CredentialsError, ServerConfig, load_credentials, node_objects
 from .store.database_url import DATABASE_URL_ENV, export_for_workers
 
@@ -123,7 +126,7 @@ def serve(
         auto_training_check=auto_training_check,
         executor=executor,
     )
-    refusal = _location_refusal(object_store, allow_path or [])
+    refusal = _location_refusal(object_store, allow_path or []) or _size_variable_refusal()
     if refusal:
         typer.echo(f"openpersonalize serve: {refusal}", err=True)
         raise typer.Exit(1)
@@ -180,6 +183,20 @@ def _location_refusal(object_store: str | None, allow_paths: list[Path]) -> str 
     for allowed in allow_paths:
         if allowed.exists() and not allowed.is_dir():
             return f"--allow-path {allowed} is not a directory"
+    return None
+
+
+def _size_variable_refusal() -> str | None:
+    """Why a size variable jobs read cannot be meant, or None: read only when a job runs, a typo there failed
+    every import, export or training much later with a Python exception for a reason."""
+    for name in (PART_BYTES_ENV, PART_ROWS_ENV, BLOCK_ENV):
+        value = os.environ.get(name, "")
+        try:
+            usable = not value or int(value) >= 1
+        except ValueError:
+            usable = False
+        if not usable:
+            return f"{name} must be a whole number of at least 1, not {value!r}"
     return None
 
 

@@ -170,3 +170,22 @@ def test_demo_on_a_port_in_use_says_so(tmp_path):
         result = _invoke("demo", "--fast", "--data-dir", str(tmp_path / "data"), "--port", str(port))
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert f"demo failed: the embedded server did not start on port {port}" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OPENPERSONALIZE_IMPORT_PART_BYTES", "64MiB"),  # every import then failed with int()'s ValueError
+        ("OPENPERSONALIZE_IMPORT_PART_BYTES", "0"),  # every import then failed dividing by zero
+        ("OPENPERSONALIZE_EXPORT_PART_ROWS", "1e6"),
+        ("OPENPERSONALIZE_BLOCK_INTERACTIONS", "lots"),
+    ],
+)
+def test_a_bad_size_variable_is_refused_at_start(tmp_path, no_start, name, value):
+    """The size knobs are read when a job runs: a typo failed every import (or export, or training) much later,
+    with a Python exception for a reason. Refused at start naming the variable."""
+    result = _invoke("serve", "--data-dir", str(tmp_path / "data"), **{name: value})
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"openpersonalize serve: {name} must be a whole number of at least 1, not {value!r}"
+    )
