@@ -189,3 +189,24 @@ def test_a_bad_size_variable_is_refused_at_start(tmp_path, no_start, name, value
     assert result.output.strip().splitlines()[-1] == (
         f"openpersonalize serve: {name} must be a whole number of at least 1, not {value!r}"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (
+            ["--executor", "ray://op:hunter2@127.0.0.1:1"],
+            {},
+        ),  # was 'cannot reach the Ray cluster at ray://op:hunter2@...'
+        (["--executor", "ray"], {"RAY_ADDRESS": "op:hunter2@127.0.0.1:1"}),
+        (["--executor", "http://op:hunter2@127.0.0.1:1"], {}),  # was "unknown --executor 'http://op:hunter2@...'"
+    ],
+)
+def test_credentials_in_the_ray_address_are_refused_unshown(tmp_path, no_start, args, env):
+    result = _invoke("serve", "--data-dir", str(tmp_path / "data"), *args, **env)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "openpersonalize serve: credentials do not belong in the --executor or RAY_ADDRESS address "
+        "(Ray takes none there)"
+    )
+    assert "hunter2" not in result.output

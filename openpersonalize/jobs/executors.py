@@ -81,6 +81,16 @@ def ray_address(spec: str) -> str:
     return address
 
 
+CREDENTIALS_REFUSAL = "credentials do not belong in the --executor or RAY_ADDRESS address (Ray takes none there)"
+
+
+def _holds_userinfo(address: str) -> bool:
+    """Whether ``address`` (``ray://HOST:PORT``, ``HOST:PORT``) names a user or password before its host: messages
+    echo the address, so it is refused unshown."""
+    authority = address.split("://", 1)[-1].split("/", 1)[0]
+    return "@" in authority
+
+
 def connect(spec: str) -> Executor:
     """The executor ``--executor`` names: ``local``, ``ray`` (RAY_ADDRESS) or ``ray://HOST:PORT``.
 
@@ -89,9 +99,13 @@ def connect(spec: str) -> Executor:
     """
     if spec == LOCAL:
         return LocalExecutor()
+    if _holds_userinfo(spec):
+        raise ExecutorUnavailable(CREDENTIALS_REFUSAL)
     if spec != "ray" and not spec.startswith("ray://"):
         raise ExecutorUnavailable(f"unknown --executor {spec!r}: use local, ray or ray://HOST:PORT")
     address = ray_address(spec)
+    if _holds_userinfo(address):
+        raise ExecutorUnavailable(CREDENTIALS_REFUSAL)
     try:
         from .ray_executor import RayExecutor
     except ImportError:
