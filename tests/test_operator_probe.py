@@ -210,3 +210,11 @@ def test_credentials_in_the_ray_address_are_refused_unshown(tmp_path, no_start, 
         "(Ray takes none there)"
     )
     assert "hunter2" not in result.output
+
+
+def test_a_new_data_dir_is_private(tmp_path, no_start):
+    """The data dir holds the users' data (SQLite database, snapshots, models): made 0700, as credentials.json is
+    0600 (it was 0755 with a 0644 database any local account could read)."""
+    data = tmp_path / "new" / "data"
+    _invoke("serve", "--data-dir", str(data), OPENPERSONALIZE_ACCESS_KEY_ID="K", OPENPERSONALIZE_SECRET_ACCESS_KEY="S")
+    assert data.stat().st_mode & 0o777 == 0o700
