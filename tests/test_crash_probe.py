@@ -23,6 +23,7 @@ from helpers import RECIPE, ROLE, import_dataset, s3_env, wait_until
 from openpersonalize.data import movielens
 from openpersonalize.data.csv_parts import PART_BYTES_ENV
 from openpersonalize.jobs import processes
+from openpersonalize.jobs.runner import MAX_ATTEMPTS
 from openpersonalize.store.objects import CACHE_DIR, FETCHING
 from server_harness import Server, unique, wait_status
 
@@ -121,6 +122,28 @@ def test_batch_output_to_s3_killed_half_way_leaves_no_temporary_file(crashable):
 def _writing_a_part(pid: int) -> bool:
     """Whether a job child of ``pid`` (an import task) holds a snapshot part open."""
     return any(_open_below(child, Path("/"), "part-") for child in processes.job_children(pid))
+
+
+def test_recommender_abandoned_after_three_kills_can_be_deleted(crashable, movielens_dir):
+    """A job interrupted three times is abandoned; a recommender's pending training stayed IN_PROGRESS then, and
+    refused DeleteRecommender for ever."""
+    server = crashable.server
+    personalize = server.client()
+    group = personalize.create_dataset_group(name=unique("vod"), domain="VIDEO_ON_DEMAND")["datasetGroupArn"]
+    csv = crashable.work / "interactions.csv"
+    import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(csv), "VIDEO_ON_DEMAND")
+    arn = personalize.create_recommender(
+        name=unique("pop"), datasetGroupArn=group, recipeArn=RECIPE + "aws-vod-most-popular"
+    )["recommenderArn"]
+    for _ in range(MAX_ATTEMPTS):
+        wait_until(lambda: processes.job_children(server.proc.pid), what="the training step starting")
+        crashable.restart()
+    personalize = server.client()
+    done = wait_status(personalize.describe_recommender, "recommender", recommenderArn=arn)
+    assert done["status"] == "CREATE FAILED" and "interrupted" in done["failureReason"], done
+    personalize.delete_recommender(recommenderArn=arn)
+    with pytest.raises(personalize.exceptions.ResourceNotFoundException):
+        personalize.describe_recommender(recommenderArn=arn)
 
 
 @contextmanager

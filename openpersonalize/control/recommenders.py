@@ -322,6 +322,16 @@ def _fail(control: Control, arn: str, reason: str, pending: dict[str, Any] | Non
         control.store.update(arn, expect=ours, _pending=None, latestRecommenderUpdate=update)
 
 
+def _abandon(control: Control, arn: str, reason: str) -> None:
+    """The job runner gave up on the recommender's training job (interrupted too often): its pending training
+    ends failed too, else, unfinished for ever, it would refuse DeleteRecommender; then the recommender fails."""
+    res = control.store.get(arn)
+    training = ((res.doc.get("_pending") or {}) if res is not None else {}).get("trainingArn")
+    if training:
+        control.store.update(training, status=CREATE_FAILED, only_if=UNFINISHED, failureReason=reason)
+    _fail(control, arn, reason)
+
+
 def run_state_change(control: Control, load_model: ModelLoader, arn: str) -> None:
     """STOP PENDING -> STOP IN_PROGRESS -> INACTIVE, or START PENDING -> START IN_PROGRESS -> (model loaded) ACTIVE."""
     res = control.store.get(arn)
@@ -350,7 +360,7 @@ def job_handlers(control: Control, load_model: ModelLoader) -> dict[str, JobHand
     """Recommender trainings and state changes; ``load_model`` loads a trained model as the runtime serves it."""
     return {
         RECOMMENDER_TRAINING: JobHandler(
-            lambda arn: run_recommender_training(control, load_model, arn), lambda arn, why: _fail(control, arn, why)
+            lambda arn: run_recommender_training(control, load_model, arn), lambda arn, why: _abandon(control, arn, why)
         ),
         STATE_JOB: JobHandler(
             lambda arn: run_state_change(control, load_model, arn), lambda arn, why: _settle(control, arn, why)
