@@ -14,6 +14,7 @@ models and snapshots whose resource another node deleted (``ObjectStore.sweep_ca
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -37,6 +38,7 @@ BEAT_SECONDS = 5.0
 STALE_SECONDS = 30.0
 SWEEP_SECONDS = 60.0
 CONNECT_SECONDS = 5
+LOCK_FILE = ".openpersonalize.lock"
 
 
 class StartupError(Exception):
@@ -98,10 +100,11 @@ def sweep_cache(store: MetadataStore, objects: ObjectStore) -> None:
 class Node:
     """This process's row in the registry and the thread that keeps it fresh (and its object cache swept)."""
 
-    def __init__(self, table: NodeTable, row: NodeRow, objects: ObjectStore) -> None:
+    def __init__(self, table: NodeTable, row: NodeRow, objects: ObjectStore, locks: list[int]) -> None:
         self.table = table
         self.row = row
         self.objects = objects
+        self.locks = locks  # held on the data dir and a local object store while the node runs (lock_dir)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="node-heartbeat", daemon=True)
 
@@ -122,6 +125,8 @@ class Node:
             self.table.remove([self.row.id])
         except sa.exc.SQLAlchemyError:
             log.warning("could not remove node %s from the registry", self.row.id, exc_info=True)
+        while self.locks:
+            os.close(self.locks.pop())
 
     def _beat(self) -> None:
         swept = time.monotonic()
@@ -164,6 +169,22 @@ def _refusal(store: MetadataStore, objects: ObjectStore, me: NodeRow, other: Nod
     return None
 
 
+def lock_dir(path: Path) -> int:
+    """An exclusive lock on ``path`` for as long as this process holds the returned descriptor, else StartupError.
+
+    The registry lives in the database, so it cannot see a server given another database on the same data
+    dir or local object store (same ARNs, same artifact paths, each start sweeping the other's files); the
+    kernel drops the lock when the process dies, however it dies.
+    """
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StartupError(f"refusing to start: another openpersonalize server uses {path}") from None
+    return fd
+
+
 def start_node(database_url: str, objects: ObjectStore, data_dir: Path, address: str) -> Node:
     """Check the database and the object store, join the registry and start the heartbeat; StartupError if not."""
     try:
@@ -198,8 +219,17 @@ def start_node(database_url: str, objects: ObjectStore, data_dir: Path, address:
         if why:
             table.remove([row.id])
             raise StartupError(f"refusing to start: {why}")
+    locks: list[int] = []
+    try:
+        for path in [data_dir] + ([] if objects.remote else [objects.local_root]):
+            locks.append(lock_dir(path))
+    except StartupError:
+        table.remove([row.id])
+        for fd in locks:
+            os.close(fd)
+        raise
     objects.clear_fetches()  # the data dir is this node's alone: a download left there was killed
-    node = Node(table, row, objects)
+    node = Node(table, row, objects, locks)
     node.sweep()
     node.start()
     return node

@@ -5,12 +5,14 @@ server on another port than asked, or a node accepting other keys than its peers
 from __future__ import annotations
 
 import json
+import signal
 import socket
 
 import pytest
 from typer.testing import CliRunner
 
-from openpersonalize import cli
+from openpersonalize import cli, node
+from openpersonalize.store.objects import ObjectStore
 
 runner = CliRunner()
 
@@ -218,3 +220,27 @@ def test_a_new_data_dir_is_private(tmp_path, no_start):
     data = tmp_path / "new" / "data"
     _invoke("serve", "--data-dir", str(data), OPENPERSONALIZE_ACCESS_KEY_ID="K", OPENPERSONALIZE_SECRET_ACCESS_KEY="S")
     assert data.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("shared", ["data dir", "local object store"])
+def test_two_servers_with_their_own_databases_never_share_a_data_dir_or_local_store(tmp_path, shared):
+    """The node registry lives in the database, so a second server given another --database-url did not see the
+    first and ran on the same data dir (or --object-store directory): same ARNs, same artifact paths, and each
+    start swept the other's downloads and scratch. Refused while the first runs; free again once it left."""
+    data = [tmp_path / "a", tmp_path / ("a" if shared == "data dir" else "b")]
+    store = tmp_path / "objects" if shared == "local object store" else None
+    handler = signal.getsignal(signal.SIGTERM)
+
+    def start(n: int) -> node.Node:
+        objects = ObjectStore.for_node(str(store) if store else None, data[n])
+        return node.start_node(f"sqlite:///{tmp_path / f'db{n}.sqlite'}", objects, data[n], f"127.0.0.1:{n}")
+
+    first = start(0)
+    try:
+        with pytest.raises(node.StartupError, match="refusing to start: another openpersonalize server uses"):
+            start(1)
+    finally:
+        first.leave()
+        signal.signal(signal.SIGTERM, handler)
+    start(1).leave()
+    signal.signal(signal.SIGTERM, handler)
