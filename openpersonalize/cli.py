@@ -38,6 +38,13 @@ class LogLevel(StrEnum):
     debug = "debug"
 
 
+def _host(value: str) -> str:
+    """``--host``, never empty: an empty one (``--host "$HOST"`` with HOST unset) bound every interface."""
+    if not value.strip():
+        raise typer.BadParameter("empty; give an address, e.g. 127.0.0.1 (this machine) or 0.0.0.0 (every interface)")
+    return value
+
+
 def _account_id(value: str) -> str:
     """``--account-id`` as ARNs need it: 12 ASCII digits (``a:b/c`` made ARNs no parser reads back)."""
     if not (len(value) == 12 and value.isascii() and value.isdigit()):
@@ -52,7 +59,9 @@ def _root() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind (loopback unless you mean to expose it).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(callback=_host, help="Address to bind (loopback unless you mean to expose it).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port for all three protocols.")] = 8080,
     data_dir: Annotated[Path, typer.Option(help="Where metadata, datasets and models live.")] = Path("./data"),
     database_url: Annotated[

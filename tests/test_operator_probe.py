@@ -43,6 +43,8 @@ def _invoke(*args: str, **env: str):
         (["serve", "--read-timeout", "-1"], "--read-timeout"),  # every request would lose its connection
         (["serve", "--score-cache-mb", "-5"], "--score-cache-mb"),
         (["demo", "--port", "70000"], "--port"),
+        (["serve", "--host", ""], "--host"),  # '--host "$HOST"' with HOST unset bound every interface, v4 and v6
+        (["serve", "--host", "  "], "--host"),
         (["serve", "--account-id", "a:b/c"], "--account-id"),  # ARNs were arn:aws:personalize:us-east-1:a:b/c:...
         (["serve", "--account-id", ""], "--account-id"),
         (["serve", "--account-id", "12345"], "--account-id"),
