@@ -101,7 +101,11 @@ def load_credentials(data_dir: Path) -> tuple[dict[str, str], Path | None]:
 
 
 def _stored_pair(path: Path) -> dict[str, str]:
-    """The pair in ``path``, or CredentialsError naming the file but none of its content."""
+    """The pair in ``path``, or CredentialsError naming the file but none of its content, or its mode when other
+    accounts may use it (made 0600, it was restored or copied looser: refused, as ssh refuses such a key)."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise CredentialsError(f"{path} is open to other accounts (mode {mode:04o}); chmod 600 it")
     try:
         pair = json.loads(path.read_text())
         key_id, secret = pair["aws_access_key_id"], pair["aws_secret_access_key"]

@@ -259,7 +259,8 @@ def test_nul_in_a_location_is_invalid_input(server, personalize, trained, form):
 def default_layout(tmp_path_factory, s3_server):
     """A server in its default layout (./data in the cwd, credentials.json made), run with ``--allow-path <cwd>``."""
     cwd = tmp_path_factory.mktemp("default-layout")
-    env = {"OPENPERSONALIZE_ACCESS_KEY_ID": "", "OPENPERSONALIZE_S3_ENDPOINT_URL": s3_server}
+    unset = {"OPENPERSONALIZE_ACCESS_KEY_ID": "", "OPENPERSONALIZE_SECRET_ACCESS_KEY": ""}
+    env = {**unset, "OPENPERSONALIZE_S3_ENDPOINT_URL": s3_server}
     srv = Server(cwd / "data", None, [cwd], env, cwd=cwd).start()
     try:
         creds = json.loads((cwd / "data" / "credentials.json").read_text())

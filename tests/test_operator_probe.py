@@ -88,11 +88,15 @@ def test_allow_path_naming_a_file_is_refused(tmp_path, no_start):
 def test_a_damaged_credentials_file_is_one_line_without_its_content(tmp_path, no_start, content):
     data = tmp_path / "data"
     data.mkdir()
-    (data / "credentials.json").write_text(content)
+    path = data / "credentials.json"
+    path.write_text(content)
+    path.chmod(0o600)
     result = _invoke("serve", "--data-dir", str(data))
     assert result.exit_code == 1
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"openpersonalize serve: {data / 'credentials.json'}"), lines
+    assert result.output.strip().splitlines() == [
+        f"openpersonalize serve: {path} is not a JSON object with aws_access_key_id and aws_secret_access_key; "
+        "repair it, or remove it to have a new pair generated"
+    ]
     assert "s3cr3t" not in result.output and "OPKEY" not in result.output
 
 
@@ -246,3 +250,18 @@ def test_two_servers_with_their_own_databases_never_share_a_data_dir_or_local_st
         signal.signal(signal.SIGTERM, handler)
     start(1).leave()
     signal.signal(signal.SIGTERM, handler)
+
+
+def test_a_credentials_file_others_can_read_is_named(tmp_path, no_start):
+    """A credentials.json restored or copied with a looser mode than the 0600 it was made with: said at start
+    (refused, as ssh refuses a readable private key), so the secret does not stay readable by every account."""
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / "credentials.json"
+    path.write_text(json.dumps({"aws_access_key_id": "OPKEY", "aws_secret_access_key": "s3cr3t-value"}))
+    path.chmod(0o644)
+    result = _invoke("serve", "--data-dir", str(data))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"openpersonalize serve: {path} is open to other accounts (mode 0644); chmod 600 it"
+    ]
