@@ -29,6 +29,7 @@ from rich.table import Table
 
 from . import embedded
 from .data import movielens
+from .server import CREDENTIALS_FILE, SECRET_ACCESS_KEY_ENV
 
 RECIPE = "arn:aws:personalize:::recipe/"
 ML25M_URL = "https://files.grouplens.org/datasets/movielens/ml-25m.zip"
@@ -417,6 +418,20 @@ class Demo:
         self.console.print(table)
 
 
+def connect_hint(server: embedded.EmbeddedServer, data_dir: Path) -> str:
+    """How to reach the kept server; the secret only by where it is (the variable, or the generated file)."""
+    stored = data_dir / CREDENTIALS_FILE
+    where = stored if stored.exists() else f"${SECRET_ACCESS_KEY_ENV}"
+    return (
+        f"\nThe server keeps running at [bold]{server.url}[/]. Connect with boto3:\n"
+        f"  boto3.client('personalize', endpoint_url='{server.url}', region_name='us-east-1',\n"
+        f"               aws_access_key_id='{server.access_key_id}',\n"
+        f"               aws_secret_access_key=<see {where}>)\n"
+        f"or open the web console at [bold]{server.url}/console[/] and sign in with the same pair.\n"
+        "Press Ctrl+C to stop."
+    )
+
+
 def _start_server(data_dir: Path, allowed: list[Path], port: int) -> embedded.EmbeddedServer:
     """The embedded server, or DemoError saying why not (a data dir that cannot be made, a port in use)."""
     try:
@@ -452,14 +467,7 @@ def run_demo(
         demo.run(server)
         demo.summary()
         if keep:
-            console.print(
-                f"\nThe server keeps running at [bold]{server.url}[/]. Connect with boto3:\n"
-                f"  boto3.client('personalize', endpoint_url='{server.url}', region_name='us-east-1',\n"
-                f"               aws_access_key_id='{server.access_key_id}',\n"
-                f"               aws_secret_access_key=<see {data_dir / 'credentials.json'}>)\n"
-                f"or open the web console at [bold]{server.url}/console[/] and sign in with the same pair.\n"
-                "Press Ctrl+C to stop."
-            )
+            console.print(connect_hint(server, data_dir))
             try:
                 while True:
                     time.sleep(3600)

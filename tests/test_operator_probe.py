@@ -265,3 +265,23 @@ def test_a_credentials_file_others_can_read_is_named(tmp_path, no_start):
     assert result.output.strip().splitlines() == [
         f"openpersonalize serve: {path} is open to other accounts (mode 0644); chmod 600 it"
     ]
+
+
+@pytest.mark.parametrize("from_env", [False, True])
+def test_demo_keep_says_where_the_secret_is(tmp_path, monkeypatch, from_env):
+    """``demo --keep`` pointed at DATA_DIR/credentials.json even when the pair came from the environment (no such
+    file then); it never prints the secret itself."""
+    from openpersonalize.demo import connect_hint
+    from openpersonalize.embedded import EmbeddedServer
+
+    data = tmp_path / "data"
+    data.mkdir()
+    if from_env:
+        monkeypatch.setenv("OPENPERSONALIZE_ACCESS_KEY_ID", "AKIDENV")
+        monkeypatch.setenv("OPENPERSONALIZE_SECRET_ACCESS_KEY", "env-s3cr3t")
+    else:
+        (data / "credentials.json").write_text("{}")
+    server = EmbeddedServer("http://127.0.0.1:1", "AKIDENV", "env-s3cr3t", None, None)
+    hint = connect_hint(server, data)
+    where = "$OPENPERSONALIZE_SECRET_ACCESS_KEY" if from_env else str(data / "credentials.json")
+    assert f"aws_secret_access_key=<see {where}>" in hint and "env-s3cr3t" not in hint
