@@ -7,6 +7,7 @@ import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 import uvicorn
@@ -59,6 +60,7 @@ def _root() -> None:
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[
         str, typer.Option(callback=_host, help="Address to bind (loopback unless you mean to expose it).")
     ] = "127.0.0.1",
@@ -139,6 +141,13 @@ def serve(
     if refusal:
         typer.echo(f"openpersonalize serve: {refusal}", err=True)
         raise typer.Exit(1)
+    given_here = ctx.get_parameter_source("database_url").name == "COMMANDLINE"  # not from the environment
+    if given_here and _holds_password(database_url):
+        typer.echo(
+            "warning: the password in --database-url is visible to every account on this "
+            f"machine (ps); give the URL in {DATABASE_URL_ENV} instead",
+            err=True,
+        )
     try:
         data_dir.resolve().mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the users' data
         _, cred_path = load_credentials(data_dir.resolve())
@@ -194,6 +203,15 @@ def _location_refusal(object_store: str | None, allow_paths: list[Path]) -> str 
         if allowed.exists() and not allowed.is_dir():
             return f"--allow-path {allowed} is not a directory"
     return None
+
+
+def _holds_password(url: str | None) -> bool:
+    """Whether a database URL names a password (in its user part or as a query argument)."""
+    try:
+        parts = urlsplit(url or "")
+    except ValueError:  # a URL this does not split fails at start anyway, naming none of it
+        return False
+    return parts.password is not None or "password=" in parts.query.lower()
 
 
 def _size_variable_refusal() -> str | None:

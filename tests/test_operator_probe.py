@@ -285,3 +285,18 @@ def test_demo_keep_says_where_the_secret_is(tmp_path, monkeypatch, from_env):
     hint = connect_hint(server, data)
     where = "$OPENPERSONALIZE_SECRET_ACCESS_KEY" if from_env else str(data / "credentials.json")
     assert f"aws_secret_access_key=<see {where}>" in hint and "env-s3cr3t" not in hint
+
+
+def test_a_database_password_on_the_command_line_is_warned_about(tmp_path, no_start):
+    """Every account on the machine reads a process's arguments (ps): a password in --database-url is said to
+    belong in OPENPERSONALIZE_DATABASE_URL (the README's own example puts one there), without repeating it."""
+    url = "postgresql+psycopg://op:hunter2@127.0.0.1:1/op"
+    result = _invoke("serve", "--data-dir", str(tmp_path / "data"), "--database-url", url)
+    said = " ".join(result.output.split())
+    assert (
+        "warning: the password in --database-url is visible to every account on this "
+        "machine (ps); give the URL in OPENPERSONALIZE_DATABASE_URL instead" in said
+    )
+    assert "hunter2" not in result.output
+    quiet = _invoke("serve", "--data-dir", str(tmp_path / "data"), OPENPERSONALIZE_DATABASE_URL=url)
+    assert "warning" not in quiet.output and "hunter2" not in quiet.output
