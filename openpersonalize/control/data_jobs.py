@@ -19,6 +19,7 @@ from ..store.metadata import Resource
 from ..store.objects import ObjectStore, ObjectStoreError, failure_reason
 from .base import Call, Control
 from .dataset_export import create_dataset_export_job, run_export
+from .import_jobs import SWITCH_TRIES
 from .kinds import (
     COMPLETED,
     DATA_DELETION_JOB,
@@ -166,14 +167,8 @@ def run_deletion(control: Control, arn: str) -> None:
         users = read_user_ids(control, job.doc["dataSource"]["dataLocation"])
         deleted = 0
         for dataset in store.children(group, (DATASET.kind,)):
-            if dataset.doc.get("datasetType") not in USER_DATASETS:
-                continue
-            result = remove_users(control.objects, dataset, users)
-            if result is None:
-                continue
-            key, removed, kept = result
-            store.update(dataset.arn, _snapshot=key, _rows=kept, _snapshotId=uuid.uuid4().hex)
-            deleted += removed
+            if dataset.doc.get("datasetType") in USER_DATASETS:
+                deleted += _remove_from_dataset(control, dataset, users)
         deleted += _delete_live(control, group, users)
     except ObjectStoreError as exc:
         store.update(arn, status=FAILED, failureReason=failure_reason(exc, arn, "read or store the dataset's data"))
@@ -182,6 +177,32 @@ def run_deletion(control: Control, arn: str) -> None:
         store.update(arn, status=FAILED, failureReason=getattr(exc, "message", None) or str(exc))
         return
     store.update(arn, status=COMPLETED, numDeleted=deleted)
+
+
+def _remove_from_dataset(control: Control, dataset: Resource, users: set[str]) -> int:
+    """Switch ``dataset`` to a snapshot without ``users``' rows; the rows removed.
+
+    The switch is a compare-and-set on the snapshot the rows were removed from: when an import switched the
+    dataset meanwhile, the users are removed from its snapshot instead (an import's switch is one too, so
+    neither undoes the other).
+    """
+    for _ in range(SWITCH_TRIES):
+        result = remove_users(control.objects, dataset, users)
+        if result is None:
+            return 0
+        key, removed, kept = result
+        switch = {"_snapshot": key, "_rows": kept, "_snapshotId": uuid.uuid4().hex}
+        if control.store.update(dataset.arn, expect={"_snapshot": dataset.doc.get("_snapshot")}, **switch):
+            return removed
+        control.objects.remove_snapshot(key)
+        current = control.store.get(dataset.arn)
+        if current is None:  # deleted meanwhile: its data went with it
+            return 0
+        dataset = current
+    raise InvalidInputException(
+        f"Dataset {dataset.arn} changed {SWITCH_TRIES} times while its users were removed (imports running); "
+        "retry once they are done."
+    )
 
 
 def _delete_live(control: Control, group: str, users: set[str]) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..data.csv_import import ImportFailure, ImportResult, import_csv
+from ..data.csv_import import CsvSource, ImportFailure, ImportResult, import_csv
 from ..data.csv_parts import PartsResult, PartTask, import_in_parts, part_bytes, plan_parts
 from ..data.schema import DatasetSchema
 from ..errors import InvalidInputException
@@ -24,6 +24,8 @@ from .kinds import DATASET, DATASET_IMPORT_JOB, queue_job
 from .locations import LocationError, csv_sources, s3_client, source_location
 
 log = logging.getLogger(__name__)
+
+SWITCH_TRIES = 5  # builds an import may make while other jobs keep switching its dataset's snapshot
 
 # Told of each import's new snapshot before it becomes the dataset's: (job, dataset, snapshot, previous snapshot).
 Imported = Callable[[Control, Resource, Resource, Path, "Path | None"], None]
@@ -58,25 +60,20 @@ def run_import(control: Control, arn: str, imported: Imported | None = None) -> 
             lambda: s3_client(control.settings.s3_endpoint_url),
         )
         tasks = plan_parts(sources, part_bytes())
-        if tasks is None:  # small: one pass in this process
-            previous = datasets.snapshot_path(control, dataset)
-            one_pass = import_csv(
-                sources,
-                schema,
-                dataset.doc["datasetType"],
-                control.objects.dataset_dir(dataset.arn),
-                previous,
-                job.doc["importMode"],
-            )
-            if imported is not None:
-                imported(control, job, dataset, one_pass.snapshot, previous)
-            key = control.objects.publish(one_pass.snapshot)
-            result: ImportResult | PartsResult = one_pass
+        for _ in range(SWITCH_TRIES):
+            key, result = _build(control, job, dataset, sources, tasks, schema, imported)
+            if _switch(control, job, dataset, key, result):
+                break
+            # another job (a data deletion, an import) switched the dataset meanwhile: build on its snapshot
+            control.objects.remove_snapshot(key)
+            dataset = DATASET_IMPORT_JOB.parent_of(control, job, "The dataset was deleted while the import ran.")
+            if dataset is None:
+                return
         else:
-            key, result = _import_in_parts(control, job, dataset, tasks, schema)
-            if imported is not None and job.doc.get("publishAttributionMetricsToS3"):  # it reads the rows: fetch them
-                snapshot = control.objects.local_path(key)
-                imported(control, job, dataset, snapshot, datasets.snapshot_path(control, dataset))
+            raise ImportFailure(
+                f"The dataset's data changed {SWITCH_TRIES} times while the import ran (other imports or data "
+                "deletion jobs); retry once they are done."
+            )
     except (ImportFailure, LocationError, InvalidInputException) as exc:
         store.update(arn, status=CREATE_FAILED, failureReason=str(exc))
         return
@@ -90,11 +87,59 @@ def run_import(control: Control, arn: str, imported: Imported | None = None) -> 
             dataset.arn,
             missing_summary(result.missing),
         )
-    # one transaction: an import killed between the two writes was run again, and INCREMENTAL added its rows twice
+
+
+def _build(
+    control: Control,
+    job: Resource,
+    dataset: Resource,
+    sources: list[CsvSource],
+    tasks: list[PartTask] | None,
+    schema: DatasetSchema,
+    imported: Imported | None,
+) -> tuple[str, ImportResult | PartsResult]:
+    """Write the import's new snapshot of ``dataset`` (an INCREMENTAL one on its current snapshot); its key."""
+    if tasks is None:  # small: one pass in this process
+        previous = datasets.snapshot_path(control, dataset)
+        one_pass = import_csv(
+            sources,
+            schema,
+            dataset.doc["datasetType"],
+            control.objects.dataset_dir(dataset.arn),
+            previous,
+            job.doc["importMode"],
+        )
+        if imported is not None:
+            imported(control, job, dataset, one_pass.snapshot, previous)
+        return control.objects.publish(one_pass.snapshot), one_pass
+    key, result = _import_in_parts(control, job, dataset, tasks, schema)
+    if imported is not None and job.doc.get("publishAttributionMetricsToS3"):  # it reads the rows: fetch them
+        snapshot = control.objects.local_path(key)
+        imported(control, job, dataset, snapshot, datasets.snapshot_path(control, dataset))
+    return key, result
+
+
+def _switch(control: Control, job: Resource, dataset: Resource, key: str, result: ImportResult | PartsResult) -> bool:
+    """Make ``key`` the dataset's snapshot and the job ACTIVE, unless the dataset left the snapshot the import read
+    (``dataset``'s): a compare-and-set, so that a data deletion that ran meanwhile is never undone. Whether it did.
+
+    One transaction: an import killed between the two writes was run again, and INCREMENTAL added its rows twice.
+    """
+    store = control.store
     with store.transaction() as conn:
-        store.update(dataset.arn, within=conn, _snapshot=key, _rows=result.total_rows, _snapshotId=uuid.uuid4().hex)
+        switched = store.update(
+            dataset.arn,
+            expect={"_snapshot": dataset.doc.get("_snapshot")},
+            within=conn,
+            _snapshot=key,
+            _rows=result.total_rows,
+            _snapshotId=uuid.uuid4().hex,
+        )
+        if switched is None:
+            return False
         # kept on the job record (not in the API's shape) for a console to show
-        store.update(arn, status=ACTIVE, within=conn, _rowsImported=result.rows, _missingValues=result.missing)
+        store.update(job.arn, status=ACTIVE, within=conn, _rowsImported=result.rows, _missingValues=result.missing)
+    return True
 
 
 def _import_in_parts(

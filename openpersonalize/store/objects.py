@@ -537,6 +537,15 @@ class ObjectStore:
         """Forget every snapshot of a deleted dataset, here and in the store."""
         self._remove(f"{DATASETS}/{_safe_name(dataset_arn)}")
 
+    def remove_snapshot(self, key: str) -> None:
+        """Forget one snapshot of a dataset (a build that lost its switch, or one no longer referenced), here and in
+        the store; a key that is no snapshot's is refused (ObjectMissing)."""
+        parts = key.split("/")
+        if len(parts) != 3 or parts[0] != DATASETS:
+            raise ObjectMissing(f"object store {self.location.describe()}: {key!r} is not a snapshot key")
+        self._confined(key)
+        self._remove(key)
+
     def _remove_local(self, path: Path) -> None:
         """Remove a directory under ``local_root``: a link there is unlinked, never followed; a failure is logged."""
         try:
