@@ -20,7 +20,7 @@ from .jobs import executors
 from .jobs.executors import LOCAL, ExecutorUnavailable
 from .node import StartupError, start_node
 from .recipes.blocks import BLOCK_ENV
-from .server import CONFIG_ENV, CredentialsError, ServerConfig, load_credentials, node_objects
+from .server import CONFIG_ENV, S3_ENDPOINT_ENV, CredentialsError, ServerConfig, load_credentials, node_objects
 from .store.database_url import DATABASE_URL_ENV, export_for_workers
 
 app = typer.Typer(
@@ -191,14 +191,22 @@ def serve(
 
 
 def _location_refusal(object_store: str | None, allow_paths: list[Path]) -> str | None:
-    """Why ``--object-store`` or an ``--allow-path`` cannot be meant, or None.
+    """Why ``--object-store``, the S3 endpoint or an ``--allow-path`` cannot be meant, or None.
 
     A URL of another scheme than s3:// or file:// was taken for a relative directory (``gs://b/p`` became
-    ./gs:/b/p); only its scheme is named, since the rest may hold credentials.
+    ./gs:/b/p); only its scheme is named, since the rest may hold credentials. The endpoint serves s3://
+    imports and exports whatever the store, so credentials in it are refused even with a local store.
     """
-    scheme, sep, _ = (object_store or "").partition("://")
+    scheme, sep, rest = (object_store or "").partition("://")
     if sep and scheme not in ("s3", "file"):
         return f"--object-store takes s3://bucket/prefix or a directory, not a {scheme}:// URL"
+    if scheme == "file" and not rest.startswith("/"):  # its host was dropped: file://relative/x became /x
+        return f"--object-store {object_store} names a host; a local directory is file:///ABS/PATH or a plain path"
+    if scheme != "s3" and "@" in urlsplit(os.environ.get(S3_ENDPOINT_ENV, "")).netloc:  # s3: the store check says
+        return (
+            f"credentials do not belong in {S3_ENDPOINT_ENV}; give them in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
+            "(or the standard AWS credential chain)"
+        )
     for allowed in allow_paths:
         if allowed.exists() and not allowed.is_dir():
             return f"--allow-path {allowed} is not a directory"

@@ -300,3 +300,25 @@ def test_a_database_password_on_the_command_line_is_warned_about(tmp_path, no_st
     assert "hunter2" not in result.output
     quiet = _invoke("serve", "--data-dir", str(tmp_path / "data"), OPENPERSONALIZE_DATABASE_URL=url)
     assert "warning" not in quiet.output and "hunter2" not in quiet.output
+
+
+def test_a_file_url_naming_a_host_is_refused(tmp_path, no_start):
+    """``file://relative/x`` put the object store at /x (the URL's host dropped): refused, asking for file:///ABS."""
+    result = _invoke("serve", "--data-dir", str(tmp_path / "data"), "--object-store", "file://relative/x")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "openpersonalize serve: --object-store file://relative/x names a host; a local directory is file:///ABS/PATH "
+        "or a plain path"
+    ]
+
+
+def test_credentials_in_the_s3_endpoint_are_refused_with_a_local_store_too(tmp_path, no_start):
+    """Refused for an s3:// store already; with a local store the endpoint still serves s3:// imports and exports
+    (botocore's debug log shows every request URL), so it is refused whatever the store."""
+    env = {"OPENPERSONALIZE_S3_ENDPOINT_URL": "http://op:hunter2@127.0.0.1:1"}
+    result = _invoke("serve", "--data-dir", str(tmp_path / "data"), **env)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "openpersonalize serve: credentials do not belong in OPENPERSONALIZE_S3_ENDPOINT_URL; give them in "
+        "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the standard AWS credential chain)"
+    ]
