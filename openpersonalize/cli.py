@@ -198,7 +198,8 @@ def _location_refusal(object_store: str | None, allow_paths: list[Path]) -> str 
     imports and exports whatever the store, so credentials in it are refused even with a local store.
     """
     scheme, sep, rest = (object_store or "").partition("://")
-    if sep and scheme not in ("s3", "file"):
+    scheme = scheme if sep else ""  # a plain path (a directory named 'file' is no URL)
+    if scheme not in ("", "s3", "file"):
         return f"--object-store takes s3://bucket/prefix or a directory, not a {scheme}:// URL"
     if scheme == "file" and not rest.startswith("/"):  # its host was dropped: file://relative/x became /x
         return f"--object-store {object_store} names a host; a local directory is file:///ABS/PATH or a plain path"

@@ -302,6 +302,18 @@ def test_a_database_password_on_the_command_line_is_warned_about(tmp_path, no_st
     assert "warning" not in quiet.output and "hunter2" not in quiet.output
 
 
+@pytest.mark.parametrize("name", ["file", "s3"])
+def test_a_directory_named_like_a_scheme_is_a_directory(tmp_path, monkeypatch, name):
+    """``--object-store file`` is the directory ./file, not a URL naming no host."""
+    monkeypatch.setattr(cli, "start_node", lambda *a, **k: type("N", (), {"leave": lambda self: None})())
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **k: None)
+    monkeypatch.setattr(cli, "export_for_workers", lambda url: None)
+    monkeypatch.delenv(cli.CONFIG_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = _invoke("serve", "--data-dir", str(tmp_path / "data"), "--object-store", name)
+    assert result.exit_code == 0, result.output
+
+
 def test_a_file_url_naming_a_host_is_refused(tmp_path, no_start):
     """``file://relative/x`` put the object store at /x (the URL's host dropped): refused, asking for file:///ABS."""
     result = _invoke("serve", "--data-dir", str(tmp_path / "data"), "--object-store", "file://relative/x")
