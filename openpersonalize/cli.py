@@ -125,19 +125,22 @@ def serve(
     log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="Logging level.")] = LogLevel.info,
 ) -> None:
     """Run the server (control plane, runtime and events APIs on one port)."""
+    # the shell leaves a '~' after '=' as written (--data-dir=~/op): expanded here, as it would be after a space
+    data_dir, allow_path = data_dir.expanduser(), [p.expanduser() for p in allow_path or []]
+    object_store = os.path.expanduser(object_store) if object_store else None
     logging.basicConfig(level=log_level.value.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(
         data_dir=str(data_dir.resolve()),
         database_url=database_url,
         object_store=object_store,
         account_id=account_id,
-        allowed_paths=[str(p.resolve()) for p in allow_path or []],
+        allowed_paths=[str(p.resolve()) for p in allow_path],
         score_cache_mb=score_cache_mb,
         metrics_interval=metrics_interval,
         auto_training_check=auto_training_check,
         executor=executor,
     )
-    refusal = _location_refusal(object_store, allow_path or []) or _size_variable_refusal()
+    refusal = _location_refusal(object_store, allow_path) or _size_variable_refusal()
     if refusal:
         typer.echo(f"openpersonalize serve: {refusal}", err=True)
         raise typer.Exit(1)
@@ -250,6 +253,8 @@ def demo(
 ) -> None:
     """Run the Amazon Personalize POC workflow end to end on MovieLens (offline by default)."""
     from .demo import DemoError, run_demo
+
+    dataset, data_dir = (p.expanduser() if p else None for p in (dataset, data_dir))  # as serve: --data-dir=~/op
 
     logging.basicConfig(level="WARNING")
     out = Console()

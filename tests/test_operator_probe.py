@@ -334,3 +334,17 @@ def test_credentials_in_the_s3_endpoint_are_refused_with_a_local_store_too(tmp_p
         "openpersonalize serve: credentials do not belong in OPENPERSONALIZE_S3_ENDPOINT_URL; give them in "
         "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the standard AWS credential chain)"
     ]
+
+
+def test_a_tilde_after_the_equals_sign_is_the_home_directory(tmp_path, monkeypatch, no_start):
+    """The shell leaves ``--data-dir=~/op`` as written (no tilde expansion after '='): it made a directory named
+    '~' in the current one. The CLI expands it, for --data-dir and --allow-path alike."""
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "home"
+    (home / "work").mkdir(parents=True)
+    (home / "work" / "ratings.csv").write_text("USER_ID,ITEM_ID,TIMESTAMP\n")
+    monkeypatch.setenv("HOME", str(home))
+    _invoke("serve", "--data-dir=~/op")
+    assert (home / "op" / "credentials.json").exists() and not (tmp_path / "~").exists()
+    result = _invoke("serve", "--data-dir=~/op", "--allow-path=~/work/ratings.csv")
+    assert "--allow-path" in result.output and "is not a directory" in result.output
