@@ -6,6 +6,7 @@ the dataset's snapshot and switching to its own, the window a concurrent deletio
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,12 +16,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+import sqlalchemy as sa
+from botocore.exceptions import BotoCoreError
+from test_crash_probe import Locks
 
-from helpers import ROLE, import_dataset
+from helpers import ROLE, import_dataset, wait_until
 from openpersonalize import embedded
 from openpersonalize.control import data_jobs, import_jobs
 from openpersonalize.data import movielens
-from server_harness import unique, wait_status
+from server_harness import Server, unique, wait_status
 
 DELETED = [f"gone{n}" for n in range(5)]
 
@@ -164,3 +168,58 @@ def test_deletion_running_during_an_import_keeps_the_imported_rows(node, monkeyp
     assert done["status"] == "COMPLETED", done.get("failureReason")
 
     assert _exported_users(node, dataset) == {"kept1", "kept2", "new1"}
+
+
+@pytest.mark.postgres
+def test_delete_metric_attribution_killed_before_its_mark_went_leaves_none_to_a_new_one(tmp_path, postgres_url):
+    """A server killed between deleting an attribution's row and its mark and totals left them: the attribution
+    created again under the same name kept the old mark (counting events from before it existed) and totals."""
+    work = tmp_path / "work"
+    work.mkdir()
+    server = Server(tmp_path / "data", postgres_url, [work]).start()
+    locks = Locks(postgres_url)
+    try:
+        personalize = server.client()
+        group = personalize.create_dataset_group(name=unique("ma"))["datasetGroupArn"]
+        first = _interactions(["u1", "u2"], 3, work / "interactions.csv")
+        import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(first))
+        members = {
+            "name": unique("ma"),
+            "datasetGroupArn": group,
+            "metrics": [{"eventType": "watch", "metricName": "WATCHES", "expression": "SAMPLECOUNT()"}],
+            "metricsOutputConfig": {"roleArn": ROLE},
+        }
+        arn = personalize.create_metric_attribution(**members)["metricAttributionArn"]
+        done = wait_status(personalize.describe_metric_attribution, "metricAttribution", metricAttributionArn=arn)
+        assert done["status"] == "ACTIVE", done.get("failureReason")
+        tracking = personalize.create_event_tracker(name=unique("t"), datasetGroupArn=group)["trackingId"]
+        events = [{"eventType": "watch", "itemId": f"i{n}", "sentAt": 1_700_000_000 + n} for n in range(10)]
+        server.client("personalize-events").put_events(
+            trackingId=tracking, userId="u1", sessionId="s", eventList=events
+        )
+
+        holder = locks.hold("LOCK TABLE attribution_marks IN EXCLUSIVE MODE")
+        delete = threading.Thread(target=_cut, args=(personalize.delete_metric_attribution, arn))
+        delete.start()
+        wait_until(lambda: locks.blocking(holder, "DELETE FROM attribution_marks%"), what="the delete at the mark")
+        server.kill()
+        delete.join()
+        holder.close()
+        server.start()
+
+        personalize = server.client()
+        with contextlib.suppress(personalize.exceptions.ResourceNotFoundException):  # the operator's retry
+            personalize.delete_metric_attribution(metricAttributionArn=arn)
+        assert personalize.create_metric_attribution(**members)["metricAttributionArn"] == arn
+        with locks.engine.connect() as conn:
+            mark = conn.execute(sa.text("SELECT through_id FROM attribution_marks WHERE arn = :a"), {"a": arn}).scalar()
+            newest = conn.execute(sa.text("SELECT max(id) FROM live_events")).scalar()
+        assert mark == newest, "the attribution created again counts events from before it existed"
+    finally:
+        locks.close()
+        server.stop()
+
+
+def _cut(delete: Any, arn: str) -> None:
+    with contextlib.suppress(BotoCoreError):  # the server dies under the request: the connection is cut
+        delete(metricAttributionArn=arn)

@@ -153,6 +153,12 @@ def _forget_live_data(call: Call, dataset: Resource, conn: Connection) -> None:
     call.control.events.forget_dataset(dataset.arn, doc["datasetGroupArn"], doc["datasetType"], conn)
 
 
+def _forget_totals(call: Call, attribution: Resource, conn: Connection) -> None:
+    """An attribution's mark, totals and pending hours go in the transaction that deletes it: a server killed
+    between the two left them to an attribution created again under its name (files already written stay)."""
+    call.control.attribution.forget(attribution.arn, conn)
+
+
 DATA_DELETION_JOB = _kind("DataDeletionJob", parent=("datasetGroupArn", None), status=DELETION_JOB)
 # A finished data deletion job goes with its group: Personalize has no operation deleting one.
 DATASET_GROUP = _kind("DatasetGroup", deletion=Deletion(finished_go_along=(DATA_DELETION_JOB.kind,)))
@@ -185,7 +191,7 @@ METRIC_ATTRIBUTION = _kind(
     "MetricAttribution",
     parent=("datasetGroupArn", DATASET_GROUP.kind),
     status=LIFECYCLE,
-    deletion=Deletion(guarded=False),
+    deletion=Deletion(guarded=False, within=_forget_totals),
     list_fields=("name", "metricAttributionArn", "status", "creationDateTime", "lastUpdatedDateTime", "failureReason"),
 )
 EVENT_TRACKER = _kind(

@@ -95,11 +95,6 @@ def list_metric_attribution_metrics(call: Call) -> dict[str, Any]:
     return {"metrics": page, "nextToken": token}
 
 
-def forget_totals(call: Call, attribution: Resource, _gone: list[Resource]) -> None:
-    """After DeleteMetricAttribution: its mark, totals and pending hours go (files already written stay)."""
-    call.control.attribution.forget(attribution.arn)
-
-
 def job_handlers(control: Control) -> dict[str, JobHandler]:
     return {
         METRIC_ATTRIBUTION.kind: JobHandler(

@@ -29,13 +29,12 @@ from . import (
 )
 from .attribution_reports import report_import
 from .base import Control, Operation
-from .kinds import DATASET, EVENT_TRACKER, METRIC_ATTRIBUTION, SOLUTION, AfterDelete, generic_operations
+from .kinds import DATASET, EVENT_TRACKER, SOLUTION, AfterDelete, generic_operations
 
 AFTER_DELETE: dict[str, AfterDelete] = {
     DATASET.kind: datasets.forget_data,
     SOLUTION.kind: solutions.remove_models,
     EVENT_TRACKER.kind: event_trackers.forget_tracker,
-    METRIC_ATTRIBUTION.kind: metric_attributions.forget_totals,
 }
 
 OPERATIONS: dict[str, Operation] = {

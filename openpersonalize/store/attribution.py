@@ -9,6 +9,7 @@ exactly once whichever node publishes and however often a publication is interru
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
@@ -165,8 +166,8 @@ class AttributionStore:
                 t = attribution_totals
                 conn.execute(t.delete().where(t.c.arn == arn, t.c.metric.in_(names)))
 
-    def forget(self, arn: str) -> None:
-        """Drop a deleted attribution's mark, totals and pending hours."""
-        with self._writer.begin() as conn:
+    def forget(self, arn: str, within: Connection | None = None) -> None:
+        """Drop a deleted attribution's mark, totals and pending hours, in the transaction ``within`` when given."""
+        with nullcontext(within) if within is not None else self._writer.begin() as conn:
             for table in (attribution_marks, attribution_totals, attribution_dirty):
                 conn.execute(table.delete().where(table.c.arn == arn))
