@@ -28,6 +28,23 @@ def no_start(monkeypatch):
     monkeypatch.setattr(cli.uvicorn, "run", refuse)
 
 
+class _StoppedNode:
+    def leave(self) -> None:
+        """Nothing to leave: start_node was stubbed."""
+
+
+@pytest.fixture
+def starts(monkeypatch) -> dict:
+    """serve runs through to uvicorn.run, which returns at once; the dict gets uvicorn.run's keyword arguments.
+    The variables serve exports for its workers are restored afterwards."""
+    seen: dict = {}
+    monkeypatch.setattr(cli, "start_node", lambda *a, **k: _StoppedNode())
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **k: seen.update(k))
+    monkeypatch.setattr(cli, "export_for_workers", lambda url: None)
+    monkeypatch.setenv(cli.CONFIG_ENV, "")  # recorded, so serve's own setting is undone
+    return seen
+
+
 def _invoke(*args: str, **env: str):
     return runner.invoke(cli.app, list(args), env=env or None)
 
@@ -56,16 +73,11 @@ def test_a_bad_option_value_is_refused_before_anything_starts(tmp_path, no_start
     assert names in result.output and "Traceback" not in result.output
 
 
-def test_log_level_takes_any_case(tmp_path, monkeypatch):
-    """``--log-level DEBUG`` and ``debug`` both reach uvicorn in its spelling."""
-    seen = {}
-    monkeypatch.setattr(cli, "start_node", lambda *a, **k: type("N", (), {"leave": lambda self: None})())
-    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **k: seen.update(k))
-    monkeypatch.setattr(cli, "export_for_workers", lambda url: None)
-    monkeypatch.delenv(cli.CONFIG_ENV, raising=False)
+def test_log_level_takes_any_case(tmp_path, starts):
+    """``--log-level DEBUG`` reaches uvicorn in its spelling."""
     result = _invoke("serve", "--log-level", "DEBUG", "--data-dir", str(tmp_path / "data"))
     assert result.exit_code == 0, result.output
-    assert seen["log_level"] == "debug"
+    assert starts["log_level"] == "debug"
 
 
 def test_allow_path_naming_a_file_is_refused(tmp_path, no_start):
@@ -120,12 +132,8 @@ def test_half_set_credential_variables_are_refused(tmp_path, no_start, env):
     assert not (tmp_path / "data" / "credentials.json").exists()
 
 
-def test_generated_credentials_are_private_and_shown_only_by_path(tmp_path, monkeypatch):
+def test_generated_credentials_are_private_and_shown_only_by_path(tmp_path, starts):
     """First start: credentials.json is mode 0600 and the output names its path, never the secret."""
-    monkeypatch.setattr(cli, "start_node", lambda *a, **k: type("N", (), {"leave": lambda self: None})())
-    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **k: None)
-    monkeypatch.setattr(cli, "export_for_workers", lambda url: None)
-    monkeypatch.delenv(cli.CONFIG_ENV, raising=False)
     data = tmp_path / "data"
     result = _invoke("serve", "--data-dir", str(data))
     assert result.exit_code == 0, result.output
@@ -303,12 +311,8 @@ def test_a_database_password_on_the_command_line_is_warned_about(tmp_path, no_st
 
 
 @pytest.mark.parametrize("name", ["file", "s3"])
-def test_a_directory_named_like_a_scheme_is_a_directory(tmp_path, monkeypatch, name):
+def test_a_directory_named_like_a_scheme_is_a_directory(tmp_path, monkeypatch, starts, name):
     """``--object-store file`` is the directory ./file, not a URL naming no host."""
-    monkeypatch.setattr(cli, "start_node", lambda *a, **k: type("N", (), {"leave": lambda self: None})())
-    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **k: None)
-    monkeypatch.setattr(cli, "export_for_workers", lambda url: None)
-    monkeypatch.delenv(cli.CONFIG_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     result = _invoke("serve", "--data-dir", str(tmp_path / "data"), "--object-store", name)
     assert result.exit_code == 0, result.output
