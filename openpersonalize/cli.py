@@ -24,7 +24,9 @@ from .server import CONFIG_ENV, S3_ENDPOINT_ENV, CredentialsError, ServerConfig,
 from .store.database_url import DATABASE_URL_ENV, export_for_workers
 
 app = typer.Typer(
-    help="Self-hosted recommendation engine that speaks the Amazon Personalize API.", no_args_is_help=True
+    help="Self-hosted recommendation engine that speaks the Amazon Personalize API.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a traceback never prints a database URL or key held in a local
 )
 console = Console(stderr=True)
 

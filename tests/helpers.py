@@ -131,6 +131,21 @@ def deploy(personalize: Any, versions: dict[str, str], **config: Any) -> dict[st
     return campaigns
 
 
+def export_dataset(personalize: Any, dataset: str, out: Path, mode: str = "BULK") -> list[Path]:
+    """Export ``dataset`` (``ingestionMode`` ``mode``) into the folder ``out``; the CSV parts written (each with a
+    header row, an empty file for no rows)."""
+    job = personalize.create_dataset_export_job(
+        jobName=out.name,
+        datasetArn=dataset,
+        roleArn=ROLE,
+        ingestionMode=mode,
+        jobOutput={"s3DataDestination": {"path": f"{out}/"}},
+    )["datasetExportJobArn"]
+    done = wait_status(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=job)
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    return sorted((out / out.name).glob("*.csv"))
+
+
 def concurrently(*calls: Callable[[], object]) -> list[object]:
     """Run the calls on threads released together; each result is its return value or its error code."""
     results: list[object] = [None] * len(calls)

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from botocore.exceptions import BotoCoreError
 
-from helpers import RECIPE, ROLE, import_dataset, s3_env, wait_until
+from helpers import RECIPE, ROLE, export_dataset, import_dataset, s3_env, wait_until
 from openpersonalize.data import movielens
 from openpersonalize.data.csv_parts import PART_BYTES_ENV
 from openpersonalize.jobs import processes
@@ -367,20 +367,10 @@ def test_incremental_import_killed_as_it_ends_adds_its_rows_once(pg_crashable, l
 
 
 def _exported_rows(pg_crashable: PgCrashable, name: str, dataset: str | None = None, mode: str = "BULK") -> int:
-    """A dataset's rows (the suite's by default) as an export job in ``mode`` writes them (CSV with a header row,
-    an empty file for no rows)."""
-    personalize = pg_crashable.server.client()
-    out = pg_crashable.work / name
-    job = personalize.create_dataset_export_job(
-        jobName=name,
-        datasetArn=dataset or pg_crashable.dataset,
-        roleArn=ROLE,
-        ingestionMode=mode,
-        jobOutput={"s3DataDestination": {"path": f"{out}/"}},
-    )["datasetExportJobArn"]
-    done = wait_status(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=job)
-    assert done["status"] == "ACTIVE", done.get("failureReason")
-    return sum(max(len(f.read_text().splitlines()) - 1, 0) for f in (out / name).glob("*.csv"))  # an empty one: ""
+    """A dataset's rows (the suite's by default) as an export job in ``mode`` writes them."""
+    client, out = pg_crashable.server.client(), pg_crashable.work / name
+    parts = export_dataset(client, dataset or pg_crashable.dataset, out, mode)
+    return sum(max(len(f.read_text().splitlines()) - 1, 0) for f in parts)  # an empty one: ""
 
 
 @pytest.mark.postgres

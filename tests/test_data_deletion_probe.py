@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from botocore.exceptions import BotoCoreError
 from test_crash_probe import Locks
 
-from helpers import ROLE, import_dataset, wait_until
+from helpers import ROLE, export_dataset, import_dataset, wait_until
 from openpersonalize import embedded
 from openpersonalize.control import data_jobs, import_jobs
 from openpersonalize.data import movielens
@@ -68,18 +68,8 @@ def _interactions(users: list[str], items: int, path: Path) -> Path:
 
 def _exported_users(node: Node, dataset: str) -> set[str]:
     """The USER_IDs of a dataset's rows, as a BULK export writes them."""
-    personalize = node.personalize()
-    name = unique("export")
-    job = personalize.create_dataset_export_job(
-        jobName=name,
-        datasetArn=dataset,
-        roleArn=ROLE,
-        jobOutput={"s3DataDestination": {"path": f"{node.work / name}/"}},
-    )["datasetExportJobArn"]
-    done = wait_status(personalize.describe_dataset_export_job, "datasetExportJob", datasetExportJobArn=job)
-    assert done["status"] == "ACTIVE", done.get("failureReason")
     users: set[str] = set()
-    for part in (node.work / name).rglob("*.csv"):
+    for part in export_dataset(node.personalize(), dataset, node.work / unique("export")):
         if part.stat().st_size:
             users |= set(pacsv.read_csv(part).column("USER_ID").cast(pa.string()).to_pylist())
     return users
