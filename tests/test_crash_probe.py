@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from botocore.exceptions import BotoCoreError
 
-from helpers import RECIPE, ROLE, export_dataset, import_dataset, s3_env, wait_until
+from helpers import RECIPE, ROLE, export_dataset, import_dataset, s3_env, train, wait_until
 from openpersonalize.data import movielens
 from openpersonalize.data.csv_parts import PART_BYTES_ENV
 from openpersonalize.jobs import processes
@@ -62,12 +62,7 @@ def crashable(tmp_path_factory, s3_server, movielens_dir) -> Iterator[Crashable]
         csv = movielens.write_csv(ratings, work / "interactions.csv")
         group = personalize.create_dataset_group(name=unique("crash"))["datasetGroupArn"]
         import_dataset(personalize, group, "INTERACTIONS", movielens.INTERACTIONS_SCHEMA, str(csv))
-        solution = personalize.create_solution(
-            name=unique("pop"), datasetGroupArn=group, recipeArn=RECIPE + "aws-popularity-count"
-        )["solutionArn"]
-        version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-        done = wait_status(personalize.describe_solution_version, "solutionVersion", solutionVersionArn=version)
-        assert done["status"] == "ACTIVE", done.get("failureReason")
+        version = train(personalize, group, ["aws-popularity-count"])["aws-popularity-count"]
         keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "x"}
         s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **keys)
         bucket = unique("crash")
@@ -268,6 +263,18 @@ class Locks:
         waiting = "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid)) AND query ILIKE :query"
         return self.onlooker.execute(sa.text(waiting), {"pid": pid, "query": query}).scalar() > 0
 
+    def kill_while_blocked(self, server: Server, lock: str, statement: str, request: Callable[[], object]) -> None:
+        """Send ``request`` while ``lock`` is held, SIGKILL the server once a statement like ``statement`` waits
+        on it (the request stops exactly there), then restart the server."""
+        holder = self.hold(lock)
+        sent = threading.Thread(target=_ignoring_the_cut, args=(request,))
+        sent.start()
+        wait_until(lambda: self.blocking(holder, statement), what=f"the request waiting at {statement}")
+        server.kill()
+        sent.join()
+        holder.close()
+        server.start()
+
     def close(self) -> None:
         self.onlooker.close()
         self.engine.dispose()
@@ -281,16 +288,8 @@ def locks(pg_crashable) -> Iterator[Locks]:
 
 
 def _kill_while_queueing(server: Server, locks: Locks, request: Callable[[], object]) -> None:
-    """Send ``request`` while the jobs table is locked, SIGKILL the server once the request waits to queue its
-    job, then restart it."""
-    holder = locks.hold("LOCK TABLE jobs IN EXCLUSIVE MODE")  # writes wait, reads go on
-    sent = threading.Thread(target=_ignoring_the_cut, args=(request,))
-    sent.start()
-    wait_until(lambda: locks.blocking(holder, "DELETE FROM jobs%"), what="the request waiting to queue its job")
-    server.kill()
-    sent.join()
-    holder.close()
-    server.start()
+    """Kill the server while ``request`` waits to queue its job (the jobs table locked: writes wait, reads go on)."""
+    locks.kill_while_blocked(server, "LOCK TABLE jobs IN EXCLUSIVE MODE", "DELETE FROM jobs%", request)
 
 
 def _ignoring_the_cut(request: Callable[[], object]) -> None:
@@ -387,14 +386,8 @@ def test_delete_dataset_killed_before_its_events_went_leaves_none_to_a_new_datas
     events = [{"eventType": "watch", "itemId": str(item), "sentAt": 1_700_000_000 + item} for item in range(10)]
     server.client("personalize-events").put_events(trackingId=tracking, userId="u1", sessionId="s1", eventList=events)
 
-    holder = locks.hold("LOCK TABLE live_events IN EXCLUSIVE MODE")
-    sent = threading.Thread(target=_ignoring_the_cut, args=(partial(personalize.delete_dataset, datasetArn=dataset),))
-    sent.start()
-    wait_until(lambda: locks.blocking(holder, "DELETE FROM live_events%"), what="the delete removing the events")
-    server.kill()
-    sent.join()
-    holder.close()
-    server.start()
+    delete = partial(personalize.delete_dataset, datasetArn=dataset)
+    locks.kill_while_blocked(server, "LOCK TABLE live_events IN EXCLUSIVE MODE", "DELETE FROM live_events%", delete)
 
     personalize = server.client()
     with contextlib.suppress(personalize.exceptions.ResourceNotFoundException):  # the operator's retry

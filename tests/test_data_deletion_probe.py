@@ -10,6 +10,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 import sqlalchemy as sa
-from botocore.exceptions import BotoCoreError
 from test_crash_probe import Locks
 
-from helpers import ROLE, export_dataset, import_dataset, wait_until
+from helpers import ROLE, export_dataset, import_dataset
 from openpersonalize import embedded
 from openpersonalize.control import data_jobs, import_jobs
 from openpersonalize.data import movielens
@@ -188,14 +188,10 @@ def test_delete_metric_attribution_killed_before_its_mark_went_leaves_none_to_a_
             trackingId=tracking, userId="u1", sessionId="s", eventList=events
         )
 
-        holder = locks.hold("LOCK TABLE attribution_marks IN EXCLUSIVE MODE")
-        delete = threading.Thread(target=_cut, args=(personalize.delete_metric_attribution, arn))
-        delete.start()
-        wait_until(lambda: locks.blocking(holder, "DELETE FROM attribution_marks%"), what="the delete at the mark")
-        server.kill()
-        delete.join()
-        holder.close()
-        server.start()
+        delete = partial(personalize.delete_metric_attribution, metricAttributionArn=arn)
+        locks.kill_while_blocked(
+            server, "LOCK TABLE attribution_marks IN EXCLUSIVE MODE", "DELETE FROM attribution_marks%", delete
+        )
 
         personalize = server.client()
         with contextlib.suppress(personalize.exceptions.ResourceNotFoundException):  # the operator's retry
@@ -208,8 +204,3 @@ def test_delete_metric_attribution_killed_before_its_mark_went_leaves_none_to_a_
     finally:
         locks.close()
         server.stop()
-
-
-def _cut(delete: Any, arn: str) -> None:
-    with contextlib.suppress(BotoCoreError):  # the server dies under the request: the connection is cut
-        delete(metricAttributionArn=arn)
