@@ -154,7 +154,6 @@ def serve(
             err=True,
         )
     try:
-        data_dir.resolve().mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the users' data
         _, cred_path = load_credentials(data_dir.resolve())
     except OSError as exc:
         typer.echo(f"openpersonalize serve: cannot use the data dir {data_dir}: {exc.strerror or exc}", err=True)

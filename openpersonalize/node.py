@@ -169,6 +169,12 @@ def _refusal(store: MetadataStore, objects: ObjectStore, me: NodeRow, other: Nod
     return None
 
 
+def make_data_dir(path: Path) -> None:
+    """``path`` as a data dir, made private (0700) when new: it holds the users' data (SQLite database, snapshots,
+    models) and the generated credentials, which no other local account may read."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def lock_dir(path: Path) -> int:
     """An exclusive lock on ``path`` for as long as this process holds the returned descriptor, else StartupError.
 
@@ -188,7 +194,7 @@ def lock_dir(path: Path) -> int:
 def start_node(database_url: str, objects: ObjectStore, data_dir: Path, address: str) -> Node:
     """Check the database and the object store, join the registry and start the heartbeat; StartupError if not."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)  # a SQLite database lies there by default
+        make_data_dir(data_dir)  # a SQLite database lies there by default
     except OSError as exc:
         raise StartupError(f"cannot use the data dir {data_dir}: {exc.strerror}") from None
     store = open_database(database_url)

@@ -28,6 +28,7 @@ from .jobs import executors
 from .jobs.executors import LOCAL
 from .jobs.periodic import Periodic
 from .jobs.runner import JobRunner
+from .node import make_data_dir
 from .runtime.service import DEFAULT_SCORE_CACHE_BYTES, RuntimeService
 from .store.events import EventStore
 from .store.metadata import MetadataStore
@@ -73,11 +74,13 @@ class CredentialsError(Exception):
 
 
 def load_credentials(data_dir: Path) -> tuple[dict[str, str], Path | None]:
-    """The accepted key pair: from the environment, else generated once into the data dir (mode 0600).
+    """The accepted key pair: from the environment, else generated once into the data dir (mode 0600). The data
+    dir is made here if new (``make_data_dir``), whichever the source: every server start reads the pair first.
 
     One of the two variables without the other is refused (CredentialsError): generating a pair then
     left a node of a deployment refusing every client signing with the deployment's keys.
     """
+    make_data_dir(data_dir)
     key_id = os.environ.get(ACCESS_KEY_ID_ENV)
     secret = os.environ.get(SECRET_ACCESS_KEY_ENV)
     if key_id and secret:
@@ -89,7 +92,6 @@ def load_credentials(data_dir: Path) -> tuple[dict[str, str], Path | None]:
         )
     path = data_dir / CREDENTIALS_FILE
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
         pair = {
             "aws_access_key_id": "OP" + secrets.token_hex(9).upper(),
             "aws_secret_access_key": secrets.token_urlsafe(30),
@@ -152,7 +154,7 @@ def build_app(config: ServerConfig) -> PersonalizeApp:
     single_threaded_blas()
     executors.install(executors.connect(config.executor))
     data_dir = Path(config.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(data_dir)
     allowed = [Path(p).resolve() for p in config.allowed_paths]
     settings = Settings(
         data_dir=data_dir,
