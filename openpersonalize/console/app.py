@@ -20,7 +20,7 @@ from . import campaign_pages, data_pages, home, job_pages, resource_pages, solut
 from .auth import COOKIE_PATH, LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE, ConsoleAuth, cookie_name
 from .headers import SecurityHeaders
 from .service import ConsoleService
-from .web import Console, FormTooLarge, PageRequest, Rendered, read_form
+from .web import Console, FormTooLarge, PageRequest, Rendered, read_form, request_cookie
 
 
 def _safe_next(target: str | None) -> str:
@@ -37,7 +37,7 @@ def _login_routes(console: Console) -> list[Route]:
         """The sign-in form (a refused sign-in comes back to it with the reason, as a page, not an error status:
         browsers log error statuses as console errors and htmx would not show it)."""
         started = time.perf_counter()
-        nonce = _cookie(request, LOGIN_COOKIE) or auth.login_nonce()
+        nonce = request_cookie(request, LOGIN_COOKIE) or auth.login_nonce()
         values = {
             "login_csrf": auth.login_token(nonce),
             "next": _safe_next(request.query_params.get("next")),
@@ -56,7 +56,7 @@ def _login_routes(console: Console) -> list[Route]:
             form = await read_form(request)
         except FormTooLarge:
             return PlainTextResponse("Form too large.", 413)
-        if not auth.check_login_token(_cookie(request, LOGIN_COOKIE), form.get("csrf")):
+        if not auth.check_login_token(request_cookie(request, LOGIN_COOKIE), form.get("csrf")):
             return PlainTextResponse("Missing or wrong CSRF token: reload the sign-in page.", 403)
         key_id = form.get("access_key_id", "").strip()
         if not auth.check_secret(key_id, form.get("secret_access_key", "")):
@@ -87,11 +87,6 @@ def _over_https(request: Request) -> bool:
     X-Forwarded-Proto (a client lying about it only gets a stricter cookie)."""
     forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
     return request.url.scheme == "https" or forwarded == "https"
-
-
-def _cookie(request: Request, base: str) -> str | None:
-    """The value of console cookie ``base`` for the server this request reached."""
-    return request.cookies.get(cookie_name(base, request.url.port))
 
 
 def _clear_cookie(response: Response, base: str, port: int | None) -> None:

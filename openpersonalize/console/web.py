@@ -65,6 +65,11 @@ class PageRequest:
         return max(whole_number(self.query.get("page")) or 1, 1)
 
 
+def request_cookie(request: Request, base: str) -> str | None:
+    """The value of console cookie ``base`` for the server this request reached (``auth.cookie_name``)."""
+    return request.cookies.get(cookie_name(base, request.url.port))
+
+
 def whole_number(text: str | None) -> int | None:
     """``text`` as a whole number when it is one in at most 18 ASCII digits, else None. (``str.isdigit`` also says
     yes to "²", and ``int`` refuses over 4300 digits: both once turned a typo in a form or link into a 500.)"""
@@ -181,7 +186,7 @@ class Console:
         return HTMLResponse(html, rendered.status, headers={"Server-Timing": f"app;dur={ms:.1f}"})
 
     def session_of(self, request: Request) -> Session | None:
-        return self.auth.session(request.cookies.get(cookie_name(SESSION_COOKIE, request.url.port)))
+        return self.auth.session(request_cookie(request, SESSION_COOKIE))
 
     def page(self, handler: Handler) -> Callable[[Request], Any]:
         """An endpoint serving ``handler`` to signed-in browsers only (see the module docstring)."""
