@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+from .metadata import writing
 
 _meta = sa.MetaData()
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -135,7 +136,7 @@ class ActionEventStore:
     def forget_group(self, dataset_group_arn: str, within: Connection | None = None) -> None:
         """Drop a deleted ACTION_INTERACTIONS dataset's live rows (a re-created one starts empty), in the transaction
         ``within`` when given."""
-        with nullcontext(within) if within is not None else self._writer.begin() as conn:
+        with writing(self._writer, within) as conn:
             conn.execute(live_action_events.delete().where(live_action_events.c.dataset_group_arn == dataset_group_arn))
 
     def delete_users(self, dataset_group_arn: str, user_ids: Sequence[str]) -> int:

@@ -9,13 +9,12 @@ exactly once whichever node publishes and however often a publication is interru
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .metadata import MetadataStore, dialect_insert
+from .metadata import MetadataStore, dialect_insert, writing
 
 _meta = sa.MetaData()
 
@@ -168,6 +167,6 @@ class AttributionStore:
 
     def forget(self, arn: str, within: Connection | None = None) -> None:
         """Drop a deleted attribution's mark, totals and pending hours, in the transaction ``within`` when given."""
-        with nullcontext(within) if within is not None else self._writer.begin() as conn:
+        with writing(self._writer, within) as conn:
             for table in (attribution_marks, attribution_totals, attribution_dirty):
                 conn.execute(table.delete().where(table.c.arn == arn))

@@ -15,7 +15,6 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .action_events import ActionEventStore
-from .metadata import MetadataStore, dialect_insert
+from .metadata import MetadataStore, dialect_insert, writing
 from .raw_sql import RawReads, RawTransaction, RawWrites
 
 _meta = sa.MetaData()
@@ -343,7 +342,7 @@ class EventStore:
         if dataset_type == "ACTION_INTERACTIONS":
             self.actions.forget_group(dataset_group_arn, within)
             return
-        with nullcontext(within) if within is not None else self._writer.begin() as conn:
+        with writing(self._writer, within) as conn:
             if dataset_type == "INTERACTIONS":
                 conn.execute(live_events.delete().where(live_events.c.dataset_group_arn == dataset_group_arn))
             else:

@@ -88,6 +88,12 @@ def _row_to_resource(row: Any) -> Resource:
     return Resource(row.arn, row.kind, row.name, row.parent, row.status, json.loads(row.doc), row.created, row.updated)
 
 
+def writing(writer: Engine, within: Connection | None) -> AbstractContextManager[Connection]:
+    """The caller's transaction ``within`` (its writes commit with the caller's), else a transaction of its own on
+    ``writer`` (the stores sharing the metadata store's writer join its transactions this way)."""
+    return nullcontext(within) if within is not None else writer.begin()
+
+
 def dialect_insert(engine: Engine, table: sa.Table) -> Any:
     """``engine``'s dialect's INSERT into ``table``, which offers ``on_conflict_do_nothing`` and
     ``on_conflict_do_update`` (the stores sharing this engine upsert with it)."""
@@ -128,8 +134,8 @@ class MetadataStore:
             yield conn
 
     def _writing(self, within: Connection | None) -> AbstractContextManager[Connection]:
-        """The caller's transaction ``within`` (its writes commit with the caller's), else a transaction of its own."""
-        return nullcontext(within) if within is not None else self.transaction()
+        """The caller's transaction ``within``, else a transaction of its own (``writing``)."""
+        return writing(self._writer, within)
 
     def _reading(self, within: Connection | None) -> AbstractContextManager[Connection]:
         """The caller's transaction ``within`` (it sees that transaction's writes), else a connection of its own."""
